@@ -1,0 +1,51 @@
+"""Process settings read from the environment.
+
+One frozen object built once at start-up, so a typo in an env var fails loudly at boot
+rather than deep inside a request.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+
+def _env_bool(name: str, default: bool) -> bool:
+    raw = os.environ.get(name)
+    if raw is None or raw == "":
+        return default
+    return raw.strip().lower() in {"1", "true", "yes", "on"}
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything the runner, the panel and the tests need to know about their surroundings."""
+
+    data_dir: Path = field(default_factory=lambda: Path(".data"))
+    database_url: str | None = None
+    database_app_url: str | None = None
+    redis_url: str | None = None
+    secret_key: str | None = None
+    production: bool = False
+    panel_host: str = "127.0.0.1"
+    panel_port: int = 8000
+    public_base_url: str | None = None
+    telegram_api_base: str | None = None
+    log_level: str = "INFO"
+
+    @classmethod
+    def from_env(cls) -> Settings:
+        return cls(
+            data_dir=Path(os.environ.get("COURSEBOT_DATA_DIR", ".data")).resolve(),
+            database_url=os.environ.get("DATABASE_URL") or None,
+            database_app_url=os.environ.get("DATABASE_APP_URL") or None,
+            redis_url=os.environ.get("REDIS_URL") or None,
+            secret_key=os.environ.get("COURSEBOT_SECRET_KEY") or None,
+            production=_env_bool("COURSEBOT_PRODUCTION", False),
+            panel_host=os.environ.get("COURSEBOT_HOST", "127.0.0.1"),
+            panel_port=int(os.environ.get("COURSEBOT_PORT", "8000")),
+            public_base_url=os.environ.get("COURSEBOT_PUBLIC_URL") or None,
+            telegram_api_base=os.environ.get("TELEGRAM_API_BASE") or None,
+            log_level=os.environ.get("COURSEBOT_LOG_LEVEL", "INFO").upper(),
+        )

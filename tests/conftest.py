@@ -1,0 +1,41 @@
+"""Shared fixtures: real PostgreSQL and Redis for integration tests.
+
+With DATABASE_URL / REDIS_URL set the tests use those servers; otherwise one throwaway
+embedded PostgreSQL and Redis are started for the whole session (and deleted after).
+Unit tests never touch these fixtures, so they run without any server.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+
+@dataclass(frozen=True)
+class ServiceUrls:
+    database_url: str  # owner/admin URL (sqlalchemy asyncpg form)
+    redis_url: str
+
+
+@pytest.fixture(scope="session")
+def service_urls() -> Iterator[ServiceUrls]:
+    database_url = os.environ.get("DATABASE_URL")
+    redis_url = os.environ.get("REDIS_URL")
+    if database_url and redis_url:
+        yield ServiceUrls(database_url, redis_url)
+        return
+    from storage.embedded import start_embedded
+
+    with tempfile.TemporaryDirectory(prefix="coursebot-test-") as tmp:
+        services = start_embedded(Path(tmp), temporary=True)
+        try:
+            yield ServiceUrls(
+                database_url or services.database_url, redis_url or services.redis_url
+            )
+        finally:
+            services.stop()
