@@ -23,16 +23,19 @@ class Settings:
     """Everything the runner, the panel and the tests need to know about their surroundings."""
 
     data_dir: Path = field(default_factory=lambda: Path(".data"))
-    database_url: str | None = None
-    database_app_url: str | None = None
+    # URLs may embed passwords and the key decrypts every bot token: kept out of repr().
+    database_url: str | None = field(default=None, repr=False)
+    database_app_url: str | None = field(default=None, repr=False)
     redis_url: str | None = None
-    secret_key: str | None = None
+    secret_key: str | None = field(default=None, repr=False)
     production: bool = False
     panel_host: str = "127.0.0.1"
     panel_port: int = 8000
     public_base_url: str | None = None
     telegram_api_base: str | None = None
     log_level: str = "INFO"
+    db_pool_size: int = 10
+    db_max_overflow: int = 10
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -48,4 +51,6 @@ class Settings:
             public_base_url=os.environ.get("COURSEBOT_PUBLIC_URL") or None,
             telegram_api_base=os.environ.get("TELEGRAM_API_BASE") or None,
             log_level=os.environ.get("COURSEBOT_LOG_LEVEL", "INFO").upper(),
+            db_pool_size=int(os.environ.get("DATABASE_POOL_SIZE", "10")),
+            db_max_overflow=int(os.environ.get("DATABASE_MAX_OVERFLOW", "10")),
         )

@@ -1,0 +1,38 @@
+"""JSON form of the engine's outgoing effects, for the durable outbox.
+
+Effects that talk to the student are written to the outbox in the same transaction as the
+run state; a crash between commit and send then replays them instead of losing them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+from typing import Any
+
+from engine.effects import AskLLM, InlineButton, SendAudio, SendMedia, SendPoll, SendText, Typing
+
+OutgoingEffect = SendText | SendMedia | SendAudio | SendPoll | AskLLM | Typing
+
+_KINDS: dict[str, type[OutgoingEffect]] = {
+    cls.__name__: cls for cls in (SendText, SendMedia, SendAudio, SendPoll, AskLLM, Typing)
+}
+
+
+def is_outgoing(effect: object) -> bool:
+    """True for effects the adapter executes after commit (sends, typing, LLM calls)."""
+    return isinstance(effect, tuple(_KINDS.values()))
+
+
+def encode(effect: OutgoingEffect) -> dict[str, Any]:
+    return {"kind": type(effect).__name__, **asdict(effect)}
+
+
+def decode(payload: dict[str, Any]) -> OutgoingEffect:
+    fields = dict(payload)
+    cls = _KINDS[fields.pop("kind")]
+    if "buttons" in fields:
+        fields["buttons"] = tuple(InlineButton(**b) for b in fields["buttons"])
+    for name in ("urls", "options", "correct_option_ids", "messages"):
+        if name in fields:
+            fields[name] = tuple(fields[name])
+    return cls(**fields)

@@ -1,0 +1,241 @@
+"""Typed readers for the fields of an element, each reporting problems as diagnostics.
+
+Readers return the converted value, or INVALID after reporting an error; the caller only
+builds the element model when no reader failed. Legacy spellings are accepted here (yes/no
+in quotes, a single media URL without a list) so the rest of the loader sees clean values.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Final
+from urllib.parse import urlsplit
+
+from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
+
+from courses.diagnostics import DiagnosticSink
+from courses.yaml_source import (
+    TAG_BOOL,
+    TAG_FLOAT,
+    TAG_INT,
+    TAG_NULL,
+    Entry,
+    line_of,
+    node_kind,
+    scalar_value,
+    to_plain,
+)
+from engine.model import parse_duration
+
+
+class _Invalid:
+    def __repr__(self) -> str:
+        return "INVALID"
+
+
+INVALID: Final = _Invalid()
+
+_TRUE_WORDS = {"yes", "true", "on", "y"}
+_FALSE_WORDS = {"no", "false", "off", "n"}
+PARSE_MODES = ("HTML", "MARKDOWN", "HTML!")
+
+
+def is_null(node: Node) -> bool:
+    return isinstance(node, ScalarNode) and node.tag == TAG_NULL
+
+
+def looks_like_url(value: str) -> bool:
+    parts = urlsplit(value.strip())
+    return parts.scheme in ("http", "https") and bool(parts.netloc)
+
+
+class FieldReader:
+    """Reads the fields of one element; every message names that element and the field."""
+
+    def __init__(
+        self,
+        sink: DiagnosticSink,
+        element_id: str,
+        *,
+        field: str | None = None,
+        label: str = "",
+        failed: set[str] | None = None,
+    ) -> None:
+        self.sink = sink
+        self.element_id = element_id
+        self._field = field
+        self._prefix = f"{label}: " if label else ""
+        self.failed: set[str] = set() if failed is None else failed
+        """Fields of this element that already have an error (shared with nested readers)."""
+
+    @property
+    def field_name(self) -> str | None:
+        """The element field a nested reader reports under (None for a top-level reader)."""
+        return self._field
+
+    def within(self, field: str, label: str) -> FieldReader:
+        """A reader for a value nested in element field `field` (e.g. one answer's
+        `correct`): problems are reported under `field`, their message prefixed by `label`."""
+        return FieldReader(self.sink, self.element_id, field=field, label=label, failed=self.failed)
+
+    def error(self, message: str, field: str | None, line: int | None) -> _Invalid:
+        field = self._field or field
+        self.sink.error(self._prefix + message, element_id=self.element_id, field=field, line=line)
+        if field is not None:
+            self.failed.add(field)
+        return INVALID
+
+    def warning(self, message: str, field: str | None, line: int | None) -> None:
+        self.sink.warning(
+            self._prefix + message,
+            element_id=self.element_id,
+            field=self._field or field,
+            line=line,
+        )
+
+    # scalars -----------------------------------------------------------------------------
+
+    def text(self, entry: Entry, *, allow_empty: bool = False) -> str | _Invalid:
+        """Any scalar as written: `text: 8` is "8" and `text: yes` is "yes", not True."""
+        node = entry.node
+        if not isinstance(node, ScalarNode) or node.tag == TAG_NULL:
+            return self.error(f"expected text, got {node_kind(node)}", entry.key, entry.line)
+        if not allow_empty and not node.value.strip():
+            return self.error("must not be empty", entry.key, entry.line)
+        return node.value
+
+    def boolean(self, entry: Entry) -> bool | _Invalid:
+        node = entry.node
+        if isinstance(node, ScalarNode):
+            if node.tag == TAG_BOOL:
+                return bool(scalar_value(node))
+            word = node.value.strip().lower()
+            if word in _TRUE_WORDS:
+                return True
+            if word in _FALSE_WORDS:
+                return False
+        return self.error(f"expected yes or no, got {node_kind(node)}", entry.key, entry.line)
+
+    def number(self, entry: Entry, low: float, high: float) -> float | _Invalid:
+        node = entry.node
+        value: Any = None
+        if isinstance(node, ScalarNode) and node.tag in (TAG_INT, TAG_FLOAT):
+            value = scalar_value(node)
+        elif isinstance(node, ScalarNode) and node.tag != TAG_NULL:
+            try:
+                value = float(node.value)
+            except ValueError:
+                value = None
+        if not isinstance(value, int | float) or isinstance(value, bool):
+            return self.error(f"expected a number, got {node_kind(node)}", entry.key, entry.line)
+        if not low <= value <= high:
+            return self.error(
+                f"must be between {low:g} and {high:g}, got {value:g}", entry.key, entry.line
+            )
+        return float(value)
+
+    def positive_int(self, entry: Entry) -> int | _Invalid:
+        node = entry.node
+        value = scalar_value(node) if isinstance(node, ScalarNode) else None
+        if isinstance(value, str) and value.strip().isdigit():
+            value = int(value)
+        if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+            return self.error(
+                f"expected a whole number of at least 1, got {node_kind(node)}",
+                entry.key,
+                entry.line,
+            )
+        return value
+
+    def choice(self, entry: Entry, allowed: tuple[str, ...]) -> str | _Invalid:
+        """One of fixed words, case-insensitive; returned in its canonical spelling."""
+        node = entry.node
+        if isinstance(node, ScalarNode) and node.tag != TAG_NULL:
+            for option in allowed:
+                if node.value.strip().upper() == option.upper():
+                    return option
+        allowed_text = ", ".join(allowed)
+        return self.error(
+            f"must be one of {allowed_text}; got {node_kind(node)}", entry.key, entry.line
+        )
+
+    def duration(self, entry: Entry) -> str | _Invalid:
+        """A wait like `1d:2h:3m:4s`, kept as written and checked with the engine's parser.
+
+        Read from the raw scalar: YAML 1.1 would turn `1:30` into the number 90.
+        """
+        node = entry.node
+        if not isinstance(node, ScalarNode) or node.tag == TAG_NULL:
+            return self.error(
+                f"expected a duration like 1d:2h:3m:4s, got {node_kind(node)}",
+                entry.key,
+                entry.line,
+            )
+        try:
+            parse_duration(node.value)
+        except ValueError as exc:
+            return self.error(str(exc), entry.key, entry.line)
+        return node.value
+
+    def url(self, entry: Entry) -> str | _Invalid:
+        value = self.text(entry)
+        if isinstance(value, _Invalid):
+            return value
+        if not looks_like_url(value):
+            return self.error(f"expected an http(s) URL, got {value!r}", entry.key, entry.line)
+        return value.strip()
+
+    def plain(self, entry: Entry) -> Any:
+        return to_plain(entry.node)
+
+    # lists and mappings ------------------------------------------------------------------
+
+    def media(self, entry: Entry) -> tuple[str, ...] | _Invalid:
+        """Media URLs; entries that are not URLs load (legacy files have them) with a warning."""
+        node = entry.node
+        if isinstance(node, ScalarNode) and node.tag != TAG_NULL:
+            items: list[Node] = [node]
+        elif isinstance(node, SequenceNode):
+            items = list(node.value)
+        else:
+            return self.error(
+                f"expected a list of URLs, got {node_kind(node)}", entry.key, entry.line
+            )
+        urls: list[str] = []
+        for item in items:
+            if not isinstance(item, ScalarNode) or item.tag == TAG_NULL:
+                return self.error(
+                    f"each media entry must be a URL, got {node_kind(item)}",
+                    entry.key,
+                    line_of(item),
+                )
+            if not looks_like_url(item.value):
+                self.warning(
+                    f"media entry {item.value!r} is not an http(s) URL; Telegram will reject it",
+                    entry.key,
+                    line_of(item),
+                )
+            urls.append(item.value)
+        return tuple(urls)
+
+    def sequence_of_mappings(
+        self, entry: Entry, item_name: str
+    ) -> tuple[list[tuple[int, MappingNode]], bool] | _Invalid:
+        """The mapping items of a list with their 1-based positions, and whether every item
+        was a mapping (others are reported and skipped, so the rest still get checked)."""
+        node = entry.node
+        if not isinstance(node, SequenceNode):
+            return self.error(
+                f"expected a list of {item_name}s, got {node_kind(node)}", entry.key, entry.line
+            )
+        items: list[tuple[int, MappingNode]] = []
+        for position, item in enumerate(node.value, start=1):
+            if isinstance(item, MappingNode):
+                items.append((position, item))
+            else:
+                self.error(
+                    f"{item_name} {position} must be a mapping with at least 'text', "
+                    f"got {node_kind(item)}",
+                    entry.key,
+                    line_of(item),
+                )
+        return items, len(items) == len(node.value)

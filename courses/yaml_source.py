@@ -1,0 +1,282 @@
+"""Line-aware reading of a course's YAML text.
+
+We work on PyYAML *nodes* (yaml.compose), not on constructed Python objects, because nodes keep
+the line of every key and value: that is what lets a diagnostic say "line 12" instead of
+"somewhere in Vocab_1". Nodes also keep the scalar exactly as written, so `text: 007` stays
+"007" and `text: Yes` stays "Yes" instead of becoming an int or a bool.
+
+Everything here turns bad input into diagnostics; nothing raises to the caller.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+from dataclasses import dataclass
+from typing import Any
+
+import yaml
+from yaml.constructor import ConstructorError, SafeConstructor
+from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
+
+from courses.diagnostics import DiagnosticSink
+from courses.limits import MAX_EXPANDED_NODES, MAX_SOURCE_BYTES
+
+TAG_NULL = "tag:yaml.org,2002:null"
+TAG_BOOL = "tag:yaml.org,2002:bool"
+TAG_INT = "tag:yaml.org,2002:int"
+TAG_FLOAT = "tag:yaml.org,2002:float"
+TAG_MERGE = "tag:yaml.org,2002:merge"
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One `key: value` pair of a mapping, with the line of its key."""
+
+    key: str
+    line: int
+    node: Node
+
+
+def line_of(node: Node) -> int:
+    return node.start_mark.line + 1
+
+
+def node_kind(node: Node) -> str:
+    """A user-facing name for what a node is, for "expected X, got Y" messages."""
+    if isinstance(node, MappingNode):
+        return "a mapping"
+    if isinstance(node, SequenceNode):
+        return "a list"
+    if node.tag == TAG_NULL:
+        return "nothing"
+    if node.tag == TAG_BOOL:
+        return f"the boolean {node.value!r}"
+    if node.tag in (TAG_INT, TAG_FLOAT):
+        return f"the number {node.value}"
+    return f"the text {_shorten(node.value)!r}"
+
+
+def _shorten(text: str, limit: int = 40) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def compose(text: str, sink: DiagnosticSink) -> Node | None:
+    """Parse `text` into a node tree, or report why it cannot be parsed and return None."""
+    size = len(text.encode("utf-8", errors="replace"))
+    if size > MAX_SOURCE_BYTES:
+        sink.error(too_large_message(size))
+        return None
+    try:
+        root = yaml.compose(text, Loader=yaml.SafeLoader)
+    except yaml.MarkedYAMLError as exc:
+        _report_syntax_error(exc, text, sink)
+        return None
+    except yaml.reader.ReaderError as exc:  # control characters, bad encoding
+        line = text.count("\n", 0, max(exc.position, 0)) + 1
+        char = (
+            exc.character if isinstance(exc.character, int) else ord(str(exc.character)[:1] or "?")
+        )
+        sink.error(
+            f"not valid YAML: character U+{char:04X} is not allowed ({exc.reason})", line=line
+        )
+        return None
+    except yaml.YAMLError as exc:
+        sink.error(f"not valid YAML: {exc}")
+        return None
+    except RecursionError:
+        sink.error("not valid YAML: nesting is too deep")
+        return None
+    if root is None:
+        sink.error("file is empty: a course is a mapping of element id -> element")
+        return None
+    if not _expansion_ok(root, sink):
+        return None
+    return root
+
+
+def too_large_message(size: int) -> str:
+    return (
+        f"file is too large: {size:,} bytes, the limit is {MAX_SOURCE_BYTES:,} bytes (1 MiB); "
+        "split the course into smaller ones"
+    )
+
+
+def _report_syntax_error(exc: yaml.MarkedYAMLError, text: str, sink: DiagnosticSink) -> None:
+    mark = exc.problem_mark or exc.context_mark
+    line = mark.line + 1 if mark is not None else None
+    problem = exc.problem or str(exc)
+    if "'\\t'" in problem:
+        sink.error(
+            "tab character found: tabs are not allowed in YAML indentation, use spaces",
+            line=line,
+        )
+        return
+    context = f" ({exc.context})" if exc.context else ""
+    hint = ""
+    if "mapping values are not allowed" in problem:
+        hint = "; a text containing ': ' must be quoted or written as a | block"
+    sink.error(f"not valid YAML: {problem}{context}{hint}", line=line)
+
+
+class _RecursiveAlias(Exception):
+    pass
+
+
+def _expansion_ok(root: Node, sink: DiagnosticSink) -> bool:
+    """Reject alias bombs and self-referencing aliases before anything walks the tree.
+
+    Aliases share nodes, so a small file can stand for billions of values ("billion laughs");
+    we count the tree as if every alias were expanded and refuse beyond a fixed budget.
+    """
+    sizes: dict[int, int] = {}
+    active: set[int] = set()
+
+    def size(node: Node) -> int:
+        key = id(node)
+        if key in sizes:
+            return sizes[key]
+        if key in active:
+            raise _RecursiveAlias
+        active.add(key)
+        total = 1
+        if isinstance(node, SequenceNode):
+            for child in node.value:
+                total += size(child)
+        elif isinstance(node, MappingNode):
+            for k, v in node.value:
+                total += size(k) + size(v)
+        active.discard(key)
+        sizes[key] = min(total, MAX_EXPANDED_NODES + 1)
+        return sizes[key]
+
+    try:
+        total = size(root)
+    except _RecursiveAlias:
+        sink.error("not valid for a course: an alias refers to itself (recursive YAML alias)")
+        return False
+    except RecursionError:
+        sink.error("not valid YAML: nesting is too deep")
+        return False
+    if total > MAX_EXPANDED_NODES:
+        sink.error(
+            f"file expands to more than {MAX_EXPANDED_NODES} YAML values through aliases; "
+            "refusing to load it"
+        )
+        return False
+    return True
+
+
+def mapping_entries(
+    node: MappingNode,
+    sink: DiagnosticSink,
+    *,
+    element_id: str | None,
+    what: str,
+    within: str | None = None,
+) -> list[Entry]:
+    """The pairs of a mapping with PyYAML's semantics for repeated keys, plus a warning.
+
+    PyYAML builds a dict, so a repeated key keeps the position of its first occurrence and
+    the value of its last one; legacy courses were run that way, so we keep it. `<<` merge
+    keys are expanded as PyYAML does. `what` names a key in messages ("element id", "field",
+    "threshold"); `within` is the element field holding this mapping (e.g. "answers"), so
+    problems inside an answer are reported under that field.
+    """
+    try:
+        SafeConstructor().flatten_mapping(node)
+    except ConstructorError as exc:
+        sink.error(
+            f"invalid merge key (<<): {exc.problem}",
+            element_id=element_id,
+            field=within,
+            line=line_of(node),
+        )
+    entries: list[Entry] = []
+    index: dict[str, int] = {}
+    for key_node, value_node in node.value:
+        if key_node.tag == TAG_MERGE:
+            continue
+        if not isinstance(key_node, ScalarNode):
+            sink.error(
+                f"{what} must be plain text, got {node_kind(key_node)}",
+                element_id=element_id,
+                field=within,
+                line=line_of(key_node),
+            )
+            continue
+        key = key_node.value
+        entry = Entry(key, line_of(key_node), value_node)
+        if key in index:
+            first = entries[index[key]]
+            _warn_duplicate(sink, first, entry, element_id=element_id, what=what, within=within)
+            entries[index[key]] = Entry(key, first.line, value_node)
+            continue
+        index[key] = len(entries)
+        entries.append(entry)
+    return entries
+
+
+def _warn_duplicate(
+    sink: DiagnosticSink,
+    first: Entry,
+    second: Entry,
+    *,
+    element_id: str | None,
+    what: str,
+    within: str | None,
+) -> None:
+    message = (
+        f"defined twice (lines {first.line} and {second.line}); the definition at line "
+        f"{second.line} is used, at the position of line {first.line}"
+    )
+    if what == "element id":
+        sink.warning(message, element_id=second.key, line=second.line)
+    elif within is None:
+        sink.warning(message, element_id=element_id, field=second.key, line=second.line)
+    else:
+        sink.warning(
+            f"{what} {second.key!r} {message}",
+            element_id=element_id,
+            field=within,
+            line=second.line,
+        )
+
+
+def to_plain(node: Node) -> Any:
+    """Convert a node to JSON-compatible Python data (for fields kept verbatim).
+
+    Unknown fields must survive storage as JSON and export as YAML, so timestamps, binary,
+    custom tags and non-finite floats stay as the text that was written.
+    """
+    if isinstance(node, SequenceNode):
+        return [to_plain(child) for child in node.value]
+    if isinstance(node, MappingNode):
+        with contextlib.suppress(ConstructorError):
+            SafeConstructor().flatten_mapping(node)
+        result: dict[str, Any] = {}
+        for key_node, value_node in node.value:
+            if key_node.tag == TAG_MERGE:
+                continue
+            key = key_node.value if isinstance(key_node, ScalarNode) else str(to_plain(key_node))
+            result[key] = to_plain(value_node)
+        return result
+    return scalar_value(node)
+
+
+def scalar_value(node: ScalarNode) -> Any:
+    """The typed value of a scalar under YAML 1.1 rules (what PyYAML's safe_load gives)."""
+    constructor = SafeConstructor()
+    try:
+        if node.tag == TAG_NULL:
+            return None
+        if node.tag == TAG_BOOL:
+            return constructor.construct_yaml_bool(node)
+        if node.tag == TAG_INT:
+            return constructor.construct_yaml_int(node)
+        if node.tag == TAG_FLOAT:
+            value = constructor.construct_yaml_float(node)
+            return value if math.isfinite(value) else node.value
+    except (ValueError, ConstructorError):
+        return node.value
+    return node.value

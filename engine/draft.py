@@ -1,0 +1,187 @@
+"""`Draft`: the mutable working copy of a run state during one `step()` call.
+
+Handlers append effects and update fields here; `step()` freezes the result into a new
+`RunState`. Keeping the mutation inside one call keeps `step()` itself pure while letting
+element handlers stay short and imperative.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from urllib.parse import urlsplit
+
+from engine.effects import (
+    CancelWaits,
+    Effect,
+    Finish,
+    InlineButton,
+    Record,
+    Schedule,
+    SendMedia,
+    SendText,
+)
+from engine.frozen import FrozenMap
+from engine.model import BaseElement, Course, DialogElement, MessageElement
+from engine.state import (
+    Awaiting,
+    DialogMessage,
+    PendingWait,
+    RevisionChain,
+    RunState,
+    ScoredAnswer,
+    Status,
+)
+
+
+def text_parse_mode(element: BaseElement) -> str:
+    """Telegram parse mode of an element's own texts; legacy default is Markdown."""
+    return "HTML" if element.parse_mode in ("HTML", "HTML!") else "MARKDOWN"
+
+
+def sendable_media(media: tuple[str, ...]) -> tuple[str, ...]:
+    """Media entries that are http(s) URLs; the loader warns about the rest ("http", "asd")
+    and the engine drops them so a typo never costs the student the message itself."""
+    return tuple(
+        url for url in media if urlsplit(url).scheme in ("http", "https") and urlsplit(url).netloc
+    )
+
+
+def default_link_preview(element: BaseElement) -> bool:
+    """Legacy rule: previews off for a message with buttons and for dialogs, else on."""
+    if element.link_preview is not None:
+        return element.link_preview
+    if isinstance(element, MessageElement):
+        return not (element.button or element.options)
+    return not isinstance(element, DialogElement)
+
+
+def callback(seq: int, index: int) -> str:
+    """Callback data of button `index` of the prompt numbered `seq` (short: 64-byte limit)."""
+    return f"{seq}:{index}"
+
+
+class Draft:
+    __slots__ = (
+        "answers",
+        "awaiting",
+        "course",
+        "current",
+        "dialogs",
+        "effects",
+        "finished",
+        "now",
+        "poll_id",
+        "poll_ref",
+        "revision",
+        "seq",
+        "status",
+        "waits",
+    )
+
+    def __init__(self, course: Course, state: RunState, now: datetime) -> None:
+        self.course = course
+        self.now = now
+        self.current: str | None = state.current
+        self.awaiting: Awaiting | None = state.awaiting
+        self.seq = state.seq
+        self.answers: FrozenMap[str, ScoredAnswer] = state.answers
+        self.dialogs: FrozenMap[str, tuple[DialogMessage, ...]] = state.dialogs
+        self.revision: RevisionChain | None = state.revision
+        self.waits: tuple[PendingWait, ...] = state.waits
+        self.poll_ref = state.poll_ref
+        self.poll_id = state.poll_id
+        self.finished = state.finished
+        self.status: Status | None = state.status
+        self.effects: list[Effect] = []
+
+    def result(self) -> tuple[RunState, list[Effect]]:
+        state = RunState(
+            current=self.current,
+            awaiting=self.awaiting,
+            seq=self.seq,
+            answers=self.answers,
+            dialogs=self.dialogs,
+            revision=self.revision,
+            waits=self.waits,
+            poll_ref=self.poll_ref,
+            poll_id=self.poll_id,
+            finished=self.finished,
+            status=self.status,
+        )
+        return state, self.effects
+
+    # --- position and waiting -----------------------------------------------------------
+
+    def move_to(self, element_id: str) -> None:
+        self.current = element_id
+        self.awaiting = None
+        self.poll_ref = None
+        self.poll_id = None
+
+    def begin_wait(self, kind: Awaiting) -> int:
+        """Start waiting for a new prompt; returns its seq (for callback data / refs)."""
+        self.seq += 1
+        self.awaiting = kind
+        return self.seq
+
+    def schedule(self, duration: timedelta, goto: str | None) -> None:
+        """Wait for a timer; when it fires the run resumes at `goto` (None: course ends)."""
+        seq = self.begin_wait("timer")
+        wait = PendingWait(f"w{seq}", self.now + duration, goto)
+        self.waits = (*self.waits, wait)
+        self.effects.append(Schedule(wait.wait_id, wait.due_at, goto))
+
+    def finish(self, status: Status) -> None:
+        if self.waits:
+            self.effects.append(CancelWaits())
+            self.waits = ()
+        self.effects.append(Finish(status))
+        self.finished = True
+        self.status = status
+        self.awaiting = None
+        self.poll_ref = None
+        self.poll_id = None
+        self.revision = None
+
+    # --- messages ---------------------------------------------------------------------
+
+    def show(
+        self,
+        element: BaseElement,
+        text: str,
+        buttons: tuple[InlineButton, ...] = (),
+        *,
+        score: float | None = None,
+        maxscore: float | None = None,
+    ) -> None:
+        """Send an element's main text, with its media (as caption) when it has any."""
+        media = sendable_media(element.media)
+        if media:
+            self.effects.append(SendMedia(media, text, text_parse_mode(element), buttons))
+        else:
+            self.effects.append(
+                SendText(text, text_parse_mode(element), buttons, default_link_preview(element))
+            )
+        self.effects.append(Record(element.id, "bot", text, score, maxscore))
+
+    def say(self, element: BaseElement, text: str, buttons: tuple[InlineButton, ...] = ()) -> None:
+        """Send a follow-up text of an element (feedback, wait_text, a question) without
+        repeating its media."""
+        link_preview = True if element.link_preview is None else element.link_preview
+        self.effects.append(SendText(text, text_parse_mode(element), buttons, link_preview))
+        self.effects.append(Record(element.id, "bot", text))
+
+    def record_user(self, element_id: str, text: str) -> None:
+        """Log a user action (button press) that is not an answer."""
+        self.effects.append(Record(element_id, "user", text))
+
+    def answer(
+        self,
+        element_id: str,
+        text: str,
+        score: float | None = None,
+        maxscore: float | None = None,
+    ) -> None:
+        """Log the student's answer and keep it as the element's latest answer."""
+        self.effects.append(Record(element_id, "user", text, score, maxscore))
+        self.answers = self.answers.set(element_id, ScoredAnswer(text, score, maxscore))

@@ -1,0 +1,91 @@
+"""Inputs to `step()`: what happened in the chat (or in the adapter) since the last step.
+
+The adapter translates Telegram updates, fired timers and LLM results into these values;
+the engine never sees Telegram objects.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True, slots=True)
+class Start:
+    """/start (payload = deep-link argument, already consumed by the runtime)."""
+
+    payload: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Button:
+    """An inline button press; `data` is the callback data the engine put on it."""
+
+    data: str
+
+
+@dataclass(frozen=True, slots=True)
+class Text:
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class PollSent:
+    """The adapter reports which Telegram poll id a `SendPoll(ref=...)` produced."""
+
+    poll_id: str
+    ref: str
+
+
+@dataclass(frozen=True, slots=True)
+class PollAnswer:
+    poll_id: str
+    option_ids: tuple[int, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class TimerFired:
+    wait_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class LLMReply:
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class LLMFailed:
+    """The LLM call failed; `reason` is for logs only and never shown to the student."""
+
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class Voice:
+    """A voice message; `transcript` is None when no transcription provider is configured."""
+
+    transcript: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class WebAppData:
+    data: str
+
+
+@dataclass(frozen=True, slots=True)
+class Stop:
+    """The student (or a teacher) stopped the run."""
+
+
+Event = (
+    Start
+    | Button
+    | Text
+    | PollSent
+    | PollAnswer
+    | TimerFired
+    | LLMReply
+    | LLMFailed
+    | Voice
+    | WebAppData
+    | Stop
+)

@@ -1,0 +1,146 @@
+"""`step()`: the whole engine as one pure function.
+
+Generic checks live here, so element handlers only ever see events that fit what the run
+awaits: buttons must carry the current seq, poll answers the awaited poll id, timers a
+pending wait id. Anything else leaves the state untouched -- with a short hint when the
+student typed something a human would answer.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime
+
+from engine import flow, texts
+from engine.draft import Draft
+from engine.effects import Effect, SendText
+from engine.elements import handler_for
+from engine.events import (
+    Button,
+    Event,
+    LLMFailed,
+    LLMReply,
+    PollAnswer,
+    PollSent,
+    Start,
+    Stop,
+    Text,
+    TimerFired,
+    Voice,
+    WebAppData,
+)
+from engine.model import Course
+from engine.outcomes import IGNORED, Choice, Fired, Goto
+from engine.state import RunState
+
+_CALLBACK = re.compile(r"(\d{1,9}):(\d{1,4})")
+
+#: Which awaited kinds each (derived) event may act on.
+_FITS: dict[type, tuple[str, ...]] = {
+    Text: ("text", "dialog"),
+    LLMReply: ("llm",),
+    LLMFailed: ("llm",),
+    WebAppData: ("webapp",),
+    Choice: ("button", "webapp"),
+    PollAnswer: ("poll",),
+    Fired: ("timer",),
+}
+
+#: What to tell a student who types while the run waits for something else.
+_HINTS: dict[str, str] = {
+    "button": texts.PRESS_BUTTON,
+    "poll": texts.ANSWER_POLL,
+    "webapp": texts.OPEN_MINIAPP,
+    "llm": texts.WAIT_FOR_REPLY,
+    "timer": texts.WAIT_FOR_TIMER,
+}
+
+
+def step(
+    course: Course, state: RunState, event: Event, now: datetime
+) -> tuple[RunState, list[Effect]]:
+    """Apply `event` to `state`; return the new state and the effects to execute in order.
+
+    Deterministic and total: never raises, whatever the event and state.
+    """
+    if state.finished:
+        return state, []
+    if isinstance(event, Stop):
+        ctx = Draft(course, state, now)
+        ctx.finish("stopped")
+        return ctx.result()
+    if state.current is None:
+        if not isinstance(event, Start):
+            return state, []
+        ctx = Draft(course, state, now)
+        flow.proceed(ctx, Goto(course.elements[0].id if course.elements else None))
+        return ctx.result()
+    if state.current not in course:  # a state from another course version: nothing fits
+        return state, []
+    if isinstance(event, PollSent):
+        return _poll_sent(state, event), []
+    if isinstance(event, Voice):
+        return _voice(course, state, event, now)
+    return _react(course, state, event, now)
+
+
+def _voice(
+    course: Course, state: RunState, event: Voice, now: datetime
+) -> tuple[RunState, list[Effect]]:
+    """Where text is awaited a voice message counts as text (the transcript is echoed so
+    the student sees what was understood); without a transcript, ask to type."""
+    if state.awaiting not in _FITS[Text]:
+        return _react(course, state, Text(event.transcript or ""), now)
+    if event.transcript is None:
+        return state, [SendText(texts.TYPE_INSTEAD_OF_VOICE, None)]
+    new_state, effects = _react(course, state, Text(event.transcript), now)
+    echo = SendText(texts.VOICE_RECOGNISED.format(text=event.transcript), None)
+    return new_state, [echo, *effects]
+
+
+def _poll_sent(state: RunState, event: PollSent) -> RunState:
+    if state.awaiting == "poll" and state.poll_id is None and event.ref == state.poll_ref:
+        return state.replace(poll_id=event.poll_id)
+    return state
+
+
+def _react(
+    course: Course, state: RunState, event: Event, now: datetime
+) -> tuple[RunState, list[Effect]]:
+    ctx = Draft(course, state, now)
+    derived = _derive(ctx, state, event)
+    if derived is None:
+        return state, []
+    if state.awaiting not in _FITS.get(type(derived), ()):
+        hint = _HINTS.get(state.awaiting or "") if isinstance(derived, Text) else None
+        return state, ([SendText(hint, None)] if hint else [])
+    element = course.get(state.current or "")
+    outcome = handler_for(element).react(ctx, element, derived)
+    if outcome is IGNORED:
+        return state, []
+    flow.proceed(ctx, outcome)
+    return ctx.result()
+
+
+def _derive(ctx: Draft, state: RunState, event: Event) -> object | None:
+    """Turn a raw event into what handlers understand, or None if it cannot apply at all:
+    buttons become `Choice` only with the current seq, poll answers pass only for the
+    awaited poll id, timers become `Fired` only for a pending wait (removed from the draft
+    here)."""
+    match event:
+        case Button(data=data):
+            match = _CALLBACK.fullmatch(data)
+            if match is None or int(match.group(1)) != state.seq:
+                return None
+            return Choice(int(match.group(2)))
+        case PollAnswer(poll_id=poll_id):
+            return event if state.poll_id is not None and poll_id == state.poll_id else None
+        case TimerFired(wait_id=wait_id):
+            for wait in state.waits:
+                if wait.wait_id == wait_id:
+                    ctx.waits = tuple(w for w in state.waits if w is not wait)
+                    return Fired(wait)
+            return None
+        case Start():
+            return None
+    return event

@@ -1,0 +1,138 @@
+"""`coursebot` command line: up | migrate | validate | play.
+
+`up` is the main job: it brings up the stores (embedded ones when no URLs are configured),
+migrates, then serves the Telegram runtime and the panel in one asyncio process.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import sys
+import time
+from collections.abc import Sequence
+
+from storage.config import Settings
+
+log = logging.getLogger("coursebot")
+
+
+def _configure_logging(level: str) -> None:
+    logging.basicConfig(
+        level=level,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+
+
+def _resolve_stores(settings: Settings, *, announce: bool) -> tuple[Settings, object | None]:
+    """Fill in DATABASE_URL / REDIS_URL from embedded servers when they are not configured."""
+    if settings.database_url and settings.redis_url:
+        return settings, None
+    from dataclasses import replace
+
+    from storage.embedded import start_embedded
+
+    services = start_embedded(settings.data_dir)
+    if announce:
+        print(
+            f"No DATABASE_URL/REDIS_URL set: started embedded PostgreSQL and Redis "
+            f"under {settings.data_dir}",
+            flush=True,
+        )
+    resolved = replace(
+        settings,
+        database_url=settings.database_url or services.database_url,
+        redis_url=settings.redis_url or services.redis_url,
+    )
+    return resolved, services
+
+
+async def _serve(settings: Settings, started_at: float) -> None:
+    import uvicorn
+
+    from runtime_wiring import build_process
+
+    process = await build_process(settings)
+    config = uvicorn.Config(
+        process.app,
+        host=settings.panel_host,
+        port=settings.panel_port,
+        log_level=settings.log_level.lower(),
+        lifespan="on",
+    )
+    server = uvicorn.Server(config)
+    await process.start()
+    try:
+        serve_task = asyncio.create_task(server.serve())
+        while not server.started and not serve_task.done():
+            await asyncio.sleep(0.05)
+        if server.started:
+            base = f"http://{settings.panel_host}:{settings.panel_port}"
+            print(
+                f"coursebot is up in {time.monotonic() - started_at:.1f}s: panel {base}/docs, "
+                f"health {base}/health. Press Ctrl-C to stop.",
+                flush=True,
+            )
+        await serve_task
+    finally:
+        await process.stop()
+
+
+def _cmd_up(settings: Settings) -> int:
+    started_at = time.monotonic()
+    settings, services = _resolve_stores(settings, announce=True)
+    try:
+        asyncio.run(_serve(settings, started_at))
+    except KeyboardInterrupt:
+        pass
+    finally:
+        if services is not None:
+            services.stop()
+        print("coursebot stopped.", flush=True)
+    return 0
+
+
+def _cmd_migrate(settings: Settings) -> int:
+    from storage.migrate import upgrade_to_head
+
+    settings, services = _resolve_stores(settings, announce=True)
+    try:
+        asyncio.run(upgrade_to_head(settings.database_url or ""))
+    finally:
+        if services is not None:
+            services.stop()
+    print("database is at the latest migration.")
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="coursebot", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+    sub.add_parser("up", help="run migrations, the Telegram runtime and the panel")
+    sub.add_parser("migrate", help="upgrade the database schema to the latest migration")
+    sub.add_parser("validate", help="validate course YAML files", add_help=False)
+    sub.add_parser("play", help="play a course in the terminal", add_help=False)
+    args, rest = parser.parse_known_args(argv)
+
+    if args.command == "validate":
+        from courses.cli import validate_main
+
+        return validate_main(rest)
+    if args.command == "play":
+        from courses.cli import play_main
+
+        return play_main(rest)
+    if rest:
+        parser.error(f"unrecognized arguments: {' '.join(rest)}")
+
+    settings = Settings.from_env()
+    _configure_logging(settings.log_level)
+    if args.command == "up":
+        return _cmd_up(settings)
+    return _cmd_migrate(settings)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,618 @@
+"""The whole relational data model (DESIGN.md §4), as SQLAlchemy 2 typed declarative classes.
+
+Conventions, so that every table reads the same way:
+- BIGINT identity primary keys: deployment ids travel inside 64-char deep links, so they must
+  stay short integers, never UUIDs.
+- Every tenant row carries `account_id`; tables that other tenant rows point at also carry
+  UNIQUE (account_id, id), and the children reference them with a composite foreign key
+  (account_id, x_id). A bug can then never attach one account's run to another account's
+  deployment: the database refuses the row even though foreign-key checks ignore RLS.
+- Enumerations are TEXT + CHECK (values from the `StrEnum`s below): adding a value is a
+  one-line constraint change in a migration instead of an `ALTER TYPE` dance.
+- Row-Level Security, the app role's grants and the SECURITY DEFINER functions live in the
+  migration and in storage/roles.py; `TENANT_TABLES` lists the tables they cover.
+"""
+
+from __future__ import annotations
+
+import enum
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    CheckConstraint,
+    DateTime,
+    ForeignKey,
+    ForeignKeyConstraint,
+    Identity,
+    Index,
+    Integer,
+    MetaData,
+    Numeric,
+    Text,
+    UniqueConstraint,
+    func,
+    text,
+)
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+NAMING_CONVENTION = {
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_N_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+    type_annotation_map = {  # noqa: RUF012 - SQLAlchemy reads this class attribute
+        int: BigInteger,
+        str: Text,
+        datetime: DateTime(timezone=True),
+        dict[str, Any]: JSONB,
+        list[Any]: JSONB,
+        Decimal: Numeric(12, 2),
+    }
+
+
+class MemberRole(enum.StrEnum):
+    OWNER = "owner"
+    ADMIN = "admin"
+    CREATOR = "creator"
+    TEACHER = "teacher"
+    VIEWER = "viewer"
+
+
+class BotMode(enum.StrEnum):
+    POLLING = "polling"
+    WEBHOOK = "webhook"
+
+
+class SourceFormat(enum.StrEnum):
+    YAML = "yaml"
+    GSHEET = "gsheet"
+
+
+class Environment(enum.StrEnum):
+    PROD = "prod"
+    TEST = "test"
+
+
+class TokenKind(enum.StrEnum):
+    PUBLIC = "public"
+    GROUP = "group"
+    PERSONAL = "personal"
+    EXTERNAL = "external"
+
+
+class RunStatus(enum.StrEnum):
+    ACTIVE = "active"
+    COMPLETED = "completed"
+    STOPPED = "stopped"
+    BLOCKED = "blocked"
+    DECLINED = "declined"
+
+
+class ConversationRole(enum.StrEnum):
+    BOT = "bot"
+    USER = "user"
+
+
+class WaitStatus(enum.StrEnum):
+    PENDING = "pending"
+    FIRED = "fired"
+    CANCELLED = "cancelled"
+
+
+class OutboxStatus(enum.StrEnum):
+    PENDING = "pending"
+    SENT = "sent"
+    FAILED = "failed"
+
+
+class PaymentStatus(enum.StrEnum):
+    """YooKassa's payment statuses, kept verbatim so a re-fetched payment maps 1:1."""
+
+    PENDING = "pending"
+    WAITING_FOR_CAPTURE = "waiting_for_capture"
+    SUCCEEDED = "succeeded"
+    CANCELED = "canceled"
+
+
+def enum_check(column: str, values: type[enum.StrEnum], name: str | None = None) -> CheckConstraint:
+    allowed = ", ".join(f"'{v.value}'" for v in values)
+    return CheckConstraint(f"{column} IN ({allowed})", name=name or column)
+
+
+def tenant_fk(column: str, target: str, ondelete: str | None = None) -> ForeignKeyConstraint:
+    """Composite FK (account_id, column) -> target(account_id, id): same-tenant references only."""
+    return ForeignKeyConstraint(
+        ["account_id", column],
+        [f"{target}.account_id", f"{target}.id"],
+        ondelete=ondelete,
+    )
+
+
+def _pk() -> Mapped[int]:
+    return mapped_column(BigInteger, Identity(), primary_key=True)
+
+
+def _account_id() -> Mapped[int]:
+    return mapped_column(ForeignKey("account.id", ondelete="CASCADE"))
+
+
+def _created_at() -> Mapped[datetime]:
+    return mapped_column(server_default=func.now())
+
+
+def _updated_at() -> Mapped[datetime]:
+    return mapped_column(server_default=func.now(), onupdate=func.now())
+
+
+def _jsonb_object() -> Mapped[dict[str, Any]]:
+    return mapped_column(JSONB, server_default=text("'{}'::jsonb"))
+
+
+class Utm:
+    """UTM labels: set on a token, copied onto the runs it starts (analytics per source)."""
+
+    utm_source: Mapped[str | None] = mapped_column()
+    utm_medium: Mapped[str | None] = mapped_column()
+    utm_campaign: Mapped[str | None] = mapped_column()
+    utm_content: Mapped[str | None] = mapped_column()
+    utm_term: Mapped[str | None] = mapped_column()
+
+
+class Account(Base):
+    __tablename__ = "account"
+    __table_args__ = (CheckConstraint("slug ~ '^[a-z0-9][a-z0-9-]{1,62}$'", name="slug_format"),)
+
+    id: Mapped[int] = _pk()
+    slug: Mapped[str] = mapped_column(unique=True)
+    name: Mapped[str]
+    plan: Mapped[str] = mapped_column(server_default="free")
+    limits: Mapped[dict[str, Any]] = _jsonb_object()
+    created_at: Mapped[datetime] = _created_at()
+    updated_at: Mapped[datetime] = _updated_at()
+    deleted_at: Mapped[datetime | None]
+
+
+class AccountMember(Base):
+    __tablename__ = "account_member"
+    __table_args__ = (
+        UniqueConstraint("account_id", "telegram_user_id"),
+        Index(None, "telegram_user_id"),
+        enum_check("role", MemberRole),
+    )
+
+    id: Mapped[int] = _pk()
+    account_id: Mapped[int] = _account_id()
+    telegram_user_id: Mapped[int]
+    username: Mapped[str | None]
+    role: Mapped[str]
+    created_at: Mapped[datetime] = _created_at()
+
+
+class ApiKey(Base):
+    """Script access to the panel API; only the SHA-256 of the key is stored."""
+
+    __tablename__ = "api_key"
+    __table_args__ = (Index(None, "account_id"), enum_check("role", MemberRole))
+
+    id: Mapped[int] = _pk()
+    account_id: Mapped[int] = _account_id()
+    name: Mapped[str]
+    key_hash: Mapped[str] = mapped_column(unique=True)
+    role: Mapped[str]
+    created_at: Mapped[datetime] = _created_at()
+    last_used_at: Mapped[datetime | None]
+    revoked_at: Mapped[datetime | None]
+
+
+class Bot(Base):
+    """A connected Telegram bot. The token exists here only as ciphertext + SHA-256."""
+
+    __tablename__ = "bot"
+    __table_args__ = (
+        UniqueConstraint("account_id", "id"),
+        ForeignKeyConstraint(
+            ["account_id", "default_deployment_id"],
+            ["course_deployment.account_id", "course_deployment.id"],
+            use_alter=True,
+        ),
+        enum_check("mode", BotMode),
+    )
+
+    id: Mapped[int] = _pk()
+    account_id: Mapped[int] = _account_id()
+    token_ciphertext: Mapped[str]
+    token_hash: Mapped[str] = mapped_column(unique=True)
+    telegram_id: Mapped[int] = mapped_column(unique=True)
+    username: Mapped[str]
+    mode: Mapped[str] = mapped_column(server_default=BotMode.POLLING.value)
+    webhook_secret_ciphertext: Mapped[str | None]
+    public_id: Mapped[str] = mapped_column(unique=True)
+    active: Mapped[bool] = mapped_column(Boolean, server_default=text("true"))
+    default_deployment_id: Mapped[int | None]
+    last_update_at: Mapped[datetime | None]
+    created_at: Mapped[datetime] = _created_at()
+    updated_at: Mapped[datetime] = _updated_at()
+
+
+class Course(Base):
+    __tablename__ = "course"
+    __table_args__ = (UniqueConstraint("account_id", "id"), UniqueConstraint("account_id", "slug"))
+
+    id: Mapped[int] = _pk()
+    account_id: Mapped[int] = _account_id()
+    title: Mapped[str]
+    slug: Mapped[str]
+    created_at: Mapped[datetime] = _created_at()
+    updated_at: Mapped[datetime] = _updated_at()
+
+
+class CourseVersion(Base):
+    """Immutable snapshot of a course; runs and deployments pin one (the app role has no UPDATE)."""
+
+    __tablename__ = "course_version"
+    __table_args__ = (
+        UniqueConstraint("account_id", "id"),
+        UniqueConstraint("course_id", "number"),
+        tenant_fk("course_id", "course", ondelete="CASCADE"),
+        enum_check("source_format", SourceFormat),
+    )
+
+    id: Mapped[int] = _pk()
+    account_id: Mapped[int] = _account_id()
+    course_id: Mapped[int]
+    number: Mapped[int] = mapped_column(Integer)
+    source_text: Mapped[str]
+    source_format: Mapped[str]
+    elements: Mapped[list[Any]] = mapped_column(JSONB)
+    checksum: Mapped[str]
+    created_at: Mapped[datetime] = _created_at()
+
+
+class CourseElement(Base):
+    """One element of a version, in order: lets analytics join funnels without parsing JSON."""
+
+    __tablename__ = "course_element"
+    __table_args__ = (
+        UniqueConstraint("version_id", "position"),
+        UniqueConstraint("version_id", "element_id"),
+        tenant_fk("version_id", "course_version", ondelete="CASCADE"),
+    )
+
+    id: Mapped[int] = _pk()
+    account_id: Mapped[int] = _account_id()
+    version_id: Mapped[int]
+    position: Mapped[int] = mapped_column(Integer)
+    element_id: Mapped[str]
+    type: Mapped[str]
+    data: Mapped[dict[str, Any]] = mapped_column(JSONB)
+
+
+class CourseDeployment(Base):
+    __tablename__ = "course_deployment"
+    __table_args__ = (
+        UniqueConstraint("account_id", "id"),
+        Index(None, "bot_id"),
+        tenant_fk("course_version_id", "course_version"),
+        tenant_fk("bot_id", "bot", ondelete="CASCADE"),
+        enum_check("environment", Environment),
+        CheckConstraint("(price_amount IS NULL) = (price_currency IS NULL)", name="price_pair"),
+        CheckConstraint("price_amount IS NULL OR price_amount > 0", name="price_positive"),
+        CheckConstraint("price_currency ~ '^[A-Z]{3}$'", name="price_currency_format"),
+    )
+
+    id: Mapped[int] = _pk()
+    account_id: Mapped[int] = _account_id()
+    course_version_id: Mapped[int]
+    bot_id: Mapped[int]
+    environment: Mapped[str]
+    active: Mapped[bool] = mapped_column(Boolean, server_default=text("true"))
+    restricted: Mapped[bool] = mapped_column(Boolean, server_default=text("false"))
+    decline_text: Mapped[str | None]
+    price_amount: Mapped[Decimal | None]
+    price_currency: Mapped[str | None]
+    created_at: Mapped[datetime] = _created_at()
+    updated_at: Mapped[datetime] = _updated_at()
+
+
+class EnrollmentToken(Utm, Base):
+    __tablename__ = "enrollment_token"
+    __table_args__ = (
+        UniqueConstraint("account_id", "id"),
+        UniqueConstraint("deployment_id", "token"),
+        tenant_fk("deployment_id", "course_deployment", ondelete="CASCADE"),
+        enum_check("kind", TokenKind),
+        CheckConstraint("token ~ '^[A-Za-z0-9_-]{1,32}$'", name="token_format"),
+        CheckConstraint("uses >= 0", name="uses_non_negative"),
+        CheckConstraint("max_uses IS NULL OR max_uses > 0", name="max_uses_positive"),
+    )
+
+    id: Mapped[int] = _pk()
+    account_id: Mapped[int] = _account_id()
+    deployment_id: Mapped[int]
+    token: Mapped[str]
+    kind: Mapped[str]
+    max_uses: Mapped[int | None] = mapped_column(Integer)
+    uses: Mapped[int] = mapped_column(Integer, server_default=text("0"))
+    bound_telegram_user_id: Mapped[int | None]
+    expires_at: Mapped[datetime | None]
+    revoked_at: Mapped[datetime | None]
+    created_at: Mapped[datetime] = _created_at()
+
+
+class Participant(Base):
+    __tablename__ = "participant"
+    __table_args__ = (
+        UniqueConstraint("account_id", "id"),
+        UniqueConstraint("account_id", "telegram_user_id"),
+    )
+
+    id: Mapped[int] = _pk()
+    account_id: Mapped[int] = _account_id()
+    telegram_user_id: Mapped[int]
+    username: Mapped[str | None]
+    first_name: Mapped[str | None]
+    last_name: Mapped[str | None]
+    language_code: Mapped[str | None]
+    created_at: Mapped[datetime] = _created_at()
+    updated_at: Mapped[datetime] = _updated_at()
+
+
+class Run(Utm, Base):
+    """One student's pass through one pinned course version in one chat."""
+
+    __tablename__ = "run"
+    __table_args__ = (
+        UniqueConstraint("account_id", "id"),
+        Index(
+            "uq_run_bot_id_chat_id_active",
+            "bot_id",
+            "chat_id",
+            unique=True,
+            postgresql_where=text("is_active"),
+        ),
+        Index(None, "account_id", "deployment_id", "started_at"),
+        Index(None, "account_id", "telegram_user_id"),
+        tenant_fk("deployment_id", "course_deployment"),
+        tenant_fk("course_version_id", "course_version"),
+        tenant_fk("bot_id", "bot"),
+        tenant_fk("participant_id", "participant"),
+        tenant_fk("token_id", "enrollment_token"),
+        enum_check("status", RunStatus),
+        CheckConstraint("is_active = (status = 'active')", name="is_active_matches_status"),
+        CheckConstraint("(finished_at IS NULL) = is_active", name="finished_at_iff_inactive"),
+    )
+
+    id: Mapped[int] = _pk()
+    account_id: Mapped[int] = _account_id()
+    deployment_id: Mapped[int]
+    course_version_id: Mapped[int]
+    bot_id: Mapped[int]
+    chat_id: Mapped[int]
+    telegram_user_id: Mapped[int]
+    participant_id: Mapped[int | None]
+    token_id: Mapped[int | None]
+    status: Mapped[str] = mapped_column(server_default=RunStatus.ACTIVE.value)
+    is_active: Mapped[bool] = mapped_column(Boolean, server_default=text("true"))
+    state: Mapped[dict[str, Any]] = _jsonb_object()
+    started_at: Mapped[datetime] = _created_at()
+    finished_at: Mapped[datetime | None]
+    updated_at: Mapped[datetime] = _updated_at()
+
+
+class Conversation(Base):
+    __tablename__ = "conversation"
+    __table_args__ = (
+        Index(None, "run_id", "id"),
+        tenant_fk("run_id", "run", ondelete="CASCADE"),
+        enum_check("role", ConversationRole),
+    )
+
+    id: Mapped[int] = _pk()
+    account_id: Mapped[int] = _account_id()
+    run_id: Mapped[int]
+    element_id: Mapped[str]
+    role: Mapped[str]
+    text: Mapped[str]
+    score: Mapped[int | None] = mapped_column(Integer)
+    maxscore: Mapped[int | None] = mapped_column(Integer)
+    created_at: Mapped[datetime] = _created_at()
+
+
+class Waiting(Base):
+    """A durable timer (`delay`, `jump` wait): the scheduler claims due rows with SKIP LOCKED."""
+
+    __tablename__ = "waiting"
+    __table_args__ = (
+        Index("ix_waiting_due_at_pending", "due_at", postgresql_where=text("status = 'pending'")),
+        Index("ix_waiting_run_id_pending", "run_id", postgresql_where=text("status = 'pending'")),
+        tenant_fk("run_id", "run", ondelete="CASCADE"),
+        enum_check("status", WaitStatus),
+    )
+
+    id: Mapped[int] = _pk()
+    account_id: Mapped[int] = _account_id()
+    run_id: Mapped[int]
+    wait_id: Mapped[str]
+    due_at: Mapped[datetime]
+    goto: Mapped[str | None]
+    status: Mapped[str] = mapped_column(server_default=WaitStatus.PENDING.value)
+    fired_at: Mapped[datetime | None]
+    created_at: Mapped[datetime] = _created_at()
+
+
+class Outbox(Base):
+    """The runtime's durable send queue: a message survives a crash between step() and send."""
+
+    __tablename__ = "outbox"
+    __table_args__ = (
+        Index(None, "bot_id", "status", "id"),
+        tenant_fk("bot_id", "bot", ondelete="CASCADE"),
+        tenant_fk("run_id", "run", ondelete="CASCADE"),
+        enum_check("status", OutboxStatus),
+    )
+
+    id: Mapped[int] = _pk()
+    account_id: Mapped[int] = _account_id()
+    bot_id: Mapped[int]
+    chat_id: Mapped[int]
+    run_id: Mapped[int | None]
+    payload: Mapped[dict[str, Any]] = mapped_column(JSONB)
+    status: Mapped[str] = mapped_column(server_default=OutboxStatus.PENDING.value)
+    attempts: Mapped[int] = mapped_column(Integer, server_default=text("0"))
+    last_error: Mapped[str | None]
+    created_at: Mapped[datetime] = _created_at()
+    sent_at: Mapped[datetime | None]
+
+
+class Banned(Base):
+    """A banned Telegram user: for the whole account (bot_id NULL) or for one bot."""
+
+    __tablename__ = "banned"
+    __table_args__ = (
+        UniqueConstraint(
+            "account_id", "telegram_user_id", "bot_id", postgresql_nulls_not_distinct=True
+        ),
+        tenant_fk("bot_id", "bot", ondelete="CASCADE"),
+    )
+
+    id: Mapped[int] = _pk()
+    account_id: Mapped[int] = _account_id()
+    telegram_user_id: Mapped[int]
+    bot_id: Mapped[int | None]
+    reason: Mapped[str | None]
+    created_at: Mapped[datetime] = _created_at()
+
+
+class Restricted(Base):
+    """Allow-list entry of a restricted deployment: a Telegram user id or a lower-case username."""
+
+    __tablename__ = "restricted"
+    __table_args__ = (
+        Index(
+            "uq_restricted_deployment_id_telegram_user_id",
+            "deployment_id",
+            "telegram_user_id",
+            unique=True,
+            postgresql_where=text("telegram_user_id IS NOT NULL"),
+        ),
+        Index(
+            "uq_restricted_deployment_id_username",
+            "deployment_id",
+            "username",
+            unique=True,
+            postgresql_where=text("username IS NOT NULL"),
+        ),
+        tenant_fk("deployment_id", "course_deployment", ondelete="CASCADE"),
+        CheckConstraint(
+            "telegram_user_id IS NOT NULL OR username IS NOT NULL", name="user_or_username"
+        ),
+        CheckConstraint("username ~ '^[a-z0-9_]{1,64}$'", name="username_normalised"),
+    )
+
+    id: Mapped[int] = _pk()
+    account_id: Mapped[int] = _account_id()
+    deployment_id: Mapped[int]
+    telegram_user_id: Mapped[int | None]
+    username: Mapped[str | None]
+    created_at: Mapped[datetime] = _created_at()
+
+
+class ProcessedUpdate(Base):
+    """Update inbox: stored before Telegram is acknowledged; (bot_id, update_id) de-duplicates."""
+
+    __tablename__ = "processed_update"
+    __table_args__ = (
+        UniqueConstraint("bot_id", "update_id"),
+        Index(
+            "ix_processed_update_bot_id_id_unprocessed",
+            "bot_id",
+            "id",
+            postgresql_where=text("processed_at IS NULL"),
+        ),
+        tenant_fk("bot_id", "bot", ondelete="CASCADE"),
+    )
+
+    id: Mapped[int] = _pk()
+    account_id: Mapped[int] = _account_id()
+    bot_id: Mapped[int]
+    update_id: Mapped[int]
+    chat_id: Mapped[int | None]
+    payload: Mapped[dict[str, Any]] = mapped_column(JSONB)
+    received_at: Mapped[datetime] = _created_at()
+    processed_at: Mapped[datetime | None]
+    error: Mapped[str | None]
+
+
+class Payment(Base):
+    __tablename__ = "payment"
+    __table_args__ = (
+        UniqueConstraint("account_id", "provider_payment_id"),
+        UniqueConstraint("account_id", "idempotence_key"),
+        tenant_fk("deployment_id", "course_deployment"),
+        tenant_fk("run_id", "run"),
+        enum_check("status", PaymentStatus),
+        CheckConstraint("amount > 0", name="amount_positive"),
+        CheckConstraint("currency ~ '^[A-Z]{3}$'", name="currency_format"),
+    )
+
+    id: Mapped[int] = _pk()
+    account_id: Mapped[int] = _account_id()
+    deployment_id: Mapped[int]
+    run_id: Mapped[int | None]
+    chat_id: Mapped[int | None]
+    telegram_user_id: Mapped[int | None]
+    provider: Mapped[str] = mapped_column(server_default="yookassa")
+    provider_payment_id: Mapped[str | None]
+    idempotence_key: Mapped[str]
+    amount: Mapped[Decimal]
+    currency: Mapped[str]
+    status: Mapped[str] = mapped_column(server_default=PaymentStatus.PENDING.value)
+    # `metadata` is reserved on declarative classes, hence the attribute name.
+    meta: Mapped[dict[str, Any]] = mapped_column(
+        "metadata", JSONB, server_default=text("'{}'::jsonb")
+    )
+    created_at: Mapped[datetime] = _created_at()
+    updated_at: Mapped[datetime] = _updated_at()
+
+
+class PaymentCredentials(Base):
+    __tablename__ = "payment_credentials"
+    __table_args__ = (UniqueConstraint("account_id", "provider"),)
+
+    id: Mapped[int] = _pk()
+    account_id: Mapped[int] = _account_id()
+    provider: Mapped[str] = mapped_column(server_default="yookassa")
+    shop_id: Mapped[str]
+    secret_ciphertext: Mapped[str]
+    created_at: Mapped[datetime] = _created_at()
+    updated_at: Mapped[datetime] = _updated_at()
+
+
+class AuditLog(Base):
+    __tablename__ = "audit_log"
+    __table_args__ = (Index(None, "account_id", "at"),)
+
+    id: Mapped[int] = _pk()
+    account_id: Mapped[int] = _account_id()
+    actor: Mapped[str]
+    action: Mapped[str]
+    object_type: Mapped[str]
+    object_id: Mapped[str | None]
+    details: Mapped[dict[str, Any]] = _jsonb_object()
+    at: Mapped[datetime] = _created_at()
+
+
+# Every table of the model belongs to one account, so every table is under Row-Level Security:
+# `account` is keyed by its own id, all the others by account_id.
+TENANT_TABLES: tuple[str, ...] = tuple(t.name for t in Base.metadata.sorted_tables)

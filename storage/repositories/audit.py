@@ -1,0 +1,46 @@
+"""Append-only record of who changed what (the app role has no UPDATE/DELETE on it)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from storage.models import AuditLog
+
+
+async def record(
+    session: AsyncSession,
+    account_id: int,
+    *,
+    actor: str,
+    action: str,
+    object_type: str,
+    object_id: str | int | None = None,
+    details: Mapping[str, Any] | None = None,
+) -> AuditLog:
+    """`actor` is e.g. "tg:<user id>", "api_key:<id>" or "system". Never put secrets in details."""
+    row = AuditLog(
+        account_id=account_id,
+        actor=actor,
+        action=action,
+        object_type=object_type,
+        object_id=None if object_id is None else str(object_id),
+        details=dict(details or {}),
+    )
+    session.add(row)
+    await session.flush()
+    return row
+
+
+async def list_recent(
+    session: AsyncSession, account_id: int, *, limit: int = 100, before_id: int | None = None
+) -> list[AuditLog]:
+    """Newest first; pass the last id seen as `before_id` for the next page."""
+    stmt = select(AuditLog).where(AuditLog.account_id == account_id)
+    if before_id is not None:
+        stmt = stmt.where(AuditLog.id < before_id)
+    stmt = stmt.order_by(AuditLog.id.desc()).limit(limit)
+    return list((await session.scalars(stmt)).all())

@@ -1,0 +1,119 @@
+"""Connected Telegram bots. Tokens go in encrypted and come out only as `Secret`.
+
+The bot pool and webhook routing read across accounts: see `storage.system`.
+"""
+
+from __future__ import annotations
+
+import secrets
+from datetime import datetime
+
+from sqlalchemy import delete, func, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from storage.crypto import Secret, SecretBox, token_hash
+from storage.models import Bot, BotMode
+from storage.repositories._common import UNSET, Unset, get_scoped, given, update_scoped
+
+
+def new_public_id() -> str:
+    """Opaque id for webhook URLs: never the token, never guessable from the bot id."""
+    return secrets.token_urlsafe(16)
+
+
+def new_webhook_secret() -> Secret:
+    """Value for X-Telegram-Bot-Api-Secret-Token (Telegram allows 1-256 of [A-Za-z0-9_-])."""
+    return Secret(secrets.token_urlsafe(32))
+
+
+async def create(
+    session: AsyncSession,
+    account_id: int,
+    *,
+    token: Secret,
+    box: SecretBox,
+    telegram_id: int,
+    username: str,
+    mode: BotMode | str = BotMode.POLLING,
+    active: bool = True,
+) -> Bot:
+    """Store a bot checked with getMe. A webhook secret is made up front, whatever the mode."""
+    bot = Bot(
+        account_id=account_id,
+        token_ciphertext=box.encrypt(token),
+        token_hash=token_hash(token),
+        telegram_id=telegram_id,
+        username=username,
+        mode=BotMode(mode).value,
+        webhook_secret_ciphertext=box.encrypt(new_webhook_secret()),
+        public_id=new_public_id(),
+        active=active,
+    )
+    session.add(bot)
+    await session.flush()
+    return bot
+
+
+async def get(session: AsyncSession, account_id: int, bot_id: int) -> Bot | None:
+    return await get_scoped(session, Bot, account_id, Bot.id == bot_id)
+
+
+async def get_by_token(session: AsyncSession, account_id: int, token: Secret) -> Bot | None:
+    return await get_scoped(session, Bot, account_id, Bot.token_hash == token_hash(token))
+
+
+async def list_all(session: AsyncSession, account_id: int) -> list[Bot]:
+    stmt = select(Bot).where(Bot.account_id == account_id).order_by(Bot.id)
+    return list((await session.scalars(stmt)).all())
+
+
+async def update_bot(
+    session: AsyncSession,
+    account_id: int,
+    bot_id: int,
+    *,
+    username: str | Unset = UNSET,
+    mode: BotMode | str | Unset = UNSET,
+    active: bool | Unset = UNSET,
+    default_deployment_id: int | Unset | None = UNSET,
+) -> Bot | None:
+    if mode is not UNSET:
+        mode = BotMode(mode).value
+    values = given(
+        username=username, mode=mode, active=active, default_deployment_id=default_deployment_id
+    )
+    return await update_scoped(session, Bot, account_id, bot_id, values)
+
+
+async def replace_token(
+    session: AsyncSession, account_id: int, bot_id: int, *, token: Secret, box: SecretBox
+) -> Bot | None:
+    """After /revoke in BotFather: same bot (telegram_id), new token."""
+    values = {"token_ciphertext": box.encrypt(token), "token_hash": token_hash(token)}
+    return await update_scoped(session, Bot, account_id, bot_id, values)
+
+
+async def touch_last_update(
+    session: AsyncSession, account_id: int, bot_id: int, *, now: datetime | None = None
+) -> None:
+    stmt = (
+        update(Bot)
+        .where(Bot.account_id == account_id, Bot.id == bot_id)
+        .values(last_update_at=now or func.now())
+    )
+    await session.execute(stmt)
+
+
+async def delete_bot(session: AsyncSession, account_id: int, bot_id: int) -> bool:
+    stmt = delete(Bot).where(Bot.account_id == account_id, Bot.id == bot_id)
+    return (await session.execute(stmt)).rowcount > 0
+
+
+def reveal_token(bot: Bot, box: SecretBox) -> Secret:
+    return box.decrypt(bot.token_ciphertext)
+
+
+def reveal_webhook_secret(bot: Bot, box: SecretBox) -> Secret | None:
+    if bot.webhook_secret_ciphertext is None:
+        return None
+    return box.decrypt(bot.webhook_secret_ciphertext)

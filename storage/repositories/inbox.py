@@ -1,0 +1,74 @@
+"""Update inbox (table processed_update): store first, acknowledge Telegram second.
+
+(bot_id, update_id) is unique, so a redelivered update is recognised and dropped.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import func, select, update
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from storage.models import ProcessedUpdate
+
+
+async def store(
+    session: AsyncSession,
+    account_id: int,
+    *,
+    bot_id: int,
+    update_id: int,
+    payload: Mapping[str, Any],
+    chat_id: int | None = None,
+) -> int | None:
+    """The new inbox row id, or None when this update was already received."""
+    stmt = (
+        insert(ProcessedUpdate)
+        .values(
+            account_id=account_id,
+            bot_id=bot_id,
+            update_id=update_id,
+            chat_id=chat_id,
+            payload=dict(payload),
+        )
+        .on_conflict_do_nothing(index_elements=[ProcessedUpdate.bot_id, ProcessedUpdate.update_id])
+        .returning(ProcessedUpdate.id)
+    )
+    return (await session.execute(stmt)).scalar_one_or_none()
+
+
+async def list_unprocessed(
+    session: AsyncSession, account_id: int, bot_id: int, *, limit: int = 100
+) -> list[ProcessedUpdate]:
+    """Received but not processed (e.g. the process died): replay these at start-up."""
+    stmt = (
+        select(ProcessedUpdate)
+        .where(
+            ProcessedUpdate.account_id == account_id,
+            ProcessedUpdate.bot_id == bot_id,
+            ProcessedUpdate.processed_at.is_(None),
+        )
+        .order_by(ProcessedUpdate.id)
+        .limit(limit)
+    )
+    return list((await session.scalars(stmt)).all())
+
+
+async def mark_processed(
+    session: AsyncSession,
+    account_id: int,
+    inbox_id: int,
+    *,
+    error: str | None = None,
+    now: datetime | None = None,
+) -> None:
+    stmt = (
+        update(ProcessedUpdate)
+        .where(ProcessedUpdate.account_id == account_id, ProcessedUpdate.id == inbox_id)
+        .values(processed_at=now or func.now(), error=error)
+    )
+    await session.execute(stmt)

@@ -1,0 +1,161 @@
+"""Runs: one student's pass through a pinned course version in one chat.
+
+At most one active run per (bot, chat) is a database rule (partial unique index); `start`
+turns a clash into `None` instead of an exception so the runtime can ask the student what
+to do with the run they already have.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import func, select, text, update
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from storage.models import Run, RunStatus, Waiting, WaitStatus
+from storage.repositories._common import get_scoped
+
+_UTM_KEYS = ("source", "medium", "campaign", "content", "term")
+
+
+async def start(
+    session: AsyncSession,
+    account_id: int,
+    *,
+    deployment_id: int,
+    course_version_id: int,
+    bot_id: int,
+    chat_id: int,
+    telegram_user_id: int,
+    participant_id: int | None = None,
+    token_id: int | None = None,
+    state: Mapping[str, Any] | None = None,
+    utm: Mapping[str, str | None] | None = None,
+) -> Run | None:
+    """Insert an active run; None if this (bot, chat) already has one."""
+    utm = utm or {}
+    stmt = (
+        insert(Run)
+        .values(
+            account_id=account_id,
+            deployment_id=deployment_id,
+            course_version_id=course_version_id,
+            bot_id=bot_id,
+            chat_id=chat_id,
+            telegram_user_id=telegram_user_id,
+            participant_id=participant_id,
+            token_id=token_id,
+            state=dict(state or {}),
+            **{f"utm_{key}": utm.get(key) for key in _UTM_KEYS},
+        )
+        .on_conflict_do_nothing(
+            index_elements=[Run.bot_id, Run.chat_id], index_where=text("is_active")
+        )
+        .returning(Run)
+    )
+    return (await session.scalars(stmt)).one_or_none()
+
+
+async def get(session: AsyncSession, account_id: int, run_id: int) -> Run | None:
+    return await get_scoped(session, Run, account_id, Run.id == run_id)
+
+
+async def get_active(
+    session: AsyncSession, account_id: int, bot_id: int, chat_id: int, *, lock: bool = False
+) -> Run | None:
+    """The chat's active run; `lock` holds it FOR UPDATE until the transaction ends."""
+    stmt = select(Run).where(
+        Run.account_id == account_id, Run.bot_id == bot_id, Run.chat_id == chat_id, Run.is_active
+    )
+    if lock:
+        stmt = stmt.with_for_update()
+    return (await session.scalars(stmt)).one_or_none()
+
+
+async def list_all(
+    session: AsyncSession,
+    account_id: int,
+    *,
+    deployment_id: int | None = None,
+    status: RunStatus | str | None = None,
+    limit: int = 100,
+    offset: int = 0,
+) -> list[Run]:
+    stmt = select(Run).where(Run.account_id == account_id)
+    if deployment_id is not None:
+        stmt = stmt.where(Run.deployment_id == deployment_id)
+    if status is not None:
+        stmt = stmt.where(Run.status == RunStatus(status).value)
+    stmt = stmt.order_by(Run.id.desc()).limit(limit).offset(offset)
+    return list((await session.scalars(stmt)).all())
+
+
+async def save_state(
+    session: AsyncSession, account_id: int, run_id: int, state: Mapping[str, Any]
+) -> bool:
+    stmt = (
+        update(Run).where(Run.account_id == account_id, Run.id == run_id).values(state=dict(state))
+    )
+    return (await session.execute(stmt)).rowcount > 0
+
+
+async def finish(
+    session: AsyncSession,
+    account_id: int,
+    run_id: int,
+    status: RunStatus | str,
+    *,
+    state: Mapping[str, Any] | None = None,
+    now: datetime | None = None,
+) -> Run | None:
+    """End an active run (completed/stopped/blocked/declined) and cancel its pending timers.
+
+    Returns None if the run was not active (already finished by a concurrent event).
+    """
+    status = RunStatus(status)
+    if status is RunStatus.ACTIVE:
+        raise ValueError("finish() needs a final status, not 'active'")
+    values: dict[str, Any] = {
+        "status": status.value,
+        "is_active": False,
+        "finished_at": now or func.now(),
+    }
+    if state is not None:
+        values["state"] = dict(state)
+    stmt = (
+        update(Run)
+        .where(Run.account_id == account_id, Run.id == run_id, Run.is_active)
+        .values(**values)
+        .returning(Run)
+    )
+    run = (await session.scalars(stmt, execution_options={"populate_existing": True})).one_or_none()
+    if run is not None:
+        await session.execute(
+            update(Waiting)
+            .where(
+                Waiting.account_id == account_id,
+                Waiting.run_id == run_id,
+                Waiting.status == WaitStatus.PENDING.value,
+            )
+            .values(status=WaitStatus.CANCELLED.value)
+        )
+    return run
+
+
+async def finish_active_in_chat(
+    session: AsyncSession,
+    account_id: int,
+    bot_id: int,
+    chat_id: int,
+    status: RunStatus | str,
+    *,
+    now: datetime | None = None,
+) -> Run | None:
+    """E.g. mark the chat's run `blocked` when Telegram answers 403."""
+    run = await get_active(session, account_id, bot_id, chat_id, lock=True)
+    if run is None:
+        return None
+    return await finish(session, account_id, run.id, status, now=now)

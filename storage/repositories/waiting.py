@@ -1,0 +1,75 @@
+"""Durable timers. Claiming due ones across accounts is `storage.system.claim_due_wait`."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import func, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from storage.models import Waiting, WaitStatus
+from storage.repositories._common import get_scoped
+
+
+async def add(
+    session: AsyncSession,
+    account_id: int,
+    *,
+    run_id: int,
+    wait_id: str,
+    due_at: datetime,
+    goto: str | None = None,
+) -> Waiting:
+    row = Waiting(account_id=account_id, run_id=run_id, wait_id=wait_id, due_at=due_at, goto=goto)
+    session.add(row)
+    await session.flush()
+    return row
+
+
+async def get(session: AsyncSession, account_id: int, waiting_id: int) -> Waiting | None:
+    return await get_scoped(session, Waiting, account_id, Waiting.id == waiting_id)
+
+
+async def list_pending(session: AsyncSession, account_id: int, run_id: int) -> list[Waiting]:
+    stmt = (
+        select(Waiting)
+        .where(
+            Waiting.account_id == account_id,
+            Waiting.run_id == run_id,
+            Waiting.status == WaitStatus.PENDING.value,
+        )
+        .order_by(Waiting.due_at, Waiting.id)
+    )
+    return list((await session.scalars(stmt)).all())
+
+
+async def cancel(
+    session: AsyncSession, account_id: int, run_id: int, wait_id: str | None = None
+) -> int:
+    """Cancel the run's pending timers (all of them, or those named `wait_id`); returns count."""
+    stmt = update(Waiting).where(
+        Waiting.account_id == account_id,
+        Waiting.run_id == run_id,
+        Waiting.status == WaitStatus.PENDING.value,
+    )
+    if wait_id is not None:
+        stmt = stmt.where(Waiting.wait_id == wait_id)
+    return (await session.execute(stmt.values(status=WaitStatus.CANCELLED.value))).rowcount
+
+
+async def mark_fired(
+    session: AsyncSession, account_id: int, waiting_id: int, *, now: datetime | None = None
+) -> Waiting | None:
+    """Pending -> fired, once: None if it was cancelled or fired meanwhile."""
+    stmt = (
+        update(Waiting)
+        .where(
+            Waiting.account_id == account_id,
+            Waiting.id == waiting_id,
+            Waiting.status == WaitStatus.PENDING.value,
+        )
+        .values(status=WaitStatus.FIRED.value, fired_at=now or func.now())
+        .returning(Waiting)
+    )
+    result = await session.scalars(stmt, execution_options={"populate_existing": True})
+    return result.one_or_none()

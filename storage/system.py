@@ -1,0 +1,126 @@
+"""Cross-account reads, through the migration's SECURITY DEFINER `sys_*` functions.
+
+The app role cannot see any tenant row without naming an account, yet the runtime must list
+every bot to start, route a webhook by its opaque id, claim whichever timer is due next, and
+the panel must find a user's accounts at login. Each such question is one narrow function
+here; call them in a `db.system()` session. Everything else goes through tenant sessions.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import select, text
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from storage.db import bind_tenant
+from storage.models import Account, Bot, CourseDeployment
+
+
+@dataclass(frozen=True)
+class ClaimedWait:
+    """A due timer locked by the current transaction; fire it before committing."""
+
+    waiting_id: int
+    account_id: int
+    run_id: int
+
+
+@dataclass(frozen=True)
+class UserAccount:
+    account_id: int
+    slug: str
+    name: str
+    role: str
+    deleted_at: datetime | None
+
+
+@dataclass(frozen=True)
+class ApiKeyOwner:
+    api_key_id: int
+    account_id: int
+    role: str
+
+
+async def active_bots(session: AsyncSession) -> list[Bot]:
+    """The bot pool: active bots of accounts that are not deleted, with their account_id."""
+    stmt = select(Bot).from_statement(text("SELECT * FROM sys_active_bots()"))
+    return list((await session.scalars(stmt)).all())
+
+
+async def bot_by_public_id(session: AsyncSession, public_id: str) -> Bot | None:
+    """Webhook ingress: the bot behind an opaque URL id (active or not; the caller decides)."""
+    stmt = select(Bot).from_statement(
+        text("SELECT * FROM sys_bot_by_public_id(:public_id)").bindparams(public_id=public_id)
+    )
+    return (await session.scalars(stmt)).one_or_none()
+
+
+async def claim_due_wait(
+    session: AsyncSession, now: datetime, *, bind: bool = True
+) -> ClaimedWait | None:
+    """Lock ONE due pending timer (SKIP LOCKED, so several runners share the work).
+
+    With `bind` the session is switched to the timer's account, ready for the tenant
+    repositories in the same transaction; the lock is released when that transaction ends.
+    """
+    row = (
+        await session.execute(
+            text("SELECT id, account_id, run_id FROM sys_claim_due_waiting(:now)"), {"now": now}
+        )
+    ).first()
+    if row is None:
+        return None
+    if bind:
+        await bind_tenant(session, row.account_id)
+    return ClaimedWait(waiting_id=row.id, account_id=row.account_id, run_id=row.run_id)
+
+
+async def deep_link_deployment(
+    session: AsyncSession, deployment_id: int, bot_id: int
+) -> CourseDeployment | None:
+    """The deployment a `cd_<id>_<token>` link names, only if it belongs to this bot."""
+    stmt = select(CourseDeployment).from_statement(
+        text("SELECT * FROM sys_deep_link_deployment(:deployment_id, :bot_id)").bindparams(
+            deployment_id=deployment_id, bot_id=bot_id
+        )
+    )
+    return (await session.scalars(stmt)).one_or_none()
+
+
+async def accounts_of_user(
+    session: AsyncSession, telegram_user_id: int, *, include_deleted: bool = False
+) -> list[UserAccount]:
+    """Accounts a Telegram user is a member of (panel login), with their role in each."""
+    rows = await session.execute(
+        text(
+            "SELECT account_id, slug, name, role, deleted_at "
+            "FROM sys_accounts_of_user(:user_id, :include_deleted)"
+        ),
+        {"user_id": telegram_user_id, "include_deleted": include_deleted},
+    )
+    return [UserAccount(*row) for row in rows]
+
+
+async def api_key_by_hash(session: AsyncSession, key_hash: str) -> ApiKeyOwner | None:
+    """Resolve an API key (by its SHA-256) to its account; revoked keys resolve to None."""
+    row = (
+        await session.execute(
+            text("SELECT api_key_id, account_id, role FROM sys_api_key_by_hash(:key_hash)"),
+            {"key_hash": key_hash},
+        )
+    ).first()
+    return ApiKeyOwner(*row) if row else None
+
+
+async def create_account(session: AsyncSession, *, slug: str, name: str, plan: str) -> Account:
+    """Insert an account and bind the session to it, so its first rows go in the same tx."""
+    stmt = select(Account).from_statement(
+        text("SELECT * FROM sys_create_account(:slug, :name, :plan)").bindparams(
+            slug=slug, name=name, plan=plan
+        )
+    )
+    account = (await session.scalars(stmt)).one()
+    await bind_tenant(session, account.id)
+    return account

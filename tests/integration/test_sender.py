@@ -1,0 +1,258 @@
+"""The sender against the fake Bot API: flood limits kept, Telegram errors survived.
+
+Timing claims are measured on the fake's side (when requests arrived), since that is what
+Telegram would count; in those tests the fake also enforces the limits itself, so a violation
+would show up as a 429 as well as in the timestamps.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+from collections.abc import AsyncIterator, Callable
+
+import pytest
+from aiogram import Bot
+from aiogram.exceptions import TelegramForbiddenError, TelegramServerError
+from aiogram.methods import SendMessage, SendPoll
+
+from adapters.telegram.bot_factory import make_bot
+from adapters.telegram.sender import (
+    BotSender,
+    ChatBlocked,
+    RateLimits,
+    RetryPolicy,
+    SenderClosed,
+)
+from tests.fakes.telegram_api import FakeBot, FakeTelegram
+
+ALICE, BOB = 2001, 2002
+FAST = RateLimits(bot_per_second=200, chat_per_second=50, group_per_minute=3000)
+QUICK_RETRY = RetryPolicy(max_attempts=4, base_delay=0.02, max_delay=0.1)
+
+
+@pytest.fixture
+async def fake() -> AsyncIterator[FakeTelegram]:
+    async with FakeTelegram() as server:
+        yield server
+
+
+@pytest.fixture
+def school(fake: FakeTelegram) -> FakeBot:
+    return fake.add_bot("school_bot")
+
+
+@pytest.fixture
+async def bot(fake: FakeTelegram, school: FakeBot) -> AsyncIterator[Bot]:
+    bot = make_bot(school.token, fake.base_url)
+    yield bot
+    await bot.session.close()
+
+
+@pytest.fixture
+async def make_sender(bot: Bot) -> AsyncIterator[Callable[..., BotSender]]:
+    senders: list[BotSender] = []
+
+    def make(**options: object) -> BotSender:
+        sender = BotSender(bot, **options)  # type: ignore[arg-type]
+        senders.append(sender)
+        return sender
+
+    yield make
+    for sender in senders:
+        await sender.close(drain=False)
+
+
+def _text(chat_id: int, text: str) -> SendMessage:
+    return SendMessage(chat_id=chat_id, text=text)
+
+
+def _max_in_window(times: list[float], window: float) -> int:
+    times = sorted(times)
+    return max(sum(1 for t in times[i:] if t - times[i] < window) for i in range(len(times)))
+
+
+async def test_results_come_back_per_call_in_chat_order(
+    fake: FakeTelegram, bot: Bot, make_sender: Callable[..., BotSender]
+) -> None:
+    sender = make_sender(limits=FAST)
+    first = sender.send(ALICE, _text(ALICE, "one"))
+    poll = sender.send(
+        ALICE, SendPoll(chat_id=ALICE, question="Q?", options=["a", "b"], is_anonymous=False)
+    )
+    third = sender.send(ALICE, lambda: bot.send_message(ALICE, "three"))
+
+    poll_message = await poll
+    assert poll_message.poll is not None
+    assert poll_message.poll.id == fake.sent_to(ALICE)[1].poll["id"]  # type: ignore[index]
+    assert (await first).text == "one" and (await third).text == "three"
+    assert [s.text for s in fake.sent_to(ALICE)] == ["one", "Q?", "three"]
+
+
+async def test_429_waits_retry_after_and_delivers_exactly_once(
+    fake: FakeTelegram, make_sender: Callable[..., BotSender]
+) -> None:
+    sender = make_sender(limits=FAST)
+    fake.fail_next("sendMessage", 429, retry_after=1, chat_id=ALICE)
+
+    message = await asyncio.wait_for(sender.send(ALICE, _text(ALICE, "hello")), 5)
+
+    assert message.text == "hello"
+    assert [s.text for s in fake.sent_to(ALICE)] == ["hello"]
+    refused, accepted = fake.calls_of("sendMessage")
+    assert (refused.status, accepted.status) == (429, 200)
+    assert accepted.time - refused.time >= 0.95
+    assert sender.stats.rate_limited == 1 and sender.stats.sent == 1
+
+
+async def test_server_errors_are_retried_with_backoff(
+    fake: FakeTelegram, make_sender: Callable[..., BotSender]
+) -> None:
+    sender = make_sender(limits=FAST, retry=QUICK_RETRY)
+    fake.fail_next("sendMessage", 502, count=3, chat_id=ALICE)
+
+    message = await asyncio.wait_for(sender.send(ALICE, _text(ALICE, "survived")), 5)
+
+    assert message.text == "survived"
+    assert [c.status for c in fake.calls_of("sendMessage")] == [502, 502, 502, 200]
+    assert sender.stats.retried == 3
+
+
+async def test_server_errors_give_up_after_max_attempts(
+    fake: FakeTelegram, make_sender: Callable[..., BotSender]
+) -> None:
+    sender = make_sender(limits=FAST, retry=QUICK_RETRY)
+    fake.fail_next("sendMessage", 500, count=100, chat_id=ALICE)
+
+    with pytest.raises(TelegramServerError):
+        await asyncio.wait_for(sender.send(ALICE, _text(ALICE, "lost")), 5)
+
+    assert len(fake.calls_of("sendMessage")) == QUICK_RETRY.max_attempts
+    # The worker is still alive for other chats.
+    assert (await sender.send(BOB, _text(BOB, "fine"))).text == "fine"
+
+
+async def test_blocked_chat_is_reported_dropped_and_others_keep_going(
+    fake: FakeTelegram, school: FakeBot, bot: Bot, make_sender: Callable[..., BotSender]
+) -> None:
+    reported: list[tuple[int, int]] = []
+
+    async def on_blocked(bot_id: int, chat_id: int) -> None:
+        reported.append((bot_id, chat_id))
+
+    sender = make_sender(limits=FAST, on_blocked=on_blocked)
+    fake.block_user(school, ALICE)
+    to_alice = [sender.send(ALICE, _text(ALICE, f"a{i}")) for i in range(3)]
+    to_bob = [sender.send(BOB, _text(BOB, f"b{i}")) for i in range(3)]
+
+    results = await asyncio.gather(*to_alice, *to_bob, return_exceptions=True)
+
+    assert isinstance(results[0], TelegramForbiddenError)
+    assert all(isinstance(r, ChatBlocked) for r in results[1:3])
+    assert [r.text for r in results[3:]] == ["b0", "b1", "b2"]  # type: ignore[union-attr]
+    assert reported == [(bot.id, ALICE)]
+    assert len([c for c in fake.calls_of("sendMessage") if c.params["chat_id"] == ALICE]) == 1
+    assert sender.stats.blocked_chats == 1 and sender.stats.dropped == 2
+    # Once the student unblocks, new sends to them work again.
+    fake.unblock_user(school, ALICE)
+    assert (await sender.send(ALICE, _text(ALICE, "welcome back"))).text == "welcome back"
+
+
+async def test_one_chat_gets_one_message_per_second_without_holding_up_others(
+    fake: FakeTelegram, make_sender: Callable[..., BotSender]
+) -> None:
+    fake.enforce_limits = True
+    sender = make_sender()  # Telegram's real limits
+    backlog = [sender.send(ALICE, _text(ALICE, f"a{i}")) for i in range(3)]
+    other = sender.send(BOB, _text(BOB, "b"))
+
+    await asyncio.wait_for(asyncio.gather(*backlog, other), 5)
+
+    alice_times = [s.time for s in fake.sent_to(ALICE)]
+    gaps = [later - earlier for earlier, later in itertools.pairwise(alice_times)]
+    assert all(0.95 <= gap < 1.5 for gap in gaps), gaps
+    bob_time = fake.sent_to(BOB)[0].time
+    assert bob_time - alice_times[0] < 0.3  # Bob did not queue behind Alice's backlog
+    assert fake.limit_violations == 0
+
+
+async def test_bot_sends_at_most_thirty_per_second(
+    fake: FakeTelegram, make_sender: Callable[..., BotSender]
+) -> None:
+    fake.enforce_limits = True
+    sender = make_sender()
+    chats = range(3000, 3045)
+    await asyncio.wait_for(asyncio.gather(*(sender.send(c, _text(c, "news")) for c in chats)), 10)
+
+    times = [s.time for s in fake.sent]
+    assert len(times) == 45
+    assert _max_in_window(times, 1.0) <= 30
+    assert 1.3 < max(times) - min(times) < 2.5  # ≈30/s: paced, but not slower than needed
+    assert fake.limit_violations == 0
+
+
+class ManualClock:
+    """Virtual time: sleeping advances it at once, so minute-long pacing runs instantly."""
+
+    def __init__(self) -> None:
+        self.t = 0.0
+
+    def now(self) -> float:
+        return self.t
+
+    async def sleep(self, seconds: float) -> None:
+        self.t += max(seconds, 0.0)
+        await asyncio.sleep(0)
+
+
+async def test_groups_get_twenty_messages_per_minute(
+    make_sender: Callable[..., BotSender],
+) -> None:
+    clock = ManualClock()
+    sender = make_sender(clock=clock)
+    sent_at: list[float] = []
+
+    async def record() -> float:
+        sent_at.append(clock.now())
+        return clock.now()
+
+    await asyncio.wait_for(asyncio.gather(*(sender.send(-100777, record) for _ in range(25))), 5)
+
+    assert len(sent_at) == 25
+    assert _max_in_window(sent_at, 60.0) == 20
+    assert min(b - a for a, b in itertools.pairwise(sent_at)) >= 3.0 - 1e-6
+
+
+async def test_withdrawn_call_is_never_made(
+    fake: FakeTelegram, make_sender: Callable[..., BotSender]
+) -> None:
+    sender = make_sender(limits=FAST)
+    first = sender.send(ALICE, _text(ALICE, "1"))
+    second = sender.send(ALICE, _text(ALICE, "2"))
+    third = sender.send(ALICE, _text(ALICE, "3"))
+    second.cancel()
+    await asyncio.wait_for(asyncio.gather(first, third), 5)
+    assert [s.text for s in fake.sent_to(ALICE)] == ["1", "3"]
+
+
+async def test_close_drains_then_refuses_new_calls(
+    fake: FakeTelegram, make_sender: Callable[..., BotSender]
+) -> None:
+    sender = make_sender(limits=FAST)
+    futures = [sender.send(ALICE, _text(ALICE, str(i))) for i in range(5)]
+    await sender.close()
+    assert all(f.done() and not f.cancelled() for f in futures)
+    assert len(fake.sent_to(ALICE)) == 5
+    with pytest.raises(SenderClosed):
+        sender.send(ALICE, _text(ALICE, "late"))
+
+
+async def test_close_gives_up_on_what_cannot_go_in_time(
+    fake: FakeTelegram, make_sender: Callable[..., BotSender]
+) -> None:
+    sender = make_sender()  # 1 message per second per chat
+    futures = [sender.send(ALICE, _text(ALICE, str(i))) for i in range(3)]
+    await sender.close(timeout=0.5)
+    assert not futures[0].cancelled() and futures[0].result().text == "0"
+    assert futures[1].cancelled() and futures[2].cancelled()
+    assert len(fake.sent_to(ALICE)) == 1

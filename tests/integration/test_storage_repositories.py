@@ -1,0 +1,269 @@
+"""Repository behaviour the runtime and the panel rely on (beyond runs and tokens)."""
+
+from __future__ import annotations
+
+import asyncio
+from decimal import Decimal
+
+import pytest
+from sqlalchemy.exc import IntegrityError
+
+from storage.crypto import Secret
+from storage.repositories import (
+    audit,
+    bans,
+    conversation,
+    courses,
+    inbox,
+    members,
+    outbox,
+    participants,
+    payments,
+)
+
+pytestmark = pytest.mark.integration
+
+
+async def test_redelivered_update_is_stored_once(db, seed_account):
+    seeded = await seed_account()
+    account = seeded.account_id
+    update = {"update_id": 77, "message": {"text": "/start"}}
+    async with db.tenant(account) as s:
+        first = await inbox.store(
+            s, account, bot_id=seeded.bot_id, update_id=77, payload=update, chat_id=5
+        )
+        again = await inbox.store(
+            s, account, bot_id=seeded.bot_id, update_id=77, payload=update, chat_id=5
+        )
+        assert first is not None and again is None
+        pending = await inbox.list_unprocessed(s, account, seeded.bot_id)
+        assert [row.update_id for row in pending] == [1, 77]
+        await inbox.mark_processed(s, account, first)
+        assert [
+            row.update_id for row in await inbox.list_unprocessed(s, account, seeded.bot_id)
+        ] == [1]
+
+
+async def test_outbox_keeps_order_and_concurrent_senders_skip_locked_rows(db, seed_account):
+    seeded = await seed_account()
+    account = seeded.account_id
+    async with db.tenant(account) as s:
+        for n in range(4):
+            await outbox.enqueue(
+                s, account, bot_id=seeded.bot_id, chat_id=9, payload={"text": f"m{n}"}
+            )
+    holding, release = asyncio.Event(), asyncio.Event()
+
+    async def first_sender() -> list[str]:
+        async with db.tenant(account) as s:
+            batch = await outbox.take(s, account, seeded.bot_id, limit=3)
+            holding.set()
+            await release.wait()
+            await outbox.mark_sent(s, account, [row.id for row in batch])
+            return [row.payload["text"] for row in batch]
+
+    task = asyncio.create_task(first_sender())
+    await holding.wait()
+    async with db.tenant(account) as s:
+        second = await outbox.take(s, account, seeded.bot_id, limit=10)
+        assert [row.payload["text"] for row in second] == ["m2", "m3"]
+        await outbox.mark_failed(s, account, second[0].id, error="429", final=False)
+        await outbox.mark_failed(s, account, second[1].id, error="403 blocked", final=True)
+    release.set()
+    assert await task == ["Hi", "m0", "m1"]  # the seed's own message came first
+    async with db.tenant(account) as s:
+        left = await outbox.take(s, account, seeded.bot_id)
+    assert [(row.payload["text"], row.attempts, row.last_error) for row in left] == [
+        ("m2", 1, "429")
+    ]
+
+
+async def test_course_versions_are_numbered_and_keep_their_elements(db, make_account):
+    account = await make_account()
+    elements = [
+        {"id": "intro", "type": "message", "text": "Hello"},
+        {"id": "q_1", "type": "quiz", "answers": [{"text": "a", "correct": True}]},
+    ]
+    async with db.tenant(account) as s:
+        course = await courses.create(s, account, title="AI basics", slug="ai-basics")
+        v1 = await courses.add_version(
+            s,
+            account,
+            course.id,
+            source_text="v1",
+            source_format="yaml",
+            elements=elements,
+            checksum="c1",
+        )
+        v2 = await courses.add_version(
+            s,
+            account,
+            course.id,
+            source_text="v2",
+            source_format="gsheet",
+            elements=elements[:1],
+            checksum="c2",
+        )
+        assert (v1.number, v2.number) == (1, 2)
+        assert (await courses.latest_version(s, account, course.id)).id == v2.id
+        rows = await courses.list_elements(s, account, v1.id)
+        assert [(r.position, r.element_id, r.type) for r in rows] == [
+            (0, "intro", "message"),
+            (1, "q_1", "quiz"),
+        ]
+        assert rows[1].data == elements[1]
+        assert (await courses.get_version(s, account, v1.id)).elements == elements
+
+    with pytest.raises(ValueError, match="element #0 needs string 'id' and 'type'"):
+        async with db.tenant(account) as s:
+            await courses.add_version(
+                s,
+                account,
+                course.id,
+                source_text="",
+                source_format="yaml",
+                elements=[{"type": "message"}],
+                checksum="",
+            )
+
+
+async def test_simultaneous_uploads_get_consecutive_version_numbers(db, make_account):
+    account = await make_account()
+    async with db.tenant(account) as s:
+        course = await courses.create(s, account, title="T", slug="t")
+
+    async def upload(n: int) -> int:
+        async with db.tenant(account) as s:
+            version = await courses.add_version(
+                s,
+                account,
+                course.id,
+                source_text=str(n),
+                source_format="yaml",
+                elements=[{"id": "e", "type": "end"}],
+                checksum=str(n),
+            )
+            return version.number
+
+    assert sorted(await asyncio.gather(*(upload(n) for n in range(5)))) == [1, 2, 3, 4, 5]
+
+
+async def test_participant_profile_follows_telegram(db, make_account):
+    account = await make_account()
+    async with db.tenant(account) as s:
+        first = await participants.upsert(s, account, telegram_user_id=555, username="ann")
+        again = await participants.upsert(
+            s, account, telegram_user_id=555, username="ann_new", language_code="ru"
+        )
+    assert first.id == again.id
+    assert (again.username, again.language_code) == ("ann_new", "ru")
+
+
+async def test_bans_cover_one_bot_or_the_whole_account(db, seed_account):
+    seeded = await seed_account()
+    account, bot = seeded.account_id, seeded.bot_id
+    async with db.tenant(account) as s:
+        await bans.ban(s, account, telegram_user_id=100, bot_id=bot, reason="spam")
+        await bans.ban(s, account, telegram_user_id=100, bot_id=bot, reason="twice")
+        await bans.ban(s, account, telegram_user_id=200)
+        await bans.ban(s, account, telegram_user_id=200)  # account-wide twice: still one row
+        assert await bans.is_banned(s, account, telegram_user_id=100, bot_id=bot)
+        assert await bans.is_banned(s, account, telegram_user_id=200, bot_id=bot)
+        assert not await bans.is_banned(s, account, telegram_user_id=300, bot_id=bot)
+        banned = [b for b in await bans.list_banned(s, account) if b.telegram_user_id in (100, 200)]
+        assert sorted((b.telegram_user_id, b.reason) for b in banned) == [
+            (100, "spam"),
+            (200, None),
+        ]
+        assert await bans.unban(s, account, telegram_user_id=200)
+        assert not await bans.is_banned(s, account, telegram_user_id=200, bot_id=bot)
+
+
+async def test_restricted_allow_list_by_id_or_username(db, seed_account):
+    seeded = await seed_account()  # allows "@Seed_User"
+    account, deployment = seeded.account_id, seeded.deployment_id
+    async with db.tenant(account) as s:
+        await bans.allow(s, account, deployment_id=deployment, telegram_user_id=42)
+        assert await bans.is_allowed(s, account, deployment_id=deployment, telegram_user_id=42)
+        assert await bans.is_allowed(
+            s, account, deployment_id=deployment, telegram_user_id=1, username="SEED_user"
+        )
+        assert not await bans.is_allowed(
+            s, account, deployment_id=deployment, telegram_user_id=1, username="other"
+        )
+    with pytest.raises(IntegrityError):
+        async with db.tenant(account) as s:
+            await bans.allow(s, account, deployment_id=deployment, username="seed_user")
+
+
+async def test_payments_are_idempotent_per_account(db, seed_account, secret_box):
+    seeded = await seed_account()
+    account = seeded.account_id
+    async with db.tenant(account) as s:
+        payment = await payments.create(
+            s,
+            account,
+            deployment_id=seeded.deployment_id,
+            idempotence_key="order-1",
+            amount=Decimal("10.50"),
+            currency="RUB",
+            metadata={"run_id": seeded.run_id},
+        )
+        await payments.set_provider_id(s, account, payment.id, "yk-1")
+        paid = await payments.set_status(s, account, payment.id, "succeeded")
+        assert (paid.status, paid.amount, paid.meta) == (
+            "succeeded",
+            Decimal("10.50"),
+            {"run_id": seeded.run_id},
+        )
+        assert (await payments.get_by_provider_id(s, account, "yk-1")).id == payment.id
+        assert (await payments.get_by_idempotence_key(s, account, "order-1")).id == payment.id
+        creds = await payments.set_credentials(
+            s, account, shop_id="654321", secret=Secret("new-secret"), box=secret_box
+        )
+        assert payments.reveal_secret(creds, secret_box) == Secret("new-secret")
+        assert (await payments.get_credentials(s, account)).shop_id == "654321"
+    with pytest.raises(IntegrityError, match="idempotence_key"):
+        async with db.tenant(account) as s:
+            await payments.create(
+                s,
+                account,
+                deployment_id=seeded.deployment_id,
+                idempotence_key="order-1",
+                amount=Decimal("10.50"),
+                currency="RUB",
+            )
+
+
+async def test_members_roles_conversation_and_audit(db, seed_account):
+    seeded = await seed_account()
+    account = seeded.account_id
+    async with db.tenant(account) as s:
+        await members.add(s, account, telegram_user_id=31, role="viewer", username="t")
+        assert (await members.set_role(s, account, 31, "teacher")).role == "teacher"
+        assert len(await members.list_all(s, account)) == 2
+        assert await members.remove(s, account, 31)
+        with pytest.raises(ValueError):
+            await members.add(s, account, telegram_user_id=32, role="god")
+
+        await conversation.append(
+            s,
+            account,
+            run_id=seeded.run_id,
+            element_id="q_1",
+            role="user",
+            text="B",
+            score=1,
+            maxscore=1,
+        )
+        history = await conversation.list_for_run(s, account, seeded.run_id)
+        assert [(c.element_id, c.role, c.score) for c in history] == [
+            ("intro", "bot", None),
+            ("q_1", "user", 1),
+        ]
+
+        entry = await audit.record(
+            s, account, actor="tg:1", action="bot.add", object_type="bot", object_id=seeded.bot_id
+        )
+        recent = await audit.list_recent(s, account, limit=1)
+        assert [(r.id, r.object_id) for r in recent] == [(entry.id, str(seeded.bot_id))]

@@ -1,0 +1,170 @@
+"""A scripted student for engine tests: plays a course through `step()` the way the
+Telegram adapter would (reporting poll ids, firing timers, answering LLM calls), and finds
+buttons and poll options by their visible text so tests read like a chat transcript.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+from engine import step
+from engine.effects import (
+    AskLLM,
+    Effect,
+    Finish,
+    Record,
+    Schedule,
+    SendAudio,
+    SendMedia,
+    SendPoll,
+    SendText,
+)
+from engine.events import (
+    Button,
+    Event,
+    LLMFailed,
+    LLMReply,
+    PollAnswer,
+    PollSent,
+    Start,
+    Stop,
+    Text,
+    TimerFired,
+    Voice,
+    WebAppData,
+)
+from engine.model import Course
+from engine.state import RunState
+
+T0 = datetime(2025, 1, 6, 9, 0, tzinfo=UTC)
+
+
+class ScriptError(AssertionError):
+    """The script asked for something the chat does not offer (a missing button...)."""
+
+
+@dataclass
+class Student:
+    course: Course
+    state: RunState = field(default_factory=RunState.new)
+    now: datetime = T0
+    log: list[Effect] = field(default_factory=list)
+    last: list[Effect] = field(default_factory=list)
+
+    # --- driving ----------------------------------------------------------------------
+
+    def send(self, event: Event) -> list[Effect]:
+        """Feed one event; like the adapter, report the id of every poll sent."""
+        self.state, effects = step(self.course, self.state, event, self.now)
+        self.last = list(effects)
+        self.log.extend(effects)
+        for effect in effects:
+            if isinstance(effect, SendPoll):
+                self.state, more = step(
+                    self.course, self.state, PollSent(f"tg-{effect.ref}", effect.ref), self.now
+                )
+                assert more == [], "PollSent must not produce effects"
+        return self.last
+
+    def start(self) -> list[Effect]:
+        return self.send(Start())
+
+    def press(self, label: str) -> list[Effect]:
+        """Press the newest callback button labelled `label`."""
+        for effect in reversed(self.log):
+            for button in getattr(effect, "buttons", ()):
+                if button.text == label and button.data is not None:
+                    return self.send(Button(button.data))
+        raise ScriptError(f"no button {label!r} in the chat")
+
+    def choose(self, *labels: str) -> list[Effect]:
+        """Answer the newest poll with the options labelled `labels`."""
+        poll = self.last_poll()
+        missing = [label for label in labels if label not in poll.options]
+        if missing:
+            raise ScriptError(f"poll {poll.question!r} has no option(s) {missing}")
+        ids = tuple(poll.options.index(label) for label in labels)
+        return self.send(PollAnswer(f"tg-{poll.ref}", ids))
+
+    def choose_correct(self) -> list[Effect]:
+        poll = self.last_poll()
+        return self.send(PollAnswer(f"tg-{poll.ref}", poll.correct_option_ids[:1]))
+
+    def choose_wrong(self) -> list[Effect]:
+        poll = self.last_poll()
+        wrong = [i for i in range(len(poll.options)) if i not in poll.correct_option_ids]
+        return self.send(PollAnswer(f"tg-{poll.ref}", (wrong[0],)))
+
+    def type(self, text: str) -> list[Effect]:
+        return self.send(Text(text))
+
+    def speak(self, transcript: str | None) -> list[Effect]:
+        return self.send(Voice(transcript))
+
+    def llm(self, reply: str) -> list[Effect]:
+        return self.send(LLMReply(reply))
+
+    def llm_fails(self) -> list[Effect]:
+        return self.send(LLMFailed("timeout"))
+
+    def webapp(self, data: str) -> list[Effect]:
+        return self.send(WebAppData(data))
+
+    def wait_for_timer(self) -> list[Effect]:
+        """Let time pass until the newest scheduled timer is due, then fire it."""
+        schedule = next((e for e in reversed(self.log) if isinstance(e, Schedule)), None)
+        if schedule is None:
+            raise ScriptError("no timer was scheduled")
+        self.now = max(self.now, schedule.due_at)
+        return self.send(TimerFired(schedule.wait_id))
+
+    def stop(self) -> list[Effect]:
+        return self.send(Stop())
+
+    # --- reading the chat ------------------------------------------------------------
+
+    def last_poll(self) -> SendPoll:
+        poll = next((e for e in reversed(self.log) if isinstance(e, SendPoll)), None)
+        if poll is None:
+            raise ScriptError("no poll in the chat")
+        return poll
+
+    def last_ask(self) -> AskLLM:
+        ask = next((e for e in reversed(self.log) if isinstance(e, AskLLM)), None)
+        if ask is None:
+            raise ScriptError("the LLM was never asked")
+        return ask
+
+    @property
+    def finished(self) -> bool:
+        return self.state.finished
+
+    def finish_status(self) -> str | None:
+        return next((e.status for e in self.log if isinstance(e, Finish)), None)
+
+
+def texts(effects: list[Effect]) -> list[str]:
+    """Visible texts, in order: messages, captions, poll questions."""
+    out: list[str] = []
+    for effect in effects:
+        if isinstance(effect, SendText):
+            out.append(effect.text)
+        elif isinstance(effect, SendMedia | SendAudio) and effect.caption:
+            out.append(effect.caption)
+        elif isinstance(effect, SendPoll):
+            out.append(effect.question)
+    return out
+
+
+def polls(effects: list[Effect]) -> list[SendPoll]:
+    return [e for e in effects if isinstance(e, SendPoll)]
+
+
+def user_records(effects: list[Effect]) -> list[Record]:
+    return [e for e in effects if isinstance(e, Record) and e.role == "user"]
+
+
+def scores(effects: list[Effect]) -> dict[str, tuple[float | None, float | None]]:
+    """Latest (score, maxscore) per element among scored user answers."""
+    return {r.element_id: (r.score, r.maxscore) for r in user_records(effects) if r.maxscore}

@@ -1,0 +1,436 @@
+"""The YAML loader: legacy courses load unchanged, and every broken input gets a diagnostic
+that names the element, the field and the line -- never a traceback."""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+import pytest
+import yaml
+
+from courses import limits
+from courses.loader import LoadResult, load_course, load_course_file
+from courses.schema import fields_of
+from engine.model import (
+    ELEMENT_TYPES,
+    DelayElement,
+    DialogElement,
+    MessageElement,
+    QuizElement,
+    TestElement,
+    yaml_key,
+)
+
+LEGACY = Path("/work/shared/courses/legacy")
+LEGACY_FILES = sorted(p.name for p in LEGACY.glob("*.y*ml"))
+DEMO = Path(__file__).resolve().parents[2] / "courses" / "examples" / "demo_en.yaml"
+
+
+def errors(result: LoadResult) -> list[str]:
+    return [str(d) for d in result.errors]
+
+
+def only_error(result: LoadResult):
+    assert result.course is None
+    assert len(result.errors) == 1, errors(result)
+    return result.errors[0]
+
+
+# --- legacy courses ------------------------------------------------------------------------
+
+
+def test_all_six_legacy_files_are_present() -> None:
+    assert len(LEGACY_FILES) == 6
+
+
+@pytest.mark.parametrize("name", LEGACY_FILES)
+def test_legacy_file_loads_with_pyyaml_order_and_types(name: str) -> None:
+    text = (LEGACY / name).read_text(encoding="utf-8")
+    result = load_course(text, source_name=name)
+
+    assert result.ok, errors(result)
+    plain = yaml.safe_load(text)  # what the legacy runtime saw
+    assert result.course is not None
+    assert result.course.ids == tuple(plain)
+    assert [e.type for e in result.course.elements] == [v["type"] for v in plain.values()]
+
+
+@pytest.mark.parametrize(
+    ("name", "count", "sample_types"),
+    [
+        ("rev.yaml", 95, {"quiz": 62, "message": 22, "test": 6, "jump": 4, "revision": 1}),
+        ("test.yml", 24, {"quiz": 9, "delay": 1, "dialog": 1}),
+        ("test_all_elements.yml", 24, {"audio": 2, "dialog": 2, "end": 1}),
+        ("test_course_editor.yml", 19, {"section": 7, "message": 2}),
+        ("test_messages.yml", 29, {"multi_choice": 5, "input": 5, "message": 8}),
+        ("test_test_element.yml", 10, {"quiz": 3, "test": 1, "revision": 1}),
+    ],
+)
+def test_legacy_element_counts(name: str, count: int, sample_types: dict[str, int]) -> None:
+    course = load_course_file(LEGACY / name).course
+    assert course is not None
+    assert len(course.elements) == count
+    for element_type, expected in sample_types.items():
+        assert sum(e.type == element_type for e in course.elements) == expected
+
+
+def test_duplicate_id_keeps_last_definition_at_first_position_with_warning() -> None:
+    result = load_course_file(LEGACY / "rev.yaml")
+    assert result.course is not None
+    first = result.course.elements[0]
+    assert first.id == "GraphicMsg1_1"
+    assert first.media == ()  # the second definition (line 18) has no media
+    assert result.course.ids.count("GraphicMsg1_1") == 1
+    [warning] = [d for d in result.warnings if d.element_id == "GraphicMsg1_1"]
+    assert "lines 1 and 18" in warning.message
+    assert warning.line == 18
+
+
+def test_legacy_delay_with_continue_is_a_warning_and_keeps_its_texts() -> None:
+    result = load_course_file(LEGACY / "test.yml")
+    assert result.course is not None
+    delay = result.course.get("Delay_01")
+    assert isinstance(delay, DelayElement)
+    assert delay.wait is None and delay.goto is None
+    assert delay.continue_text == "Ты закончил модуль 1! Хочешь приступить к модулю 2?"
+    assert (delay.yes_text, delay.no_text) == ("Да", "Нет")
+    [warning] = [d for d in result.warnings if d.element_id == "Delay_01"]
+    assert "legacy delay" in warning.message and "1d" in warning.message
+
+
+def test_media_that_are_not_urls_are_warnings_with_their_lines() -> None:
+    result = load_course_file(LEGACY / "test_course_editor.yml")
+    assert result.ok
+    media_warnings = [(d.line, d.field) for d in result.warnings if "not an http" in d.message]
+    assert media_warnings == [(13, "media"), (14, "media")]
+    assert result.course is not None
+    assert result.course.get("Welcome_Message").media == ("http", "asd")
+
+
+def test_legacy_boolean_spellings() -> None:
+    editor = load_course_file(LEGACY / "test_course_editor.yml").course
+    messages = load_course_file(LEGACY / "test_messages.yml").course
+    assert editor is not None and messages is not None
+    quiz = editor.get("Quiz_Test_01")
+    assert [a.correct for a in quiz.answers] == [False, True, False, False]  # correct: "yes"
+    multi = editor.get("MultiChoice_Test_01")
+    assert [a.correct for a in multi.answers] == [False, True, False, True]  # "no" / "yes"
+    assert messages.get("Test_Message_06").link_preview is False  # link_preview: no
+    text = (
+        "A:\n  type: dialog\n  text: t\n  prompt: p\n  auto_start: true\n  voice_response: 'No'\n"
+    )
+    dialog = load_course(text).course.get("A")
+    assert isinstance(dialog, DialogElement)
+    assert (dialog.auto_start, dialog.voice_response) == (True, False)
+
+
+def test_string_score_keys_become_int_thresholds_in_file_order() -> None:
+    course = load_course_file(LEGACY / "test_course_editor.yml").course
+    test = course.get("Test_Test_01")
+    assert isinstance(test, TestElement)
+    assert list(test.score.items()) == [
+        (20, "Вы готовы запускать!"),
+        (65, "У вас есть база, но стоит доработать детали."),
+        (100, "Притормозите запуск. Подготовка сейчас сэкономит время и деньги."),
+    ]
+
+
+def test_message_with_options_loads_like_jump_buttons() -> None:
+    course = load_course_file(LEGACY / "test_messages.yml").course
+    message = course.get("Test_Message_07")
+    assert isinstance(message, MessageElement)
+    assert [(o.text, o.goto, o.wait) for o in message.options] == [
+        ("Да, продолжаем!", None, None),
+        ("Мне пока хватит", "Test_Message_08", None),
+        ("Давай завтра", None, "1d"),
+    ]
+
+
+def test_texts_keep_what_was_written_not_yaml_types() -> None:
+    text = (
+        "Q:\n  type: quiz\n  text: 2020-01-01\n  answers:\n"
+        "    - text: 007\n      correct: yes\n    - text: Yes\n    - text: 1:30\n"
+    )
+    course = load_course(text).course
+    quiz = course.get("Q")
+    assert isinstance(quiz, QuizElement)
+    assert quiz.text == "2020-01-01"
+    assert [a.text for a in quiz.answers] == ["007", "Yes", "1:30"]
+
+
+def test_demo_course_loads_without_any_diagnostic_and_uses_every_type() -> None:
+    result = load_course_file(DEMO)
+    assert result.diagnostics == ()
+    assert result.course is not None
+    assert {e.type for e in result.course.elements} == set(ELEMENT_TYPES)
+
+
+def test_unknown_fields_are_kept_verbatim_with_a_warning() -> None:
+    text = "A:\n  type: message\n  text: hi\n  colour: red\n  meta: {tags: [a, b], n: 2}\n"
+    result = load_course(text, source_name="u.yaml")
+    assert result.ok
+    element = result.course.get("A")
+    assert dict(element.extra) == {"colour": "red", "meta": {"tags": ("a", "b"), "n": 2}}
+    assert [(d.field, d.line) for d in result.warnings] == [("colour", 4), ("meta", 5)]
+
+
+def test_schema_names_exactly_the_model_fields() -> None:
+    """The loader's schema and the engine model must not drift apart."""
+    for name, cls in ELEMENT_TYPES.items():
+        model_keys = {
+            yaml_key(cls, f.name) for f in dataclasses.fields(cls) if f.name not in ("id", "extra")
+        }
+        assert set(fields_of(name)) == model_keys, name
+
+
+# --- broken inputs -------------------------------------------------------------------------
+
+QUIZ_OK = "  answers:\n    - text: a\n      correct: yes\n    - text: b\n"
+
+
+@pytest.mark.parametrize(
+    ("text", "element_id", "field", "line", "message"),
+    [
+        ("A:\n  type: message\n\ttext: hi\n", None, None, 3, "tabs are not allowed"),
+        ("- a\n- b\n", None, None, 1, "top level must be a mapping"),
+        ("just text", None, None, 1, "top level must be a mapping"),
+        ("A: hello\n", "A", None, 1, "must be a mapping of fields"),
+        ("A:\n  text: hi\n", "A", "type", 1, "missing required field 'type'"),
+        ("A:\n  type: mesage\n  text: hi\n", "A", "type", 2, "did you mean 'message'"),
+        ("A:\n  type: message\n  button: ok\n", "A", "text", 1, "missing required field 'text'"),
+        ("A:\n  type: message\n  text: [a, b]\n", "A", "text", 3, "expected text, got a list"),
+        (
+            "A:\n  type: message\n  text: hi\n  link_preview: maybe\n",
+            "A",
+            "link_preview",
+            4,
+            "expected yes or no",
+        ),
+        (
+            "A:\n  type: dialog\n  text: t\n  prompt: p\n  temperature: hot\n",
+            "A",
+            "temperature",
+            5,
+            "expected a number",
+        ),
+        (
+            "A:\n  type: jump\n  text: t\n  options:\n    - text: go\n      goto: Nowhere\n",
+            "A",
+            "options",
+            6,
+            "goto 'Nowhere': there is no element",
+        ),
+        ("A:\n  type: delay\n  wait: 1d\n  goto: Missing\n", "A", "goto", 4, "no element"),
+        ("A:\n  type: delay\n  wait: 2 days\n  goto: A\n", "A", "wait", 3, "invalid duration"),
+        (
+            "A:\n  type: jump\n  text: t\n  options:\n    - text: later\n      wait: 1h:1d\n",
+            "A",
+            "options",
+            6,
+            "invalid duration",
+        ),
+        (
+            "A:\n  type: quiz\n  text: q\n  answers:\n    - text: a\n    - text: b\n",
+            "A",
+            "answers",
+            4,
+            "exactly one correct answer",
+        ),
+        (
+            "A:\n  type: quiz\n  text: q\n  answers:\n    - text: a\n      correct: yes\n"
+            "    - text: b\n      correct: 'yes'\n",
+            "A",
+            "answers",
+            4,
+            "found 2",
+        ),
+        (
+            "A:\n  type: multi_choice\n  text: q\n  feedback_correct: c\n  feedback_partial: p\n"
+            "  feedback_incorrect: i\n  answers:\n    - text: a\n    - text: b\n",
+            "A",
+            "answers",
+            7,
+            "at least one correct",
+        ),
+        (
+            "A:\n  type: question\n  text: " + "x" * 301 + "\n  answers:\n    - text: a\n"
+            "    - text: b\n",
+            "A",
+            "text",
+            3,
+            "301 characters",
+        ),
+        (
+            "A:\n  type: question\n  text: q\n  answers:\n    - text: a\n    - text: "
+            + "y" * 101
+            + "\n",
+            "A",
+            "answers",
+            6,
+            "answer 2 is 101 characters",
+        ),
+        (
+            "A:\n  type: question\n  text: q\n  answers:\n    - text: only\n",
+            "A",
+            "answers",
+            4,
+            "has 1 answers",
+        ),
+        (
+            "A:\n  type: quiz\n  text: q\n  answers:\n    - text: a\n      correct: maybe\n"
+            + "    - text: b\n",
+            "A",
+            "answers",
+            6,
+            "answer 1 'correct': expected yes or no",
+        ),
+        (
+            "A:\n  type: test\n  text: t\n  prefix: A\n  score:\n    many: x\n",
+            "A",
+            "score",
+            6,
+            "whole percentage",
+        ),
+        ("A:\n  type: delay\n  text: hi\n  goto: A\n", "A", "wait", 1, "missing required field"),
+        (
+            "A:\n  type: miniapp\n  text: t\n  button: b\n  app_url: example\n  question: q\n",
+            "A",
+            "app_url",
+            5,
+            "expected an http(s) URL",
+        ),
+        (
+            "A:\n  type: message\n  text: hi\n  parse_mode: markdownv2\n",
+            "A",
+            "parse_mode",
+            4,
+            "must be one of HTML, MARKDOWN, HTML!",
+        ),
+        (
+            "A:\n  type: message\n  text: hi\n  button: ok\n  options:\n    - text: x\n",
+            "A",
+            "options",
+            5,
+            "either 'button' or 'options'",
+        ),
+        ("A:\n  type: message\n  text: a: b\n", None, None, 3, "must be quoted"),
+        ("{}", None, None, None, "no elements"),
+    ],
+)
+def test_broken_input_gets_one_precise_error(
+    text: str, element_id: str | None, field: str | None, line: int | None, message: str
+) -> None:
+    error = only_error(load_course(text, source_name="broken.yaml"))
+    assert message in error.message
+    assert (error.element_id, error.field, error.line) == (element_id, field, line)
+    assert error.source == "broken.yaml"
+
+
+def test_thirteen_poll_options_is_an_error_naming_element_and_line() -> None:
+    answers = "".join(f"    - text: option {i}\n" for i in range(13))
+    text = (
+        "Intro:\n  type: message\n  text: hi\n"
+        f"Poll_13:\n  type: question\n  text: q\n  answers:\n{answers}"
+    )
+    error = only_error(load_course(text, source_name="poll.yaml"))
+    assert (error.element_id, error.field, error.line) == ("Poll_13", "answers", 7)
+    assert str(error).startswith("poll.yaml:7: error: element 'Poll_13', field 'answers': ")
+    assert "13 answers" in error.message and "2 to 12" in error.message
+    twelve = text.replace("    - text: option 12\n", "")
+    assert load_course(twelve).ok
+
+
+@pytest.mark.parametrize("text", ["", "   \n", "# only a comment\n"])
+def test_empty_file_is_an_error(text: str) -> None:
+    error = only_error(load_course(text))
+    assert "empty" in error.message
+
+
+def test_every_problem_of_a_file_is_reported_at_once() -> None:
+    text = (
+        "A:\n  type: message\n"  # missing text (line 1)
+        "B:\n  type: nonsense\n"  # unknown type (line 4)
+        "C:\n  type: jump\n  text: t\n  options:\n    - text: x\n      goto: Z\n"  # line 10
+        "D:\n  type: delay\n  wait: soon\n  goto: A\n"  # bad duration (line 13)
+    )
+    result = load_course(text)
+    assert result.course is None
+    assert [(d.element_id, d.line) for d in result.errors] == [
+        ("A", 1),
+        ("B", 4),
+        ("C", 10),
+        ("D", 13),
+    ]
+
+
+def test_goto_to_an_element_that_has_errors_is_not_a_second_error() -> None:
+    text = (
+        "A:\n  type: jump\n  text: t\n  options:\n    - text: x\n      goto: B\n"
+        "B:\n  type: message\n"
+    )
+    result = load_course(text)
+    assert [d.element_id for d in result.errors] == ["B"]
+
+
+def test_oversized_text_is_refused_without_parsing(monkeypatch: pytest.MonkeyPatch) -> None:
+    def must_not_parse(*args: object, **kwargs: object) -> None:
+        raise AssertionError("parsed an oversized course")
+
+    monkeypatch.setattr(yaml, "compose", must_not_parse)
+    error = only_error(load_course("a: " + "x" * (5 * 1024 * 1024)))
+    assert "too large" in error.message and "1 MiB" in error.message
+
+
+def test_oversized_file_is_refused_without_reading(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = tmp_path / "huge.yaml"
+    path.write_bytes(b"a: " + b"x" * (5 * 1024 * 1024))
+    monkeypatch.setattr(Path, "read_bytes", lambda self: pytest.fail("read an oversized file"))
+    error = only_error(load_course_file(path))
+    assert "5,242,883 bytes" in error.message
+    assert error.source == str(path)
+
+
+def test_file_size_limit_is_exactly_one_mebibyte(tmp_path: Path) -> None:
+    body = "A:\n  type: message\n  text: hi\n"
+    padding = "#" * (limits.MAX_SOURCE_BYTES - len(body) - 1) + "\n"
+    path = tmp_path / "limit.yaml"
+    path.write_text(body + padding, encoding="utf-8")
+    assert load_course_file(path).ok
+    path.write_text(body + padding + "#", encoding="utf-8")
+    assert "too large" in only_error(load_course_file(path)).message
+
+
+def test_unreadable_and_non_utf8_files(tmp_path: Path) -> None:
+    assert "cannot read file" in only_error(load_course_file(tmp_path / "missing.yaml")).message
+    latin = tmp_path / "latin1.yaml"
+    latin.write_bytes("A:\n  type: message\n  text: café\n".encode("latin-1"))
+    assert "not UTF-8" in only_error(load_course_file(latin)).message
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        (
+            "a: &a [x, x, x, x, x, x, x, x, x, x]\n"
+            + "".join(
+                f"{n}: &{n} [{', '.join(['*' + p] * 10)}]\n"
+                for p, n in zip("abcde", "bcdef", strict=True)
+            ),
+            "aliases",
+        ),
+        ("&a [*a]", "refers to itself"),
+        ("[" * 5000, "nesting is too deep"),
+        ("A:\n  type: message\n  text: \x00\n", "U+0000"),
+        ("a: 1\n---\nb: 2\n", "single document"),
+    ],
+)
+def test_hostile_yaml_gets_a_diagnostic(text: str, message: str) -> None:
+    assert message in only_error(load_course(text)).message
+
+
+def test_str_of_a_diagnostic_names_file_line_element_and_field() -> None:
+    error = only_error(load_course("A:\n  type: message\n  text: [x]\n", source_name="c.yaml"))
+    assert str(error) == "c.yaml:3: error: element 'A', field 'text': expected text, got a list"
