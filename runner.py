@@ -52,7 +52,7 @@ def _resolve_stores(settings: Settings, *, announce: bool) -> tuple[Settings, ob
 async def _serve(settings: Settings, started_at: float) -> None:
     import uvicorn
 
-    from runtime_wiring import build_process
+    from adapters.process import build_process
 
     process = await build_process(settings)
     config = uvicorn.Config(

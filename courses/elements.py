@@ -17,7 +17,7 @@ from yaml.nodes import MappingNode, Node, ScalarNode
 
 from courses import limits
 from courses.diagnostics import DiagnosticSink
-from courses.fields import INVALID, PARSE_MODES, FieldReader, is_null
+from courses.fields import INVALID, PARSE_MODES, FieldReader, is_null, is_whole_number
 from courses.schema import ANSWER_FIELDS, OPTION_FIELDS, FieldSpec, Kind, fields_of
 from courses.yaml_source import Entry, line_of, mapping_entries, node_kind, to_plain
 from engine.frozen import FrozenMap, freeze
@@ -165,8 +165,8 @@ class ElementBuilder:
                 return reader.duration(entry)
             case Kind.GOTO:
                 return self._goto(reader, entry)
-            case Kind.URL:
-                return reader.url(entry)
+            case Kind.HTTPS_URL:
+                return reader.https_url(entry)
             case Kind.MEDIA:
                 return reader.media(entry)
             case Kind.ANSWERS:
@@ -281,7 +281,7 @@ class ElementBuilder:
         )
         for sub in subs:
             key = sub.key.strip()
-            if not key.isdigit() or int(key) > 100:
+            if not is_whole_number(key) or int(key) > 100:
                 reader.error(
                     f"threshold {sub.key!r} must be a whole percentage of errors from 0 to 100",
                     entry.key,
@@ -327,7 +327,9 @@ class ElementBuilder:
             reader.error(
                 "use either 'button' or 'options', not both", "options", fields["options"].line
             )
-        elif element_type == "jump" and not values.get("options") and "options" not in fields:
+        elif (
+            element_type == "jump" and not values.get("options") and "options" not in reader.failed
+        ):
             reader.warning(
                 "a jump without options is shown as a plain message and the course goes on",
                 "options",
@@ -369,7 +371,8 @@ class ElementBuilder:
         count = len(answers)
         if not limits.POLL_MIN_OPTIONS <= count <= limits.POLL_MAX_OPTIONS:
             reader.error(
-                f"has {count} answers; a Telegram poll needs {limits.POLL_MIN_OPTIONS} to "
+                f"has {count} answer{'' if count == 1 else 's'}; a Telegram poll needs "
+                f"{limits.POLL_MIN_OPTIONS} to "
                 f"{limits.POLL_MAX_OPTIONS}",
                 "answers",
                 line,
@@ -405,9 +408,9 @@ class ElementBuilder:
                 fields["continue"].line,
             )
             return
-        if "wait" not in fields:
+        if "wait" not in values and "wait" not in reader.failed:
             reader.error("missing required field 'wait' (e.g. wait: 1d)", "wait", line)
-        if "goto" not in fields:
+        if "goto" not in values and "goto" not in reader.failed:
             reader.warning(
                 "no 'goto': after the wait the course continues with the next element",
                 "goto",

@@ -7,12 +7,14 @@ in quotes, a single media URL without a list) so the rest of the loader sees cle
 
 from __future__ import annotations
 
+import re
 from typing import Any, Final
 from urllib.parse import urlsplit
 
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
 from courses.diagnostics import DiagnosticSink
+from courses.limits import MAX_WAIT
 from courses.yaml_source import (
     TAG_BOOL,
     TAG_FLOAT,
@@ -22,7 +24,7 @@ from courses.yaml_source import (
     line_of,
     node_kind,
     scalar_value,
-    to_plain,
+    shorten,
 )
 from engine.model import parse_duration
 
@@ -37,6 +39,7 @@ INVALID: Final = _Invalid()
 _TRUE_WORDS = {"yes", "true", "on", "y"}
 _FALSE_WORDS = {"no", "false", "off", "n"}
 PARSE_MODES = ("HTML", "MARKDOWN", "HTML!")
+_DIGITS = re.compile(r"[0-9]+")
 
 
 def is_null(node: Node) -> bool:
@@ -44,8 +47,16 @@ def is_null(node: Node) -> bool:
 
 
 def looks_like_url(value: str) -> bool:
-    parts = urlsplit(value.strip())
+    try:
+        parts = urlsplit(value.strip())
+    except ValueError:  # e.g. "http://[oops": an unbalanced IPv6 bracket
+        return False
     return parts.scheme in ("http", "https") and bool(parts.netloc)
+
+
+def is_whole_number(text: str) -> bool:
+    """ASCII digits only: str.isdigit() also accepts "²", which int() then rejects."""
+    return bool(_DIGITS.fullmatch(text))
 
 
 class FieldReader:
@@ -94,12 +105,12 @@ class FieldReader:
 
     # scalars -----------------------------------------------------------------------------
 
-    def text(self, entry: Entry, *, allow_empty: bool = False) -> str | _Invalid:
+    def text(self, entry: Entry) -> str | _Invalid:
         """Any scalar as written: `text: 8` is "8" and `text: yes` is "yes", not True."""
         node = entry.node
         if not isinstance(node, ScalarNode) or node.tag == TAG_NULL:
             return self.error(f"expected text, got {node_kind(node)}", entry.key, entry.line)
-        if not allow_empty and not node.value.strip():
+        if not node.value.strip():
             return self.error("must not be empty", entry.key, entry.line)
         return node.value
 
@@ -136,7 +147,7 @@ class FieldReader:
     def positive_int(self, entry: Entry) -> int | _Invalid:
         node = entry.node
         value = scalar_value(node) if isinstance(node, ScalarNode) else None
-        if isinstance(value, str) and value.strip().isdigit():
+        if isinstance(value, str) and is_whole_number(value.strip()):
             value = int(value)
         if not isinstance(value, int) or isinstance(value, bool) or value < 1:
             return self.error(
@@ -171,21 +182,32 @@ class FieldReader:
                 entry.line,
             )
         try:
-            parse_duration(node.value)
+            duration = parse_duration(node.value)
         except ValueError as exc:
             return self.error(str(exc), entry.key, entry.line)
+        except OverflowError:  # more days than a timedelta holds
+            duration = None
+        if duration is None or duration > MAX_WAIT:
+            return self.error(
+                f"wait {shorten(node.value)!r} is longer than the maximum of {MAX_WAIT.days}d",
+                entry.key,
+                entry.line,
+            )
         return node.value
 
-    def url(self, entry: Entry) -> str | _Invalid:
+    def https_url(self, entry: Entry) -> str | _Invalid:
+        """Telegram opens mini apps only from https:// links."""
         value = self.text(entry)
         if isinstance(value, _Invalid):
             return value
-        if not looks_like_url(value):
-            return self.error(f"expected an http(s) URL, got {value!r}", entry.key, entry.line)
+        if not (looks_like_url(value) and value.strip().lower().startswith("https://")):
+            return self.error(
+                f"expected an https:// URL (Telegram opens mini apps only over HTTPS), "
+                f"got {shorten(value)!r}",
+                entry.key,
+                entry.line,
+            )
         return value.strip()
-
-    def plain(self, entry: Entry) -> Any:
-        return to_plain(entry.node)
 
     # lists and mappings ------------------------------------------------------------------
 

@@ -44,10 +44,12 @@ from engine.events import (
 from engine.model import Course
 from engine.state import RunState
 
-MAX_STEPS = 10_000
-"""Safety net: a course always needs input sooner or later; this many steps is a loop."""
+MAX_STEPS_WITHOUT_INPUT = 10_000
+"""Safety net: a course needs the person sooner or later; this many steps without is a loop
+(e.g. a delay whose goto is itself, played with --fast)."""
 
 _TAG = re.compile(r"<[^>]+>")
+_DIGITS = re.compile(r"[0-9]{1,6}")
 
 
 class EndOfInput(Exception):
@@ -60,8 +62,10 @@ class TerminalIO:
 
     read: Callable[[str], str] = input
     write: Callable[[str], None] = print
+    reads: int = 0
 
     def ask(self, prompt: str) -> str:
+        self.reads += 1
         try:
             return self.read(prompt)
         except EOFError:
@@ -98,12 +102,15 @@ class TerminalPlayer:
 
     def run(self) -> int:
         """Play until the course finishes (0), input ends (0) or the run gets stuck (1)."""
+        steps_without_input, reads = 0, self.io.reads
         try:
-            for _ in range(MAX_STEPS):
+            while steps_without_input < MAX_STEPS_WITHOUT_INPUT:
                 event = self.pending.popleft() if self.pending else self._next_input()
                 if event is None:
                     self.io.write("The course is not waiting for anything and did not finish.")
                     return 1
+                steps_without_input = 0 if self.io.reads != reads else steps_without_input + 1
+                reads = self.io.reads
                 self.state, effects = step(self.course, self.state, event, self.now)
                 for effect in effects:
                     self._execute(effect)
@@ -112,7 +119,9 @@ class TerminalPlayer:
         except EndOfInput:
             self.io.write("\n(end of input: leaving the course)")
             return 0
-        self.io.write(f"Stopped after {MAX_STEPS} steps without any input: the course loops.")
+        self.io.write(
+            f"Stopped after {MAX_STEPS_WITHOUT_INPUT} steps without any input: the course loops."
+        )
         return 1
 
     # --- effects ---------------------------------------------------------------------------
@@ -196,9 +205,10 @@ class TerminalPlayer:
             hint += ", or any other text to send it as the mini app's answer"
         while True:
             answer = self.io.ask("> ").strip()
-            if answer.isdigit() and 1 <= int(answer) <= len(callbacks):
-                return Button(callbacks[int(answer) - 1].data or "")
-            if with_webapp and answer and not answer.isdigit():
+            number = _choice_number(answer, len(callbacks))
+            if number is not None:
+                return Button(callbacks[number - 1].data or "")
+            if with_webapp and answer and not _DIGITS.fullmatch(answer):
                 return WebAppData(answer)
             self.io.write(hint + ".")
 
@@ -211,8 +221,9 @@ class TerminalPlayer:
         )
         while True:
             words = re.split(r"[\s,;]+", self.io.ask("> ").strip())
-            if all(w.isdigit() and 1 <= int(w) <= count for w in words) and words != [""]:
-                chosen = sorted({int(w) - 1 for w in words})
+            numbers = [_choice_number(word, count) for word in words]
+            if None not in numbers:
+                chosen = sorted({n - 1 for n in numbers if n is not None})
                 if poll.multiple or len(chosen) == 1:
                     return PollAnswer(poll.poll_id, tuple(chosen))
             self.io.write(hint)
@@ -244,6 +255,13 @@ def format_duration(delta: timedelta) -> str:
         if amount:
             parts.append(f"{amount}{unit}")
     return ":".join(parts) or "0s"
+
+
+def _choice_number(text: str, count: int) -> int | None:
+    """`text` as a choice from 1 to `count`, or None (ASCII digits only: int("²") fails)."""
+    if _DIGITS.fullmatch(text) and 1 <= int(text) <= count:
+        return int(text)
+    return None
 
 
 def _readable(text: str, parse_mode: str | None) -> str:

@@ -22,7 +22,7 @@ class Kind(Enum):
     POSITIVE_INT = "positive_int"
     DURATION = "duration"
     GOTO = "goto"
-    URL = "url"
+    HTTPS_URL = "https_url"
     MEDIA = "media"
     ANSWERS = "answers"
     OPTIONS = "options"
@@ -95,7 +95,7 @@ ELEMENT_FIELDS: dict[str, dict[str, FieldSpec]] = {
     "miniapp": {
         "text": _REQUIRED_TEXT,
         "button": _REQUIRED_TEXT,
-        "app_url": FieldSpec(Kind.URL, required=True),
+        "app_url": FieldSpec(Kind.HTTPS_URL, required=True),
         "question": FieldSpec(Kind.ANY, required=True),
     },
     "test": {

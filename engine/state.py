@@ -86,9 +86,10 @@ class RunState:
     # --- JSON --------------------------------------------------------------------------
 
     def to_json(self) -> str:
-        return json.dumps(self._to_data(), ensure_ascii=False, separators=(",", ":"))
+        return json.dumps(self.to_dict(), ensure_ascii=False, separators=(",", ":"))
 
-    def _to_data(self) -> dict[str, Any]:
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready dict (the runtime stores it in a JSONB column)."""
         return {
             "v": _FORMAT_VERSION,
             "current": self.current,
@@ -115,14 +116,23 @@ class RunState:
         """Parse `to_json` output; ValueError with a clear message on anything else."""
         try:
             data = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise ValueError(f"invalid run state JSON: {exc}") from None
+        return cls.from_dict(data)
+
+    @classmethod
+    def from_dict(cls, data: Any) -> RunState:
+        """Inverse of `to_dict`; ValueError with a clear message on anything else."""
+        try:
             if not isinstance(data, dict) or data.get("v") != _FORMAT_VERSION:
-                raise ValueError(f"unsupported run state format {data.get('v')!r}")
-            return cls._from_data(data)
-        except (TypeError, KeyError, IndexError, AttributeError, json.JSONDecodeError) as exc:
+                version = data.get("v") if isinstance(data, dict) else None
+                raise ValueError(f"unsupported run state format {version!r}")
+            return cls._from_fields(data)
+        except (TypeError, KeyError, IndexError, AttributeError) as exc:
             raise ValueError(f"invalid run state JSON: {exc}") from None
 
     @classmethod
-    def _from_data(cls, data: dict[str, Any]) -> RunState:
+    def _from_fields(cls, data: dict[str, Any]) -> RunState:
         awaiting = data["awaiting"]
         if awaiting is not None and awaiting not in AWAITING_KINDS:
             raise ValueError(f"invalid run state JSON: unknown awaiting kind {awaiting!r}")

@@ -61,7 +61,9 @@ def step(
 ) -> tuple[RunState, list[Effect]]:
     """Apply `event` to `state`; return the new state and the effects to execute in order.
 
-    Deterministic and total: never raises, whatever the event and state.
+    Deterministic and total: never raises, whatever the event and state. `Start` begins a
+    fresh run only; on a running or finished run it does nothing (restarts are the
+    runtime's decision). `Stop` ends any unfinished run as "stopped".
     """
     if state.finished:
         return state, []

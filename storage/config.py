@@ -36,6 +36,11 @@ class Settings:
     log_level: str = "INFO"
     db_pool_size: int = 10
     db_max_overflow: int = 10
+    poll_timeout_s: int = 25
+    chat_messages_per_second: float = 1.0
+    llm_base_url: str | None = None
+    llm_api_key: str | None = field(default=None, repr=False)
+    llm_model: str = "gpt-4o-mini"
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -53,4 +58,9 @@ class Settings:
             log_level=os.environ.get("COURSEBOT_LOG_LEVEL", "INFO").upper(),
             db_pool_size=int(os.environ.get("DATABASE_POOL_SIZE", "10")),
             db_max_overflow=int(os.environ.get("DATABASE_MAX_OVERFLOW", "10")),
+            poll_timeout_s=int(os.environ.get("COURSEBOT_POLL_TIMEOUT", "25")),
+            chat_messages_per_second=float(os.environ.get("COURSEBOT_CHAT_RATE", "1.0")),
+            llm_base_url=os.environ.get("OPENAI_BASE_URL") or None,
+            llm_api_key=os.environ.get("OPENAI_API_KEY") or None,
+            llm_model=os.environ.get("COURSEBOT_LLM_MODEL", "gpt-4o-mini"),
         )

@@ -25,6 +25,7 @@ from sqlalchemy import (
     Boolean,
     CheckConstraint,
     DateTime,
+    Double,
     ForeignKey,
     ForeignKeyConstraint,
     Identity,
@@ -424,8 +425,8 @@ class Conversation(Base):
     element_id: Mapped[str]
     role: Mapped[str]
     text: Mapped[str]
-    score: Mapped[int | None] = mapped_column(Integer)
-    maxscore: Mapped[int | None] = mapped_column(Integer)
+    score: Mapped[float | None] = mapped_column(Double)
+    maxscore: Mapped[float | None] = mapped_column(Double)
     created_at: Mapped[datetime] = _created_at()
 
 

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 from aiogram.types import Update
 
-from engine.events import Button, Event, PollAnswer, Text, Voice, WebAppData
+from engine.events import Button, Event, PollAnswer, Text, WebAppData
 
 START_COMMAND = "/start"
 

@@ -821,8 +821,8 @@ def upgrade() -> None:
         sa.Column("element_id", sa.Text(), nullable=False),
         sa.Column("role", sa.Text(), nullable=False),
         sa.Column("text", sa.Text(), nullable=False),
-        sa.Column("score", sa.Integer(), nullable=True),
-        sa.Column("maxscore", sa.Integer(), nullable=True),
+        sa.Column("score", sa.Double(), nullable=True),
+        sa.Column("maxscore", sa.Double(), nullable=True),
         sa.Column(
             "created_at",
             sa.DateTime(timezone=True),

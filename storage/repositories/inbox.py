@@ -72,3 +72,44 @@ async def mark_processed(
         .values(processed_at=now or func.now(), error=error)
     )
     await session.execute(stmt)
+
+
+async def next_for_chat(
+    session: AsyncSession, account_id: int, bot_id: int, chat_id: int | None
+) -> ProcessedUpdate | None:
+    """The chat's oldest unprocessed update, locked (SKIP LOCKED) for this transaction.
+
+    Updates of one chat are handled strictly in update_id order, which is Telegram's order.
+    """
+    chat_match = (
+        ProcessedUpdate.chat_id.is_(None) if chat_id is None else ProcessedUpdate.chat_id == chat_id
+    )
+    stmt = (
+        select(ProcessedUpdate)
+        .where(
+            ProcessedUpdate.account_id == account_id,
+            ProcessedUpdate.bot_id == bot_id,
+            ProcessedUpdate.processed_at.is_(None),
+            chat_match,
+        )
+        .order_by(ProcessedUpdate.update_id)
+        .limit(1)
+        .with_for_update(skip_locked=True)
+    )
+    return (await session.scalars(stmt)).first()
+
+
+async def chats_with_backlog(
+    session: AsyncSession, account_id: int, bot_id: int
+) -> list[int | None]:
+    """Chats that have unprocessed updates (e.g. left over from a crash)."""
+    stmt = (
+        select(ProcessedUpdate.chat_id)
+        .where(
+            ProcessedUpdate.account_id == account_id,
+            ProcessedUpdate.bot_id == bot_id,
+            ProcessedUpdate.processed_at.is_(None),
+        )
+        .distinct()
+    )
+    return list((await session.scalars(stmt)).all())

@@ -79,3 +79,52 @@ async def mark_failed(
         .values(**values)
     )
     await session.execute(stmt)
+
+
+async def pending_for_chat(
+    session: AsyncSession, account_id: int, bot_id: int, chat_id: int, *, limit: int = 20
+) -> list[Outbox]:
+    """The chat's unsent rows in order; the runtime delivers one chat from one task at a time."""
+    stmt = (
+        select(Outbox)
+        .where(
+            Outbox.account_id == account_id,
+            Outbox.bot_id == bot_id,
+            Outbox.chat_id == chat_id,
+            Outbox.status == OutboxStatus.PENDING.value,
+        )
+        .order_by(Outbox.id)
+        .limit(limit)
+    )
+    return list((await session.scalars(stmt)).all())
+
+
+async def chats_with_pending(session: AsyncSession, account_id: int, bot_id: int) -> list[int]:
+    """Chats with unsent rows (e.g. a crash between commit and send): resend at start-up."""
+    stmt = (
+        select(Outbox.chat_id)
+        .where(
+            Outbox.account_id == account_id,
+            Outbox.bot_id == bot_id,
+            Outbox.status == OutboxStatus.PENDING.value,
+        )
+        .distinct()
+    )
+    return list((await session.scalars(stmt)).all())
+
+
+async def fail_pending_for_chat(
+    session: AsyncSession, account_id: int, bot_id: int, chat_id: int, *, error: str
+) -> int:
+    """Give up every unsent row of a chat (the student blocked the bot)."""
+    stmt = (
+        update(Outbox)
+        .where(
+            Outbox.account_id == account_id,
+            Outbox.bot_id == bot_id,
+            Outbox.chat_id == chat_id,
+            Outbox.status == OutboxStatus.PENDING.value,
+        )
+        .values(status=OutboxStatus.FAILED.value, last_error=error)
+    )
+    return (await session.execute(stmt)).rowcount

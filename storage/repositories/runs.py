@@ -159,3 +159,9 @@ async def finish_active_in_chat(
     if run is None:
         return None
     return await finish(session, account_id, run.id, status, now=now)
+
+
+async def lock(session: AsyncSession, account_id: int, run_id: int) -> Run | None:
+    """The run, locked FOR UPDATE until the transaction ends (timers, payments)."""
+    stmt = select(Run).where(Run.account_id == account_id, Run.id == run_id).with_for_update()
+    return (await session.scalars(stmt)).one_or_none()

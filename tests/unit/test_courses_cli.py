@@ -12,8 +12,8 @@ import pytest
 
 from courses.cli import play_main, validate_main
 from courses.llm import EchoChat, LLMError, OpenAICompatibleChat, chat_model_from_env
+from tests.unit.test_loader import LEGACY
 
-LEGACY = Path("/work/shared/courses/legacy")
 DEMO = Path(__file__).resolve().parents[2] / "courses" / "examples" / "demo_en.yaml"
 
 SMALL_COURSE = """\
@@ -140,7 +140,7 @@ def test_play_demo_course_to_the_end() -> None:
         "hello",  # dialog (offline stub)
         "tell me more",
         "bye",
-        "1",  # mini app: Continue
+        "Jupiter",  # mini app: typed text stands for the data the app would send
         "1",  # jump: Continue now
         "",  # skip the 10s pause
         "1",  # Finish
@@ -187,7 +187,7 @@ def test_play_scores_test_verdict_and_revision(tmp_path: Path) -> None:
 
 
 def test_play_rejects_invalid_choices_and_asks_again(tmp_path: Path) -> None:
-    script = Script("7", "start", "1", "1 2", "0", "1", "", "Rome")
+    script = Script("7", "start", "1", "1 2", "²", "1", "", "Rome")
     play([write_course(tmp_path, SMALL_COURSE)], script)
     assert script.out.count("Type a number from 1 to 1.") == 2
     assert script.out.count("Type a number from 1 to 2.") == 2
@@ -246,6 +246,14 @@ def test_play_without_fast_waits_for_enter_at_each_delay(tmp_path: Path) -> None
     script = Script("", "2", "", "1")
     assert play([write_course(tmp_path, LEGACY_DELAY)], script) == 0
     assert script.prompts == ["⏳ waiting 1d — press Enter to skip ", "> "] * 2
+
+
+def test_play_stops_a_course_that_loops_without_input(tmp_path: Path) -> None:
+    looping = "Pause:\n  type: delay\n  wait: 1s\n  goto: Pause\n"
+    script = Script()
+    assert play([write_course(tmp_path, looping), "--fast"], script) == 1
+    assert script.out[-1] == "Stopped after 10000 steps without any input: the course loops."
+    assert script.prompts == []
 
 
 DIALOG_COURSE = """\

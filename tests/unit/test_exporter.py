@@ -12,8 +12,8 @@ from hypothesis import strategies as st
 from courses.exporter import export_course
 from courses.loader import load_course, load_course_file
 from engine.model import Answer, Course, MessageElement, Option, QuizElement
+from tests.unit.test_loader import LEGACY
 
-LEGACY = Path("/work/shared/courses/legacy")
 DEMO = Path(__file__).resolve().parents[2] / "courses" / "examples" / "demo_en.yaml"
 SOURCES = [*sorted(LEGACY.glob("*.y*ml")), DEMO]
 

@@ -4,6 +4,7 @@ that names the element, the field and the line -- never a traceback."""
 from __future__ import annotations
 
 import dataclasses
+import os
 from pathlib import Path
 
 import pytest
@@ -22,7 +23,17 @@ from engine.model import (
     yaml_key,
 )
 
-LEGACY = Path("/work/shared/courses/legacy")
+
+def legacy_dir() -> Path:
+    """The legacy courses live beside the repository (shared with the old bot), or where
+    COURSEBOT_LEGACY_DIR says."""
+    configured = os.environ.get("COURSEBOT_LEGACY_DIR")
+    if configured:
+        return Path(configured)
+    return Path(__file__).resolve().parents[3] / "shared" / "courses" / "legacy"
+
+
+LEGACY = legacy_dir()
 LEGACY_FILES = sorted(p.name for p in LEGACY.glob("*.y*ml"))
 DEMO = Path(__file__).resolve().parents[2] / "courses" / "examples" / "demo_en.yaml"
 
@@ -186,8 +197,6 @@ def test_schema_names_exactly_the_model_fields() -> None:
 
 # --- broken inputs -------------------------------------------------------------------------
 
-QUIZ_OK = "  answers:\n    - text: a\n      correct: yes\n    - text: b\n"
-
 
 @pytest.mark.parametrize(
     ("text", "element_id", "field", "line", "message"),
@@ -275,7 +284,7 @@ QUIZ_OK = "  answers:\n    - text: a\n      correct: yes\n    - text: b\n"
             "A",
             "answers",
             4,
-            "has 1 answers",
+            "has 1 answer;",
         ),
         (
             "A:\n  type: quiz\n  text: q\n  answers:\n    - text: a\n      correct: maybe\n"
@@ -298,7 +307,7 @@ QUIZ_OK = "  answers:\n    - text: a\n      correct: yes\n    - text: b\n"
             "A",
             "app_url",
             5,
-            "expected an http(s) URL",
+            "expected an https:// URL",
         ),
         (
             "A:\n  type: message\n  text: hi\n  parse_mode: markdownv2\n",
@@ -345,6 +354,25 @@ def test_thirteen_poll_options_is_an_error_naming_element_and_line() -> None:
 def test_empty_file_is_an_error(text: str) -> None:
     error = only_error(load_course(text))
     assert "empty" in error.message
+
+
+@pytest.mark.parametrize("wait", ["400d", "99999999999999d"])
+def test_waits_longer_than_a_year_are_errors(wait: str) -> None:
+    error = only_error(load_course(f"A:\n  type: delay\n  wait: {wait}\n  goto: A\n"))
+    assert (error.field, error.line) == ("wait", 3)
+    assert "longer than the maximum of 366d" in error.message
+
+
+def test_odd_characters_in_urls_numbers_and_thresholds_are_diagnosed() -> None:
+    text = (
+        "A:\n  type: message\n  text: hi\n  media:\n    - http://[oops\n"
+        "B:\n  type: test\n  text: t\n  prefix: A\n  score:\n    ²: x\n    100: y\n"
+    )
+    result = load_course(text)
+    assert [(d.severity, d.element_id, d.line) for d in result.diagnostics] == [
+        ("warning", "A", 5),
+        ("error", "B", 11),
+    ]
 
 
 def test_every_problem_of_a_file_is_reported_at_once() -> None:
@@ -422,7 +450,11 @@ def test_unreadable_and_non_utf8_files(tmp_path: Path) -> None:
             "aliases",
         ),
         ("&a [*a]", "refers to itself"),
-        ("[" * 5000, "nesting is too deep"),
+        (
+            "a0: &a0 [x]\n" + "".join(f"a{i}: &a{i} [*a{i - 1}]\n" for i in range(1, 100)),
+            "deeper than 64 levels",
+        ),
+        ("[" * 500_000 + "]" * 500_000, "deeper than 64 levels"),
         ("A:\n  type: message\n  text: \x00\n", "U+0000"),
         ("a: 1\n---\nb: 2\n", "single document"),
     ],

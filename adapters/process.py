@@ -1,0 +1,79 @@
+"""Composition root of `coursebot up`: stores, Telegram runtime and panel in one process.
+
+Kept apart from runner.py (argument parsing) so tests can start exactly what production
+starts, against their own servers and the fake Bot API.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from fastapi import FastAPI
+from redis.asyncio import Redis
+from sqlalchemy import text
+
+from adapters.llm import OpenAICompatibleClient, OpenAIConfig
+from adapters.telegram.bot_runtime import RuntimeOptions
+from adapters.telegram.runtime import TelegramRuntime
+from adapters.telegram.sender import RateLimits
+from panel_api.app import create_app
+from panel_api.health import HealthProbe
+from storage.config import Settings
+from storage.crypto import load_secret_box
+from storage.db import Database, open_database
+
+
+@dataclass
+class Process:
+    app: FastAPI
+    db: Database
+    redis: Redis
+    runtime: TelegramRuntime
+    llm: OpenAICompatibleClient | None
+
+    async def start(self) -> None:
+        await self.runtime.start()
+
+    async def stop(self) -> None:
+        await self.runtime.stop()
+        if self.llm is not None:
+            await self.llm.close()
+        await self.redis.aclose()
+        await self.db.dispose()
+
+
+def runtime_options(settings: Settings) -> RuntimeOptions:
+    return RuntimeOptions(
+        api_base=settings.telegram_api_base,
+        public_base_url=settings.public_base_url,
+        poll_timeout_s=settings.poll_timeout_s,
+        rate_limits=RateLimits(chat_per_second=settings.chat_messages_per_second),
+    )
+
+
+def llm_client(settings: Settings) -> OpenAICompatibleClient | None:
+    if not settings.llm_base_url:
+        return None
+    return OpenAICompatibleClient(
+        OpenAIConfig(settings.llm_base_url, settings.llm_api_key, settings.llm_model)
+    )
+
+
+async def build_process(settings: Settings) -> Process:
+    """Migrate, connect as the app role, and assemble runtime + panel (not started yet)."""
+    box = load_secret_box(settings)
+    db = await open_database(settings, box)
+    redis = Redis.from_url(settings.redis_url or "")
+    llm = llm_client(settings)
+    runtime = TelegramRuntime(db, box, redis, runtime_options(settings), llm=llm)
+
+    async def database_ok() -> object:
+        async with db.system() as session:
+            return await session.scalar(text("SELECT 1"))
+
+    async def redis_ok() -> object:
+        return await redis.ping()
+
+    app = create_app(HealthProbe({"database": database_ok, "redis": redis_ok}))
+    app.include_router(runtime.router)
+    return Process(app, db, redis, runtime, llm)

@@ -1,0 +1,269 @@
+"""Everything one hosted bot runs: intake (polling or webhook), per-chat workers, sender.
+
+Intake only stores updates in the inbox and kicks their chat; a chat's worker then delivers
+what is pending for it, handles its next update, and so on until the chat is quiet. Both
+halves read from PostgreSQL, so intake and work may even run in different processes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable, Hashable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from aiogram.exceptions import TelegramUnauthorizedError
+from aiogram.fsm.storage.base import StorageKey
+from aiogram.fsm.storage.redis import RedisStorage
+from aiogram.methods import AnswerCallbackQuery, DeleteWebhook, GetUpdates, SetWebhook
+from aiogram.types import Update
+from redis.asyncio import Redis
+
+from adapters.llm import LLMClient
+from adapters.telegram.bot_factory import SessionPools, make_bot
+from adapters.telegram.chat_workers import ChatWorkers
+from adapters.telegram.course_cache import CourseCache
+from adapters.telegram.delivery import Delivery, DeliveryPaused
+from adapters.telegram.enrollment import HostedBot
+from adapters.telegram.handling import UpdateHandler
+from adapters.telegram.keys import make_storage
+from adapters.telegram.sender import BotSender, RateLimits
+from adapters.telegram.transitions import RunPosition
+from adapters.telegram.updates import chat_of
+from storage.db import Database
+from storage.models import RunStatus
+from storage.repositories import bots as bot_repo
+from storage.repositories import inbox, outbox, runs
+
+log = logging.getLogger(__name__)
+
+ALLOWED_UPDATES = ["message", "callback_query", "poll_answer"]
+
+
+@dataclass(frozen=True)
+class BotConfig:
+    """A bot row as the pool sees it; any change of these restarts the bot's runtime."""
+
+    bot_id: int
+    account_id: int
+    username: str
+    token: str
+    mode: str
+    public_id: str
+    webhook_secret: str | None
+    default_deployment_id: int | None
+
+    @property
+    def fingerprint(self) -> tuple[Any, ...]:
+        return (
+            self.account_id,
+            self.username,
+            self.token,
+            self.mode,
+            self.webhook_secret,
+            self.default_deployment_id,
+        )
+
+    def __repr__(self) -> str:  # the token must never reach a log
+        return f"BotConfig(bot_id={self.bot_id}, username={self.username!r}, mode={self.mode!r})"
+
+
+@dataclass(frozen=True)
+class RuntimeOptions:
+    api_base: str | None = None
+    public_base_url: str | None = None
+    poll_timeout_s: int = 25
+    rate_limits: RateLimits = field(default_factory=RateLimits)
+    sweep_interval_s: float = 5.0
+    max_concurrent_chats: int = 64
+
+
+class BotRuntime:
+    def __init__(
+        self,
+        config: BotConfig,
+        *,
+        db: Database,
+        redis: Redis,
+        pools: SessionPools,
+        courses: CourseCache,
+        llm: LLMClient | None,
+        options: RuntimeOptions,
+        clock: Callable[[], datetime],
+    ) -> None:
+        self.config = config
+        self.hosted = HostedBot(
+            config.bot_id, config.account_id, config.username, config.default_deployment_id
+        )
+        self._db = db
+        self._options = options
+        self._clock = clock
+        self._send_bot = make_bot(config.token, options.api_base, session=pools.sending)
+        self._poll_bot = make_bot(config.token, options.api_base, session=pools.polling)
+        self.sender = BotSender(
+            self._send_bot,
+            bot_id=config.bot_id,
+            limits=options.rate_limits,
+            on_blocked=self._on_blocked,
+        )
+        self._fsm: RedisStorage = make_storage(redis, config.account_id, config.bot_id)
+        self._handler = UpdateHandler(db, courses, clock)
+        self._delivery = Delivery(db, self.hosted, self.sender, courses, llm, clock)
+        self.workers = ChatWorkers(self._work_chat, max_concurrent=options.max_concurrent_chats)
+        self._tasks: list[asyncio.Task[None]] = []
+
+    # ---- lifecycle -------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        if self.config.mode == "webhook":
+            await self._register_webhook()
+        else:
+            await self._poll_bot(DeleteWebhook(drop_pending_updates=False))
+            self._tasks.append(asyncio.create_task(self._poll(), name=f"poll-{self.config.bot_id}"))
+        self._tasks.append(asyncio.create_task(self._sweep(), name=f"sweep-{self.config.bot_id}"))
+        log.info(
+            "bot %s (@%s) started in %s mode",
+            self.config.bot_id,
+            self.config.username,
+            self.config.mode,
+        )
+
+    async def stop(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        await self.workers.close()
+        await self.sender.close(drain=False)
+        log.info("bot %s stopped", self.config.bot_id)
+
+    async def _register_webhook(self) -> None:
+        base = self._options.public_base_url
+        if not base:
+            log.error(
+                "bot %s is in webhook mode but COURSEBOT_PUBLIC_URL is not set", self.config.bot_id
+            )
+            return
+        await self._poll_bot(
+            SetWebhook(
+                url=f"{base.rstrip('/')}/telegram/webhook/{self.config.public_id}",
+                secret_token=self.config.webhook_secret,
+                allowed_updates=ALLOWED_UPDATES,
+            )
+        )
+
+    # ---- intake ----------------------------------------------------------------------------
+
+    async def ingest(self, updates: list[Update]) -> None:
+        """Store updates durably (duplicates dropped), then wake their chats."""
+        account_id = self.config.account_id
+        chats: set[int | None] = set()
+        async with self._db.tenant(account_id) as session:
+            for update in updates:
+                chat_id = chat_of(update)
+                stored = await inbox.store(
+                    session,
+                    account_id,
+                    bot_id=self.config.bot_id,
+                    update_id=update.update_id,
+                    payload=update.model_dump(mode="json", exclude_none=True),
+                    chat_id=chat_id,
+                )
+                if stored is not None:
+                    chats.add(chat_id)
+            if updates:
+                await bot_repo.touch_last_update(session, account_id, self.config.bot_id)
+        for chat in chats:
+            if chat is not None:
+                self.workers.kick(chat)
+
+    async def _poll(self) -> None:
+        offset: int | None = None
+        failures = 0
+        while True:
+            try:
+                updates = await self._poll_bot(
+                    GetUpdates(
+                        offset=offset,
+                        timeout=self._options.poll_timeout_s,
+                        allowed_updates=ALLOWED_UPDATES,
+                    ),
+                    request_timeout=self._options.poll_timeout_s + 10,
+                )
+                if updates:
+                    await self.ingest(updates)
+                    # Only now, with the updates stored, the next getUpdates confirms them.
+                    offset = updates[-1].update_id + 1
+                failures = 0
+            except asyncio.CancelledError:
+                raise
+            except TelegramUnauthorizedError:
+                log.error("bot %s: Telegram rejected its token; polling stops", self.config.bot_id)
+                return
+            except Exception as exc:
+                failures += 1
+                delay = min(30.0, 0.5 * 2 ** min(failures, 6))
+                log.warning(
+                    "bot %s: getUpdates failed (%s); retry in %.1fs",
+                    self.config.bot_id,
+                    type(exc).__name__,
+                    delay,
+                )
+                await asyncio.sleep(delay)
+
+    async def _sweep(self) -> None:
+        """Kick chats with leftover work: after a crash, a Telegram outage, another runner."""
+        while True:
+            try:
+                account_id, bot_id = self.config.account_id, self.config.bot_id
+                async with self._db.tenant(account_id) as session:
+                    chats = set(await inbox.chats_with_backlog(session, account_id, bot_id))
+                    chats |= set(await outbox.chats_with_pending(session, account_id, bot_id))
+                for chat in chats:
+                    if chat is not None:
+                        self.workers.kick(chat)
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("bot %s: backlog sweep failed", self.config.bot_id)
+            await asyncio.sleep(self._options.sweep_interval_s)
+
+    # ---- per-chat work ---------------------------------------------------------------------
+
+    async def _work_chat(self, chat: Hashable) -> None:
+        chat_id = int(chat)  # type: ignore[call-overload]
+        while True:
+            try:
+                await self._delivery.deliver_chat(chat_id)
+            except DeliveryPaused:
+                return  # the sweep retries later; updates wait so order is kept
+            handled = await self._handler.handle_next(self.hosted, chat_id)
+            if handled is None:
+                return
+            if handled.callback_query_id is not None:
+                self.sender.send(
+                    chat_id, AnswerCallbackQuery(callback_query_id=handled.callback_query_id)
+                )
+            if handled.position is not None:
+                await self._remember_position(chat_id, handled.position)
+
+    async def _remember_position(self, chat_id: int, position: RunPosition) -> None:
+        """Mirror where the student is into the bot's FSM storage: a cache for operators and
+        tools only; PostgreSQL stays the source of truth, so flushing Redis loses nothing."""
+        key = StorageKey(bot_id=self.config.bot_id, chat_id=chat_id, user_id=chat_id)
+        if position.finished:
+            await self._fsm.set_state(key, None)
+        else:
+            await self._fsm.set_state(key, f"run:{position.run_id}:{position.element}")
+
+    async def _on_blocked(self, bot_id: int, chat_id: int) -> None:
+        account_id = self.config.account_id
+        async with self._db.tenant(account_id) as session:
+            await runs.finish_active_in_chat(
+                session, account_id, bot_id, chat_id, RunStatus.BLOCKED, now=self._clock()
+            )
+            await outbox.fail_pending_for_chat(
+                session, account_id, bot_id, chat_id, error="blocked by the user"
+            )
+        log.info("bot %s: chat %s blocked the bot; its run is marked blocked", bot_id, chat_id)

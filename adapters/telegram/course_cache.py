@@ -1,0 +1,41 @@
+"""Parsed course versions, cached by version id.
+
+A course version is immutable once stored, so parsing its YAML once per process is enough;
+the cache is bounded so an account with thousands of versions cannot eat the memory.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from courses.loader import load_course
+from engine.model import Course
+from storage.repositories import courses as course_repo
+
+
+class CourseVersionMissingError(LookupError):
+    """A run points at a version that does not exist or does not parse any more."""
+
+
+class CourseCache:
+    def __init__(self, capacity: int = 512) -> None:
+        self._capacity = capacity
+        self._courses: OrderedDict[int, Course] = OrderedDict()
+
+    async def get(self, session: AsyncSession, account_id: int, version_id: int) -> Course:
+        course = self._courses.get(version_id)
+        if course is not None:
+            self._courses.move_to_end(version_id)
+            return course
+        version = await course_repo.get_version(session, account_id, version_id)
+        if version is None:
+            raise CourseVersionMissingError(f"course version {version_id} not found")
+        loaded = load_course(version.source_text, source_name=f"version {version_id}")
+        if loaded.course is None:
+            raise CourseVersionMissingError(f"course version {version_id} does not load")
+        self._courses[version_id] = loaded.course
+        if len(self._courses) > self._capacity:
+            self._courses.popitem(last=False)
+        return loaded.course

@@ -1,0 +1,153 @@
+"""Deliver a chat's outbox: Bot API calls, LLM calls, and the events their results produce.
+
+Rows are taken in id order and marked sent only after Telegram accepted them, so a crash
+re-sends rather than loses (at-least-once, with a window of one call). A poll's Telegram id
+and an LLM's reply go back into the engine in the same transaction that marks the row sent.
+Content Telegram refuses (a Markdown typo, a media URL it cannot fetch) falls back to plain
+text instead of silently dropping the lesson.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from datetime import datetime
+
+from aiogram.exceptions import TelegramBadRequest
+from aiogram.methods import TelegramMethod
+from aiogram.types import Message
+
+from adapters.llm import LLMClient, LLMError
+from adapters.telegram import effect_codec
+from adapters.telegram.course_cache import CourseCache
+from adapters.telegram.enrollment import HostedBot
+from adapters.telegram.render import render
+from adapters.telegram.sender import BotSender, ChatBlocked
+from adapters.telegram.transitions import apply_event
+from engine.effects import AskLLM, SendAudio, SendMedia, SendPoll, SendText
+from engine.events import Event, LLMFailed, LLMReply, PollSent
+from storage.db import Database
+from storage.models import Outbox
+from storage.repositories import outbox, runs
+
+log = logging.getLogger(__name__)
+
+
+class DeliveryPaused(Exception):
+    """Telegram kept failing (network/5xx after retries): try this chat again later."""
+
+
+class Delivery:
+    def __init__(
+        self,
+        db: Database,
+        bot: HostedBot,
+        sender: BotSender,
+        courses: CourseCache,
+        llm: LLMClient | None,
+        clock: Callable[[], datetime],
+    ) -> None:
+        self._db = db
+        self._bot = bot
+        self._sender = sender
+        self._courses = courses
+        self._llm = llm
+        self._clock = clock
+
+    async def deliver_chat(self, chat_id: int) -> None:
+        """Send everything pending for the chat, in order, including what sending produces."""
+        account_id = self._bot.account_id
+        while True:
+            async with self._db.tenant(account_id) as session:
+                rows = await outbox.pending_for_chat(session, account_id, self._bot.bot_id, chat_id)
+            if not rows:
+                return
+            for row in rows:
+                await self._deliver(row)
+
+    async def _deliver(self, row: Outbox) -> None:
+        effect = effect_codec.decode(row.payload)
+        if isinstance(effect, AskLLM):
+            await self._finish(row, await self._ask(effect))
+            return
+        try:
+            results = await self._send_all(row.chat_id, render(row.chat_id, effect))
+        except ChatBlocked:
+            await self._give_up(row, "blocked by the user", final=True)
+            return
+        except TelegramBadRequest as exc:
+            log.warning("bot %s: Telegram refused outbox %s: %s", self._bot.bot_id, row.id, exc)
+            results = await self._send_fallback(row, effect)
+            if results is None:
+                return
+        except Exception as exc:
+            await self._give_up(row, f"{type(exc).__name__}: {exc}", final=False)
+            raise DeliveryPaused(str(exc)) from exc
+        event: Event | None = None
+        if isinstance(effect, SendPoll):
+            poll = next((r.poll for r in results if isinstance(r, Message) and r.poll), None)
+            if poll is not None:
+                event = PollSent(poll.id, effect.ref)
+        await self._finish(row, event)
+
+    async def _send_all(self, chat_id: int, methods: list[TelegramMethod]) -> list[object]:
+        futures = [self._sender.send(chat_id, method) for method in methods]
+        return [await future for future in futures]
+
+    async def _send_fallback(self, row: Outbox, effect: object) -> list[object] | None:
+        """Plain text instead of what Telegram refused; None when even that failed."""
+        plain = _plain_fallback(effect)
+        if plain is None:
+            await self._give_up(row, "refused by Telegram", final=True)
+            return None
+        try:
+            results = await self._send_all(row.chat_id, render(row.chat_id, plain))
+        except Exception as exc:
+            await self._give_up(row, f"fallback failed: {type(exc).__name__}", final=True)
+            return None
+        return results
+
+    async def _ask(self, effect: AskLLM) -> Event:
+        if self._llm is None:
+            return LLMFailed("no LLM is configured")
+        try:
+            reply = await self._llm.complete(
+                self._bot.account_id, effect.model, list(effect.messages), effect.temperature
+            )
+        except LLMError as exc:
+            log.warning("bot %s: LLM call failed: %s", self._bot.bot_id, exc)
+            return LLMFailed(str(exc))
+        return LLMReply(reply)
+
+    async def _finish(self, row: Outbox, event: Event | None) -> None:
+        """Mark the row sent and feed `event` (poll id, LLM reply) to its run, atomically."""
+        account_id = self._bot.account_id
+        async with self._db.tenant(account_id) as session:
+            if event is not None and row.run_id is not None:
+                run = await runs.get_active(
+                    session, account_id, self._bot.bot_id, row.chat_id, lock=True
+                )
+                if run is not None and run.id == row.run_id:
+                    course = await self._courses.get(session, account_id, run.course_version_id)
+                    await apply_event(session, run, course, event, self._clock())
+            await outbox.mark_sent(session, account_id, [row.id], now=self._clock())
+
+    async def _give_up(self, row: Outbox, error: str, *, final: bool) -> None:
+        async with self._db.tenant(self._bot.account_id) as session:
+            await outbox.mark_failed(
+                session, self._bot.account_id, row.id, error=error[:500], final=final
+            )
+
+
+def _plain_fallback(effect: object) -> SendText | None:
+    """The effect's words without formatting, with links instead of unfetchable media and
+    with its buttons kept (a lesson waiting for a button must still get one)."""
+    if isinstance(effect, SendText):
+        return SendText(effect.text, None, effect.buttons, effect.link_preview)
+    if isinstance(effect, SendMedia):
+        words = "\n".join([*([effect.caption] if effect.caption else []), *effect.urls])
+        return SendText(words, None, effect.buttons)
+    if isinstance(effect, SendAudio):
+        words = "\n".join([*([effect.caption] if effect.caption else []), *effect.urls])
+        return SendText(words, None)
+    return None

@@ -1,0 +1,83 @@
+"""The Telegram runtime of one process: the bot pool plus the timer scheduler."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from datetime import UTC, datetime
+
+from fastapi import APIRouter
+from redis.asyncio import Redis
+
+from adapters.llm import LLMClient
+from adapters.telegram.bot_factory import SessionPools
+from adapters.telegram.bot_runtime import BotConfig, BotRuntime, RuntimeOptions
+from adapters.telegram.course_cache import CourseCache
+from adapters.telegram.pool import BotPool
+from adapters.telegram.scheduler import TimerScheduler
+from adapters.telegram.webhook import webhook_router
+from storage.crypto import SecretBox
+from storage.db import Database
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+class TelegramRuntime:
+    def __init__(
+        self,
+        db: Database,
+        box: SecretBox,
+        redis: Redis,
+        options: RuntimeOptions,
+        *,
+        llm: LLMClient | None = None,
+        clock: Callable[[], datetime] = utc_now,
+        reconcile_interval_s: float = 1.0,
+    ) -> None:
+        self._db = db
+        self._redis = redis
+        self._options = options
+        self._llm = llm
+        self._clock = clock
+        self._courses = CourseCache()
+        self._pools: SessionPools | None = None
+        self.pool = BotPool(db, box, self._make_bot_runtime, interval_s=reconcile_interval_s)
+        self.scheduler = TimerScheduler(db, self._courses, self.pool.kick, clock)
+        self._tasks: list[asyncio.Task[None]] = []
+
+    def _make_bot_runtime(self, config: BotConfig) -> BotRuntime:
+        assert self._pools is not None, "runtime not started"
+        return BotRuntime(
+            config,
+            db=self._db,
+            redis=self._redis,
+            pools=self._pools,
+            courses=self._courses,
+            llm=self._llm,
+            options=self._options,
+            clock=self._clock,
+        )
+
+    @property
+    def router(self) -> APIRouter:
+        return webhook_router(self.pool)
+
+    async def start(self) -> None:
+        self._pools = SessionPools.create(self._options.api_base)
+        await self.pool.reconcile()
+        self._tasks = [
+            asyncio.create_task(self.pool.run(), name="bot-pool"),
+            asyncio.create_task(self.scheduler.run(), name="timers"),
+        ]
+
+    async def stop(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        self._tasks = []
+        await self.pool.stop_all()
+        if self._pools is not None:
+            await self._pools.close()
+            self._pools = None
