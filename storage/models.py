@@ -182,6 +182,8 @@ class Account(Base):
     created_at: Mapped[datetime] = _created_at()
     updated_at: Mapped[datetime] = _updated_at()
     deleted_at: Mapped[datetime | None]
+    # Google service-account JSON for Sheets imports, encrypted like bot tokens.
+    sheets_credentials_ciphertext: Mapped[str | None]
 
 
 class AccountMember(Base):
@@ -556,15 +558,28 @@ class ProcessedUpdate(Base):
 
 
 class Payment(Base):
+    """One checkout attempt of a student for a paid deployment, mirrored from the provider.
+
+    It doubles as the access record: a student may take a paid deployment while one of their
+    payments for it is `succeeded` and not fully refunded (see repositories.payments.has_access),
+    so there is no second table to keep in step with the provider's state.
+    `description`/`return_url` are kept so a retry with the same idempotence key sends the
+    provider a byte-identical body (a different body under the same key is refused).
+    """
+
     __tablename__ = "payment"
     __table_args__ = (
         UniqueConstraint("account_id", "provider_payment_id"),
         UniqueConstraint("account_id", "idempotence_key"),
+        Index(None, "account_id", "deployment_id", "telegram_user_id"),
         tenant_fk("deployment_id", "course_deployment"),
         tenant_fk("run_id", "run"),
         enum_check("status", PaymentStatus),
         CheckConstraint("amount > 0", name="amount_positive"),
         CheckConstraint("currency ~ '^[A-Z]{3}$'", name="currency_format"),
+        CheckConstraint(
+            "refunded_amount >= 0 AND refunded_amount <= amount", name="refund_within_amount"
+        ),
     )
 
     id: Mapped[int] = _pk()
@@ -579,6 +594,10 @@ class Payment(Base):
     amount: Mapped[Decimal]
     currency: Mapped[str]
     status: Mapped[str] = mapped_column(server_default=PaymentStatus.PENDING.value)
+    refunded_amount: Mapped[Decimal] = mapped_column(server_default=text("0"))
+    description: Mapped[str | None]
+    return_url: Mapped[str | None]
+    confirmation_url: Mapped[str | None]
     # `metadata` is reserved on declarative classes, hence the attribute name.
     meta: Mapped[dict[str, Any]] = mapped_column(
         "metadata", JSONB, server_default=text("'{}'::jsonb")

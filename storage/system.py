@@ -124,3 +124,13 @@ async def create_account(session: AsyncSession, *, slug: str, name: str, plan: s
     account = (await session.scalars(stmt)).one()
     await bind_tenant(session, account.id)
     return account
+
+
+async def list_accounts(session: AsyncSession, *, include_deleted: bool = False) -> list[Account]:
+    """Every account of the platform, for super-admins only (the caller checks who asks)."""
+    stmt = select(Account).from_statement(
+        text("SELECT * FROM sys_list_accounts(:include_deleted)").bindparams(
+            include_deleted=include_deleted
+        )
+    )
+    return list((await session.scalars(stmt)).all())

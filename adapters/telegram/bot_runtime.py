@@ -20,6 +20,7 @@ from aiogram.fsm.storage.redis import RedisStorage
 from aiogram.methods import AnswerCallbackQuery, DeleteWebhook, GetUpdates, SetWebhook
 from aiogram.types import Update
 from redis.asyncio import Redis
+from sqlalchemy.exc import DBAPIError
 
 from adapters.llm import LLMClient
 from adapters.telegram.bot_factory import SessionPools, make_bot
@@ -78,6 +79,22 @@ class RuntimeOptions:
     rate_limits: RateLimits = field(default_factory=RateLimits)
     sweep_interval_s: float = 5.0
     max_concurrent_chats: int = 64
+
+
+def storable_payload(update: Update) -> dict[str, Any]:
+    """The update as JSON PostgreSQL accepts: JSONB refuses NUL characters, which a hostile
+    client can put in a message text, so they are dropped."""
+    return _without_nul(update.model_dump(mode="json", exclude_none=True))
+
+
+def _without_nul(value: Any) -> Any:
+    if isinstance(value, str):
+        return value.replace("\x00", "")
+    if isinstance(value, dict):
+        return {_without_nul(k): _without_nul(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_without_nul(v) for v in value]
+    return value
 
 
 class BotRuntime:
@@ -156,27 +173,39 @@ class BotRuntime:
     # ---- intake ----------------------------------------------------------------------------
 
     async def ingest(self, updates: list[Update]) -> None:
-        """Store updates durably (duplicates dropped), then wake their chats."""
+        """Store updates durably (duplicates dropped), then wake their chats.
+
+        An update PostgreSQL cannot store even after cleaning is logged and skipped, so one
+        hostile update can never stall the bot's intake.
+        """
         account_id = self.config.account_id
-        chats: set[int | None] = set()
+        chats: set[int] = set()
         async with self._db.tenant(account_id) as session:
             for update in updates:
                 chat_id = chat_of(update)
-                stored = await inbox.store(
-                    session,
-                    account_id,
-                    bot_id=self.config.bot_id,
-                    update_id=update.update_id,
-                    payload=update.model_dump(mode="json", exclude_none=True),
-                    chat_id=chat_id,
-                )
-                if stored is not None:
+                try:
+                    async with session.begin_nested():
+                        stored = await inbox.store(
+                            session,
+                            account_id,
+                            bot_id=self.config.bot_id,
+                            update_id=update.update_id,
+                            payload=storable_payload(update),
+                            chat_id=chat_id,
+                        )
+                except DBAPIError:
+                    log.warning(
+                        "bot %s: update %s could not be stored; ignored",
+                        self.config.bot_id,
+                        update.update_id,
+                    )
+                    continue
+                if stored is not None and chat_id is not None:
                     chats.add(chat_id)
             if updates:
                 await bot_repo.touch_last_update(session, account_id, self.config.bot_id)
         for chat in chats:
-            if chat is not None:
-                self.workers.kick(chat)
+            self.workers.kick(chat)
 
     async def _poll(self) -> None:
         offset: int | None = None

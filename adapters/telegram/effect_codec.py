@@ -24,12 +24,12 @@ def is_outgoing(effect: object) -> bool:
 
 
 def encode(effect: OutgoingEffect) -> dict[str, Any]:
-    return {"kind": type(effect).__name__, **asdict(effect)}
+    return {"effect": type(effect).__name__, **asdict(effect)}
 
 
 def decode(payload: dict[str, Any]) -> OutgoingEffect:
     fields = dict(payload)
-    cls = _KINDS[fields.pop("kind")]
+    cls = _KINDS[fields.pop("effect")]
     if "buttons" in fields:
         fields["buttons"] = tuple(InlineButton(**b) for b in fields["buttons"])
     for name in ("urls", "options", "correct_option_ids", "messages"):

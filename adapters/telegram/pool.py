@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Callable
 
 from adapters.telegram.bot_runtime import BotConfig, BotRuntime
@@ -49,6 +50,8 @@ class BotPool:
         self._factory = factory
         self._interval_s = interval_s
         self._bots: dict[int, BotRuntime] = {}
+        # bot id -> (fingerprint that failed to start, monotonic time of the next attempt)
+        self._failed: dict[int, tuple[tuple[object, ...], float, float]] = {}
 
     def get(self, bot_id: int) -> BotRuntime | None:
         return self._bots.get(bot_id)
@@ -80,16 +83,37 @@ class BotPool:
                 del self._bots[bot_id]
                 await runtime.stop()
         for bot_id, config in wanted.items():
-            if bot_id in self._bots:
+            if bot_id in self._bots or self._backing_off(bot_id, config):
                 continue
             runtime = self._factory(config)
             try:
                 await runtime.start()
-            except Exception:
-                log.exception("bot %s: failed to start; retrying on the next reconcile", bot_id)
+            except Exception as exc:
                 await runtime.stop()
+                delay = self._note_failure(bot_id, config)
+                log.warning(
+                    "bot %s: failed to start (%s); next try in %.0fs",
+                    bot_id,
+                    type(exc).__name__,
+                    delay,
+                )
                 continue
+            self._failed.pop(bot_id, None)
             self._bots[bot_id] = runtime
+
+    def _backing_off(self, bot_id: int, config: BotConfig) -> bool:
+        """A bot that failed to start (e.g. revoked token) is retried with growing pauses,
+        or at once when its row changes (a new token)."""
+        failed = self._failed.get(bot_id)
+        if failed is None or failed[0] != config.fingerprint:
+            return False
+        return time.monotonic() < failed[1]
+
+    def _note_failure(self, bot_id: int, config: BotConfig) -> float:
+        previous = self._failed.get(bot_id)
+        delay = 2.0 if previous is None else min(previous[2] * 2, 300.0)
+        self._failed[bot_id] = (config.fingerprint, time.monotonic() + delay, delay)
+        return delay
 
     async def run(self) -> None:
         while True:

@@ -8,9 +8,9 @@ Besides the tables (DESIGN.md §4) this creates:
 - RLS on every table, ENABLEd and FORCEd, with one policy: a row is visible only while the
   transaction's `app.account_id` names its account. Unset means nothing is visible.
 - SECURITY DEFINER `sys_*` functions for the few reads that must cross accounts (bot pool,
-  webhook ingress, timer claims, deep links, login, API keys, account creation). They run as
-  the owner (this migration's role) with a pinned search_path; EXECUTE is revoked from PUBLIC
-  and granted to the app role by storage/roles.py.
+  webhook ingress, timer claims, deep links, login, API keys, account creation, the
+  super-admin account listing). They run as the owner (this migration's role) with a pinned
+  search_path; EXECUTE is revoked from PUBLIC and granted to the app role by storage/roles.py.
 - `definer_*` policies letting that owner role, and only it, read the rows those functions need.
   A superuser owner bypasses RLS anyway; a plain owner (managed PostgreSQL) needs them, since
   FORCE applies RLS to the owner too.
@@ -66,6 +66,7 @@ SYSTEM_FUNCTIONS = (
     "sys_accounts_of_user(bigint, boolean)",
     "sys_api_key_by_hash(text)",
     "sys_create_account(text, text, text)",
+    "sys_list_accounts(boolean)",
 )
 
 # One statement per string: asyncpg prepares each statement and refuses several at once.
@@ -133,6 +134,13 @@ LANGUAGE sql VOLATILE SECURITY DEFINER SET search_path = {schema}, pg_temp AS $$
     INSERT INTO account (slug, name, plan) VALUES (p_slug, p_name, p_plan) RETURNING *
 $$
 """,
+    """
+-- Platform super-admins list every account (the panel checks who may call it).
+CREATE FUNCTION sys_list_accounts(p_include_deleted boolean) RETURNS SETOF account
+LANGUAGE sql STABLE SECURITY DEFINER SET search_path = {schema}, pg_temp AS $$
+    SELECT * FROM account WHERE p_include_deleted OR deleted_at IS NULL ORDER BY id
+$$
+""",
 )
 
 
@@ -193,6 +201,7 @@ def upgrade() -> None:
             nullable=False,
         ),
         sa.Column("deleted_at", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("sheets_credentials_ciphertext", sa.Text(), nullable=True),
         sa.CheckConstraint(
             "slug ~ '^[a-z0-9][a-z0-9-]{1,62}$'", name=op.f("ck_account_slug_format")
         ),
@@ -903,6 +912,15 @@ def upgrade() -> None:
         sa.Column("currency", sa.Text(), nullable=False),
         sa.Column("status", sa.Text(), server_default="pending", nullable=False),
         sa.Column(
+            "refunded_amount",
+            sa.Numeric(precision=12, scale=2),
+            server_default=sa.text("0"),
+            nullable=False,
+        ),
+        sa.Column("description", sa.Text(), nullable=True),
+        sa.Column("return_url", sa.Text(), nullable=True),
+        sa.Column("confirmation_url", sa.Text(), nullable=True),
+        sa.Column(
             "metadata",
             postgresql.JSONB(astext_type=sa.Text()),
             server_default=sa.text("'{}'::jsonb"),
@@ -926,6 +944,10 @@ def upgrade() -> None:
             name=op.f("ck_payment_status"),
         ),
         sa.CheckConstraint("amount > 0", name=op.f("ck_payment_amount_positive")),
+        sa.CheckConstraint(
+            "refunded_amount >= 0 AND refunded_amount <= amount",
+            name=op.f("ck_payment_refund_within_amount"),
+        ),
         sa.ForeignKeyConstraint(
             ["account_id", "deployment_id"],
             ["course_deployment.account_id", "course_deployment.id"],
@@ -948,6 +970,12 @@ def upgrade() -> None:
             "provider_payment_id",
             name=op.f("uq_payment_account_id_provider_payment_id"),
         ),
+    )
+    op.create_index(
+        op.f("ix_payment_account_id_deployment_id_telegram_user_id"),
+        "payment",
+        ["account_id", "deployment_id", "telegram_user_id"],
+        unique=False,
     )
     op.create_table(
         "waiting",
@@ -1015,6 +1043,9 @@ def downgrade() -> None:
         postgresql_where=sa.text("status = 'pending'"),
     )
     op.drop_table("waiting")
+    op.drop_index(
+        op.f("ix_payment_account_id_deployment_id_telegram_user_id"), table_name="payment"
+    )
     op.drop_table("payment")
     op.drop_index(op.f("ix_outbox_bot_id_status_id"), table_name="outbox")
     op.drop_table("outbox")

@@ -1,0 +1,1 @@
+"""Who is calling: Telegram Login Widget sign-in, session cookies, API keys."""

@@ -1,0 +1,402 @@
+"""Courses: upload YAML or import a Google Sheet (validated, with line numbers), versions,
+diff, export, delete while not deployed."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import secrets
+import unicodedata
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Query, Response
+from fastapi.responses import PlainTextResponse
+from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from courses.exporter import export_course
+from courses.gsheets import SheetAccessError, SheetCourse, import_sheet
+from courses.loader import load_course
+from engine.model import Course as CourseModel
+from panel_api.access import Access, AccountRule
+from panel_api.audit import record
+from panel_api.deps import AccountId, CourseId, Ctx, VersionId
+from panel_api.errors import ApiError, conflict, not_found, unprocessable
+from panel_api.permissions import Permission
+from panel_api.schemas.courses import (
+    CourseOut,
+    CourseUpload,
+    CourseValidate,
+    DiffOut,
+    ElementChangeOut,
+    ElementDiffOut,
+    SheetCourseImport,
+    SheetImport,
+    UploadOut,
+    ValidationOut,
+    VersionDetail,
+    VersionOut,
+    VersionUpload,
+)
+from panel_api.services import course_diff
+from panel_api.services.course_store import diagnostics_out, require_valid, store_version
+from panel_api.services.sheets_access import load_credentials
+from storage import plans
+from storage.models import Course, CourseDeployment, CourseVersion, SourceFormat
+from storage.repositories import courses
+
+router = APIRouter(prefix="/accounts/{account_id}/courses", tags=["courses"])
+Read = Annotated[Access, Depends(AccountRule(Permission.COURSES_READ))]
+Write = Annotated[Access, Depends(AccountRule(Permission.COURSES_WRITE))]
+
+
+@router.get("", response_model=list[CourseOut], summary="Courses with their latest version")
+async def list_courses(account_id: AccountId, access: Read, ctx: Ctx) -> list[CourseOut]:
+    async with ctx.db.tenant(access.account_id) as session:
+        rows = await courses.list_all(session, access.account_id)
+        latest = await _latest_versions(session, access.account_id)
+    return [_course_out(row, latest.get(row.id)) for row in rows]
+
+
+@router.post(
+    "",
+    response_model=UploadOut,
+    status_code=201,
+    summary="Upload a course as YAML (422 with every diagnostic if it has errors)",
+    responses={422: {"description": "validation errors with element id, field and line"}},
+)
+async def upload_course(
+    account_id: AccountId, body: CourseUpload, access: Write, ctx: Ctx
+) -> UploadOut:
+    result = load_course(body.source, source_name=body.slug or "upload")
+    course = require_valid(result)
+    out = await _create_course(
+        ctx, access, body.title, body.slug, body.source, SourceFormat.YAML, course
+    )
+    return out.model_copy(update={"warnings": diagnostics_out(result.warnings)})
+
+
+@router.post(
+    "/validate", response_model=ValidationOut, summary="Check YAML without storing anything"
+)
+async def validate_course(
+    account_id: AccountId, body: CourseValidate, access: Write
+) -> ValidationOut:
+    result = load_course(body.source, source_name="upload")
+    return ValidationOut(
+        ok=result.ok,
+        elements_count=len(result.course.elements) if result.course else 0,
+        diagnostics=diagnostics_out(result.diagnostics),
+    )
+
+
+@router.post(
+    "/import-sheet",
+    response_model=UploadOut,
+    status_code=201,
+    summary="Create a course from a Google Sheet (diagnostics point at sheet rows)",
+)
+async def import_course_from_sheet(
+    account_id: AccountId, body: SheetCourseImport, access: Write, ctx: Ctx
+) -> UploadOut:
+    sheet = await _read_sheet(ctx, access, body)
+    course = require_valid(sheet.result)
+    out = await _create_course(
+        ctx, access, body.title or sheet.title[:200], body.slug, sheet.source_text,
+        SourceFormat.GSHEET, course,
+    )
+    return out.model_copy(update={"warnings": diagnostics_out(sheet.result.warnings)})
+
+
+@router.get("/{course_id}", response_model=CourseOut, summary="One course")
+async def get_course(
+    account_id: AccountId, course_id: CourseId, access: Read, ctx: Ctx
+) -> CourseOut:
+    async with ctx.db.tenant(access.account_id) as session:
+        course = await courses.get(session, access.account_id, course_id)
+        assert course is not None
+        latest = await courses.latest_version(session, access.account_id, course_id)
+    return _course_out(course, latest)
+
+
+@router.delete(
+    "/{course_id}", status_code=204, summary="Delete a course that no deployment uses"
+)
+async def delete_course(
+    account_id: AccountId, course_id: CourseId, access: Write, ctx: Ctx
+) -> Response:
+    async with ctx.db.tenant(access.account_id) as session:
+        used_by = list(
+            await session.scalars(
+                select(CourseDeployment.id)
+                .join(CourseVersion, CourseVersion.id == CourseDeployment.course_version_id)
+                .where(
+                    CourseDeployment.account_id == access.account_id,
+                    CourseVersion.course_id == course_id,
+                )
+                .order_by(CourseDeployment.id)
+            )
+        )
+        if used_by:
+            raise conflict(
+                "the course is deployed; delete its deployments first", deployments=used_by
+            )
+        await courses.delete_course(session, access.account_id, course_id)
+        await record(session, access, "course.delete", "course", course_id)
+    return Response(status_code=204)
+
+
+@router.get("/{course_id}/versions", response_model=list[VersionOut], summary="Versions")
+async def list_versions(
+    account_id: AccountId, course_id: CourseId, access: Read, ctx: Ctx
+) -> list[VersionOut]:
+    async with ctx.db.tenant(access.account_id) as session:
+        rows = await courses.list_versions(session, access.account_id, course_id)
+    return [_version_out(row) for row in rows]
+
+
+@router.post(
+    "/{course_id}/versions",
+    response_model=UploadOut,
+    status_code=201,
+    summary="Upload a new version (running students stay on theirs)",
+)
+async def upload_version(
+    account_id: AccountId, course_id: CourseId, body: VersionUpload, access: Write, ctx: Ctx
+) -> UploadOut:
+    result = load_course(body.source, source_name=f"course {course_id}")
+    course = require_valid(result)
+    out = await _add_version(ctx, access, course_id, body.source, SourceFormat.YAML, course)
+    return out.model_copy(update={"warnings": diagnostics_out(result.warnings)})
+
+
+@router.post(
+    "/{course_id}/versions/import-sheet",
+    response_model=UploadOut,
+    status_code=201,
+    summary="Import a new version from a Google Sheet",
+)
+async def import_version_from_sheet(
+    account_id: AccountId, course_id: CourseId, body: SheetImport, access: Write, ctx: Ctx
+) -> UploadOut:
+    sheet = await _read_sheet(ctx, access, body)
+    course = require_valid(sheet.result)
+    out = await _add_version(
+        ctx, access, course_id, sheet.source_text, SourceFormat.GSHEET, course
+    )
+    return out.model_copy(update={"warnings": diagnostics_out(sheet.result.warnings)})
+
+
+@router.get(
+    "/{course_id}/versions/{version_id}",
+    response_model=VersionDetail,
+    summary="One version with its normalised elements",
+)
+async def get_version(
+    account_id: AccountId, course_id: CourseId, version_id: VersionId, access: Read, ctx: Ctx
+) -> VersionDetail:
+    async with ctx.db.tenant(access.account_id) as session:
+        version = await courses.get_version(session, access.account_id, version_id)
+    assert version is not None
+    return VersionDetail(**_version_out(version).model_dump(), elements=list(version.elements))
+
+
+@router.get(
+    "/{course_id}/versions/{version_id}/export",
+    response_class=PlainTextResponse,
+    summary="The version as YAML: the source as uploaded, or re-generated (normalised=true)",
+    responses={200: {"content": {"application/yaml": {}}}},
+)
+async def export_version(
+    account_id: AccountId,
+    course_id: CourseId,
+    version_id: VersionId,
+    access: Read,
+    ctx: Ctx,
+    normalised: bool = Query(False),
+) -> Response:
+    async with ctx.db.tenant(access.account_id) as session:
+        version = await courses.get_version(session, access.account_id, version_id)
+        course = await courses.get(session, access.account_id, course_id)
+    assert version is not None and course is not None
+    text = version.source_text
+    if normalised:
+        loaded = load_course(text, source_name=f"version {version.id}")
+        if loaded.course is None:  # stored versions always loaded once; say so if not
+            raise ApiError(500, "the stored version no longer loads; export it as uploaded")
+        text = export_course(loaded.course)
+    filename = f"{course.slug}-v{version.number}.yaml"
+    return Response(
+        text,
+        media_type="application/yaml; charset=utf-8",
+        headers={"Content-Disposition": f'attachment; filename="{filename}"'},
+    )
+
+
+@router.get("/{course_id}/diff", response_model=DiffOut, summary="Diff two versions")
+async def diff_versions(
+    account_id: AccountId,
+    course_id: CourseId,
+    access: Read,
+    ctx: Ctx,
+    from_version: int = Query(ge=1, le=2**31 - 1, description="version number"),
+    to_version: int = Query(ge=1, le=2**31 - 1, description="version number"),
+    context: int = Query(3, ge=0, le=50, description="unified diff context lines"),
+) -> DiffOut:
+    async with ctx.db.tenant(access.account_id) as session:
+        versions = {
+            v.number: v for v in await courses.list_versions(session, access.account_id, course_id)
+        }
+    old, new = versions.get(from_version), versions.get(to_version)
+    if old is None or new is None:
+        raise not_found(f"version {from_version if old is None else to_version}")
+    changes = course_diff.elements(old.elements, new.elements)
+    return DiffOut(
+        from_version=from_version,
+        to_version=to_version,
+        unified=course_diff.unified(
+            old.source_text, new.source_text, f"v{from_version}", f"v{to_version}", context
+        ),
+        elements=ElementDiffOut(
+            added=changes.added,
+            removed=changes.removed,
+            changed=[ElementChangeOut(id=c.id, fields=c.fields) for c in changes.changed],
+            moved=changes.moved,
+        ),
+    )
+
+
+async def _read_sheet(ctx: Ctx, access: Access, body: SheetImport) -> SheetCourse:
+    async with ctx.db.tenant(access.account_id) as session:
+        info = await load_credentials(session, access.account_id, ctx.box)
+    if info is None:
+        raise unprocessable(
+            "Google Sheets access is not configured: upload a service account key first "
+            "(PUT /integrations/google-sheets)"
+        )
+    reader = str(info.get("client_email", ""))
+
+    def read() -> SheetCourse:
+        return import_sheet(ctx.sheets_client(info), body.spreadsheet, body.worksheet, reader=reader)
+
+    try:
+        return await asyncio.to_thread(read)
+    except ValueError as exc:  # a malformed spreadsheet reference
+        raise unprocessable(str(exc)) from None
+    except SheetAccessError as exc:
+        raise unprocessable(str(exc)) from None
+
+
+async def _create_course(
+    ctx: Ctx,
+    access: Access,
+    title: str,
+    slug: str | None,
+    source_text: str,
+    source_format: SourceFormat,
+    course: CourseModel,
+) -> UploadOut:
+    chosen = slug or _slug_from(title)
+    try:
+        async with ctx.db.tenant(access.account_id) as session:
+            await _check_course_limit(session, access)
+            if slug is None and await courses.get_by_slug(session, access.account_id, chosen):
+                chosen = f"{chosen[:55]}-{secrets.token_hex(3)}"
+            row = await courses.create(session, access.account_id, title=title, slug=chosen)
+            version = await store_version(
+                session,
+                access.account_id,
+                row.id,
+                source_text=source_text,
+                source_format=source_format,
+                course=course,
+            )
+            await record(
+                session, access, "course.create", "course", row.id,
+                slug=chosen, version=version.number, format=source_format.value,
+            )
+    except IntegrityError:
+        raise conflict(f"a course with slug {chosen!r} already exists") from None
+    return UploadOut(course=_course_out(row, version), version=_version_out(version), warnings=[])
+
+
+async def _add_version(
+    ctx: Ctx,
+    access: Access,
+    course_id: int,
+    source_text: str,
+    source_format: SourceFormat,
+    course: CourseModel,
+) -> UploadOut:
+    async with ctx.db.tenant(access.account_id) as session:
+        row = await courses.get(session, access.account_id, course_id)
+        if row is None:
+            raise not_found("course")
+        version = await store_version(
+            session,
+            access.account_id,
+            course_id,
+            source_text=source_text,
+            source_format=source_format,
+            course=course,
+        )
+        await record(
+            session, access, "course.version", "course", course_id,
+            version=version.number, format=source_format.value,
+        )
+    return UploadOut(course=_course_out(row, version), version=_version_out(version), warnings=[])
+
+
+async def _check_course_limit(session: AsyncSession, access: Access) -> None:
+    account = await plans.lock_account(session, access.account_id)
+    assert account is not None
+    limit = plans.effective_limits(account).max_courses
+    count = await session.scalar(
+        select(func.count()).select_from(Course).where(Course.account_id == access.account_id)
+    )
+    if limit is not None and (count or 0) >= limit:
+        raise conflict(
+            f"the {account.plan} plan allows {limit} course(s); delete one or upgrade",
+            limit="max_courses",
+        )
+
+
+async def _latest_versions(session: AsyncSession, account_id: int) -> dict[int, CourseVersion]:
+    stmt = (
+        select(CourseVersion)
+        .where(CourseVersion.account_id == account_id)
+        .distinct(CourseVersion.course_id)
+        .order_by(CourseVersion.course_id, CourseVersion.number.desc())
+    )
+    return {v.course_id: v for v in (await session.scalars(stmt)).all()}
+
+
+def _course_out(course: Course, latest: CourseVersion | None) -> CourseOut:
+    return CourseOut(
+        id=course.id,
+        title=course.title,
+        slug=course.slug,
+        created_at=course.created_at,
+        latest_version=_version_out(latest) if latest else None,
+    )
+
+
+def _version_out(version: CourseVersion) -> VersionOut:
+    return VersionOut(
+        id=version.id,
+        course_id=version.course_id,
+        number=version.number,
+        source_format=version.source_format,
+        checksum=version.checksum,
+        elements_count=len(version.elements),
+        created_at=version.created_at,
+    )
+
+
+def _slug_from(title: str) -> str:
+    ascii_title = unicodedata.normalize("NFKD", title).encode("ascii", "ignore").decode()
+    slug = re.sub(r"[^a-z0-9]+", "-", ascii_title.lower()).strip("-")[:60]
+    return slug or f"course-{secrets.token_hex(3)}"
+
+

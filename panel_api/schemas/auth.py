@@ -1,0 +1,39 @@
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class TelegramLoginIn(BaseModel):
+    """The object the Login Widget passes to its callback (or its redirect's query fields).
+
+    Extra fields are kept: Telegram signs every field it sends, including ones added later.
+    """
+
+    model_config = ConfigDict(extra="allow")
+
+    id: int = Field(ge=1, le=2**63 - 1)
+    auth_date: int = Field(ge=0, le=2**40)
+    hash: str = Field(min_length=1, max_length=128)
+    first_name: str | None = None
+    last_name: str | None = None
+    username: str | None = None
+    photo_url: str | None = None
+
+
+class UserOut(BaseModel):
+    telegram_user_id: int
+    username: str | None
+    superadmin: bool
+
+
+class AccountSummary(BaseModel):
+    id: int
+    slug: str
+    name: str
+    role: str
+    deleted: bool
+
+
+class MeOut(BaseModel):
+    user: UserOut
+    accounts: list[AccountSummary]

@@ -1,0 +1,1 @@
+"""Work the routers delegate: Telegram checks, course uploads and diffs, Sheets imports."""
