@@ -283,6 +283,11 @@ class _BotState:
     chat_send_times: dict[int, deque[float]] = field(default_factory=dict)
 
 
+# Bot ids are unique across every fake of the process: tests share one database, where a
+# Telegram bot id may belong to one bot row only.
+_BOT_NUMBERS = itertools.count(1)
+
+
 class FakeTelegram:
     """Bot API server on 127.0.0.1 with many bots, student simulators and fault injection."""
 
@@ -363,7 +368,7 @@ class FakeTelegram:
     ) -> FakeBot:
         """Register a bot; its id is the number before `:` in the token, as in Telegram."""
         if token is None:
-            token = f"{7_000_000_000 + next(self._ids)}:{secrets.token_urlsafe(26)}"
+            token = f"{7_000_000_000 + next(_BOT_NUMBERS)}:{secrets.token_urlsafe(26)}"
         match = _TOKEN.fullmatch(token)
         if match is None:
             raise ValueError("token must look like '<digits>:<secret>'")

@@ -1,0 +1,190 @@
+"""Runs: filtered, paginated list, CSV export, one run with its conversation, stop."""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Query
+from fastapi.responses import StreamingResponse
+from sqlalchemy import Row
+
+from panel_api.access import Access, AccountRule
+from panel_api.audit import record
+from panel_api.deps import AccountId, Ctx, RunId
+from panel_api.errors import conflict
+from panel_api.permissions import Permission
+from panel_api.queries import runs as run_queries
+from panel_api.queries.runs import RunFilter
+from panel_api.schemas.common import Page
+from panel_api.schemas.runs import ConversationLine, RunOut
+from storage.models import RunStatus
+from storage.repositories import conversation, runs
+
+router = APIRouter(prefix="/accounts/{account_id}/runs", tags=["runs"])
+Read = Annotated[Access, Depends(AccountRule(Permission.RUNS_READ))]
+Manage = Annotated[Access, Depends(AccountRule(Permission.RUNS_MANAGE))]
+_ID = {"ge": 1, "le": 2**63 - 1}
+EXPORT_BATCH = 5_000
+_UTM = ("source", "medium", "campaign", "content", "term")
+CSV_COLUMNS = (
+    "id", "deployment_id", "course_version_id", "bot_id", "chat_id", "telegram_user_id",
+    "username", "first_name", "status", "token_id", "current_element", "started_at",
+    "finished_at", *(f"utm_{k}" for k in _UTM),
+)
+
+
+def run_filter(
+    status: RunStatus | None = Query(None),
+    deployment_id: int | None = Query(None, **_ID),
+    token_id: int | None = Query(None, **_ID),
+    telegram_user_id: int | None = Query(None, **_ID),
+    started_from: datetime | None = Query(None, description="inclusive"),
+    started_to: datetime | None = Query(None, description="exclusive"),
+) -> RunFilter:
+    return RunFilter(
+        status=status.value if status else None,
+        deployment_id=deployment_id,
+        token_id=token_id,
+        telegram_user_id=telegram_user_id,
+        started_from=_aware(started_from),
+        started_to=_aware(started_to),
+    )
+
+
+def _aware(moment: datetime | None) -> datetime | None:
+    """Query datetimes without an offset are UTC, like every timestamp the API returns."""
+    if moment is None or moment.tzinfo is not None:
+        return moment
+    return moment.replace(tzinfo=UTC)
+
+
+Filters = Annotated[RunFilter, Depends(run_filter)]
+
+
+@router.get("", response_model=Page[RunOut], summary="Runs, newest first")
+async def list_runs(
+    account_id: AccountId,
+    access: Read,
+    ctx: Ctx,
+    filters: Filters,
+    limit: int = Query(50, ge=1, le=500),
+    offset: int = Query(0, ge=0, le=1_000_000),
+) -> Page[RunOut]:
+    async with ctx.db.tenant(access.account_id) as session:
+        rows, total = await run_queries.page(
+            session, access.account_id, filters, limit=limit, offset=offset
+        )
+    return Page[RunOut](items=[_out(r) for r in rows], total=total, limit=limit, offset=offset)
+
+
+@router.get(
+    "/export.csv",
+    summary="All runs matching the filters, as CSV",
+    response_class=StreamingResponse,
+    responses={200: {"content": {"text/csv": {}}}},
+)
+async def export_runs(
+    account_id: AccountId, access: Read, ctx: Ctx, filters: Filters
+) -> StreamingResponse:
+    async def lines() -> AsyncIterator[str]:
+        yield _csv_line(CSV_COLUMNS)
+        before: int | None = None
+        while True:
+            async with ctx.db.tenant(access.account_id) as session:
+                batch = await run_queries.batch_before(
+                    session, access.account_id, filters, before, EXPORT_BATCH
+                )
+            for row in batch:
+                yield _csv_line([_csv_value(getattr(row, c)) for c in CSV_COLUMNS])
+            if len(batch) < EXPORT_BATCH:
+                return
+            before = batch[-1].id
+
+    return StreamingResponse(
+        lines(),
+        media_type="text/csv; charset=utf-8",
+        headers={"Content-Disposition": 'attachment; filename="runs.csv"'},
+    )
+
+
+@router.get("/{run_id}", response_model=RunOut, summary="One run")
+async def get_run(account_id: AccountId, run_id: RunId, access: Read, ctx: Ctx) -> RunOut:
+    async with ctx.db.tenant(access.account_id) as session:
+        row = await run_queries.one(session, access.account_id, run_id)
+    assert row is not None
+    return _out(row)
+
+
+@router.get(
+    "/{run_id}/conversation",
+    response_model=list[ConversationLine],
+    summary="What the bot said and the student answered, with scores",
+)
+async def get_conversation(
+    account_id: AccountId, run_id: RunId, access: Read, ctx: Ctx
+) -> list[ConversationLine]:
+    async with ctx.db.tenant(access.account_id) as session:
+        rows = await conversation.list_for_run(session, access.account_id, run_id)
+    return [
+        ConversationLine(
+            id=r.id,
+            element_id=r.element_id,
+            role=r.role,
+            text=r.text,
+            score=r.score,
+            maxscore=r.maxscore,
+            created_at=r.created_at,
+        )
+        for r in rows
+    ]
+
+
+@router.post("/{run_id}/stop", response_model=RunOut, summary="Finish an active run as stopped")
+async def stop_run(account_id: AccountId, run_id: RunId, access: Manage, ctx: Ctx) -> RunOut:
+    async with ctx.db.tenant(access.account_id) as session:
+        stopped = await runs.finish(
+            session, access.account_id, run_id, RunStatus.STOPPED, now=ctx.clock()
+        )
+        if stopped is None:
+            raise conflict("the run is not active")
+        await record(session, access, "run.stop", "run", run_id)
+        row = await run_queries.one(session, access.account_id, run_id)
+    assert row is not None
+    return _out(row)
+
+
+def _out(row: Row[Any]) -> RunOut:
+    return RunOut(
+        id=row.id,
+        deployment_id=row.deployment_id,
+        course_version_id=row.course_version_id,
+        bot_id=row.bot_id,
+        chat_id=row.chat_id,
+        telegram_user_id=row.telegram_user_id,
+        username=row.username,
+        first_name=row.first_name,
+        status=row.status,
+        token_id=row.token_id,
+        current_element=row.current_element,
+        started_at=row.started_at,
+        finished_at=row.finished_at,
+        utm={key: getattr(row, f"utm_{key}") for key in _UTM},
+    )
+
+
+def _csv_value(value: object) -> object:
+    if isinstance(value, datetime):
+        return value.isoformat()
+    if isinstance(value, str) and value[:1] in ("=", "+", "-", "@"):
+        return "'" + value  # a spreadsheet must not run a student's "=HYPERLINK(...)"
+    return "" if value is None else value
+
+
+def _csv_line(values: Any) -> str:
+    buffer = io.StringIO()
+    csv.writer(buffer).writerow(values)
+    return buffer.getvalue()

@@ -1,0 +1,97 @@
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal
+
+from pydantic import BaseModel, Field, model_validator
+
+from panel_api.schemas.common import StrictIn
+from storage.models import Environment
+
+Price = Field(None, gt=0, le=Decimal("9999999999.99"), max_digits=12, decimal_places=2)
+Currency = Field(None, pattern=r"^[A-Z]{3}$", description="ISO 4217, e.g. RUB")
+
+
+class _PricePair(StrictIn):
+    price_amount: Decimal | None = Price
+    price_currency: str | None = Currency
+
+    @model_validator(mode="after")
+    def _pair(self) -> _PricePair:
+        if (self.price_amount is None) != (self.price_currency is None):
+            if "price_amount" in self.model_fields_set or "price_currency" in self.model_fields_set:
+                raise ValueError("give price_amount and price_currency together (or both null)")
+        return self
+
+
+class DeploymentCreate(_PricePair):
+    course_version_id: int = Field(ge=1, le=2**63 - 1)
+    bot_id: int = Field(ge=1, le=2**63 - 1)
+    environment: Environment
+    active: bool = True
+    restricted: bool = False
+    decline_text: str | None = Field(None, min_length=1, max_length=4096)
+
+
+class DeploymentUpdate(_PricePair):
+    active: bool | None = None
+    restricted: bool | None = None
+    decline_text: str | None = Field(None, min_length=1, max_length=4096)
+    clear_decline_text: bool = False
+
+
+class DeploymentUpgrade(StrictIn):
+    course_version_id: int = Field(ge=1, le=2**63 - 1)
+    migrate_running: bool = Field(
+        False,
+        description="also move active runs to the new version (only runs whose current "
+        "element exists there; the others stay pinned)",
+    )
+
+
+class DeploymentOut(BaseModel):
+    id: int
+    course_id: int
+    course_version_id: int
+    version_number: int
+    bot_id: int
+    bot_username: str
+    environment: str
+    active: bool
+    restricted: bool
+    decline_text: str | None
+    price_amount: Decimal | None
+    price_currency: str | None
+    created_at: datetime
+    updated_at: datetime
+
+
+class UpgradeOut(BaseModel):
+    deployment: DeploymentOut
+    migrated_runs: int
+    pinned_runs: int = Field(description="active runs left on their old version")
+
+
+class RestrictedImport(StrictIn):
+    entries: list[str] = Field(
+        default_factory=list,
+        max_length=10_000,
+        description="Telegram user ids and/or @usernames",
+    )
+    text: str | None = Field(
+        None, max_length=200_000, description="the same, separated by commas/spaces/lines"
+    )
+    replace: bool = Field(False, description="drop the current list first")
+
+
+class RestrictedEntryOut(BaseModel):
+    id: int
+    telegram_user_id: int | None
+    username: str | None
+    created_at: datetime
+
+
+class RestrictedImportOut(BaseModel):
+    added: int
+    already_listed: int
+    total: int
