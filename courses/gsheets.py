@@ -287,7 +287,9 @@ class _SheetBuilder:
             line += chunk.count("\n") + 1  # chunks are joined by a blank line
         return "\n".join(chunks), starts, start_rows
 
-    def to_row(self, diagnostic: Diagnostic, starts: list[int], start_rows: list[int]) -> Diagnostic:
+    def to_row(
+        self, diagnostic: Diagnostic, starts: list[int], start_rows: list[int]
+    ) -> Diagnostic:
         """A loader diagnostic re-pointed from a YAML line to the element's sheet row."""
         row: int | None = None
         if diagnostic.element_id in self.rows:

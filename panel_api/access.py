@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from fastapi import Request
+from fastapi import routing as fastapi_routing
 from fastapi.dependencies.models import Dependant
 from fastapi.routing import APIRoute
 from sqlalchemy import ColumnElement, select
@@ -58,7 +59,9 @@ class PathObject:
 PATH_OBJECTS: dict[str, PathObject] = {
     "bot_id": PathObject("bot", Bot.id),
     "course_id": PathObject("course", Course.id),
-    "version_id": PathObject("course version", CourseVersion.id, ("course_id", CourseVersion.course_id)),
+    "version_id": PathObject(
+        "course version", CourseVersion.id, ("course_id", CourseVersion.course_id)
+    ),
     "deployment_id": PathObject("deployment", CourseDeployment.id),
     "token_id": PathObject(
         "enrollment token", EnrollmentToken.id, ("deployment_id", EnrollmentToken.deployment_id)
@@ -196,21 +199,44 @@ def route_rules(dependant: Dependant) -> Iterator[Rule]:
         yield from route_rules(dep)
 
 
-def stamp_rules(routes: list[Any], prefix: str) -> None:
-    """Put each route's rule into its OpenAPI operation; refuse routes with none or several.
+def _api_routes(routes: list[Any]) -> Iterator[Any]:
+    """Every API route with its full path, also inside included routers (which recent
+    FastAPI keeps as lazily-expanded `_IncludedRouter`s rather than copying)."""
+    iter_contexts = getattr(fastapi_routing, "iter_route_contexts", None)
+    if iter_contexts is None:  # older FastAPI: include_router copied the routes
+        yield from (route for route in routes if isinstance(route, APIRoute))
+        return
+    for context in iter_contexts(routes):
+        if isinstance(context.original_route, APIRoute):
+            yield context
 
-    Also refuses an account route with a path id `PATH_OBJECTS` does not know: such an id
-    would skip the ownership check.
-    """
-    for route in routes:
-        if not isinstance(route, APIRoute) or not route.path.startswith(prefix):
+
+def rule_table(routes: list[Any], prefix: str) -> dict[tuple[str, str], Rule]:
+    """(method, path) -> rule of every route under `prefix`; refuses a route with none or
+    several, and an account route with a path id `PATH_OBJECTS` does not know (that id would
+    skip the ownership check)."""
+    table: dict[tuple[str, str], Rule] = {}
+    for route in _api_routes(routes):
+        path = route.path_format
+        if not path.startswith(prefix):
             continue
         rules = list(route_rules(route.dependant))
         if len(rules) != 1:
-            raise RuntimeError(f"{route.methods} {route.path}: needs exactly one rule, has {rules}")
+            raise RuntimeError(f"{route.methods} {path}: needs exactly one rule, has {rules}")
         rule = rules[0]
         if isinstance(rule, AccountRule):
-            unknown = set(route.param_convertors) - {"account_id"} - set(PATH_OBJECTS)
-            if "account_id" not in route.param_convertors or unknown:
-                raise RuntimeError(f"{route.path}: account route with unchecked ids {unknown}")
-        route.openapi_extra = {**(route.openapi_extra or {}), "x-permission": rule.name}
+            params = set(route.param_convertors)
+            unknown = params - {"account_id"} - set(PATH_OBJECTS)
+            if "account_id" not in params or unknown:
+                raise RuntimeError(f"{path}: account route with unchecked ids {unknown}")
+        for method in route.methods:
+            table[(method.lower(), path)] = rule
+    return table
+
+
+def stamp_openapi(schema: dict[str, Any], table: dict[tuple[str, str], Rule]) -> None:
+    """Write each route's rule into its OpenAPI operation as `x-permission`."""
+    for (method, path), rule in table.items():
+        operation = schema.get("paths", {}).get(path, {}).get(method)
+        if operation is not None:
+            operation["x-permission"] = rule.name

@@ -1,27 +1,135 @@
-"""The FastAPI application served by `coursebot up` beside the Telegram runtime."""
+"""The FastAPI application served by `coursebot up` beside the Telegram runtime.
+
+`create_app(ctx)` mounts /health and the versioned API under /api/v1 (OpenAPI at /docs).
+Each route's authorization rule is stamped into its OpenAPI operation (`x-permission`) and
+checked at start-up: a route without one refuses to start the app rather than serve unguarded.
+"""
 
 from __future__ import annotations
 
 from typing import Any
 
-from fastapi import FastAPI
+from fastapi import APIRouter, FastAPI
 from fastapi.responses import JSONResponse
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from panel_api.health import HealthProbe
+from panel_api import errors
+from panel_api.access import Rule, rule_table, stamp_openapi
+from panel_api.context import PanelContext
+from panel_api.routers import (
+    accounts,
+    admin,
+    analytics,
+    api_keys,
+    audit_log,
+    auth,
+    bots,
+    courses,
+    deployments,
+    integrations,
+    members,
+    runs,
+    students,
+    tokens,
+)
+
+API_PREFIX = "/api/v1"
+ROUTERS = (
+    auth,
+    accounts,
+    admin,
+    members,
+    api_keys,
+    bots,
+    courses,
+    integrations,
+    deployments,
+    tokens,
+    runs,
+    students,
+    analytics,
+    audit_log,
+)
 
 
-def create_app(health: HealthProbe) -> FastAPI:
+def create_app(ctx: PanelContext) -> FastAPI:
     app = FastAPI(
         title="coursebot panel API",
         version="1",
         docs_url="/docs",
         openapi_url="/openapi.json",
     )
+    app.state.ctx = ctx
 
     @app.get("/health", tags=["ops"], summary="Liveness and dependency check")
     async def get_health() -> JSONResponse:
-        report: dict[str, Any] = await health.check()
+        report: dict[str, Any] = await ctx.health.check()
         status_code = 200 if report["status"] == "ok" else 503
         return JSONResponse(report, status_code=status_code)
 
+    api = APIRouter(prefix=API_PREFIX)
+    for module in ROUTERS:
+        api.include_router(module.router)
+    app.include_router(api)
+    _publish_rules(app, rule_table(app.routes, API_PREFIX))
+    errors.install(app)
+    app.add_middleware(BodyLimit, max_bytes=ctx.panel.max_body_bytes)
     return app
+
+
+def _publish_rules(app: FastAPI, table: dict[tuple[str, str], Rule]) -> None:
+    generate = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        schema = generate()
+        stamp_openapi(schema, table)
+        return schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
+
+
+class BodyLimit:
+    """413 for request bodies over the limit, counted as they stream in (no Content-Length
+    trust): a course is at most 1 MB of text, nothing the panel takes needs more."""
+
+    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+        self.app = app
+        self.max_bytes = max_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        declared = dict(scope.get("headers") or []).get(b"content-length")
+        if declared is not None and declared.isdigit() and int(declared) > self.max_bytes:
+            await self._too_large(send)
+            return
+        received = 0
+
+        async def limited() -> Message:
+            nonlocal received
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > self.max_bytes:
+                    raise _TooLarge
+            return message
+
+        try:
+            await self.app(scope, limited, send)
+        except _TooLarge:
+            await self._too_large(send)
+
+    async def _too_large(self, send: Send) -> None:
+        response = JSONResponse(
+            {"detail": f"request body over {self.max_bytes} bytes"}, status_code=413
+        )
+        await response({"type": "http"}, _no_receive, send)
+
+
+class _TooLarge(Exception):
+    pass
+
+
+async def _no_receive() -> Message:
+    return {"type": "http.disconnect"}

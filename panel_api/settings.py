@@ -38,9 +38,7 @@ class PanelSettings:
             login_bot_token=Secret(token) if token else None,
             superadmins=parse_superadmins(os.environ.get("COURSEBOT_SUPERADMINS", "")),
             login_max_age_s=_positive_int("COURSEBOT_LOGIN_MAX_AGE", DEFAULT_LOGIN_MAX_AGE_S),
-            session_max_age_s=_positive_int(
-                "COURSEBOT_SESSION_MAX_AGE", DEFAULT_SESSION_MAX_AGE_S
-            ),
+            session_max_age_s=_positive_int("COURSEBOT_SESSION_MAX_AGE", DEFAULT_SESSION_MAX_AGE_S),
             # Outside production the panel is usually plain http://localhost, where a Secure
             # cookie would never come back; in production it is behind HTTPS.
             cookie_secure=_bool("COURSEBOT_COOKIE_SECURE", production),

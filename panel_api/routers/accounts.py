@@ -43,9 +43,7 @@ def _rule(permission: Permission, *, allow_deleted: bool = False) -> object:
 @router.get("/accounts", response_model=list[AccountSummary], summary="My accounts")
 async def list_my_accounts(user: Authenticated, ctx: Ctx) -> list[AccountSummary]:
     async with ctx.db.system() as session:
-        rows = await system.accounts_of_user(
-            session, user.telegram_user_id, include_deleted=True
-        )
+        rows = await system.accounts_of_user(session, user.telegram_user_id, include_deleted=True)
     return [
         AccountSummary(
             id=r.account_id, slug=r.slug, name=r.name, role=r.role, deleted=r.deleted_at is not None
@@ -54,9 +52,7 @@ async def list_my_accounts(user: Authenticated, ctx: Ctx) -> list[AccountSummary
     ]
 
 
-@router.post(
-    "/accounts", response_model=AccountOut, status_code=201, summary="Create an account"
-)
+@router.post("/accounts", response_model=AccountOut, status_code=201, summary="Create an account")
 async def create_account(body: AccountCreate, user: Authenticated, ctx: Ctx) -> AccountOut:
     slug = body.slug or _slug_from(body.name)
     try:

@@ -33,9 +33,7 @@ async def create_key(
     if ROLE_RANK[body.role] > ROLE_RANK[access.role]:
         raise forbidden(f"a {access.role} cannot create a key with the {body.role.value} role")
     async with ctx.db.tenant(access.account_id) as session:
-        row, key = await api_keys.create(
-            session, access.account_id, name=body.name, role=body.role
-        )
+        row, key = await api_keys.create(session, access.account_id, name=body.name, role=body.role)
         await record(
             session, access, "api_key.create", "api_key", row.id, name=body.name, role=row.role
         )

@@ -75,9 +75,7 @@ async def me(
 
 async def _me(ctx: Ctx, user: UserPrincipal) -> MeOut:
     async with ctx.db.system() as session:
-        rows = await system.accounts_of_user(
-            session, user.telegram_user_id, include_deleted=True
-        )
+        rows = await system.accounts_of_user(session, user.telegram_user_id, include_deleted=True)
     return MeOut(
         user=UserOut(
             telegram_user_id=user.telegram_user_id,

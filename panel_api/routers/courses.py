@@ -12,6 +12,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Query, Response
 from fastapi.responses import PlainTextResponse
 from sqlalchemy import func, select
+from sqlalchemy.dialects.postgresql import distinct_on
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -103,8 +104,13 @@ async def import_course_from_sheet(
     sheet = await _read_sheet(ctx, access, body)
     course = require_valid(sheet.result)
     out = await _create_course(
-        ctx, access, body.title or sheet.title[:200], body.slug, sheet.source_text,
-        SourceFormat.GSHEET, course,
+        ctx,
+        access,
+        body.title or sheet.title[:200],
+        body.slug,
+        sheet.source_text,
+        SourceFormat.GSHEET,
+        course,
     )
     return out.model_copy(update={"warnings": diagnostics_out(sheet.result.warnings)})
 
@@ -120,9 +126,7 @@ async def get_course(
     return _course_out(course, latest)
 
 
-@router.delete(
-    "/{course_id}", status_code=204, summary="Delete a course that no deployment uses"
-)
+@router.delete("/{course_id}", status_code=204, summary="Delete a course that no deployment uses")
 async def delete_course(
     account_id: AccountId, course_id: CourseId, access: Write, ctx: Ctx
 ) -> Response:
@@ -182,9 +186,7 @@ async def import_version_from_sheet(
 ) -> UploadOut:
     sheet = await _read_sheet(ctx, access, body)
     course = require_valid(sheet.result)
-    out = await _add_version(
-        ctx, access, course_id, sheet.source_text, SourceFormat.GSHEET, course
-    )
+    out = await _add_version(ctx, access, course_id, sheet.source_text, SourceFormat.GSHEET, course)
     return out.model_copy(update={"warnings": diagnostics_out(sheet.result.warnings)})
 
 
@@ -278,7 +280,9 @@ async def _read_sheet(ctx: Ctx, access: Access, body: SheetImport) -> SheetCours
     reader = str(info.get("client_email", ""))
 
     def read() -> SheetCourse:
-        return import_sheet(ctx.sheets_client(info), body.spreadsheet, body.worksheet, reader=reader)
+        return import_sheet(
+            ctx.sheets_client(info), body.spreadsheet, body.worksheet, reader=reader
+        )
 
     try:
         return await asyncio.to_thread(read)
@@ -313,8 +317,14 @@ async def _create_course(
                 course=course,
             )
             await record(
-                session, access, "course.create", "course", row.id,
-                slug=chosen, version=version.number, format=source_format.value,
+                session,
+                access,
+                "course.create",
+                "course",
+                row.id,
+                slug=chosen,
+                version=version.number,
+                format=source_format.value,
             )
     except IntegrityError:
         raise conflict(f"a course with slug {chosen!r} already exists") from None
@@ -342,8 +352,13 @@ async def _add_version(
             course=course,
         )
         await record(
-            session, access, "course.version", "course", course_id,
-            version=version.number, format=source_format.value,
+            session,
+            access,
+            "course.version",
+            "course",
+            course_id,
+            version=version.number,
+            format=source_format.value,
         )
     return UploadOut(course=_course_out(row, version), version=_version_out(version), warnings=[])
 
@@ -366,7 +381,7 @@ async def _latest_versions(session: AsyncSession, account_id: int) -> dict[int, 
     stmt = (
         select(CourseVersion)
         .where(CourseVersion.account_id == account_id)
-        .distinct(CourseVersion.course_id)
+        .ext(distinct_on(CourseVersion.course_id))
         .order_by(CourseVersion.course_id, CourseVersion.number.desc())
     )
     return {v.course_id: v for v in (await session.scalars(stmt)).all()}
@@ -398,5 +413,3 @@ def _slug_from(title: str) -> str:
     ascii_title = unicodedata.normalize("NFKD", title).encode("ascii", "ignore").decode()
     slug = re.sub(r"[^a-z0-9]+", "-", ascii_title.lower()).strip("-")[:60]
     return slug or f"course-{secrets.token_hex(3)}"
-
-

@@ -73,8 +73,13 @@ async def create_deployment(
             price_currency=body.price_currency,
         )
         await record(
-            session, access, "deployment.create", "deployment", row.id,
-            course_version_id=body.course_version_id, bot_id=body.bot_id,
+            session,
+            access,
+            "deployment.create",
+            "deployment",
+            row.id,
+            course_version_id=body.course_version_id,
+            bot_id=body.bot_id,
             environment=body.environment.value,
         )
         return await _one_out(session, access.account_id, row.id)
@@ -114,7 +119,11 @@ async def update_deployment(
         await deployments.update_deployment(session, access.account_id, deployment_id, **changes)
         if changes:
             await record(
-                session, access, "deployment.update", "deployment", deployment_id,
+                session,
+                access,
+                "deployment.update",
+                "deployment",
+                deployment_id,
                 fields=sorted(changes),
             )
         return await _one_out(session, access.account_id, deployment_id)
@@ -145,7 +154,9 @@ async def upgrade_deployment(
         migrated = 0
         if body.migrate_running:
             element_ids = [element["id"] for element in new.elements]
-            migrated = await _repin_runs(session, access.account_id, deployment_id, new.id, element_ids)
+            migrated = await _repin_runs(
+                session, access.account_id, deployment_id, new.id, element_ids
+            )
         pinned = await session.scalar(
             select(func.count()).where(
                 Run.account_id == access.account_id,
@@ -155,8 +166,14 @@ async def upgrade_deployment(
             )
         )
         await record(
-            session, access, "deployment.upgrade", "deployment", deployment_id,
-            from_version=old.number, to_version=new.number, migrated_runs=migrated,
+            session,
+            access,
+            "deployment.upgrade",
+            "deployment",
+            deployment_id,
+            from_version=old.number,
+            to_version=new.number,
+            migrated_runs=migrated,
         )
         out = await _one_out(session, access.account_id, deployment_id)
     return UpgradeOut(deployment=out, migrated_runs=migrated, pinned_runs=pinned or 0)
@@ -243,8 +260,18 @@ async def import_restricted(
         if rows:
             result = await session.execute(
                 insert(Restricted)
-                .values([{"account_id": access.account_id, "deployment_id": deployment_id,
-                          "telegram_user_id": None, "username": None, **r} for r in rows])
+                .values(
+                    [
+                        {
+                            "account_id": access.account_id,
+                            "deployment_id": deployment_id,
+                            "telegram_user_id": None,
+                            "username": None,
+                            **r,
+                        }
+                        for r in rows
+                    ]
+                )
                 .on_conflict_do_nothing()
                 .returning(Restricted.id)
             )
@@ -256,8 +283,13 @@ async def import_restricted(
             )
         )
         await record(
-            session, access, "restricted.import", "deployment", deployment_id,
-            added=added, replaced=body.replace,
+            session,
+            access,
+            "restricted.import",
+            "deployment",
+            deployment_id,
+            added=added,
+            replaced=body.replace,
         )
     return RestrictedImportOut(added=added, already_listed=len(rows) - added, total=total or 0)
 
@@ -276,8 +308,9 @@ async def delete_restricted(
 ) -> Response:
     async with ctx.db.tenant(access.account_id) as session:
         await bans.disallow(session, access.account_id, entry_id)
-        await record(session, access, "restricted.remove", "deployment", deployment_id,
-                     entry_id=entry_id)
+        await record(
+            session, access, "restricted.remove", "deployment", deployment_id, entry_id=entry_id
+        )
     return Response(status_code=204)
 
 

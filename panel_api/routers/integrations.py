@@ -48,8 +48,14 @@ async def put_sheets_access(
         raise unprocessable(str(exc)) from None
     async with ctx.db.tenant(access.account_id) as session:
         await save_credentials(session, access.account_id, body.service_account, ctx.box)
-        await record(session, access, "sheets.credentials.set", "account", access.account_id,
-                     client_email=email)
+        await record(
+            session,
+            access,
+            "sheets.credentials.set",
+            "account",
+            access.account_id,
+            client_email=email,
+        )
     return SheetsAccessOut(configured=True, client_email=email)
 
 

@@ -65,9 +65,7 @@ async def change_role(
             await _keep_an_owner(session, access.account_id)
         member = await members.set_role(session, access.account_id, member_user_id, body.role)
         assert member is not None
-        await record(
-            session, access, "member.role", "member", member_user_id, role=body.role.value
-        )
+        await record(session, access, "member.role", "member", member_user_id, role=body.role.value)
     return _out(member)
 
 

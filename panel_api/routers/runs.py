@@ -14,7 +14,7 @@ from sqlalchemy import Row
 
 from panel_api.access import Access, AccountRule
 from panel_api.audit import record
-from panel_api.deps import AccountId, Ctx, RunId
+from panel_api.deps import MAX_ID, AccountId, Ctx, RunId
 from panel_api.errors import conflict
 from panel_api.permissions import Permission
 from panel_api.queries import runs as run_queries
@@ -27,23 +27,34 @@ from storage.repositories import conversation, runs
 router = APIRouter(prefix="/accounts/{account_id}/runs", tags=["runs"])
 Read = Annotated[Access, Depends(AccountRule(Permission.RUNS_READ))]
 Manage = Annotated[Access, Depends(AccountRule(Permission.RUNS_MANAGE))]
-_ID = {"ge": 1, "le": 2**63 - 1}
+OptionalId = Annotated[int | None, Query(ge=1, le=MAX_ID)]
 EXPORT_BATCH = 5_000
 _UTM = ("source", "medium", "campaign", "content", "term")
 CSV_COLUMNS = (
-    "id", "deployment_id", "course_version_id", "bot_id", "chat_id", "telegram_user_id",
-    "username", "first_name", "status", "token_id", "current_element", "started_at",
-    "finished_at", *(f"utm_{k}" for k in _UTM),
+    "id",
+    "deployment_id",
+    "course_version_id",
+    "bot_id",
+    "chat_id",
+    "telegram_user_id",
+    "username",
+    "first_name",
+    "status",
+    "token_id",
+    "current_element",
+    "started_at",
+    "finished_at",
+    *(f"utm_{k}" for k in _UTM),
 )
 
 
 def run_filter(
-    status: RunStatus | None = Query(None),
-    deployment_id: int | None = Query(None, **_ID),
-    token_id: int | None = Query(None, **_ID),
-    telegram_user_id: int | None = Query(None, **_ID),
-    started_from: datetime | None = Query(None, description="inclusive"),
-    started_to: datetime | None = Query(None, description="exclusive"),
+    status: Annotated[RunStatus | None, Query()] = None,
+    deployment_id: OptionalId = None,
+    token_id: OptionalId = None,
+    telegram_user_id: OptionalId = None,
+    started_from: Annotated[datetime | None, Query(description="inclusive")] = None,
+    started_to: Annotated[datetime | None, Query(description="exclusive")] = None,
 ) -> RunFilter:
     return RunFilter(
         status=status.value if status else None,

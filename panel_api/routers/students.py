@@ -6,6 +6,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Response
 from sqlalchemy import delete, exists, func, or_, select
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from panel_api.access import Access, AccountRule
 from panel_api.audit import record
@@ -84,7 +85,10 @@ async def list_bans(account_id: AccountId, access: Read, ctx: Ctx) -> list[BanOu
 @router.post("/bans", response_model=BanCreated, status_code=201, summary="Ban a user")
 async def ban_user(account_id: AccountId, body: BanCreate, access: Manage, ctx: Ctx) -> BanCreated:
     async with ctx.db.tenant(access.account_id) as session:
-        if body.bot_id is not None and await bots.get(session, access.account_id, body.bot_id) is None:
+        if (
+            body.bot_id is not None
+            and await bots.get(session, access.account_id, body.bot_id) is None
+        ):
             raise unprocessable("bot_id names no bot of this account")
         existing = await _find_ban(session, access.account_id, body.telegram_user_id, body.bot_id)
         if existing is not None:
@@ -111,8 +115,14 @@ async def ban_user(account_id: AccountId, body: BanCreate, access: Manage, ctx: 
                 if await runs.finish(session, access.account_id, run_id, RunStatus.STOPPED):
                     stopped += 1
         await record(
-            session, access, "student.ban", "ban", row.id,
-            telegram_user_id=body.telegram_user_id, bot_id=body.bot_id, stopped_runs=stopped,
+            session,
+            access,
+            "student.ban",
+            "ban",
+            row.id,
+            telegram_user_id=body.telegram_user_id,
+            bot_id=body.bot_id,
+            stopped_runs=stopped,
         )
     return BanCreated(**_ban_out(row).model_dump(), stopped_runs=stopped)
 
@@ -127,7 +137,9 @@ async def unban_user(account_id: AccountId, ban_id: BanId, access: Manage, ctx: 
     return Response(status_code=204)
 
 
-async def _find_ban(session, account_id: int, user_id: int, bot_id: int | None) -> Banned | None:  # noqa: ANN001
+async def _find_ban(
+    session: AsyncSession, account_id: int, user_id: int, bot_id: int | None
+) -> Banned | None:
     stmt = select(Banned).where(
         Banned.account_id == account_id,
         Banned.telegram_user_id == user_id,

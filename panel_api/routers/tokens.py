@@ -66,8 +66,14 @@ async def create_token(
                 utm=utm,
             )
             await record(
-                session, access, "token.create", "enrollment_token", row.id,
-                deployment_id=deployment_id, kind=body.kind.value, max_uses=max_uses,
+                session,
+                access,
+                "token.create",
+                "enrollment_token",
+                row.id,
+                deployment_id=deployment_id,
+                kind=body.kind.value,
+                max_uses=max_uses,
             )
             (out,) = await _out(session, access.account_id, deployment_id, token_id=row.id)
     except IntegrityError:

@@ -18,9 +18,9 @@ class _PricePair(StrictIn):
 
     @model_validator(mode="after")
     def _pair(self) -> _PricePair:
-        if (self.price_amount is None) != (self.price_currency is None):
-            if "price_amount" in self.model_fields_set or "price_currency" in self.model_fields_set:
-                raise ValueError("give price_amount and price_currency together (or both null)")
+        touched = {"price_amount", "price_currency"} & self.model_fields_set
+        if touched and (self.price_amount is None) != (self.price_currency is None):
+            raise ValueError("give price_amount and price_currency together (or both null)")
         return self
 
 

@@ -20,12 +20,13 @@ Usage:
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
 import json
 import math
 import time
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from aiohttp import web
@@ -155,16 +156,19 @@ class FakeOpenAI:
         record = RecordedRequest(request.path, request.headers.get("Authorization"), {})
         self.requests.append(record)
         try:
-            record.body = json.loads(await request.read())
+            body = json.loads(await request.read())
         except ValueError:
-            return _error(record, 400, "We could not parse the JSON body of your request.")
+            body = None
+        record.body = body if isinstance(body, dict) else {}
         refusal = await self._gate(record)
         if refusal is not None:
             return refusal
-        messages = record.body.get("messages")
-        if not isinstance(record.body, dict) or not isinstance(messages, list) or not messages:
+        if not isinstance(body, dict):
+            return _error(record, 400, "We could not parse the JSON body of your request.")
+        messages = body.get("messages")
+        if not isinstance(messages, list) or not messages:
             return _error(record, 400, "'messages' must be a non-empty array", "messages")
-        if not isinstance(record.body.get("model"), str):
+        if not isinstance(body.get("model"), str):
             return _error(record, 400, "you must provide a model parameter", "model")
         content = self.reply(messages)
         prompt = sum(count_tokens(_content_text(m.get("content"))) + 4 for m in messages)
@@ -178,7 +182,7 @@ class FakeOpenAI:
                 "id": f"chatcmpl-fake{next(self._ids)}",
                 "object": "chat.completion",
                 "created": int(time.time()),
-                "model": record.body["model"],
+                "model": body["model"],
                 "choices": [
                     {
                         "index": 0,
@@ -228,10 +232,8 @@ class FakeOpenAI:
             await asyncio.sleep(self.latency)
         fault = self._take_fault()
         if fault is not None and fault.status == "timeout":
-            try:
+            with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._closing.wait(), self.hang_s)
-            except TimeoutError:
-                pass
             return _error(record, 504, "The server did not answer in time")
         if fault is not None:
             return _error(record, int(fault.status), "The server had an error processing it.")
@@ -254,9 +256,7 @@ def _content_text(content: Any) -> str:
     if isinstance(content, str):
         return content
     if isinstance(content, list):
-        return " ".join(
-            part.get("text", "") for part in content if isinstance(part, dict)
-        ).strip()
+        return " ".join(part.get("text", "") for part in content if isinstance(part, dict)).strip()
     return ""
 
 
@@ -274,15 +274,3 @@ def _error(
         kind = "invalid_request_error" if status < 500 else "server_error"
     body = {"error": {"message": message, "type": kind, "param": param, "code": code}}
     return web.json_response(body, status=status)
-
-
-__all__ = [
-    "STOP_WORDS",
-    "FakeOpenAI",
-    "RecordedRequest",
-    "Usage",
-    "count_tokens",
-    "default_reply",
-    "default_transcript",
-    "field",
-]

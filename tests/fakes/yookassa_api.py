@@ -27,6 +27,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import binascii
+import contextlib
 import copy
 import itertools
 import json
@@ -201,9 +202,7 @@ class FakeYooKassa:
         return self._payments[payment_id].shop_id
 
     def requests_to(self, method: str, path_prefix: str) -> list[RecordedRequest]:
-        return [
-            r for r in self.requests if r.method == method and r.path.startswith(path_prefix)
-        ]
+        return [r for r in self.requests if r.method == method and r.path.startswith(path_prefix)]
 
     def fail_next(self, count: int = 1, status: int | str = 500, *, after_commit: bool = False):
         """The next `count` API requests fail with `status`, or hang with "timeout".
@@ -312,10 +311,8 @@ class FakeYooKassa:
         self.requests.append(record)
         fault = self._take_fault()
         if fault is not None and fault.status == "timeout":
-            try:
+            with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._closing.wait(), self.hang_s)
-            except TimeoutError:
-                pass
             record.status = 504
             return web.json_response({"type": "error", "code": "timeout"}, status=504)
         if fault is not None and not fault.after_commit:
@@ -425,8 +422,7 @@ class FakeYooKassa:
                     "type": "redirect",
                     "return_url": confirmation["return_url"],
                     "confirmation_url": (
-                        "https://yoomoney.ru/api-pages/v2/payment-confirm/epl"
-                        f"?orderId={payment_id}"
+                        f"https://yoomoney.ru/api-pages/v2/payment-confirm/epl?orderId={payment_id}"
                     ),
                 },
                 "created_at": _now(),

@@ -80,10 +80,13 @@ class Runner:
         )
         assert self.process.stdout is not None
         deadline = time.monotonic() + 60
+        output: list[bytes] = []
         while time.monotonic() < deadline:
             line = await asyncio.wait_for(self.process.stdout.readline(), 60)
+            output.append(line)
             if not line:
-                raise RuntimeError("runner exited during start-up")
+                tail = b"".join(output[-30:]).decode(errors="replace")
+                raise RuntimeError(f"runner exited during start-up:\n{tail}")
             if b"coursebot is up" in line:
                 asyncio.get_running_loop().create_task(self._drain())
                 return

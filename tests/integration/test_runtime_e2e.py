@@ -352,3 +352,114 @@ async def test_delay_fires_once_after_it_falls_due(stack, db, secret_box, make_a
     assert len(stack.fake.sent_to(user)) == after, "fired exactly once"
     async with db.system() as session:
         assert await system.claim_due_wait(session, stack.clock()) is None
+
+
+async def test_student_blocking_the_bot_marks_the_run_blocked_and_others_continue(
+    stack, db, secret_box, make_account
+):
+    account_id = await make_account()
+    course = await provision(stack, db, secret_box, account_id, "test_messages.yml")
+    blocker, other = new_user(), new_user()
+    blocker_pilot = Autopilot(stack.fake, db, course, blocker, clock=stack.clock)
+    other_pilot = Autopilot(stack.fake, db, course, other, clock=stack.clock)
+    await blocker_pilot.start()
+    await other_pilot.start()
+    await quiet(stack.fake, blocker)
+    stack.fake.block_user(course.fake_bot, blocker)
+    run = await active_run(db, account_id, course.bot_id, blocker)
+    await blocker_pilot._act(run)  # the next message to the blocker gets 403
+
+    async def blocked() -> bool:
+        finished = await latest_run(db, account_id, blocker)
+        return finished is not None and finished.status == "blocked"
+
+    deadline = time.monotonic() + 10
+    while not await blocked():
+        assert time.monotonic() < deadline, "run was not marked blocked"
+        await asyncio.sleep(0.1)
+    assert (await other_pilot.play()).status == "completed"
+
+
+async def test_webhook_mode_checks_the_secret_and_serves_students(
+    db, secret_box, redis, fake, make_account
+):
+    import uvicorn
+    from fastapi import FastAPI
+
+    port = _free_port()
+    clock = ShiftableClock()
+    runtime = TelegramRuntime(
+        db,
+        secret_box,
+        redis,
+        RuntimeOptions(
+            api_base=fake.base_url,
+            public_base_url=f"http://127.0.0.1:{port}",
+            rate_limits=RateLimits(chat_per_second=200.0),
+        ),
+        clock=clock,
+        reconcile_interval_s=0.3,
+    )
+    app = FastAPI()
+    app.include_router(runtime.router)
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+    serving = asyncio.create_task(server.serve())
+    await runtime.start()
+    try:
+        account_id = await make_account()
+        fake_bot = fake.add_bot()
+        bot_id = await add_bot(db, secret_box, account_id, fake_bot, mode="webhook")
+        source = (LEGACY_DIR / "test_messages.yml").read_text(encoding="utf-8")
+        version_id = await add_course_version(db, account_id, source, "hook")
+        deployment_id = await deploy(db, account_id, version_id, bot_id)
+        token = await add_token(db, account_id, deployment_id)
+        stack = Stack(fake, runtime, clock, redis)
+        await wait_hosted(stack, bot_id)
+        hosted = runtime.pool.get(bot_id)
+        assert fake.calls_of("setWebhook", fake_bot), "the webhook was registered"
+
+        import httpx
+
+        url = f"http://127.0.0.1:{port}/telegram/webhook/{hosted.config.public_id}"
+        update = {
+            "update_id": 1,
+            "message": {
+                "message_id": 1,
+                "date": 0,
+                "chat": {"id": 1, "type": "private"},
+                "from": {"id": 1, "is_bot": False, "first_name": "x"},
+                "text": f"/start cd_{deployment_id}_{token}",
+            },
+        }
+        async with httpx.AsyncClient() as client:
+            wrong = await client.post(
+                url, json=update, headers={"X-Telegram-Bot-Api-Secret-Token": "nope"}
+            )
+            missing = await client.post(url, json=update)
+            unknown = await client.post(url.replace(hosted.config.public_id, "nobody"), json=update)
+        assert (wrong.status_code, missing.status_code, unknown.status_code) == (401, 401, 404)
+        assert await latest_run(db, account_id, 1) is None
+
+        course = Course(
+            account_id, bot_id, fake_bot, deployment_id, token, load_course(source).course.elements
+        )
+        pilot = Autopilot(fake, db, course, new_user(), clock=clock)
+        await pilot.start()
+        assert (await pilot.play()).status == "completed"
+        assert all(
+            d.secret_header == hosted.config.webhook_secret
+            for d in fake.deliveries
+            if d.bot_id == fake_bot.id
+        )
+    finally:
+        await runtime.stop()
+        server.should_exit = True
+        await serving
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
