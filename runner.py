@@ -13,17 +13,10 @@ import sys
 import time
 from collections.abc import Sequence
 
+from adapters.observability.logs import configure_logging
 from storage.config import Settings
 
 log = logging.getLogger("coursebot")
-
-
-def _configure_logging(level: str) -> None:
-    logging.basicConfig(
-        level=level,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        stream=sys.stderr,
-    )
 
 
 def _resolve_stores(settings: Settings, *, announce: bool) -> tuple[Settings, object | None]:
@@ -60,6 +53,7 @@ async def _serve(settings: Settings, started_at: float) -> None:
         host=settings.panel_host,
         port=settings.panel_port,
         log_level=settings.log_level.lower(),
+        log_config=None,  # uvicorn's lines go through our handler: same format, redacted
         lifespan="on",
     )
     server = uvicorn.Server(config)
@@ -128,7 +122,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.error(f"unrecognized arguments: {' '.join(rest)}")
 
     settings = Settings.from_env()
-    _configure_logging(settings.log_level)
+    try:
+        configure_logging(settings.log_level)  # text, or JSON with COURSEBOT_LOG_FORMAT=json
+    except ValueError as exc:
+        parser.error(str(exc))
     if args.command == "up":
         return _cmd_up(settings)
     return _cmd_migrate(settings)

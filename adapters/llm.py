@@ -1,20 +1,35 @@
-"""Chat-completions client for `dialog` elements (any OpenAI-compatible API).
+"""Chat completions and voice transcription for `dialog` elements, per account.
 
-The runtime only needs "messages in, one reply out, or a clear failure"; everything that can
-go wrong on the way (timeout, HTTP error, malformed JSON) becomes `LLMError`, which the
-engine turns into a fallback message that leaves the dialog open for a retry.
+Each account may bring its own OpenAI-compatible endpoint, key and model (stored encrypted);
+otherwise the process default (OPENAI_BASE_URL) serves it. Every call is counted in the
+account's monthly token usage, and a spent budget stops further calls with a clear notice
+instead of silently costing someone money. Anything that goes wrong on the way (timeout,
+HTTP error, malformed JSON) becomes `LLMError`, which the engine turns into a fallback
+message that leaves the dialog open for a retry.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any, Protocol
 
 import httpx
 
+from adapters.telegram.student_texts import Notice, notice_text
+from storage.crypto import SecretBox
+from storage.db import Database
+from storage.repositories import llm as llm_repo
+
 
 class LLMError(Exception):
-    """The model did not produce a usable reply."""
+    """No usable reply. `notice` is for the student; `final` means retrying cannot help."""
+
+    def __init__(self, reason: str, *, notice: str | None = None, final: bool = False) -> None:
+        super().__init__(reason)
+        self.notice = notice
+        self.final = final
 
 
 class LLMClient(Protocol):
@@ -26,21 +41,79 @@ class LLMClient(Protocol):
         temperature: float | None,
     ) -> str: ...
 
+    async def transcribe(
+        self, account_id: int, audio: bytes, filename: str, language: str | None
+    ) -> str: ...
+
 
 @dataclass(frozen=True)
-class OpenAIConfig:
+class Endpoint:
     base_url: str
     api_key: str | None
-    default_model: str
+    model: str
+    transcription_model: str = "whisper-1"
     timeout_s: float = 60.0
 
+    def __repr__(self) -> str:  # the key must never reach a log
+        return f"Endpoint(base_url={self.base_url!r}, model={self.model!r})"
 
-class OpenAICompatibleClient:
-    """POST {base_url}/chat/completions with one shared connection pool."""
 
-    def __init__(self, config: OpenAIConfig, http: httpx.AsyncClient | None = None) -> None:
-        self._config = config
-        self._http = http or httpx.AsyncClient(timeout=config.timeout_s)
+@dataclass(frozen=True)
+class Usage:
+    prompt_tokens: int
+    completion_tokens: int
+
+
+class AccountLLM:
+    """Resolves the account's endpoint, enforces its budget, records its usage."""
+
+    def __init__(
+        self,
+        db: Database,
+        box: SecretBox,
+        default: Endpoint | None,
+        *,
+        clock: Callable[[], datetime],
+        http: httpx.AsyncClient | None = None,
+    ) -> None:
+        self._db = db
+        self._box = box
+        self._default = default
+        self._clock = clock
+        self._http = http or httpx.AsyncClient()
+
+    async def _endpoint(self, account_id: int, *, check_budget: bool) -> Endpoint:
+        today = self._clock().date()
+        async with self._db.tenant(account_id) as session:
+            settings = await llm_repo.get_settings(session, account_id)
+            used = await llm_repo.tokens_used(session, account_id, day=today)
+        limit = settings.monthly_token_limit if settings is not None else None
+        if check_budget and limit is not None and used >= limit:
+            raise LLMError(
+                f"account {account_id} spent its monthly LLM budget ({used}/{limit} tokens)",
+                notice=notice_text(Notice.ASSISTANT_UNAVAILABLE, None),
+                final=True,
+            )
+        if settings is not None and settings.base_url:
+            key = llm_repo.reveal_api_key(settings, self._box)
+            default_model = self._default.model if self._default else "gpt-4o-mini"
+            return Endpoint(
+                settings.base_url,
+                key.reveal() if key is not None else None,
+                settings.model or default_model,
+                settings.transcription_model or "whisper-1",
+            )
+        if self._default is None:
+            raise LLMError("no LLM endpoint is configured for this account")
+        if settings is not None and settings.model:
+            return Endpoint(
+                self._default.base_url,
+                self._default.api_key,
+                settings.model,
+                self._default.transcription_model,
+                self._default.timeout_s,
+            )
+        return self._default
 
     async def complete(
         self,
@@ -49,26 +122,61 @@ class OpenAICompatibleClient:
         messages: list[dict[str, Any]],
         temperature: float | None,
     ) -> str:
-        body: dict[str, Any] = {"model": model or self._config.default_model, "messages": messages}
+        endpoint = await self._endpoint(account_id, check_budget=True)
+        body: dict[str, Any] = {"model": model or endpoint.model, "messages": messages}
         if temperature is not None:
             body["temperature"] = temperature
-        headers = {}
-        if self._config.api_key:
-            headers["Authorization"] = f"Bearer {self._config.api_key}"
-        url = self._config.base_url.rstrip("/") + "/chat/completions"
+        data = await self._post(endpoint, "/chat/completions", json=body)
         try:
-            response = await self._http.post(url, json=body, headers=headers)
+            content = data["choices"][0]["message"]["content"]
+        except (KeyError, IndexError, TypeError) as exc:
+            raise LLMError("LLM reply has no message content") from exc
+        if not isinstance(content, str) or not content.strip():
+            raise LLMError("LLM reply is empty")
+        usage = data.get("usage") or {}
+        async with self._db.tenant(account_id) as session:
+            await llm_repo.record_usage(
+                session,
+                account_id,
+                day=self._clock().date(),
+                prompt_tokens=int(usage.get("prompt_tokens") or 0),
+                completion_tokens=int(usage.get("completion_tokens") or 0),
+            )
+        return content
+
+    async def transcribe(
+        self, account_id: int, audio: bytes, filename: str, language: str | None
+    ) -> str:
+        endpoint = await self._endpoint(account_id, check_budget=True)
+        form = {"model": endpoint.transcription_model}
+        if language:
+            form["language"] = language
+        data = await self._post(
+            endpoint, "/audio/transcriptions", data=form, files={"file": (filename, audio)}
+        )
+        text = data.get("text") if isinstance(data, dict) else None
+        if not isinstance(text, str) or not text.strip():
+            raise LLMError("transcription is empty")
+        return text.strip()
+
+    async def _post(self, endpoint: Endpoint, path: str, **request: Any) -> dict[str, Any]:
+        headers = {"Authorization": f"Bearer {endpoint.api_key}"} if endpoint.api_key else {}
+        url = endpoint.base_url.rstrip("/") + path
+        try:
+            response = await self._http.post(
+                url, headers=headers, timeout=endpoint.timeout_s, **request
+            )
         except httpx.HTTPError as exc:
             raise LLMError(f"LLM request failed: {type(exc).__name__}") from exc
         if response.status_code != 200:
             raise LLMError(f"LLM answered HTTP {response.status_code}")
         try:
-            content = response.json()["choices"][0]["message"]["content"]
-        except (ValueError, KeyError, IndexError, TypeError) as exc:
-            raise LLMError("LLM reply has no message content") from exc
-        if not isinstance(content, str) or not content.strip():
-            raise LLMError("LLM reply is empty")
-        return content
+            data = response.json()
+        except ValueError as exc:
+            raise LLMError("LLM reply is not JSON") from exc
+        if not isinstance(data, dict):
+            raise LLMError("LLM reply is not a JSON object")
+        return data
 
     async def close(self) -> None:
         await self._http.aclose()

@@ -12,12 +12,15 @@ from fastapi import FastAPI
 from redis.asyncio import Redis
 from sqlalchemy import text
 
-from adapters.llm import OpenAICompatibleClient, OpenAIConfig
+from adapters.llm import AccountLLM, Endpoint
+from adapters.observability.metrics import install_log_counter, metrics_router
 from adapters.telegram.bot_runtime import RuntimeOptions
-from adapters.telegram.runtime import TelegramRuntime
+from adapters.telegram.runtime import TelegramRuntime, utc_now
 from adapters.telegram.sender import RateLimits
 from panel_api.app import create_app
+from panel_api.context import PanelContext
 from panel_api.health import HealthProbe
+from panel_api.settings import PanelSettings
 from storage.config import Settings
 from storage.crypto import load_secret_box
 from storage.db import Database, open_database
@@ -29,15 +32,14 @@ class Process:
     db: Database
     redis: Redis
     runtime: TelegramRuntime
-    llm: OpenAICompatibleClient | None
+    llm: AccountLLM
 
     async def start(self) -> None:
         await self.runtime.start()
 
     async def stop(self) -> None:
         await self.runtime.stop()
-        if self.llm is not None:
-            await self.llm.close()
+        await self.llm.close()
         await self.redis.aclose()
         await self.db.dispose()
 
@@ -51,12 +53,10 @@ def runtime_options(settings: Settings) -> RuntimeOptions:
     )
 
 
-def llm_client(settings: Settings) -> OpenAICompatibleClient | None:
+def default_llm_endpoint(settings: Settings) -> Endpoint | None:
     if not settings.llm_base_url:
         return None
-    return OpenAICompatibleClient(
-        OpenAIConfig(settings.llm_base_url, settings.llm_api_key, settings.llm_model)
-    )
+    return Endpoint(settings.llm_base_url, settings.llm_api_key, settings.llm_model)
 
 
 async def build_process(settings: Settings) -> Process:
@@ -64,7 +64,7 @@ async def build_process(settings: Settings) -> Process:
     box = load_secret_box(settings)
     db = await open_database(settings, box)
     redis = Redis.from_url(settings.redis_url or "")
-    llm = llm_client(settings)
+    llm = AccountLLM(db, box, default_llm_endpoint(settings), clock=utc_now)
     runtime = TelegramRuntime(db, box, redis, runtime_options(settings), llm=llm)
 
     async def database_ok() -> object:
@@ -74,6 +74,10 @@ async def build_process(settings: Settings) -> Process:
     async def redis_ok() -> object:
         return await redis.ping()
 
-    app = create_app(HealthProbe({"database": database_ok, "redis": redis_ok}))
+    health = HealthProbe({"database": database_ok, "redis": redis_ok})
+    panel = PanelSettings.from_env(production=settings.production)
+    app = create_app(PanelContext(db=db, box=box, settings=settings, panel=panel, health=health))
     app.include_router(runtime.router)
+    app.include_router(metrics_router(lambda: runtime.pool.hosted))
+    install_log_counter()
     return Process(app, db, redis, runtime, llm)

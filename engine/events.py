@@ -54,9 +54,16 @@ class LLMReply:
 
 @dataclass(frozen=True, slots=True)
 class LLMFailed:
-    """The LLM call failed; `reason` is for logs only and never shown to the student."""
+    """The LLM call failed; `reason` is for logs only and never shown to the student.
+
+    `notice` replaces the generic apology when the adapter knows better (e.g. the account's
+    LLM budget is spent); `final` means retrying cannot help, so the dialog ends and the
+    course goes on instead of leaving the student in a dialog nobody answers.
+    """
 
     reason: str
+    notice: str | None = None
+    final: bool = False
 
 
 @dataclass(frozen=True, slots=True)

@@ -9,13 +9,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, FastAPI
+from fastapi import APIRouter, Depends, FastAPI
 from fastapi.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from panel_api import errors
 from panel_api.access import Rule, rule_table, stamp_openapi
 from panel_api.context import PanelContext
+from panel_api.deps import reject_nul_query
 from panel_api.routers import (
     accounts,
     admin,
@@ -67,7 +68,7 @@ def create_app(ctx: PanelContext) -> FastAPI:
         status_code = 200 if report["status"] == "ok" else 503
         return JSONResponse(report, status_code=status_code)
 
-    api = APIRouter(prefix=API_PREFIX)
+    api = APIRouter(prefix=API_PREFIX, dependencies=[Depends(reject_nul_query)])
     for module in ROUTERS:
         api.include_router(module.router)
     app.include_router(api)

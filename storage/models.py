@@ -16,7 +16,7 @@ Conventions, so that every table reads the same way:
 from __future__ import annotations
 
 import enum
-from datetime import datetime
+from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
@@ -24,6 +24,7 @@ from sqlalchemy import (
     BigInteger,
     Boolean,
     CheckConstraint,
+    Date,
     DateTime,
     Double,
     ForeignKey,
@@ -631,6 +632,40 @@ class AuditLog(Base):
     object_id: Mapped[str | None]
     details: Mapped[dict[str, Any]] = _jsonb_object()
     at: Mapped[datetime] = _created_at()
+
+
+class LlmSettings(Base):
+    """An account's own chat-model endpoint for `dialog` elements (OpenAI-compatible).
+
+    Without a row the process-wide default (OPENAI_BASE_URL) applies; `monthly_token_limit`
+    caps what the account may spend there as well.
+    """
+
+    __tablename__ = "llm_settings"
+    __table_args__ = (UniqueConstraint("account_id"),)
+
+    id: Mapped[int] = _pk()
+    account_id: Mapped[int] = _account_id()
+    base_url: Mapped[str | None]
+    api_key_ciphertext: Mapped[str | None]
+    model: Mapped[str | None]
+    transcription_model: Mapped[str | None]
+    monthly_token_limit: Mapped[int | None] = mapped_column(BigInteger)
+    updated_at: Mapped[datetime] = _updated_at()
+
+
+class LlmUsage(Base):
+    """Tokens an account spent on LLM calls, per calendar month (UTC)."""
+
+    __tablename__ = "llm_usage"
+    __table_args__ = (UniqueConstraint("account_id", "month"),)
+
+    id: Mapped[int] = _pk()
+    account_id: Mapped[int] = _account_id()
+    month: Mapped[date] = mapped_column(Date)
+    calls: Mapped[int] = mapped_column(Integer, server_default=text("0"))
+    prompt_tokens: Mapped[int] = mapped_column(BigInteger, server_default=text("0"))
+    completion_tokens: Mapped[int] = mapped_column(BigInteger, server_default=text("0"))
 
 
 # Every table of the model belongs to one account, so every table is under Row-Level Security:

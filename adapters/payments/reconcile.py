@@ -17,7 +17,7 @@ from adapters.payments.yookassa import check_object_id
 from storage.models import PaymentStatus
 
 # Keys we put into the payment's metadata at creation and expect back unchanged.
-METADATA_KEYS = ("account", "deployment", "chat", "user", "bot", "order")
+METADATA_KEYS = ("account", "deployment", "chat", "user", "bot", "order", "token")
 
 _RANK = {
     PaymentStatus.PENDING: 0,

@@ -28,6 +28,7 @@ class GrantedAccess:
     deployment_id: int
     telegram_user_id: int
     payment_id: int
+    token_id: int | None = None  # the enrollment token the student came with, if any
 
 
 @dataclass(frozen=True)
@@ -40,6 +41,7 @@ class RevokedAccess:
     deployment_id: int
     telegram_user_id: int
     payment_id: int
+    token_id: int | None = None  # the enrollment token the student came with, if any
 
 
 AccessChange = GrantedAccess | RevokedAccess

@@ -28,6 +28,7 @@ from dataclasses import dataclass
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from adapters.payments.config import PaymentsConfig
 from adapters.payments.ip_allowlist import is_yookassa_address
 from adapters.payments.notifications import MalformedNotification, parse_notification
 from adapters.payments.reconcile import ProviderPayment, RowState, advance, mismatch
@@ -67,6 +68,7 @@ _SHOP_ID = re.compile(r"[0-9]{1,20}")
 _SECRET_KEY = re.compile(r"[!-~]{8,256}")  # printable ASCII, no spaces
 _DESCRIPTION_LIMIT = 128  # YooKassa's limit for `description`
 _CHECKOUT_ROUNDS = 3
+_BIGINT_LIMIT = 2**63  # account ids come from a URL path: keep them inside PostgreSQL bigint
 
 
 @dataclass(frozen=True)
@@ -95,15 +97,36 @@ class PaymentService:
         # Keyed by the install's secret: another install with the same ids never collides.
         self._key_salt = box.derive(IDEMPOTENCE_KEY_PURPOSE).reveal().encode()
 
+    @classmethod
+    def from_config(
+        cls,
+        db: Database,
+        box: SecretBox,
+        config: PaymentsConfig | None = None,
+        *,
+        on_access_change: AccessHook | None = None,
+    ) -> PaymentService:
+        """The runner's way in: YOOKASSA_API_BASE / YOOKASSA_CHECK_IP from the environment."""
+        config = config or PaymentsConfig.from_env()
+        return cls(
+            db,
+            box,
+            YooKassaClient(config.api_base),
+            check_ip=config.check_ip,
+            on_access_change=on_access_change,
+        )
+
     async def close(self) -> None:
         await self._client.close()
 
     # --- credentials -------------------------------------------------------------------------
 
     async def set_credentials(
-        self, account_id: int, *, shop_id: str, secret_key: Secret, verify: bool = True
+        self, account_id: int, *, shop_id: str, secret_key: Secret | str, verify: bool = True
     ) -> ShopCredentials:
         """Store the account's shop (secret encrypted). With `verify`, YooKassa must accept it."""
+        if not isinstance(secret_key, Secret):
+            secret_key = Secret(secret_key if isinstance(secret_key, str) else "")
         shop_id = shop_id.strip() if isinstance(shop_id, str) else ""
         if not _SHOP_ID.fullmatch(shop_id):
             raise InvalidCredentials("shop_id must be the digits of the YooKassa shop id")
@@ -139,15 +162,18 @@ class PaymentService:
         telegram_user_id: int,
         chat_id: int,
         bot_id: int,
+        token_id: int | None = None,
     ) -> PaymentLink:
         """A payment link for the student; the same one again while it can still be paid.
 
+        `token_id` (the deep link's enrollment token) comes back in GrantedAccess, so the
+        auto-started run keeps the token's attribution (UTM) though no /start carries it.
         Raises NotForSale, PaymentsNotConfigured, AlreadyPaid or PaymentProviderUnavailable.
         """
         refreshed: set[int] = set()
         for _ in range(_CHECKOUT_ROUNDS):
             checkout = await self._prepare(
-                account_id, deployment_id, telegram_user_id, chat_id, bot_id
+                account_id, deployment_id, telegram_user_id, chat_id, bot_id, token_id
             )
             row = checkout.payment
             if row.provider_payment_id is None or row.confirmation_url is None:
@@ -167,6 +193,7 @@ class PaymentService:
         telegram_user_id: int,
         chat_id: int,
         bot_id: int,
+        token_id: int | None,
     ) -> _Checkout:
         async with self._db.tenant(account_id) as session:
             deployment = await deployments.get(session, account_id, deployment_id)
@@ -184,7 +211,7 @@ class PaymentService:
             )
             if row is None:
                 row = await self._new_attempt(
-                    session, account_id, deployment, shop, telegram_user_id, chat_id
+                    session, account_id, deployment, shop, telegram_user_id, chat_id, token_id
                 )
             return _Checkout(shop, row)
 
@@ -196,8 +223,9 @@ class PaymentService:
         shop: ShopCredentials,
         telegram_user_id: int,
         chat_id: int,
+        token_id: int | None,
     ) -> Payment:
-        attempt = await payments.count_for_student(
+        attempt = await payments.count_closed_for_student(
             session, account_id, deployment.id, telegram_user_id
         )
         key = self._idempotence_key(shop, account_id, deployment.id, telegram_user_id, attempt)
@@ -211,6 +239,8 @@ class PaymentService:
             "bot": str(bot.id),
             "order": key,
         }
+        if token_id is not None:
+            metadata["token"] = str(token_id)
         assert deployment.price_amount is not None and deployment.price_currency is not None
         return await payments.create_once(
             session,
@@ -241,6 +271,10 @@ class PaymentService:
                 exc.code,
                 exc.description,
             )
+            if not isinstance(exc, YooKassaInvalidCredentials):
+                # A definite refusal would repeat for this key forever: end the attempt, so
+                # the student's next tap starts a fresh one instead of being stuck.
+                await self._close_unattached(account_id, row.idempotence_key)
             raise PaymentProviderUnavailable("YooKassa refused to create the payment") from exc
         except (YooKassaError, ValueError) as exc:
             raise PaymentProviderUnavailable(f"YooKassa did not create the payment: {exc}") from exc
@@ -273,6 +307,14 @@ class PaymentService:
         result = await self._apply(account_id, fetched)
         return result.outcome is not Outcome.UNCHANGED
 
+    async def _close_unattached(self, account_id: int, idempotence_key: str) -> None:
+        async with self._db.tenant(account_id) as session:
+            row = await payments.lock_unattached_by_idempotence_key(
+                session, account_id, idempotence_key
+            )
+            if row is not None and row.status in payments.OPEN_STATUSES:
+                await payments.set_status(session, account_id, row.id, PaymentStatus.CANCELED)
+
     async def _close_vanished(self, account_id: int, provider_payment_id: str) -> None:
         async with self._db.tenant(account_id) as session:
             row = await payments.lock_by_provider_id(session, account_id, provider_payment_id)
@@ -300,6 +342,8 @@ class PaymentService:
         Raises PaymentProviderUnavailable when YooKassa cannot be asked: the caller answers
         5xx so that YooKassa delivers the notification again later.
         """
+        if not 0 < account_id < _BIGINT_LIMIT:
+            return _rejected("no such account")
         if self._check_ip and not is_yookassa_address(client_ip):
             return _rejected("sender address is not in YooKassa's networks")
         try:
@@ -380,15 +424,17 @@ class PaymentService:
         has = row.telegram_user_id is not None and await payments.has_access(session, *student)
         reason = f"payment is {after.status.value}, refunded {after.refunded_amount}"
         change: AccessChange | None = None
-        if has != had and row.chat_id is not None and row.telegram_user_id is not None:
+        bot_id = row.meta.get("bot")
+        if has != had and None not in (row.chat_id, row.telegram_user_id, bot_id):
             kind = GrantedAccess if has else RevokedAccess
             change = kind(
                 account_id=account_id,
-                bot_id=int(row.meta["bot"]),
+                bot_id=int(bot_id),
                 chat_id=row.chat_id,
                 deployment_id=row.deployment_id,
                 telegram_user_id=row.telegram_user_id,
                 payment_id=row.id,
+                token_id=int(row.meta["token"]) if "token" in row.meta else None,
             )
         if change is None:
             return NotificationResult(Outcome.RECORDED, reason)

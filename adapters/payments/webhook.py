@@ -8,7 +8,7 @@ transaction, well within YooKassa's patience.
 
 Answers: 200 for everything verified or ignored (a forger learns nothing from the status),
 400 for a body that is not JSON, 413 for an oversized one, 503 when YooKassa cannot be asked
-right now (so the genuine notification comes again).
+right now and 500 when applying failed (either way the genuine notification comes again).
 """
 
 from __future__ import annotations
@@ -43,8 +43,8 @@ def payments_router(service: PaymentService, *, prefix: str = "/api/v1") -> APIR
         responses={400: {}, 413: {}, 503: {}},
     )
     async def yookassa_notification(account_id: int, request: Request) -> JSONResponse:
-        raw = await request.body()
-        if len(raw) > MAX_BODY_BYTES:
+        raw = await _read_capped(request)
+        if raw is None:
             return JSONResponse({"error": "body too large"}, status_code=413)
         try:
             body = json.loads(raw)
@@ -56,6 +56,11 @@ def payments_router(service: PaymentService, *, prefix: str = "/api/v1") -> APIR
         except PaymentProviderUnavailable:
             log.warning("YooKassa unreachable while verifying a notification of %s", account_id)
             return JSONResponse({"error": "try again later"}, status_code=503)
+        except Exception:
+            # E.g. the runtime's access hook failed: the grant was rolled back with it, and
+            # a non-200 answer makes YooKassa deliver the notification again.
+            log.exception("could not apply a YooKassa notification of account %s", account_id)
+            return JSONResponse({"error": "try again later"}, status_code=500)
         log.info(
             "YooKassa notification for account %s: %s (%s)",
             account_id,
@@ -65,3 +70,18 @@ def payments_router(service: PaymentService, *, prefix: str = "/api/v1") -> APIR
         return JSONResponse({"ok": True})
 
     return router
+
+
+async def _read_capped(request: Request) -> bytes | None:
+    """The body, or None past MAX_BODY_BYTES (stops reading there: no memory for floods)."""
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > MAX_BODY_BYTES:
+        return None
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > MAX_BODY_BYTES:
+            return None
+        chunks.append(chunk)
+    return b"".join(chunks)

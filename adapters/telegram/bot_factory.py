@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from aiogram import Bot
 from aiogram.client.default import DefaultBotProperties
 from aiogram.client.session.aiohttp import AiohttpSession
+from aiogram.client.session.base import BaseSession
 from aiogram.client.telegram import PRODUCTION, TelegramAPIServer
 
 # aiohttp's TCPConnector treats limit=0 as "no limit".
@@ -39,10 +40,11 @@ def make_session(api_base: str | None = None, *, limit: int = SENDING_POOL_LIMIT
 
 @dataclass
 class SessionPools:
-    """The polling and sending pools of one process, shared by all its bots."""
+    """The polling and sending pools of one process, shared by all its bots (any aiogram
+    session: benchmarks give an in-process one)."""
 
-    polling: AiohttpSession
-    sending: AiohttpSession
+    polling: BaseSession
+    sending: BaseSession
 
     @classmethod
     def create(
@@ -61,7 +63,7 @@ class SessionPools:
 def make_bot(
     token: str,
     api_base: str | None = None,
-    session: AiohttpSession | None = None,
+    session: BaseSession | None = None,
     *,
     default: DefaultBotProperties | None = None,
 ) -> Bot:

@@ -23,6 +23,8 @@ from redis.asyncio import Redis
 from sqlalchemy.exc import DBAPIError
 
 from adapters.llm import LLMClient
+from adapters.observability.logs import bind_log_ids
+from adapters.observability.metrics import Backlog, count_received
 from adapters.telegram.bot_factory import SessionPools, make_bot
 from adapters.telegram.chat_workers import ChatWorkers
 from adapters.telegram.course_cache import CourseCache
@@ -127,8 +129,9 @@ class BotRuntime:
         )
         self._fsm: RedisStorage = make_storage(redis, config.account_id, config.bot_id)
         self._handler = UpdateHandler(db, courses, clock)
-        self._delivery = Delivery(db, self.hosted, self.sender, courses, llm, clock)
+        self._delivery = Delivery(db, self.hosted, self._send_bot, self.sender, courses, llm, clock)
         self.workers = ChatWorkers(self._work_chat, max_concurrent=options.max_concurrent_chats)
+        self.backlog = Backlog()  # as of the last sweep, for /metrics
         self._tasks: list[asyncio.Task[None]] = []
 
     # ---- lifecycle -------------------------------------------------------------------------
@@ -180,6 +183,7 @@ class BotRuntime:
         """
         account_id = self.config.account_id
         chats: set[int] = set()
+        new = duplicates = 0
         async with self._db.tenant(account_id) as session:
             for update in updates:
                 chat_id = chat_of(update)
@@ -200,14 +204,18 @@ class BotRuntime:
                         update.update_id,
                     )
                     continue
+                new += stored is not None
+                duplicates += stored is None
                 if stored is not None and chat_id is not None:
                     chats.add(chat_id)
             if updates:
                 await bot_repo.touch_last_update(session, account_id, self.config.bot_id)
+        count_received(account_id, new, duplicates)
         for chat in chats:
             self.workers.kick(chat)
 
     async def _poll(self) -> None:
+        bind_log_ids(account_id=self.config.account_id, bot_id=self.config.bot_id)
         offset: int | None = None
         failures = 0
         while True:
@@ -243,13 +251,15 @@ class BotRuntime:
 
     async def _sweep(self) -> None:
         """Kick chats with leftover work: after a crash, a Telegram outage, another runner."""
+        bind_log_ids(account_id=self.config.account_id, bot_id=self.config.bot_id)
         while True:
             try:
                 account_id, bot_id = self.config.account_id, self.config.bot_id
                 async with self._db.tenant(account_id) as session:
-                    chats = set(await inbox.chats_with_backlog(session, account_id, bot_id))
-                    chats |= set(await outbox.chats_with_pending(session, account_id, bot_id))
-                for chat in chats:
+                    backlog = set(await inbox.chats_with_backlog(session, account_id, bot_id))
+                    pending = set(await outbox.chats_with_pending(session, account_id, bot_id))
+                self.backlog = Backlog(len(backlog), len(pending))
+                for chat in backlog | pending:
                     if chat is not None:
                         self.workers.kick(chat)
             except asyncio.CancelledError:
@@ -263,6 +273,9 @@ class BotRuntime:
     async def _work_chat(self, chat: Hashable) -> None:
         chat_id = int(chat)  # type: ignore[call-overload]
         while True:
+            # The chat's own worker task: the ids end with it; each step sets its run_id.
+            account_id, bot_id = self.config.account_id, self.config.bot_id
+            bind_log_ids(account_id=account_id, bot_id=bot_id, chat_id=chat_id, run_id=None)
             try:
                 await self._delivery.deliver_chat(chat_id)
             except DeliveryPaused:

@@ -13,19 +13,21 @@ import logging
 from collections.abc import Callable
 from datetime import datetime
 
-from aiogram.exceptions import TelegramBadRequest
+from aiogram import Bot
+from aiogram.exceptions import TelegramAPIError, TelegramBadRequest, TelegramNetworkError
 from aiogram.methods import TelegramMethod
 from aiogram.types import Message
 
 from adapters.llm import LLMClient, LLMError
 from adapters.telegram import effect_codec
 from adapters.telegram.course_cache import CourseCache
+from adapters.telegram.effect_codec import TranscribeVoice
 from adapters.telegram.enrollment import HostedBot
 from adapters.telegram.render import render
 from adapters.telegram.sender import BotSender, ChatBlocked
 from adapters.telegram.transitions import apply_event
 from engine.effects import AskLLM, SendAudio, SendMedia, SendPoll, SendText
-from engine.events import Event, LLMFailed, LLMReply, PollSent
+from engine.events import Event, LLMFailed, LLMReply, PollSent, Voice
 from storage.db import Database
 from storage.models import Outbox
 from storage.repositories import outbox, runs
@@ -42,6 +44,7 @@ class Delivery:
         self,
         db: Database,
         bot: HostedBot,
+        api_bot: Bot,
         sender: BotSender,
         courses: CourseCache,
         llm: LLMClient | None,
@@ -49,6 +52,7 @@ class Delivery:
     ) -> None:
         self._db = db
         self._bot = bot
+        self._api_bot = api_bot
         self._sender = sender
         self._courses = courses
         self._llm = llm
@@ -69,6 +73,9 @@ class Delivery:
         effect = effect_codec.decode(row.payload)
         if isinstance(effect, AskLLM):
             await self._finish(row, await self._ask(effect))
+            return
+        if isinstance(effect, TranscribeVoice):
+            await self._finish(row, await self._transcribe(row, effect))
             return
         try:
             results = await self._send_all(row.chat_id, render(row.chat_id, effect))
@@ -116,8 +123,40 @@ class Delivery:
             )
         except LLMError as exc:
             log.warning("bot %s: LLM call failed: %s", self._bot.bot_id, exc)
-            return LLMFailed(str(exc))
+            return LLMFailed(str(exc), exc.notice, exc.final)
         return LLMReply(reply)
+
+    async def _transcribe(self, row: Outbox, job: TranscribeVoice) -> Event:
+        """Voice -> text through the account's speech-to-text; `Voice(None)` (the engine
+        then asks the student to type) when there is none or it fails."""
+        if self._llm is None:
+            return Voice(None)
+        try:
+            language = await self._dialog_language(row)
+            file = await self._api_bot.get_file(job.file_id)
+            if file.file_path is None:
+                return Voice(None)
+            audio = await self._api_bot.download_file(file.file_path)
+            if audio is None:
+                return Voice(None)
+            text = await self._llm.transcribe(
+                self._bot.account_id, audio.read(), "voice.ogg", language
+            )
+        except (LLMError, TelegramAPIError, TelegramNetworkError, OSError) as exc:
+            log.warning("bot %s: voice transcription failed: %s", self._bot.bot_id, exc)
+            return Voice(None)
+        return Voice(text)
+
+    async def _dialog_language(self, row: Outbox) -> str | None:
+        account_id = self._bot.account_id
+        async with self._db.tenant(account_id) as session:
+            run = await runs.get_active(session, account_id, self._bot.bot_id, row.chat_id)
+            if run is None:
+                return None
+            course = await self._courses.get(session, account_id, run.course_version_id)
+        current = run.state.get("current")
+        element = course.get(current) if current in course else None
+        return getattr(element, "transcription_language", None)
 
     async def _finish(self, row: Outbox, event: Event | None) -> None:
         """Mark the row sent and feed `event` (poll id, LLM reply) to its run, atomically."""

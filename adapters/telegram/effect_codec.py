@@ -6,15 +6,27 @@ run state; a crash between commit and send then replays them instead of losing t
 
 from __future__ import annotations
 
-from dataclasses import asdict
+from dataclasses import asdict, dataclass
 from typing import Any
 
 from engine.effects import AskLLM, InlineButton, SendAudio, SendMedia, SendPoll, SendText, Typing
 
-OutgoingEffect = SendText | SendMedia | SendAudio | SendPoll | AskLLM | Typing
+
+@dataclass(frozen=True, slots=True)
+class TranscribeVoice:
+    """Adapter-side job, not an engine effect: turn a student's voice message into text and
+    feed it to the run as `Voice(transcript)`; queued in the outbox so slow speech-to-text
+    never runs inside a database transaction and survives a crash."""
+
+    file_id: str
+    language: str | None = None
+
+
+OutgoingEffect = SendText | SendMedia | SendAudio | SendPoll | AskLLM | Typing | TranscribeVoice
 
 _KINDS: dict[str, type[OutgoingEffect]] = {
-    cls.__name__: cls for cls in (SendText, SendMedia, SendAudio, SendPoll, AskLLM, Typing)
+    cls.__name__: cls
+    for cls in (SendText, SendMedia, SendAudio, SendPoll, AskLLM, Typing, TranscribeVoice)
 }
 
 

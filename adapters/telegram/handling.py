@@ -9,6 +9,7 @@ error, so it can never wedge its chat.
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
@@ -16,14 +17,16 @@ from datetime import datetime
 from aiogram.types import Update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from adapters.observability.metrics import count_handled
 from adapters.telegram import effect_codec
 from adapters.telegram.course_cache import CourseCache
+from adapters.telegram.effect_codec import TranscribeVoice
 from adapters.telegram.enrollment import Enrollment, HostedBot
 from adapters.telegram.student_texts import Notice, notice_text
 from adapters.telegram.transitions import RunPosition, apply_event
 from adapters.telegram.updates import StartRequest, VoiceNote, translate
 from engine.effects import SendText
-from engine.events import Event, Text, Voice
+from engine.events import Text
 from storage.db import Database
 from storage.models import ProcessedUpdate
 from storage.repositories import inbox, outbox, runs
@@ -54,6 +57,7 @@ class UpdateHandler:
 
     async def handle_next(self, bot: HostedBot, chat_id: int | None) -> Handled | None:
         """Process the chat's oldest unprocessed update; None when there is none."""
+        started = time.perf_counter()
         async with self._db.tenant(bot.account_id) as session:
             row = await inbox.next_for_chat(session, bot.account_id, bot.bot_id, chat_id)
             if row is None:
@@ -69,6 +73,7 @@ class UpdateHandler:
             await inbox.mark_processed(
                 session, bot.account_id, row.id, error=error, now=self._clock()
             )
+        count_handled(bot.account_id, ok=error is None, seconds=time.perf_counter() - started)
         return handled
 
     async def _handle(self, session: AsyncSession, bot: HostedBot, row: ProcessedUpdate) -> Handled:
@@ -79,9 +84,20 @@ class UpdateHandler:
         if isinstance(inbound.action, StartRequest):
             started = await self._enrollment.start(session, bot, inbound, inbound.action, now)
             return Handled(row.update_id, inbound.callback_query_id, started)
-        event: Event = Voice(None) if isinstance(inbound.action, VoiceNote) else inbound.action
         run = await runs.get_active(session, bot.account_id, bot.bot_id, inbound.chat_id, lock=True)
-        if run is None:
+        if run is not None and isinstance(inbound.action, VoiceNote):
+            # Speech-to-text is slow: it runs after commit, from the outbox (see delivery).
+            await outbox.enqueue(
+                session,
+                bot.account_id,
+                bot_id=bot.bot_id,
+                chat_id=inbound.chat_id,
+                run_id=run.id,
+                payload=effect_codec.encode(TranscribeVoice(inbound.action.file_id)),
+            )
+            return Handled(row.update_id)
+        event = inbound.action
+        if run is None or isinstance(event, VoiceNote):
             if isinstance(event, Text):
                 text = notice_text(Notice.NO_ACTIVE_RUN, inbound.student.language_code)
                 await outbox.enqueue(

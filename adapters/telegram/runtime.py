@@ -35,13 +35,17 @@ class TelegramRuntime:
         llm: LLMClient | None = None,
         clock: Callable[[], datetime] = utc_now,
         reconcile_interval_s: float = 1.0,
+        session_pools: SessionPools | None = None,
     ) -> None:
+        """`session_pools` replaces the HTTP pools (benchmarks: an in-process Bot API); the
+        caller then owns them and closes them."""
         self._db = db
         self._redis = redis
         self._options = options
         self._llm = llm
         self._clock = clock
         self._courses = CourseCache()
+        self._given_pools = session_pools
         self._pools: SessionPools | None = None
         self.pool = BotPool(db, box, self._make_bot_runtime, interval_s=reconcile_interval_s)
         self.scheduler = TimerScheduler(db, self._courses, self.pool.kick, clock)
@@ -65,7 +69,7 @@ class TelegramRuntime:
         return webhook_router(self.pool)
 
     async def start(self) -> None:
-        self._pools = SessionPools.create(self._options.api_base)
+        self._pools = self._given_pools or SessionPools.create(self._options.api_base)
         await self.pool.reconcile()
         self._tasks = [
             asyncio.create_task(self.pool.run(), name="bot-pool"),
@@ -78,6 +82,6 @@ class TelegramRuntime:
         await asyncio.gather(*self._tasks, return_exceptions=True)
         self._tasks = []
         await self.pool.stop_all()
-        if self._pools is not None:
+        if self._pools is not None and self._pools is not self._given_pools:
             await self._pools.close()
-            self._pools = None
+        self._pools = None

@@ -12,6 +12,8 @@ import logging
 from collections.abc import Callable
 from datetime import datetime
 
+from adapters.observability.logs import log_context
+from adapters.observability.metrics import observe_timer
 from adapters.telegram.course_cache import CourseCache
 from adapters.telegram.transitions import apply_event
 from engine.events import TimerFired
@@ -42,6 +44,7 @@ class TimerScheduler:
         """Fire one due timer; False when none is due."""
         now = self._clock()
         target: tuple[int, int] | None = None
+        lateness: float | None = None
         async with self._db.system() as session:
             claimed = await system.claim_due_wait(session, now)
             if claimed is None:
@@ -51,8 +54,14 @@ class TimerScheduler:
             run = await runs.lock(session, account_id, claimed.run_id)
             if fired is not None and run is not None and run.is_active:
                 course = await self._courses.get(session, account_id, run.course_version_id)
-                await apply_event(session, run, course, TimerFired(fired.wait_id), now)
+                with log_context(
+                    account_id=account_id, bot_id=run.bot_id, chat_id=run.chat_id, run_id=run.id
+                ):
+                    await apply_event(session, run, course, TimerFired(fired.wait_id), now)
                 target = (run.bot_id, run.chat_id)
+                lateness = (now - fired.due_at).total_seconds()
+        if lateness is not None:
+            observe_timer(lateness)
         if target is not None:
             self._kick(*target)
         return True

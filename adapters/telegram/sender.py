@@ -42,6 +42,9 @@ from aiogram.exceptions import (
 )
 from aiogram.methods import TelegramMethod
 
+from adapters.observability.logs import bind_log_ids
+from adapters.observability.metrics import SendOutcome, count_send
+
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
@@ -341,6 +344,8 @@ class BotSender:
     # ---- one attempt ----------------------------------------------------------------------
 
     async def _attempt(self, job: _Job, chat: _Chat) -> None:
+        # Each attempt is a task of its own: these ids label only its log lines.
+        bind_log_ids(bot_id=self.bot_id, chat_id=job.chat_id, run_id=None)
         try:
             if isinstance(job.call, TelegramMethod):
                 result = await self._bot(job.call)
@@ -351,6 +356,7 @@ class BotSender:
             raise
         except TelegramRetryAfter as error:
             self.stats.rate_limited += 1
+            count_send(SendOutcome.RATE_LIMITED)
             until = self._clock.now() + error.retry_after
             self._paused_until = max(self._paused_until, until)
             self._retry_later(job, chat, until)
@@ -361,18 +367,23 @@ class BotSender:
                 error.retry_after,
             )
         except TelegramForbiddenError as error:
+            count_send(SendOutcome.BLOCKED)
             await self._blocked(job, chat, error)
         except (TelegramServerError, TelegramNetworkError) as error:
             job.attempts += 1
             if job.attempts >= self._retry.max_attempts:
+                count_send(SendOutcome.FAILED)
                 self._fail(job, error)
             else:
                 self.stats.retried += 1
+                count_send(SendOutcome.RETRIED)
                 self._retry_later(job, chat, self._clock.now() + self._backoff(job.attempts))
         except Exception as error:  # any failure belongs to this call only
+            count_send(SendOutcome.FAILED)
             self._fail(job, error)
         else:
             self.stats.sent += 1
+            count_send(SendOutcome.SENT)
             if not job.future.done():
                 job.future.set_result(result)
         finally:

@@ -22,6 +22,7 @@ class Notice(Enum):
     NO_ACTIVE_RUN = "no_active_run"
     ALREADY_RUNNING = "already_running"
     PREVIOUS_RUN_ENDED = "previous_run_ended"
+    ASSISTANT_UNAVAILABLE = "assistant_unavailable"
 
 
 _TEXTS: dict[Notice, dict[str, str]] = {
@@ -68,6 +69,10 @@ _TEXTS: dict[Notice, dict[str, str]] = {
     Notice.ALREADY_RUNNING: {
         "ru": "Вы уже проходите этот курс — продолжайте с того места, где остановились.",
         "en": "You are already taking this course — carry on from where you stopped.",
+    },
+    Notice.ASSISTANT_UNAVAILABLE: {
+        "ru": "ИИ-ассистент для этого курса сейчас недоступен — продолжим без него.",
+        "en": "The AI assistant is not available for this course right now; let's go on.",
     },
     Notice.PREVIOUS_RUN_ENDED: {
         "ru": "Предыдущий курс завершён, начинаем новый.",

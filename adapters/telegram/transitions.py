@@ -14,6 +14,7 @@ from datetime import datetime
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from adapters.observability.logs import bind_log_ids
 from adapters.telegram import effect_codec
 from engine import step
 from engine.effects import CancelWaits, Effect, Finish, Record, Schedule
@@ -60,6 +61,7 @@ async def persist_step(
     session: AsyncSession, run: Run, state: RunState, effects: list[Effect]
 ) -> StepOutcome:
     account_id = run.account_id
+    bind_log_ids(run_id=run.id)  # the caller's context (chat worker, timer) scopes it
     queued = 0
     finish_status: str | None = None
     for effect in effects:

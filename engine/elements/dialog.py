@@ -78,7 +78,9 @@ def react(ctx: Draft, element: DialogElement, event: object) -> Outcome:
         _append(ctx, element, DialogMessage("user", event.text))
         return _ask(ctx, element)
     if isinstance(event, LLMFailed):
-        ctx.effects.append(SendText(texts.LLM_FAILED, None))
+        ctx.effects.append(SendText(event.notice or texts.LLM_FAILED, None))
+        if event.final:
+            return NEXT
         ctx.begin_wait("dialog")
         return WAIT
     if not isinstance(event, LLMReply):

@@ -1,6 +1,10 @@
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, Field
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from panel_api.schemas.common import reject_nul
 
 
 class TelegramLoginIn(BaseModel):
@@ -18,6 +22,11 @@ class TelegramLoginIn(BaseModel):
     last_name: str | None = None
     username: str | None = None
     photo_url: str | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_nul(cls, data: Any) -> Any:
+        return reject_nul(data)
 
 
 class UserOut(BaseModel):

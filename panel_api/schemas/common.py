@@ -2,19 +2,40 @@
 
 from __future__ import annotations
 
-from typing import Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 T = TypeVar("T")
 
 Name = Field(min_length=1, max_length=200)
 
 
-class StrictIn(BaseModel):
-    """Request bodies refuse unknown fields: a typo like `activ` must not silently no-op."""
+def reject_nul(value: Any) -> Any:
+    """PostgreSQL text cannot hold U+0000: refuse it up front as bad input, anywhere in a body."""
+    if isinstance(value, str):
+        if "\x00" in value:
+            raise ValueError("text must not contain NUL (\\u0000) characters")
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            reject_nul(key)
+            reject_nul(item)
+    elif isinstance(value, list):
+        for item in value:
+            reject_nul(item)
+    return value
 
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+class StrictIn(BaseModel):
+    """Request bodies refuse unknown fields (a typo like `activ` must not silently no-op)
+    and NUL characters."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_nul(cls, data: Any) -> Any:
+        return reject_nul(data)
 
 
 class Page(BaseModel, Generic[T]):

@@ -112,13 +112,19 @@ async def open_for_student(
     return (await session.scalars(stmt)).first()
 
 
-async def count_for_student(
+async def count_closed_for_student(
     session: AsyncSession, account_id: int, deployment_id: int, telegram_user_id: int
 ) -> int:
+    """How many of the student's attempts for the deployment are over (paid or canceled).
+
+    Open attempts are left out on purpose: a concurrent tap that has just inserted one must
+    not change the number another tap derives its idempotence key from.
+    """
     stmt = select(func.count()).where(
         Payment.account_id == account_id,
         Payment.deployment_id == deployment_id,
         Payment.telegram_user_id == telegram_user_id,
+        Payment.status.not_in(OPEN_STATUSES),
     )
     return int(await session.scalar(stmt) or 0)
 

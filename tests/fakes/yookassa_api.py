@@ -10,6 +10,7 @@ real thing. Where a client could notice, it answers like YooKassa does:
 - amounts are strings with at most two decimals; metadata: <= 16 string values.
 Test helpers move payments along (`succeed`, `cancel`, `refund`) and, if the shop has a
 `webhook_url`, POST `{"type": "notification", "event", "object"}` there and record the answer.
+A refund made through the API notifies in the background, as YooKassa does: `await settle()`.
 
 Not emulated: capture/cancel endpoints (payments are created with capture), receipts, payment
 methods, 3-D Secure, payouts, deals, 202 "processing" answers.
@@ -127,6 +128,7 @@ class FakeYooKassa:
         self._refunds: dict[str, _Stored] = {}
         self._idempotence: dict[tuple[str, str, str], tuple[str, int, dict[str, Any]]] = {}
         self._faults: list[_Fault] = []
+        self._background: set[asyncio.Task[Any]] = set()
         self._shop_ids = itertools.count(500_001)
         self._closing = asyncio.Event()
         self._runner: web.AppRunner | None = None
@@ -159,6 +161,7 @@ class FakeYooKassa:
 
     async def stop(self) -> None:
         self._closing.set()  # hung "timeout" requests return at once
+        await self.settle()
         if self._client is not None:
             await self._client.close()
         if self._runner is not None:
@@ -203,6 +206,11 @@ class FakeYooKassa:
 
     def requests_to(self, method: str, path_prefix: str) -> list[RecordedRequest]:
         return [r for r in self.requests if r.method == method and r.path.startswith(path_prefix)]
+
+    async def settle(self) -> None:
+        """Wait until the notifications of API-made changes (refunds) have been delivered."""
+        while self._background:
+            await asyncio.gather(*list(self._background), return_exceptions=True)
 
     def fail_next(self, count: int = 1, status: int | str = 500, *, after_commit: bool = False):
         """The next `count` API requests fail with `status`, or hang with "timeout".
@@ -317,7 +325,7 @@ class FakeYooKassa:
             return web.json_response({"type": "error", "code": "timeout"}, status=504)
         if fault is not None and not fault.after_commit:
             record.status = int(fault.status)
-            return _internal_error(record.status)
+            return _fault_response(record.status)
         try:
             shop = self._authenticate(request)
             record.shop_id = shop.shop_id
@@ -327,7 +335,7 @@ class FakeYooKassa:
             return exc.response()
         if fault is not None:
             record.status = int(fault.status)
-            return _internal_error(record.status)
+            return _fault_response(record.status)
         record.status = status
         return web.json_response(payload, status=status)
 
@@ -452,9 +460,16 @@ class FakeYooKassa:
         if stored is None or stored.shop_id != shop.shop_id:
             raise ApiError(404, "not_found", "Payment doesn't exist or access denied")
         amount = _check_amount(body.get("amount"), "amount")
-        return self._idempotent(
-            request, shop, body, lambda: self._make_refund(stored, amount["value"])
-        )
+
+        def create() -> dict[str, Any]:
+            refund = self._make_refund(stored, amount["value"])
+            # Like YooKassa: answer first, notify the shop's webhook a moment later.
+            task = asyncio.create_task(self.notify(shop.shop_id, "refund.succeeded", refund))
+            self._background.add(task)
+            task.add_done_callback(self._background.discard)
+            return refund
+
+        return self._idempotent(request, shop, body, create)
 
     async def _do_get_refund(self, request: web.Request, shop: Shop, body: Any):
         stored = self._refunds.get(request.match_info["refund_id"])
@@ -515,16 +530,22 @@ def _check_amount(value: Any, parameter: str) -> dict[str, str]:
     return {"value": f"{number:.2f}", "currency": currency}
 
 
-def _internal_error(status: int) -> web.Response:
-    return web.json_response(
-        {
-            "type": "error",
-            "id": str(uuid.uuid4()),
-            "code": "internal_server_error",
-            "description": "Internal server error. The result of the request is unknown.",
-        },
-        status=status,
+_FAULT_CODES = {
+    400: ("invalid_request", "The request was refused."),
+    401: ("invalid_credentials", "Login or password is incorrect."),
+    403: ("forbidden", "Not enough rights for this operation."),
+    429: ("too_many_requests", "Too many requests."),
+}
+
+
+def _fault_response(status: int) -> web.Response:
+    """An injected fault, shaped like YooKassa's error for that status."""
+    code, description = _FAULT_CODES.get(
+        status,
+        ("internal_server_error", "Internal server error. The result of the request is unknown."),
     )
+    body = {"type": "error", "id": str(uuid.uuid4()), "code": code, "description": description}
+    return web.json_response(body, status=status)
 
 
 def _now() -> str:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import secrets
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from decimal import Decimal
 
 import pytest
@@ -34,6 +34,7 @@ from storage.repositories import (
     courses,
     deployments,
     inbox,
+    llm,
     members,
     outbox,
     participants,
@@ -262,6 +263,17 @@ def seed_account(db, make_account, secret_box) -> SeedAccount:
             )
             await payments.set_credentials(
                 s, account_id, shop_id="123456", secret=payment_secret, box=secret_box
+            )
+            await llm.set_settings(
+                s,
+                account_id,
+                box=secret_box,
+                base_url="http://llm.invalid/v1",
+                api_key=Secret("sk-seed"),
+                model="seed-model",
+            )
+            await llm.record_usage(
+                s, account_id, day=date.today(), prompt_tokens=10, completion_tokens=5
             )
             await audit.record(s, account_id, actor="system", action="seed", object_type="account")
             webhook_secret = bots.reveal_webhook_secret(bot, secret_box)

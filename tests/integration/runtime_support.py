@@ -175,9 +175,12 @@ class Autopilot:
     user_id: int
     clock: ShiftableClock | None = None
     pick: AnswerPicker = right_answer
+    prefer: tuple[str, ...] = ()  # button texts the student taps when offered; else the first
     text_answer: str = "1 2 3"
+    dialog_lines: tuple[str, ...] = ("Привет!", "конец")
     handled: set[int] = field(default_factory=set)
     steps: int = 0
+    dialog_turns: dict[str, int] = field(default_factory=dict)
 
     async def start(self) -> None:
         self.fake.push_start(self.course.fake_bot, self.user_id, self.course.payload)
@@ -222,12 +225,23 @@ class Autopilot:
             callbacks = [b for b in last.buttons if b.get("callback_data")]
             if callbacks:
                 self.handled.add(last.message_id)
-                choice = callbacks[-1] if awaiting == "webapp" else callbacks[0]
+                preferred = [b for b in callbacks if b.get("text") in self.prefer]
+                if preferred:
+                    choice = preferred[0]
+                else:
+                    choice = callbacks[-1] if awaiting == "webapp" else callbacks[0]
                 self.fake.press_button(
                     self.course.fake_bot, self.user_id, last, choice["callback_data"]
                 )
                 return True
-        if awaiting in ("text", "dialog"):
+        if awaiting == "dialog":
+            element = str(run.state.get("current"))
+            turn = self.dialog_turns.get(element, 0)
+            self.dialog_turns[element] = turn + 1
+            line = self.dialog_lines[min(turn, len(self.dialog_lines) - 1)]
+            self.fake.push_text(self.course.fake_bot, self.user_id, line)
+            return True
+        if awaiting == "text":
             self.fake.push_text(self.course.fake_bot, self.user_id, self.text_answer)
             return True
         waits = run.state.get("waits") or []

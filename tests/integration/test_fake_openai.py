@@ -1,4 +1,4 @@
-"""The fake OpenAI-compatible server, driven by the project's real LLM client over HTTP."""
+"""The fake OpenAI-compatible server, spoken to over real HTTP as OpenAI clients do."""
 
 from __future__ import annotations
 
@@ -7,14 +7,28 @@ import time
 import httpx
 import pytest
 
-from adapters.llm import LLMError, OpenAICompatibleClient, OpenAIConfig
 from tests.fakes.openai_api import FakeOpenAI
 
 pytestmark = pytest.mark.integration
 
 
-def _client(fake: FakeOpenAI, key: str | None = "sk-school-a", timeout_s: float = 5.0):
-    return OpenAICompatibleClient(OpenAIConfig(fake.base_url, key, "gpt-test", timeout_s))
+async def _chat(
+    http: httpx.AsyncClient,
+    fake: FakeOpenAI,
+    messages: list[dict],
+    *,
+    key: str | None = "sk-school-a",
+    model: str = "gpt-test",
+    **extra,
+) -> httpx.Response:
+    """One request exactly as OpenAI-compatible clients send it."""
+    headers = {"Authorization": f"Bearer {key}"} if key else {}
+    body = {"model": model, "messages": messages, **extra}
+    return await http.post(fake.base_url + "/chat/completions", headers=headers, json=body)
+
+
+def _content(response: httpx.Response) -> str:
+    return response.json()["choices"][0]["message"]["content"]
 
 
 async def test_chat_completion_answers_in_openai_shape_and_counts_tokens():
@@ -45,75 +59,57 @@ async def test_chat_completion_answers_in_openai_shape_and_counts_tokens():
     assert fake.usage_by_key["sk-school-a"].total_tokens == usage["total_tokens"]
 
 
-async def test_the_real_client_gets_replies_and_the_key_it_used_is_recorded():
-    async with FakeOpenAI() as fake:
-        school_a, school_b = _client(fake, "sk-school-a"), _client(fake, "sk-school-b")
-        try:
-            first = await school_a.complete(1, None, [{"role": "user", "content": "Привет"}], 0.2)
-            stop = await school_b.complete(
-                2, "gpt-big", [{"role": "user", "content": "конец"}], None
-            )
-        finally:
-            await school_a.close()
-            await school_b.close()
-    assert first == "Ответ: Привет"
-    assert stop == "{STOP}"
-    assert [r.api_key for r in fake.completions()] == ["sk-school-a", "sk-school-b"]
-    assert [r.body["model"] for r in fake.completions()] == ["gpt-test", "gpt-big"]
+async def test_replies_follow_the_dialog_and_the_key_used_is_recorded():
+    async with FakeOpenAI() as fake, httpx.AsyncClient() as http:
+        first = await _chat(
+            http, fake, [{"role": "user", "content": "Привет"}], key="sk-a", temperature=0.2
+        )
+        stop = await _chat(
+            http, fake, [{"role": "user", "content": "Всё, конец"}], key="sk-b", model="gpt-big"
+        )
+        stop_en = await _chat(http, fake, [{"role": "user", "content": "please STOP"}])
+    assert _content(first) == "Ответ: Привет"
+    assert _content(stop) == _content(stop_en) == "{STOP}"
+    assert [r.api_key for r in fake.completions()] == ["sk-a", "sk-b", "sk-school-a"]
+    assert [r.body["model"] for r in fake.completions()][:2] == ["gpt-test", "gpt-big"]
     assert fake.completions()[0].body["temperature"] == 0.2
 
 
 async def test_reply_is_scriptable_per_test():
-    async with FakeOpenAI() as fake:
+    async with FakeOpenAI() as fake, httpx.AsyncClient() as http:
         fake.reply = lambda messages: f"{len(messages)} messages seen"
-        client = _client(fake)
-        try:
-            text = await client.complete(
-                1,
-                None,
-                [{"role": "system", "content": "s"}, {"role": "user", "content": "u"}],
-                None,
-            )
-        finally:
-            await client.close()
-    assert text == "2 messages seen"
+        response = await _chat(
+            http, fake, [{"role": "system", "content": "s"}, {"role": "user", "content": "u"}]
+        )
+    assert _content(response) == "2 messages seen"
 
 
 async def test_injected_failures_reach_the_client_and_then_service_resumes():
-    async with FakeOpenAI() as fake:
-        client = _client(fake, timeout_s=0.3)
-        messages = [{"role": "user", "content": "ещё раз"}]
-        try:
-            fake.fail_next(1, 500)
-            with pytest.raises(LLMError, match="500"):
-                await client.complete(1, None, messages, None)
-            fake.fail_next(1, 429)
-            with pytest.raises(LLMError, match="429"):
-                await client.complete(1, None, messages, None)
-            fake.fail_next(1, "timeout")
-            started = time.monotonic()
-            with pytest.raises(LLMError):
-                await client.complete(1, None, messages, None)
-            assert time.monotonic() - started < 5  # the client's timeout, not the fake's hang
-            assert await client.complete(1, None, messages, None) == "Ответ: ещё раз"
-        finally:
-            await client.close()
-    assert [r.status for r in fake.completions()][:2] == [500, 429]
-    assert fake.completions()[-1].status == 200
+    messages = [{"role": "user", "content": "ещё раз"}]
+    async with FakeOpenAI() as fake, httpx.AsyncClient(timeout=0.3) as http:
+        fake.fail_next(2, 500)
+        fake.fail_next(1, 429)
+        statuses = [(await _chat(http, fake, messages)).status_code for _ in range(3)]
+        failed = (await _chat(http, fake, messages)).json()
+        fake.fail_next(1, "timeout")
+        started = time.monotonic()
+        with pytest.raises(httpx.TimeoutException):
+            await _chat(http, fake, messages)
+        waited = time.monotonic() - started
+        recovered = await _chat(http, fake, messages)
+    assert statuses == [500, 500, 429]
+    assert "choices" in failed  # the faults were used up: the fourth request is answered
+    assert waited < 5  # the client's own timeout ended it, not the fake's hang
+    assert recovered.status_code == 200 and _content(recovered) == "Ответ: ещё раз"
 
 
 async def test_unknown_api_key_is_refused_like_openai_does():
+    messages = [{"role": "user", "content": "hi"}]
     async with FakeOpenAI(api_keys={"sk-good"}) as fake, httpx.AsyncClient() as http:
-        refused = await http.post(
-            fake.base_url + "/chat/completions",
-            headers={"Authorization": "Bearer sk-stolen"},
-            json={"model": "m", "messages": [{"role": "user", "content": "hi"}]},
-        )
-        accepted = await http.post(
-            fake.base_url + "/chat/completions",
-            headers={"Authorization": "Bearer sk-good"},
-            json={"model": "m", "messages": [{"role": "user", "content": "hi"}]},
-        )
+        refused = await _chat(http, fake, messages, key="sk-stolen")
+        missing = await _chat(http, fake, messages, key=None)
+        accepted = await _chat(http, fake, messages, key="sk-good")
+    assert missing.status_code == 401
     assert refused.status_code == 401
     assert refused.json()["error"]["code"] == "invalid_api_key"
     assert accepted.status_code == 200
@@ -154,12 +150,9 @@ async def test_audio_transcription_takes_multipart_and_returns_text():
 
 
 async def test_latency_is_injected_into_every_answer():
-    async with FakeOpenAI(latency=0.3) as fake:
-        client = _client(fake)
-        try:
-            started = time.monotonic()
-            await client.complete(1, None, [{"role": "user", "content": "hi"}], None)
-            elapsed = time.monotonic() - started
-        finally:
-            await client.close()
+    async with FakeOpenAI(latency=0.3) as fake, httpx.AsyncClient() as http:
+        started = time.monotonic()
+        response = await _chat(http, fake, [{"role": "user", "content": "hi"}])
+        elapsed = time.monotonic() - started
+    assert response.status_code == 200
     assert elapsed >= 0.3

@@ -23,6 +23,7 @@ from adapters.payments import (
     InvalidCredentials,
     NotForSale,
     Outcome,
+    PaymentProviderUnavailable,
     PaymentService,
     PaymentsNotConfigured,
     RevokedAccess,
@@ -31,10 +32,16 @@ from adapters.payments import (
     payments_router,
 )
 from adapters.payments.ip_allowlist import is_yookassa_address
+from adapters.payments.yookassa import (
+    ShopCredentials,
+    YooKassaInvalidCredentials,
+    YooKassaRejected,
+)
 from storage.crypto import Secret, SecretBox
 from storage.db import Database
 from storage.models import Environment, Payment
 from storage.repositories import bots, courses, deployments
+from storage.repositories import payments as payments_repo
 from tests.fakes.yookassa_api import FakeYooKassa, Shop
 from tests.integration.conftest import random_telegram_id
 
@@ -52,8 +59,11 @@ class AccessRecorder:
         if self.fail_next:
             self.fail_next -= 1
             raise RuntimeError("runtime could not start the course")
-        # Runs inside the grant's transaction: the session sees the account's rows.
-        assert (await session.execute(text("SELECT 1"))).scalar() == 1
+        # Runs inside the grant's own transaction, which already shows the new access.
+        sees_access = await payments_repo.has_access(
+            session, change.account_id, change.deployment_id, change.telegram_user_id
+        )
+        assert sees_access is isinstance(change, GrantedAccess)
         self.changes.append(change)
 
     def granted(self) -> list[GrantedAccess]:
@@ -132,9 +142,9 @@ class Harness:
             )
         return School(account_id, bot.id, username, deployment.id, shop)
 
-    async def checkout(self, school: School, student: int):
+    async def checkout(self, school: School, student: int, token_id: int | None = None):
         return await self.service.create_payment(
-            school.account_id, school.deployment_id, student, student, school.bot_id
+            school.account_id, school.deployment_id, student, student, school.bot_id, token_id
         )
 
     async def has_access(self, school: School, student: int) -> bool:
@@ -221,6 +231,23 @@ async def test_credentials_are_checked_with_yookassa_and_stored_encrypted(harnes
     assert school.shop.secret_key not in ciphertext
 
 
+async def test_the_api_base_comes_from_the_environment(harness, monkeypatch):
+    school = await harness.school(configure=False)
+    monkeypatch.setenv("YOOKASSA_API_BASE", harness.kassa.base_url)
+    service = PaymentService.from_config(harness.db, harness.secret_box)
+    try:  # a plain string secret, as the panel receives it in JSON
+        await service.set_credentials(
+            school.account_id, shop_id=school.shop.shop_id, secret_key=school.shop.secret_key
+        )
+    finally:
+        await service.close()
+    assert [r.shop_id for r in harness.kassa.requests_to("GET", "/v3/me")][-1] == (
+        school.shop.shop_id
+    )
+    link = await harness.checkout(school, 1002)
+    assert link.confirmation_url.endswith(link.provider_payment_id)
+
+
 async def test_checkout_is_refused_clearly_when_it_cannot_be_offered(harness):
     school = await harness.school()
     free = await harness.school(price=None)
@@ -304,12 +331,27 @@ async def test_two_shops_take_fifty_payments_each_concurrently(harness):
 
 async def test_a_double_tap_creates_one_payment(harness):
     school = await harness.school()
-    links = await asyncio.gather(*(harness.checkout(school, 4242) for _ in range(5)))
+    links = await asyncio.gather(*(harness.checkout(school, 4242) for _ in range(20)))
     assert len({(link.provider_payment_id, link.confirmation_url) for link in links}) == 1
     assert len(harness.kassa.payments_of(school.shop)) == 1
     assert len(await harness.rows(school)) == 1
     keys = {r.idempotence_key for r in harness.kassa.requests_to("POST", "/v3/payments")}
     assert len(keys) == 1
+
+
+async def test_a_tap_that_missed_the_other_taps_fresh_row_still_lands_on_it(harness, monkeypatch):
+    """The interleaving a double tap can hit: tap B looks for an open attempt before tap A
+    commits one, then derives its key after. B must still derive A's key."""
+    school = await harness.school()
+    first = await harness.checkout(school, 4343)
+
+    async def saw_nothing_open(*args, **kwargs):
+        return None
+
+    monkeypatch.setattr(payments_repo, "open_for_student", saw_nothing_open)
+    second = await harness.checkout(school, 4343)
+    assert second == first
+    assert len(harness.kassa.payments_of(school.shop)) == 1
 
 
 async def test_a_lost_answer_is_retried_with_the_same_key_and_still_one_payment(harness):
@@ -323,6 +365,19 @@ async def test_a_lost_answer_is_retried_with_the_same_key_and_still_one_payment(
     assert [p["id"] for p in harness.kassa.payments_of(school.shop)] == [link.provider_payment_id]
 
 
+async def test_a_refused_attempt_does_not_block_the_students_next_tap(harness):
+    school = await harness.school()
+    harness.kassa.fail_next(1, 400)
+    with pytest.raises(PaymentProviderUnavailable):
+        await harness.checkout(school, 5252)
+    link = await harness.checkout(school, 5252)
+    posts = harness.kassa.requests_to("POST", "/v3/payments")
+    assert [p.status for p in posts] == [400, 200]
+    assert posts[0].idempotence_key != posts[1].idempotence_key
+    assert [r.status for r in await harness.rows(school)] == ["canceled", "pending"]
+    assert [p["id"] for p in harness.kassa.payments_of(school.shop)] == [link.provider_payment_id]
+
+
 async def test_the_fake_refuses_a_reused_key_with_another_body(harness):
     shop = harness.kassa.add_shop()
     client = YooKassaClient(harness.kassa.base_url, attempts=1)
@@ -330,8 +385,6 @@ async def test_the_fake_refuses_a_reused_key_with_another_body(harness):
         "amount": {"value": "100.00", "currency": "RUB"},
         "confirmation": {"type": "redirect", "return_url": "https://t.me/x"},
     }
-    from adapters.payments.yookassa import ShopCredentials, YooKassaRejected
-
     creds = ShopCredentials(shop.shop_id, Secret(shop.secret_key))
     try:
         first = await client.create_payment(creds, "key-1", body)
@@ -434,7 +487,7 @@ async def test_accounts_sharing_one_shop_cannot_claim_each_others_payments(harne
         a.account_id, {"type": "notification", "event": "payment.succeeded", "object": paid}, None
     )
     assert result.outcome is Outcome.REJECTED
-    assert "another account" in result.reason or "not made for this account" in result.reason
+    assert result.reason == "the payment was not made for this account"
     assert not await harness.has_access(a, 7272)
     assert harness.hook.changes == []
 
@@ -461,9 +514,9 @@ async def test_a_body_claiming_success_is_not_believed_while_yookassa_says_pendi
 
 async def test_a_replayed_notification_changes_nothing(harness):
     school = await harness.school()
-    link = await harness.checkout(school, 7474)
+    link = await harness.checkout(school, 7474, token_id=31)
     paid = await harness.kassa.succeed(link.provider_payment_id)
-    assert len(harness.hook.granted()) == 1
+    assert [g.token_id for g in harness.hook.granted()] == [31]  # attribution survives
     body = {"type": "notification", "event": "payment.succeeded", "object": paid}
     replays = await asyncio.gather(
         *(harness.service.handle_notification(school.account_id, body, None) for _ in range(5))
@@ -484,6 +537,10 @@ async def test_malformed_bodies_are_refused_without_asking_yookassa(harness):
     path_trick = {"type": "notification", "event": "payment.succeeded", "object": {"id": "../me"}}
     assert await _post(url, path_trick) == 200
     assert await _post(url, {"type": "notification", "event": "payout.succeeded"}) == 200
+    genuine_shape = {"type": "notification", "event": "payment.succeeded", "object": {"id": "x1"}}
+    for account in (0, 2**70):
+        assert await _post(harness.url(account), genuine_shape) == 200
+    assert await _post(url.rsplit("/", 1)[0] + "/me", genuine_shape) == 422
     assert harness.kassa.requests_to("GET", "/v3/payments") == []
 
 
@@ -496,7 +553,26 @@ async def test_a_full_refund_revokes_access_and_a_partial_one_does_not(harness):
     await harness.kassa.succeed(link.provider_payment_id)
     assert await harness.has_access(school, 7575)
 
-    await harness.kassa.refund(link.provider_payment_id, "100.00")
+    # A partial refund made by the shop through the API (POST /v3/refunds).
+    creds = await harness.service.get_credentials(school.account_id)
+    client = YooKassaClient(harness.kassa.base_url, attempts=1)
+    amount = {"value": "100.00", "currency": "RUB"}
+    body = {"payment_id": link.provider_payment_id, "amount": amount}
+    try:
+        stranger = ShopCredentials(school.shop.shop_id + "0", Secret("test_whoever"))
+        with pytest.raises(YooKassaInvalidCredentials):
+            await client.create_refund(stranger, "refund-1", body)
+        made = await client.create_refund(creds, "refund-1", body)
+        retried = await client.create_refund(creds, "refund-1", body)  # refunds nothing more
+        assert retried["id"] == made["id"]
+        assert (await client.get_refund(creds, made["id"]))["status"] == "succeeded"
+        too_much = {**body, "amount": {"value": "5000.00", "currency": "RUB"}}
+        with pytest.raises(YooKassaRejected):
+            await client.create_refund(creds, "refund-2", too_much)
+    finally:
+        await client.close()
+    await harness.kassa.settle()
+    assert harness.kassa.payment(link.provider_payment_id)["refunded_amount"]["value"] == "100.00"
     assert await harness.has_access(school, 7575)
     assert [r.refunded_amount for r in await harness.rows(school)] == [Decimal("100.00")]
 

@@ -6,7 +6,7 @@ import pytest
 
 from engine import step
 from engine.effects import AskLLM, Record, SendText, Typing
-from engine.events import Text
+from engine.events import LLMFailed, Text
 from engine.model import (
     Answer,
     Course,
@@ -96,6 +96,15 @@ def test_llm_failure_apologises_and_lets_the_student_retry():
     student.type("question again")
     assert student.state.awaiting == "llm"
     assert texts(student.llm("answer {STOP}")) == ["answer", "After"]
+
+
+def test_final_llm_failure_shows_the_adapters_notice_and_moves_on():
+    student = Student(Course(elements=(dialog(), AFTER)))
+    student.start()
+    student.type("question")
+    effects = student.send(LLMFailed("budget spent", notice="Assistant is off.", final=True))
+    assert texts(effects) == ["Assistant is off.", "After"]
+    assert student.state.current == "after"
 
 
 def test_auto_start_asks_the_llm_before_the_student_writes():

@@ -1,0 +1,197 @@
+"""Prometheus metrics of the runtime, served at GET /metrics by the panel app.
+
+Counters and histograms live at module level, process-wide: a bot's runtime object comes
+and goes with every reconcile, yet its counts must only ever grow. Labels stay bounded:
+`account` at most, never bot or chat (10,000 bots times a few outcomes would swamp
+Prometheus; per-bot detail belongs in the logs, which carry bot_id). Queue depths are read
+from the live runtime when Prometheus scrapes, so the hot path pays nothing for them.
+
+Errors are counted where they are already reported, in the logs: every WARNING and above
+increments `coursebot_log_messages_total{level,logger}`, so no failure path can be missed
+by forgetting a counter next to it.
+"""
+
+from __future__ import annotations
+
+import enum
+import logging
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from fastapi import APIRouter, Response
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    CollectorRegistry,
+    Counter,
+    GCCollector,
+    Histogram,
+    PlatformCollector,
+    ProcessCollector,
+    generate_latest,
+)
+from prometheus_client.core import GaugeMetricFamily, Metric
+
+if TYPE_CHECKING:
+    from adapters.telegram.bot_runtime import BotRuntime
+
+REGISTRY = CollectorRegistry()
+ProcessCollector(registry=REGISTRY)  # RSS, CPU, open files: the operator's first questions
+PlatformCollector(registry=REGISTRY)
+GCCollector(registry=REGISTRY)
+
+UPDATES_RECEIVED = Counter(
+    "coursebot_updates_received",
+    "Telegram updates stored in the inbox (redeliveries of stored ones not counted).",
+    ["account"],
+    registry=REGISTRY,
+)
+UPDATES_DUPLICATE = Counter(
+    "coursebot_updates_duplicate",
+    "Redelivered updates dropped because (bot, update_id) was already stored.",
+    registry=REGISTRY,
+)
+UPDATES_HANDLED = Counter(
+    "coursebot_updates_handled",
+    "Inbox updates processed, by outcome (error: our code failed on it; it is skipped).",
+    ["account", "outcome"],
+    registry=REGISTRY,
+)
+HANDLING_SECONDS = Histogram(
+    "coursebot_update_handling_seconds",
+    "Time to process one inbox update in its transaction (engine step + rows).",
+    registry=REGISTRY,
+)
+SENDS = Counter(
+    "coursebot_sends",
+    "Bot API call attempts to chats, by outcome: sent, rate_limited (429, retried), "
+    "retried (5xx/network, retried), failed (given up), blocked (403).",
+    ["outcome"],
+    registry=REGISTRY,
+)
+TIMERS_FIRED = Counter(
+    "coursebot_timers_fired",
+    "Durable timers (delay, jump waits) fired.",
+    registry=REGISTRY,
+)
+TIMER_LATENESS = Histogram(
+    "coursebot_timer_lateness_seconds",
+    "How long after its due time a timer fired.",
+    buckets=(0.1, 0.25, 0.5, 1.0, 2.0, 5.0, 10.0, 30.0, 60.0, 300.0, 3600.0),
+    registry=REGISTRY,
+)
+LOG_MESSAGES = Counter(
+    "coursebot_log_messages",
+    "Warnings and errors logged, by level and logger (the process's error count).",
+    ["level", "logger"],
+    registry=REGISTRY,
+)
+
+
+class SendOutcome(enum.StrEnum):
+    SENT = "sent"
+    RATE_LIMITED = "rate_limited"
+    RETRIED = "retried"
+    FAILED = "failed"
+    BLOCKED = "blocked"
+
+
+def count_received(account_id: int, new: int, duplicates: int) -> None:
+    if new:
+        UPDATES_RECEIVED.labels(str(account_id)).inc(new)
+    if duplicates:
+        UPDATES_DUPLICATE.inc(duplicates)
+
+
+def count_handled(account_id: int, *, ok: bool, seconds: float) -> None:
+    UPDATES_HANDLED.labels(str(account_id), "ok" if ok else "error").inc()
+    HANDLING_SECONDS.observe(seconds)
+
+
+def count_send(outcome: SendOutcome) -> None:
+    SENDS.labels(outcome.value).inc()
+
+
+def observe_timer(lateness_s: float) -> None:
+    TIMERS_FIRED.inc()
+    TIMER_LATENESS.observe(max(0.0, lateness_s))
+
+
+@dataclass(frozen=True)
+class Backlog:
+    """Chats with unprocessed updates / unsent messages, as a bot's last sweep saw them."""
+
+    inbox_chats: int = 0
+    outbox_chats: int = 0
+
+
+class LogCounter(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__(level=logging.WARNING)
+
+    def emit(self, record: logging.LogRecord) -> None:
+        LOG_MESSAGES.labels(record.levelname.lower(), record.name).inc()
+
+
+def install_log_counter() -> None:
+    """Count WARNING+ records of every logger (idempotent)."""
+    root = logging.getLogger()
+    if not any(isinstance(h, LogCounter) for h in root.handlers):
+        root.addHandler(LogCounter())
+
+
+class RuntimeGauges:
+    """Depths read from the hosted bots at scrape time."""
+
+    def __init__(self, hosted: Callable[[], Iterable[BotRuntime]]) -> None:
+        self._hosted = hosted
+
+    def collect(self) -> Iterator[Metric]:
+        bots = list(self._hosted())
+        gauges = (
+            ("coursebot_bots_hosted", "Bots this process hosts now.", len(bots)),
+            (
+                "coursebot_sender_queued",
+                "Bot API calls waiting in the per-bot send queues.",
+                sum(b.sender.queued for b in bots),
+            ),
+            (
+                "coursebot_chat_workers_busy",
+                "Chats with a worker running now (handling updates or delivering).",
+                sum(b.workers.busy for b in bots),
+            ),
+            (
+                "coursebot_inbox_backlog_chats",
+                "Chats with stored but unprocessed updates, per the bots' last sweep.",
+                sum(b.backlog.inbox_chats for b in bots),
+            ),
+            (
+                "coursebot_outbox_pending_chats",
+                "Chats with unsent outbox rows, per the bots' last sweep.",
+                sum(b.backlog.outbox_chats for b in bots),
+            ),
+        )
+        for name, documentation, value in gauges:
+            yield GaugeMetricFamily(name, documentation, value=value)
+
+
+class _Exposition:
+    def __init__(self, *collectors: RuntimeGauges | CollectorRegistry) -> None:
+        self._collectors = collectors
+
+    def collect(self) -> Iterator[Metric]:
+        for collector in self._collectors:
+            yield from collector.collect()
+
+
+def metrics_router(hosted: Callable[[], Iterable[BotRuntime]]) -> APIRouter:
+    """GET /metrics in Prometheus text format: process-wide counters + live depths."""
+    exposition = _Exposition(REGISTRY, RuntimeGauges(hosted))
+    router = APIRouter()
+
+    # async: it must run on the event loop that owns the runtime objects it reads.
+    @router.get("/metrics", include_in_schema=False)
+    async def get_metrics() -> Response:
+        return Response(generate_latest(exposition), media_type=CONTENT_TYPE_LATEST)
+
+    return router

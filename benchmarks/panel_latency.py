@@ -1,0 +1,249 @@
+"""Panel API latency with 10k runs in the database: p50/p95 of the main list endpoints.
+
+Absolute milliseconds depend on the machine, so the same run measures two baselines through
+the same in-process ASGI client: `/health` (no database) and `GET /accounts/{id}` (session
+cookie check + membership + one read: the fixed cost of every account route). Each endpoint
+is reported as p50/p95 and as a ratio of its p50 to the account baseline.
+
+    python -m benchmarks.panel_latency [--runs 10000] [--requests 200]
+
+Seeds one account with a 10-element course, one deployment, three tokens, `--runs` runs
+(half completed, a fifth stopped, the rest active; spread over 60 days) and ~8 conversation
+lines per run, in a scratch database that is dropped afterwards.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import random
+import statistics
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from urllib.parse import quote
+
+import httpx
+from sqlalchemy import insert, text
+from sqlalchemy.ext.asyncio import create_async_engine
+from sqlalchemy.pool import NullPool
+
+from benchmarks.services import add_server_arguments, scratch_database, servers
+from courses.loader import load_course
+from engine.model import element_to_data
+from panel_api.app import create_app
+from panel_api.auth.principal import session_codec
+from panel_api.auth.sessions import COOKIE_NAME
+from panel_api.context import PanelContext
+from panel_api.health import HealthProbe
+from panel_api.settings import PanelSettings
+from storage import system
+from storage.config import Settings
+from storage.crypto import Secret, SecretBox
+from storage.db import Database
+from storage.models import Conversation, Participant, Run
+from storage.repositories import bots, deployments, members, tokens
+from storage.repositories import courses as course_repo
+
+OWNER = 500_000_001
+COURSE = "\n".join(
+    [
+        *(f"step_{i}:\n  type: message\n  text: Step {i}\n  button: Next\n" for i in range(1, 6)),
+        *(
+            f"q_{i}:\n  type: quiz\n  text: Q{i}?\n  answers:\n"
+            f"    - text: right\n      correct: yes\n    - text: wrong\n"
+            for i in range(1, 4)
+        ),
+        'result:\n  type: test\n  prefix: q_\n  text: "{score}/{maxscore}"\n'
+        "  score:\n    0: Great\n    100: Again\n",
+        "end:\n  type: end\n  text: Bye\n",
+    ]
+)
+
+
+@dataclass(frozen=True)
+class Seeded:
+    account_id: int
+    deployment_id: int
+    token_id: int
+
+
+async def seed(db: Database, box: SecretBox, owner_url: str, runs: int) -> Seeded:
+    course = load_course(COURSE).course
+    assert course is not None
+    element_ids = list(course.ids)
+    async with db.system() as s:
+        account = await system.create_account(s, slug="bench-school", name="Bench", plan="free")
+        await members.add(s, account.id, telegram_user_id=OWNER, role="owner")
+        account_id = account.id
+    async with db.tenant(account_id) as s:
+        bot = await bots.create(
+            s,
+            account_id,
+            token=Secret("8000000001:" + "b" * 35),
+            box=box,
+            telegram_id=8_000_000_001,
+            username="bench_school_bot",
+        )
+        row = await course_repo.create(s, account_id, title="Bench", slug="bench")
+        version = await course_repo.add_version(
+            s,
+            account_id,
+            row.id,
+            source_text=COURSE,
+            source_format="yaml",
+            elements=[{"id": e.id, **element_to_data(e)} for e in course.elements],
+            checksum="0" * 64,
+        )
+        deployment = await deployments.create(
+            s, account_id, course_version_id=version.id, bot_id=bot.id, environment="prod"
+        )
+        made = [
+            await tokens.create(
+                s, account_id, deployment_id=deployment.id, kind="public", utm={"source": src}
+            )
+            for src in ("vk", "tg", "mail")
+        ]
+    rng = random.Random(7)
+    now = datetime.now(UTC)
+    async with db.tenant(account_id) as s:
+        students = 2_000
+        await s.execute(
+            insert(Participant),
+            [
+                {"account_id": account_id, "telegram_user_id": 10_000 + i, "username": f"s{i}"}
+                for i in range(students)
+            ],
+        )
+        participant_ids = list(
+            await s.scalars(text("SELECT id FROM participant ORDER BY telegram_user_id"))
+        )
+        run_rows = []
+        for n in range(runs):
+            roll = rng.random()
+            status = "completed" if roll < 0.5 else "stopped" if roll < 0.7 else "active"
+            started = now - timedelta(days=rng.uniform(0, 60))
+            token = rng.choice([*made, None])
+            run_rows.append(
+                {
+                    "account_id": account_id,
+                    "deployment_id": deployment.id,
+                    "course_version_id": version.id,
+                    "bot_id": bot.id,
+                    "chat_id": 1_000_000 + n,
+                    "telegram_user_id": 10_000 + n % students,
+                    "participant_id": participant_ids[n % students],
+                    "token_id": token.id if token else None,
+                    "utm_source": token.utm_source if token else None,
+                    "status": status,
+                    "is_active": status == "active",
+                    "started_at": started,
+                    "finished_at": None if status == "active" else started + timedelta(hours=2),
+                    "state": {"current": element_ids[0]},
+                }
+            )
+        for chunk in range(0, runs, 2_000):
+            await s.execute(insert(Run), run_rows[chunk : chunk + 2_000])
+        run_ids = list(await s.scalars(text("SELECT id FROM run ORDER BY id")))
+        lines = []
+        for run_id, spec in zip(run_ids, run_rows, strict=True):
+            depth = len(element_ids) if spec["status"] == "completed" else rng.randint(1, 8)
+            for element_id in element_ids[:depth]:
+                scored = element_id == "result"
+                lines.append(
+                    {
+                        "account_id": account_id,
+                        "run_id": run_id,
+                        "element_id": element_id,
+                        "role": "bot",
+                        "text": f"shown {element_id}",
+                        "score": float(rng.randint(0, 3)) if scored else None,
+                        "maxscore": 3.0 if scored else None,
+                    }
+                )
+        for chunk in range(0, len(lines), 5_000):
+            await s.execute(insert(Conversation), lines[chunk : chunk + 5_000])
+    engine = create_async_engine(owner_url, poolclass=NullPool, isolation_level="AUTOCOMMIT")
+    async with engine.connect() as conn:
+        await conn.execute(text("ANALYZE"))
+    await engine.dispose()
+    return Seeded(account_id, deployment.id, made[0].id)
+
+
+async def measure(client: httpx.AsyncClient, url: str, headers: dict, n: int) -> list[float]:
+    for _ in range(max(n // 10, 3)):  # warm-up: pools, prepared statements, caches
+        (await client.get(url, headers=headers)).raise_for_status()
+    samples = []
+    for _ in range(n):
+        started = time.perf_counter()
+        response = await client.get(url, headers=headers)
+        samples.append((time.perf_counter() - started) * 1000)
+        response.raise_for_status()
+    return samples
+
+
+def p95(samples: list[float]) -> float:
+    return statistics.quantiles(samples, n=20, method="inclusive")[18]
+
+
+async def main_async(args: argparse.Namespace) -> None:
+    with servers(args.database_url, args.redis_url) as urls:
+        async with scratch_database(urls.database_url) as bench:
+            db = Database(bench.app_url, pool_size=10, max_overflow=10)
+            try:
+                seeded_at = time.perf_counter()
+                world = await seed(db, bench.box, bench.owner_url, args.runs)
+                print(f"seeded {args.runs} runs in {time.perf_counter() - seeded_at:.1f}s")
+                ctx = PanelContext(
+                    db=db,
+                    box=bench.box,
+                    settings=Settings(),
+                    panel=PanelSettings(),
+                    health=HealthProbe({}),
+                )
+                cookie = session_codec(ctx).encode(OWNER, None, datetime.now(UTC))
+                headers = {"Cookie": f"{COOKIE_NAME}={cookie}"}
+                account = f"/api/v1/accounts/{world.account_id}"
+                since = quote((datetime.now(UTC) - timedelta(days=7)).isoformat())
+                analytics = f"{account}/deployments/{world.deployment_id}/analytics"
+                endpoints = {
+                    "baseline: /health": "/health",
+                    "baseline: GET account": account,
+                    "runs (page of 50)": f"{account}/runs",
+                    "runs ?status&deployment&since": (
+                        f"{account}/runs?status=completed&deployment_id={world.deployment_id}"
+                        f"&started_from={since}"
+                    ),
+                    "runs ?token_id": f"{account}/runs?token_id={world.token_id}",
+                    "students (page of 50)": f"{account}/students",
+                    "analytics funnel": f"{analytics}/funnel",
+                    "analytics conversion": f"{analytics}/conversion",
+                    "analytics cohorts": f"{analytics}/cohorts?days=60",
+                    "analytics scores": f"{analytics}/scores",
+                    "runs CSV export (all)": f"{account}/runs/export.csv",
+                }
+                transport = httpx.ASGITransport(app=create_app(ctx))
+                async with httpx.AsyncClient(transport=transport, base_url="http://b") as client:
+                    results = {}
+                    for name, url in endpoints.items():
+                        n = args.requests // 10 if "CSV" in name else args.requests
+                        results[name] = await measure(client, url, headers, n)
+            finally:
+                await db.dispose()
+    base = statistics.median(results["baseline: GET account"])
+    print(f"\n{'endpoint':34} {'p50 ms':>8} {'p95 ms':>8} {'p50/baseline':>13}")
+    for name, samples in results.items():
+        p50 = statistics.median(samples)
+        print(f"{name:34} {p50:8.2f} {p95(samples):8.2f} {p50 / base:12.1f}x")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--runs", type=int, default=10_000)
+    parser.add_argument("--requests", type=int, default=200)
+    add_server_arguments(parser)
+    asyncio.run(main_async(parser.parse_args()))
+
+
+if __name__ == "__main__":
+    main()
