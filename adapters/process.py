@@ -14,6 +14,7 @@ from sqlalchemy import text
 
 from adapters.llm import AccountLLM, Endpoint
 from adapters.observability.metrics import install_log_counter, metrics_router
+from adapters.payments import PaymentService
 from adapters.telegram.bot_runtime import RuntimeOptions
 from adapters.telegram.runtime import TelegramRuntime, utc_now
 from adapters.telegram.sender import RateLimits
@@ -33,6 +34,7 @@ class Process:
     redis: Redis
     runtime: TelegramRuntime
     llm: AccountLLM
+    payments: PaymentService
 
     async def start(self) -> None:
         await self.runtime.start()
@@ -40,6 +42,7 @@ class Process:
     async def stop(self) -> None:
         await self.runtime.stop()
         await self.llm.close()
+        await self.payments.close()
         await self.redis.aclose()
         await self.db.dispose()
 
@@ -66,6 +69,8 @@ async def build_process(settings: Settings) -> Process:
     redis = Redis.from_url(settings.redis_url or "")
     llm = AccountLLM(db, box, default_llm_endpoint(settings), clock=utc_now)
     runtime = TelegramRuntime(db, box, redis, runtime_options(settings), llm=llm)
+    payments = PaymentService.from_config(db, box, on_access_change=runtime.paid_access)
+    runtime.payments = payments
 
     async def database_ok() -> object:
         async with db.system() as session:

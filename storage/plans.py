@@ -64,18 +64,17 @@ def effective_limits(account: Account) -> Limits:
 
 async def usage(session: AsyncSession, account_id: int) -> Usage:
     """Current counts: active bots, courses, distinct students with an active run."""
-    bots = await session.scalar(
-        select(func.count()).select_from(Bot).where(Bot.account_id == account_id, Bot.active)
+    bots = select(func.count()).where(Bot.account_id == account_id, Bot.active)
+    courses = select(func.count()).where(Course.account_id == account_id)
+    students = select(func.count(func.distinct(Run.telegram_user_id))).where(
+        Run.account_id == account_id, Run.is_active
     )
-    courses = await session.scalar(
-        select(func.count()).select_from(Course).where(Course.account_id == account_id)
-    )
-    students = await session.scalar(
-        select(func.count(func.distinct(Run.telegram_user_id))).where(
-            Run.account_id == account_id, Run.is_active
+    row = (
+        await session.execute(
+            select(bots.scalar_subquery(), courses.scalar_subquery(), students.scalar_subquery())
         )
-    )
-    return Usage(bots=bots or 0, courses=courses or 0, active_students=students or 0)
+    ).one()
+    return Usage(bots=row[0], courses=row[1], active_students=row[2])
 
 
 async def lock_account(session: AsyncSession, account_id: int) -> Account | None:

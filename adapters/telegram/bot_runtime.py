@@ -25,6 +25,7 @@ from sqlalchemy.exc import DBAPIError
 from adapters.llm import LLMClient
 from adapters.observability.logs import bind_log_ids
 from adapters.observability.metrics import Backlog, count_received
+from adapters.payments import PaymentService
 from adapters.telegram.bot_factory import SessionPools, make_bot
 from adapters.telegram.chat_workers import ChatWorkers
 from adapters.telegram.course_cache import CourseCache
@@ -109,6 +110,7 @@ class BotRuntime:
         pools: SessionPools,
         courses: CourseCache,
         llm: LLMClient | None,
+        payments: PaymentService | None,
         options: RuntimeOptions,
         clock: Callable[[], datetime],
     ) -> None:
@@ -129,7 +131,9 @@ class BotRuntime:
         )
         self._fsm: RedisStorage = make_storage(redis, config.account_id, config.bot_id)
         self._handler = UpdateHandler(db, courses, clock)
-        self._delivery = Delivery(db, self.hosted, self._send_bot, self.sender, courses, llm, clock)
+        self._delivery = Delivery(
+            db, self.hosted, self._send_bot, self.sender, courses, llm, clock, payments
+        )
         self.workers = ChatWorkers(self._work_chat, max_concurrent=options.max_concurrent_chats)
         self.backlog = Backlog()  # as of the last sweep, for /metrics
         self._tasks: list[asyncio.Task[None]] = []

@@ -19,14 +19,17 @@ from aiogram.methods import TelegramMethod
 from aiogram.types import Message
 
 from adapters.llm import LLMClient, LLMError
+from adapters.observability.logs import bind_log_ids
+from adapters.payments import AlreadyPaid, PaymentError, PaymentService
 from adapters.telegram import effect_codec
 from adapters.telegram.course_cache import CourseCache
-from adapters.telegram.effect_codec import TranscribeVoice
+from adapters.telegram.effect_codec import OfferPayment, TranscribeVoice
 from adapters.telegram.enrollment import HostedBot
 from adapters.telegram.render import render
 from adapters.telegram.sender import BotSender, ChatBlocked
+from adapters.telegram.student_texts import Notice, notice_text
 from adapters.telegram.transitions import apply_event
-from engine.effects import AskLLM, SendAudio, SendMedia, SendPoll, SendText
+from engine.effects import AskLLM, InlineButton, SendAudio, SendMedia, SendPoll, SendText
 from engine.events import Event, LLMFailed, LLMReply, PollSent, Voice
 from storage.db import Database
 from storage.models import Outbox
@@ -49,6 +52,7 @@ class Delivery:
         courses: CourseCache,
         llm: LLMClient | None,
         clock: Callable[[], datetime],
+        payments: PaymentService | None = None,
     ) -> None:
         self._db = db
         self._bot = bot
@@ -57,6 +61,7 @@ class Delivery:
         self._courses = courses
         self._llm = llm
         self._clock = clock
+        self._payments = payments
 
     async def deliver_chat(self, chat_id: int) -> None:
         """Send everything pending for the chat, in order, including what sending produces."""
@@ -70,6 +75,7 @@ class Delivery:
                 await self._deliver(row)
 
     async def _deliver(self, row: Outbox) -> None:
+        bind_log_ids(run_id=row.run_id)  # we run in the chat's worker task
         effect = effect_codec.decode(row.payload)
         if isinstance(effect, AskLLM):
             await self._finish(row, await self._ask(effect))
@@ -77,6 +83,12 @@ class Delivery:
         if isinstance(effect, TranscribeVoice):
             await self._finish(row, await self._transcribe(row, effect))
             return
+        if isinstance(effect, OfferPayment):
+            offer = await self._payment_offer(row, effect)
+            if offer is None:
+                await self._finish(row, None)
+                return
+            effect = offer
         try:
             results = await self._send_all(row.chat_id, render(row.chat_id, effect))
         except ChatBlocked:
@@ -146,6 +158,38 @@ class Delivery:
             log.warning("bot %s: voice transcription failed: %s", self._bot.bot_id, exc)
             return Voice(None)
         return Voice(text)
+
+    async def _payment_offer(self, row: Outbox, job: OfferPayment) -> SendText | None:
+        """The checkout link as a message, or None when the student already has access
+        (the paid-access hook starts the course then)."""
+        language = job.language_code
+        if self._payments is None:
+            return SendText(notice_text(Notice.PAYMENT_UNAVAILABLE, language), None)
+        try:
+            link = await self._payments.create_payment(
+                self._bot.account_id,
+                job.deployment_id,
+                job.telegram_user_id,
+                row.chat_id,
+                self._bot.bot_id,
+                token_id=job.token_id,
+            )
+        except AlreadyPaid:
+            return None
+        except PaymentError as exc:
+            log.warning(
+                "bot %s: no checkout for deployment %s: %s",
+                self._bot.bot_id,
+                job.deployment_id,
+                exc.code,
+            )
+            return SendText(notice_text(Notice.PAYMENT_UNAVAILABLE, language), None)
+        price = f"{link.amount} {link.currency}"
+        text = notice_text(Notice.PAYMENT_REQUIRED, language).format(price=price)
+        button = InlineButton(
+            notice_text(Notice.PAYMENT_BUTTON, language), url=link.confirmation_url
+        )
+        return SendText(text, None, (button,))
 
     async def _dialog_language(self, row: Outbox) -> str | None:
         account_id = self._bot.account_id

@@ -22,11 +22,32 @@ class TranscribeVoice:
     language: str | None = None
 
 
-OutgoingEffect = SendText | SendMedia | SendAudio | SendPoll | AskLLM | Typing | TranscribeVoice
+@dataclass(frozen=True, slots=True)
+class OfferPayment:
+    """Adapter-side job: create a checkout for a paid deployment and send its link."""
+
+    deployment_id: int
+    telegram_user_id: int
+    token_id: int | None
+    language_code: str | None = None
+
+
+OutgoingEffect = (
+    SendText | SendMedia | SendAudio | SendPoll | AskLLM | Typing | TranscribeVoice | OfferPayment
+)
 
 _KINDS: dict[str, type[OutgoingEffect]] = {
     cls.__name__: cls
-    for cls in (SendText, SendMedia, SendAudio, SendPoll, AskLLM, Typing, TranscribeVoice)
+    for cls in (
+        SendText,
+        SendMedia,
+        SendAudio,
+        SendPoll,
+        AskLLM,
+        Typing,
+        TranscribeVoice,
+        OfferPayment,
+    )
 }
 
 

@@ -19,13 +19,22 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from adapters.telegram import effect_codec
 from adapters.telegram.course_cache import CourseCache
 from adapters.telegram.deeplink import parse_start_payload
+from adapters.telegram.effect_codec import OfferPayment
 from adapters.telegram.student_texts import Notice, notice_text
 from adapters.telegram.transitions import RunPosition, apply_event
 from adapters.telegram.updates import Inbound, StartRequest
 from engine.effects import SendText
 from engine.events import Start
 from storage.models import CourseDeployment, EnrollmentToken, RunStatus
-from storage.repositories import bans, deployments, outbox, participants, runs, tokens
+from storage.repositories import (
+    bans,
+    deployments,
+    outbox,
+    participants,
+    payments,
+    runs,
+    tokens,
+)
 from storage.repositories.tokens import TokenRefusal
 
 log = logging.getLogger(__name__)
@@ -131,6 +140,27 @@ class Enrollment:
                 return None
             token = use.token
 
+        if deployment.price_amount is not None and not await payments.has_access(
+            session, account_id, deployment.id, student.telegram_user_id
+        ):
+            # The checkout link needs an HTTP call to the provider: made after commit, from
+            # the outbox. The run starts when the payment succeeds (see paid_access).
+            await outbox.enqueue(
+                session,
+                account_id,
+                bot_id=bot.bot_id,
+                chat_id=inbound.chat_id,
+                payload=effect_codec.encode(
+                    OfferPayment(
+                        deployment.id,
+                        student.telegram_user_id,
+                        token.id if token is not None else None,
+                        student.language_code,
+                    )
+                ),
+            )
+            return None
+
         if current is not None:
             await runs.finish(session, account_id, current.id, RunStatus.STOPPED, now=now)
             await say(Notice.PREVIOUS_RUN_ENDED)
@@ -145,41 +175,66 @@ class Enrollment:
         token: EnrollmentToken | None,
         now: datetime,
     ) -> RunPosition:
-        account_id = bot.account_id
         student = inbound.student
         participant = await participants.upsert(
             session,
-            account_id,
+            bot.account_id,
             telegram_user_id=student.telegram_user_id,
             username=student.username,
             first_name=student.first_name,
             language_code=student.language_code,
         )
-        utm = (
-            {
-                "source": token.utm_source,
-                "medium": token.utm_medium,
-                "campaign": token.utm_campaign,
-                "content": token.utm_content,
-                "term": token.utm_term,
-            }
-            if token is not None
-            else None
-        )
-        run = await runs.start(
+        return await begin_run(
             session,
-            account_id,
-            deployment_id=deployment.id,
-            course_version_id=deployment.course_version_id,
-            bot_id=bot.bot_id,
+            self._courses,
+            deployment,
             chat_id=inbound.chat_id,
             telegram_user_id=student.telegram_user_id,
             participant_id=participant.id,
-            token_id=token.id if token is not None else None,
-            utm=utm,
+            token=token,
+            now=now,
         )
-        if run is None:  # the previous run was finished above, so only a race lands here
-            raise RuntimeError(f"chat {inbound.chat_id} of bot {bot.bot_id} got a run meanwhile")
-        course = await self._courses.get(session, account_id, deployment.course_version_id)
-        outcome = await apply_event(session, run, course, Start(None), now)
-        return RunPosition(run.id, outcome.state.current, outcome.finished)
+
+
+async def begin_run(
+    session: AsyncSession,
+    courses: CourseCache,
+    deployment: CourseDeployment,
+    *,
+    chat_id: int,
+    telegram_user_id: int,
+    participant_id: int | None,
+    token: EnrollmentToken | None,
+    now: datetime,
+) -> RunPosition:
+    """Create the chat's run of `deployment` (pinning its current version) and take the
+    first step. The chat must have no active run; enrollment and paid access ensure that."""
+    account_id = deployment.account_id
+    utm = (
+        {
+            "source": token.utm_source,
+            "medium": token.utm_medium,
+            "campaign": token.utm_campaign,
+            "content": token.utm_content,
+            "term": token.utm_term,
+        }
+        if token is not None
+        else None
+    )
+    run = await runs.start(
+        session,
+        account_id,
+        deployment_id=deployment.id,
+        course_version_id=deployment.course_version_id,
+        bot_id=deployment.bot_id,
+        chat_id=chat_id,
+        telegram_user_id=telegram_user_id,
+        participant_id=participant_id,
+        token_id=token.id if token is not None else None,
+        utm=utm,
+    )
+    if run is None:  # the caller ended any previous run, so only a race lands here
+        raise RuntimeError(f"chat {chat_id} of bot {deployment.bot_id} got a run meanwhile")
+    course = await courses.get(session, account_id, deployment.course_version_id)
+    outcome = await apply_event(session, run, course, Start(None), now)
+    return RunPosition(run.id, outcome.state.current, outcome.finished)

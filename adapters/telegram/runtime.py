@@ -10,9 +10,11 @@ from fastapi import APIRouter
 from redis.asyncio import Redis
 
 from adapters.llm import LLMClient
+from adapters.payments import PaymentService
 from adapters.telegram.bot_factory import SessionPools
 from adapters.telegram.bot_runtime import BotConfig, BotRuntime, RuntimeOptions
 from adapters.telegram.course_cache import CourseCache
+from adapters.telegram.paid_access import PaidAccess
 from adapters.telegram.pool import BotPool
 from adapters.telegram.scheduler import TimerScheduler
 from adapters.telegram.webhook import webhook_router
@@ -44,11 +46,14 @@ class TelegramRuntime:
         self._options = options
         self._llm = llm
         self._clock = clock
-        self._courses = CourseCache()
+        self.courses = CourseCache()
+        # Set before start() when payments are configured (the payments service itself needs
+        # this runtime's paid-access hook, so it is built after the runtime).
+        self.payments: PaymentService | None = None
         self._given_pools = session_pools
         self._pools: SessionPools | None = None
         self.pool = BotPool(db, box, self._make_bot_runtime, interval_s=reconcile_interval_s)
-        self.scheduler = TimerScheduler(db, self._courses, self.pool.kick, clock)
+        self.scheduler = TimerScheduler(db, self.courses, self.pool.kick, clock)
         self._tasks: list[asyncio.Task[None]] = []
 
     def _make_bot_runtime(self, config: BotConfig) -> BotRuntime:
@@ -58,11 +63,17 @@ class TelegramRuntime:
             db=self._db,
             redis=self._redis,
             pools=self._pools,
-            courses=self._courses,
+            courses=self.courses,
             llm=self._llm,
+            payments=self.payments,
             options=self._options,
             clock=self._clock,
         )
+
+    @property
+    def paid_access(self) -> PaidAccess:
+        """The hook the payments service calls when a student gains or loses access."""
+        return PaidAccess(self.courses, self.pool.kick, self._clock)
 
     @property
     def router(self) -> APIRouter:

@@ -23,6 +23,10 @@ class Notice(Enum):
     ALREADY_RUNNING = "already_running"
     PREVIOUS_RUN_ENDED = "previous_run_ended"
     ASSISTANT_UNAVAILABLE = "assistant_unavailable"
+    PAYMENT_REQUIRED = "payment_required"
+    PAYMENT_BUTTON = "payment_button"
+    PAYMENT_UNAVAILABLE = "payment_unavailable"
+    ACCESS_REFUNDED = "access_refunded"
 
 
 _TEXTS: dict[Notice, dict[str, str]] = {
@@ -69,6 +73,19 @@ _TEXTS: dict[Notice, dict[str, str]] = {
     Notice.ALREADY_RUNNING: {
         "ru": "Вы уже проходите этот курс — продолжайте с того места, где остановились.",
         "en": "You are already taking this course — carry on from where you stopped.",
+    },
+    Notice.PAYMENT_REQUIRED: {
+        "ru": "Это платный курс: {price}. После оплаты он начнётся автоматически.",
+        "en": "This is a paid course: {price}. It starts automatically once you have paid.",
+    },
+    Notice.PAYMENT_BUTTON: {"ru": "Оплатить", "en": "Pay"},
+    Notice.PAYMENT_UNAVAILABLE: {
+        "ru": "Оплата этого курса сейчас недоступна. Попробуйте позже или напишите преподавателю.",
+        "en": "Payment for this course is unavailable now. Try later or contact your teacher.",
+    },
+    Notice.ACCESS_REFUNDED: {
+        "ru": "Оплата курса возвращена, доступ к нему закрыт.",
+        "en": "Your payment was refunded, so your access to the course has ended.",
     },
     Notice.ASSISTANT_UNAVAILABLE: {
         "ru": "ИИ-ассистент для этого курса сейчас недоступен — продолжим без него.",

@@ -18,13 +18,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from sqlalchemy import ColumnElement, func, literal_column, select
-from sqlalchemy.dialects.postgresql import distinct_on
+from sqlalchemy import ColumnElement, bindparam, func, literal_column, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.models import (
-    Conversation,
-    ConversationRole,
     CourseElement,
     EnrollmentToken,
     Run,
@@ -95,57 +92,52 @@ def _runs_of(
     return where
 
 
+# One pass over the deployment's conversation lines, hash-aggregated (no sorts): the newest
+# line id per (run, element) gives both "reached" and, compared with the newest line id per
+# run, whether the element is the run's last one.
+_FUNNEL_SQL = text(
+    """
+WITH per_element AS (
+    SELECT c.run_id, c.element_id, r.status, max(c.id) AS last_line
+    FROM conversation c
+    JOIN run r ON r.account_id = c.account_id AND r.id = c.run_id
+    WHERE c.account_id = :account_id AND r.account_id = :account_id
+      AND r.deployment_id = :deployment_id AND r.course_version_id = :version_id
+    GROUP BY c.run_id, c.element_id, r.status
+), per_run AS (
+    SELECT run_id, max(last_line) AS last_line FROM per_element GROUP BY run_id
+)
+SELECT e.element_id,
+       count(*) AS reached,
+       count(*) FILTER (WHERE e.last_line = p.last_line AND e.status = 'active') AS in_progress,
+       count(*) FILTER (WHERE e.last_line = p.last_line AND e.status IN :ended_badly) AS dropped,
+       (SELECT count(*) FROM per_run) AS runs_with_lines
+FROM per_element e JOIN per_run p ON p.run_id = e.run_id
+GROUP BY e.element_id
+"""
+).bindparams(bindparam("ended_badly", expanding=True))
+
+
 async def funnel(
     session: AsyncSession, account_id: int, deployment_id: int, version_id: int
 ) -> Funnel:
-    where = _runs_of(account_id, deployment_id, version_id)
-    joined = Conversation.__table__.join(
-        Run.__table__,
-        (Run.account_id == Conversation.account_id) & (Run.id == Conversation.run_id),
-    )
-    reached = dict(
-        (
-            await session.execute(
-                select(Conversation.element_id, func.count(func.distinct(Conversation.run_id)))
-                .select_from(joined)
-                .where(Conversation.account_id == account_id, *where)
-                .group_by(Conversation.element_id)
-            )
-        ).all()
-    )
-    last = (
-        select(Conversation.run_id, Conversation.element_id, Run.status)
-        .select_from(joined)
-        .where(Conversation.account_id == account_id, *where)
-        .ext(distinct_on(Conversation.run_id))
-        .order_by(Conversation.run_id, Conversation.id.desc())
-        .subquery()
-    )
-    ended: dict[str, tuple[int, int]] = {}
     rows = await session.execute(
-        select(
-            last.c.element_id,
-            func.count().filter(last.c.status == RunStatus.ACTIVE.value),
-            func.count().filter(last.c.status.in_(ENDED_BADLY)),
-        ).group_by(last.c.element_id)
+        _FUNNEL_SQL,
+        {
+            "account_id": account_id,
+            "deployment_id": deployment_id,
+            "version_id": version_id,
+            "ended_badly": list(ENDED_BADLY),
+        },
     )
-    for element_id, active, dropped in rows.all():
-        ended[element_id] = (active, dropped)
-    totals = (
-        await session.execute(
-            select(
-                func.count(),
-                func.count().filter(
-                    ~select(Conversation.id)
-                    .where(
-                        Conversation.account_id == Run.account_id,
-                        Conversation.run_id == Run.id,
-                    )
-                    .exists()
-                ),
-            ).where(*where)
-        )
-    ).one()
+    counts: dict[str, tuple[int, int, int]] = {}
+    with_lines = 0
+    for element_id, reached, in_progress, dropped, runs_with_lines in rows.all():
+        counts[element_id] = (reached, in_progress, dropped)
+        with_lines = runs_with_lines
+    total = await session.scalar(
+        select(func.count()).where(*_runs_of(account_id, deployment_id, version_id))
+    )
     elements = (
         await session.execute(
             select(CourseElement.position, CourseElement.element_id, CourseElement.type)
@@ -155,12 +147,19 @@ async def funnel(
     ).all()
     steps = []
     for position, element_id, kind in elements:
-        count = reached.get(element_id, 0)
-        active, dropped = ended.get(element_id, (0, 0))
+        reached, in_progress, dropped = counts.get(element_id, (0, 0, 0))
         steps.append(
-            FunnelStep(position, element_id, kind, count, count - active - dropped, dropped, active)
+            FunnelStep(
+                position,
+                element_id,
+                kind,
+                reached,
+                reached - in_progress - dropped,
+                dropped,
+                in_progress,
+            )
         )
-    return Funnel(runs=totals[0], runs_without_lines=totals[1], steps=steps)
+    return Funnel(runs=total or 0, runs_without_lines=(total or 0) - with_lines, steps=steps)
 
 
 async def conversion(
@@ -242,32 +241,50 @@ async def scores(
             .order_by(CourseElement.position)
         )
     )
-    stats = {element_id: ScoreStats(element_id) for element_id in test_ids}
     if not test_ids:
         return []
-    latest = (
-        select(Conversation.element_id, Conversation.score, Conversation.maxscore)
-        .join(Run, (Run.account_id == Conversation.account_id) & (Run.id == Conversation.run_id))
-        .where(
-            Conversation.account_id == account_id,
-            *_runs_of(account_id, deployment_id, version_id),
-            Conversation.element_id.in_(test_ids),
-            Conversation.role == ConversationRole.BOT.value,
-            Conversation.maxscore.is_not(None),
-        )
-        .ext(distinct_on(Conversation.run_id, Conversation.element_id))
-        .order_by(Conversation.run_id, Conversation.element_id, Conversation.id.desc())
+    stats = {element_id: ScoreStats(element_id) for element_id in test_ids}
+    rows = await session.execute(
+        _SCORES_SQL,
+        {
+            "account_id": account_id,
+            "deployment_id": deployment_id,
+            "version_id": version_id,
+            "element_ids": test_ids,
+        },
     )
     totals: dict[str, float] = {}
-    for element_id, score, maxscore in (await session.execute(latest)).all():
+    for element_id, score, maxscore, runs in rows.all():
         entry = stats[element_id]
         score = score or 0.0
-        entry.runs += 1
-        entry.by_score[(score, maxscore)] = entry.by_score.get((score, maxscore), 0) + 1
+        entry.runs += runs
+        entry.by_score[(score, maxscore)] = runs
         percent = score / maxscore * 100 if maxscore > 0 else 0.0
-        entry.buckets[max(0, min(int(percent // (100 / BUCKETS)), BUCKETS - 1))] += 1
-        totals[element_id] = totals.get(element_id, 0.0) + percent
+        bucket = max(0, min(int(percent // (100 / BUCKETS)), BUCKETS - 1))
+        entry.buckets[bucket] += runs
+        totals[element_id] = totals.get(element_id, 0.0) + percent * runs
     for element_id, entry in stats.items():
         if entry.runs:
             entry.mean_percent = round(totals[element_id] / entry.runs, 2)
     return list(stats.values())
+
+
+# The newest scored bot line of each test element per run, counted per (score, maxscore).
+_SCORES_SQL = text(
+    """
+WITH latest AS (
+    SELECT max(c.id) AS id
+    FROM conversation c
+    JOIN run r ON r.account_id = c.account_id AND r.id = c.run_id
+    WHERE c.account_id = :account_id AND r.account_id = :account_id
+      AND r.deployment_id = :deployment_id AND r.course_version_id = :version_id
+      AND c.element_id IN :element_ids AND c.role = 'bot' AND c.maxscore IS NOT NULL
+    GROUP BY c.run_id, c.element_id
+)
+SELECT c.element_id, c.score, c.maxscore, count(*)
+FROM conversation c JOIN latest l ON l.id = c.id
+WHERE c.account_id = :account_id
+GROUP BY c.element_id, c.score, c.maxscore
+ORDER BY c.element_id, c.score, c.maxscore
+"""
+).bindparams(bindparam("element_ids", expanding=True))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterable
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
@@ -101,22 +101,21 @@ async def list_runs(
 async def export_runs(
     account_id: AccountId, access: Read, ctx: Ctx, filters: Filters
 ) -> StreamingResponse:
-    async def lines() -> AsyncIterator[str]:
-        yield _csv_line(CSV_COLUMNS)
+    async def chunks() -> AsyncIterator[str]:
+        yield _csv_text([CSV_COLUMNS])
         before: int | None = None
         while True:
             async with ctx.db.tenant(access.account_id) as session:
                 batch = await run_queries.batch_before(
                     session, access.account_id, filters, before, EXPORT_BATCH
                 )
-            for row in batch:
-                yield _csv_line([_csv_value(getattr(row, c)) for c in CSV_COLUMNS])
+            yield _csv_text([_csv_value(getattr(row, c)) for c in CSV_COLUMNS] for row in batch)
             if len(batch) < EXPORT_BATCH:
                 return
             before = batch[-1].id
 
     return StreamingResponse(
-        lines(),
+        chunks(),
         media_type="text/csv; charset=utf-8",
         headers={"Content-Disposition": 'attachment; filename="runs.csv"'},
     )
@@ -195,7 +194,7 @@ def _csv_value(value: object) -> object:
     return "" if value is None else value
 
 
-def _csv_line(values: Any) -> str:
+def _csv_text(rows: Iterable[Iterable[Any]]) -> str:
     buffer = io.StringIO()
-    csv.writer(buffer).writerow(values)
+    csv.writer(buffer).writerows(rows)
     return buffer.getvalue()

@@ -46,32 +46,42 @@ async def list_students(
         Banned.account_id == Participant.account_id,
         Banned.telegram_user_id == Participant.telegram_user_id,
     )
-    run_count = (
-        select(func.count())
-        .where(Run.account_id == Participant.account_id, Run.participant_id == Participant.id)
-        .scalar_subquery()
-    )
     async with ctx.db.tenant(access.account_id) as session:
         total = await session.scalar(select(func.count()).select_from(Participant).where(*where))
-        rows = await session.execute(
-            select(Participant, banned, run_count)
-            .where(*where)
-            .order_by(Participant.id.desc())
-            .limit(limit)
-            .offset(offset)
-        )
-        items = [
-            StudentOut(
-                telegram_user_id=p.telegram_user_id,
-                username=p.username,
-                first_name=p.first_name,
-                last_name=p.last_name,
-                banned=is_banned,
-                runs=count,
-                created_at=p.created_at,
+        page = (
+            await session.execute(
+                select(Participant, banned)
+                .where(*where)
+                .order_by(Participant.id.desc())
+                .limit(limit)
+                .offset(offset)
             )
-            for p, is_banned, count in rows.all()
-        ]
+        ).all()
+        # Run counts of this page only, in one grouped query (not one per student).
+        counts = dict(
+            (
+                await session.execute(
+                    select(Run.participant_id, func.count())
+                    .where(
+                        Run.account_id == access.account_id,
+                        Run.participant_id.in_([p.id for p, _ in page]),
+                    )
+                    .group_by(Run.participant_id)
+                )
+            ).all()
+        )
+    items = [
+        StudentOut(
+            telegram_user_id=p.telegram_user_id,
+            username=p.username,
+            first_name=p.first_name,
+            last_name=p.last_name,
+            banned=is_banned,
+            runs=counts.get(p.id, 0),
+            created_at=p.created_at,
+        )
+        for p, is_banned in page
+    ]
     return Page[StudentOut](items=items, total=total or 0, limit=limit, offset=offset)
 
 

@@ -7,11 +7,19 @@ is added, and a route without a rule fails `test_every_route_has_a_rule`.
 from __future__ import annotations
 
 import re
+from dataclasses import replace
+from pathlib import Path
 
 import pytest
 
 from panel_api.app import API_PREFIX, create_app
-from panel_api.permissions import ROLE_RIGHTS, ROLES, GlobalRule, Permission
+from panel_api.permissions import (
+    ROLE_RIGHTS,
+    ROLES,
+    GlobalRule,
+    Permission,
+    roles_table_markdown,
+)
 from storage.models import MemberRole
 from tests.integration.test_panel_support import (
     SUPERADMIN_ID,
@@ -155,3 +163,35 @@ async def test_global_rules(db, secret_box, make_account):
                 if anonymous.status_code in (401, 403) and path.endswith("logout"):
                     failures.append((method, path, anonymous.status_code))
     assert failures == []
+
+
+def test_docs_show_the_roles_table_of_the_code():
+    docs = (Path(__file__).resolve().parents[2] / "docs" / "panel.md").read_text(encoding="utf-8")
+    assert roles_table_markdown() in docs
+
+
+async def test_bad_input_is_a_clear_4xx_not_a_crash(db, secret_box, make_account):
+    owner = 95_000_001
+    account_id = await make_account(owner_telegram_user_id=owner)
+    ctx = panel_context(db, secret_box)
+    ctx.panel = replace(ctx.panel, max_body_bytes=4096)
+    headers = user_headers(ctx, owner)
+    async with panel_client(ctx) as client:
+        nul = await client.post("/api/v1/accounts", json={"name": "a\x00b"}, headers=headers)
+        assert nul.status_code == 422 and "NUL" in nul.text
+        query = await client.get(
+            f"/api/v1/accounts/{account_id}/students", params={"q": "x\x00"}, headers=headers
+        )
+        assert query.status_code == 422
+        huge = await client.post(
+            f"/api/v1/accounts/{account_id}/courses/validate",
+            json={"source": "a" * 10_000},
+            headers=headers,
+        )
+        assert huge.status_code == 413
+        not_json = await client.post(
+            f"/api/v1/accounts/{account_id}/courses/validate",
+            content=b"{not json",
+            headers={**headers, "Content-Type": "application/json"},
+        )
+        assert not_json.status_code == 422

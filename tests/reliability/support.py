@@ -11,6 +11,7 @@ replays a failing schedule (every test prints the seed it used).
 from __future__ import annotations
 
 import asyncio
+import inspect
 import math
 import os
 import random
@@ -18,6 +19,7 @@ import time
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
+from typing import Any
 
 from redis.asyncio import Redis
 from sqlalchemy import select
@@ -359,12 +361,18 @@ def collapse_repeats(texts: Sequence[str]) -> list[str]:
     return [t for i, t in enumerate(texts) if i == 0 or texts[i - 1] != t]
 
 
-async def wait_until(check: Callable[[], object], timeout: float, what: str) -> None:
+async def wait_until(check: Callable[[], Any], timeout: float, what: str) -> Any:
+    """The first truthy value of `check()` (awaited when it is a coroutine)."""
     deadline = time.monotonic() + timeout
-    while not check():
+    while True:
+        value = check()
+        if inspect.isawaitable(value):
+            value = await value
+        if value:
+            return value
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out waiting until {what}")
-        await asyncio.sleep(0.05)
+        await asyncio.sleep(0.02)
 
 
 async def audit(
