@@ -14,7 +14,7 @@ from sqlalchemy import text
 
 from adapters.llm import AccountLLM, Endpoint
 from adapters.observability.metrics import install_log_counter, metrics_router
-from adapters.payments import PaymentService
+from adapters.payments import PaymentService, payments_router
 from adapters.telegram.bot_runtime import RuntimeOptions
 from adapters.telegram.runtime import TelegramRuntime, utc_now
 from adapters.telegram.sender import RateLimits
@@ -83,6 +83,7 @@ async def build_process(settings: Settings) -> Process:
     panel = PanelSettings.from_env(production=settings.production)
     app = create_app(PanelContext(db=db, box=box, settings=settings, panel=panel, health=health))
     app.include_router(runtime.router)
+    app.include_router(payments_router(payments))
     app.include_router(metrics_router(lambda: runtime.pool.hosted))
     install_log_counter()
-    return Process(app, db, redis, runtime, llm)
+    return Process(app, db, redis, runtime, llm, payments)

@@ -34,8 +34,9 @@ CONTEXT_FIELDS = ("account_id", "bot_id", "chat_id", "run_id")
 _IDS: dict[str, ContextVar[int | None]] = {
     name: ContextVar(f"coursebot_log_{name}", default=None) for name in CONTEXT_FIELDS
 }
-# "<bot id>:<35 url-safe chars>": the bot id is public, the rest is the secret.
-_BOT_TOKEN = re.compile(r"\b(\d{3,20}):[A-Za-z0-9_-]{30,}")
+# "<bot id>:<35 url-safe chars>": the bot id is public, the rest is the secret. No \b:
+# in a Bot API URL the token follows "/bot" directly.
+_BOT_TOKEN = re.compile(r"(?<!\d)(\d{3,20}):[A-Za-z0-9_-]{30,}")
 # scheme://user:password@host
 _URL_PASSWORD = re.compile(r"(\b[A-Za-z][A-Za-z0-9+.-]*://[^\s:/@]+:)[^\s@/]+@")
 REDACTED = "<redacted>"
