@@ -240,11 +240,14 @@ async def _drive(
     cpu = time.process_time()
     started = time.perf_counter()
     classroom.begin()
+    progress = asyncio.create_task(_report_progress(classroom, name))
     completed = True
     try:
         await asyncio.wait_for(classroom.finished.wait(), timeout_s)
     except TimeoutError:
         completed = False
+    finally:
+        progress.cancel()
     seconds = time.perf_counter() - started
     cpu = time.process_time() - cpu
     if profiler is not None and profile is not None:
@@ -263,13 +266,20 @@ async def _drive(
     )
 
 
+async def _report_progress(classroom: Classroom, name: str, every_s: float = 10.0) -> None:
+    """A long run shows it is alive (and how fast it goes) on stderr."""
+    while True:
+        await asyncio.sleep(every_s)
+        print(f"  {name}: {len(classroom.latencies):,} updates answered", file=sys.stderr)
+
+
 def _start_profiler():  # type: ignore[no-untyped-def]
     """pyinstrument, when installed (a development aid, not a dependency)."""
     try:
         from pyinstrument import Profiler
     except ImportError:
         raise SystemExit("--profile needs pyinstrument: .venv/bin/pip install pyinstrument") from None
-    profiler = Profiler(async_mode="enabled")
+    profiler = Profiler(async_mode="disabled")
     profiler.start()
     return profiler
 

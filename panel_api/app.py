@@ -1,6 +1,7 @@
 """The FastAPI application served by `coursebot up` beside the Telegram runtime.
 
-`create_app(ctx)` mounts /health and the versioned API under /api/v1 (OpenAPI at /docs).
+`create_app(ctx)` mounts /health, the versioned API under /api/v1 (OpenAPI at /docs) and the
+web panel's pages at / (panel_api.web).
 Each route's authorization rule is stamped into its OpenAPI operation (`x-permission`) and
 checked at start-up: a route without one refuses to start the app rather than serve unguarded.
 """
@@ -33,6 +34,7 @@ from panel_api.routers import (
     students,
     tokens,
 )
+from panel_api.web import mount_web
 
 API_PREFIX = "/api/v1"
 ROUTERS = (
@@ -74,6 +76,9 @@ def create_app(ctx: PanelContext) -> FastAPI:
     app.include_router(api)
     _publish_rules(app, rule_table(app.routes, API_PREFIX))
     errors.install(app)
+    # The web pages (at /, after the API's error handlers): each page holds one rule of the
+    # same table, checked here like the API's, but pages stay out of the OpenAPI schema.
+    rule_table(mount_web(app), "")
     app.add_middleware(BodyLimit, max_bytes=ctx.panel.max_body_bytes)
     return app
 

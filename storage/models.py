@@ -193,6 +193,7 @@ class AccountMember(Base):
         UniqueConstraint("account_id", "telegram_user_id"),
         Index(None, "telegram_user_id"),
         enum_check("role", MemberRole),
+        CheckConstraint("ui_language ~ '^[a-z]{2}$'", name="ui_language_format"),
     )
 
     id: Mapped[int] = _pk()
@@ -201,6 +202,8 @@ class AccountMember(Base):
     username: Mapped[str | None]
     role: Mapped[str]
     created_at: Mapped[datetime] = _created_at()
+    # The panel's language for this member ("en", "ru"); NULL follows the browser.
+    ui_language: Mapped[str | None]
 
 
 class ApiKey(Base):

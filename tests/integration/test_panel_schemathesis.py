@@ -110,7 +110,7 @@ def test_no_generated_request_causes_a_server_error(db, secret_box, live_panel, 
                     case.path_parameters[name] = real_ids.get(name, value)
             response = case.call(base_url=live_panel, session=session, headers=headers)
             if response.status_code < 300:
-                succeeded.add(f"{case.method} {operation.path}")
+                succeeded.add(f"{case.method} {case.operation.path}")
             if response.status_code >= 500:
                 errors.append(
                     f"{case.method} {case.formatted_path} -> {response.status_code}: "

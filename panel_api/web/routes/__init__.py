@@ -1,0 +1,25 @@
+"""The panel's pages, one module per area; `pages_router()` gathers them."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+from panel_api.web.routes import (
+    accounts,
+    analytics,
+    auth,
+    bots,
+    courses,
+    deployments,
+    runs,
+    students,
+)
+
+MODULES = (auth, accounts, bots, courses, deployments, runs, students, analytics)
+
+
+def pages_router() -> APIRouter:
+    router = APIRouter()
+    for module in MODULES:
+        router.include_router(module.router)
+    return router

@@ -1,0 +1,139 @@
+"""Analytics of a deployment: funnel per element (SVG bars), conversion by token and UTM
+source, cohorts by start day, test scores; each table also as CSV."""
+
+from __future__ import annotations
+
+from fastapi import Request, Response
+
+from panel_api.deps import Ctx
+from panel_api.errors import ApiError
+from panel_api.permissions import Permission
+from panel_api.routers import analytics as analytics_api
+from panel_api.routers import deployments as deployments_api
+from panel_api.web import charts, lookups, spreadsheet
+from panel_api.web.rendering import page_translator, render
+from panel_api.web.routes.common import page_router, rule, see_other
+
+router = page_router()
+Read = rule(Permission.ANALYTICS_READ)
+REPORTS = ("funnel", "tokens", "utm", "cohorts", "scores")
+DEFAULT_DAYS = 30
+
+
+def _int_param(request: Request, name: str, low: int, high: int) -> int | None:
+    raw = request.query_params.get(name, "")
+    return int(raw) if raw.isascii() and raw.isdigit() and low <= int(raw) <= high else None
+
+
+@router.get("/accounts/{account_id}/analytics")
+async def analytics_index(request: Request, account_id: int, access: Read, ctx: Ctx) -> Response:
+    """Analytics are per deployment: with one deployment go straight there."""
+    items = await deployments_api.list_deployments(
+        access.account_id, access, ctx, bot_id=None, course_id=None
+    )
+    if len(items) == 1:
+        return see_other(f"/accounts/{access.account_id}/deployments/{items[0].id}/analytics")
+    async with ctx.db.tenant(access.account_id) as session:
+        titles = await lookups.course_titles(session, access.account_id)
+    return await render(
+        request, "analytics_index.html", access=access, deployments=items, titles=titles
+    )
+
+
+@router.get("/accounts/{account_id}/deployments/{deployment_id}/analytics")
+async def analytics_page(
+    request: Request, account_id: int, deployment_id: int, access: Read, ctx: Ctx
+) -> Response:
+    t = await page_translator(request, access)
+    deployment = await deployments_api.get_deployment(
+        access.account_id, deployment_id, access, ctx
+    )
+    version_id = _int_param(request, "version", 1, 2**63 - 1)
+    days = _int_param(request, "days", 1, 366) or DEFAULT_DAYS
+    errors: list[str] = []
+    try:
+        funnel = await analytics_api.funnel(
+            access.account_id, deployment_id, access, ctx, course_version_id=version_id
+        )
+    except ApiError:
+        errors.append(t("analytics.bad_version"))
+        version_id = None
+        funnel = await analytics_api.funnel(
+            access.account_id, deployment_id, access, ctx, course_version_id=None
+        )
+    conversion = await analytics_api.conversion(access.account_id, deployment_id, access, ctx)
+    cohorts = await analytics_api.cohorts(access.account_id, deployment_id, access, ctx, days=days)
+    scores = await analytics_api.scores(
+        access.account_id, deployment_id, access, ctx, course_version_id=funnel.course_version_id
+    )
+    async with ctx.db.tenant(access.account_id) as session:
+        versions = await lookups.versions_of(session, access.account_id, deployment.course_id)
+        titles = await lookups.course_titles(session, access.account_id)
+    return await render(
+        request,
+        "analytics.html",
+        access=access,
+        status_code=422 if errors else 200,
+        errors=errors,
+        deployment=deployment,
+        course_title=titles.get(deployment.course_id, ""),
+        versions=versions,
+        funnel=funnel,
+        chart=charts.funnel(funnel.steps, funnel.runs),
+        conversion=conversion,
+        cohorts=cohorts,
+        cohort_max=max([c.started for c in cohorts], default=0),
+        share=charts.share,
+        scores=scores,
+        days=days,
+        reports=REPORTS,
+    )
+
+
+@router.get("/accounts/{account_id}/deployments/{deployment_id}/analytics.csv")
+async def analytics_csv(
+    request: Request, account_id: int, deployment_id: int, access: Read, ctx: Ctx
+) -> Response:
+    report = request.query_params.get("report", "funnel")
+    if report not in REPORTS:
+        report = "funnel"
+    version_id = _int_param(request, "version", 1, 2**63 - 1)
+    days = _int_param(request, "days", 1, 366) or DEFAULT_DAYS
+    a, d = access.account_id, deployment_id
+    if report == "funnel":
+        funnel = await analytics_api.funnel(a, d, access, ctx, course_version_id=version_id)
+        text = spreadsheet.to_csv(
+            ("position", "element_id", "type", "reached", "completed", "in_progress", "dropped"),
+            (
+                (s.position, s.element_id, s.type, s.reached, s.completed, s.in_progress, s.dropped)
+                for s in funnel.steps
+            ),
+        )
+    elif report in ("tokens", "utm"):
+        conversion = await analytics_api.conversion(a, d, access, ctx)
+        items = conversion.by_token if report == "tokens" else conversion.by_utm_source
+        text = spreadsheet.to_csv(
+            ("token" if report == "tokens" else "utm_source", "started", "completed", "rate"),
+            ((c.key, c.started, c.completed, "" if c.rate is None else c.rate) for c in items),
+        )
+    elif report == "cohorts":
+        cohorts = await analytics_api.cohorts(a, d, access, ctx, days=days)
+        text = spreadsheet.to_csv(
+            ("day", "started", "completed", "active", "dropped"),
+            (
+                (c.day.date().isoformat(), c.started, c.completed, c.active, c.dropped)
+                for c in cohorts
+            ),
+        )
+    else:
+        scores = await analytics_api.scores(a, d, access, ctx, course_version_id=version_id)
+        text = spreadsheet.to_csv(
+            ("element_id", "runs", "mean_percent", *(f"{i * 10}-{i * 10 + 10}%" for i in range(10))),
+            ((s.element_id, s.runs, s.mean_percent, *s.buckets) for s in scores.tests),
+        )
+    filename = f"deployment-{deployment_id}-{report}.csv"
+    return Response(
+        text,
+        media_type="text/csv; charset=utf-8",
+        headers={"Content-Disposition": f'attachment; filename="{filename}"'},
+    )

@@ -1,0 +1,96 @@
+"""Bots page: connected bots with their mode and last update, add by token, enable/disable."""
+
+from __future__ import annotations
+
+from fastapi import Request, Response
+from pydantic import ValidationError
+
+from panel_api.deps import Ctx
+from panel_api.errors import ApiError
+from panel_api.permissions import Permission
+from panel_api.routers import bots as bots_api
+from panel_api.schemas.bots import BotCreate, BotUpdate
+from panel_api.web.rendering import page_translator, render
+from panel_api.web.routes.common import (
+    Form,
+    field,
+    page_router,
+    rule,
+    see_other,
+    validation_messages,
+)
+
+router = page_router()
+Read = rule(Permission.BOTS_READ)
+Manage = rule(Permission.BOTS_MANAGE)
+ACTIONS = {
+    "enable": {"active": True},
+    "disable": {"active": False},
+    "polling": {"mode": "polling"},
+    "webhook": {"mode": "webhook"},
+}
+
+
+@router.get("/accounts/{account_id}/bots")
+async def bots_page(request: Request, account_id: int, access: Read, ctx: Ctx) -> Response:
+    return await _page(request, access, ctx)
+
+
+async def _page(
+    request: Request,
+    access: Read,
+    ctx: Ctx,
+    *,
+    errors: list[str] | None = None,
+    action_errors: list[str] | None = None,
+    mode: str = "polling",
+    status_code: int = 200,
+) -> Response:
+    bots = await bots_api.list_bots(access.account_id, access, ctx)
+    return await render(
+        request,
+        "bots.html",
+        access=access,
+        status_code=status_code,
+        bots=bots,
+        errors=errors or [],
+        action_errors=action_errors or [],
+        mode=mode,
+    )
+
+
+@router.post("/accounts/{account_id}/bots")
+async def add_bot(
+    request: Request, account_id: int, access: Manage, form: Form, ctx: Ctx
+) -> Response:
+    mode = field(form, "mode") or "polling"
+    try:
+        body = BotCreate(token=field(form, "token") or "", mode=mode)
+        await bots_api.add_bot(access.account_id, body, access, ctx)
+    except ValidationError as exc:
+        errors = validation_messages(exc)
+        return await _page(request, access, ctx, errors=errors, mode=mode, status_code=422)
+    except ApiError as exc:
+        return await _page(
+            request, access, ctx, errors=[exc.detail], mode=mode, status_code=exc.status
+        )
+    return see_other(f"/accounts/{access.account_id}/bots", "bot_added")
+
+
+@router.post("/accounts/{account_id}/bots/{bot_id}")
+async def change_bot(
+    request: Request, account_id: int, bot_id: int, access: Manage, form: Form, ctx: Ctx
+) -> Response:
+    change = ACTIONS.get(field(form, "action") or "")
+    if change is None:
+        t = await page_translator(request, access)
+        return await _page(
+            request, access, ctx, action_errors=[t("form.unknown_action")], status_code=422
+        )
+    try:
+        await bots_api.update_bot(access.account_id, bot_id, BotUpdate(**change), access, ctx)
+    except ApiError as exc:
+        return await _page(
+            request, access, ctx, action_errors=[exc.detail], status_code=exc.status
+        )
+    return see_other(f"/accounts/{access.account_id}/bots", "bot_updated")

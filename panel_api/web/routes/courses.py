@@ -1,0 +1,288 @@
+"""Courses: upload YAML or import a Google Sheet (diagnostics shown at their lines), versions,
+and a preview of each version played by the engine."""
+
+from __future__ import annotations
+
+import json
+from pathlib import PurePath
+from typing import Any
+
+from fastapi import Request, Response
+from pydantic import ValidationError
+
+from courses.loader import load_course
+from panel_api.deps import Ctx
+from panel_api.errors import ApiError
+from panel_api.permissions import Permission, allows
+from panel_api.routers import bots as bots_api
+from panel_api.routers import courses as courses_api
+from panel_api.routers import integrations as integrations_api
+from panel_api.schemas.courses import (
+    CourseUpload,
+    SheetCourseImport,
+    SheetImport,
+    SheetsAccessIn,
+    VersionUpload,
+)
+from panel_api.services.course_store import diagnostics_out
+from panel_api.web import listing, preview
+from panel_api.web.rendering import page_translator, render
+from panel_api.web.routes.common import (
+    Form,
+    field,
+    fields,
+    page_router,
+    rule,
+    see_other,
+    upload_text,
+    validation_messages,
+)
+from storage.repositories import courses as course_repo
+
+router = page_router()
+Read = rule(Permission.COURSES_READ)
+Write = rule(Permission.COURSES_WRITE)
+ManageSheets = rule(Permission.INTEGRATIONS_MANAGE)
+
+
+class Problem(Exception):
+    """A form that cannot become a course: messages, and diagnostics to show at their lines."""
+
+    def __init__(
+        self,
+        messages: list[str],
+        *,
+        source: str | None = None,
+        diagnostics: list[dict[str, Any]] | None = None,
+        status: int = 422,
+    ) -> None:
+        super().__init__(messages[0] if messages else "invalid")
+        self.messages = messages
+        self.listing = listing.annotate(source, diagnostics or []) if diagnostics else None
+        self.status = status
+
+
+def _problem(exc: ValidationError | ApiError, source: str | None = None) -> Problem:
+    if isinstance(exc, ValidationError):
+        return Problem(validation_messages(exc))
+    return Problem(
+        [exc.detail], source=source, diagnostics=exc.extra.get("diagnostics"), status=exc.status
+    )
+
+
+# --- the course list ----------------------------------------------------------------------
+
+
+@router.get("/accounts/{account_id}/courses")
+async def courses_page(request: Request, account_id: int, access: Read, ctx: Ctx) -> Response:
+    return await _list_page(request, access, ctx)
+
+
+async def _list_page(
+    request: Request,
+    access: Read,
+    ctx: Ctx,
+    *,
+    problem: Problem | None = None,
+    form_name: str | None = None,
+    values: dict[str, str] | None = None,
+) -> Response:
+    items = await courses_api.list_courses(access.account_id, access, ctx)
+    sheets = None
+    if allows(access.role, Permission.INTEGRATIONS_READ):
+        sheets = await integrations_api.get_sheets_access(access.account_id, access, ctx)
+    return await render(
+        request,
+        "courses.html",
+        access=access,
+        status_code=problem.status if problem else 200,
+        courses=items,
+        sheets=sheets,
+        problem=problem,
+        form_name=form_name,
+        values=values or {},
+    )
+
+
+async def _source(form: Any, t: Any) -> str:
+    try:
+        text = await upload_text(form, "file")
+    except UnicodeDecodeError:
+        raise Problem([t("courses.not_utf8")]) from None
+    text = text if text is not None else (form.get("source") or "")
+    if not str(text).strip():
+        raise Problem([t("courses.no_source")])
+    return str(text)
+
+
+@router.post("/accounts/{account_id}/courses")
+async def upload_course(
+    request: Request, account_id: int, access: Write, form: Form, ctx: Ctx
+) -> Response:
+    t = await page_translator(request, access)
+    values = fields(form, ("title", "slug"))
+    source: str | None = None
+    try:
+        source = await _source(form, t)
+        upload = form.get("file")
+        title = values.get("title") or _title_from_file(getattr(upload, "filename", None))
+        body = CourseUpload(title=title or "", slug=values.get("slug"), source=source)
+        out = await courses_api.upload_course(access.account_id, body, access, ctx)
+    except Problem as problem:
+        return await _list_page(request, access, ctx, problem=problem, form_name="upload", values=values)
+    except (ValidationError, ApiError) as exc:
+        return await _list_page(
+            request, access, ctx, problem=_problem(exc, source), form_name="upload", values=values
+        )
+    return see_other(_version_url(access.account_id, out.course.id, out.version.id), "course_uploaded")
+
+
+@router.post("/accounts/{account_id}/courses/import-sheet")
+async def import_course(
+    request: Request, account_id: int, access: Write, form: Form, ctx: Ctx
+) -> Response:
+    values = fields(form, ("spreadsheet", "worksheet", "title", "slug"))
+    try:
+        body = SheetCourseImport(**values)
+        out = await courses_api.import_course_from_sheet(access.account_id, body, access, ctx)
+    except (ValidationError, ApiError) as exc:
+        return await _list_page(
+            request, access, ctx, problem=_problem(exc), form_name="sheet", values=values
+        )
+    return see_other(_version_url(access.account_id, out.course.id, out.version.id), "course_uploaded")
+
+
+@router.post("/accounts/{account_id}/integrations/google-sheets")
+async def set_sheets_key(
+    request: Request, account_id: int, access: ManageSheets, form: Form, ctx: Ctx
+) -> Response:
+    t = await page_translator(request, access)
+    try:
+        raw = await upload_text(form, "key_file")
+        if raw is None:
+            raise Problem([t("sheets.no_key")])
+        try:
+            info = json.loads(raw)
+        except ValueError:
+            raise Problem([t("sheets.not_json")]) from None
+        await integrations_api.put_sheets_access(
+            access.account_id, SheetsAccessIn(service_account=info), access, ctx
+        )
+    except (Problem, UnicodeDecodeError) as exc:
+        problem = exc if isinstance(exc, Problem) else Problem([t("sheets.not_json")])
+        return await _list_page(request, access, ctx, problem=problem, form_name="sheets_key")
+    except (ValidationError, ApiError) as exc:
+        return await _list_page(request, access, ctx, problem=_problem(exc), form_name="sheets_key")
+    return see_other(f"/accounts/{access.account_id}/courses", "sheets_key_saved")
+
+
+# --- one course -----------------------------------------------------------------------------
+
+
+@router.get("/accounts/{account_id}/courses/{course_id}")
+async def course_page(
+    request: Request, account_id: int, course_id: int, access: Read, ctx: Ctx
+) -> Response:
+    return await _course_page(request, access, ctx, course_id)
+
+
+async def _course_page(
+    request: Request,
+    access: Read,
+    ctx: Ctx,
+    course_id: int,
+    *,
+    problem: Problem | None = None,
+    form_name: str | None = None,
+) -> Response:
+    course = await courses_api.get_course(access.account_id, course_id, access, ctx)
+    versions = await courses_api.list_versions(access.account_id, course_id, access, ctx)
+    return await render(
+        request,
+        "course.html",
+        access=access,
+        status_code=problem.status if problem else 200,
+        course=course,
+        versions=list(reversed(versions)),
+        problem=problem,
+        form_name=form_name,
+    )
+
+
+@router.post("/accounts/{account_id}/courses/{course_id}/versions")
+async def upload_version(
+    request: Request, account_id: int, course_id: int, access: Write, form: Form, ctx: Ctx
+) -> Response:
+    t = await page_translator(request, access)
+    source: str | None = None
+    try:
+        source = await _source(form, t)
+        out = await courses_api.upload_version(
+            access.account_id, course_id, VersionUpload(source=source), access, ctx
+        )
+    except Problem as problem:
+        return await _course_page(request, access, ctx, course_id, problem=problem, form_name="upload")
+    except (ValidationError, ApiError) as exc:
+        return await _course_page(
+            request, access, ctx, course_id, problem=_problem(exc, source), form_name="upload"
+        )
+    return see_other(_version_url(access.account_id, course_id, out.version.id), "version_uploaded")
+
+
+@router.post("/accounts/{account_id}/courses/{course_id}/versions/import-sheet")
+async def import_version(
+    request: Request, account_id: int, course_id: int, access: Write, form: Form, ctx: Ctx
+) -> Response:
+    try:
+        body = SheetImport(**fields(form, ("spreadsheet", "worksheet")))
+        out = await courses_api.import_version_from_sheet(
+            access.account_id, course_id, body, access, ctx
+        )
+    except (ValidationError, ApiError) as exc:
+        return await _course_page(
+            request, access, ctx, course_id, problem=_problem(exc), form_name="sheet"
+        )
+    return see_other(_version_url(access.account_id, course_id, out.version.id), "version_uploaded")
+
+
+@router.get("/accounts/{account_id}/courses/{course_id}/versions/{version_id}")
+async def version_page(
+    request: Request, account_id: int, course_id: int, version_id: int, access: Read, ctx: Ctx
+) -> Response:
+    """The version's preview transcript, its warnings, and a form to deploy it."""
+    t = await page_translator(request, access)
+    course = await courses_api.get_course(access.account_id, course_id, access, ctx)
+    async with ctx.db.tenant(access.account_id) as session:
+        version = await course_repo.get_version(session, access.account_id, version_id)
+    assert version is not None  # the page's rule checked it is a version of this course
+    loaded = load_course(version.source_text, source_name=f"v{version.number}")
+    played = None
+    if loaded.course is not None:
+        played = preview.play(
+            loaded.course,
+            sample_text=t("preview.sample_text"),
+            dialog_reply=t("preview.dialog_reply"),
+        )
+    bots = []
+    if allows(access.role, Permission.DEPLOYMENTS_MANAGE):
+        bots = await bots_api.list_bots(access.account_id, access, ctx)
+    return await render(
+        request,
+        "version.html",
+        access=access,
+        course=course,
+        version=version,
+        warnings=[d.model_dump() for d in diagnostics_out(loaded.warnings)],
+        preview=played,
+        bots=bots,
+    )
+
+
+def _version_url(account_id: int, course_id: int, version_id: int) -> str:
+    return f"/accounts/{account_id}/courses/{course_id}/versions/{version_id}"
+
+
+def _title_from_file(filename: str | None) -> str | None:
+    return PurePath(filename).stem[:200] if filename else None
+
+

@@ -1,0 +1,214 @@
+"""Deployments and their enrollment tokens: deploy a version to a bot, activate/deactivate,
+create and revoke tokens, copy a token's deep link, show it as a QR code."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import Request, Response
+from pydantic import ValidationError
+
+from panel_api.deps import Ctx
+from panel_api.errors import ApiError
+from panel_api.permissions import Permission
+from panel_api.routers import bots as bots_api
+from panel_api.routers import deployments as deployments_api
+from panel_api.routers import tokens as tokens_api
+from panel_api.schemas.deployments import DeploymentCreate, DeploymentUpdate
+from panel_api.schemas.tokens import TokenCreate
+from panel_api.web import lookups, qr
+from panel_api.web.rendering import page_translator, render, security_headers
+from panel_api.web.routes.common import (
+    Form,
+    field,
+    fields,
+    page_router,
+    rule,
+    see_other,
+    validation_messages,
+)
+
+router = page_router()
+Read = rule(Permission.DEPLOYMENTS_READ)
+Manage = rule(Permission.DEPLOYMENTS_MANAGE)
+TokensRead = rule(Permission.TOKENS_READ)
+TokensManage = rule(Permission.TOKENS_MANAGE)
+UTM_KEYS = ("source", "medium", "campaign", "content", "term")
+
+
+@router.get("/accounts/{account_id}/deployments")
+async def deployments_page(
+    request: Request, account_id: int, access: Read, ctx: Ctx
+) -> Response:
+    return await _list_page(request, access, ctx)
+
+
+async def _list_page(
+    request: Request,
+    access: Read,
+    ctx: Ctx,
+    *,
+    errors: list[str] | None = None,
+    values: dict[str, str] | None = None,
+) -> Response:
+    items = await deployments_api.list_deployments(
+        access.account_id, access, ctx, bot_id=None, course_id=None
+    )
+    async with ctx.db.tenant(access.account_id) as session:
+        titles = await lookups.course_titles(session, access.account_id)
+        choices = await lookups.version_choices(session, access.account_id)
+    bots = await bots_api.list_bots(access.account_id, access, ctx)
+    return await render(
+        request,
+        "deployments.html",
+        access=access,
+        status_code=422 if errors else 200,
+        deployments=items,
+        titles=titles,
+        choices=choices,
+        bots=bots,
+        errors=errors or [],
+        values=values or {},
+    )
+
+
+@router.post("/accounts/{account_id}/deployments")
+async def create_deployment(
+    request: Request, account_id: int, access: Manage, form: Form, ctx: Ctx
+) -> Response:
+    values = fields(form, ("course_version_id", "bot_id", "environment"))
+    try:
+        body = DeploymentCreate(**values, restricted=form.get("restricted") == "on")
+        created = await deployments_api.create_deployment(access.account_id, body, access, ctx)
+    except ValidationError as exc:
+        return await _list_page(
+            request, access, ctx, errors=validation_messages(exc), values=values
+        )
+    except ApiError as exc:
+        return await _list_page(request, access, ctx, errors=[exc.detail], values=values)
+    return see_other(f"/accounts/{access.account_id}/deployments/{created.id}", "deployed")
+
+
+@router.get("/accounts/{account_id}/deployments/{deployment_id}")
+async def deployment_page(
+    request: Request, account_id: int, deployment_id: int, access: Read, ctx: Ctx
+) -> Response:
+    return await _deployment_page(request, access, ctx, deployment_id)
+
+
+async def _deployment_page(
+    request: Request,
+    access: Read,
+    ctx: Ctx,
+    deployment_id: int,
+    *,
+    errors: list[str] | None = None,
+    values: dict[str, str] | None = None,
+    status_code: int = 200,
+) -> Response:
+    deployment = await deployments_api.get_deployment(
+        access.account_id, deployment_id, access, ctx
+    )
+    tokens = await tokens_api.list_tokens(access.account_id, deployment_id, access, ctx)
+    async with ctx.db.tenant(access.account_id) as session:
+        titles = await lookups.course_titles(session, access.account_id)
+    return await render(
+        request,
+        "deployment.html",
+        access=access,
+        status_code=status_code,
+        deployment=deployment,
+        course_title=titles.get(deployment.course_id, ""),
+        tokens=tokens,
+        errors=errors or [],
+        values=values or {},
+    )
+
+
+@router.post("/accounts/{account_id}/deployments/{deployment_id}")
+async def change_deployment(
+    request: Request, account_id: int, deployment_id: int, access: Manage, form: Form, ctx: Ctx
+) -> Response:
+    action = field(form, "action")
+    if action not in ("activate", "deactivate"):
+        t = await page_translator(request, access)
+        return await _deployment_page(
+            request, access, ctx, deployment_id, errors=[t("form.unknown_action")], status_code=422
+        )
+    body = DeploymentUpdate(active=action == "activate")
+    await deployments_api.update_deployment(access.account_id, deployment_id, body, access, ctx)
+    return see_other(
+        f"/accounts/{access.account_id}/deployments/{deployment_id}", "deployment_updated"
+    )
+
+
+@router.post("/accounts/{account_id}/deployments/{deployment_id}/tokens")
+async def create_token(
+    request: Request, account_id: int, deployment_id: int, access: TokensManage, form: Form, ctx: Ctx
+) -> Response:
+    values = fields(
+        form,
+        ("kind", "token", "max_uses", "bound_telegram_user_id", "expires_at")
+        + tuple(f"utm_{key}" for key in UTM_KEYS),
+    )
+    try:
+        body = TokenCreate(**_token_body(values))
+        await tokens_api.create_token(access.account_id, deployment_id, body, access, ctx)
+    except ValidationError as exc:
+        return await _deployment_page(
+            request, access, ctx, deployment_id,
+            errors=validation_messages(exc), values=values, status_code=422,
+        )
+    except ApiError as exc:
+        return await _deployment_page(
+            request, access, ctx, deployment_id,
+            errors=[exc.detail], values=values, status_code=exc.status,
+        )
+    return see_other(
+        f"/accounts/{access.account_id}/deployments/{deployment_id}", "token_created"
+    )
+
+
+def _token_body(values: dict[str, str]) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        key: values[key]
+        for key in ("kind", "token", "max_uses", "bound_telegram_user_id", "expires_at")
+        if key in values
+    }
+    utm = {key: values[f"utm_{key}"] for key in UTM_KEYS if f"utm_{key}" in values}
+    if utm:
+        body["utm"] = utm
+    return body
+
+
+@router.post("/accounts/{account_id}/deployments/{deployment_id}/tokens/{token_id}/revoke")
+async def revoke_token(
+    request: Request,
+    account_id: int,
+    deployment_id: int,
+    token_id: int,
+    access: TokensManage,
+    form: Form,
+    ctx: Ctx,
+) -> Response:
+    await tokens_api.revoke_token(access.account_id, deployment_id, token_id, access, ctx)
+    return see_other(
+        f"/accounts/{access.account_id}/deployments/{deployment_id}", "token_revoked"
+    )
+
+
+@router.get("/accounts/{account_id}/deployments/{deployment_id}/tokens/{token_id}/qr.svg")
+async def token_qr(
+    request: Request,
+    account_id: int,
+    deployment_id: int,
+    token_id: int,
+    access: TokensRead,
+    ctx: Ctx,
+) -> Response:
+    token = await tokens_api.get_token(access.account_id, deployment_id, token_id, access, ctx)
+    return Response(
+        qr.svg(token.deep_link),
+        media_type="image/svg+xml",
+        headers={**security_headers(), "Cache-Control": "private, max-age=3600"},
+    )

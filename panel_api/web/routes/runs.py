@@ -1,0 +1,166 @@
+"""Runs: a filterable table (with the API's CSV export of the same filter), one run as a chat
+transcript with its scores, stopping a run."""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+from datetime import UTC, date, datetime, time, timedelta
+from urllib.parse import urlencode
+
+from fastapi import Request, Response
+
+from panel_api.deps import MAX_ID, Ctx
+from panel_api.errors import ApiError
+from panel_api.permissions import Permission
+from panel_api.queries.runs import RunFilter
+from panel_api.routers import deployments as deployments_api
+from panel_api.routers import runs as runs_api
+from panel_api.routers import students as students_api
+from panel_api.web import lookups
+from panel_api.web.rendering import page_translator, render
+from panel_api.web.routes.common import Form, page_router, rule, see_other
+from storage.models import RunStatus
+
+router = page_router()
+Read = rule(Permission.RUNS_READ)
+Manage = rule(Permission.RUNS_MANAGE)
+PAGE_SIZE = 50
+MAX_OFFSET = 1_000_000
+
+
+def parse_filters(query: dict[str, str]) -> tuple[RunFilter, dict[str, str], list[str]]:
+    """(filter, the values to show back in the form, i18n keys of invalid fields)."""
+    shown = {k: v.strip() for k, v in query.items() if isinstance(v, str) and v.strip()}
+    invalid: list[str] = []
+
+    def number(name: str) -> int | None:
+        raw = shown.get(name)
+        if raw is None:
+            return None
+        if raw.isascii() and raw.isdigit() and 1 <= int(raw) <= MAX_ID:
+            return int(raw)
+        invalid.append(name)
+        return None
+
+    def day(name: str, *, next_day: bool = False) -> datetime | None:
+        raw = shown.get(name)
+        if raw is None:
+            return None
+        try:
+            moment = datetime.combine(date.fromisoformat(raw), time(), tzinfo=UTC)
+        except ValueError:
+            invalid.append(name)
+            return None
+        return moment + timedelta(days=1) if next_day else moment
+
+    status = shown.get("status")
+    if status is not None and status not in {s.value for s in RunStatus}:
+        invalid.append("status")
+        status = None
+    return (
+        RunFilter(
+            status=status,
+            deployment_id=number("deployment_id"),
+            token_id=number("token_id"),
+            telegram_user_id=number("telegram_user_id"),
+            started_from=day("started_from"),
+            started_to=day("started_to", next_day=True),  # the form's "to" day is inclusive
+        ),
+        shown,
+        invalid,
+    )
+
+
+def api_query(filters: RunFilter) -> str:
+    """The same filter for the API's CSV export."""
+    params = {
+        key: value.isoformat() if isinstance(value, datetime) else value
+        for key, value in asdict(filters).items()
+        if value is not None
+    }
+    return urlencode(params)
+
+
+@router.get("/accounts/{account_id}/runs")
+async def runs_page(request: Request, account_id: int, access: Read, ctx: Ctx) -> Response:
+    t = await page_translator(request, access)
+    filters, shown, invalid = parse_filters(dict(request.query_params))
+    offset_raw = request.query_params.get("offset", "0")
+    offset = int(offset_raw) if offset_raw.isdigit() and int(offset_raw) <= MAX_OFFSET else 0
+    page = await runs_api.list_runs(
+        access.account_id, access, ctx, filters, limit=PAGE_SIZE, offset=offset
+    )
+    deployments = await deployments_api.list_deployments(
+        access.account_id, access, ctx, bot_id=None, course_id=None
+    )
+    async with ctx.db.tenant(access.account_id) as session:
+        titles = await lookups.course_titles(session, access.account_id)
+    keep = {k: v for k, v in shown.items() if k != "offset"}
+    return await render(
+        request,
+        "runs.html",
+        access=access,
+        status_code=422 if invalid else 200,
+        page=page,
+        deployments={d.id: d for d in deployments},
+        titles=titles,
+        shown=shown,
+        errors=[t("runs.bad_filter", field=t(f"runs.filter.{name}")) for name in invalid],
+        statuses=[s.value for s in RunStatus],
+        export_url=f"/api/v1/accounts/{access.account_id}/runs/export.csv?{api_query(filters)}",
+        previous_url=_page_url(keep, offset - PAGE_SIZE) if offset > 0 else None,
+        next_url=_page_url(keep, offset + PAGE_SIZE)
+        if offset + PAGE_SIZE < page.total
+        else None,
+    )
+
+
+def _page_url(query: dict[str, str], offset: int) -> str:
+    return "?" + urlencode({**query, "offset": max(offset, 0)})
+
+
+@router.get("/accounts/{account_id}/runs/{run_id}")
+async def run_page(
+    request: Request, account_id: int, run_id: int, access: Read, ctx: Ctx
+) -> Response:
+    return await _run_page(request, access, ctx, run_id)
+
+
+async def _run_page(
+    request: Request, access: Read, ctx: Ctx, run_id: int, *, errors: list[str] | None = None
+) -> Response:
+    run = await runs_api.get_run(access.account_id, run_id, access, ctx)
+    lines = await runs_api.get_conversation(access.account_id, run_id, access, ctx)
+    deployment = await deployments_api.get_deployment(
+        access.account_id, run.deployment_id, access, ctx
+    )
+    bans = [
+        ban
+        for ban in await students_api.list_bans(access.account_id, access, ctx)
+        if ban.telegram_user_id == run.telegram_user_id
+    ]
+    async with ctx.db.tenant(access.account_id) as session:
+        titles = await lookups.course_titles(session, access.account_id)
+    return await render(
+        request,
+        "run.html",
+        access=access,
+        status_code=409 if errors else 200,
+        run=run,
+        lines=lines,
+        deployment=deployment,
+        course_title=titles.get(deployment.course_id, ""),
+        bans=bans,
+        errors=errors or [],
+    )
+
+
+@router.post("/accounts/{account_id}/runs/{run_id}/stop")
+async def stop_run(
+    request: Request, account_id: int, run_id: int, access: Manage, form: Form, ctx: Ctx
+) -> Response:
+    try:
+        await runs_api.stop_run(access.account_id, run_id, access, ctx)
+    except ApiError as exc:
+        return await _run_page(request, access, ctx, run_id, errors=[exc.detail])
+    return see_other(f"/accounts/{access.account_id}/runs/{run_id}", "run_stopped")

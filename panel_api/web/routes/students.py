@@ -1,0 +1,94 @@
+"""Students of the account, searchable, with bans: ban (optionally stopping their runs) and
+lift a ban. The ban forms are also on a run's page; both come back where they were sent from."""
+
+from __future__ import annotations
+
+from fastapi import Request, Response
+from pydantic import ValidationError
+
+from panel_api.deps import Ctx
+from panel_api.errors import ApiError
+from panel_api.permissions import Permission
+from panel_api.routers import bots as bots_api
+from panel_api.routers import students as students_api
+from panel_api.schemas.runs import BanCreate
+from panel_api.web.rendering import render
+from panel_api.web.routes.common import (
+    Form,
+    field,
+    fields,
+    page_router,
+    rule,
+    safe_next,
+    see_other,
+    validation_messages,
+)
+
+router = page_router()
+Read = rule(Permission.STUDENTS_READ)
+Manage = rule(Permission.STUDENTS_MANAGE)
+PAGE_SIZE = 50
+
+
+@router.get("/accounts/{account_id}/students")
+async def students_page(request: Request, account_id: int, access: Read, ctx: Ctx) -> Response:
+    return await _page(request, access, ctx)
+
+
+async def _page(
+    request: Request,
+    access: Read,
+    ctx: Ctx,
+    *,
+    errors: list[str] | None = None,
+    status_code: int = 200,
+) -> Response:
+    q = (request.query_params.get("q") or "").strip()[:64].replace("\x00", "") or None
+    offset_raw = request.query_params.get("offset", "0")
+    offset = int(offset_raw) if offset_raw.isdigit() and int(offset_raw) <= 1_000_000 else 0
+    page = await students_api.list_students(
+        access.account_id, access, ctx, q=q, limit=PAGE_SIZE, offset=offset
+    )
+    bans = await students_api.list_bans(access.account_id, access, ctx)
+    bots = await bots_api.list_bots(access.account_id, access, ctx)
+    return await render(
+        request,
+        "students.html",
+        access=access,
+        status_code=status_code,
+        page=page,
+        q=q or "",
+        offset=offset,
+        page_size=PAGE_SIZE,
+        bans=bans,
+        account_bans={b.telegram_user_id: b for b in bans if b.bot_id is None},
+        bots={b.id: b for b in bots},
+        errors=errors or [],
+    )
+
+
+@router.post("/accounts/{account_id}/bans")
+async def ban(request: Request, account_id: int, access: Manage, form: Form, ctx: Ctx) -> Response:
+    back = safe_next(field(form, "next"), f"/accounts/{access.account_id}/students")
+    try:
+        body = BanCreate(
+            **fields(form, ("telegram_user_id", "bot_id", "reason")),
+            stop_runs=form.get("stop_runs") == "on",
+        )
+        await students_api.ban_user(access.account_id, body, access, ctx)
+    except ValidationError as exc:
+        return await _page(
+            request, access, ctx, errors=validation_messages(exc), status_code=422
+        )
+    except ApiError as exc:
+        return await _page(request, access, ctx, errors=[exc.detail], status_code=exc.status)
+    return see_other(back, "student_banned")
+
+
+@router.post("/accounts/{account_id}/bans/{ban_id}/delete")
+async def unban(
+    request: Request, account_id: int, ban_id: int, access: Manage, form: Form, ctx: Ctx
+) -> Response:
+    back = safe_next(field(form, "next"), f"/accounts/{access.account_id}/students")
+    await students_api.unban_user(access.account_id, ban_id, access, ctx)
+    return see_other(back, "student_unbanned")
