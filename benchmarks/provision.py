@@ -68,7 +68,7 @@ async def provision_schools(
     for first in range(0, bot_count, bots_per_account):
         async with db.system() as session:
             account = await system.create_account(
-                session, slug=f"bench-{secrets.token_hex(6)}", name="Bench school", plan="free"
+                session, slug=f"bench-{secrets.token_hex(6)}", name="Bench school", plan="unlimited"
             )
             account_id = account.id
             await members.add(

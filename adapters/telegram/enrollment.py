@@ -22,9 +22,10 @@ from adapters.telegram.deeplink import parse_start_payload
 from adapters.telegram.effect_codec import OfferPayment
 from adapters.telegram.student_texts import Notice, notice_text
 from adapters.telegram.transitions import RunPosition, apply_event
-from adapters.telegram.updates import Inbound, StartRequest
+from adapters.telegram.updates import Inbound, StartRequest, Student
 from engine.effects import SendText
 from engine.events import Start
+from storage import plans
 from storage.models import CourseDeployment, EnrollmentToken, RunStatus
 from storage.repositories import (
     bans,
@@ -125,6 +126,10 @@ class Enrollment:
             await say(Notice.ALREADY_RUNNING)
             return None
 
+        if current is None and not await _has_room_for(session, account_id, student):
+            await say(Notice.COURSE_FULL)
+            return None
+
         token: EnrollmentToken | None = None
         if token_text is not None:
             use = await tokens.use(
@@ -194,6 +199,20 @@ class Enrollment:
             token=token,
             now=now,
         )
+
+
+async def _has_room_for(session: AsyncSession, account_id: int, student: Student) -> bool:
+    """The plan's active-student limit; the account row is locked so that concurrent starts
+    cannot all take the last seat. A student already active elsewhere takes no new seat."""
+    account = await plans.lock_account(session, account_id)
+    if account is None:
+        return False
+    limit = plans.effective_limits(account).max_active_students
+    if limit is None:
+        return True
+    if (await plans.usage(session, account_id)).active_students < limit:
+        return True
+    return await runs.has_active_run_of_user(session, account_id, student.telegram_user_id)
 
 
 async def begin_run(

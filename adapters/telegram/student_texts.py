@@ -23,6 +23,7 @@ class Notice(Enum):
     ALREADY_RUNNING = "already_running"
     PREVIOUS_RUN_ENDED = "previous_run_ended"
     ASSISTANT_UNAVAILABLE = "assistant_unavailable"
+    COURSE_FULL = "course_full"
     PAYMENT_REQUIRED = "payment_required"
     PAYMENT_BUTTON = "payment_button"
     PAYMENT_UNAVAILABLE = "payment_unavailable"
@@ -86,6 +87,10 @@ _TEXTS: dict[Notice, dict[str, str]] = {
     Notice.ACCESS_REFUNDED: {
         "ru": "Оплата курса возвращена, доступ к нему закрыт.",
         "en": "Your payment was refunded, so your access to the course has ended.",
+    },
+    Notice.COURSE_FULL: {
+        "ru": "Сейчас на курсах этой школы нет свободных мест. Попробуйте позже.",
+        "en": "This school's courses have no free places right now. Please try again later.",
     },
     Notice.ASSISTANT_UNAVAILABLE: {
         "ru": "ИИ-ассистент для этого курса сейчас недоступен — продолжим без него.",

@@ -30,7 +30,9 @@ def wants_html(request: Request) -> bool:
     return not path.startswith("/api/") and "text/html" in request.headers.get("accept", "")
 
 
-async def error_page(request: Request, status: int, message_key: str, detail: str | None) -> Response:
+async def error_page(
+    request: Request, status: int, message_key: str, detail: str | None
+) -> Response:
     t = request_translator(request)
     return await render(
         request,

@@ -463,3 +463,22 @@ def _free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
+
+
+async def test_plan_limit_on_active_students_refuses_new_starts(
+    stack, db, secret_box, make_account
+):
+    from storage.repositories import accounts
+
+    account_id = await make_account()
+    async with db.tenant(account_id) as session:
+        await accounts.update_account(session, account_id, limits={"max_active_students": 2})
+    course = await provision(stack, db, secret_box, account_id, "test_messages.yml")
+    users = [new_user() for _ in range(3)]
+    for user in users:
+        stack.fake.push_start(course.fake_bot, user, course.payload)
+        await stack.fake.wait_for(lambda u=user: stack.fake.sent_to(u, course.fake_bot), 10)
+        await quiet(stack.fake, user)
+    started = [u for u in users if await latest_run(db, account_id, u) is not None]
+    assert started == users[:2]
+    assert "нет свободных мест" in (stack.fake.sent_to(users[2])[0].text or "")

@@ -75,8 +75,6 @@ async def switch_account(request: Request, user: LoggedIn) -> Response:
 
 
 @router.get("/accounts/{account_id}")
-async def overview(
-    request: Request, account_id: int, access: ReadAccount, ctx: Ctx
-) -> Response:
+async def overview(request: Request, account_id: int, access: ReadAccount, ctx: Ctx) -> Response:
     account = await accounts_api.get_account(access.account_id, access, ctx)
     return await render(request, "overview.html", access=access, overview=account)

@@ -45,9 +45,7 @@ async def analytics_page(
     request: Request, account_id: int, deployment_id: int, access: Read, ctx: Ctx
 ) -> Response:
     t = await page_translator(request, access)
-    deployment = await deployments_api.get_deployment(
-        access.account_id, deployment_id, access, ctx
-    )
+    deployment = await deployments_api.get_deployment(access.account_id, deployment_id, access, ctx)
     version_id = _int_param(request, "version", 1, 2**63 - 1)
     days = _int_param(request, "days", 1, 366) or DEFAULT_DAYS
     errors: list[str] = []
@@ -128,7 +126,12 @@ async def analytics_csv(
     else:
         scores = await analytics_api.scores(a, d, access, ctx, course_version_id=version_id)
         text = spreadsheet.to_csv(
-            ("element_id", "runs", "mean_percent", *(f"{i * 10}-{i * 10 + 10}%" for i in range(10))),
+            (
+                "element_id",
+                "runs",
+                "mean_percent",
+                *(f"{i * 10}-{i * 10 + 10}%" for i in range(10)),
+            ),
             ((s.element_id, s.runs, s.mean_percent, *s.buckets) for s in scores.tests),
         )
     filename = f"deployment-{deployment_id}-{report}.csv"

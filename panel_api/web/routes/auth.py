@@ -153,5 +153,3 @@ async def switch_language(request: Request, form: Form, ctx: Ctx) -> Response:
         path="/",
     )
     return response
-
-

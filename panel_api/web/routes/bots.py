@@ -90,7 +90,5 @@ async def change_bot(
     try:
         await bots_api.update_bot(access.account_id, bot_id, BotUpdate(**change), access, ctx)
     except ApiError as exc:
-        return await _page(
-            request, access, ctx, action_errors=[exc.detail], status_code=exc.status
-        )
+        return await _page(request, access, ctx, action_errors=[exc.detail], status_code=exc.status)
     return see_other(f"/accounts/{access.account_id}/bots", "bot_updated")

@@ -29,7 +29,6 @@ from panel_api.web import listing, preview
 from panel_api.web.rendering import page_translator, render
 from panel_api.web.routes.common import (
     Form,
-    field,
     fields,
     page_router,
     rule,
@@ -129,12 +128,16 @@ async def upload_course(
         body = CourseUpload(title=title or "", slug=values.get("slug"), source=source)
         out = await courses_api.upload_course(access.account_id, body, access, ctx)
     except Problem as problem:
-        return await _list_page(request, access, ctx, problem=problem, form_name="upload", values=values)
+        return await _list_page(
+            request, access, ctx, problem=problem, form_name="upload", values=values
+        )
     except (ValidationError, ApiError) as exc:
         return await _list_page(
             request, access, ctx, problem=_problem(exc, source), form_name="upload", values=values
         )
-    return see_other(_version_url(access.account_id, out.course.id, out.version.id), "course_uploaded")
+    return see_other(
+        _version_url(access.account_id, out.course.id, out.version.id), "course_uploaded"
+    )
 
 
 @router.post("/accounts/{account_id}/courses/import-sheet")
@@ -149,7 +152,9 @@ async def import_course(
         return await _list_page(
             request, access, ctx, problem=_problem(exc), form_name="sheet", values=values
         )
-    return see_other(_version_url(access.account_id, out.course.id, out.version.id), "course_uploaded")
+    return see_other(
+        _version_url(access.account_id, out.course.id, out.version.id), "course_uploaded"
+    )
 
 
 @router.post("/accounts/{account_id}/integrations/google-sheets")
@@ -221,7 +226,9 @@ async def upload_version(
             access.account_id, course_id, VersionUpload(source=source), access, ctx
         )
     except Problem as problem:
-        return await _course_page(request, access, ctx, course_id, problem=problem, form_name="upload")
+        return await _course_page(
+            request, access, ctx, course_id, problem=problem, form_name="upload"
+        )
     except (ValidationError, ApiError) as exc:
         return await _course_page(
             request, access, ctx, course_id, problem=_problem(exc, source), form_name="upload"
@@ -284,5 +291,3 @@ def _version_url(account_id: int, course_id: int, version_id: int) -> str:
 
 def _title_from_file(filename: str | None) -> str | None:
     return PurePath(filename).stem[:200] if filename else None
-
-

@@ -34,12 +34,18 @@ Manage = rule(Permission.DEPLOYMENTS_MANAGE)
 TokensRead = rule(Permission.TOKENS_READ)
 TokensManage = rule(Permission.TOKENS_MANAGE)
 UTM_KEYS = ("source", "medium", "campaign", "content", "term")
+TOKEN_FIELDS = (
+    "kind",
+    "token",
+    "max_uses",
+    "bound_telegram_user_id",
+    "expires_at",
+    *(f"utm_{key}" for key in UTM_KEYS),
+)
 
 
 @router.get("/accounts/{account_id}/deployments")
-async def deployments_page(
-    request: Request, account_id: int, access: Read, ctx: Ctx
-) -> Response:
+async def deployments_page(request: Request, account_id: int, access: Read, ctx: Ctx) -> Response:
     return await _list_page(request, access, ctx)
 
 
@@ -106,9 +112,7 @@ async def _deployment_page(
     values: dict[str, str] | None = None,
     status_code: int = 200,
 ) -> Response:
-    deployment = await deployments_api.get_deployment(
-        access.account_id, deployment_id, access, ctx
-    )
+    deployment = await deployments_api.get_deployment(access.account_id, deployment_id, access, ctx)
     tokens = await tokens_api.list_tokens(access.account_id, deployment_id, access, ctx)
     async with ctx.db.tenant(access.account_id) as session:
         titles = await lookups.course_titles(session, access.account_id)
@@ -144,29 +148,38 @@ async def change_deployment(
 
 @router.post("/accounts/{account_id}/deployments/{deployment_id}/tokens")
 async def create_token(
-    request: Request, account_id: int, deployment_id: int, access: TokensManage, form: Form, ctx: Ctx
+    request: Request,
+    account_id: int,
+    deployment_id: int,
+    access: TokensManage,
+    form: Form,
+    ctx: Ctx,
 ) -> Response:
-    values = fields(
-        form,
-        ("kind", "token", "max_uses", "bound_telegram_user_id", "expires_at")
-        + tuple(f"utm_{key}" for key in UTM_KEYS),
-    )
+    values = fields(form, TOKEN_FIELDS)
     try:
         body = TokenCreate(**_token_body(values))
         await tokens_api.create_token(access.account_id, deployment_id, body, access, ctx)
     except ValidationError as exc:
         return await _deployment_page(
-            request, access, ctx, deployment_id,
-            errors=validation_messages(exc), values=values, status_code=422,
+            request,
+            access,
+            ctx,
+            deployment_id,
+            errors=validation_messages(exc),
+            values=values,
+            status_code=422,
         )
     except ApiError as exc:
         return await _deployment_page(
-            request, access, ctx, deployment_id,
-            errors=[exc.detail], values=values, status_code=exc.status,
+            request,
+            access,
+            ctx,
+            deployment_id,
+            errors=[exc.detail],
+            values=values,
+            status_code=exc.status,
         )
-    return see_other(
-        f"/accounts/{access.account_id}/deployments/{deployment_id}", "token_created"
-    )
+    return see_other(f"/accounts/{access.account_id}/deployments/{deployment_id}", "token_created")
 
 
 def _token_body(values: dict[str, str]) -> dict[str, Any]:
@@ -192,9 +205,7 @@ async def revoke_token(
     ctx: Ctx,
 ) -> Response:
     await tokens_api.revoke_token(access.account_id, deployment_id, token_id, access, ctx)
-    return see_other(
-        f"/accounts/{access.account_id}/deployments/{deployment_id}", "token_revoked"
-    )
+    return see_other(f"/accounts/{access.account_id}/deployments/{deployment_id}", "token_revoked")
 
 
 @router.get("/accounts/{account_id}/deployments/{deployment_id}/tokens/{token_id}/qr.svg")

@@ -109,9 +109,7 @@ async def runs_page(request: Request, account_id: int, access: Read, ctx: Ctx) -
         statuses=[s.value for s in RunStatus],
         export_url=f"/api/v1/accounts/{access.account_id}/runs/export.csv?{api_query(filters)}",
         previous_url=_page_url(keep, offset - PAGE_SIZE) if offset > 0 else None,
-        next_url=_page_url(keep, offset + PAGE_SIZE)
-        if offset + PAGE_SIZE < page.total
-        else None,
+        next_url=_page_url(keep, offset + PAGE_SIZE) if offset + PAGE_SIZE < page.total else None,
     )
 
 

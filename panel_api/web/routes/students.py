@@ -77,9 +77,7 @@ async def ban(request: Request, account_id: int, access: Manage, form: Form, ctx
         )
         await students_api.ban_user(access.account_id, body, access, ctx)
     except ValidationError as exc:
-        return await _page(
-            request, access, ctx, errors=validation_messages(exc), status_code=422
-        )
+        return await _page(request, access, ctx, errors=validation_messages(exc), status_code=422)
     except ApiError as exc:
         return await _page(request, access, ctx, errors=[exc.detail], status_code=exc.status)
     return see_other(back, "student_banned")
