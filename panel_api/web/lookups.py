@@ -26,7 +26,7 @@ async def course_titles(session: AsyncSession, account_id: int) -> dict[int, str
     rows = await session.execute(
         select(Course.id, Course.title).where(Course.account_id == account_id)
     )
-    return dict(rows.tuples().all())
+    return {course_id: title for course_id, title in rows.all()}
 
 
 async def version_choices(session: AsyncSession, account_id: int) -> list[VersionChoice]:
@@ -37,7 +37,7 @@ async def version_choices(session: AsyncSession, account_id: int) -> list[Versio
         .where(CourseVersion.account_id == account_id)
         .order_by(Course.title, Course.id, CourseVersion.number.desc())
     )
-    return [VersionChoice(*row) for row in rows.tuples().all()]
+    return [VersionChoice(*row) for row in rows.all()]
 
 
 async def versions_of(
@@ -49,4 +49,4 @@ async def versions_of(
         .where(CourseVersion.account_id == account_id, CourseVersion.course_id == course_id)
         .order_by(CourseVersion.number)
     )
-    return list(rows.tuples().all())
+    return [(version_id, number) for version_id, number in rows.all()]

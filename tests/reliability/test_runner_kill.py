@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 
 from tests.integration.conftest import TEST_SECRET_KEY
-from tests.reliability.support import audit, deactivate, enroll, make_rng
+from tests.reliability.support import audit, collapse_repeats, deactivate, enroll, make_rng
 
 pytestmark = pytest.mark.integration
 
@@ -39,9 +39,11 @@ class RunnerProcess:
         self._env = env
         self.process: asyncio.subprocess.Process | None = None
         self.output: list[str] = []
+        self.start_times: list[float] = []
         self._drain: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
+        started = time.monotonic()
         self.process = await asyncio.create_subprocess_exec(
             sys.executable,
             "-m",
@@ -62,6 +64,7 @@ class RunnerProcess:
             self.output.append(line.decode(errors="replace"))
             if b"coursebot is up" in line:
                 self._drain = asyncio.create_task(self._keep_reading(self.process))
+                self.start_times.append(time.monotonic() - started)
                 return
         raise TimeoutError("runner did not come up")
 
@@ -134,6 +137,11 @@ async def test_kill_9_at_random_points_then_restart_loses_and_repeats_nothing(
         await runner.stop()
         await deactivate(db, cohort.courses)
 
+    resent = sum(len(s.seen()) - len(collapse_repeats([m.text for m in s.seen()])) for s in cohort.students)
+    print(
+        f"students unfinished at each kill: {mid_course_at_kill}; messages re-sent after a "
+        f"kill: {resent}; runner start-up: {[round(t, 1) for t in runner.start_times]} s"
+    )
     assert len(mid_course_at_kill) == KILLS and all(mid_course_at_kill), mid_course_at_kill
     assert not problems, "\n".join(problems)
     check_runner_logs(runner.output, [c.fake_bot.token for c in cohort.courses])
