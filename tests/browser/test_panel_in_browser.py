@@ -78,7 +78,7 @@ async def test_from_login_to_a_finished_run_in_the_funnel(
     fake_bot = panel.fake.add_bot("browser_school_bot")
     await page.get_by_label("Bot token").fill(fake_bot.token)
     await page.get_by_role("button", name="Connect").click()
-    await expect(page.get_by_role("status")).to_contain_text("The bot is connected")
+    await expect(page.locator("p.notice")).to_contain_text("The bot is connected")
     bot_row = page.locator("tr[data-bot='browser_school_bot']")
     await expect(bot_row.locator(".mode")).to_have_text("Polling")
     await expect(bot_row.locator(".last-update")).to_have_text("never")
@@ -108,11 +108,11 @@ async def test_from_login_to_a_finished_run_in_the_funnel(
 
     # --- deploy the version and create a token ----------------------------------------------
     await page.get_by_role("button", name="Deploy").click()
-    await expect(page.get_by_role("status")).to_contain_text("Deployed")
+    await expect(page.locator("p.notice")).to_contain_text("Deployed")
     deployment_id = int(re.search(r"/deployments/(\d+)", page.url).group(1))
     await page.get_by_label("utm_source").fill("vk")
     await page.get_by_role("button", name="Create token").click()
-    await expect(page.get_by_role("status")).to_contain_text("The token is created")
+    await expect(page.locator("p.notice")).to_contain_text("The token is created")
     link_field = page.locator("input.deep-link")
     deep_link = await link_field.input_value()
     assert re.fullmatch(
@@ -172,10 +172,10 @@ async def test_from_login_to_a_finished_run_in_the_funnel(
     # --- ban and unban the student from the run page --------------------------------------
     await page.goto(f"{panel.base_url}/accounts/{account_id}/runs/{run.id}")
     await page.get_by_role("button", name="Заблокировать").click()
-    await expect(page.get_by_role("status")).to_contain_text("Ученик заблокирован")
+    await expect(page.locator("p.notice")).to_contain_text("Ученик заблокирован")
     await shots.take(page, "student-banned")
     await page.get_by_role("button", name="Снять блокировку").click()
-    await expect(page.get_by_role("status")).to_contain_text("Блокировка снята")
+    await expect(page.locator("p.notice")).to_contain_text("Блокировка снята")
 
     # --- the bot's last update is now known; revoking the token shows at once -------------
     await open_section(page, "Боты")

@@ -165,9 +165,10 @@ async def test_global_rules(db, secret_box, make_account):
     assert failures == []
 
 
-def test_docs_show_the_roles_table_of_the_code():
-    docs = (Path(__file__).resolve().parents[2] / "docs" / "panel.md").read_text(encoding="utf-8")
-    assert roles_table_markdown() in docs
+@pytest.mark.parametrize("document", ["docs/panel.md", "README.md"])
+def test_docs_show_the_roles_table_of_the_code(document):
+    text = (Path(__file__).resolve().parents[2] / document).read_text(encoding="utf-8")
+    assert roles_table_markdown() in text
 
 
 async def test_bad_input_is_a_clear_4xx_not_a_crash(db, secret_box, make_account):
