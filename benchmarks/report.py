@@ -8,6 +8,7 @@ between machines and commits.
 from __future__ import annotations
 
 import math
+import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -52,3 +53,10 @@ def ratio(value: float, baseline: float) -> str:
     if not baseline or math.isnan(baseline) or math.isnan(value):
         return "-"
     return f"{value / baseline:.2f}x"
+
+
+def machine_line() -> str:
+    """CPUs and load: on a shared machine the same code measures differently, so every
+    report says how busy the machine was."""
+    one, five, _ = os.getloadavg()
+    return f"machine: {os.cpu_count()} CPUs, load average {one:.1f} (1 min) {five:.1f} (5 min)"

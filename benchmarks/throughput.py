@@ -41,7 +41,7 @@ from adapters.telegram.runtime import TelegramRuntime
 from adapters.telegram.sender import RateLimits
 from benchmarks.engine_steps import DEFAULT_COURSE
 from benchmarks.provision import TELEGRAM_ID_BASE, SchoolBot, bot_token, provision_schools
-from benchmarks.report import Column, percentile, ratio, render_table
+from benchmarks.report import Column, machine_line, percentile, ratio, render_table
 from benchmarks.services import BenchDatabase, add_server_arguments, scratch_database, servers
 from benchmarks.sql_counter import SqlCounter
 from benchmarks.students import Classroom, Kind, script_kinds
@@ -380,7 +380,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     logging.basicConfig(level=logging.WARNING)
     pairs = asyncio.run(run(args))
-    print(f"course {Path(args.course).name}, {args.actions} updates per student")
+    print(f"course {Path(args.course).name}, {args.actions} updates per student; {machine_line()}")
     print(render(pairs))
     return 0 if all(b.completed and r.completed for b, r in pairs) else 1
 

@@ -76,7 +76,13 @@ class Delivery:
 
     async def _deliver(self, row: Outbox) -> None:
         bind_log_ids(run_id=row.run_id)  # we run in the chat's worker task
-        effect = effect_codec.decode(row.payload)
+        try:
+            effect = effect_codec.decode(row.payload)
+        except (KeyError, TypeError, ValueError) as exc:
+            # Not something this version wrote: give it up rather than retry it forever.
+            log.error("bot %s: unreadable outbox row %s dropped", self._bot.bot_id, row.id)
+            await self._give_up(row, f"unreadable payload: {type(exc).__name__}", final=True)
+            return
         if isinstance(effect, AskLLM):
             await self._finish(row, await self._ask(effect))
             return

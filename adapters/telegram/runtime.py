@@ -16,6 +16,7 @@ from adapters.telegram.bot_runtime import BotConfig, BotRuntime, RuntimeOptions
 from adapters.telegram.course_cache import CourseCache
 from adapters.telegram.paid_access import PaidAccess
 from adapters.telegram.pool import BotPool
+from adapters.telegram.response_types import pin_response_types
 from adapters.telegram.scheduler import TimerScheduler
 from adapters.telegram.webhook import webhook_router
 from storage.crypto import SecretBox
@@ -80,6 +81,7 @@ class TelegramRuntime:
         return webhook_router(self.pool)
 
     async def start(self) -> None:
+        pin_response_types()
         self._pools = self._given_pools or SessionPools.create(self._options.api_base)
         await self.pool.reconcile()
         self._tasks = [

@@ -36,9 +36,7 @@ async def accept_dialogs(dialog: Dialog) -> None:
 
 
 async def open_section(page: Page, name: str) -> None:
-    await page.get_by_role("navigation", name="Account sections").get_by_role(
-        "link", name=name, exact=True
-    ).click()
+    await page.locator("nav.sections").get_by_role("link", name=name, exact=True).click()
 
 
 async def test_from_login_to_a_finished_run_in_the_funnel(

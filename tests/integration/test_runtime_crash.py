@@ -161,9 +161,7 @@ async def test_kill_9_mid_course_then_restart_continues_without_loss_or_repeat(
     try:
         await pilot.start()
         for _ in range(4):
-            await quiet(fake, user)
-            run = await active_run(db, account_id, course.bot_id, user)
-            assert run is not None and await pilot._act(run)
+            await pilot.step()
         await quiet(fake, user)
         before = await active_run(db, account_id, course.bot_id, user)
         sent_before = bot_messages(fake, user)
@@ -208,9 +206,7 @@ async def test_delay_due_while_runner_is_down_fires_once_on_restart(
     await runner.start()
     try:
         await pilot.start()
-        await quiet(fake, user)
-        run = await active_run(db, account_id, course.bot_id, user)
-        assert await pilot._act(run)  # press "Go": the 2 s delay is scheduled
+        await pilot.step()  # press "Go": the 2 s delay is scheduled
         await fake.wait_for(
             lambda: any("two seconds" in (s.text or "") for s in fake.sent_to(user)), 10
         )

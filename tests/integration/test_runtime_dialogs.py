@@ -129,7 +129,7 @@ async def test_legacy_courses_with_dialogs_finish_end_to_end(
     assert set(pilot.dialog_turns) & dialog_ids, "the student talked to the dialogs"
     texts = [s.text or "" for s in stack.fake.sent_to(user)]
     assert any(t == "Ответ: Привет!" for t in texts), "the model's reply reached the student"
-    assert stack.llm.completions, "the LLM was called"
+    assert stack.llm.completions(), "the LLM was called"
     assert stack.fake.calls_of("sendChatAction", course.fake_bot), "typing was shown"
 
 
@@ -196,7 +196,7 @@ async def test_account_endpoint_key_usage_and_budget(stack, db, secret_box, make
     await stack.fake.wait_for(
         lambda: any(s.text == "Ответ: Привет!" for s in stack.fake.sent_to(user)), 10
     )
-    request = stack.llm.completions[-1]
+    request = stack.llm.completions()[-1]
     assert request.api_key == "sk-school"
     async with db.tenant(account_id) as session:
         used = await llm_repo.tokens_used(session, account_id, day=stack.clock().date())
@@ -212,7 +212,7 @@ async def test_account_endpoint_key_usage_and_budget(stack, db, secret_box, make
             model="school-model",
             monthly_token_limit=used,
         )
-    calls = len(stack.llm.completions)
+    calls = len(stack.llm.completions())
     stack.fake.push_text(course.fake_bot, user, "ещё вопрос")
     await stack.fake.wait_for(
         lambda: any("недоступен" in (s.text or "") for s in stack.fake.sent_to(user)), 10
@@ -220,4 +220,4 @@ async def test_account_endpoint_key_usage_and_budget(stack, db, secret_box, make
     await stack.fake.wait_for(
         lambda: any("bye" in (s.text or "") for s in stack.fake.sent_to(user)), 10
     )
-    assert len(stack.llm.completions) == calls, "no call was made over budget"
+    assert len(stack.llm.completions()) == calls, "no call was made over budget"

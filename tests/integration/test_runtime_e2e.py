@@ -304,9 +304,7 @@ async def test_fsm_keys_are_prefixed_by_account_and_bot_and_flushall_loses_no_pr
     )
 
     for _ in range(3):  # a few steps in, then Redis loses everything
-        run = await active_run(db, account_id, course.bot_id, pilot.user_id)
-        assert run is not None
-        await pilot._act(run)
+        await pilot.step()
         await quiet(stack.fake, pilot.user_id)
     position = (await active_run(db, account_id, course.bot_id, pilot.user_id)).state["current"]
     await stack.redis.flushall()
@@ -334,7 +332,7 @@ async def test_delay_fires_once_after_it_falls_due(stack, db, secret_box, make_a
             pilot.handled.add(last.message_id)
             stack.fake.press_button(course.fake_bot, user, last, tomorrow[0]["callback_data"])
             break
-        await pilot._act(run)
+        await pilot.step()
     else:
         pytest.fail("never reached the jump with a wait")
     await quiet(stack.fake, user)
@@ -366,8 +364,7 @@ async def test_student_blocking_the_bot_marks_the_run_blocked_and_others_continu
     await other_pilot.start()
     await quiet(stack.fake, blocker)
     stack.fake.block_user(course.fake_bot, blocker)
-    run = await active_run(db, account_id, course.bot_id, blocker)
-    await blocker_pilot._act(run)  # the next message to the blocker gets 403
+    await blocker_pilot.step()  # the next message to the blocker gets 403
 
     async def blocked() -> bool:
         finished = await latest_run(db, account_id, blocker)

@@ -59,9 +59,7 @@ class Browser:
 
 
 @asynccontextmanager
-async def web_browser(
-    ctx: PanelContext, *, accept_language: str = "en"
-) -> AsyncIterator[Browser]:
+async def web_browser(ctx: PanelContext, *, accept_language: str = "en") -> AsyncIterator[Browser]:
     transport = httpx.ASGITransport(app=create_app(ctx))
     headers = {"Accept": "text/html", "Accept-Language": accept_language}
     async with httpx.AsyncClient(

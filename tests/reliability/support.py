@@ -113,6 +113,8 @@ def student_count() -> int:
 
 def make_rng(test_name: str) -> random.Random:
     raw = os.environ.get(SEED_ENV, "").strip()
+    if raw and not raw.isdigit():
+        raise ValueError(f"{SEED_ENV} must be a non-negative integer, got {raw!r}")
     seed = int(raw) if raw else random.randrange(2**32)
     print(f"{test_name}: {SEED_ENV}={seed}")  # shown by pytest when the test fails
     return random.Random(seed)
@@ -132,7 +134,9 @@ async def create_account(db: Database) -> int:
         return account.id
 
 
-async def provision_course(fake: FakeTelegram, db: Database, box: SecretBox, account_id: int) -> Course:
+async def provision_course(
+    fake: FakeTelegram, db: Database, box: SecretBox, account_id: int
+) -> Course:
     """A new bot with the reliability course deployed behind a public deep link."""
     fake_bot = fake.add_bot()
     bot_id = await add_bot(db, box, account_id, fake_bot)
@@ -176,20 +180,32 @@ class Student:
     handled: set[int] = field(default_factory=set)
     typed: bool = False
     finished: bool = False
+    _seen: list[Sent] = field(default_factory=list)
+    _scanned: int = 0  # how much of the fake's (append-only) record `_seen` covers
 
     @property
     def actions(self) -> int:
         return len(self.pushes)
 
     def seen(self) -> list[Sent]:
-        return self.fake.sent_to(self.user_id, self.course.fake_bot)
+        """What the bot sent this student, oldest first (read incrementally: hundreds of
+        students re-check after every request the fake serves)."""
+        record = self.fake.sent
+        bot_id = self.course.fake_bot.id
+        for sent in record[self._scanned :]:
+            if sent.chat_id == self.user_id and sent.bot_id == bot_id:
+                self._seen.append(sent)
+        self._scanned = len(record)
+        return self._seen
 
     async def play(self, timeout: float) -> None:
         self._pushed(self.fake.push_start(self.course.fake_bot, self.user_id, self.course.payload))
         deadline = time.monotonic() + timeout
         while True:
             try:
-                move = await self.fake.wait_for(self._next_move, max(0.0, deadline - time.monotonic()))
+                move = await self.fake.wait_for(
+                    self._next_move, max(0.0, deadline - time.monotonic())
+                )
             except TimeoutError:
                 raise AssertionError(self.describe("waited in vain for the next prompt")) from None
             if move is True:
@@ -304,7 +320,7 @@ async def enroll(
     rng: random.Random,
     *,
     students: int,
-    timeout_s: float = 180.0,
+    timeout_s: float = 300.0,
 ) -> Cohort:
     """Provision ceil(students / 10) bots round-robin over the accounts, and the students."""
     bot_count = max(1, math.ceil(students / STUDENTS_PER_BOT))
@@ -408,7 +424,9 @@ async def _audit_student(
     course = student.course
     async with db.tenant(course.account_id) as session:
         found = await runs.list_all(session, course.account_id, limit=10_000)
-        mine: list[Run] = [r for r in found if r.bot_id == course.bot_id and r.chat_id == student.user_id]
+        mine: list[Run] = [
+            r for r in found if r.bot_id == course.bot_id and r.chat_id == student.user_id
+        ]
         lines = (
             await conversation.list_for_run(session, course.account_id, mine[0].id)
             if len(mine) == 1

@@ -137,7 +137,9 @@ async def test_kill_9_at_random_points_then_restart_loses_and_repeats_nothing(
         await runner.stop()
         await deactivate(db, cohort.courses)
 
-    resent = sum(len(s.seen()) - len(collapse_repeats([m.text for m in s.seen()])) for s in cohort.students)
+    resent = sum(
+        len(s.seen()) - len(collapse_repeats([m.text for m in s.seen()])) for s in cohort.students
+    )
     print(
         f"students unfinished at each kill: {mid_course_at_kill}; messages re-sent after a "
         f"kill: {resent}; runner start-up: {[round(t, 1) for t in runner.start_times]} s"
