@@ -32,6 +32,11 @@ class CourseCache:
         version = await course_repo.get_version(session, account_id, version_id)
         if version is None:
             raise CourseVersionMissingError(f"course version {version_id} not found")
+        # Many chats of a new deployment miss together: whoever got here first while we
+        # awaited the row has parsed it already (parsing rev.yaml costs ~20 ms of CPU).
+        course = self._courses.get(version_id)
+        if course is not None:
+            return course
         loaded = load_course(version.source_text, source_name=f"version {version_id}")
         if loaded.course is None:
             raise CourseVersionMissingError(f"course version {version_id} does not load")

@@ -37,6 +37,8 @@ from storage.repositories import outbox, runs
 
 log = logging.getLogger(__name__)
 
+_BATCH = 20  # outbox rows read per transaction
+
 
 class DeliveryPaused(Exception):
     """Telegram kept failing (network/5xx after retries): try this chat again later."""
@@ -61,6 +63,8 @@ class Delivery:
         self._courses = courses
         self._llm = llm
         self._clock = clock
+        # chat -> rows queued by results fed back during its batch (one worker per chat)
+        self._queued_meanwhile: dict[int, int] = {}
         self._payments = payments
 
     async def deliver_chat(self, chat_id: int) -> None:
@@ -68,11 +72,22 @@ class Delivery:
         account_id = self._bot.account_id
         while True:
             async with self._db.tenant(account_id) as session:
-                rows = await outbox.pending_for_chat(session, account_id, self._bot.bot_id, chat_id)
+                rows = await outbox.pending_for_chat(
+                    session, account_id, self._bot.bot_id, chat_id, limit=_BATCH
+                )
             if not rows:
                 return
-            for row in rows:
-                await self._deliver(row)
+            self._queued_meanwhile[chat_id] = 0
+            try:
+                for row in rows:
+                    await self._deliver(row)
+            finally:
+                queued = self._queued_meanwhile.pop(chat_id, 0)
+            # A short batch was all there was, unless a result fed back into the run (an LLM
+            # reply, a transcript) queued more; asking again anyway cost a transaction on
+            # every update (docs/benchmarks.md). Rows others queue come with a kick.
+            if len(rows) < _BATCH and not queued:
+                return
 
     async def _deliver(self, row: Outbox) -> None:
         bind_log_ids(run_id=row.run_id)  # we run in the chat's worker task
@@ -218,7 +233,9 @@ class Delivery:
                 )
                 if run is not None and run.id == row.run_id:
                     course = await self._courses.get(session, account_id, run.course_version_id)
-                    await apply_event(session, run, course, event, self._clock())
+                    outcome = await apply_event(session, run, course, event, self._clock())
+                    if row.chat_id in self._queued_meanwhile:
+                        self._queued_meanwhile[row.chat_id] += outcome.queued
             await outbox.mark_sent(session, account_id, [row.id], now=self._clock())
 
     async def _give_up(self, row: Outbox, error: str, *, final: bool) -> None:

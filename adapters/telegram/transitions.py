@@ -75,6 +75,7 @@ async def persist_step(
                 text=effect.text,
                 score=effect.score,
                 maxscore=effect.maxscore,
+                flush=False,
             )
         elif isinstance(effect, Schedule):
             await waiting.add(
@@ -99,8 +100,11 @@ async def persist_step(
                 chat_id=run.chat_id,
                 run_id=run.id,
                 payload=effect_codec.encode(effect),
+                flush=False,
             )
             queued += 1
+    # One INSERT per table for the whole step instead of one per line and message.
+    await session.flush()
     state_json = state.to_dict()
     if finish_status is not None:
         await runs.finish(session, account_id, run.id, finish_status, state=state_json)

@@ -18,7 +18,10 @@ async def append(
     text: str,
     score: int | None = None,
     maxscore: int | None = None,
+    flush: bool = True,
 ) -> Conversation:
+    """`flush=False` leaves the row pending (no id yet), so a caller writing several rows
+    sends them in one INSERT when the session next flushes."""
     row = Conversation(
         account_id=account_id,
         run_id=run_id,
@@ -29,7 +32,8 @@ async def append(
         maxscore=maxscore,
     )
     session.add(row)
-    await session.flush()
+    if flush:
+        await session.flush()
     return row
 
 

@@ -22,12 +22,16 @@ async def enqueue(
     chat_id: int,
     payload: Mapping[str, Any],
     run_id: int | None = None,
+    flush: bool = True,
 ) -> Outbox:
+    """`flush=False` leaves the row pending (no id yet), so a caller writing several rows
+    sends them in one INSERT when the session next flushes; ids still follow call order."""
     row = Outbox(
         account_id=account_id, bot_id=bot_id, chat_id=chat_id, run_id=run_id, payload=dict(payload)
     )
     session.add(row)
-    await session.flush()
+    if flush:
+        await session.flush()
     return row
 
 

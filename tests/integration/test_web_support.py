@@ -55,6 +55,7 @@ class Browser:
             data["username"] = username
         response = await self.post("/login/dev", data)
         assert response.status_code == 303, response.text
+        await self.get(response.headers["location"])  # as a browser does: new session's token
         return response
 
 

@@ -1,5 +1,6 @@
 """Fixtures of the reliability suite: the integration suite's migrated database (a separate
-instance for this folder), a fresh fake Bot API per test, and the scenario size."""
+instance for this folder) reached through a production-sized pool, a fresh fake Bot API per
+test, and the scenario size."""
 
 from __future__ import annotations
 
@@ -7,14 +8,23 @@ from collections.abc import AsyncIterator
 
 import pytest
 
+from storage.db import Database
 from tests.fakes.telegram_api import FakeTelegram
 from tests.integration.conftest import (  # noqa: F401 - fixtures re-used by this folder
-    db,
-    make_account,
     secret_box,
     test_database,
 )
 from tests.reliability.support import student_count
+
+
+@pytest.fixture(scope="session")
+async def db(test_database) -> AsyncIterator[Database]:  # noqa: F811
+    """The app role's handle with the production pool size (10 + 10 overflow): the load
+    goes through the same bottleneck as in `coursebot up`, and a 200-student run does not
+    take every connection of a PostgreSQL server shared with other test runs."""
+    database = Database(test_database.app_url, pool_size=10, max_overflow=10)
+    yield database
+    await database.dispose()
 
 
 @pytest.fixture

@@ -12,7 +12,15 @@ import pytest
 from redis.asyncio import Redis
 
 from tests.fakes.telegram_api import FakeTelegram
-from tests.reliability.support import Cohort, audit, deactivate, enroll, hosted_runtime, make_rng
+from tests.reliability.support import (
+    Cohort,
+    audit,
+    create_account,
+    deactivate,
+    enroll,
+    hosted_runtime,
+    make_rng,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -47,10 +55,10 @@ async def inject_bursts(
 
 
 async def test_429_and_500_bursts_deliver_every_message_exactly_once(
-    fake, db, secret_box, make_account, redis, students
+    fake, db, secret_box, redis, students
 ):
     rng = make_rng("bot-api-faults")
-    accounts = [await make_account(), await make_account()]
+    accounts = [await create_account(db), await create_account(db)]
     cohort = await enroll(fake, db, secret_box, accounts, rng, students=students)
     injected: Counter[int] = Counter()
     try:

@@ -26,6 +26,7 @@ from tests.reliability.support import (
     FINAL_TEXT,
     Cohort,
     Student,
+    create_account,
     deactivate,
     hosted_runtime,
     make_rng,
@@ -134,13 +135,13 @@ def test_runner_refuses_an_unknown_log_format_without_a_traceback(tmp_path):
 
 @pytest.mark.integration
 async def test_failing_bot_calls_are_logged_without_the_token(
-    fake, db, secret_box, make_account, service_urls, json_logs
+    fake, db, secret_box, service_urls, json_logs
 ):
     """Telegram (or a proxy in front of it) refuses a lesson with an error that quotes the
     request path, token included: the runtime logs the refusal with the student's ids, falls
     back to plain text, and the token never reaches the log."""
     rng = make_rng("logs-token")
-    course = await provision_course(fake, db, secret_box, await make_account())
+    course = await provision_course(fake, db, secret_box, await create_account(db))
     token = course.fake_bot.token
     quoted = f"Bad Request: can't parse entities in POST /bot{token}/sendMessage"
     fake.fail_next("sendMessage", 400, description=quoted)

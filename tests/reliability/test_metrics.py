@@ -15,6 +15,7 @@ from tests.integration.conftest import TEST_SECRET_KEY
 from tests.reliability.support import (
     Cohort,
     Student,
+    create_account,
     deactivate,
     make_rng,
     provision_course,
@@ -76,11 +77,9 @@ async def process(test_database, service_urls, fake, tmp_path) -> AsyncIterator[
         await built.stop()
 
 
-async def test_metrics_count_what_happened_and_show_what_waits(
-    process, fake, db, secret_box, make_account
-):
+async def test_metrics_count_what_happened_and_show_what_waits(process, fake, db, secret_box):
     rng = make_rng("metrics")
-    account_id = await make_account()
+    account_id = await create_account(db)
     course = await provision_course(fake, db, secret_box, account_id)
     await wait_until(lambda: process.runtime.pool.get(course.bot_id), 15, "the bot is hosted")
     before = await scrape(process)

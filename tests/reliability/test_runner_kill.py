@@ -18,7 +18,14 @@ from pathlib import Path
 import pytest
 
 from tests.integration.conftest import TEST_SECRET_KEY
-from tests.reliability.support import audit, collapse_repeats, deactivate, enroll, make_rng
+from tests.reliability.support import (
+    audit,
+    collapse_repeats,
+    create_account,
+    deactivate,
+    enroll,
+    make_rng,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -111,10 +118,10 @@ def runner_env(test_database, service_urls, fake, tmp_path) -> dict[str, str]:
 
 
 async def test_kill_9_at_random_points_then_restart_loses_and_repeats_nothing(
-    fake, db, secret_box, make_account, runner_env, students
+    fake, db, secret_box, runner_env, students
 ):
     rng = make_rng("runner-kill")
-    accounts = [await make_account(), await make_account()]
+    accounts = [await create_account(db), await create_account(db)]
     cohort = await enroll(fake, db, secret_box, accounts, rng, students=students)
     runner = RunnerProcess(runner_env)
     mid_course_at_kill: list[int] = []

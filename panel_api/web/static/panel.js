@@ -39,3 +39,11 @@ document.querySelectorAll("button[data-copy]").forEach((button) => {
     }
   });
 });
+
+// A notice ("The token is created.") is shown once: drop it from the address, so a reload
+// or a bookmark does not repeat it.
+const url = new URL(window.location.href);
+if (url.searchParams.has("notice")) {
+  url.searchParams.delete("notice");
+  window.history.replaceState(null, "", url.pathname + url.search + url.hash);
+}

@@ -1,0 +1,570 @@
+"""The web panel's pages without a browser: what a creator or teacher sees and can do, in
+both languages, with the same rules as the API (CSRF, roles, other accounts' objects)."""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+import time
+from collections.abc import AsyncIterator
+from html.parser import HTMLParser
+from urllib.parse import urlencode
+
+import pytest
+from sqlalchemy import select
+
+from panel_api.auth.telegram_login import widget_hash
+from storage.models import AccountMember
+from storage.repositories import conversation, participants, runs, tokens
+from tests.fakes.telegram_api import FakeTelegram
+from tests.integration.runtime_support import (
+    LEGACY_DIR,
+    add_bot,
+    add_course_version,
+    deploy,
+)
+from tests.integration.test_panel_support import LOGIN_BOT_TOKEN, panel_context
+from tests.integration.test_web_support import Browser, text_of, web_browser
+
+pytestmark = pytest.mark.integration
+
+COURSE = (LEGACY_DIR / "test_test_element.yml").read_text(encoding="utf-8")
+_next_user = iter(range(96_000_000, 97_000_000))
+
+
+def new_user() -> int:
+    return next(_next_user)
+
+
+@pytest.fixture(scope="module")
+async def fake() -> AsyncIterator[FakeTelegram]:
+    async with FakeTelegram() as server:
+        yield server
+
+
+@pytest.fixture
+def ctx(db, secret_box, fake):
+    return panel_context(db, secret_box, telegram_api_base=fake.base_url)
+
+
+class Opened:
+    """A browser already logged in as the owner of a new account."""
+
+    def __init__(self, ctx, make_account, accept_language: str = "en") -> None:
+        self.ctx = ctx
+        self.make_account = make_account
+        self.accept_language = accept_language
+
+    async def __aenter__(self) -> tuple[Browser, int, int]:
+        self.user_id = new_user()
+        self.account_id = await self.make_account(owner_telegram_user_id=self.user_id)
+        self._cm = web_browser(self.ctx, accept_language=self.accept_language)
+        browser = await self._cm.__aenter__()
+        await browser.log_in(self.user_id)
+        return browser, self.account_id, self.user_id
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self._cm.__aexit__(*exc)
+
+
+async def seed_run(db, secret_box, fake, account_id: int, *, status: str = "completed") -> dict:
+    """A deployed legacy course with a token and one run with a scored conversation."""
+    fake_bot = fake.add_bot()
+    bot_id = await add_bot(db, secret_box, account_id, fake_bot)
+    version_id = await add_course_version(db, account_id, COURSE, f"c{new_user()}")
+    deployment_id = await deploy(db, account_id, version_id, bot_id)
+    student = new_user()
+    async with db.tenant(account_id) as s:
+        token = await tokens.create(
+            s, account_id, deployment_id=deployment_id, kind="public", utm={"source": "=vk"}
+        )
+        participant = await participants.upsert(
+            s, account_id, telegram_user_id=student, username="ann_student", first_name="Ann"
+        )
+        run = await runs.start(
+            s,
+            account_id,
+            deployment_id=deployment_id,
+            course_version_id=version_id,
+            bot_id=bot_id,
+            chat_id=student,
+            telegram_user_id=student,
+            participant_id=participant.id,
+            token_id=token.id,
+            utm={"source": "=vk"},
+        )
+        for element, role, text, score in [
+            ("Test_Intro", "bot", "Hello <there>", None),
+            ("Test_Quiz_01", "bot", "Capital of France?", None),
+            ("Test_Quiz_01", "user", "Paris", 1.0),
+        ]:
+            await conversation.append(
+                s,
+                account_id,
+                run_id=run.id,
+                element_id=element,
+                role=role,
+                text=text,
+                score=score,
+                maxscore=1.0 if score is not None else None,
+            )
+        if status != "active":
+            await runs.finish(s, account_id, run.id, status)
+    return {
+        "bot_id": bot_id,
+        "fake_bot": fake_bot,
+        "version_id": version_id,
+        "deployment_id": deployment_id,
+        "token_id": token.id,
+        "run_id": run.id,
+        "student": student,
+    }
+
+
+class Labels(HTMLParser):
+    """Form controls and the labels pointing at them, plus headings and <html lang>."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.controls: list[dict] = []
+        self.label_for: set[str] = set()
+        self.h1 = 0
+        self.lang: str | None = None
+
+    def handle_starttag(self, tag: str, attrs: list) -> None:
+        a = dict(attrs)
+        if tag == "html":
+            self.lang = a.get("lang")
+        if tag == "h1":
+            self.h1 += 1
+        if tag == "label" and a.get("for"):
+            self.label_for.add(a["for"])
+        if tag in ("input", "select", "textarea") and a.get("type") != "hidden":
+            self.controls.append(a)
+
+    def unlabelled(self) -> list[dict]:
+        return [
+            c
+            for c in self.controls
+            if c.get("id") not in self.label_for and not c.get("aria-label")
+        ]
+
+
+# --- logging in ----------------------------------------------------------------------------
+
+
+async def test_dev_login_signs_in_and_lands_on_the_only_account(ctx, make_account):
+    user = new_user()
+    account_id = await make_account(owner_telegram_user_id=user, name="Solo school")
+    async with web_browser(ctx) as browser:
+        page = await browser.get("/login")
+        assert "Local login (development mode)" in text_of(page.text)
+        response = await browser.log_in(user, "olga")
+        assert response.headers["location"] == f"/accounts/{account_id}"
+        cookie = response.headers["set-cookie"]
+        assert "cb_session=" in cookie and "HttpOnly" in cookie and "samesite=lax" in cookie.lower()
+        overview = await browser.get(response.headers["location"])
+        assert "Solo school" in text_of(overview.text) and "@olga" in overview.text
+
+
+async def test_dev_login_is_refused_in_production(db, secret_box, make_account):
+    ctx = panel_context(db, secret_box)
+    ctx.settings = dataclasses.replace(ctx.settings, production=True)
+    async with web_browser(ctx) as browser:
+        page = await browser.get("/login")
+        assert "/login/dev" not in page.text
+        refused = await browser.post("/login/dev", {"telegram_user_id": "1"})
+        assert refused.status_code == 404
+        assert "cb_session" not in refused.headers.get("set-cookie", "")
+
+
+async def test_bad_dev_login_input_is_explained(ctx):
+    async with web_browser(ctx) as browser:
+        await browser.get("/login")
+        response = await browser.post("/login/dev", {"telegram_user_id": "12ab"})
+        assert response.status_code == 401
+        assert "must be a positive whole number" in text_of(response.text)
+
+
+async def test_telegram_widget_redirect_logs_in_and_a_forged_one_does_not(ctx, make_account):
+    user = new_user()
+    account_id = await make_account(owner_telegram_user_id=user)
+    fields = {"id": user, "first_name": "Anna", "username": "anna", "auth_date": int(time.time())}
+    signed = {**fields, "hash": widget_hash(fields, LOGIN_BOT_TOKEN)}
+    async with web_browser(ctx) as browser:
+        forged = await browser.get("/login/telegram?" + urlencode({**signed, "id": user + 1}))
+        assert forged.status_code == 401
+        assert "signature does not match" in text_of(forged.text)
+        target = f"/accounts/{account_id}/runs"
+        ok = await browser.get("/login/telegram?" + urlencode({**signed, "next": target}))
+        assert ok.status_code == 303 and ok.headers["location"] == target
+        assert (await browser.get(target)).status_code == 200
+
+
+async def test_a_page_asks_for_login_and_comes_back_after_it(ctx, make_account):
+    user = new_user()
+    account_id = await make_account(owner_telegram_user_id=user)
+    async with web_browser(ctx) as browser:
+        first = await browser.get(f"/accounts/{account_id}/bots")
+        assert first.status_code == 303
+        assert first.headers["location"] == f"/login?next=%2Faccounts%2F{account_id}%2Fbots"
+        await browser.get(first.headers["location"])
+        back = await browser.post(
+            "/login/dev", {"telegram_user_id": str(user), "next": f"/accounts/{account_id}/bots"}
+        )
+        assert back.headers["location"] == f"/accounts/{account_id}/bots"
+        await browser.get(back.headers["location"])
+        await browser.post("/logout", follow=True)  # back on the login page
+        away = await browser.post(
+            "/login/dev", {"telegram_user_id": str(user), "next": "//evil.example/x"}
+        )
+        assert away.status_code == 303, (away.status_code, away.text[:500])
+        assert away.headers["location"] == f"/accounts/{account_id}"
+
+
+async def test_logout_ends_the_session(ctx, make_account):
+    async with Opened(ctx, make_account) as (browser, account_id, _):
+        response = await browser.post("/logout")
+        assert response.status_code == 303 and response.headers["location"] == "/login"
+        assert (await browser.get(f"/accounts/{account_id}")).status_code == 303
+
+
+# --- CSRF -----------------------------------------------------------------------------------
+
+
+async def test_a_form_without_the_sessions_token_changes_nothing(ctx, make_account, fake):
+    async with Opened(ctx, make_account) as (browser, account_id, _):
+        fake_bot = fake.add_bot()
+        missing = await browser.post(
+            f"/accounts/{account_id}/bots", {"token": fake_bot.token}, csrf=""
+        )
+        assert missing.status_code == 403
+        assert "The form has expired" in text_of(missing.text)
+        async with Opened(ctx, make_account) as (other, _, _):
+            await other.get("/accounts")
+            foreign = await browser.post(
+                f"/accounts/{account_id}/bots", {"token": fake_bot.token}, csrf=other.csrf
+            )
+        assert foreign.status_code == 403
+        page = await browser.get(f"/accounts/{account_id}/bots")
+        assert "No bots yet." in text_of(page.text)
+
+
+# --- language -------------------------------------------------------------------------------
+
+
+async def test_the_browser_language_is_the_default(ctx, make_account):
+    async with Opened(ctx, make_account, accept_language="ru-RU,ru;q=0.9") as (browser, a, _):
+        page = await browser.get(f"/accounts/{a}/bots")
+        assert '<html lang="ru">' in page.text
+        assert "Подключить бота" in text_of(page.text)
+
+
+async def test_the_chosen_language_is_saved_for_the_member(ctx, db, make_account):
+    async with Opened(ctx, make_account) as (browser, account_id, user_id):
+        page = await browser.get(f"/accounts/{account_id}/runs")
+        assert "Runs" in text_of(page.text)
+        switched = await browser.post(
+            "/language", {"lang": "ru", "next": f"/accounts/{account_id}/runs"}, follow=True
+        )
+        assert "Прохождения" in text_of(switched.text)
+    async with db.tenant(account_id) as s:
+        saved = await s.scalar(
+            select(AccountMember.ui_language).where(
+                AccountMember.account_id == account_id, AccountMember.telegram_user_id == user_id
+            )
+        )
+    assert saved == "ru"
+    async with web_browser(ctx, accept_language="en") as elsewhere:  # another browser
+        await elsewhere.log_in(user_id)
+        page = await elsewhere.get(f"/accounts/{account_id}/runs")
+        assert "Прохождения" in text_of(page.text)
+
+
+async def test_an_unknown_language_changes_nothing(ctx, make_account):
+    async with Opened(ctx, make_account) as (browser, _, _):
+        back = await browser.post("/language", {"lang": "xx", "next": "/accounts"}, follow=True)
+        assert '<html lang="en">' in back.text
+
+
+# --- bots -------------------------------------------------------------------------------------
+
+
+async def test_a_bad_token_gets_telegrams_reason_and_a_good_one_connects(ctx, make_account, fake):
+    async with Opened(ctx, make_account) as (browser, account_id, _):
+        await browser.get(f"/accounts/{account_id}/bots")
+        bad = await browser.post(f"/accounts/{account_id}/bots", {"token": "12345:unknown-token"})
+        assert bad.status_code == 422
+        assert 'aria-invalid="true"' in bad.text
+        assert "Telegram rejected the token" in text_of(bad.text)
+        assert "12345:unknown-token" not in bad.text  # a token is never echoed back
+        malformed = await browser.post(f"/accounts/{account_id}/bots", {"token": "hello"})
+        assert "malformed bot token" in text_of(malformed.text)
+        fake_bot = fake.add_bot("page_test_bot")
+        good = await browser.post(
+            f"/accounts/{account_id}/bots", {"token": fake_bot.token}, follow=True
+        )
+        shown = text_of(good.text)
+        assert "The bot is connected" in shown
+        assert "@page_test_bot Polling active never" in shown
+
+
+# --- courses ----------------------------------------------------------------------------------
+
+
+async def test_validation_errors_are_shown_at_their_line_and_element(ctx, make_account):
+    broken = COURSE.replace("type: quiz", "type: quizz", 1)
+    line = broken.splitlines().index("  type: quizz") + 1
+    async with Opened(ctx, make_account) as (browser, account_id, _):
+        await browser.get(f"/accounts/{account_id}/courses")
+        response = await browser.post(
+            f"/accounts/{account_id}/courses",
+            {"title": "Typo"},
+            files={"file": ("typo.yml", broken.encode())},
+        )
+        assert response.status_code == 422
+        row = re.search(rf'<tr class="diag error" data-line="{line}".*?</tr>', response.text, re.S)
+        assert row is not None
+        assert "unknown element type &#39;quizz&#39;" in row.group(0)
+        assert "element Test_Quiz_01" in text_of(row.group(0))
+        assert "No courses yet." in text_of(response.text)  # nothing was stored
+
+
+async def test_an_uploaded_course_shows_its_preview_and_takes_new_versions(ctx, make_account):
+    async with Opened(ctx, make_account) as (browser, account_id, _):
+        await browser.get(f"/accounts/{account_id}/courses")
+        created = await browser.post(
+            f"/accounts/{account_id}/courses",
+            {"source": COURSE},
+            files={"file": ("", b"")},
+        )
+        assert created.status_code == 422  # pasted text without a title: the API needs one
+        assert "title" in text_of(created.text)
+        created = await browser.post(
+            f"/accounts/{account_id}/courses", {"source": COURSE, "title": "Pasted"}
+        )
+        assert created.status_code == 303
+        preview = await browser.get(created.headers["location"])
+        shown = text_of(preview.text)
+        assert "Pasted, version 1" in shown and "The course is completed." in shown
+        assert "Student · Test_Quiz_01 Париж 1/1" in shown
+        course_url = created.headers["location"].split("/versions/")[0]
+        again = await browser.post(
+            f"{course_url}/versions", files={"file": ("v2.yml", COURSE.encode())}
+        )
+        assert again.status_code == 303 and "version_uploaded" in again.headers["location"]
+        versions = text_of((await browser.get(course_url)).text)
+        assert "v2" in versions and "v1" in versions
+
+
+async def test_a_sheet_import_without_google_access_says_what_to_do(ctx, make_account):
+    async with Opened(ctx, make_account) as (browser, account_id, _):
+        await browser.get(f"/accounts/{account_id}/courses")
+        response = await browser.post(
+            f"/accounts/{account_id}/courses/import-sheet",
+            {"spreadsheet": "https://docs.google.com/spreadsheets/d/abcdefghijklmnop"},
+        )
+        assert response.status_code == 422
+        assert "Google Sheets access is not configured" in text_of(response.text)
+
+
+# --- deployments and tokens -------------------------------------------------------------------
+
+
+async def test_tokens_get_a_link_a_qr_code_usage_and_can_be_revoked(
+    ctx, db, secret_box, fake, make_account
+):
+    async with Opened(ctx, make_account) as (browser, account_id, _):
+        world = await seed_run(db, secret_box, fake, account_id)
+        page_url = f"/accounts/{account_id}/deployments/{world['deployment_id']}"
+        await browser.get(page_url)
+        group = await browser.post(f"{page_url}/tokens", {"kind": "group"})
+        assert group.status_code == 422
+        assert "a group token needs max_uses" in text_of(group.text)
+        made = await browser.post(
+            f"{page_url}/tokens", {"kind": "group", "max_uses": "30", "token": "spring_group"}
+        )
+        assert made.status_code == 303
+        page = await browser.get(page_url)
+        link = f"https://t.me/{world['fake_bot'].username}?start=cd_{world['deployment_id']}_spring_group"
+        assert f'value="{link}"' in page.text
+        assert "used 0 of 30" in text_of(page.text)
+        assert "used 0 of ∞ started: 1 completed: 1" in text_of(page.text)  # the seeded token
+        row = re.search(r'<tr data-token="spring_group">.*?</tr>', page.text, re.S).group(0)
+        token_id = int(re.search(r"/tokens/(\d+)/qr\.svg", row).group(1))
+        qr = await browser.get(f"{page_url}/tokens/{token_id}/qr.svg")
+        assert qr.headers["content-type"].startswith("image/svg+xml")
+        assert qr.text.startswith("<svg") and "<path" in qr.text
+        revoked = await browser.post(f"{page_url}/tokens/{token_id}/revoke", follow=True)
+        assert "its link no longer starts the course" in text_of(revoked.text)
+        row = re.search(r'<tr data-token="spring_group">.*?</tr>', revoked.text, re.S).group(0)
+        assert "revoked" in text_of(row) and "Revoke" not in text_of(row)
+
+
+async def test_deploying_from_the_deployments_page(ctx, db, secret_box, fake, make_account):
+    async with Opened(ctx, make_account) as (browser, account_id, _):
+        world = await seed_run(db, secret_box, fake, account_id)
+        await browser.get(f"/accounts/{account_id}/deployments")
+        bad = await browser.post(
+            f"/accounts/{account_id}/deployments",
+            {
+                "course_version_id": "999999999",
+                "bot_id": str(world["bot_id"]),
+                "environment": "prod",
+            },
+        )
+        assert bad.status_code == 422
+        assert "names no course version of this account" in text_of(bad.text)
+        ok = await browser.post(
+            f"/accounts/{account_id}/deployments",
+            {
+                "course_version_id": str(world["version_id"]),
+                "bot_id": str(world["bot_id"]),
+                "environment": "prod",
+            },
+            follow=True,
+        )
+        assert "Deployed." in text_of(ok.text) and "production" in text_of(ok.text)
+        off = await browser.post(ok.url.path, {"action": "deactivate"}, follow=True)
+        assert re.search(r'id="deployment-status">inactive<', off.text)
+
+
+# --- runs, students, analytics ----------------------------------------------------------------
+
+
+async def test_runs_filter_and_a_run_reads_as_a_chat_with_scores(
+    ctx, db, secret_box, fake, make_account
+):
+    async with Opened(ctx, make_account) as (browser, account_id, _):
+        done = await seed_run(db, secret_box, fake, account_id)
+        active = await seed_run(db, secret_box, fake, account_id, status="active")
+        base = f"/accounts/{account_id}/runs"
+        everything = await browser.get(base)
+        assert "Runs found: 2" in text_of(everything.text)
+        completed = await browser.get(f"{base}?status=completed")
+        assert f'data-run="{done["run_id"]}"' in completed.text
+        assert f'data-run="{active["run_id"]}"' not in completed.text
+        bad = await browser.get(f"{base}?token_id=abc&started_from=yesterday")
+        assert bad.status_code == 422 and "Runs found: 2" in text_of(bad.text)
+        assert "Ignored an invalid filter: Token id." in text_of(bad.text)
+        export = re.search(r'href="(/api/v1/[^"]+export\.csv[^"]*)"', completed.text).group(1)
+        csv = await browser.get(export.replace("&amp;", "&"))
+        assert csv.status_code == 200 and len(csv.text.strip().splitlines()) == 2
+        run_page = await browser.get(f"{base}/{active['run_id']}")
+        shown = text_of(run_page.text)
+        assert "Bot · Test_Intro" in shown and "Hello <there>" in shown
+        assert "Student · Test_Quiz_01" in shown and "Paris 1/1" in shown
+        stopped = await browser.post(f"{base}/{active['run_id']}/stop", follow=True)
+        assert re.search(r'id="run-status"><span class="status stopped">stopped<', stopped.text)
+        twice = await browser.post(f"{base}/{active['run_id']}/stop")
+        assert twice.status_code == 409 and "the run is not active" in text_of(twice.text)
+
+
+async def test_students_are_banned_and_unbanned(ctx, db, secret_box, fake, make_account):
+    async with Opened(ctx, make_account) as (browser, account_id, _):
+        world = await seed_run(db, secret_box, fake, account_id, status="active")
+        page = await browser.get(f"/accounts/{account_id}/students?q=ann")
+        assert f'data-student="{world["student"]}"' in page.text
+        banned = await browser.post(
+            f"/accounts/{account_id}/bans",
+            {"telegram_user_id": str(world["student"]), "stop_runs": "on"},
+            follow=True,
+        )
+        shown = text_of(banned.text)
+        assert "The student is banned." in shown and "banned" in shown
+        run = await browser.get(f"/accounts/{account_id}/runs/{world['run_id']}")
+        assert "Lift the ban" in text_of(run.text) and "stopped" in text_of(run.text)
+        ban_id = re.search(r"/bans/(\d+)/delete", run.text).group(1)
+        lifted = await browser.post(
+            f"/accounts/{account_id}/bans/{ban_id}/delete",
+            {"next": f"/accounts/{account_id}/runs/{world['run_id']}"},
+        )
+        assert lifted.headers["location"].startswith(f"/accounts/{account_id}/runs/")
+        after = await browser.get(lifted.headers["location"])
+        assert "The ban is lifted." in text_of(after.text) and "Lift the ban" not in after.text
+
+
+async def test_analytics_funnel_conversion_and_csv(ctx, db, secret_box, fake, make_account):
+    async with Opened(ctx, make_account) as (browser, account_id, _):
+        world = await seed_run(db, secret_box, fake, account_id)
+        index = await browser.get(f"/accounts/{account_id}/analytics")
+        url = f"/accounts/{account_id}/deployments/{world['deployment_id']}/analytics"
+        assert index.status_code == 303 and index.headers["location"] == url
+        page = await browser.get(url)
+        shown = text_of(page.text)
+        assert "Runs of this version: 1 (without any message yet: 0)" in shown
+        intro = re.search(r'<tr data-element="Test_Intro">.*?</tr>', page.text, re.S).group(0)
+        assert text_of(intro).endswith("Test_Intro message 1 1 0 0")
+        assert "=vk 1 1" in shown
+        assert page.text.count('class="seg completed"') >= 2
+        funnel_csv = await browser.get(f"{url}.csv?report=funnel")
+        assert funnel_csv.headers["content-type"].startswith("text/csv")
+        assert funnel_csv.text.splitlines()[1] == "0,Test_Intro,message,1,1,0,0"
+        utm_csv = await browser.get(f"{url}.csv?report=utm")
+        assert utm_csv.text.splitlines()[1] == "'=vk,1,1,1.0"  # no formula for spreadsheets
+        wrong = await browser.get(f"{url}?version=999999")
+        assert wrong.status_code == 422 and "showing the deployed one" in text_of(wrong.text)
+
+
+# --- every page, both languages, accessibility basics -----------------------------------------
+
+
+@pytest.mark.parametrize("language", ["en", "ru"])
+async def test_every_page_renders_labelled_in_both_languages(
+    ctx, db, secret_box, fake, make_account, language
+):
+    async with Opened(ctx, make_account, accept_language=language) as (browser, a, _):
+        world = await seed_run(db, secret_box, fake, a)
+        async with db.tenant(a) as s:
+            from storage.repositories import courses as course_repo
+
+            version = await course_repo.get_version(s, a, world["version_id"])
+        d = f"/accounts/{a}/deployments/{world['deployment_id']}"
+        urls = [
+            "/accounts",
+            f"/accounts/{a}",
+            f"/accounts/{a}/bots",
+            f"/accounts/{a}/courses",
+            f"/accounts/{a}/courses/{version.course_id}",
+            f"/accounts/{a}/courses/{version.course_id}/versions/{version.id}",
+            f"/accounts/{a}/deployments",
+            d,
+            f"{d}/analytics",
+            f"/accounts/{a}/runs",
+            f"/accounts/{a}/runs/{world['run_id']}",
+            f"/accounts/{a}/students",
+        ]
+        english_only = re.compile(r"\b(Deployments|Students|Log out|Analytics)\b")
+        for url in urls:
+            response = await browser.get(url)
+            assert response.status_code == 200, (url, response.status_code)
+            parsed = Labels()
+            parsed.feed(response.text)
+            assert parsed.lang == language, url
+            assert parsed.h1 == 1, url
+            assert parsed.unlabelled() == [], url
+            if language == "ru":
+                assert not english_only.search(text_of(response.text)), url
+
+
+async def test_unknown_pages_and_other_accounts_get_the_same_html_404(ctx, make_account):
+    other = await make_account()
+    async with Opened(ctx, make_account) as (browser, _, _):
+        for url in (f"/accounts/{other}/bots", "/no/such/page", "/accounts/abc/runs"):
+            response = await browser.get(url)
+            assert response.status_code == 404, url
+            assert "There is no such page" in text_of(response.text)
+        api = await browser.client.get("/api/v1/no/such", headers={"Accept": "application/json"})
+        assert api.status_code == 404 and api.json() == {"detail": "Not Found"}
+
+
+async def test_pages_are_served_with_protective_headers(ctx, make_account):
+    async with Opened(ctx, make_account) as (browser, account_id, _):
+        response = await browser.get(f"/accounts/{account_id}")
+        assert "frame-ancestors 'none'" in response.headers["content-security-policy"]
+        assert response.headers["x-frame-options"] == "DENY"
+        assert response.headers["cache-control"] == "no-store"
+        css = await browser.get("/static/panel.css")
+        assert css.status_code == 200 and "text/css" in css.headers["content-type"]
+        script = await browser.get("/static/panel.js")
+        assert script.status_code == 200 and "https://" not in script.text  # works offline

@@ -1,0 +1,123 @@
+"""The course preview: the engine plays a course with default answers (no I/O, no DB)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from courses.loader import load_course
+from panel_api.web.preview import MAX_STEPS, plain_text, play
+
+LEGACY = Path(__file__).resolve().parents[3] / "shared" / "courses" / "legacy"
+
+
+def course(text: str):
+    loaded = load_course(text)
+    assert loaded.course is not None, loaded.diagnostics
+    return loaded.course
+
+
+@pytest.mark.parametrize("path", sorted(LEGACY.glob("*.y*ml")), ids=lambda p: p.name)
+def test_every_legacy_course_plays_to_its_end(path):
+    result = play(course(path.read_text(encoding="utf-8")), sample_text="x", dialog_reply="ok")
+    assert result.finished
+    assert result.lines[-1].note == "preview.finished"
+    assert any(line.role == "student" for line in result.lines)
+
+
+def test_first_button_first_option_sample_text_and_skipped_delay():
+    preview = play(
+        course(
+            """
+intro:
+  type: message
+  text: Hello <b>there</b>
+  parse_mode: HTML
+  button: Go
+pause:
+  type: delay
+  text: Wait a bit
+  wait: 1d:2h
+q:
+  type: quiz
+  text: 2 + 2?
+  answers:
+    - text: "5"
+    - text: "4"
+      correct: yes
+name:
+  type: input
+  text: Your name?
+bye:
+  type: end
+  text: Bye
+"""
+        ),
+        sample_text="Sample answer",
+        dialog_reply="stub",
+    )
+    bot = [line for line in preview.lines if line.role == "bot"]
+    student = [line.text for line in preview.lines if line.role == "student"]
+    assert bot[0].text == "Hello there" and bot[0].buttons == ("Go",)
+    assert bot[0].element_id == "intro"
+    assert student[:1] == ["Go"]
+    waited = [line for line in preview.lines if line.note == "preview.waited"]
+    assert [line.params["duration"] for line in waited] == ["1d:2h"]
+    quiz = next(line for line in bot if line.element_id == "q" and line.options)
+    assert quiz.options == ("5", "4")
+    answer = next(
+        line for line in preview.lines if line.role == "student" and line.element_id == "q"
+    )
+    assert (answer.text, answer.score, answer.maxscore) == ("5", 0, 1)  # the first option
+    assert "Sample answer" in student
+    assert preview.finished
+
+
+def test_a_dialog_gets_the_stub_reply_and_ends():
+    preview = play(
+        course(
+            """
+chat:
+  type: dialog
+  text: Tell me about you
+  prompt: Be kind
+done:
+  type: end
+  text: Done
+"""
+        ),
+        sample_text="I like cats",
+        dialog_reply="(model here)",
+    )
+    texts = [(line.role, line.text) for line in preview.lines if line.role != "note"]
+    assert ("student", "I like cats") in texts
+    assert ("bot", "(model here)") in texts
+    assert preview.finished
+
+
+def test_a_course_that_loops_on_default_answers_stops_with_a_note():
+    looping = course(
+        """
+ask:
+  type: jump
+  text: Again?
+  options:
+    - text: Again
+      goto: ask
+    - text: Stop
+      goto: bye
+bye:
+  type: end
+  text: Bye
+"""
+    )
+    preview = play(looping, sample_text="x", dialog_reply="x")
+    assert not preview.finished
+    assert preview.lines[-1].note == "preview.too_long"
+    assert preview.lines[-1].params == {"steps": str(MAX_STEPS)}
+
+
+def test_html_is_shown_as_text_and_markdown_as_written():
+    assert plain_text("<i>a</i> &amp; b", "HTML") == "a & b"
+    assert plain_text("*bold* <x>", None) == "*bold* <x>"
