@@ -304,6 +304,7 @@ class BotRuntime:
 
     async def _work_chat(self, chat: Hashable) -> None:
         chat_id = int(chat)  # type: ignore[call-overload]
+        more = True
         while True:
             # The chat's own worker task: the ids end with it; each step sets its run_id.
             account_id, bot_id = self.config.account_id, self.config.bot_id
@@ -312,9 +313,12 @@ class BotRuntime:
                 await self._delivery.deliver_chat(chat_id)
             except DeliveryPaused:
                 return  # the sweep retries later; updates wait so order is kept
+            if not more:
+                return  # an update stored meanwhile kicked the chat: we run again
             handled = await self._handler.handle_next(self.hosted, chat_id)
             if handled is None:
                 return
+            more = handled.more
             if handled.callback_query_id is not None:
                 self.sender.send(
                     chat_id, AnswerCallbackQuery(callback_query_id=handled.callback_query_id)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 
 from aiogram.types import Update
@@ -41,6 +41,7 @@ class Handled:
     update_id: int
     callback_query_id: str | None = None
     position: RunPosition | None = None
+    more: bool = True  # False: no other update of the chat was waiting when this one began
 
 
 class UpdateHandler:
@@ -59,9 +60,12 @@ class UpdateHandler:
         """Process the chat's oldest unprocessed update; None when there is none."""
         started = time.perf_counter()
         async with self._db.tenant(bot.account_id) as session:
-            row = await inbox.next_for_chat(session, bot.account_id, bot.bot_id, chat_id)
-            if row is None:
+            rows = await inbox.oldest_for_chat(
+                session, bot.account_id, bot.bot_id, chat_id, limit=2
+            )
+            if not rows:
                 return None
+            row, more = rows[0], len(rows) > 1
             error: str | None = None
             handled = Handled(row.update_id)
             try:
@@ -74,7 +78,7 @@ class UpdateHandler:
                 session, bot.account_id, row.id, error=error, now=self._clock()
             )
         count_handled(bot.account_id, ok=error is None, seconds=time.perf_counter() - started)
-        return handled
+        return replace(handled, more=more)
 
     async def _handle(self, session: AsyncSession, bot: HostedBot, row: ProcessedUpdate) -> Handled:
         inbound = translate(Update.model_validate(row.payload))

@@ -37,7 +37,6 @@ class RunPosition:
 @dataclass(frozen=True, slots=True)
 class StepOutcome:
     state: RunState
-    queued: int  # outbox rows written: the caller should deliver the chat's outbox
     finished: bool
 
 
@@ -54,15 +53,14 @@ async def apply_event(
 ) -> StepOutcome:
     """step() + persistence. `run` must be locked (FOR UPDATE) by the caller."""
     state, effects = step(course, load_state(run), event, now)
-    return await persist_step(session, run, state, effects)
+    return await _persist(session, run, state, effects)
 
 
-async def persist_step(
+async def _persist(
     session: AsyncSession, run: Run, state: RunState, effects: list[Effect]
 ) -> StepOutcome:
     account_id = run.account_id
     bind_log_ids(run_id=run.id)  # the caller's context (chat worker, timer) scopes it
-    queued = 0
     finish_status: str | None = None
     for effect in effects:
         if isinstance(effect, Record):
@@ -102,7 +100,6 @@ async def persist_step(
                 payload=effect_codec.encode(effect),
                 flush=False,
             )
-            queued += 1
     # One INSERT per table for the whole step instead of one per line and message.
     await session.flush()
     state_json = state.to_dict()
@@ -110,4 +107,4 @@ async def persist_step(
         await runs.finish(session, account_id, run.id, finish_status, state=state_json)
     else:
         await runs.save_state(session, account_id, run.id, state_json)
-    return StepOutcome(state, queued, finish_status is not None)
+    return StepOutcome(state, finish_status is not None)

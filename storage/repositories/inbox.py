@@ -81,6 +81,16 @@ async def next_for_chat(
 
     Updates of one chat are handled strictly in update_id order, which is Telegram's order.
     """
+    rows = await oldest_for_chat(session, account_id, bot_id, chat_id, limit=1)
+    return rows[0] if rows else None
+
+
+async def oldest_for_chat(
+    session: AsyncSession, account_id: int, bot_id: int, chat_id: int | None, *, limit: int
+) -> list[ProcessedUpdate]:
+    """The chat's `limit` oldest unprocessed updates in update_id order, locked (SKIP LOCKED)
+    for this transaction. Asking for two tells a worker whether another update is waiting
+    without one more transaction just to find out there is none."""
     chat_match = (
         ProcessedUpdate.chat_id.is_(None) if chat_id is None else ProcessedUpdate.chat_id == chat_id
     )
@@ -93,10 +103,10 @@ async def next_for_chat(
             chat_match,
         )
         .order_by(ProcessedUpdate.update_id)
-        .limit(1)
+        .limit(limit)
         .with_for_update(skip_locked=True)
     )
-    return (await session.scalars(stmt)).first()
+    return list((await session.scalars(stmt)).all())
 
 
 async def chats_with_backlog(
