@@ -38,6 +38,7 @@ class RunPosition:
 class StepOutcome:
     state: RunState
     finished: bool
+    queued: int  # outbox rows written (delivery re-reads the outbox only when this is > 0)
 
 
 def load_state(run: Run) -> RunState:
@@ -61,6 +62,7 @@ async def _persist(
 ) -> StepOutcome:
     account_id = run.account_id
     bind_log_ids(run_id=run.id)  # the caller's context (chat worker, timer) scopes it
+    queued = 0
     finish_status: str | None = None
     for effect in effects:
         if isinstance(effect, Record):
@@ -100,6 +102,7 @@ async def _persist(
                 payload=effect_codec.encode(effect),
                 flush=False,
             )
+            queued += 1
     # One INSERT per table for the whole step instead of one per line and message.
     await session.flush()
     state_json = state.to_dict()
@@ -107,4 +110,4 @@ async def _persist(
         await runs.finish(session, account_id, run.id, finish_status, state=state_json)
     else:
         await runs.save_state(session, account_id, run.id, state_json)
-    return StepOutcome(state, finish_status is not None)
+    return StepOutcome(state, finish_status is not None, queued)

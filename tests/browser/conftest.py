@@ -25,12 +25,7 @@ from adapters.telegram.runtime import TelegramRuntime
 from adapters.telegram.sender import RateLimits
 from panel_api.app import create_app
 from tests.fakes.telegram_api import FakeTelegram
-from tests.integration.conftest import (  # noqa: F401 - fixtures shared with the integration tests
-    db,
-    make_account,
-    secret_box,
-    test_database,
-)
+from tests.integration import conftest as integration
 from tests.integration.runtime_support import ShiftableClock
 from tests.integration.test_panel_support import panel_context
 
@@ -45,6 +40,13 @@ CHROMIUM_ARGS = [
     "--no-first-run",
 ]
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "browser"
+
+# The integration tests' database fixtures (a migrated database of this session, the app's
+# `Database` on it, accounts): the browser tests meet the panel on the same kind of data.
+test_database = integration.test_database
+db = integration.db
+secret_box = integration.secret_box
+make_account = integration.make_account
 
 
 @dataclass

@@ -14,8 +14,10 @@ import pytest
 from sqlalchemy import select
 
 from panel_api.auth.telegram_login import widget_hash
+from panel_api.queries import analytics
 from storage.models import AccountMember
 from storage.repositories import conversation, participants, runs, tokens
+from storage.repositories import courses as course_repo
 from tests.fakes.telegram_api import FakeTelegram
 from tests.integration.runtime_support import (
     LEGACY_DIR,
@@ -516,8 +518,6 @@ async def test_every_page_renders_labelled_in_both_languages(
     async with Opened(ctx, make_account, accept_language=language) as (browser, a, _):
         world = await seed_run(db, secret_box, fake, a)
         async with db.tenant(a) as s:
-            from storage.repositories import courses as course_repo
-
             version = await course_repo.get_version(s, a, world["version_id"])
         d = f"/accounts/{a}/deployments/{world['deployment_id']}"
         urls = [
@@ -568,3 +568,32 @@ async def test_pages_are_served_with_protective_headers(ctx, make_account):
         assert css.status_code == 200 and "text/css" in css.headers["content-type"]
         script = await browser.get("/static/panel.js")
         assert script.status_code == 200 and "https://" not in script.text  # works offline
+
+
+async def test_the_pages_concurrent_funnel_equals_the_apis(ctx, db, secret_box, fake, make_account):
+    async with Opened(ctx, make_account) as (_, account_id, _):
+        world = await seed_run(db, secret_box, fake, account_id, status="active")
+        async with db.tenant(account_id) as s:
+            second = await runs.start(
+                s,
+                account_id,
+                deployment_id=world["deployment_id"],
+                course_version_id=world["version_id"],
+                bot_id=world["bot_id"],
+                chat_id=new_user(),
+                telegram_user_id=new_user(),
+            )
+            await conversation.append(
+                s, account_id, run_id=second.id, element_id="Test_Intro", role="bot", text="Hi"
+            )
+            await runs.finish(s, account_id, second.id, "stopped")
+            one_pass = await analytics.funnel(
+                s, account_id, world["deployment_id"], world["version_id"]
+            )
+        side_by_side = await analytics.funnel_concurrently(
+            db, account_id, world["deployment_id"], world["version_id"]
+        )
+    assert side_by_side == one_pass
+    steps = {step.element_id: step for step in one_pass.steps}
+    assert (steps["Test_Intro"].reached, steps["Test_Intro"].dropped) == (2, 1)
+    assert (steps["Test_Quiz_01"].reached, steps["Test_Quiz_01"].in_progress) == (1, 1)
