@@ -194,7 +194,27 @@ class Autopilot:
             await asyncio.sleep(0.05)
         raise TimeoutError(f"student {self.user_id} got no run")
 
-    async def play(self, max_steps: int = 600) -> Run:
+    async def step(self, patience_s: float = 30.0) -> None:
+        """Take one action as soon as the bot has shown what to answer (the run's state is
+        committed a moment before its messages are sent)."""
+        deadline = time.monotonic() + patience_s
+        while True:
+            await quiet(self.fake, self.user_id)
+            run = await active_run(
+                self.db, self.course.account_id, self.course.bot_id, self.user_id
+            )
+            assert run is not None, f"student {self.user_id} has no active run"
+            if await self._act(run):
+                self.steps += 1
+                return
+            if time.monotonic() > deadline:
+                raise AssertionError(
+                    f"student {self.user_id} has nothing to answer at {run.state.get('current')!r}"
+                )
+            await asyncio.sleep(0.2)
+
+    async def play(self, max_steps: int = 600, patience_s: float = 30.0) -> Run:
+        idle_since: float | None = None
         while self.steps < max_steps:
             await quiet(self.fake, self.user_id)
             run = await active_run(
@@ -204,12 +224,18 @@ class Autopilot:
                 finished = await latest_run(self.db, self.course.account_id, self.user_id)
                 assert finished is not None
                 return finished
-            self.steps += 1
-            if not await self._act(run):
+            if await self._act(run):
+                self.steps += 1
+                idle_since = None
+                continue
+            # The state is committed before its messages are sent: give delivery a moment.
+            idle_since = idle_since or time.monotonic()
+            if time.monotonic() - idle_since > patience_s:
                 raise AssertionError(
                     f"student {self.user_id} is stuck at {run.state.get('current')!r} "
                     f"awaiting {run.state.get('awaiting')!r}"
                 )
+            await asyncio.sleep(0.2)
         raise AssertionError(f"student {self.user_id} did not finish in {max_steps} steps")
 
     async def _act(self, run: Run) -> bool:
