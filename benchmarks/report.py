@@ -34,7 +34,11 @@ def render_table(columns: Sequence[Column], rows: Sequence[Sequence[object]]) ->
     """Left-aligned first column, right-aligned numbers; None and NaN print as '-'."""
     lines = ["".join(_cell(c.title, c, i, header=True) for i, c in enumerate(columns))]
     for row in rows:
-        lines.append("".join(_cell(value, c, i) for i, (c, value) in enumerate(zip(columns, row, strict=True))))
+        lines.append(
+            "".join(
+                _cell(value, c, i) for i, (c, value) in enumerate(zip(columns, row, strict=True))
+            )
+        )
     return "\n".join(line.rstrip() for line in lines)
 
 

@@ -135,7 +135,12 @@ class StubTelegram:
                 self._report(bot, message)
             return messages
         if name == "getme":
-            return {"id": bot.bot_id, "is_bot": True, "first_name": "Bench", "username": bot.username}
+            return {
+                "id": bot.bot_id,
+                "is_bot": True,
+                "first_name": "Bench",
+                "username": bot.username,
+            }
         if name in ("deletewebhook", "setwebhook", "answercallbackquery", "sendchataction"):
             return True
         if name == "editmessagereplymarkup":

@@ -44,8 +44,8 @@ from benchmarks.provision import TELEGRAM_ID_BASE, SchoolBot, bot_token, provisi
 from benchmarks.report import Column, machine_line, percentile, ratio, render_table
 from benchmarks.services import BenchDatabase, add_server_arguments, scratch_database, servers
 from benchmarks.sql_counter import SqlCounter
-from benchmarks.students import Classroom, Kind, script_kinds
 from benchmarks.stub_api import StubTelegram
+from benchmarks.students import Classroom, Kind, script_kinds
 from courses.loader import load_course
 from storage.db import Database
 
@@ -113,7 +113,9 @@ async def measure_runtime(
     db = Database(bench.app_url, pool_size=pool_size, max_overflow=pool_size // 2)
     stub = StubTelegram()
     redis = Redis.from_url(redis_url)
-    school = await provision_schools(db, bench.box, bot_count=size.bots, course_source=course_source)
+    school = await provision_schools(
+        db, bench.box, bot_count=size.bots, course_source=course_source
+    )
     pools = SessionPools(polling=stub.session(), sending=stub.session())
     runtime = TelegramRuntime(
         db,
@@ -278,7 +280,9 @@ def _start_profiler():  # type: ignore[no-untyped-def]
     try:
         from pyinstrument import Profiler
     except ImportError:
-        raise SystemExit("--profile needs pyinstrument: .venv/bin/pip install pyinstrument") from None
+        raise SystemExit(
+            "--profile needs pyinstrument: .venv/bin/pip install pyinstrument"
+        ) from None
     profiler = Profiler(async_mode="disabled")
     profiler.start()
     return profiler
@@ -365,7 +369,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     args = parser.parse_args(argv)
     try:
         args.sizes = [
-            Size.parse(s) for s in (args.sizes or (SMALL_SIZES if args.small else FULL_SIZES)).split(",")
+            Size.parse(s)
+            for s in (args.sizes or (SMALL_SIZES if args.small else FULL_SIZES)).split(",")
         ]
     except ValueError as error:
         parser.error(str(error))

@@ -105,6 +105,15 @@ def _without_nul(value: Any) -> Any:
     return value
 
 
+def content_refused(error: DBAPIError) -> bool:
+    """PostgreSQL rejected the update's data (SQLSTATE class 22, data exception; 54, too
+    large): skipping it is right. Anything else (57P01 shutting down, 57P03 starting up,
+    08xxx connection) means "not stored yet", and the update must stay unconfirmed so that
+    Telegram delivers it again."""
+    sqlstate = getattr(error.orig, "sqlstate", None) or ""
+    return sqlstate[:2] in ("22", "54")
+
+
 class BotRuntime:
     def __init__(
         self,
@@ -152,7 +161,10 @@ class BotRuntime:
         else:
             await self._poll_bot(DeleteWebhook(drop_pending_updates=False))
             self._tasks.append(asyncio.create_task(self._poll(), name=f"poll-{self.config.bot_id}"))
-        self._tasks.append(asyncio.create_task(self._sweep(), name=f"sweep-{self.config.bot_id}"))
+        # Work left by a crash is picked up at once; later sweeps come from the pool's sweeper.
+        self._tasks.append(
+            asyncio.create_task(self.sweep_once(), name=f"sweep-{self.config.bot_id}")
+        )
         log.info(
             "bot %s (@%s) started in %s mode",
             self.config.bot_id,
@@ -238,7 +250,9 @@ class BotRuntime:
                 try:
                     async with session.begin_nested():
                         outcomes.append(await store(update_id, chat_id, payload))
-                except DBAPIError:
+                except DBAPIError as exc:
+                    if not content_refused(exc):
+                        raise  # PostgreSQL is down or restarting: confirm nothing to Telegram
                     log.warning("bot %s: update %s could not be stored; ignored", bot_id, update_id)
                     outcomes.append("refused")
             if batch and time.monotonic() - self._touched_at >= LAST_UPDATE_EVERY_S:
@@ -281,24 +295,24 @@ class BotRuntime:
                 )
                 await asyncio.sleep(delay)
 
-    async def _sweep(self) -> None:
-        """Kick chats with leftover work: after a crash, a Telegram outage, another runner."""
+    async def sweep_once(self) -> None:
+        """Kick chats with leftover work: after a crash, a Telegram outage, another runner.
+
+        Called once at start and then by `BotPool.sweep`, which paces every hosted bot's
+        sweeps together: one loop per bot swept a thousand bots in the same instant every
+        interval (docs/benchmarks.md)."""
         bind_log_ids(account_id=self.config.account_id, bot_id=self.config.bot_id)
-        while True:
-            try:
-                account_id, bot_id = self.config.account_id, self.config.bot_id
-                async with self._db.tenant(account_id) as session:
-                    backlog = set(await inbox.chats_with_backlog(session, account_id, bot_id))
-                    pending = set(await outbox.chats_with_pending(session, account_id, bot_id))
-                self.backlog = Backlog(len(backlog), len(pending))
-                for chat in backlog | pending:
-                    if chat is not None:
-                        self.workers.kick(chat)
-            except asyncio.CancelledError:
-                raise
-            except Exception:
-                log.exception("bot %s: backlog sweep failed", self.config.bot_id)
-            await asyncio.sleep(self._options.sweep_interval_s)
+        try:
+            account_id, bot_id = self.config.account_id, self.config.bot_id
+            async with self._db.tenant(account_id) as session:
+                backlog = set(await inbox.chats_with_backlog(session, account_id, bot_id))
+                pending = set(await outbox.chats_with_pending(session, account_id, bot_id))
+            self.backlog = Backlog(len(backlog), len(pending))
+            for chat in backlog | pending:
+                if chat is not None:
+                    self.workers.kick(chat)
+        except Exception:
+            log.exception("bot %s: backlog sweep failed", self.config.bot_id)
 
     # ---- per-chat work ---------------------------------------------------------------------
 

@@ -86,6 +86,7 @@ class TelegramRuntime:
         await self.pool.reconcile()
         self._tasks = [
             asyncio.create_task(self.pool.run(), name="bot-pool"),
+            asyncio.create_task(self.pool.sweep(self._options.sweep_interval_s), name="sweeps"),
             asyncio.create_task(self.scheduler.run(), name="timers"),
         ]
 

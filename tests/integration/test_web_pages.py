@@ -16,6 +16,7 @@ from sqlalchemy import select
 from panel_api.auth.telegram_login import widget_hash
 from panel_api.queries import analytics
 from storage.models import AccountMember
+from storage.repositories import bots as bot_repo
 from storage.repositories import conversation, participants, runs, tokens
 from storage.repositories import courses as course_repo
 from tests.fakes.telegram_api import FakeTelegram
@@ -73,6 +74,10 @@ async def seed_run(db, secret_box, fake, account_id: int, *, status: str = "comp
     """A deployed legacy course with a token and one run with a scored conversation."""
     fake_bot = fake.add_bot()
     bot_id = await add_bot(db, secret_box, account_id, fake_bot)
+    async with db.tenant(account_id) as s:
+        # Disabled: no runtime test later in the session should try to host a bot whose
+        # fake Bot API is gone. The pages show disabled bots all the same.
+        await bot_repo.update_bot(s, account_id, bot_id, active=False)
     version_id = await add_course_version(db, account_id, COURSE, f"c{new_user()}")
     deployment_id = await deploy(db, account_id, version_id, bot_id)
     student = new_user()
@@ -309,6 +314,11 @@ async def test_a_bad_token_gets_telegrams_reason_and_a_good_one_connects(ctx, ma
         shown = text_of(good.text)
         assert "The bot is connected" in shown
         assert "@page_test_bot Polling active never" in shown
+        bot_id = re.search(r'action="/accounts/\d+/bots/(\d+)"', good.text).group(1)
+        disabled = await browser.post(
+            f"/accounts/{account_id}/bots/{bot_id}", {"action": "disable"}, follow=True
+        )
+        assert "@page_test_bot Polling disabled never" in text_of(disabled.text)
 
 
 # --- courses ----------------------------------------------------------------------------------
