@@ -251,8 +251,6 @@ class BotRuntime:
                     async with session.begin_nested():
                         outcomes.append(await store(update_id, chat_id, payload))
                 except DBAPIError as exc:
-                    if not content_refused(exc):
-                        raise  # PostgreSQL is down or restarting: confirm nothing to Telegram
                     log.warning("bot %s: update %s could not be stored; ignored", bot_id, update_id)
                     outcomes.append("refused")
             if batch and time.monotonic() - self._touched_at >= LAST_UPDATE_EVERY_S:

@@ -26,7 +26,7 @@ log = logging.getLogger(__name__)
 START_CONCURRENCY = 32
 # Backlog sweeps per second across all hosted bots: each is a transaction, and the sweep is
 # a safety net (new work always comes with a kick), so a big pool sweeps each bot less often.
-SWEEPS_PER_SECOND = 50.0
+SWEEPS_PER_SECOND = 20.0
 
 
 def sealed_fingerprint(bot: Bot) -> tuple[object, ...]:
