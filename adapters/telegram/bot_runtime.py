@@ -162,9 +162,9 @@ class BotRuntime:
             await self._poll_bot(DeleteWebhook(drop_pending_updates=False))
             self._tasks.append(asyncio.create_task(self._poll(), name=f"poll-{self.config.bot_id}"))
         # Work left by a crash is picked up at once; later sweeps come from the pool's sweeper.
-        self._tasks.append(
-            asyncio.create_task(self.sweep_once(), name=f"sweep-{self.config.bot_id}")
-        )
+        # Awaited, not a task: the pool starts bots a few at a time, and a thousand sweeps
+        # queueing for connections at once held a session each (docs/benchmarks.md).
+        await self.sweep_once()
         log.info(
             "bot %s (@%s) started in %s mode",
             self.config.bot_id,

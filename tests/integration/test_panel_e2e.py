@@ -114,7 +114,7 @@ async def test_owner_to_student_to_analytics(db, secret_box, service_urls):
                     clock=clock,
                     pick=wrong_answer,
                 )
-                deadline = time.monotonic() + 5
+                deadline = time.monotonic() + 20
                 while runtime.pool.get(bot.json()["id"]) is None:
                     assert time.monotonic() < deadline, "the new bot was not hosted"
                     await student.fake.wait_for(lambda: True, 0.1)
