@@ -10,7 +10,7 @@ in the same run, is bare aiogram: one `Dispatcher` long-polling the same N bots.
 Idle CPU and statements per second show what hosting costs when nobody writes: the
 reconcile loop re-reads the bot table every second and every bot sweeps its backlog.
 
-    python -m benchmarks.bots_memory [--small] [--sizes 1000,10000] [--idle 10]
+    python -m benchmarks.bots_memory [--small] [--sizes 1000,10000] [--idle 30]
 """
 
 from __future__ import annotations
@@ -214,7 +214,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--small", action="store_true", help=f"sizes {SMALL_SIZES}, 2 s idle")
     parser.add_argument("--sizes", help=f"comma-separated bot counts (default {FULL_SIZES})")
-    parser.add_argument("--idle", type=float, help="seconds of idling measured (default 10)")
+    parser.add_argument(
+        "--idle", type=float, help="seconds of idling measured (default 30: a poll timeout)"
+    )
     parser.add_argument("--child", choices=("runtime", "baseline"), help=argparse.SUPPRESS)
     add_server_arguments(parser)
     args = parser.parse_args(argv)
@@ -226,9 +228,9 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("--sizes takes comma-separated integers")
     if any(size < 1 for size in sizes):
         parser.error("bot counts must be at least 1")
-    idle_s = args.idle or (2.0 if args.small else 10.0)
+    idle_s = args.idle or (2.0 if args.small else 30.0)
 
-    settle_s = idle_s / 2
+    settle_s = min(idle_s / 2, 5.0)
     if args.child == "baseline":
         print(json.dumps(asdict(asyncio.run(host_baseline(sizes[0], idle_s, settle_s)))))
         return 0
@@ -244,7 +246,7 @@ def main(argv: list[str] | None = None) -> int:
                 rows.append(_child(kind, size, idle_s, (urls.database_url, urls.redis_url)))
                 print(render(rows).splitlines()[-1], file=sys.stderr)
     print(
-        f"idle bots, {idle_s:g} s idle window after {idle_s / 2:g} s to settle, "
+        f"idle bots, {idle_s:g} s idle window after {min(idle_s / 2, 5.0):g} s to settle, "
         f"goal < {GOAL_KB_PER_BOT} KB/bot; {machine_line()}"
     )
     print(render(rows))

@@ -40,6 +40,7 @@ class SchoolBot:
     account_id: int
     bot_id: int
     telegram_id: int
+    version_id: int
     deployment_id: int
     start_payload: str
 
@@ -109,6 +110,7 @@ async def provision_schools(
                         account_id,
                         row.id,
                         telegram_id,
+                        version.id,
                         deployment.id,
                         build_start_payload(deployment.id, token.token),
                     )

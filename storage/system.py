@@ -49,6 +49,32 @@ async def active_bots(session: AsyncSession) -> list[Bot]:
     return list((await session.scalars(stmt)).all())
 
 
+@dataclass(frozen=True, slots=True)
+class PoolBot:
+    """An active bot as the bot pool needs it, secrets still sealed."""
+
+    id: int
+    account_id: int
+    username: str
+    token_ciphertext: str
+    mode: str
+    public_id: str
+    webhook_secret_ciphertext: str | None
+    default_deployment_id: int | None
+
+
+async def active_bots_for_pool(session: AsyncSession) -> list[PoolBot]:
+    """`active_bots` as plain rows: the pool reads every active bot every second, and
+    building ORM objects for 10,000 rows cost ~0.25 s of CPU each time."""
+    rows = await session.execute(
+        text(
+            "SELECT id, account_id, username, token_ciphertext, mode, public_id, "
+            "webhook_secret_ciphertext, default_deployment_id FROM sys_active_bots()"
+        )
+    )
+    return [PoolBot(*row) for row in rows]
+
+
 async def bot_by_public_id(session: AsyncSession, public_id: str) -> Bot | None:
     """Webhook ingress: the bot behind an opaque URL id (active or not; the caller decides)."""
     stmt = select(Bot).from_statement(

@@ -25,7 +25,7 @@ from redis.asyncio import Redis
 from sqlalchemy.exc import DBAPIError
 
 from adapters.llm import LLMClient
-from adapters.observability.logs import bind_log_ids
+from adapters.observability.logs import bind_log_ids, log_context
 from adapters.observability.metrics import Backlog, count_received
 from adapters.payments import PaymentService
 from adapters.telegram.bot_factory import SessionPools, make_bot
@@ -251,6 +251,8 @@ class BotRuntime:
                     async with session.begin_nested():
                         outcomes.append(await store(update_id, chat_id, payload))
                 except DBAPIError as exc:
+                    if not content_refused(exc):
+                        raise  # PostgreSQL is down or restarting: confirm nothing to Telegram
                     log.warning("bot %s: update %s could not be stored; ignored", bot_id, update_id)
                     outcomes.append("refused")
             if batch and time.monotonic() - self._touched_at >= LAST_UPDATE_EVERY_S:
@@ -299,18 +301,18 @@ class BotRuntime:
         Called once at start and then by `BotPool.sweep`, which paces every hosted bot's
         sweeps together: one loop per bot swept a thousand bots in the same instant every
         interval (docs/benchmarks.md)."""
-        bind_log_ids(account_id=self.config.account_id, bot_id=self.config.bot_id)
-        try:
-            account_id, bot_id = self.config.account_id, self.config.bot_id
-            async with self._db.tenant(account_id) as session:
-                backlog = set(await inbox.chats_with_backlog(session, account_id, bot_id))
-                pending = set(await outbox.chats_with_pending(session, account_id, bot_id))
-            self.backlog = Backlog(len(backlog), len(pending))
-            for chat in backlog | pending:
-                if chat is not None:
-                    self.workers.kick(chat)
-        except Exception:
-            log.exception("bot %s: backlog sweep failed", self.config.bot_id)
+        account_id, bot_id = self.config.account_id, self.config.bot_id
+        with log_context(account_id=account_id, bot_id=bot_id):  # runs in the pool's task
+            try:
+                async with self._db.tenant(account_id) as session:
+                    backlog = set(await inbox.chats_with_backlog(session, account_id, bot_id))
+                    pending = set(await outbox.chats_with_pending(session, account_id, bot_id))
+                self.backlog = Backlog(len(backlog), len(pending))
+                for chat in backlog | pending:
+                    if chat is not None:
+                        self.workers.kick(chat)
+            except Exception:
+                log.exception("bot %s: backlog sweep failed", bot_id)
 
     # ---- per-chat work ---------------------------------------------------------------------
 

@@ -16,8 +16,7 @@ from adapters.telegram.bot_runtime import BotConfig, BotRuntime
 from storage import system
 from storage.crypto import SecretBox
 from storage.db import Database
-from storage.models import Bot
-from storage.repositories.bots import reveal_token, reveal_webhook_secret
+from storage.system import PoolBot
 
 log = logging.getLogger(__name__)
 
@@ -29,7 +28,7 @@ START_CONCURRENCY = 32
 SWEEPS_PER_SECOND = 20.0
 
 
-def sealed_fingerprint(bot: Bot) -> tuple[object, ...]:
+def sealed_fingerprint(bot: PoolBot) -> tuple[object, ...]:
     """The row as stored: equal fingerprints mean an equal `BotConfig`, so a reconcile
     decrypts only new or changed rows (decrypting every token every second cost ~10% of a
     core per thousand bots)."""
@@ -44,13 +43,14 @@ def sealed_fingerprint(bot: Bot) -> tuple[object, ...]:
     )
 
 
-def bot_config(bot: Bot, box: SecretBox) -> BotConfig:
-    secret = reveal_webhook_secret(bot, box)
+def bot_config(bot: PoolBot, box: SecretBox) -> BotConfig:
+    sealed_secret = bot.webhook_secret_ciphertext
+    secret = box.decrypt(sealed_secret) if sealed_secret is not None else None
     return BotConfig(
         bot_id=bot.id,
         account_id=bot.account_id,
         username=bot.username,
-        token=reveal_token(bot, box).reveal(),
+        token=box.decrypt(bot.token_ciphertext).reveal(),
         mode=bot.mode,
         public_id=bot.public_id,
         webhook_secret=secret.reveal() if secret is not None else None,
@@ -94,7 +94,7 @@ class BotPool:
 
     async def reconcile(self) -> None:
         async with self._db.system() as session:
-            rows = await system.active_bots(session)
+            rows = await system.active_bots_for_pool(session)
         wanted: dict[int, BotConfig] = {}
         for row in rows:
             sealed = sealed_fingerprint(row)

@@ -70,6 +70,8 @@ async def mark_processed(
         update(ProcessedUpdate)
         .where(ProcessedUpdate.account_id == account_id, ProcessedUpdate.id == inbox_id)
         .values(processed_at=now or func.now(), error=error)
+        # Runs once per update: skip re-evaluating the WHERE clause on loaded objects.
+        .execution_options(synchronize_session=False)
     )
     await session.execute(stmt)
 

@@ -66,6 +66,9 @@ async def mark_sent(
         .values(
             status=OutboxStatus.SENT.value, sent_at=now or func.now(), attempts=Outbox.attempts + 1
         )
+        # Runs once per message sent: skip matching loaded objects against the WHERE clause
+        # in Python (the sender holds no outbox objects in this session).
+        .execution_options(synchronize_session=False)
     )
     return (await session.execute(stmt)).rowcount
 
