@@ -50,6 +50,7 @@ from courses.loader import load_course
 from storage.db import Database
 
 FULL_SIZES = "100x10,1000x2"
+GOAL_RATIO = 0.5  # of the bare-aiogram baseline's updates/s
 SMALL_SIZES = "3x2"
 FIRST_USER_ID = 20_000_000
 # Effectively no pacing: the sender still queues and orders per chat, it just never waits.
@@ -387,6 +388,10 @@ def main(argv: list[str] | None = None) -> int:
     pairs = asyncio.run(run(args))
     print(f"course {Path(args.course).name}, {args.actions} updates per student; {machine_line()}")
     print(render(pairs))
+    for baseline, runtime in pairs:
+        achieved = runtime.rate / baseline.rate if baseline.rate else math.nan
+        verdict = "met" if achieved >= GOAL_RATIO else "NOT met"
+        print(f"{runtime.name}: {achieved:.2f}x the baseline, goal >= {GOAL_RATIO}x: {verdict}")
     return 0 if all(b.completed and r.completed for b, r in pairs) else 1
 
 
