@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 from alembic.autogenerate import compare_metadata
@@ -108,6 +109,23 @@ async def test_alembic_command_line_upgrades_a_database(empty_database):
         capture_output=True,
         check=True,
     )
+    summary = await _schema_summary(empty_database)
+    assert summary["diff"] == []
+    assert "sys_active_bots" in summary["functions"]
+
+
+async def test_coursebot_migrate_upgrades_the_configured_database(empty_database):
+    """`coursebot migrate` (the console script) against DATABASE_URL reaches the same head,
+    and says so."""
+    result = subprocess.run(
+        [str(Path(sys.executable).with_name("coursebot")), "migrate"],
+        cwd=PROJECT_ROOT,
+        env={**os.environ, "DATABASE_URL": empty_database, "REDIS_URL": "redis://unused"},
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert "database is at the latest migration" in result.stdout
     summary = await _schema_summary(empty_database)
     assert summary["diff"] == []
     assert "sys_active_bots" in summary["functions"]
