@@ -382,6 +382,19 @@ class FakeTelegram:
         self._by_token[token] = state
         return info
 
+    def rotate_token(self, bot: BotRef) -> FakeBot:
+        """BotFather's /revoke: the same bot (id, username) gets a new token and the old one
+        answers 401 from now on. Returns the bot with its new token."""
+        state = self._bot(bot)
+        old = state.info
+        token = f"{old.id}:{secrets.token_urlsafe(26)}"
+        del self._by_token[old.token]
+        state.info = FakeBot(old.id, token, old.username, old.first_name)
+        self._by_token[token] = state
+        state.signal.fire()  # an open long poll with the old token returns at once
+        self._changed.fire()
+        return state.info
+
     def add_user(
         self,
         user_id: int,
@@ -598,6 +611,26 @@ class FakeTelegram:
         }
         return self.push_update(state.info.id, {"callback_query": query})
 
+    def press_forged_button(
+        self, bot: BotRef, user_id: int, message: Sent, callback_data: str
+    ) -> dict[str, Any]:
+        """A modified client sends a callback query for `message` with any `callback_data`
+        (Telegram delivers the data as the client sent it, button or not)."""
+        state = self._bot(bot)
+        stored = state.messages.get((message.chat_id, message.message_id))
+        if stored is None:
+            raise ValueError(f"bot {state.info.username} sent no message {message.message_id}")
+        query_id = str(secrets.randbits(63))
+        state.callback_queries[query_id] = False
+        query = {
+            "id": query_id,
+            "from": self._user(user_id),
+            "message": copy.deepcopy(stored),
+            "chat_instance": str(abs(hash((state.info.id, message.chat_id)))),
+            "data": callback_data,
+        }
+        return self.push_update(state.info.id, {"callback_query": query})
+
     def answer_poll(
         self, bot: BotRef, user_id: int, poll_id: str, option_ids: Iterable[int]
     ) -> dict[str, Any]:
@@ -764,6 +797,7 @@ class FakeTelegram:
         # A newer getUpdates ends an older one, as Telegram does for two running instances.
         state.poll_generation += 1
         generation = state.poll_generation
+        token = state.info.token  # the one this request was authorised with
         state.signal.fire()
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
@@ -780,6 +814,8 @@ class FakeTelegram:
                 )
             if state.webhook is not None:
                 raise ApiError(409, "Conflict: terminated by setWebhook request")
+        if token != state.info.token:  # `rotate_token` while the poll was open
+            raise ApiError(401, "Unauthorized")
         return list(itertools.islice(state.pending, limit))
 
     async def _set_webhook(self, state: _BotState, params: dict[str, Any], _: Any) -> bool:
