@@ -14,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from panel_api.access import Access, AccountRule
 from panel_api.deps import AccountId, Ctx, DeploymentId
-from panel_api.errors import unprocessable
+from panel_api.errors import not_found, unprocessable
 from panel_api.permissions import Permission
 from panel_api.queries import analytics
 from panel_api.schemas.analytics import (
@@ -125,8 +125,10 @@ async def _version(
     if requested is None:
         return deployment.course_version_id
     version = await courses.get_version(session, access.account_id, requested)
+    if version is None:
+        raise not_found("course version")
     current = await courses.get_version(session, access.account_id, deployment.course_version_id)
-    if version is None or current is None or version.course_id != current.course_id:
+    if current is None or version.course_id != current.course_id:
         raise unprocessable("course_version_id must be a version of the deployed course")
     return version.id
 

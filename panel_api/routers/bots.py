@@ -14,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from panel_api.access import Access, AccountRule
 from panel_api.audit import record
 from panel_api.deps import AccountId, BotId, Ctx
-from panel_api.errors import ApiError, conflict, unprocessable
+from panel_api.errors import ApiError, conflict, not_found, unprocessable
 from panel_api.permissions import Permission
 from panel_api.schemas.bots import BotCreate, BotOut, BotTokenRotate, BotUpdate
 from panel_api.services.telegram_check import (
@@ -100,7 +100,9 @@ async def update_bot(
             deployment = await deployments.get(
                 session, access.account_id, body.default_deployment_id
             )
-            if deployment is None or deployment.bot_id != bot.id:
+            if deployment is None:
+                raise not_found("deployment")
+            if deployment.bot_id != bot.id:
                 raise unprocessable("default_deployment_id must be a deployment of this bot")
             changes["default_deployment_id"] = deployment.id
         if body.clear_default_deployment:

@@ -14,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from panel_api.access import Access, AccountRule
 from panel_api.audit import record
 from panel_api.deps import AccountId, Ctx, DeploymentId, EntryId
-from panel_api.errors import conflict, unprocessable
+from panel_api.errors import conflict, not_found, unprocessable
 from panel_api.permissions import Permission
 from panel_api.schemas.deployments import (
     DeploymentCreate,
@@ -57,9 +57,9 @@ async def create_deployment(
 ) -> DeploymentOut:
     async with ctx.db.tenant(access.account_id) as session:
         if await courses.get_version(session, access.account_id, body.course_version_id) is None:
-            raise unprocessable("course_version_id names no course version of this account")
+            raise not_found("course version")
         if await bots.get(session, access.account_id, body.bot_id) is None:
-            raise unprocessable("bot_id names no bot of this account")
+            raise not_found("bot")
         row = await deployments.create(
             session,
             access.account_id,
@@ -146,7 +146,9 @@ async def upgrade_deployment(
         assert current is not None
         old = await courses.get_version(session, access.account_id, current.course_version_id)
         new = await courses.get_version(session, access.account_id, body.course_version_id)
-        if new is None or old is None or new.course_id != old.course_id:
+        if new is None:
+            raise not_found("course version")
+        if old is None or new.course_id != old.course_id:
             raise unprocessable("course_version_id must be a version of the deployed course")
         await deployments.update_deployment(
             session, access.account_id, deployment_id, course_version_id=new.id

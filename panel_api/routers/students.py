@@ -11,7 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from panel_api.access import Access, AccountRule
 from panel_api.audit import record
 from panel_api.deps import AccountId, BanId, Ctx
-from panel_api.errors import conflict, unprocessable
+from panel_api.errors import conflict, not_found
 from panel_api.permissions import Permission
 from panel_api.schemas.common import Page
 from panel_api.schemas.runs import BanCreate, BanCreated, BanOut, StudentOut
@@ -99,7 +99,7 @@ async def ban_user(account_id: AccountId, body: BanCreate, access: Manage, ctx: 
             body.bot_id is not None
             and await bots.get(session, access.account_id, body.bot_id) is None
         ):
-            raise unprocessable("bot_id names no bot of this account")
+            raise not_found("bot")
         existing = await _find_ban(session, access.account_id, body.telegram_user_id, body.bot_id)
         if existing is not None:
             raise conflict("this user is already banned there", ban_id=existing.id)
