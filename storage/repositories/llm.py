@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import date
 
-from sqlalchemy import select
+from sqlalchemy import delete, func, select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -42,11 +42,20 @@ async def set_settings(
     stmt = (
         insert(LlmSettings)
         .values(account_id=account_id, **values)
-        .on_conflict_do_update(index_elements=[LlmSettings.account_id], set_=values)
+        .on_conflict_do_update(
+            index_elements=[LlmSettings.account_id], set_={**values, "updated_at": func.now()}
+        )
         .returning(LlmSettings)
     )
     result = await session.scalars(stmt, execution_options={"populate_existing": True})
     return result.one()
+
+
+async def delete_settings(session: AsyncSession, account_id: int) -> bool:
+    """Back to the platform default endpoint (usage rows stay: they are history)."""
+    stmt = delete(LlmSettings).where(LlmSettings.account_id == account_id)
+    result = await session.execute(stmt)
+    return bool(result.rowcount)
 
 
 def reveal_api_key(settings: LlmSettings, box: SecretBox) -> Secret | None:

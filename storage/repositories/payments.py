@@ -10,7 +10,7 @@ from collections.abc import Mapping
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import exists, func, select
+from sqlalchemy import delete, exists, func, select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -262,6 +262,17 @@ async def get_credentials(
     return await get_scoped(
         session, PaymentCredentials, account_id, PaymentCredentials.provider == provider
     )
+
+
+async def delete_credentials(
+    session: AsyncSession, account_id: int, provider: str = "yookassa"
+) -> bool:
+    """Forget the shop: paid deployments stop offering checkout until credentials return."""
+    stmt = delete(PaymentCredentials).where(
+        PaymentCredentials.account_id == account_id, PaymentCredentials.provider == provider
+    )
+    result = await session.execute(stmt)
+    return bool(result.rowcount)
 
 
 def reveal_secret(credentials: PaymentCredentials, box: SecretBox) -> Secret:

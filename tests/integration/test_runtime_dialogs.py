@@ -198,6 +198,7 @@ async def test_account_endpoint_key_usage_and_budget(stack, db, secret_box, make
     )
     request = stack.llm.completions()[-1]
     assert request.api_key == "sk-school"
+    assert request.body["model"] == "school-model"
     async with db.tenant(account_id) as session:
         used = await llm_repo.tokens_used(session, account_id, day=stack.clock().date())
     assert used > 0

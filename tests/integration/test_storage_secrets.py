@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
+import secrets
 import stat
 from dataclasses import replace
 
@@ -20,7 +21,7 @@ from storage.crypto import (
     generate_key,
     load_secret_box,
 )
-from storage.repositories import bots
+from storage.repositories import bots, llm
 
 pytestmark = pytest.mark.integration
 
@@ -55,8 +56,18 @@ async def test_no_secret_is_stored_in_clear(db, seed_account, owner_engine, secr
     assert row.token_hash == hashlib.sha256(seeded.bot_token.reveal().encode()).hexdigest()
     assert secret_box.decrypt(row.token_ciphertext) == seeded.bot_token
 
+    llm_key = Secret("sk-" + secrets.token_urlsafe(24))
+    async with db.tenant(seeded.account_id) as s:
+        await llm.set_settings(
+            s,
+            seeded.account_id,
+            box=secret_box,
+            base_url="https://llm.invalid/v1",
+            api_key=llm_key,
+            model="m",
+        )
     dump = await _dump_all_text(owner_engine)
-    for secret in (seeded.bot_token, seeded.webhook_secret, seeded.payment_secret):
+    for secret in (seeded.bot_token, seeded.webhook_secret, seeded.payment_secret, llm_key):
         assert secret.reveal() not in dump
     # The token's secret half alone (after "<bot id>:") is not there either.
     assert seeded.bot_token.reveal().split(":", 1)[1] not in dump

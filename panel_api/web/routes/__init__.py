@@ -11,11 +11,12 @@ from panel_api.web.routes import (
     bots,
     courses,
     deployments,
+    integrations,
     runs,
     students,
 )
 
-MODULES = (auth, accounts, bots, courses, deployments, runs, students, analytics)
+MODULES = (auth, accounts, bots, courses, deployments, runs, students, analytics, integrations)
 
 
 def pages_router() -> APIRouter:
