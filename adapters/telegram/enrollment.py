@@ -5,7 +5,9 @@ refused student never burns a seat of a group token and never loses the run they
 Policy for a chat that already has an active run (documented in the README):
 - the same deployment again: the student is told to carry on; nothing is created or counted;
 - another deployment: the old run ends as `stopped` and the new one starts, in one
-  transaction, so a student can never end up with two active runs or with none.
+  transaction, so a student can never end up with two active runs or with none;
+- a bare `/start` (Telegram's Start button, or a student retyping it mid-course): carry on.
+  Only a deep link switches courses, so a confused tap never costs anyone their progress.
 """
 
 from __future__ import annotations
@@ -87,6 +89,9 @@ class Enrollment:
 
         token_text: str | None = None
         if request.payload is None:
+            if await runs.get_active(session, account_id, bot.bot_id, inbound.chat_id):
+                await say(Notice.ALREADY_RUNNING)
+                return None
             if bot.default_deployment_id is None:
                 await say(Notice.NO_DEFAULT_COURSE)
                 return None

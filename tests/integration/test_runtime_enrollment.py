@@ -474,6 +474,39 @@ async def test_plain_start_starts_the_bots_default_deployment(stack, db, secret_
     assert run.utm_source is None and run.utm_campaign is None
 
 
+async def test_plain_start_mid_course_says_carry_on_and_keeps_the_run(
+    stack, db, secret_box, make_account
+):
+    """Only a deep link switches courses: a bare /start, with or without a default course,
+    must not cost the student their progress."""
+    school = await open_school(stack, db, secret_box, make_account)
+    alpha = await add_link(db, school, await add_course(db, school, "Alpha"))
+    default_id = await add_course(db, school, "Beta")
+    user = new_user()
+    assert await start(stack, school, user, alpha.payload) == [welcome("Alpha")]
+    (run,) = await runs_in_chat(db, school, user)
+
+    assert await start(stack, school, user, None) == [ru(Notice.ALREADY_RUNNING)]
+    async with db.tenant(school.account_id) as session:
+        await bots.update_bot(
+            session, school.account_id, school.bot_id, default_deployment_id=default_id
+        )
+
+    def hosts_default() -> bool:
+        hosted = stack.runtime.pool.get(school.bot_id)
+        return hosted is not None and hosted.hosted.default_deployment_id == default_id
+
+    await wait_until(hosts_default, what="the pool picked up the default deployment")
+    assert await start(stack, school, user, None) == [ru(Notice.ALREADY_RUNNING)]
+    (still,) = await runs_in_chat(db, school, user)
+    assert (still.id, still.deployment_id, still.status, still.state) == (
+        run.id,
+        alpha.deployment_id,
+        "active",
+        run.state,
+    )
+
+
 # ---- what the run records ------------------------------------------------------------------
 
 
