@@ -19,6 +19,8 @@ from typing import Any
 
 from sqlalchemy import event, text
 from sqlalchemy.engine import Connection
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
@@ -42,10 +44,30 @@ class ScopedSession(Session):
 
 
 @event.listens_for(ScopedSession, "after_begin")
-def _apply_account(session: Session, _tx: SessionTransaction, connection: Connection) -> None:
+def _apply_account(session: Session, tx: SessionTransaction, connection: Connection) -> None:
     account_id = session.info.get(_ACCOUNT_KEY)
-    if account_id is not None:
+    # A SAVEPOINT runs inside the transaction that already named the account.
+    if account_id is not None and not tx.nested:
         connection.execute(_SET_ACCOUNT, {"account_id": str(account_id)})
+
+
+# SQLSTATE classes of a database that failed, not of data it refused: connection exception,
+# transaction rollback (serialization, deadlock), insufficient resources, operator
+# intervention (shutdown, restart), system error.
+_TRANSIENT_SQLSTATE_CLASSES = ("08", "40", "53", "57", "58")
+
+
+def is_transient_failure(error: BaseException) -> bool:
+    """True when the same work may well succeed later (PostgreSQL restarting, no connection
+    free): the caller must leave it to be retried rather than record it as failed."""
+    if isinstance(error, DBAPIError):
+        sqlstate = getattr(error.orig, "sqlstate", None)
+        return (
+            error.connection_invalidated
+            or sqlstate is None
+            or (sqlstate[:2] in _TRANSIENT_SQLSTATE_CLASSES)
+        )
+    return isinstance(error, (PoolTimeoutError, OSError, TimeoutError))
 
 
 def check_account_id(account_id: Any) -> int:

@@ -19,11 +19,13 @@ class ChatWorkers:
         self,
         work: Callable[[Hashable], Awaitable[None]],
         *,
-        max_concurrent: int = 64,
+        slots: asyncio.Semaphore,
         name: str = "chat",
     ) -> None:
+        """`slots` bounds the chats worked on at once; it may be shared by several workers
+        pools (every bot of a process shares one)."""
         self._work = work
-        self._slots = asyncio.Semaphore(max_concurrent)
+        self._slots = slots
         self._running: dict[Hashable, asyncio.Task[None]] = {}
         self._again: set[Hashable] = set()
         self._name = name

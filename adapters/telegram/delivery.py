@@ -37,7 +37,7 @@ from storage.repositories import outbox, runs
 
 log = logging.getLogger(__name__)
 
-_BATCH = 20  # outbox rows read per transaction
+DELIVERY_BATCH = 20  # outbox rows read per transaction
 
 
 class DeliveryPaused(Exception):
@@ -67,14 +67,19 @@ class Delivery:
         self._queued_meanwhile: dict[int, int] = {}
         self._payments = payments
 
-    async def deliver_chat(self, chat_id: int) -> None:
-        """Send everything pending for the chat, in order, including what sending produces."""
+    async def deliver_chat(self, chat_id: int, first: list[Outbox] | None = None) -> None:
+        """Send everything pending for the chat, in order, including what sending produces.
+
+        `first`: the oldest pending rows, as the caller's just-committed transaction read
+        them (handling an update); otherwise they are read here."""
         account_id = self._bot.account_id
         while True:
-            async with self._db.tenant(account_id) as session:
-                rows = await outbox.pending_for_chat(
-                    session, account_id, self._bot.bot_id, chat_id, limit=_BATCH
-                )
+            rows, first = first, None
+            if rows is None:
+                async with self._db.tenant(account_id) as session:
+                    rows = await outbox.pending_for_chat(
+                        session, account_id, self._bot.bot_id, chat_id, limit=DELIVERY_BATCH
+                    )
             if not rows:
                 return
             self._queued_meanwhile[chat_id] = 0
@@ -86,7 +91,7 @@ class Delivery:
             # A short batch was all there was, unless a result fed back into the run (an LLM
             # reply, a transcript) queued more; asking again anyway cost a transaction on
             # every update (docs/benchmarks.md). Rows others queue come with a kick.
-            if len(rows) < _BATCH and not queued:
+            if len(rows) < DELIVERY_BATCH and not queued:
                 return
 
     async def _deliver(self, row: Outbox) -> None:

@@ -2,8 +2,10 @@
 
 Everything happens in one tenant transaction: the update is marked processed together with
 the state change it caused, so a crash replays it exactly once. A poison update (one that
-makes our code fail) is rolled back to a savepoint, logged, and marked processed with its
-error, so it can never wedge its chat.
+makes our code fail) is rolled back, logged, and marked processed with its error in a
+transaction of its own, so it can never wedge its chat. (A savepoint around every update
+cost two statements per update for the rare poison one; docs/benchmarks.md.) When the
+database itself fails the update is left unprocessed, to be handled again later.
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 
 from aiogram.types import Update
@@ -20,6 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from adapters.observability.metrics import count_handled
 from adapters.telegram import effect_codec
 from adapters.telegram.course_cache import CourseCache
+from adapters.telegram.delivery import DELIVERY_BATCH
 from adapters.telegram.effect_codec import TranscribeVoice
 from adapters.telegram.enrollment import Enrollment, HostedBot
 from adapters.telegram.student_texts import Notice, notice_text
@@ -27,8 +30,8 @@ from adapters.telegram.transitions import RunPosition, apply_event
 from adapters.telegram.updates import StartRequest, VoiceNote, translate
 from engine.effects import SendText
 from engine.events import Text
-from storage.db import Database
-from storage.models import ProcessedUpdate
+from storage.db import Database, is_transient_failure
+from storage.models import Outbox, ProcessedUpdate
 from storage.repositories import inbox, outbox, runs
 
 log = logging.getLogger(__name__)
@@ -42,6 +45,9 @@ class Handled:
     callback_query_id: str | None = None
     position: RunPosition | None = None
     more: bool = True  # False: no other update of the chat was waiting when this one began
+    # The chat's unsent messages as of the commit (what this update queued, and anything
+    # older): delivery starts from these instead of reading them again.
+    pending: list[Outbox] = field(default_factory=list)
 
 
 class UpdateHandler:
@@ -59,26 +65,43 @@ class UpdateHandler:
     async def handle_next(self, bot: HostedBot, chat_id: int | None) -> Handled | None:
         """Process the chat's oldest unprocessed update; None when there is none."""
         started = time.perf_counter()
-        async with self._db.tenant(bot.account_id) as session:
-            rows = await inbox.oldest_for_chat(
-                session, bot.account_id, bot.bot_id, chat_id, limit=2
-            )
-            if not rows:
-                return None
-            row, more = rows[0], len(rows) > 1
-            error: str | None = None
-            handled = Handled(row.update_id)
-            try:
-                async with session.begin_nested():
-                    handled = await self._handle(session, bot, row)
-            except Exception as exc:
-                log.exception("bot %s: update %s failed", bot.bot_id, row.update_id)
+        account_id = bot.account_id
+        taken: tuple[int, int] | None = None  # (inbox id, update id) once read
+        try:
+            async with self._db.tenant(account_id) as session:
+                rows = await inbox.oldest_for_chat(
+                    session, account_id, bot.bot_id, chat_id, limit=2
+                )
+                if not rows:
+                    return None
+                row, more = rows[0], len(rows) > 1
+                taken = (row.id, row.update_id)
+                handled = await self._handle(session, bot, row)
+                await inbox.mark_processed(session, account_id, row.id, now=self._clock())
+                pending = await self._pending(session, bot, chat_id)
+        except Exception as exc:
+            if taken is None or is_transient_failure(exc):
+                raise
+            log.exception("bot %s: update %s failed", bot.bot_id, taken[1])
+            async with self._db.tenant(account_id) as session:
                 error = f"{type(exc).__name__}: {exc}"[:500]
-            await inbox.mark_processed(
-                session, bot.account_id, row.id, error=error, now=self._clock()
-            )
-        count_handled(bot.account_id, ok=error is None, seconds=time.perf_counter() - started)
-        return replace(handled, more=more)
+                await inbox.mark_processed(
+                    session, account_id, taken[0], error=error, now=self._clock()
+                )
+                pending = await self._pending(session, bot, chat_id)
+            count_handled(account_id, ok=False, seconds=time.perf_counter() - started)
+            return Handled(taken[1], more=more, pending=pending)
+        count_handled(account_id, ok=True, seconds=time.perf_counter() - started)
+        return replace(handled, more=more, pending=pending)
+
+    async def _pending(
+        self, session: AsyncSession, bot: HostedBot, chat_id: int | None
+    ) -> list[Outbox]:
+        if chat_id is None:
+            return []
+        return await outbox.pending_for_chat(
+            session, bot.account_id, bot.bot_id, chat_id, limit=DELIVERY_BATCH
+        )
 
     async def _handle(self, session: AsyncSession, bot: HostedBot, row: ProcessedUpdate) -> Handled:
         inbound = translate(Update.model_validate(row.payload))

@@ -88,9 +88,10 @@ class BotPool:
         return list(self._bots.values())
 
     def kick(self, bot_id: int, chat_id: int) -> None:
+        """Messages were queued for the chat outside its worker (a timer, a payment)."""
         runtime = self._bots.get(bot_id)
         if runtime is not None:
-            runtime.workers.kick(chat_id)
+            runtime.kick_outbox(chat_id)
 
     async def reconcile(self) -> None:
         async with self._db.system() as session:

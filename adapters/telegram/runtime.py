@@ -56,6 +56,7 @@ class TelegramRuntime:
         self.pool = BotPool(db, box, self._make_bot_runtime, interval_s=reconcile_interval_s)
         self.scheduler = TimerScheduler(db, self.courses, self.pool.kick, clock)
         self._tasks: list[asyncio.Task[None]] = []
+        self._chat_slots = asyncio.Semaphore(options.max_concurrent_chats)
 
     def _make_bot_runtime(self, config: BotConfig) -> BotRuntime:
         assert self._pools is not None, "runtime not started"
@@ -69,6 +70,7 @@ class TelegramRuntime:
             payments=self.payments,
             options=self._options,
             clock=self._clock,
+            chat_slots=self._chat_slots,
         )
 
     @property

@@ -13,11 +13,12 @@ from redis.asyncio import Redis
 from sqlalchemy import func, select
 
 from adapters.telegram.bot_runtime import RuntimeOptions
+from adapters.telegram.handling import UpdateHandler
 from adapters.telegram.runtime import TelegramRuntime
 from adapters.telegram.sender import RateLimits
 from courses.loader import load_course
 from storage import system
-from storage.models import Conversation, Run
+from storage.models import Conversation, ProcessedUpdate, Run
 from tests.fakes.telegram_api import FakeTelegram
 from tests.integration.runtime_support import (
     LEGACY_DIR,
@@ -63,25 +64,24 @@ async def fake() -> AsyncIterator[FakeTelegram]:
 @pytest.fixture
 async def stack(db, secret_box, redis, fake) -> AsyncIterator[Stack]:
     clock = ShiftableClock()
-    if True:
-        runtime = TelegramRuntime(
-            db,
-            secret_box,
-            redis,
-            RuntimeOptions(
-                api_base=fake.base_url,
-                poll_timeout_s=1,
-                rate_limits=RateLimits(chat_per_second=200.0, bot_per_second=500.0),
-                sweep_interval_s=0.5,
-            ),
-            clock=clock,
-            reconcile_interval_s=0.3,
-        )
-        await runtime.start()
-        try:
-            yield Stack(fake, runtime, clock, redis)
-        finally:
-            await runtime.stop()
+    runtime = TelegramRuntime(
+        db,
+        secret_box,
+        redis,
+        RuntimeOptions(
+            api_base=fake.base_url,
+            poll_timeout_s=1,
+            rate_limits=RateLimits(chat_per_second=200.0, bot_per_second=500.0),
+            sweep_interval_s=0.5,
+        ),
+        clock=clock,
+        reconcile_interval_s=0.3,
+    )
+    await runtime.start()
+    try:
+        yield Stack(fake, runtime, clock, redis)
+    finally:
+        await runtime.stop()
 
 
 _next_user = iter(range(5_000_000, 6_000_000))
@@ -479,3 +479,41 @@ async def test_plan_limit_on_active_students_refuses_new_starts(
     started = [u for u in users if await latest_run(db, account_id, u) is not None]
     assert started == users[:2]
     assert "нет свободных мест" in (stack.fake.sent_to(users[2])[0].text or "")
+
+
+async def test_an_update_our_code_fails_on_is_recorded_and_the_course_goes_on(
+    stack, db, secret_box, make_account, monkeypatch
+):
+    """A poison update (here: any text "boom", made to fail inside handling) is rolled back,
+    marked processed with its error, and never wedges the chat: the student finishes."""
+    original = UpdateHandler._handle
+
+    async def failing(self, session, bot, row):  # type: ignore[no-untyped-def]
+        if row.payload.get("message", {}).get("text") == "boom":
+            raise RuntimeError("boom: handling failed")
+        return await original(self, session, bot, row)
+
+    monkeypatch.setattr(UpdateHandler, "_handle", failing)
+    course = await provision(stack, db, secret_box, await make_account(), "test_messages.yml")
+    student = Autopilot(stack.fake, db, course, new_user(), clock=stack.clock)
+    await student.start()
+    poison = stack.fake.push_text(course.fake_bot, student.user_id, "boom")
+
+    async def poison_row() -> ProcessedUpdate | None:
+        async with db.tenant(course.account_id) as session:
+            return await session.scalar(
+                select(ProcessedUpdate).where(
+                    ProcessedUpdate.account_id == course.account_id,
+                    ProcessedUpdate.bot_id == course.bot_id,
+                    ProcessedUpdate.update_id == poison["update_id"],
+                    ProcessedUpdate.processed_at.is_not(None),
+                )
+            )
+
+    deadline = time.monotonic() + 10
+    while (row := await poison_row()) is None:
+        assert time.monotonic() < deadline, "the failing update was never marked processed"
+        await asyncio.sleep(0.1)
+    assert row.error == "RuntimeError: boom: handling failed"
+    run = await student.play()
+    assert run.status == "completed"
