@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm.attributes import set_committed_value
 
 from adapters.observability.logs import bind_log_ids
 from adapters.telegram import effect_codec
@@ -62,20 +63,15 @@ async def _persist(
 ) -> StepOutcome:
     account_id = run.account_id
     bind_log_ids(run_id=run.id)  # the caller's context (chat worker, timer) scopes it
-    queued = 0
+    lines: list[conversation.Line] = []
+    messages: list[dict[str, object]] = []
     finish_status: str | None = None
     for effect in effects:
         if isinstance(effect, Record):
-            await conversation.append(
-                session,
-                account_id,
-                run_id=run.id,
-                element_id=effect.element_id,
-                role=effect.role,
-                text=effect.text,
-                score=effect.score,
-                maxscore=effect.maxscore,
-                flush=False,
+            lines.append(
+                conversation.Line(
+                    effect.element_id, effect.role, effect.text, effect.score, effect.maxscore
+                )
             )
         elif isinstance(effect, Schedule):
             await waiting.add(
@@ -93,21 +89,22 @@ async def _persist(
                 RunStatus.COMPLETED.value if effect.status == "completed" else RunStatus.STOPPED
             )
         elif effect_codec.is_outgoing(effect):
-            await outbox.enqueue(
-                session,
-                account_id,
-                bot_id=run.bot_id,
-                chat_id=run.chat_id,
-                run_id=run.id,
-                payload=effect_codec.encode(effect),
-                flush=False,
-            )
-            queued += 1
+            messages.append(effect_codec.encode(effect))
     # One INSERT per table for the whole step instead of one per line and message.
-    await session.flush()
+    await conversation.append_many(session, account_id, run.id, lines)
+    await outbox.enqueue_many(
+        session,
+        account_id,
+        bot_id=run.bot_id,
+        chat_id=run.chat_id,
+        run_id=run.id,
+        payloads=messages,
+    )
     state_json = state.to_dict()
     if finish_status is not None:
         await runs.finish(session, account_id, run.id, finish_status, state=state_json)
     else:
         await runs.save_state(session, account_id, run.id, state_json)
-    return StepOutcome(state, finish_status is not None, queued)
+        # The loaded run now matches the row (a second event in this transaction reads it).
+        set_committed_value(run, "state", state_json)
+    return StepOutcome(state, finish_status is not None, len(messages))

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from sqlalchemy import select
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from sqlalchemy import insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.models import Conversation, ConversationRole
@@ -18,10 +21,7 @@ async def append(
     text: str,
     score: int | None = None,
     maxscore: int | None = None,
-    flush: bool = True,
 ) -> Conversation:
-    """`flush=False` leaves the row pending (no id yet), so a caller writing several rows
-    sends them in one INSERT when the session next flushes."""
     row = Conversation(
         account_id=account_id,
         run_id=run_id,
@@ -32,9 +32,38 @@ async def append(
         maxscore=maxscore,
     )
     session.add(row)
-    if flush:
-        await session.flush()
+    await session.flush()
     return row
+
+
+@dataclass(frozen=True, slots=True)
+class Line:
+    element_id: str
+    role: ConversationRole | str
+    text: str
+    score: float | None = None
+    maxscore: float | None = None
+
+
+async def append_many(
+    session: AsyncSession, account_id: int, run_id: int, lines: Sequence[Line]
+) -> None:
+    """A step's lines in one Core INSERT, in order: the hot path (see outbox.enqueue_many)."""
+    if not lines:
+        return
+    rows = [
+        {
+            "account_id": account_id,
+            "run_id": run_id,
+            "element_id": line.element_id,
+            "role": ConversationRole(line.role).value,
+            "text": line.text,
+            "score": line.score,
+            "maxscore": line.maxscore,
+        }
+        for line in lines
+    ]
+    await session.execute(insert(Conversation.__table__), rows)
 
 
 async def list_for_run(session: AsyncSession, account_id: int, run_id: int) -> list[Conversation]:

@@ -66,12 +66,13 @@ async def mark_processed(
     error: str | None = None,
     now: datetime | None = None,
 ) -> None:
+    # Core, not ORM: runs once per update, and the ORM's bulk-update machinery cost more
+    # than the statement itself (docs/benchmarks.md).
+    table = ProcessedUpdate.__table__
     stmt = (
-        update(ProcessedUpdate)
-        .where(ProcessedUpdate.account_id == account_id, ProcessedUpdate.id == inbox_id)
+        update(table)
+        .where(table.c.account_id == account_id, table.c.id == inbox_id)
         .values(processed_at=now or func.now(), error=error)
-        # Runs once per update: skip re-evaluating the WHERE clause on loaded objects.
-        .execution_options(synchronize_session=False)
     )
     await session.execute(stmt)
 

@@ -4,11 +4,11 @@ so a crash between step() and the Bot API call re-sends instead of silently losi
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.models import Outbox, OutboxStatus
@@ -22,17 +22,39 @@ async def enqueue(
     chat_id: int,
     payload: Mapping[str, Any],
     run_id: int | None = None,
-    flush: bool = True,
 ) -> Outbox:
-    """`flush=False` leaves the row pending (no id yet), so a caller writing several rows
-    sends them in one INSERT when the session next flushes; ids still follow call order."""
     row = Outbox(
         account_id=account_id, bot_id=bot_id, chat_id=chat_id, run_id=run_id, payload=dict(payload)
     )
     session.add(row)
-    if flush:
-        await session.flush()
+    await session.flush()
     return row
+
+
+async def enqueue_many(
+    session: AsyncSession,
+    account_id: int,
+    *,
+    bot_id: int,
+    chat_id: int,
+    run_id: int | None,
+    payloads: Sequence[Mapping[str, Any]],
+) -> None:
+    """A step's messages in one Core INSERT (ids follow the order given): the hot path,
+    where building ORM objects and flushing them cost more than the INSERT."""
+    if not payloads:
+        return
+    rows = [
+        {
+            "account_id": account_id,
+            "bot_id": bot_id,
+            "chat_id": chat_id,
+            "run_id": run_id,
+            "payload": dict(payload),
+        }
+        for payload in payloads
+    ]
+    await session.execute(insert(Outbox.__table__), rows)
 
 
 async def take(
@@ -60,15 +82,16 @@ async def mark_sent(
     *,
     now: datetime | None = None,
 ) -> int:
+    # Core, not ORM: runs once per message sent (docs/benchmarks.md).
+    table = Outbox.__table__
     stmt = (
-        update(Outbox)
-        .where(Outbox.account_id == account_id, Outbox.id.in_(list(outbox_ids)))
+        update(table)
+        .where(table.c.account_id == account_id, table.c.id.in_(list(outbox_ids)))
         .values(
-            status=OutboxStatus.SENT.value, sent_at=now or func.now(), attempts=Outbox.attempts + 1
+            status=OutboxStatus.SENT.value,
+            sent_at=now or func.now(),
+            attempts=table.c.attempts + 1,
         )
-        # Runs once per message sent: skip matching loaded objects against the WHERE clause
-        # in Python (the sender holds no outbox objects in this session).
-        .execution_options(synchronize_session=False)
     )
     return (await session.execute(stmt)).rowcount
 

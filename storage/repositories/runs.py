@@ -96,8 +96,13 @@ async def list_all(
 async def save_state(
     session: AsyncSession, account_id: int, run_id: int, state: Mapping[str, Any]
 ) -> bool:
+    # Core, not ORM: once per step (docs/benchmarks.md). A loaded Run keeps its old `state`
+    # unless the caller sets it (transitions does, with set_committed_value).
+    table = Run.__table__
     stmt = (
-        update(Run).where(Run.account_id == account_id, Run.id == run_id).values(state=dict(state))
+        update(table)
+        .where(table.c.account_id == account_id, table.c.id == run_id)
+        .values(state=dict(state), updated_at=func.now())
     )
     return (await session.execute(stmt)).rowcount > 0
 
