@@ -100,7 +100,10 @@ class Database:
             pool_size=pool_size,
             max_overflow=max_overflow,
             pool_timeout=pool_timeout,
-            pool_pre_ping=True,
+            # No ping before every checkout: it cost a round trip per transaction (~20% of
+            # a small one; docs/benchmarks.md). A connection found dead raises once and makes
+            # SQLAlchemy discard every pooled connection older than it; callers retry.
+            pool_pre_ping=False,
             echo=echo,
         )
         self._sessions = async_sessionmaker(

@@ -83,24 +83,18 @@ async def bot_by_public_id(session: AsyncSession, public_id: str) -> Bot | None:
     return (await session.scalars(stmt)).one_or_none()
 
 
-async def claim_due_wait(
-    session: AsyncSession, now: datetime, *, bind: bool = True
-) -> ClaimedWait | None:
-    """Lock ONE due pending timer (SKIP LOCKED, so several runners share the work).
+async def claim_due_waits(session: AsyncSession, now: datetime, *, limit: int) -> list[ClaimedWait]:
+    """Lock up to `limit` due pending timers, oldest first (SKIP LOCKED, so several runners
+    share the work); the locks are released when the transaction ends.
 
-    With `bind` the session is switched to the timer's account, ready for the tenant
-    repositories in the same transaction; the lock is released when that transaction ends.
+    The timers may belong to different accounts: switch the session to each one's account
+    (`storage.db.bind_tenant`) before touching its rows with the tenant repositories.
     """
-    row = (
-        await session.execute(
-            text("SELECT id, account_id, run_id FROM sys_claim_due_waiting(:now)"), {"now": now}
-        )
-    ).first()
-    if row is None:
-        return None
-    if bind:
-        await bind_tenant(session, row.account_id)
-    return ClaimedWait(waiting_id=row.id, account_id=row.account_id, run_id=row.run_id)
+    rows = await session.execute(
+        text("SELECT id, account_id, run_id FROM sys_claim_due_waitings(:now, :limit)"),
+        {"now": now, "limit": limit},
+    )
+    return [ClaimedWait(waiting_id=r.id, account_id=r.account_id, run_id=r.run_id) for r in rows]
 
 
 async def deep_link_deployment(

@@ -1,7 +1,8 @@
-"""Durable timers. Claiming due ones across accounts is `storage.system.claim_due_wait`."""
+"""Durable timers. Claiming due ones across accounts is `storage.system.claim_due_waits`."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import func, select, update
@@ -9,6 +10,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.models import Waiting, WaitStatus
 from storage.repositories._common import get_scoped
+
+
+@dataclass(frozen=True, slots=True)
+class FiredWait:
+    wait_id: str
+    due_at: datetime
+    status: str
 
 
 async def add(
@@ -57,19 +65,31 @@ async def cancel(
     return (await session.execute(stmt.values(status=WaitStatus.CANCELLED.value))).rowcount
 
 
+async def cancel_one(session: AsyncSession, account_id: int, waiting_id: int) -> None:
+    """Set one pending timer aside (the scheduler, when firing it fails)."""
+    stmt = update(Waiting).where(
+        Waiting.account_id == account_id,
+        Waiting.id == waiting_id,
+        Waiting.status == WaitStatus.PENDING.value,
+    )
+    await session.execute(stmt.values(status=WaitStatus.CANCELLED.value))
+
+
 async def mark_fired(
     session: AsyncSession, account_id: int, waiting_id: int, *, now: datetime | None = None
-) -> Waiting | None:
-    """Pending -> fired, once: None if it was cancelled or fired meanwhile."""
+) -> FiredWait | None:
+    """Pending -> fired, once: None if it was cancelled or fired meanwhile. Core, not ORM:
+    once per timer on the scheduler's hot path (docs/benchmarks.md)."""
+    table = Waiting.__table__
     stmt = (
-        update(Waiting)
+        update(table)
         .where(
-            Waiting.account_id == account_id,
-            Waiting.id == waiting_id,
-            Waiting.status == WaitStatus.PENDING.value,
+            table.c.account_id == account_id,
+            table.c.id == waiting_id,
+            table.c.status == WaitStatus.PENDING.value,
         )
         .values(status=WaitStatus.FIRED.value, fired_at=now or func.now())
-        .returning(Waiting)
+        .returning(table.c.wait_id, table.c.due_at, table.c.status)
     )
-    result = await session.scalars(stmt, execution_options={"populate_existing": True})
-    return result.one_or_none()
+    row = (await session.execute(stmt)).first()
+    return None if row is None else FiredWait(row.wait_id, row.due_at, row.status)

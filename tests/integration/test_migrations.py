@@ -68,7 +68,7 @@ async def test_downgrade_removes_everything_and_upgrade_restores_it(empty_databa
     first = await _schema_summary(empty_database)
     assert set(TENANT_TABLES) <= set(first["tables"])
     assert first["diff"] == []
-    assert "sys_claim_due_waiting" in first["functions"]
+    assert "sys_claim_due_waitings" in first["functions"]
 
     await downgrade_to_base(empty_database)
     empty = await _schema_summary(empty_database)

@@ -349,7 +349,7 @@ async def test_delay_fires_once_after_it_falls_due(stack, db, secret_box, make_a
     await asyncio.sleep(1.0)
     assert len(stack.fake.sent_to(user)) == after, "fired exactly once"
     async with db.system() as session:
-        assert await system.claim_due_wait(session, stack.clock()) is None
+        assert await system.claim_due_waits(session, stack.clock(), limit=1) == []
 
 
 async def test_student_blocking_the_bot_marks_the_run_blocked_and_others_continue(

@@ -14,7 +14,7 @@ from sqlalchemy.pool import NullPool
 
 from storage import system
 from storage.crypto import Secret, token_hash
-from storage.db import Database
+from storage.db import Database, bind_tenant
 from storage.migrate import upgrade_to_head
 from storage.repositories import accounts, api_keys, bots, members, runs, waiting
 from storage.roles import AppRoleError, ensure_app_role
@@ -138,20 +138,29 @@ async def _wait_for(db, seeded, due_at: datetime, wait_id: str = "w") -> int:
         return row.id
 
 
+async def claim_one(session, now) -> system.ClaimedWait | None:
+    """The oldest due timer, locked, with the session switched to its account."""
+    claims = await system.claim_due_waits(session, now, limit=1)
+    if not claims:
+        return None
+    await bind_tenant(session, claims[0].account_id)
+    return claims[0]
+
+
 async def test_due_timer_is_claimed_once_and_fired_in_the_same_transaction(db, seed_account):
     seeded = await seed_account()
     due = await _wait_for(db, seeded, EPOCH)
     not_yet = await _wait_for(db, seeded, EPOCH + timedelta(days=1), "later")
 
     async with db.system() as s:
-        claim = await system.claim_due_wait(s, EPOCH + timedelta(minutes=1))
+        claim = await claim_one(s, EPOCH + timedelta(minutes=1))
         assert claim == system.ClaimedWait(due, seeded.account_id, seeded.run_id)
         # The session is now the timer's account: tenant repositories work in the same tx.
         fired = await waiting.mark_fired(s, seeded.account_id, claim.waiting_id)
         assert fired is not None and fired.status == "fired"
 
     async with db.system() as s:
-        assert await system.claim_due_wait(s, EPOCH + timedelta(minutes=1)) is None
+        assert await claim_one(s, EPOCH + timedelta(minutes=1)) is None
     async with db.tenant(seeded.account_id) as s:
         assert (await waiting.get(s, seeded.account_id, not_yet)).status == "pending"
         assert await waiting.cancel(s, seeded.account_id, seeded.run_id) >= 1
@@ -166,7 +175,7 @@ async def test_concurrent_schedulers_never_claim_the_same_timer(db, seed_account
 
     async def slow_scheduler() -> int:
         async with db.system() as s:
-            claim = await system.claim_due_wait(s, now)
+            claim = await claim_one(s, now)
             holding.set()
             await release.wait()
             await waiting.mark_fired(s, claim.account_id, claim.waiting_id)
@@ -177,11 +186,11 @@ async def test_concurrent_schedulers_never_claim_the_same_timer(db, seed_account
     claimed = []
     for _ in range(2):  # while the first row is locked, others get the remaining rows
         async with db.system() as s:
-            claim = await system.claim_due_wait(s, now)
+            claim = await claim_one(s, now)
             await waiting.mark_fired(s, claim.account_id, claim.waiting_id)
             claimed.append(claim.waiting_id)
     async with db.system() as s:
-        assert await system.claim_due_wait(s, now) is None  # one locked, two fired
+        assert await claim_one(s, now) is None  # one locked, two fired
     release.set()
     claimed.append(await task)
     assert sorted(claimed) == sorted(ids)
@@ -193,8 +202,8 @@ async def test_timers_of_deleted_accounts_are_not_claimed(db, seed_account):
     async with db.tenant(seeded.account_id) as s:
         await accounts.soft_delete(s, seeded.account_id)
     async with db.system() as s:
-        claim = await system.claim_due_wait(s, EPOCH - timedelta(hours=1), bind=False)
-    assert claim is None or claim.account_id != seeded.account_id
+        claims = await system.claim_due_waits(s, EPOCH - timedelta(hours=1), limit=1000)
+    assert seeded.account_id not in {claim.account_id for claim in claims}
     async with db.tenant(seeded.account_id) as s:
         await runs.finish(s, seeded.account_id, seeded.run_id, "stopped")  # tidy its timers
 
