@@ -3,8 +3,6 @@ and imports from Google Sheets through gspread with a fake session."""
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import gspread
 import pytest
 from cryptography.hazmat.primitives import serialization
@@ -14,12 +12,12 @@ from sqlalchemy import select
 from courses.loader import load_course
 from storage.models import AccountMember
 from tests.fakes.gsheets import FakeSheetsSession
+from tests.integration.runtime_support import LEGACY_DIR
 from tests.integration.test_panel_support import panel_client, panel_context, user_headers
 
 pytestmark = pytest.mark.integration
 
-LEGACY = Path("/work/shared/courses/legacy")
-LEGACY_COURSES = sorted(p for p in LEGACY.glob("*.y*ml"))
+LEGACY_COURSES = sorted(p for p in LEGACY_DIR.glob("*.y*ml"))
 
 BROKEN = """\
 intro:
