@@ -336,30 +336,32 @@ class BotRuntime:
     # ---- per-chat work ---------------------------------------------------------------------
 
     async def _work_chat(self, chat: Hashable) -> None:
-        """Deliver what is pending, then handle updates one at a time, each followed by the
-        messages it queued (handed over by its own transaction, not read again)."""
+        """Deliver what is pending, then handle the next update and deliver the messages it
+        queued (handed over by its own transaction, not read again). One update per round:
+        with more waiting the chat is kicked again and queues behind the other chats."""
         chat_id = int(chat)  # type: ignore[call-overload]
         # The chat's own worker task: the ids end with it; each step sets its run_id.
         account_id, bot_id = self.config.account_id, self.config.bot_id
         bind_log_ids(account_id=account_id, bot_id=bot_id, chat_id=chat_id, run_id=None)
         if chat_id in self._outbox_hint and not await self._deliver(chat_id, None):
             return
-        while chat_id in self._inbox_hint:
-            self._inbox_hint.discard(chat_id)  # a kick from now on sets it again
-            handled = await self._handler.handle_next(self.hosted, chat_id)
-            if handled is None:
-                return
-            if handled.more:
-                self._inbox_hint.add(chat_id)
-            if handled.callback_query_id is not None:
-                self.sender.send(
-                    chat_id, AnswerCallbackQuery(callback_query_id=handled.callback_query_id)
-                )
-            if handled.position is not None:
-                await self._remember_position(chat_id, handled.position)
-            if handled.pending and not await self._deliver(chat_id, handled.pending):
-                return
-            bind_log_ids(run_id=None)
+        if chat_id not in self._inbox_hint:
+            return
+        self._inbox_hint.discard(chat_id)  # a kick from now on sets it again
+        handled = await self._handler.handle_next(self.hosted, chat_id)
+        if handled is None:
+            return
+        if handled.callback_query_id is not None:
+            self.sender.send(
+                chat_id, AnswerCallbackQuery(callback_query_id=handled.callback_query_id)
+            )
+        if handled.position is not None:
+            await self._remember_position(chat_id, handled.position)
+        if handled.pending and not await self._deliver(chat_id, handled.pending):
+            return
+        if handled.more:
+            self._inbox_hint.add(chat_id)
+            self.workers.kick(chat_id)  # we are running: this asks for another round
 
     async def _deliver(self, chat_id: int, pending: list[Outbox] | None) -> bool:
         """Send the chat's pending messages (`pending`: already read in this transaction's
