@@ -10,6 +10,7 @@ import logging
 from typing import Any
 
 from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from sqlalchemy.exc import IntegrityError
 
@@ -64,6 +65,16 @@ async def _integrity_error(request: Request, exc: Exception) -> JSONResponse:
     )
 
 
+async def _validation_error(_request: Request, exc: Exception) -> JSONResponse:
+    # FastAPI's own handler echoes each error's `input` (and `ctx`, `url`): a bot token or an
+    # API key in a malformed body would come back in the answer, and into whatever logs it.
+    # Where and why is what a client needs to fix its request.
+    assert isinstance(exc, RequestValidationError)
+    detail = [{"loc": e["loc"], "msg": e["msg"], "type": e["type"]} for e in exc.errors()]
+    return JSONResponse({"detail": detail}, status_code=422)
+
+
 def install(app: FastAPI) -> None:
     app.add_exception_handler(ApiError, _api_error)
+    app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(IntegrityError, _integrity_error)
