@@ -1,11 +1,11 @@
 """Chat completions and voice transcription for `dialog` elements, per account.
 
-Each account may bring its own OpenAI-compatible endpoint, key and model (stored encrypted);
-otherwise the process default (OPENAI_BASE_URL) serves it. Every call is counted in the
-account's monthly token usage, and a spent budget stops further calls with a clear notice
-instead of silently costing someone money. Anything that goes wrong on the way (timeout,
-HTTP error, malformed JSON) becomes `LLMError`, which the engine turns into a fallback
-message that leaves the dialog open for a retry.
+Each account may bring its own OpenAI-compatible endpoint, key, model and call timeout (the
+key stored encrypted); otherwise the process default (OPENAI_BASE_URL) serves it. Every call
+is counted in the account's monthly token usage, and a spent budget stops further calls with
+a clear notice instead of silently costing someone money. Anything that goes wrong on the
+way (timeout, HTTP error, malformed JSON) becomes `LLMError`, which the engine turns into a
+fallback message that leaves the dialog open for a retry.
 """
 
 from __future__ import annotations
@@ -65,7 +65,15 @@ class Usage:
 
 
 class AccountLLM:
-    """Resolves the account's endpoint, enforces its budget, records its usage."""
+    """Resolves the account's endpoint, enforces its budget, records its usage.
+
+    The budget is a soft cap. A call's cost is known only from the usage in its reply, so
+    nothing can be reserved up front: the limit is checked before each call (`used >= limit`
+    refuses it) and the reply's tokens are added afterwards. A call that starts under the
+    limit always completes and is counted, so a month can end above the limit by the tokens
+    of the call that crossed it plus those of calls already in flight at that moment (at
+    most one per chat of the account that is in a dialog); no call starts after that.
+    """
 
     def __init__(
         self,
@@ -94,6 +102,8 @@ class AccountLLM:
                 notice=notice_text(Notice.ASSISTANT_UNAVAILABLE, None),
                 final=True,
             )
+        default_timeout = self._default.timeout_s if self._default else Endpoint.timeout_s
+        timeout = (settings.timeout_s if settings else None) or default_timeout
         if settings is not None and settings.base_url:
             key = llm_repo.reveal_api_key(settings, self._box)
             default_model = self._default.model if self._default else "gpt-4o-mini"
@@ -102,16 +112,17 @@ class AccountLLM:
                 key.reveal() if key is not None else None,
                 settings.model or default_model,
                 settings.transcription_model or "whisper-1",
+                timeout,
             )
         if self._default is None:
             raise LLMError("no LLM endpoint is configured for this account")
-        if settings is not None and settings.model:
+        if settings is not None:
             return Endpoint(
                 self._default.base_url,
                 self._default.api_key,
-                settings.model,
+                settings.model or self._default.model,
                 self._default.transcription_model,
-                self._default.timeout_s,
+                timeout,
             )
         return self._default
 

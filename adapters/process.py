@@ -59,7 +59,12 @@ def runtime_options(settings: Settings) -> RuntimeOptions:
 def default_llm_endpoint(settings: Settings) -> Endpoint | None:
     if not settings.llm_base_url:
         return None
-    return Endpoint(settings.llm_base_url, settings.llm_api_key, settings.llm_model)
+    return Endpoint(
+        settings.llm_base_url,
+        settings.llm_api_key,
+        settings.llm_model,
+        timeout_s=settings.llm_timeout_s,
+    )
 
 
 async def build_process(settings: Settings) -> Process:

@@ -41,6 +41,7 @@ class Settings:
     llm_base_url: str | None = None
     llm_api_key: str | None = field(default=None, repr=False)
     llm_model: str = "gpt-4o-mini"
+    llm_timeout_s: float = 60.0
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -63,4 +64,5 @@ class Settings:
             llm_base_url=os.environ.get("OPENAI_BASE_URL") or None,
             llm_api_key=os.environ.get("OPENAI_API_KEY") or None,
             llm_model=os.environ.get("COURSEBOT_LLM_MODEL", "gpt-4o-mini"),
+            llm_timeout_s=float(os.environ.get("COURSEBOT_LLM_TIMEOUT", "60")),
         )

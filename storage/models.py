@@ -641,11 +641,16 @@ class LlmSettings(Base):
     """An account's own chat-model endpoint for `dialog` elements (OpenAI-compatible).
 
     Without a row the process-wide default (OPENAI_BASE_URL) applies; `monthly_token_limit`
-    caps what the account may spend there as well.
+    caps what the account may spend there as well. `timeout_s` bounds one call (a slow
+    self-hosted model may need more than the default, a student should not wait for a stuck
+    one); NULL keeps the process default.
     """
 
     __tablename__ = "llm_settings"
-    __table_args__ = (UniqueConstraint("account_id"),)
+    __table_args__ = (
+        UniqueConstraint("account_id"),
+        CheckConstraint("timeout_s IS NULL OR timeout_s > 0", name="timeout_positive"),
+    )
 
     id: Mapped[int] = _pk()
     account_id: Mapped[int] = _account_id()
@@ -654,6 +659,7 @@ class LlmSettings(Base):
     model: Mapped[str | None]
     transcription_model: Mapped[str | None]
     monthly_token_limit: Mapped[int | None] = mapped_column(BigInteger)
+    timeout_s: Mapped[float | None] = mapped_column(Double)
     updated_at: Mapped[datetime] = _updated_at()
 
 

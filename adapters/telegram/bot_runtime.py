@@ -36,7 +36,7 @@ from adapters.payments import PaymentService
 from adapters.telegram.bot_factory import SessionPools, make_bot
 from adapters.telegram.chat_workers import ChatWorkers
 from adapters.telegram.course_cache import CourseCache
-from adapters.telegram.delivery import Delivery, DeliveryPaused
+from adapters.telegram.delivery import TYPING_INTERVAL_S, Delivery, DeliveryPaused
 from adapters.telegram.enrollment import HostedBot
 from adapters.telegram.handling import UpdateHandler
 from adapters.telegram.keys import make_storage
@@ -93,6 +93,8 @@ class RuntimeOptions:
     sweep_interval_s: float = 5.0
     # Chats worked on at once in the whole process (see BotRuntime); below the DB pool size.
     max_concurrent_chats: int = 16
+    # "typing…" is re-sent this often during an LLM call (Telegram clears it after ~5 s).
+    typing_interval_s: float = TYPING_INTERVAL_S
 
 
 def storable_payload(update: Update) -> dict[str, Any]:
@@ -155,7 +157,15 @@ class BotRuntime:
         self._fsm: RedisStorage = make_storage(redis, config.account_id, config.bot_id)
         self._handler = UpdateHandler(db, courses, clock)
         self._delivery = Delivery(
-            db, self.hosted, self._send_bot, self.sender, courses, llm, clock, payments
+            db,
+            self.hosted,
+            self._send_bot,
+            self.sender,
+            courses,
+            llm,
+            clock,
+            payments,
+            typing_interval_s=options.typing_interval_s,
         )
         self.workers = ChatWorkers(self._work_chat, slots=chat_slots)
         self._inbox_hint: set[int] = set()  # chats that may have unprocessed updates

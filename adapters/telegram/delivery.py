@@ -4,18 +4,22 @@ Rows are taken in id order and marked sent only after Telegram accepted them, so
 re-sends rather than loses (at-least-once, with a window of one call). A poll's Telegram id
 and an LLM's reply go back into the engine in the same transaction that marks the row sent.
 Content Telegram refuses (a Markdown typo, a media URL it cannot fetch) falls back to plain
-text instead of silently dropping the lesson.
+text instead of silently dropping the lesson. While an LLM or speech-to-text call runs, the
+chat shows "typing…", refreshed because Telegram clears a chat action after about 5 s.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from datetime import datetime
 
 from aiogram import Bot
+from aiogram.enums import ChatAction
 from aiogram.exceptions import TelegramAPIError, TelegramBadRequest, TelegramNetworkError
-from aiogram.methods import TelegramMethod
+from aiogram.methods import SendChatAction, TelegramMethod
 from aiogram.types import Message
 
 from adapters.llm import LLMClient, LLMError
@@ -38,6 +42,7 @@ from storage.repositories import outbox, runs
 log = logging.getLogger(__name__)
 
 DELIVERY_BATCH = 20  # outbox rows read per transaction
+TYPING_INTERVAL_S = 4.0  # Telegram shows a chat action for about 5 s
 
 
 class DeliveryPaused(Exception):
@@ -55,6 +60,8 @@ class Delivery:
         llm: LLMClient | None,
         clock: Callable[[], datetime],
         payments: PaymentService | None = None,
+        *,
+        typing_interval_s: float = TYPING_INTERVAL_S,
     ) -> None:
         self._db = db
         self._bot = bot
@@ -66,6 +73,7 @@ class Delivery:
         # chat -> rows queued by results fed back during its batch (one worker per chat)
         self._queued_meanwhile: dict[int, int] = {}
         self._payments = payments
+        self._typing_interval_s = typing_interval_s
 
     async def deliver_chat(self, chat_id: int, first: list[Outbox] | None = None) -> None:
         """Send everything pending for the chat, in order, including what sending produces.
@@ -104,7 +112,7 @@ class Delivery:
             await self._give_up(row, f"unreadable payload: {type(exc).__name__}", final=True)
             return
         if isinstance(effect, AskLLM):
-            await self._finish(row, await self._ask(effect))
+            await self._finish(row, await self._ask(row, effect))
             return
         if isinstance(effect, TranscribeVoice):
             await self._finish(row, await self._transcribe(row, effect))
@@ -152,13 +160,40 @@ class Delivery:
             return None
         return results
 
-    async def _ask(self, effect: AskLLM) -> Event:
+    @contextlib.asynccontextmanager
+    async def _typing(self, chat_id: int, *, at_once: bool) -> AsyncIterator[None]:
+        """Keep "typing…" on screen for as long as the block runs (an LLM call can take
+        longer than the ~5 s Telegram shows one chat action for), and no longer: the refresh
+        stops, and a refresh still queued is withdrawn, as soon as the block ends."""
+        refresher = asyncio.create_task(self._keep_typing(chat_id, at_once=at_once))
+        try:
+            yield
+        finally:
+            refresher.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await refresher
+
+    async def _keep_typing(self, chat_id: int, *, at_once: bool) -> None:
+        action = SendChatAction(chat_id=chat_id, action=ChatAction.TYPING)
+        if not at_once:
+            await asyncio.sleep(self._typing_interval_s)
+        while True:
+            try:
+                await self._sender.send(chat_id, action)
+            except Exception as exc:  # only cosmetic: it must never disturb the call it covers
+                log.debug("bot %s: typing indicator stopped: %s", self._bot.bot_id, exc)
+                return
+            await asyncio.sleep(self._typing_interval_s)
+
+    async def _ask(self, row: Outbox, effect: AskLLM) -> Event:
         if self._llm is None:
             return LLMFailed("no LLM is configured")
         try:
-            reply = await self._llm.complete(
-                self._bot.account_id, effect.model, list(effect.messages), effect.temperature
-            )
+            # The engine's Typing effect has just been sent: the first refresh can wait.
+            async with self._typing(row.chat_id, at_once=False):
+                reply = await self._llm.complete(
+                    self._bot.account_id, effect.model, list(effect.messages), effect.temperature
+                )
         except LLMError as exc:
             log.warning("bot %s: LLM call failed: %s", self._bot.bot_id, exc)
             return LLMFailed(str(exc), exc.notice, exc.final)
@@ -177,9 +212,10 @@ class Delivery:
             audio = await self._api_bot.download_file(file.file_path)
             if audio is None:
                 return Voice(None)
-            text = await self._llm.transcribe(
-                self._bot.account_id, audio.read(), "voice.ogg", language
-            )
+            async with self._typing(row.chat_id, at_once=True):
+                text = await self._llm.transcribe(
+                    self._bot.account_id, audio.read(), "voice.ogg", language
+                )
         except (LLMError, TelegramAPIError, TelegramNetworkError, OSError) as exc:
             log.warning("bot %s: voice transcription failed: %s", self._bot.bot_id, exc)
             return Voice(None)

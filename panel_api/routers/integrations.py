@@ -108,6 +108,7 @@ async def _llm_out(session, access: Access, ctx, settings: LlmSettings | None) -
         model=settings.model,
         transcription_model=settings.transcription_model,
         monthly_token_limit=limit,
+        timeout_s=settings.timeout_s,
         updated_at=settings.updated_at,
         **common,
     )
@@ -127,7 +128,7 @@ async def get_llm_settings(account_id: AccountId, access: Read, ctx: Ctx) -> Llm
 @router.put(
     "/llm",
     response_model=LlmSettingsOut,
-    summary="Set the account's LLM endpoint, key (write-only), model and monthly token budget",
+    summary="Set the account's LLM endpoint, key (write-only), model, timeout and token budget",
 )
 async def put_llm_settings(
     account_id: AccountId, body: LlmSettingsIn, access: Manage, ctx: Ctx
@@ -159,6 +160,7 @@ async def put_llm_settings(
             model=body.model,
             transcription_model=body.transcription_model,
             monthly_token_limit=body.monthly_token_limit,
+            timeout_s=body.timeout_s,
         )
         await record(
             session,
@@ -170,6 +172,7 @@ async def put_llm_settings(
             model=body.model,
             transcription_model=body.transcription_model,
             monthly_token_limit=body.monthly_token_limit,
+            timeout_s=body.timeout_s,
             api_key="replaced" if body.api_key is not None else ("kept" if kept else "none"),
         )
         return await _llm_out(session, access, ctx, settings)

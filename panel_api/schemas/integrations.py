@@ -14,6 +14,7 @@ from panel_api.schemas.common import StrictIn
 # space would break the request (or smuggle another header) at the runtime's first call.
 KEY_PATTERN = r"^[\x21-\x7e]+$"
 MAX_TOKEN_LIMIT = 10**12  # far above any real month; keeps the value inside BIGINT
+MAX_LLM_TIMEOUT_S = 600.0  # a student waiting longer than this has left the chat
 
 
 class LlmSettingsIn(StrictIn):
@@ -57,6 +58,15 @@ class LlmSettingsIn(StrictIn):
         le=MAX_TOKEN_LIMIT,
         description="tokens (prompt + completion) per calendar month (UTC); empty: no limit",
     )
+    timeout_s: float | None = Field(
+        None,
+        gt=0,
+        le=MAX_LLM_TIMEOUT_S,
+        description=(
+            "seconds one LLM call may take before the student is told to try again; "
+            "empty: the platform default (COURSEBOT_LLM_TIMEOUT)"
+        ),
+    )
 
     @field_validator("base_url")
     @classmethod
@@ -91,6 +101,7 @@ class LlmSettingsOut(BaseModel):
     model: str | None = None
     transcription_model: str | None = None
     monthly_token_limit: int | None = Field(None, description="None: no limit")
+    timeout_s: float | None = Field(None, description="None: the platform default")
     period_start: date = Field(description="first day (UTC) of the month the usage counts")
     tokens_used: int = Field(description="prompt + completion tokens spent this month")
     tokens_left: int | None = Field(None, description="None when there is no limit")

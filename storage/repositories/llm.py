@@ -31,13 +31,17 @@ async def set_settings(
     model: str | None,
     transcription_model: str | None = None,
     monthly_token_limit: int | None = None,
+    timeout_s: float | None = None,
 ) -> LlmSettings:
+    """Replace the account's settings as a whole; a None `timeout_s` means the process
+    default's timeout."""
     values = {
         "base_url": base_url,
         "api_key_ciphertext": box.encrypt(api_key) if api_key is not None else None,
         "model": model,
         "transcription_model": transcription_model,
         "monthly_token_limit": monthly_token_limit,
+        "timeout_s": timeout_s,
     }
     stmt = (
         insert(LlmSettings)

@@ -56,6 +56,7 @@ async def test_llm_settings_round_trip_without_the_key(db, secret_box, make_acco
             "api_key": LLM_KEY,
             "model": "school-model",
             "monthly_token_limit": 100,
+            "timeout_s": 12.5,
         }
         put = await client.put(url, json=body, headers=headers)
         assert put.status_code == 200, put.text
@@ -67,6 +68,7 @@ async def test_llm_settings_round_trip_without_the_key(db, secret_box, make_acco
         assert out["configured"] is True and out["api_key_set"] is True
         assert out["base_url"] == "https://llm.school.example/v1"  # trailing slash dropped
         assert out["model"] == "school-model" and out["monthly_token_limit"] == 100
+        assert out["timeout_s"] == 12.5
         assert out["tokens_used"] == 42 and out["tokens_left"] == 58
         assert out["period_start"] == date.today().replace(day=1).isoformat()
 
@@ -93,6 +95,8 @@ async def test_llm_settings_round_trip_without_the_key(db, secret_box, make_acco
             {"base_url": "not a url"},
             {"monthly_token_limit": 0},
             {"monthly_token_limit": -5},
+            {"timeout_s": 0},
+            {"timeout_s": 601},
             {"api_key": "sk-without-base-url"},
             {"base_url": "https://llm.example/v1", "api_key": "has space"},
             {"api_key_ciphertext": "x"},
@@ -115,6 +119,7 @@ async def test_llm_settings_round_trip_without_the_key(db, secret_box, make_acco
         "base_url": "https://llm.school.example/v1",
         "model": "school-model",
         "monthly_token_limit": 100,
+        "timeout_s": 12.5,
         "api_key": "replaced",
     }
     assert actions[-2][1]["api_key"] == "kept" and actions[-3][1]["api_key"] == "none"

@@ -1,10 +1,13 @@
 """`dialog` elements through the runtime against a fake OpenAI-compatible API: the legacy
-courses with dialogs end to end, outages, voice, per-account endpoints and budgets."""
+courses with dialogs end to end, prompt variables, the typing indicator, outages and
+timeouts, voice, per-account endpoints and budgets."""
 
 from __future__ import annotations
 
 import asyncio
+import re
 import time
+from collections import Counter
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
@@ -15,7 +18,10 @@ from adapters.llm import AccountLLM, Endpoint
 from adapters.telegram.bot_runtime import RuntimeOptions
 from adapters.telegram.runtime import TelegramRuntime
 from adapters.telegram.sender import RateLimits
+from adapters.telegram.student_texts import Notice, notice_text
 from courses.loader import load_course
+from engine import texts as engine_texts
+from engine.model import DialogElement
 from storage.crypto import Secret
 from storage.repositories import llm as llm_repo
 from tests.fakes.openai_api import FakeOpenAI
@@ -30,6 +36,7 @@ from tests.integration.runtime_support import (
     add_course_version,
     add_token,
     deploy,
+    latest_run,
     quiet,
 )
 
@@ -44,6 +51,9 @@ After:
   type: end
   text: Thanks, bye.
 """
+
+# Short enough that a test sees several refreshes of "typing…" during one slow LLM call.
+TYPING_INTERVAL_S = 0.4
 
 
 @dataclass
@@ -80,6 +90,7 @@ async def stack(db, secret_box, service_urls, fake) -> AsyncIterator[Stack]:
                 poll_timeout_s=1,
                 rate_limits=RateLimits(chat_per_second=200.0, bot_per_second=500.0),
                 sweep_interval_s=0.5,
+                typing_interval_s=TYPING_INTERVAL_S,
             ),
             llm=llm,
             clock=clock,
@@ -112,6 +123,20 @@ async def provision(stack: Stack, db, secret_box, account_id: int, source: str) 
     )
 
 
+def _chat_actions(stack: Stack, course: Course, user: int) -> list[float]:
+    """When each sendChatAction to the student's chat arrived (monotonic seconds)."""
+    return [
+        call.time
+        for call in stack.fake.calls_of("sendChatAction", course.fake_bot)
+        if str(call.params.get("chat_id")) == str(user)
+    ]
+
+
+def _visible_reply(text: str) -> str:
+    """What the student reads of a model reply: stop markers are removed, the rest sent."""
+    return text.replace("{STOP}", "").replace("#конецдиалога", "").strip()
+
+
 @pytest.mark.parametrize("course_file", ["test.yml", "test_all_elements.yml"])
 async def test_legacy_courses_with_dialogs_finish_end_to_end(
     stack, db, secret_box, make_account, course_file
@@ -119,18 +144,90 @@ async def test_legacy_courses_with_dialogs_finish_end_to_end(
     account_id = await make_account()
     source = (LEGACY_DIR / course_file).read_text(encoding="utf-8")
     course = await provision(stack, db, secret_box, account_id, source)
+    dialogs = [e for e in course.elements if isinstance(e, DialogElement)]
+    assert dialogs, f"{course_file} has dialog elements"
     user = next(_users)
     # test.yml's jump ends the course on its first button; "Вали еще!" goes on to the dialog.
+    # test_all_elements.yml's jump goes on with its first button ("Продолжить тест").
     pilot = Autopilot(stack.fake, db, course, user, clock=stack.clock, prefer=("Вали еще!",))
     await pilot.start()
     run = await pilot.play()
     assert run.status == "completed"
-    dialog_ids = {e.id for e in course.elements if e.type == "dialog"}
-    assert set(pilot.dialog_turns) & dialog_ids, "the student talked to the dialogs"
+    assert set(pilot.dialog_turns) == {e.id for e in dialogs}, "every dialog was played"
+
+    requests = stack.llm.completions()
+    for element in dialogs:
+        # A dialog's history opens with its own text, as the assistant's first message.
+        opening = {"role": "assistant", "content": element.text.strip()}
+        asked = [r for r in requests if opening in r.body["messages"]]
+        assert asked, f"{element.id} asked the LLM"
+        for request in asked:
+            system = request.body["messages"][0]
+            assert system["role"] == "system", element.id
+            # The template's literal text arrives whole, with every variable substituted.
+            for literal in re.split(r"\{\{.*?\}\}", element.prompt):
+                assert literal.strip() in system["content"], element.id
+            assert all("{{" not in m["content"] for m in request.body["messages"]), element.id
+        typed = [m["content"] for r in asked for m in r.body["messages"] if m["role"] == "user"]
+        assert pilot.dialog_lines[0] in typed, f"the student's line reached {element.id}'s LLM"
+
     texts = [s.text or "" for s in stack.fake.sent_to(user)]
-    assert any(t == "Ответ: Привет!" for t in texts), "the model's reply reached the student"
-    assert stack.llm.completions(), "the LLM was called"
-    assert stack.fake.calls_of("sendChatAction", course.fake_bot), "typing was shown"
+    replies = [_visible_reply(stack.llm.reply(r.body["messages"])) for r in requests]
+    unseen = Counter(r for r in replies if r) - Counter(texts)
+    assert not unseen, f"LLM replies that never reached the student: {unseen}"
+    assert _chat_actions(stack, course, user), "typing was shown"
+
+
+async def test_dialog_prompt_variables_carry_the_students_earlier_answer(
+    stack, db, secret_box, make_account
+):
+    source = """\
+Ask_Name:
+  type: input
+  text: Как тебя зовут?
+Chat:
+  type: dialog
+  text: Поговорим.
+  prompt: "Имя студента: {{Ask_Name[1}}. Начало урока: {{Ask_Name}}"
+After:
+  type: end
+  text: Thanks, bye.
+"""
+    account_id = await make_account()
+    course = await provision(stack, db, secret_box, account_id, source)
+    user = next(_users)
+    pilot = Autopilot(stack.fake, db, course, user, clock=stack.clock, text_answer="Ада Лавлейс")
+    await pilot.start()
+    run = await pilot.play()
+    assert run.status == "completed"
+    system = stack.llm.completions()[0].body["messages"][0]["content"]
+    assert system == (
+        "Имя студента: user: Ада Лавлейс. "
+        "Начало урока: assistant: Как тебя зовут?\n\nuser: Ада Лавлейс"
+    )
+
+
+async def test_typing_is_refreshed_while_the_llm_thinks_and_stops_with_its_reply(
+    stack, db, secret_box, make_account
+):
+    account_id = await make_account()
+    course = await provision(stack, db, secret_box, account_id, DIALOG_COURSE)
+    user = next(_users)
+    await Autopilot(stack.fake, db, course, user, clock=stack.clock).start()
+    await quiet(stack.fake, user)
+    stack.llm.latency = 1.5
+    asked_at = time.monotonic()
+    stack.fake.push_text(course.fake_bot, user, "Привет!")
+    reply = await stack.fake.wait_for(
+        lambda: next((s for s in stack.fake.sent_to(user) if s.text == "Ответ: Привет!"), None),
+        10,
+    )
+    during = [t for t in _chat_actions(stack, course, user) if asked_at <= t <= reply.time]
+    # One before the call, then a refresh every 0.4 s of the 1.5 s the model takes.
+    assert len(during) >= 3, f"typing shown {len(during)} times during a 1.5 s call"
+    await asyncio.sleep(1.0)
+    late = [t for t in _chat_actions(stack, course, user) if t > reply.time]
+    assert not late, "typing kept being shown after the reply"
 
 
 async def test_llm_outage_mid_dialog_leaves_the_run_resumable(stack, db, secret_box, make_account):
@@ -176,6 +273,65 @@ async def test_voice_in_a_dialog_is_transcribed_and_answered(stack, db, secret_b
     assert any("как дела" in t and "🎤" in t for t in texts), "the transcript is shown first"
 
 
+@pytest.mark.parametrize("own_endpoint", [True, False], ids=["own-endpoint", "default-endpoint"])
+async def test_account_timeout_gives_the_fallback_and_keeps_the_dialog(
+    stack, db, secret_box, make_account, own_endpoint
+):
+    account_id = await make_account()
+    async with db.tenant(account_id) as session:
+        await llm_repo.set_settings(
+            session,
+            account_id,
+            box=secret_box,
+            base_url=stack.llm.base_url if own_endpoint else None,
+            api_key=Secret("sk-school") if own_endpoint else None,
+            model=None,
+            timeout_s=0.5,
+        )
+    course = await provision(stack, db, secret_box, account_id, DIALOG_COURSE)
+    user = next(_users)
+    await Autopilot(stack.fake, db, course, user, clock=stack.clock).start()
+    await quiet(stack.fake, user)
+    # Slower than the account's 0.5 s, faster than the process default (3 s) would allow.
+    stack.llm.latency = 2.0
+    stack.fake.push_text(course.fake_bot, user, "ты тут?")
+    await stack.fake.wait_for(
+        lambda: any(s.text == engine_texts.LLM_FAILED for s in stack.fake.sent_to(user)), 2.0
+    )
+    run = await active_run(db, account_id, course.bot_id, user)
+    assert run is not None and run.state["awaiting"] == "dialog"
+    stack.llm.latency = 0.0
+    stack.fake.push_text(course.fake_bot, user, "Привет!")
+    await stack.fake.wait_for(
+        lambda: any(s.text == "Ответ: Привет!" for s in stack.fake.sent_to(user)), 10
+    )
+    assert not any(s.text == "Ответ: ты тут?" for s in stack.fake.sent_to(user))
+
+
+async def test_voice_without_speech_to_text_asks_to_type_and_the_dialog_goes_on(
+    stack, db, secret_box, make_account
+):
+    account_id = await make_account()
+    course = await provision(stack, db, secret_box, account_id, DIALOG_COURSE)
+    user = next(_users)
+    await Autopilot(stack.fake, db, course, user, clock=stack.clock).start()
+    await quiet(stack.fake, user)
+    # An OpenAI-compatible provider without /audio/transcriptions answers 404.
+    stack.llm.fail_next(1, status=404)
+    stack.fake.push_voice(course.fake_bot, user, "как дела".encode())
+    await stack.fake.wait_for(
+        lambda: any(s.text == engine_texts.TYPE_INSTEAD_OF_VOICE for s in stack.fake.sent_to(user)),
+        10,
+    )
+    assert [r.status for r in stack.llm.requests] == [404], "only the transcription was tried"
+    run = await active_run(db, account_id, course.bot_id, user)
+    assert run is not None and run.state["awaiting"] == "dialog"
+    stack.fake.push_text(course.fake_bot, user, "Привет!")
+    await stack.fake.wait_for(
+        lambda: any(s.text == "Ответ: Привет!" for s in stack.fake.sent_to(user)), 10
+    )
+
+
 async def test_account_endpoint_key_usage_and_budget(stack, db, secret_box, make_account):
     account_id = await make_account()
     async with db.tenant(account_id) as session:
@@ -215,10 +371,13 @@ async def test_account_endpoint_key_usage_and_budget(stack, db, secret_box, make
         )
     calls = len(stack.llm.completions())
     stack.fake.push_text(course.fake_bot, user, "ещё вопрос")
+    unavailable = notice_text(Notice.ASSISTANT_UNAVAILABLE, None)
     await stack.fake.wait_for(
-        lambda: any("недоступен" in (s.text or "") for s in stack.fake.sent_to(user)), 10
+        lambda: any(s.text == unavailable for s in stack.fake.sent_to(user)), 10
     )
     await stack.fake.wait_for(
         lambda: any("bye" in (s.text or "") for s in stack.fake.sent_to(user)), 10
     )
     assert len(stack.llm.completions()) == calls, "no call was made over budget"
+    run = await latest_run(db, account_id, user)
+    assert run is not None and run.status == "completed", "the course went on without the LLM"

@@ -45,12 +45,14 @@ async def test_owner_sets_llm_and_yookassa_and_never_sees_the_secrets_again(
                 "api_key": LLM_KEY,
                 "model": "school-model",
                 "monthly_token_limit": "5000",
+                "timeout_s": "20",
             },
             follow=True,
         )
         text = text_of(saved.text)
         assert "The LLM settings are saved" in text
         assert "school-model" in text and "5000" in text and "stored (hidden)" in text
+        assert "Answer timeout 20.0 s" in text
         assert LLM_KEY not in saved.text
 
         shop = await browser.post(
@@ -81,6 +83,7 @@ async def test_owner_sets_llm_and_yookassa_and_never_sees_the_secrets_again(
         settings = await llm.get_settings(s, account_id)
         credentials = await payments.get_credentials(s, account_id)
         assert settings.model == "other-model" and settings.monthly_token_limit is None
+        assert settings.timeout_s is None  # a save replaces all the settings
         assert llm.reveal_api_key(settings, secret_box).reveal() == LLM_KEY
         assert credentials.shop_id == "506751"
         assert payments.reveal_secret(credentials, secret_box).reveal() == SHOP_SECRET

@@ -28,7 +28,14 @@ from panel_api.web.routes.common import (
 router = page_router()
 Read = rule(Permission.INTEGRATIONS_READ)
 Manage = rule(Permission.INTEGRATIONS_MANAGE)
-LLM_FIELDS = ("base_url", "api_key", "model", "transcription_model", "monthly_token_limit")
+LLM_FIELDS = (
+    "base_url",
+    "api_key",
+    "model",
+    "transcription_model",
+    "monthly_token_limit",
+    "timeout_s",
+)
 YOOKASSA_FIELDS = ("shop_id", "secret_key")
 
 
