@@ -9,11 +9,49 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import Select, bindparam, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.models import ProcessedUpdate
+from storage.repositories._common import now_param
+
+# Built once: these run for every update (see _common.now_param).
+_INBOX = ProcessedUpdate.__table__
+_STORE = (  # the VALUES come from the parameters, named as the columns
+    insert(_INBOX)
+    .on_conflict_do_nothing(index_elements=[_INBOX.c.bot_id, _INBOX.c.update_id])
+    .returning(_INBOX.c.id)
+)
+_MARK_PROCESSED = (  # an UPDATE's own parameters must not be named as its columns
+    update(_INBOX)
+    .where(_INBOX.c.account_id == bindparam("of_account"), _INBOX.c.id == bindparam("inbox_id"))
+    .values(processed_at=now_param(), error=bindparam("new_error"))
+)
+
+
+def _oldest_unprocessed(*, in_a_chat: bool) -> Select[tuple[ProcessedUpdate]]:
+    chat_match = (
+        ProcessedUpdate.chat_id == bindparam("chat_id")
+        if in_a_chat
+        else ProcessedUpdate.chat_id.is_(None)
+    )
+    return (
+        select(ProcessedUpdate)
+        .where(
+            ProcessedUpdate.account_id == bindparam("account_id"),
+            ProcessedUpdate.bot_id == bindparam("bot_id"),
+            ProcessedUpdate.processed_at.is_(None),
+            chat_match,
+        )
+        .order_by(ProcessedUpdate.update_id)
+        .limit(bindparam("limit"))
+        .with_for_update(skip_locked=True)
+    )
+
+
+_OLDEST_IN_CHAT = _oldest_unprocessed(in_a_chat=True)
+_OLDEST_WITHOUT_CHAT = _oldest_unprocessed(in_a_chat=False)
 
 
 async def store(
@@ -26,19 +64,14 @@ async def store(
     chat_id: int | None = None,
 ) -> int | None:
     """The new inbox row id, or None when this update was already received."""
-    stmt = (
-        insert(ProcessedUpdate)
-        .values(
-            account_id=account_id,
-            bot_id=bot_id,
-            update_id=update_id,
-            chat_id=chat_id,
-            payload=dict(payload),
-        )
-        .on_conflict_do_nothing(index_elements=[ProcessedUpdate.bot_id, ProcessedUpdate.update_id])
-        .returning(ProcessedUpdate.id)
-    )
-    return (await session.execute(stmt)).scalar_one_or_none()
+    params = {
+        "account_id": account_id,
+        "bot_id": bot_id,
+        "update_id": update_id,
+        "chat_id": chat_id,
+        "payload": dict(payload),
+    }
+    return (await session.execute(_STORE, params)).scalar_one_or_none()
 
 
 async def list_unprocessed(
@@ -68,13 +101,8 @@ async def mark_processed(
 ) -> None:
     # Core, not ORM: runs once per update, and the ORM's bulk-update machinery cost more
     # than the statement itself (docs/benchmarks.md).
-    table = ProcessedUpdate.__table__
-    stmt = (
-        update(table)
-        .where(table.c.account_id == account_id, table.c.id == inbox_id)
-        .values(processed_at=now or func.now(), error=error)
-    )
-    await session.execute(stmt)
+    params = {"of_account": account_id, "inbox_id": inbox_id, "new_error": error, "now": now}
+    await session.execute(_MARK_PROCESSED, params)
 
 
 async def next_for_chat(
@@ -94,22 +122,9 @@ async def oldest_for_chat(
     """The chat's `limit` oldest unprocessed updates in update_id order, locked (SKIP LOCKED)
     for this transaction. Asking for two tells a worker whether another update is waiting
     without one more transaction just to find out there is none."""
-    chat_match = (
-        ProcessedUpdate.chat_id.is_(None) if chat_id is None else ProcessedUpdate.chat_id == chat_id
-    )
-    stmt = (
-        select(ProcessedUpdate)
-        .where(
-            ProcessedUpdate.account_id == account_id,
-            ProcessedUpdate.bot_id == bot_id,
-            ProcessedUpdate.processed_at.is_(None),
-            chat_match,
-        )
-        .order_by(ProcessedUpdate.update_id)
-        .limit(limit)
-        .with_for_update(skip_locked=True)
-    )
-    return list((await session.scalars(stmt)).all())
+    stmt = _OLDEST_WITHOUT_CHAT if chat_id is None else _OLDEST_IN_CHAT
+    params = {"account_id": account_id, "bot_id": bot_id, "chat_id": chat_id, "limit": limit}
+    return list((await session.scalars(stmt, params)).all())
 
 
 async def chats_with_backlog(

@@ -8,10 +8,33 @@ from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, insert, select, update
+from sqlalchemy import bindparam, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.models import Outbox, OutboxStatus
+from storage.repositories._common import now_param
+
+# Built once: these run for every message (see _common.now_param).
+_OUTBOX = Outbox.__table__
+_MARK_SENT = (
+    update(_OUTBOX)
+    .where(
+        _OUTBOX.c.account_id == bindparam("of_account"),
+        _OUTBOX.c.id.in_(bindparam("ids", expanding=True)),
+    )
+    .values(status=OutboxStatus.SENT.value, sent_at=now_param(), attempts=_OUTBOX.c.attempts + 1)
+)
+_PENDING_FOR_CHAT = (
+    select(Outbox)
+    .where(
+        Outbox.account_id == bindparam("account_id"),
+        Outbox.bot_id == bindparam("bot_id"),
+        Outbox.chat_id == bindparam("chat_id"),
+        Outbox.status == OutboxStatus.PENDING.value,
+    )
+    .order_by(Outbox.id)
+    .limit(bindparam("limit"))
+)
 
 
 async def enqueue(
@@ -82,18 +105,8 @@ async def mark_sent(
     *,
     now: datetime | None = None,
 ) -> int:
-    # Core, not ORM: runs once per message sent (docs/benchmarks.md).
-    table = Outbox.__table__
-    stmt = (
-        update(table)
-        .where(table.c.account_id == account_id, table.c.id.in_(list(outbox_ids)))
-        .values(
-            status=OutboxStatus.SENT.value,
-            sent_at=now or func.now(),
-            attempts=table.c.attempts + 1,
-        )
-    )
-    return (await session.execute(stmt)).rowcount
+    params = {"of_account": account_id, "ids": list(outbox_ids), "now": now}
+    return (await session.execute(_MARK_SENT, params)).rowcount
 
 
 async def mark_failed(
@@ -115,18 +128,8 @@ async def pending_for_chat(
     session: AsyncSession, account_id: int, bot_id: int, chat_id: int, *, limit: int = 20
 ) -> list[Outbox]:
     """The chat's unsent rows in order; the runtime delivers one chat from one task at a time."""
-    stmt = (
-        select(Outbox)
-        .where(
-            Outbox.account_id == account_id,
-            Outbox.bot_id == bot_id,
-            Outbox.chat_id == chat_id,
-            Outbox.status == OutboxStatus.PENDING.value,
-        )
-        .order_by(Outbox.id)
-        .limit(limit)
-    )
-    return list((await session.scalars(stmt)).all())
+    params = {"account_id": account_id, "bot_id": bot_id, "chat_id": chat_id, "limit": limit}
+    return list((await session.scalars(_PENDING_FOR_CHAT, params)).all())
 
 
 async def chats_with_pending(session: AsyncSession, account_id: int, bot_id: int) -> list[int]:

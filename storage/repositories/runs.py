@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, select, text, update
+from sqlalchemy import Select, bindparam, func, select, text, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -19,6 +19,26 @@ from storage.models import Run, RunStatus, Waiting, WaitStatus
 from storage.repositories._common import get_scoped
 
 _UTM_KEYS = ("source", "medium", "campaign", "content", "term")
+
+# Built once: these run for every update (see _common.now_param).
+_ACTIVE_IN_CHAT: Select[tuple[Run]] = select(Run).where(
+    Run.account_id == bindparam("account_id"),
+    Run.bot_id == bindparam("bot_id"),
+    Run.chat_id == bindparam("chat_id"),
+    Run.is_active,
+)
+_ACTIVE_IN_CHAT_LOCKED = _ACTIVE_IN_CHAT.with_for_update()
+_LOCKED_BY_ID: Select[tuple[Run]] = (
+    select(Run)
+    .where(Run.account_id == bindparam("account_id"), Run.id == bindparam("run_id"))
+    .with_for_update()
+)
+_RUN = Run.__table__
+_SAVE_STATE = (  # an UPDATE's own parameters must not be named as its columns
+    update(_RUN)
+    .where(_RUN.c.account_id == bindparam("of_account"), _RUN.c.id == bindparam("run_id"))
+    .values(state=bindparam("new_state"), updated_at=func.now())
+)
 
 
 async def start(
@@ -67,12 +87,9 @@ async def get_active(
     session: AsyncSession, account_id: int, bot_id: int, chat_id: int, *, lock: bool = False
 ) -> Run | None:
     """The chat's active run; `lock` holds it FOR UPDATE until the transaction ends."""
-    stmt = select(Run).where(
-        Run.account_id == account_id, Run.bot_id == bot_id, Run.chat_id == chat_id, Run.is_active
-    )
-    if lock:
-        stmt = stmt.with_for_update()
-    return (await session.scalars(stmt)).one_or_none()
+    stmt = _ACTIVE_IN_CHAT_LOCKED if lock else _ACTIVE_IN_CHAT
+    params = {"account_id": account_id, "bot_id": bot_id, "chat_id": chat_id}
+    return (await session.scalars(stmt, params)).one_or_none()
 
 
 async def list_all(
@@ -98,13 +115,8 @@ async def save_state(
 ) -> bool:
     # Core, not ORM: once per step (docs/benchmarks.md). A loaded Run keeps its old `state`
     # unless the caller sets it (transitions does, with set_committed_value).
-    table = Run.__table__
-    stmt = (
-        update(table)
-        .where(table.c.account_id == account_id, table.c.id == run_id)
-        .values(state=dict(state), updated_at=func.now())
-    )
-    return (await session.execute(stmt)).rowcount > 0
+    params = {"of_account": account_id, "run_id": run_id, "new_state": dict(state)}
+    return (await session.execute(_SAVE_STATE, params)).rowcount > 0
 
 
 async def finish(
@@ -168,8 +180,8 @@ async def finish_active_in_chat(
 
 async def lock(session: AsyncSession, account_id: int, run_id: int) -> Run | None:
     """The run, locked FOR UPDATE until the transaction ends (timers, payments)."""
-    stmt = select(Run).where(Run.account_id == account_id, Run.id == run_id).with_for_update()
-    return (await session.scalars(stmt)).one_or_none()
+    params = {"account_id": account_id, "run_id": run_id}
+    return (await session.scalars(_LOCKED_BY_ID, params)).one_or_none()
 
 
 async def has_active_run_of_user(

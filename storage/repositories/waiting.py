@@ -5,11 +5,23 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import func, select, update
+from sqlalchemy import bindparam, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.models import Waiting, WaitStatus
-from storage.repositories._common import get_scoped
+from storage.repositories._common import get_scoped, now_param
+
+_WAITING = Waiting.__table__
+_MARK_FIRED = (  # built once: it runs for every timer (see _common.now_param)
+    update(_WAITING)
+    .where(
+        _WAITING.c.account_id == bindparam("of_account"),
+        _WAITING.c.id == bindparam("waiting_id"),
+        _WAITING.c.status == WaitStatus.PENDING.value,
+    )
+    .values(status=WaitStatus.FIRED.value, fired_at=now_param())
+    .returning(_WAITING.c.wait_id, _WAITING.c.due_at, _WAITING.c.status)
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,16 +92,6 @@ async def mark_fired(
 ) -> FiredWait | None:
     """Pending -> fired, once: None if it was cancelled or fired meanwhile. Core, not ORM:
     once per timer on the scheduler's hot path (docs/benchmarks.md)."""
-    table = Waiting.__table__
-    stmt = (
-        update(table)
-        .where(
-            table.c.account_id == account_id,
-            table.c.id == waiting_id,
-            table.c.status == WaitStatus.PENDING.value,
-        )
-        .values(status=WaitStatus.FIRED.value, fired_at=now or func.now())
-        .returning(table.c.wait_id, table.c.due_at, table.c.status)
-    )
-    row = (await session.execute(stmt)).first()
+    params = {"of_account": account_id, "waiting_id": waiting_id, "now": now}
+    row = (await session.execute(_MARK_FIRED, params)).first()
     return None if row is None else FiredWait(row.wait_id, row.due_at, row.status)
