@@ -123,6 +123,16 @@ async def provision(stack: Stack, db, secret_box, account_id: int, source: str) 
     )
 
 
+async def in_the_dialog(stack: Stack, db, secret_box, account_id: int) -> tuple[Course, int]:
+    """A new student who started DIALOG_COURSE and now talks to its dialog (the bot has
+    gone quiet after the opening)."""
+    course = await provision(stack, db, secret_box, account_id, DIALOG_COURSE)
+    user = next(_users)
+    await Autopilot(stack.fake, db, course, user, clock=stack.clock).start()
+    await quiet(stack.fake, user)
+    return course, user
+
+
 def _chat_actions(stack: Stack, course: Course, user: int) -> list[float]:
     """When each sendChatAction to the student's chat arrived (monotonic seconds)."""
     return [
@@ -211,10 +221,7 @@ async def test_typing_is_refreshed_while_the_llm_thinks_and_stops_with_its_reply
     stack, db, secret_box, make_account
 ):
     account_id = await make_account()
-    course = await provision(stack, db, secret_box, account_id, DIALOG_COURSE)
-    user = next(_users)
-    await Autopilot(stack.fake, db, course, user, clock=stack.clock).start()
-    await quiet(stack.fake, user)
+    course, user = await in_the_dialog(stack, db, secret_box, account_id)
     stack.llm.latency = 1.5
     asked_at = time.monotonic()
     stack.fake.push_text(course.fake_bot, user, "Привет!")
@@ -232,11 +239,7 @@ async def test_typing_is_refreshed_while_the_llm_thinks_and_stops_with_its_reply
 
 async def test_llm_outage_mid_dialog_leaves_the_run_resumable(stack, db, secret_box, make_account):
     account_id = await make_account()
-    course = await provision(stack, db, secret_box, account_id, DIALOG_COURSE)
-    user = next(_users)
-    pilot = Autopilot(stack.fake, db, course, user, clock=stack.clock)
-    await pilot.start()
-    await quiet(stack.fake, user)
+    course, user = await in_the_dialog(stack, db, secret_box, account_id)
     stack.llm.fail_next(1, status=500)
     stack.fake.push_text(course.fake_bot, user, "hello?")
     await stack.fake.wait_for(
@@ -261,10 +264,7 @@ async def test_llm_outage_mid_dialog_leaves_the_run_resumable(stack, db, secret_
 
 async def test_voice_in_a_dialog_is_transcribed_and_answered(stack, db, secret_box, make_account):
     account_id = await make_account()
-    course = await provision(stack, db, secret_box, account_id, DIALOG_COURSE)
-    user = next(_users)
-    await Autopilot(stack.fake, db, course, user, clock=stack.clock).start()
-    await quiet(stack.fake, user)
+    course, user = await in_the_dialog(stack, db, secret_box, account_id)
     stack.fake.push_voice(course.fake_bot, user, "как дела".encode())
     await stack.fake.wait_for(
         lambda: any(s.text == "Ответ: как дела" for s in stack.fake.sent_to(user)), 10
@@ -288,10 +288,7 @@ async def test_account_timeout_gives_the_fallback_and_keeps_the_dialog(
             model=None,
             timeout_s=0.5,
         )
-    course = await provision(stack, db, secret_box, account_id, DIALOG_COURSE)
-    user = next(_users)
-    await Autopilot(stack.fake, db, course, user, clock=stack.clock).start()
-    await quiet(stack.fake, user)
+    course, user = await in_the_dialog(stack, db, secret_box, account_id)
     # Slower than the account's 0.5 s, faster than the process default (3 s) would allow.
     stack.llm.latency = 2.0
     stack.fake.push_text(course.fake_bot, user, "ты тут?")
@@ -312,10 +309,7 @@ async def test_voice_without_speech_to_text_asks_to_type_and_the_dialog_goes_on(
     stack, db, secret_box, make_account
 ):
     account_id = await make_account()
-    course = await provision(stack, db, secret_box, account_id, DIALOG_COURSE)
-    user = next(_users)
-    await Autopilot(stack.fake, db, course, user, clock=stack.clock).start()
-    await quiet(stack.fake, user)
+    course, user = await in_the_dialog(stack, db, secret_box, account_id)
     # An OpenAI-compatible provider without /audio/transcriptions answers 404.
     stack.llm.fail_next(1, status=404)
     stack.fake.push_voice(course.fake_bot, user, "как дела".encode())
@@ -344,10 +338,7 @@ async def test_account_endpoint_key_usage_and_budget(stack, db, secret_box, make
             model="school-model",
             monthly_token_limit=60,
         )
-    course = await provision(stack, db, secret_box, account_id, DIALOG_COURSE)
-    user = next(_users)
-    await Autopilot(stack.fake, db, course, user, clock=stack.clock).start()
-    await quiet(stack.fake, user)
+    course, user = await in_the_dialog(stack, db, secret_box, account_id)
     stack.fake.push_text(course.fake_bot, user, "Привет!")
     await stack.fake.wait_for(
         lambda: any(s.text == "Ответ: Привет!" for s in stack.fake.sent_to(user)), 10
