@@ -11,7 +11,7 @@ fallback message that leaves the dialog open for a retry.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any, Protocol
 
@@ -117,13 +117,8 @@ class AccountLLM:
         if self._default is None:
             raise LLMError("no LLM endpoint is configured for this account")
         if settings is not None:
-            return Endpoint(
-                self._default.base_url,
-                self._default.api_key,
-                settings.model or self._default.model,
-                self._default.transcription_model,
-                timeout,
-            )
+            model = settings.model or self._default.model
+            return replace(self._default, model=model, timeout_s=timeout)
         return self._default
 
     async def complete(
