@@ -13,6 +13,8 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from decimal import Decimal
+from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import text
@@ -21,6 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from sqlalchemy.pool import NullPool
 
 from storage import system
+from storage.config import Settings
 from storage.crypto import Secret, SecretBox
 from storage.db import APP_ROLE_PASSWORD_PURPOSE, Database
 from storage.migrate import upgrade_to_head
@@ -79,6 +82,19 @@ async def drop_database(server_url: str, name: str) -> None:
             await conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
     finally:
         await engine.dispose()
+
+
+def process_settings(
+    test_database: MigratedDatabase, redis_url: str, data_dir: Path, **overrides: Any
+) -> Settings:
+    """What `coursebot up` would read from the environment, pointed at the test stores."""
+    return Settings(
+        data_dir=data_dir,
+        database_url=test_database.owner_url,
+        redis_url=redis_url,
+        secret_key=TEST_SECRET_KEY,
+        **overrides,
+    )
 
 
 def random_name(prefix: str) -> str:

@@ -28,9 +28,8 @@ from panel_api.permissions import (
     Permission,
     roles_table_markdown,
 )
-from storage.config import Settings
 from storage.models import MemberRole
-from tests.integration.conftest import TEST_SECRET_KEY
+from tests.integration.conftest import process_settings
 from tests.integration.test_panel_support import (
     SUPERADMIN_ID,
     PanelWorld,
@@ -100,11 +99,10 @@ OUTSIDE_THE_RULES = {
 @pytest.fixture
 async def served_app(test_database, service_urls, tmp_path) -> AsyncIterator[FastAPI]:
     """The app exactly as `coursebot up` assembles it (runtime not started: no bot runs)."""
-    settings = Settings(
-        data_dir=tmp_path,
-        database_url=test_database.owner_url,
-        redis_url=service_urls.redis_url,
-        secret_key=TEST_SECRET_KEY,
+    settings = process_settings(
+        test_database,
+        service_urls.redis_url,
+        tmp_path,
         telegram_api_base="http://127.0.0.1:9",  # nothing may reach Telegram
     )
     process = await build_process(settings)

@@ -10,8 +10,7 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from adapters.process import Process, build_process
-from storage.config import Settings
-from tests.integration.conftest import TEST_SECRET_KEY
+from tests.integration.conftest import process_settings
 from tests.reliability.support import (
     Cohort,
     Student,
@@ -60,11 +59,10 @@ async def scrape(process: Process) -> Scrape:
 @pytest.fixture
 async def process(test_database, service_urls, fake, tmp_path) -> AsyncIterator[Process]:
     """What `coursebot up` runs, in this process, against the test stores and the fake."""
-    settings = Settings(
-        data_dir=tmp_path,
-        database_url=test_database.owner_url,
-        redis_url=service_urls.redis_url,
-        secret_key=TEST_SECRET_KEY,
+    settings = process_settings(
+        test_database,
+        service_urls.redis_url,
+        tmp_path,
         telegram_api_base=fake.base_url,
         poll_timeout_s=1,
         chat_messages_per_second=100.0,
