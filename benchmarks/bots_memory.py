@@ -99,7 +99,7 @@ async def host_runtime(
             db, bench.box, redis, RuntimeOptions(poll_timeout_s=25), session_pools=pools
         )
         pin_response_types()
-        counter = SqlCounter(db.engine)
+        counter = SqlCounter(db)
         before = rss_bytes()
         started = time.perf_counter()
         try:

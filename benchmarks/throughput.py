@@ -125,7 +125,7 @@ async def measure_runtime(
         RuntimeOptions(poll_timeout_s=10, rate_limits=UNPACED),
         session_pools=pools,
     )
-    counter = SqlCounter(db.engine)
+    counter = SqlCounter(db)
     classroom = Classroom(stub, mode="course", actions=actions, kinds=kinds)
     users = _enroll(classroom, school, size.students)
     try:

@@ -17,8 +17,9 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
+import asyncpg
 from sqlalchemy import event, text
-from sqlalchemy.engine import Connection
+from sqlalchemy.engine import Connection, make_url
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from sqlalchemy.ext.asyncio import (
@@ -29,6 +30,7 @@ from sqlalchemy.ext.asyncio import (
 )
 from sqlalchemy.orm import Session, SessionTransaction
 
+from storage.batch import BatchConnection, BatchStats
 from storage.config import Settings
 from storage.crypto import SecretBox
 from storage.migrate import upgrade_to_head
@@ -67,7 +69,11 @@ def is_transient_failure(error: BaseException) -> bool:
             or sqlstate is None
             or (sqlstate[:2] in _TRANSIENT_SQLSTATE_CLASSES)
         )
-    return isinstance(error, (PoolTimeoutError, OSError, TimeoutError))
+    if isinstance(error, asyncpg.PostgresError):  # batch connections (storage/batch.py)
+        sqlstate = getattr(error, "sqlstate", None) or ""
+        return sqlstate[:2] in _TRANSIENT_SQLSTATE_CLASSES
+    # asyncpg's InterfaceError: the connection closed under a statement.
+    return isinstance(error, (PoolTimeoutError, OSError, TimeoutError, asyncpg.InterfaceError))
 
 
 def check_account_id(account_id: Any) -> int:
@@ -109,6 +115,11 @@ class Database:
         self._sessions = async_sessionmaker(
             self.engine, expire_on_commit=False, sync_session_class=ScopedSession
         )
+        # The same role and server, for plain asyncpg connections (storage/batch.py).
+        self._batch_dsn = (
+            make_url(app_url).set(drivername="postgresql").render_as_string(hide_password=False)
+        )
+        self.batch_stats = BatchStats()
 
     @asynccontextmanager
     async def tenant(self, account_id: int) -> AsyncIterator[AsyncSession]:
@@ -124,6 +135,10 @@ class Database:
         """A transaction with no account: for the `sys_*` functions, then maybe `bind_tenant`."""
         async with self._sessions() as session, session.begin():
             yield session
+
+    async def connect_batch(self) -> BatchConnection:
+        """A connection of its own for group-commit transactions (the caller closes it)."""
+        return BatchConnection(await asyncpg.connect(self._batch_dsn), self.batch_stats)
 
     async def dispose(self) -> None:
         await self.engine.dispose()

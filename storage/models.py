@@ -463,7 +463,14 @@ class Outbox(Base):
 
     __tablename__ = "outbox"
     __table_args__ = (
-        Index(None, "bot_id", "status", "id"),
+        # What a chat still has to send, in order (the runtime asks per chat).
+        Index(
+            "ix_outbox_chat_pending",
+            "bot_id",
+            "chat_id",
+            "id",
+            postgresql_where=text("status = 'pending'"),
+        ),
         tenant_fk("bot_id", "bot", ondelete="CASCADE"),
         tenant_fk("run_id", "run", ondelete="CASCADE"),
         enum_check("status", OutboxStatus),
@@ -541,10 +548,12 @@ class ProcessedUpdate(Base):
     __tablename__ = "processed_update"
     __table_args__ = (
         UniqueConstraint("bot_id", "update_id"),
+        # A chat's unprocessed updates in Telegram's order (per-chat ordering checks).
         Index(
-            "ix_processed_update_bot_id_id_unprocessed",
+            "ix_processed_update_chat_unprocessed",
             "bot_id",
-            "id",
+            "chat_id",
+            "update_id",
             postgresql_where=text("processed_at IS NULL"),
         ),
         tenant_fk("bot_id", "bot", ondelete="CASCADE"),

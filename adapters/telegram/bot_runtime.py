@@ -1,50 +1,61 @@
 """Everything one hosted bot runs: intake (polling or webhook), per-chat workers, sender.
 
-Intake only stores updates in the inbox and kicks their chat; a chat's worker then delivers
-what is pending for it, handles its next update, and so on until the chat is quiet. Both
-halves read from PostgreSQL, so intake and work may even run in different processes.
+Intake stores updates in the inbox (through the journal, batched with every other bot's
+work) and hands each one to its chat's worker; the worker handles the chat's updates one at
+a time, in order, and delivers the messages each one queued before taking the next.
 
-Each kick says which half may have work (an update stored, or messages queued by a timer,
-a payment or another runner), so a worker never opens a transaction only to find nothing:
-with ~6 transactions per update those empty looks were a third of them (docs/benchmarks.md).
-The hints live in memory; the periodic sweep re-derives them from PostgreSQL.
+The fast lane keeps the stored updates in memory, so handling needs no read: the journal
+claims an update only while it is its chat's oldest unprocessed one, and otherwise the chat
+falls back to the database lane, which reads the chat's inbox in order (work left by a
+crash or by another runner, or an update whose claim failed). `/start` also takes the
+database lane: enrollment reads and writes more than the journal's statements cover.
+
+Each kick says which lane may have work, so a worker never opens a transaction only to find
+nothing. The hints live in memory; the periodic sweep re-derives them from PostgreSQL.
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import math
 import time
-from collections.abc import Callable, Hashable
+from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
 from aiogram.exceptions import TelegramUnauthorizedError
 from aiogram.fsm.storage.base import StorageKey
-from aiogram.fsm.storage.redis import RedisStorage
 from aiogram.methods import AnswerCallbackQuery, DeleteWebhook, GetUpdates, SetWebhook
 from aiogram.types import Update
-from redis.asyncio import Redis
-from sqlalchemy.exc import DBAPIError
 
 from adapters.llm import LLMClient
 from adapters.observability.logs import bind_log_ids, log_context
-from adapters.observability.metrics import Backlog, count_received
+from adapters.observability.metrics import Backlog, count_handled, count_received
 from adapters.payments import PaymentService
+from adapters.telegram.arrivals import Arrivals
 from adapters.telegram.bot_factory import SessionPools, make_bot
 from adapters.telegram.chat_workers import ChatWorkers
 from adapters.telegram.course_cache import CourseCache
 from adapters.telegram.delivery import TYPING_INTERVAL_S, Delivery, DeliveryPaused
 from adapters.telegram.enrollment import HostedBot
-from adapters.telegram.handling import UpdateHandler
-from adapters.telegram.keys import make_storage
+from adapters.telegram.handling import Handled, UpdateHandler
+from adapters.telegram.journal import (
+    Arrival,
+    IncomingUpdate,
+    Journal,
+    OutboxRow,
+    StoreOutcome,
+)
+from adapters.telegram.keys import AccountBotKeyBuilder
+from adapters.telegram.position_mirror import PositionMirror
 from adapters.telegram.sender import BotSender, RateLimits
 from adapters.telegram.transitions import RunPosition
-from adapters.telegram.updates import chat_of
+from adapters.telegram.updates import StartRequest, translate
 from storage.db import Database
-from storage.models import Outbox, RunStatus
+from storage.models import RunStatus
 from storage.repositories import bots as bot_repo
 from storage.repositories import inbox, outbox, runs
 
@@ -91,16 +102,21 @@ class RuntimeOptions:
     poll_timeout_s: int = 25
     rate_limits: RateLimits = field(default_factory=RateLimits)
     sweep_interval_s: float = 5.0
-    # Chats worked on at once in the whole process (see BotRuntime); below the DB pool size.
+    # Database-lane sessions at once in the whole process (see BotRuntime); below the DB
+    # pool size. The fast lane goes through the journal and needs none.
     max_concurrent_chats: int = 16
+    # Journal batches committing at once, each on a connection of its own.
+    journal_concurrency: int = 2
     # "typing…" is re-sent this often during an LLM call (Telegram clears it after ~5 s).
     typing_interval_s: float = TYPING_INTERVAL_S
 
 
-def storable_payload(update: Update) -> dict[str, Any]:
-    """The update as JSON PostgreSQL accepts: JSONB refuses NUL characters, which a hostile
-    client can put in a message text, so they are dropped."""
-    return _without_nul(update.model_dump(mode="json", exclude_none=True))
+def storable_payload(update: Update) -> str:
+    """The update as JSON text PostgreSQL accepts: JSONB refuses NUL characters, which a
+    hostile client can put in a message text, so they are dropped."""
+    data = update.model_dump(mode="json", exclude_none=True)
+    text = json.dumps(data)
+    return json.dumps(_without_nul(data)) if "\\u0000" in text else text
 
 
 def _without_nul(value: Any) -> Any:
@@ -113,39 +129,35 @@ def _without_nul(value: Any) -> Any:
     return value
 
 
-def content_refused(error: DBAPIError) -> bool:
-    """PostgreSQL rejected the update's data (SQLSTATE class 22, data exception; 54, too
-    large): skipping it is right. Anything else (57P01 shutting down, 57P03 starting up,
-    08xxx connection) means "not stored yet", and the update must stay unconfirmed so that
-    Telegram delivers it again."""
-    sqlstate = getattr(error.orig, "sqlstate", None) or ""
-    return sqlstate[:2] in ("22", "54")
-
-
 class BotRuntime:
     def __init__(
         self,
         config: BotConfig,
         *,
         db: Database,
-        redis: Redis,
+        journal: Journal,
+        mirror: PositionMirror,
         pools: SessionPools,
         courses: CourseCache,
         llm: LLMClient | None,
         payments: PaymentService | None,
         options: RuntimeOptions,
         clock: Callable[[], datetime],
-        chat_slots: asyncio.Semaphore,
+        db_slots: asyncio.Semaphore,
     ) -> None:
-        """`chat_slots` is shared by every bot of the process: chats worked on at once, each
-        holding a database connection at times, so it must stay below the pool's size."""
+        """`db_slots` is shared by every bot of the process: the database lane's sessions
+        held at once, so it must stay below the pool's size (the journal has its own
+        connections)."""
         self.config = config
         self.hosted = HostedBot(
             config.bot_id, config.account_id, config.username, config.default_deployment_id
         )
         self._db = db
+        self._journal = journal
+        self._mirror = mirror
         self._options = options
         self._clock = clock
+        self._db_slots = db_slots
         self._send_bot = make_bot(config.token, options.api_base, session=pools.sending)
         self._poll_bot = make_bot(config.token, options.api_base, session=pools.polling)
         self.sender = BotSender(
@@ -154,7 +166,7 @@ class BotRuntime:
             limits=options.rate_limits,
             on_blocked=self._on_blocked,
         )
-        self._fsm: RedisStorage = make_storage(redis, config.account_id, config.bot_id)
+        self._keys = AccountBotKeyBuilder(config.account_id, config.bot_id)
         self._handler = UpdateHandler(db, courses, clock)
         self._delivery = Delivery(
             db,
@@ -164,11 +176,14 @@ class BotRuntime:
             courses,
             llm,
             clock,
+            journal,
+            db_slots,
             payments,
             typing_interval_s=options.typing_interval_s,
         )
-        self.workers = ChatWorkers(self._work_chat, slots=chat_slots)
-        self._inbox_hint: set[int] = set()  # chats that may have unprocessed updates
+        self.workers = ChatWorkers(self._work_chat)
+        self._arrivals = Arrivals()  # the fast lane: stored updates, per chat, in order
+        self._inbox_hint: set[int] = set()  # chats whose next update must be read from the DB
         self._outbox_hint: set[int] = set()  # chats that may have unsent messages
         self.backlog = Backlog()  # as of the last sweep, for /metrics
         self._tasks: list[asyncio.Task[None]] = []
@@ -219,73 +234,45 @@ class BotRuntime:
     # ---- intake ----------------------------------------------------------------------------
 
     async def ingest(self, updates: list[Update]) -> None:
-        """Store updates durably (duplicates dropped), then wake their chats.
+        """Store updates durably (duplicates dropped), then hand them to their chats.
 
-        An update PostgreSQL cannot store even after cleaning is logged and skipped, so one
-        hostile update can never stall the bot's intake.
+        An update PostgreSQL cannot store even on its own is logged and skipped, so one
+        hostile update can never stall the bot's intake. Any other failure (PostgreSQL down
+        or restarting) raises: nothing is confirmed to Telegram, which delivers it again.
         """
-        batch = [(u.update_id, chat_of(u), storable_payload(u)) for u in updates]
-        try:
-            outcomes = await self._store(batch, guarded=False)
-        except DBAPIError:
-            # Some update PostgreSQL refuses: store the rest one savepoint at a time. Guarding
-            # every update up front cost two round trips per update (docs/benchmarks.md).
-            outcomes = await self._store(batch, guarded=True)
+        incoming = []
+        for update in updates:
+            inbound = translate(update)
+            chat_id = inbound.chat_id if inbound is not None else None
+            incoming.append(
+                IncomingUpdate(update.update_id, chat_id, storable_payload(update), inbound)
+            )
+        outcomes = await self._journal.store(self.hosted, incoming)
         count_received(
             self.config.account_id,
-            sum(o == "stored" for o in outcomes),
-            sum(o == "duplicate" for o in outcomes),
+            sum(o.outcome is StoreOutcome.STORED for o in outcomes),
+            sum(o.outcome is StoreOutcome.DUPLICATE for o in outcomes),
         )
-        chats = {
-            chat
-            for (_, chat, _), outcome in zip(batch, outcomes, strict=True)
-            if outcome == "stored" and chat is not None
-        }
-        for chat in chats:
-            self._inbox_hint.add(chat)
-            self.workers.kick(chat)
+        for update, stored in zip(incoming, outcomes, strict=True):
+            if stored.outcome is not StoreOutcome.STORED or update.inbound is None:
+                continue
+            assert stored.inbox_id is not None
+            chat_id = update.inbound.chat_id
+            arrival = Arrival(stored.inbox_id, update.update_id, update.inbound)
+            if not self._arrivals.add(chat_id, arrival):
+                self._inbox_hint.add(chat_id)
+            self.workers.kick(chat_id)
+        if time.monotonic() - self._touched_at >= LAST_UPDATE_EVERY_S:
+            self._touched_at = time.monotonic()
+            async with self._db.tenant(self.config.account_id) as session:
+                await bot_repo.touch_last_update(
+                    session, self.config.account_id, self.config.bot_id
+                )
 
     def kick_outbox(self, chat_id: int) -> None:
         """Messages were queued for the chat outside its worker (timer, payment)."""
         self._outbox_hint.add(chat_id)
         self.workers.kick(chat_id)
-
-    async def _store(
-        self, batch: list[tuple[int, int | None, dict[str, Any]]], *, guarded: bool
-    ) -> list[str]:
-        """Insert the batch in one transaction: "stored", "duplicate" or (only when
-        `guarded`) "refused" per update; unguarded, one refused update fails them all."""
-        account_id, bot_id = self.config.account_id, self.config.bot_id
-        outcomes: list[str] = []
-        async with self._db.tenant(account_id) as session:
-
-            async def store(update_id: int, chat_id: int | None, payload: dict[str, Any]) -> str:
-                row = await inbox.store(
-                    session,
-                    account_id,
-                    bot_id=bot_id,
-                    update_id=update_id,
-                    payload=payload,
-                    chat_id=chat_id,
-                )
-                return "duplicate" if row is None else "stored"
-
-            for update_id, chat_id, payload in batch:
-                if not guarded:
-                    outcomes.append(await store(update_id, chat_id, payload))
-                    continue
-                try:
-                    async with session.begin_nested():
-                        outcomes.append(await store(update_id, chat_id, payload))
-                except DBAPIError as exc:
-                    if not content_refused(exc):
-                        raise  # PostgreSQL is down or restarting: confirm nothing to Telegram
-                    log.warning("bot %s: update %s could not be stored; ignored", bot_id, update_id)
-                    outcomes.append("refused")
-            if batch and time.monotonic() - self._touched_at >= LAST_UPDATE_EVERY_S:
-                await bot_repo.touch_last_update(session, account_id, bot_id)
-                self._touched_at = time.monotonic()
-        return outcomes
 
     async def _poll(self) -> None:
         bind_log_ids(account_id=self.config.account_id, bot_id=self.config.bot_id)
@@ -325,9 +312,10 @@ class BotRuntime:
     async def sweep_once(self) -> None:
         """Kick chats with leftover work: after a crash, a Telegram outage, another runner.
 
-        Called once at start and then by `BotPool.sweep`, which paces every hosted bot's
-        sweeps together: one loop per bot swept a thousand bots in the same instant every
-        interval (docs/benchmarks.md)."""
+        Chats whose worker is running are left alone: their unprocessed updates and unsent
+        messages are the ones in flight. Called once at start and then by `BotPool.sweep`,
+        which paces every hosted bot's sweeps together: one loop per bot swept a thousand
+        bots in the same instant every interval (docs/benchmarks.md)."""
         account_id, bot_id = self.config.account_id, self.config.bot_id
         with log_context(account_id=account_id, bot_id=bot_id):  # runs in the pool's task
             try:
@@ -335,18 +323,21 @@ class BotRuntime:
                     backlog = set(await inbox.chats_with_backlog(session, account_id, bot_id))
                     pending = set(await outbox.chats_with_pending(session, account_id, bot_id))
                 self.backlog = Backlog(len(backlog), len(pending))
-                self._inbox_hint.update(c for c in backlog if c is not None)
-                self._outbox_hint.update(c for c in pending if c is not None)
                 for chat in backlog | pending:
-                    if chat is not None:
-                        self.workers.kick(chat)
+                    if chat is None or self.workers.is_running(chat):
+                        continue
+                    if chat in backlog and not self._arrivals.has(chat):
+                        self._inbox_hint.add(chat)
+                    if chat in pending:
+                        self._outbox_hint.add(chat)
+                    self.workers.kick(chat)
             except Exception:
                 log.exception("bot %s: backlog sweep failed", bot_id)
 
     # ---- per-chat work ---------------------------------------------------------------------
 
     async def _work_chat(self, chat: Hashable) -> None:
-        """Deliver what is pending, then handle the next update and deliver the messages it
+        """Deliver what is pending, then handle the chat's next update and deliver what it
         queued (handed over by its own transaction, not read again). One update per round:
         with more waiting the chat is kicked again and queues behind the other chats."""
         chat_id = int(chat)  # type: ignore[call-overload]
@@ -355,10 +346,15 @@ class BotRuntime:
         bind_log_ids(account_id=account_id, bot_id=bot_id, chat_id=chat_id, run_id=None)
         if chat_id in self._outbox_hint and not await self._deliver(chat_id, None):
             return
-        if chat_id not in self._inbox_hint:
+        arrival = self._arrivals.first(chat_id)
+        if chat_id in self._inbox_hint or (
+            arrival is not None and isinstance(arrival.inbound.action, StartRequest)
+        ):
+            handled = await self._handle_from_database(chat_id)
+        elif arrival is not None:
+            handled = await self._handle_arrival(chat_id, arrival)
+        else:
             return
-        self._inbox_hint.discard(chat_id)  # a kick from now on sets it again
-        handled = await self._handler.handle_next(self.hosted, chat_id)
         if handled is None:
             return
         if handled.callback_query_id is not None:
@@ -366,14 +362,45 @@ class BotRuntime:
                 chat_id, AnswerCallbackQuery(callback_query_id=handled.callback_query_id)
             )
         if handled.position is not None:
-            await self._remember_position(chat_id, handled.position)
+            self._remember_position(chat_id, handled.position)
         if handled.pending and not await self._deliver(chat_id, handled.pending):
             return
         if handled.more:
-            self._inbox_hint.add(chat_id)
             self.workers.kick(chat_id)  # we are running: this asks for another round
 
-    async def _deliver(self, chat_id: int, pending: list[Outbox] | None) -> bool:
+    async def _handle_arrival(self, chat_id: int, arrival: Arrival) -> Handled | None:
+        """The fast lane: the update is in memory, the journal claims and handles it."""
+        started = time.perf_counter()
+        result = await self._journal.handle(self.hosted, chat_id, arrival)
+        self._arrivals.pop_first(chat_id)
+        if result is None:
+            # Handled elsewhere, or an older update of the chat waits: the database knows.
+            self._inbox_hint.add(chat_id)
+            self.workers.kick(chat_id)
+            return None
+        count_handled(self.config.account_id, ok=result.ok, seconds=time.perf_counter() - started)
+        return Handled(
+            arrival.update_id,
+            result.callback_query_id,
+            result.position,
+            more=self._arrivals.has(chat_id),
+            pending=list(result.pending),
+        )
+
+    async def _handle_from_database(self, chat_id: int) -> Handled | None:
+        """The database lane: the chat's oldest unprocessed update, read and handled in a
+        transaction of its own (enrollment, leftovers of a crash or of another runner)."""
+        self._inbox_hint.discard(chat_id)
+        async with self._db_slots:
+            handled = await self._handler.handle_next(self.hosted, chat_id)
+        if handled is None:
+            return None
+        self._arrivals.drop_through(chat_id, handled.update_id)
+        if handled.more and not self._arrivals.has(chat_id):
+            self._inbox_hint.add(chat_id)  # what waits is not in memory: read it next round
+        return handled
+
+    async def _deliver(self, chat_id: int, pending: Sequence[OutboxRow] | None) -> bool:
         """Send the chat's pending messages (`pending`: already read in this transaction's
         snapshot). False when Telegram keeps failing: updates then wait, so order is kept,
         and the sweep tries again later."""
@@ -385,14 +412,12 @@ class BotRuntime:
             return False
         return True
 
-    async def _remember_position(self, chat_id: int, position: RunPosition) -> None:
-        """Mirror where the student is into the bot's FSM storage: a cache for operators and
+    def _remember_position(self, chat_id: int, position: RunPosition) -> None:
+        """Mirror where the student is into the bot's FSM keys: a cache for operators and
         tools only; PostgreSQL stays the source of truth, so flushing Redis loses nothing."""
-        key = StorageKey(bot_id=self.config.bot_id, chat_id=chat_id, user_id=chat_id)
-        if position.finished:
-            await self._fsm.set_state(key, None)
-        else:
-            await self._fsm.set_state(key, f"run:{position.run_id}:{position.element}")
+        key = self._keys.build(StorageKey(self.config.bot_id, chat_id, chat_id), "state")
+        state = None if position.finished else f"run:{position.run_id}:{position.element}"
+        self._mirror.put(key, state)
 
     async def _on_blocked(self, bot_id: int, chat_id: int) -> None:
         account_id = self.config.account_id

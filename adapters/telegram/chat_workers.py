@@ -1,8 +1,8 @@
 """One worker task per busy chat: events of a chat run one at a time, chats in parallel.
 
-A kick is only a hint ("this chat may have work"); the work itself is read from PostgreSQL,
-so a kick lost in a crash costs nothing — start-up kicks every chat with a backlog. A kick
-that arrives while the chat's worker is running makes it look once more before it exits.
+A kick is only a hint ("this chat may have work"); the work itself is in PostgreSQL, so a
+kick lost in a crash costs nothing — start-up kicks every chat with a backlog. A kick that
+arrives while the chat's worker is running makes it look once more before it exits.
 """
 
 from __future__ import annotations
@@ -15,17 +15,8 @@ log = logging.getLogger(__name__)
 
 
 class ChatWorkers:
-    def __init__(
-        self,
-        work: Callable[[Hashable], Awaitable[None]],
-        *,
-        slots: asyncio.Semaphore,
-        name: str = "chat",
-    ) -> None:
-        """`slots` bounds the chats worked on at once; it may be shared by several workers
-        pools (every bot of a process shares one)."""
+    def __init__(self, work: Callable[[Hashable], Awaitable[None]], *, name: str = "chat") -> None:
         self._work = work
-        self._slots = slots
         self._running: dict[Hashable, asyncio.Task[None]] = {}
         self._again: set[Hashable] = set()
         self._name = name
@@ -43,26 +34,27 @@ class ChatWorkers:
     def busy(self) -> int:
         return len(self._running)
 
+    def is_running(self, chat: Hashable) -> bool:
+        return chat in self._running
+
     async def _drain(self, chat: Hashable) -> None:
-        """Run `work` until the chat is quiet, taking a slot for each round: a chat that keeps
-        getting updates goes back in the queue between rounds instead of keeping its slot
-        (held for a whole burst, 16 fast chats starved the rest: p99 ~130 s with 2,000
-        students, docs/benchmarks.md)."""
+        """Run `work` until the chat is quiet, one round at a time: a chat that keeps getting
+        updates yields to the event loop between rounds, so every other chat gets its turn."""
         try:
             while True:
                 self._again.discard(chat)
-                async with self._slots:
-                    try:
-                        await self._work(chat)
-                    except asyncio.CancelledError:
-                        raise
-                    except Exception:
-                        log.exception(
-                            "%s worker for %s failed; it resumes on the next kick", self._name, chat
-                        )
-                        return
+                try:
+                    await self._work(chat)
+                except asyncio.CancelledError:
+                    raise
+                except Exception:
+                    log.exception(
+                        "%s worker for %s failed; it resumes on the next kick", self._name, chat
+                    )
+                    return
                 if chat not in self._again:
                     return
+                await asyncio.sleep(0)
         finally:
             self._running.pop(chat, None)
 

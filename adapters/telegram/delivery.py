@@ -1,6 +1,7 @@
 """Deliver a chat's outbox: Bot API calls, LLM calls, and the events their results produce.
 
-Rows are taken in id order and marked sent only after Telegram accepted them, so a crash
+Rows are taken in id order and each is marked sent (through the journal, batched with other
+chats' work) after Telegram accepted it and before the chat's next row goes out, so a crash
 re-sends rather than loses (at-least-once, with a window of one call). A poll's Telegram id
 and an LLM's reply go back into the engine in the same transaction that marks the row sent.
 Content Telegram refuses (a Markdown typo, a media URL it cannot fetch) falls back to plain
@@ -13,7 +14,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Sequence
 from datetime import datetime
 
 from aiogram import Bot
@@ -21,6 +22,7 @@ from aiogram.enums import ChatAction
 from aiogram.exceptions import TelegramAPIError, TelegramBadRequest, TelegramNetworkError
 from aiogram.methods import SendChatAction, TelegramMethod
 from aiogram.types import Message
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from adapters.llm import LLMClient, LLMError
 from adapters.observability.logs import bind_log_ids
@@ -29,19 +31,19 @@ from adapters.telegram import effect_codec
 from adapters.telegram.course_cache import CourseCache
 from adapters.telegram.effect_codec import OfferPayment, TranscribeVoice
 from adapters.telegram.enrollment import HostedBot
+from adapters.telegram.journal import Journal, OutboxRow
 from adapters.telegram.render import render
 from adapters.telegram.sender import BotSender, ChatBlocked
 from adapters.telegram.student_texts import Notice, notice_text
-from adapters.telegram.transitions import apply_event
 from engine.effects import AskLLM, InlineButton, SendAudio, SendMedia, SendPoll, SendText
 from engine.events import Event, LLMFailed, LLMReply, PollSent, Voice
+from storage.batch import PENDING_LIMIT
 from storage.db import Database
-from storage.models import Outbox
 from storage.repositories import outbox, runs
 
 log = logging.getLogger(__name__)
 
-DELIVERY_BATCH = 20  # outbox rows read per transaction
+DELIVERY_BATCH = PENDING_LIMIT  # outbox rows read per transaction
 TYPING_INTERVAL_S = 4.0  # Telegram shows a chat action for about 5 s
 
 
@@ -59,11 +61,17 @@ class Delivery:
         courses: CourseCache,
         llm: LLMClient | None,
         clock: Callable[[], datetime],
+        journal: Journal,
+        db_slots: asyncio.Semaphore,
         payments: PaymentService | None = None,
         *,
         typing_interval_s: float = TYPING_INTERVAL_S,
     ) -> None:
+        """`db_slots` bounds the sessions this process's delivery and database lanes hold at
+        once (below the pool's size)."""
         self._db = db
+        self._journal = journal
+        self._db_slots = db_slots
         self._bot = bot
         self._api_bot = api_bot
         self._sender = sender
@@ -75,7 +83,12 @@ class Delivery:
         self._payments = payments
         self._typing_interval_s = typing_interval_s
 
-    async def deliver_chat(self, chat_id: int, first: list[Outbox] | None = None) -> None:
+    @contextlib.asynccontextmanager
+    async def _session(self) -> AsyncIterator[AsyncSession]:
+        async with self._db_slots, self._db.tenant(self._bot.account_id) as session:
+            yield session
+
+    async def deliver_chat(self, chat_id: int, first: Sequence[OutboxRow] | None = None) -> None:
         """Send everything pending for the chat, in order, including what sending produces.
 
         `first`: the oldest pending rows, as the caller's just-committed transaction read
@@ -84,7 +97,7 @@ class Delivery:
         while True:
             rows, first = first, None
             if rows is None:
-                async with self._db.tenant(account_id) as session:
+                async with self._session() as session:
                     rows = await outbox.pending_for_chat(
                         session, account_id, self._bot.bot_id, chat_id, limit=DELIVERY_BATCH
                     )
@@ -102,7 +115,7 @@ class Delivery:
             if len(rows) < DELIVERY_BATCH and not queued:
                 return
 
-    async def _deliver(self, row: Outbox) -> None:
+    async def _deliver(self, row: OutboxRow) -> None:
         bind_log_ids(run_id=row.run_id)  # we run in the chat's worker task
         try:
             effect = effect_codec.decode(row.payload)
@@ -147,7 +160,7 @@ class Delivery:
         futures = [self._sender.send(chat_id, method) for method in methods]
         return [await future for future in futures]
 
-    async def _send_fallback(self, row: Outbox, effect: object) -> list[object] | None:
+    async def _send_fallback(self, row: OutboxRow, effect: object) -> list[object] | None:
         """Plain text instead of what Telegram refused; None when even that failed."""
         plain = _plain_fallback(effect)
         if plain is None:
@@ -185,7 +198,7 @@ class Delivery:
                 return
             await asyncio.sleep(self._typing_interval_s)
 
-    async def _ask(self, row: Outbox, effect: AskLLM) -> Event:
+    async def _ask(self, row: OutboxRow, effect: AskLLM) -> Event:
         if self._llm is None:
             return LLMFailed("no LLM is configured")
         try:
@@ -199,7 +212,7 @@ class Delivery:
             return LLMFailed(str(exc), exc.notice, exc.final)
         return LLMReply(reply)
 
-    async def _transcribe(self, row: Outbox, job: TranscribeVoice) -> Event:
+    async def _transcribe(self, row: OutboxRow, job: TranscribeVoice) -> Event:
         """Voice -> text through the account's speech-to-text; `Voice(None)` (the engine
         then asks the student to type) when there is none or it fails."""
         if self._llm is None:
@@ -221,7 +234,7 @@ class Delivery:
             return Voice(None)
         return Voice(text)
 
-    async def _payment_offer(self, row: Outbox, job: OfferPayment) -> SendText | None:
+    async def _payment_offer(self, row: OutboxRow, job: OfferPayment) -> SendText | None:
         """The checkout link as a message, or None when the student already has access
         (the paid-access hook starts the course then)."""
         language = job.language_code
@@ -253,9 +266,9 @@ class Delivery:
         )
         return SendText(text, None, (button,))
 
-    async def _dialog_language(self, row: Outbox) -> str | None:
+    async def _dialog_language(self, row: OutboxRow) -> str | None:
         account_id = self._bot.account_id
-        async with self._db.tenant(account_id) as session:
+        async with self._session() as session:
             run = await runs.get_active(session, account_id, self._bot.bot_id, row.chat_id)
             if run is None:
                 return None
@@ -264,23 +277,14 @@ class Delivery:
         element = course.get(current) if current in course else None
         return getattr(element, "transcription_language", None)
 
-    async def _finish(self, row: Outbox, event: Event | None) -> None:
+    async def _finish(self, row: OutboxRow, event: Event | None) -> None:
         """Mark the row sent and feed `event` (poll id, LLM reply) to its run, atomically."""
-        account_id = self._bot.account_id
-        async with self._db.tenant(account_id) as session:
-            if event is not None and row.run_id is not None:
-                run = await runs.get_active(
-                    session, account_id, self._bot.bot_id, row.chat_id, lock=True
-                )
-                if run is not None and run.id == row.run_id:
-                    course = await self._courses.get(session, account_id, run.course_version_id)
-                    outcome = await apply_event(session, run, course, event, self._clock())
-                    if row.chat_id in self._queued_meanwhile:
-                        self._queued_meanwhile[row.chat_id] += outcome.queued
-            await outbox.mark_sent(session, account_id, [row.id], now=self._clock())
+        queued = await self._journal.sent(self._bot, row, event)
+        if row.chat_id in self._queued_meanwhile:
+            self._queued_meanwhile[row.chat_id] += queued
 
-    async def _give_up(self, row: Outbox, error: str, *, final: bool) -> None:
-        async with self._db.tenant(self._bot.account_id) as session:
+    async def _give_up(self, row: OutboxRow, error: str, *, final: bool) -> None:
+        async with self._session() as session:
             await outbox.mark_failed(
                 session, self._bot.account_id, row.id, error=error[:500], final=final
             )

@@ -1,18 +1,20 @@
-"""Handle the next stored update of one chat: inbox row -> engine event -> durable step.
+"""The database lane: handle the oldest stored update of one chat, read from the inbox.
 
-Everything happens in one tenant transaction: the update is marked processed together with
-the state change it caused, so a crash replays it exactly once. A poison update (one that
-makes our code fail) is rolled back, logged, and marked processed with its error in a
-transaction of its own, so it can never wedge its chat. (A savepoint around every update
-cost two statements per update for the rare poison one; docs/benchmarks.md.) When the
-database itself fails the update is left unprocessed, to be handled again later.
+The fast lane (adapters/telegram/journal.py) handles updates it still has in memory; this
+lane takes `/start` (enrollment) and whatever the inbox holds that memory does not (work
+left by a crash or by another runner). Everything happens in one tenant transaction: the
+update is marked processed together with the state change it caused, so a crash replays it
+exactly once. A poison update (one that makes our code fail) is rolled back, logged, and
+marked processed with its error in a transaction of its own, so it can never wedge its
+chat. When the database itself fails the update is left unprocessed, to be handled again
+later.
 """
 
 from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 
@@ -20,16 +22,13 @@ from aiogram.types import Update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from adapters.observability.metrics import count_handled
-from adapters.telegram import effect_codec
 from adapters.telegram.course_cache import CourseCache
 from adapters.telegram.delivery import DELIVERY_BATCH
-from adapters.telegram.effect_codec import TranscribeVoice
 from adapters.telegram.enrollment import Enrollment, HostedBot
-from adapters.telegram.student_texts import Notice, notice_text
+from adapters.telegram.journal import OutboxRow
+from adapters.telegram.step_plan import Advance, Reply, react
 from adapters.telegram.transitions import RunPosition, apply_event
-from adapters.telegram.updates import StartRequest, VoiceNote, translate
-from engine.effects import SendText
-from engine.events import Text
+from adapters.telegram.updates import StartRequest, translate
 from storage.db import Database, is_transient_failure
 from storage.models import Outbox, ProcessedUpdate
 from storage.repositories import inbox, outbox, runs
@@ -47,7 +46,7 @@ class Handled:
     more: bool = True  # False: no other update of the chat was waiting when this one began
     # The chat's unsent messages as of the commit (what this update queued, and anything
     # older): delivery starts from these instead of reading them again.
-    pending: list[Outbox] = field(default_factory=list)
+    pending: Sequence[OutboxRow] = field(default_factory=list)
 
 
 class UpdateHandler:
@@ -112,30 +111,19 @@ class UpdateHandler:
             started = await self._enrollment.start(session, bot, inbound, inbound.action, now)
             return Handled(row.update_id, inbound.callback_query_id, started)
         run = await runs.get_active(session, bot.account_id, bot.bot_id, inbound.chat_id, lock=True)
-        if run is not None and isinstance(inbound.action, VoiceNote):
-            # Speech-to-text is slow: it runs after commit, from the outbox (see delivery).
-            await outbox.enqueue(
+        reaction = react(inbound, run is not None)
+        if isinstance(reaction, Reply):
+            await outbox.enqueue_many(
                 session,
                 bot.account_id,
                 bot_id=bot.bot_id,
                 chat_id=inbound.chat_id,
-                run_id=run.id,
-                payload=effect_codec.encode(TranscribeVoice(inbound.action.file_id)),
+                run_id=run.id if run is not None and reaction.run_bound else None,
+                payloads=reaction.messages,
             )
-            return Handled(row.update_id)
-        event = inbound.action
-        if run is None or isinstance(event, VoiceNote):
-            if isinstance(event, Text):
-                text = notice_text(Notice.NO_ACTIVE_RUN, inbound.student.language_code)
-                await outbox.enqueue(
-                    session,
-                    bot.account_id,
-                    bot_id=bot.bot_id,
-                    chat_id=inbound.chat_id,
-                    payload=effect_codec.encode(SendText(text, None)),
-                )
+        if not isinstance(reaction, Advance) or run is None:
             return Handled(row.update_id, inbound.callback_query_id)
         course = await self._courses.get(session, bot.account_id, run.course_version_id)
-        outcome = await apply_event(session, run, course, event, now)
+        outcome = await apply_event(session, run, course, reaction.event, now)
         position = RunPosition(run.id, outcome.state.current, outcome.finished)
         return Handled(row.update_id, inbound.callback_query_id, position)

@@ -14,8 +14,10 @@ from adapters.payments import PaymentService
 from adapters.telegram.bot_factory import SessionPools
 from adapters.telegram.bot_runtime import BotConfig, BotRuntime, RuntimeOptions
 from adapters.telegram.course_cache import CourseCache
+from adapters.telegram.journal import Journal
 from adapters.telegram.paid_access import PaidAccess
 from adapters.telegram.pool import BotPool
+from adapters.telegram.position_mirror import PositionMirror
 from adapters.telegram.response_types import pin_response_types
 from adapters.telegram.scheduler import TimerScheduler
 from adapters.telegram.webhook import webhook_router
@@ -43,7 +45,6 @@ class TelegramRuntime:
         """`session_pools` replaces the HTTP pools (benchmarks: an in-process Bot API); the
         caller then owns them and closes them."""
         self._db = db
-        self._redis = redis
         self._options = options
         self._llm = llm
         self._clock = clock
@@ -55,22 +56,25 @@ class TelegramRuntime:
         self._pools: SessionPools | None = None
         self.pool = BotPool(db, box, self._make_bot_runtime, interval_s=reconcile_interval_s)
         self.scheduler = TimerScheduler(db, self.courses, self.pool.kick, clock)
+        self.journal = Journal(db, self.courses, clock, concurrency=options.journal_concurrency)
+        self._mirror = PositionMirror(redis)
         self._tasks: list[asyncio.Task[None]] = []
-        self._chat_slots = asyncio.Semaphore(options.max_concurrent_chats)
+        self._db_slots = asyncio.Semaphore(options.max_concurrent_chats)
 
     def _make_bot_runtime(self, config: BotConfig) -> BotRuntime:
         assert self._pools is not None, "runtime not started"
         return BotRuntime(
             config,
             db=self._db,
-            redis=self._redis,
+            journal=self.journal,
+            mirror=self._mirror,
             pools=self._pools,
             courses=self.courses,
             llm=self._llm,
             payments=self.payments,
             options=self._options,
             clock=self._clock,
-            chat_slots=self._chat_slots,
+            db_slots=self._db_slots,
         )
 
     @property
@@ -85,6 +89,8 @@ class TelegramRuntime:
     async def start(self) -> None:
         pin_response_types()
         self._pools = self._given_pools or SessionPools.create(self._options.api_base)
+        self.journal.start()
+        self._mirror.start()
         await self.pool.reconcile()
         self._tasks = [
             asyncio.create_task(self.pool.run(), name="bot-pool"),
@@ -98,6 +104,8 @@ class TelegramRuntime:
         await asyncio.gather(*self._tasks, return_exceptions=True)
         self._tasks = []
         await self.pool.stop_all()
+        await self.journal.stop()
+        await self._mirror.stop()
         if self._pools is not None and self._pools is not self._given_pools:
             await self._pools.close()
         self._pools = None

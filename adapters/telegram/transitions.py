@@ -1,28 +1,29 @@
 """Advance one run by one event and make the result durable, in the caller's transaction.
 
-This is the only place that turns engine effects into rows: the new state, conversation
-lines (`Record`), timers (`Schedule` / `CancelWaits`), the end of the run (`Finish`) and the
-outbox rows for everything that must reach Telegram or the LLM. Because all of it commits
-together, a crash either loses the whole step (the update is replayed from the inbox) or
-none of it.
+`step_plan.plan_step` decides the rows (the new state, conversation lines, timers, the end
+of the run, the outbox rows for everything that must reach Telegram or the LLM); this writes
+them one run at a time through the repositories, for the paths that handle one run in a
+transaction (timers, enrollment, payments, LLM results). The journal writes the same plans
+for many chats at once. Because all of a step commits together, a crash either loses the
+whole step (the update is replayed from the inbox) or none of it.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm.attributes import set_committed_value
 
 from adapters.observability.logs import bind_log_ids
-from adapters.telegram import effect_codec
+from adapters.telegram.step_plan import StepWrites, plan_step
 from engine import step
-from engine.effects import CancelWaits, Effect, Finish, Record, Schedule
 from engine.events import Event
 from engine.model import Course
 from engine.state import RunState
-from storage.models import Run, RunStatus
+from storage.models import Run
 from storage.repositories import conversation, outbox, runs, waiting
 
 
@@ -42,8 +43,9 @@ class StepOutcome:
     queued: int  # outbox rows written (delivery re-reads the outbox only when this is > 0)
 
 
-def load_state(run: Run) -> RunState:
-    return RunState.from_dict(run.state) if run.state else RunState.new()
+def load_state(stored: dict[str, Any]) -> RunState:
+    """A run row's `state` column as the engine's RunState (`{}`: not started yet)."""
+    return RunState.from_dict(stored) if stored else RunState.new()
 
 
 async def apply_event(
@@ -54,57 +56,40 @@ async def apply_event(
     now: datetime,
 ) -> StepOutcome:
     """step() + persistence. `run` must be locked (FOR UPDATE) by the caller."""
-    state, effects = step(course, load_state(run), event, now)
-    return await _persist(session, run, state, effects)
+    state, effects = step(course, load_state(run.state), event, now)
+    return await _persist(session, run, state, plan_step(state, effects))
 
 
 async def _persist(
-    session: AsyncSession, run: Run, state: RunState, effects: list[Effect]
+    session: AsyncSession, run: Run, state: RunState, writes: StepWrites
 ) -> StepOutcome:
     account_id = run.account_id
     bind_log_ids(run_id=run.id)  # the caller's context (chat worker, timer) scopes it
-    lines: list[conversation.Line] = []
-    messages: list[dict[str, object]] = []
-    finish_status: str | None = None
-    for effect in effects:
-        if isinstance(effect, Record):
-            lines.append(
-                conversation.Line(
-                    effect.element_id, effect.role, effect.text, effect.score, effect.maxscore
-                )
-            )
-        elif isinstance(effect, Schedule):
-            await waiting.add(
-                session,
-                account_id,
-                run_id=run.id,
-                wait_id=effect.wait_id,
-                due_at=effect.due_at,
-                goto=effect.goto,
-            )
-        elif isinstance(effect, CancelWaits):
-            await waiting.cancel(session, account_id, run.id)
-        elif isinstance(effect, Finish):
-            finish_status = (
-                RunStatus.COMPLETED.value if effect.status == "completed" else RunStatus.STOPPED
-            )
-        elif effect_codec.is_outgoing(effect):
-            messages.append(effect_codec.encode(effect))
+    if writes.cancel_waits:
+        await waiting.cancel(session, account_id, run.id)
+    for timer in writes.schedules:
+        await waiting.add(
+            session,
+            account_id,
+            run_id=run.id,
+            wait_id=timer.wait_id,
+            due_at=timer.due_at,
+            goto=timer.goto,
+        )
     # One INSERT per table for the whole step instead of one per line and message.
-    await conversation.append_many(session, account_id, run.id, lines)
+    await conversation.append_many(session, account_id, run.id, writes.lines)
     await outbox.enqueue_many(
         session,
         account_id,
         bot_id=run.bot_id,
         chat_id=run.chat_id,
         run_id=run.id,
-        payloads=messages,
+        payloads=writes.messages,
     )
-    state_json = state.to_dict()
-    if finish_status is not None:
-        await runs.finish(session, account_id, run.id, finish_status, state=state_json)
+    if writes.finish_status is not None:
+        await runs.finish(session, account_id, run.id, writes.finish_status, state=writes.state)
     else:
-        await runs.save_state(session, account_id, run.id, state_json)
+        await runs.save_state(session, account_id, run.id, writes.state)
         # The loaded run now matches the row (a second event in this transaction reads it).
-        set_committed_value(run, "state", state_json)
-    return StepOutcome(state, finish_status is not None, len(messages))
+        set_committed_value(run, "state", writes.state)
+    return StepOutcome(state, writes.finish_status is not None, len(writes.messages))

@@ -12,11 +12,13 @@ import pytest
 from redis.asyncio import Redis
 from sqlalchemy import func, select
 
+from adapters.telegram import handling, journal
 from adapters.telegram.bot_runtime import RuntimeOptions
-from adapters.telegram.handling import UpdateHandler
 from adapters.telegram.runtime import TelegramRuntime
 from adapters.telegram.sender import RateLimits
+from adapters.telegram.step_plan import react
 from courses.loader import load_course
+from engine.events import Text
 from storage import system
 from storage.models import Conversation, ProcessedUpdate, Run
 from tests.fakes.telegram_api import FakeTelegram
@@ -484,16 +486,17 @@ async def test_plan_limit_on_active_students_refuses_new_starts(
 async def test_an_update_our_code_fails_on_is_recorded_and_the_course_goes_on(
     stack, db, secret_box, make_account, monkeypatch
 ):
-    """A poison update (here: any text "boom", made to fail inside handling) is rolled back,
-    marked processed with its error, and never wedges the chat: the student finishes."""
-    original = UpdateHandler._handle
+    """A poison update (here: any text "boom", made to fail inside handling, in both lanes)
+    is rolled back, marked processed with its error, and never wedges the chat: the student
+    finishes."""
 
-    async def failing(self, session, bot, row):  # type: ignore[no-untyped-def]
-        if row.payload.get("message", {}).get("text") == "boom":
+    def failing(inbound, has_active_run):  # type: ignore[no-untyped-def]
+        if isinstance(inbound.action, Text) and inbound.action.text == "boom":
             raise RuntimeError("boom: handling failed")
-        return await original(self, session, bot, row)
+        return react(inbound, has_active_run)
 
-    monkeypatch.setattr(UpdateHandler, "_handle", failing)
+    monkeypatch.setattr(journal, "react", failing)
+    monkeypatch.setattr(handling, "react", failing)
     course = await provision(stack, db, secret_box, await make_account(), "test_messages.yml")
     student = Autopilot(stack.fake, db, course, new_user(), clock=stack.clock)
     await student.start()

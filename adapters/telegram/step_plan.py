@@ -1,0 +1,117 @@
+"""What an update or an engine step turns into, decided without I/O.
+
+Two executors write these plans: `transitions` through the SQLAlchemy repositories (timers,
+enrollment, payments, LLM results: one run at a time) and `journal` with set-based statements
+for the work of many chats in one transaction. Deciding here keeps the two in agreement.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from adapters.telegram import effect_codec
+from adapters.telegram.effect_codec import TranscribeVoice
+from adapters.telegram.student_texts import Notice, notice_text
+from adapters.telegram.updates import Inbound, StartRequest, VoiceNote
+from engine.effects import CancelWaits, Effect, Finish, Record, Schedule, SendText
+from engine.events import Event, Text
+from engine.state import RunState
+from storage.models import RunStatus
+from storage.repositories.conversation import Line
+
+
+@dataclass(frozen=True, slots=True)
+class StepWrites:
+    """The rows one engine step produces for its run, in the order they must be written.
+
+    `cancel_waits` cancels the run's timers pending before this step; `schedules` are the
+    timers this step leaves pending (a CancelWaits after a Schedule of the same step already
+    dropped that Schedule here, so "cancel, then add" is always the right order).
+    """
+
+    state: dict[str, Any]
+    lines: tuple[Line, ...]
+    messages: tuple[dict[str, Any], ...]
+    cancel_waits: bool
+    schedules: tuple[Schedule, ...]
+    finish_status: str | None
+
+
+def plan_step(state: RunState, effects: Iterable[Effect]) -> StepWrites:
+    lines: list[Line] = []
+    messages: list[dict[str, Any]] = []
+    schedules: list[Schedule] = []
+    cancel = False
+    finish_status: str | None = None
+    for effect in effects:
+        if isinstance(effect, Record):
+            lines.append(
+                Line(effect.element_id, effect.role, effect.text, effect.score, effect.maxscore)
+            )
+        elif isinstance(effect, Schedule):
+            schedules.append(effect)
+        elif isinstance(effect, CancelWaits):
+            schedules.clear()
+            cancel = True
+        elif isinstance(effect, Finish):
+            finish_status = (
+                RunStatus.COMPLETED.value if effect.status == "completed" else RunStatus.STOPPED
+            )
+        elif effect_codec.is_outgoing(effect):
+            messages.append(effect_codec.encode(effect))
+    return StepWrites(
+        state.to_dict(), tuple(lines), tuple(messages), cancel, tuple(schedules), finish_status
+    )
+
+
+# ---- what an update asks for -------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Enroll:
+    """`/start`: enrollment decides (tokens, bans, the chat's current run)."""
+
+    request: StartRequest
+
+
+@dataclass(frozen=True, slots=True)
+class Advance:
+    """Feed the event to the chat's active run."""
+
+    event: Event
+
+
+@dataclass(frozen=True, slots=True)
+class Reply:
+    """Queue these messages for the chat, outside any run step (`run_bound`: for the run)."""
+
+    messages: tuple[dict[str, Any], ...]
+    run_bound: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Ignore:
+    """Nothing to do (a poll answer or a button press with no course running)."""
+
+
+Reaction = Enroll | Advance | Reply | Ignore
+
+
+def react(inbound: Inbound, has_active_run: bool) -> Reaction:
+    """The runtime's answer to an update, given whether its chat has an active run."""
+    action = inbound.action
+    if isinstance(action, StartRequest):
+        return Enroll(action)
+    if isinstance(action, VoiceNote):
+        if not has_active_run:
+            return Ignore()
+        # Speech-to-text is slow: it runs after commit, from the outbox (see delivery).
+        return Reply((effect_codec.encode(TranscribeVoice(action.file_id)),), run_bound=True)
+    if has_active_run:
+        return Advance(action)
+    if isinstance(action, Text):
+        text = notice_text(Notice.NO_ACTIVE_RUN, inbound.student.language_code)
+        return Reply((effect_codec.encode(SendText(text, None)),))
+    return Ignore()

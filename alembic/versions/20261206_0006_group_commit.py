@@ -1,0 +1,90 @@
+"""Group commit: transactions scoped to a set of accounts; per-chat backlog indexes.
+
+Revision ID: 0006
+Revises: 0005
+
+The runtime now writes the work of many chats, of many accounts, in one transaction
+(adapters/telegram/journal.py): one transaction per update cost more CPU than everything
+else an update needs (docs/benchmarks.md). Such a transaction names its accounts in
+`app.account_ids` (a bigint array literal), and a second permissive policy on every tenant
+table shows exactly those accounts' rows. `app.account_id` and its policy stay as they were
+for everything else; with neither setting, nothing is visible.
+
+The per-chat questions of the hot path ("is an older update of this chat unprocessed?",
+"what does this chat still have to send?") get partial indexes that lead with the chat; they
+replace the per-bot ones, which the new ones serve as well.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from alembic import op
+
+revision: str = "0006"
+down_revision: str | Sequence[str] | None = "0005"
+branch_labels: str | Sequence[str] | None = None
+depends_on: str | Sequence[str] | None = None
+
+# Frozen copy of the tenant tables as of this revision (0001's and 0002's).
+TENANT_TABLES = (
+    "account",
+    "account_member",
+    "api_key",
+    "audit_log",
+    "bot",
+    "course",
+    "participant",
+    "payment_credentials",
+    "banned",
+    "course_version",
+    "processed_update",
+    "course_deployment",
+    "course_element",
+    "enrollment_token",
+    "restricted",
+    "run",
+    "conversation",
+    "outbox",
+    "payment",
+    "waiting",
+    "llm_settings",
+    "llm_usage",
+)
+CURRENT_ACCOUNTS = "NULLIF(current_setting('app.account_ids', true), '')::bigint[]"
+
+
+def upgrade() -> None:
+    for table in TENANT_TABLES:
+        key = "id" if table == "account" else "account_id"
+        op.execute(
+            f"CREATE POLICY tenant_batch ON {table} USING ({key} = ANY ({CURRENT_ACCOUNTS}))"
+        )
+    op.drop_index("ix_processed_update_bot_id_id_unprocessed", table_name="processed_update")
+    op.create_index(
+        "ix_processed_update_chat_unprocessed",
+        "processed_update",
+        ["bot_id", "chat_id", "update_id"],
+        postgresql_where="processed_at IS NULL",
+    )
+    op.drop_index("ix_outbox_bot_id_status_id", table_name="outbox")
+    op.create_index(
+        "ix_outbox_chat_pending",
+        "outbox",
+        ["bot_id", "chat_id", "id"],
+        postgresql_where="status = 'pending'",
+    )
+
+
+def downgrade() -> None:
+    op.drop_index("ix_outbox_chat_pending", table_name="outbox")
+    op.create_index("ix_outbox_bot_id_status_id", "outbox", ["bot_id", "status", "id"])
+    op.drop_index("ix_processed_update_chat_unprocessed", table_name="processed_update")
+    op.create_index(
+        "ix_processed_update_bot_id_id_unprocessed",
+        "processed_update",
+        ["bot_id", "id"],
+        postgresql_where="processed_at IS NULL",
+    )
+    for table in reversed(TENANT_TABLES):
+        op.execute(f"DROP POLICY tenant_batch ON {table}")

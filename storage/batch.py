@@ -1,0 +1,392 @@
+"""Set-based statements for the runtime's group commit (adapters/telegram/journal.py).
+
+One transaction carries the work of many chats, of many accounts: the updates to store, the
+updates to handle, the messages Telegram accepted. Every statement here takes parallel
+arrays (`unnest`), so a transaction runs the same handful of statements whether it carries
+one chat or two hundred; a transaction per chat cost more CPU than everything else an update
+needs (docs/benchmarks.md).
+
+These run on a plain asyncpg connection rather than through SQLAlchemy: at a few statements
+per transaction, SQLAlchemy's own work per statement was the larger part of the cost.
+Isolation stays as everywhere else: the transaction names its accounts to PostgreSQL
+(`app.account_ids`, migration 0006), so Row-Level Security shows those accounts' rows and no
+others, and every statement still matches each row's `account_id` explicitly.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+import asyncpg
+
+from storage.models import ConversationRole
+from storage.repositories.conversation import Line
+
+# ---- statements ----------------------------------------------------------------------------
+
+_STORE_UPDATES = """
+INSERT INTO processed_update (account_id, bot_id, update_id, chat_id, payload, processed_at)
+SELECT u.account_id, u.bot_id, u.update_id, u.chat_id, u.payload::jsonb,
+       CASE WHEN u.chat_id IS NULL THEN $6::timestamptz END
+FROM unnest($1::bigint[], $2::bigint[], $3::bigint[], $4::bigint[], $5::text[])
+     AS u(account_id, bot_id, update_id, chat_id, payload)
+ON CONFLICT (bot_id, update_id) DO NOTHING
+RETURNING id, bot_id, update_id
+"""
+
+# Claims an update for handling: still unprocessed (no other runner took it), and no older
+# update of its chat waits (Telegram's order is the order a chat's updates are handled in).
+_CLAIM_UPDATES = """
+UPDATE processed_update p SET processed_at = $3
+FROM unnest($1::bigint[], $2::bigint[]) AS s(id, account_id)
+WHERE p.id = s.id AND p.account_id = s.account_id AND p.processed_at IS NULL
+  AND NOT EXISTS (
+      SELECT 1 FROM processed_update older
+      WHERE older.bot_id = p.bot_id AND older.chat_id = p.chat_id
+        AND older.processed_at IS NULL AND older.update_id < p.update_id)
+RETURNING p.id
+"""
+
+_RECORD_ERRORS = """
+UPDATE processed_update p SET error = s.error, processed_at = COALESCE(p.processed_at, $4)
+FROM unnest($1::bigint[], $2::bigint[], $3::text[]) AS s(id, account_id, error)
+WHERE p.id = s.id AND p.account_id = s.account_id
+"""
+
+_MARK_SENT = """
+UPDATE outbox o SET status = 'sent', sent_at = $3, attempts = o.attempts + 1
+FROM unnest($1::bigint[], $2::bigint[]) AS s(id, account_id)
+WHERE o.id = s.id AND o.account_id = s.account_id
+"""
+
+# Locked in id order, as every batch does, so two batches never wait on each other in a cycle.
+_LOCK_ACTIVE_RUNS = """
+SELECT r.id, r.account_id, r.bot_id, r.chat_id, r.course_version_id, r.state::text
+FROM run r
+JOIN unnest($1::bigint[], $2::bigint[], $3::bigint[]) AS c(account_id, bot_id, chat_id)
+  ON r.bot_id = c.bot_id AND r.chat_id = c.chat_id AND r.account_id = c.account_id
+WHERE r.is_active
+ORDER BY r.id
+FOR UPDATE OF r
+"""
+
+_COURSE_SOURCES = """
+SELECT v.id, v.source_text FROM course_version v
+JOIN unnest($1::bigint[], $2::bigint[]) AS s(id, account_id)
+  ON v.id = s.id AND v.account_id = s.account_id
+"""
+
+# A finished run leaves `is_active` and gets `finished_at`, as repositories.runs.finish does.
+_SAVE_STATES = """
+UPDATE run r SET state = s.state::jsonb, updated_at = now(),
+       status = COALESCE(s.finish, r.status),
+       is_active = s.finish IS NULL,
+       finished_at = CASE WHEN s.finish IS NULL THEN NULL ELSE now() END
+FROM unnest($1::bigint[], $2::bigint[], $3::text[], $4::text[]) AS s(id, account_id, state, finish)
+WHERE r.id = s.id AND r.account_id = s.account_id AND r.is_active
+"""
+
+_CANCEL_WAITS = """
+UPDATE waiting w SET status = 'cancelled'
+FROM unnest($1::bigint[], $2::bigint[]) AS s(run_id, account_id)
+WHERE w.run_id = s.run_id AND w.account_id = s.account_id AND w.status = 'pending'
+"""
+
+_ADD_WAITS = """
+INSERT INTO waiting (account_id, run_id, wait_id, due_at, goto)
+SELECT * FROM unnest($1::bigint[], $2::bigint[], $3::text[], $4::timestamptz[], $5::text[])
+"""
+
+_APPEND_LINES = """
+INSERT INTO conversation (account_id, run_id, element_id, role, text, score, maxscore)
+SELECT l.account_id, l.run_id, l.element_id, l.role, l.text, l.score, l.maxscore
+FROM unnest($1::bigint[], $2::bigint[], $3::text[], $4::text[], $5::text[], $6::float8[],
+            $7::float8[]) WITH ORDINALITY
+     AS l(account_id, run_id, element_id, role, text, score, maxscore, n)
+ORDER BY l.n
+"""
+
+# The new messages (ids in the order given: rows are numbered as the ordered SELECT yields
+# them) and, read in the same statement, what the same chats had pending before them. The
+# statement's snapshot does not see its own inserts, so nothing comes back twice.
+_ENQUEUE_AND_LIST_PENDING = """
+WITH queued AS (
+    INSERT INTO outbox (account_id, bot_id, chat_id, run_id, payload)
+    SELECT m.account_id, m.bot_id, m.chat_id, m.run_id, m.payload::jsonb
+    FROM unnest($1::bigint[], $2::bigint[], $3::bigint[], $4::bigint[], $5::text[])
+         WITH ORDINALITY AS m(account_id, bot_id, chat_id, run_id, payload, n)
+    ORDER BY m.n
+    RETURNING id, account_id, bot_id, chat_id, run_id
+)
+SELECT id, account_id, bot_id, chat_id, run_id, NULL::text AS payload FROM queued
+UNION ALL
+SELECT p.* FROM unnest($6::bigint[], $7::bigint[], $8::bigint[]) AS c(account_id, bot_id, chat_id)
+CROSS JOIN LATERAL (
+    SELECT o.id, o.account_id, o.bot_id, o.chat_id, o.run_id, o.payload::text
+    FROM outbox o
+    WHERE o.bot_id = c.bot_id AND o.chat_id = c.chat_id AND o.account_id = c.account_id
+      AND o.status = 'pending'
+    ORDER BY o.id
+    LIMIT $9
+) p
+"""
+
+# How many earlier messages of a chat one read hands to delivery at most; with more pending,
+# delivery reads the rest itself (adapters/telegram/delivery.py).
+PENDING_LIMIT = 20
+
+
+# ---- rows ------------------------------------------------------------------------------------
+
+
+ChatKey = tuple[int, int]  # (bot_id, chat_id)
+
+
+@dataclass(frozen=True, slots=True)
+class NewUpdate:
+    account_id: int
+    bot_id: int
+    update_id: int
+    chat_id: int | None  # None: nothing to handle, stored as processed
+    payload: str  # JSON text
+
+
+@dataclass(frozen=True, slots=True)
+class ActiveRun:
+    id: int
+    account_id: int
+    bot_id: int
+    chat_id: int
+    course_version_id: int
+    state: dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class PendingMessage:
+    """An unsent outbox row, as delivery needs it (the same attributes as `models.Outbox`)."""
+
+    id: int
+    account_id: int
+    bot_id: int
+    chat_id: int
+    run_id: int | None
+    payload: dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class NewMessage:
+    account_id: int
+    bot_id: int
+    chat_id: int
+    run_id: int | None
+    payload: dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class NewWait:
+    account_id: int
+    run_id: int
+    wait_id: str
+    due_at: datetime
+    goto: str | None
+
+
+@dataclass(slots=True)
+class RunWrites:
+    """Everything a batch writes for the runs it advanced, gathered run by run."""
+
+    states: list[tuple[int, int, str, str | None]] = field(default_factory=list)
+    cancel_waits: list[tuple[int, int]] = field(default_factory=list)  # (run_id, account_id)
+    waits: list[NewWait] = field(default_factory=list)
+    lines: list[tuple[int, int, Line]] = field(default_factory=list)  # (account, run, line)
+
+
+@dataclass
+class BatchStats:
+    """Transactions and statements run through batch connections (benchmarks read these)."""
+
+    transactions: int = 0
+    statements: int = 0
+
+
+def _columns(rows: Sequence[tuple[Any, ...]], width: int) -> list[list[Any]]:
+    return [list(column) for column in zip(*rows, strict=True)] if rows else [[]] * width
+
+
+class BatchConnection:
+    """One asyncpg connection running batch transactions, one at a time."""
+
+    def __init__(self, connection: asyncpg.Connection, stats: BatchStats) -> None:
+        self._conn = connection
+        self._stats = stats
+
+    @property
+    def closed(self) -> bool:
+        return self._conn.is_closed()
+
+    async def close(self) -> None:
+        self._conn.terminate()
+
+    async def _execute(self, query: str, *args: Any) -> str:
+        self._stats.statements += 1
+        return await self._conn.execute(query, *args)
+
+    async def _fetch(self, query: str, *args: Any) -> list[asyncpg.Record]:
+        self._stats.statements += 1
+        return await self._conn.fetch(query, *args)
+
+    # ---- transaction -----------------------------------------------------------------------
+
+    async def begin(self, account_ids: Iterable[int]) -> None:
+        """BEGIN, naming the accounts this transaction may see, in one round trip. The ids
+        are ints we format ourselves (a bind parameter is impossible in a multi-statement
+        query), checked so that nothing else can ever reach the text."""
+        ids = sorted(set(account_ids))
+        if not ids or any(type(i) is not int or i <= 0 for i in ids):
+            raise ValueError(f"a batch needs positive integer account ids, got {ids!r}")
+        literal = "{" + ",".join(map(str, ids)) + "}"
+        self._stats.transactions += 1
+        await self._execute(f"BEGIN; SELECT set_config('app.account_ids', '{literal}', true)")
+
+    async def commit(self) -> None:
+        await self._execute("COMMIT")
+
+    async def rollback(self) -> None:
+        if not self._conn.is_closed():
+            await self._execute("ROLLBACK")
+
+    # ---- inbox -----------------------------------------------------------------------------
+
+    async def store_updates(
+        self, updates: Sequence[NewUpdate], now: datetime
+    ) -> dict[tuple[int, int], int]:
+        """Insert the updates; (bot_id, update_id) -> inbox id of those not stored before."""
+        rows = [(u.account_id, u.bot_id, u.update_id, u.chat_id, u.payload) for u in updates]
+        stored = await self._fetch(_STORE_UPDATES, *_columns(rows, 5), now)
+        return {(r["bot_id"], r["update_id"]): r["id"] for r in stored}
+
+    async def claim_updates(self, updates: Sequence[tuple[int, int]], now: datetime) -> set[int]:
+        """Mark (inbox id, account id) processed where each is its chat's oldest still
+        unprocessed; the ids claimed (the rest: handled elsewhere, or older ones wait)."""
+        claimed = await self._fetch(_CLAIM_UPDATES, *_columns(updates, 2), now)
+        return {row["id"] for row in claimed}
+
+    async def record_errors(self, failures: Sequence[tuple[int, int, str]], now: datetime) -> None:
+        """(inbox id, account id, error): the update is processed, with what went wrong."""
+        if failures:
+            await self._execute(_RECORD_ERRORS, *_columns(failures, 3), now)
+
+    # ---- runs ------------------------------------------------------------------------------
+
+    async def lock_active_runs(
+        self, chats: Iterable[tuple[int, int, int]]
+    ) -> dict[ChatKey, ActiveRun]:
+        """(account, bot, chat) -> the chat's active run, locked FOR UPDATE."""
+        rows = sorted(set(chats))
+        if not rows:
+            return {}
+        found = await self._fetch(_LOCK_ACTIVE_RUNS, *_columns(rows, 3))
+        return {
+            (r["bot_id"], r["chat_id"]): ActiveRun(
+                r["id"],
+                r["account_id"],
+                r["bot_id"],
+                r["chat_id"],
+                r["course_version_id"],
+                json.loads(r["state"]),
+            )
+            for r in found
+        }
+
+    async def course_sources(self, versions: Iterable[tuple[int, int]]) -> dict[int, str]:
+        """(version id, account id) -> the version's source text (for the course cache)."""
+        rows = sorted(set(versions))
+        if not rows:
+            return {}
+        found = await self._fetch(_COURSE_SOURCES, *_columns(rows, 2))
+        return {r["id"]: r["source_text"] for r in found}
+
+    async def write_runs(self, writes: RunWrites) -> None:
+        """Cancelled timers first, then the new ones, states, and conversation lines."""
+        if writes.cancel_waits:
+            await self._execute(_CANCEL_WAITS, *_columns(writes.cancel_waits, 2))
+        if writes.waits:
+            rows = [(w.account_id, w.run_id, w.wait_id, w.due_at, w.goto) for w in writes.waits]
+            await self._execute(_ADD_WAITS, *_columns(rows, 5))
+        if writes.states:
+            await self._execute(_SAVE_STATES, *_columns(writes.states, 4))
+        if writes.lines:
+            rows = [
+                (
+                    account,
+                    run,
+                    ln.element_id,
+                    ConversationRole(ln.role).value,
+                    ln.text,
+                    ln.score,
+                    ln.maxscore,
+                )
+                for account, run, ln in writes.lines
+            ]
+            await self._execute(_APPEND_LINES, *_columns(rows, 7))
+
+    # ---- outbox ----------------------------------------------------------------------------
+
+    async def enqueue(
+        self, messages: Sequence[NewMessage], chats: Iterable[tuple[int, int, int]]
+    ) -> dict[ChatKey, list[PendingMessage]]:
+        """Queue `messages`; return, per (account, bot, chat) of `chats`, its pending messages
+        in order: up to PENDING_LIMIT earlier ones, then the new ones (only when every earlier
+        one is included, so that delivery never sends a newer message before an older one)."""
+        wanted = sorted(set(chats))
+        if not messages and not wanted:
+            return {}
+        rows = [
+            (m.account_id, m.bot_id, m.chat_id, m.run_id, json.dumps(m.payload)) for m in messages
+        ]
+        found = await self._fetch(
+            _ENQUEUE_AND_LIST_PENDING, *_columns(rows, 5), *_columns(wanted, 3), PENDING_LIMIT
+        )
+        new_ids: dict[ChatKey, list[int]] = {}
+        pending: dict[ChatKey, list[PendingMessage]] = {(b, c): [] for _, b, c in wanted}
+        for r in found:
+            key = (r["bot_id"], r["chat_id"])
+            if r["payload"] is None:
+                new_ids.setdefault(key, []).append(r["id"])
+            elif key in pending:
+                pending[key].append(_pending(r, json.loads(r["payload"])))
+        new_payloads: dict[ChatKey, list[NewMessage]] = {}
+        for message in messages:
+            new_payloads.setdefault((message.bot_id, message.chat_id), []).append(message)
+        for key, earlier in pending.items():
+            if len(earlier) >= PENDING_LIMIT:
+                continue  # delivery reads the rest, new ones included, in order
+            earlier.sort(key=lambda m: m.id)
+            ids = sorted(new_ids.get(key, ()))
+            for row_id, message in zip(ids, new_payloads.get(key, ()), strict=True):
+                earlier.append(
+                    PendingMessage(
+                        row_id,
+                        message.account_id,
+                        message.bot_id,
+                        message.chat_id,
+                        message.run_id,
+                        message.payload,
+                    )
+                )
+        return pending
+
+    async def mark_sent(self, rows: Sequence[tuple[int, int]], now: datetime) -> None:
+        """(outbox id, account id) of messages Telegram accepted."""
+        if rows:
+            await self._execute(_MARK_SENT, *_columns(rows, 2), now)
+
+
+def _pending(row: asyncpg.Record, payload: dict[str, Any]) -> PendingMessage:
+    return PendingMessage(
+        row["id"], row["account_id"], row["bot_id"], row["chat_id"], row["run_id"], payload
+    )
