@@ -65,7 +65,8 @@ WHERE o.id = s.id AND o.account_id = s.account_id
 
 # Locked in id order, as every batch does, so two batches never wait on each other in a cycle.
 _LOCK_ACTIVE_RUNS = """
-SELECT r.id, r.account_id, r.bot_id, r.chat_id, r.course_version_id, r.state::text
+SELECT r.id, r.account_id, r.bot_id, r.chat_id, r.deployment_id, r.course_version_id,
+       r.state::text
 FROM run r
 JOIN unnest($1::bigint[], $2::bigint[], $3::bigint[]) AS c(account_id, bot_id, chat_id)
   ON r.bot_id = c.bot_id AND r.chat_id = c.chat_id AND r.account_id = c.account_id
@@ -161,6 +162,7 @@ class ActiveRun:
     account_id: int
     bot_id: int
     chat_id: int
+    deployment_id: int
     course_version_id: int
     state: dict[str, Any]
 
@@ -213,7 +215,8 @@ class BatchStats:
     statements: int = 0
 
 
-def _columns(rows: Sequence[tuple[Any, ...]], width: int) -> list[list[Any]]:
+def columns(rows: Sequence[tuple[Any, ...]], width: int) -> list[list[Any]]:
+    """Rows -> one list per column: the parallel arrays a statement `unnest`s."""
     return [list(column) for column in zip(*rows, strict=True)] if rows else [[]] * width
 
 
@@ -231,11 +234,11 @@ class BatchConnection:
     async def close(self) -> None:
         self._conn.terminate()
 
-    async def _execute(self, query: str, *args: Any) -> str:
+    async def execute(self, query: str, *args: Any) -> str:
         self._stats.statements += 1
         return await self._conn.execute(query, *args)
 
-    async def _fetch(self, query: str, *args: Any) -> list[asyncpg.Record]:
+    async def fetch(self, query: str, *args: Any) -> list[asyncpg.Record]:
         self._stats.statements += 1
         return await self._conn.fetch(query, *args)
 
@@ -250,14 +253,14 @@ class BatchConnection:
             raise ValueError(f"a batch needs positive integer account ids, got {ids!r}")
         literal = "{" + ",".join(map(str, ids)) + "}"
         self._stats.transactions += 1
-        await self._execute(f"BEGIN; SELECT set_config('app.account_ids', '{literal}', true)")
+        await self.execute(f"BEGIN; SELECT set_config('app.account_ids', '{literal}', true)")
 
     async def commit(self) -> None:
-        await self._execute("COMMIT")
+        await self.execute("COMMIT")
 
     async def rollback(self) -> None:
         if not self._conn.is_closed():
-            await self._execute("ROLLBACK")
+            await self.execute("ROLLBACK")
 
     # ---- inbox -----------------------------------------------------------------------------
 
@@ -266,19 +269,19 @@ class BatchConnection:
     ) -> dict[tuple[int, int], int]:
         """Insert the updates; (bot_id, update_id) -> inbox id of those not stored before."""
         rows = [(u.account_id, u.bot_id, u.update_id, u.chat_id, u.payload) for u in updates]
-        stored = await self._fetch(_STORE_UPDATES, *_columns(rows, 5), now)
+        stored = await self.fetch(_STORE_UPDATES, *columns(rows, 5), now)
         return {(r["bot_id"], r["update_id"]): r["id"] for r in stored}
 
     async def claim_updates(self, updates: Sequence[tuple[int, int]], now: datetime) -> set[int]:
         """Mark (inbox id, account id) processed where each is its chat's oldest still
         unprocessed; the ids claimed (the rest: handled elsewhere, or older ones wait)."""
-        claimed = await self._fetch(_CLAIM_UPDATES, *_columns(updates, 2), now)
+        claimed = await self.fetch(_CLAIM_UPDATES, *columns(updates, 2), now)
         return {row["id"] for row in claimed}
 
     async def record_errors(self, failures: Sequence[tuple[int, int, str]], now: datetime) -> None:
         """(inbox id, account id, error): the update is processed, with what went wrong."""
         if failures:
-            await self._execute(_RECORD_ERRORS, *_columns(failures, 3), now)
+            await self.execute(_RECORD_ERRORS, *columns(failures, 3), now)
 
     # ---- runs ------------------------------------------------------------------------------
 
@@ -289,13 +292,14 @@ class BatchConnection:
         rows = sorted(set(chats))
         if not rows:
             return {}
-        found = await self._fetch(_LOCK_ACTIVE_RUNS, *_columns(rows, 3))
+        found = await self.fetch(_LOCK_ACTIVE_RUNS, *columns(rows, 3))
         return {
             (r["bot_id"], r["chat_id"]): ActiveRun(
                 r["id"],
                 r["account_id"],
                 r["bot_id"],
                 r["chat_id"],
+                r["deployment_id"],
                 r["course_version_id"],
                 json.loads(r["state"]),
             )
@@ -307,18 +311,18 @@ class BatchConnection:
         rows = sorted(set(versions))
         if not rows:
             return {}
-        found = await self._fetch(_COURSE_SOURCES, *_columns(rows, 2))
+        found = await self.fetch(_COURSE_SOURCES, *columns(rows, 2))
         return {r["id"]: r["source_text"] for r in found}
 
     async def write_runs(self, writes: RunWrites) -> None:
         """Cancelled timers first, then the new ones, states, and conversation lines."""
         if writes.cancel_waits:
-            await self._execute(_CANCEL_WAITS, *_columns(writes.cancel_waits, 2))
+            await self.execute(_CANCEL_WAITS, *columns(writes.cancel_waits, 2))
         if writes.waits:
             rows = [(w.account_id, w.run_id, w.wait_id, w.due_at, w.goto) for w in writes.waits]
-            await self._execute(_ADD_WAITS, *_columns(rows, 5))
+            await self.execute(_ADD_WAITS, *columns(rows, 5))
         if writes.states:
-            await self._execute(_SAVE_STATES, *_columns(writes.states, 4))
+            await self.execute(_SAVE_STATES, *columns(writes.states, 4))
         if writes.lines:
             rows = [
                 (
@@ -332,7 +336,7 @@ class BatchConnection:
                 )
                 for account, run, ln in writes.lines
             ]
-            await self._execute(_APPEND_LINES, *_columns(rows, 7))
+            await self.execute(_APPEND_LINES, *columns(rows, 7))
 
     # ---- outbox ----------------------------------------------------------------------------
 
@@ -348,8 +352,8 @@ class BatchConnection:
         rows = [
             (m.account_id, m.bot_id, m.chat_id, m.run_id, json.dumps(m.payload)) for m in messages
         ]
-        found = await self._fetch(
-            _ENQUEUE_AND_LIST_PENDING, *_columns(rows, 5), *_columns(wanted, 3), PENDING_LIMIT
+        found = await self.fetch(
+            _ENQUEUE_AND_LIST_PENDING, *columns(rows, 5), *columns(wanted, 3), PENDING_LIMIT
         )
         new_ids: dict[ChatKey, list[int]] = {}
         pending: dict[ChatKey, list[PendingMessage]] = {(b, c): [] for _, b, c in wanted}
@@ -383,7 +387,7 @@ class BatchConnection:
     async def mark_sent(self, rows: Sequence[tuple[int, int]], now: datetime) -> None:
         """(outbox id, account id) of messages Telegram accepted."""
         if rows:
-            await self._execute(_MARK_SENT, *_columns(rows, 2), now)
+            await self.execute(_MARK_SENT, *columns(rows, 2), now)
 
 
 def _pending(row: asyncpg.Record, payload: dict[str, Any]) -> PendingMessage:

@@ -57,9 +57,13 @@ def check_overrides(overrides: Mapping[str, Any]) -> dict[str, int | None]:
 
 def effective_limits(account: Account) -> Limits:
     """The plan's limits with the account's overrides applied (unknown plan: `free`)."""
-    base = PLANS.get(account.plan, PLANS["free"])
-    overrides = {k: v for k, v in (account.limits or {}).items() if k in LIMIT_NAMES}
-    return replace(base, **overrides)
+    return limits_of(account.plan, account.limits)
+
+
+def limits_of(plan: str, overrides: Mapping[str, Any] | None) -> Limits:
+    base = PLANS.get(plan, PLANS["free"])
+    known = {k: v for k, v in (overrides or {}).items() if k in LIMIT_NAMES}
+    return replace(base, **known)
 
 
 async def usage(session: AsyncSession, account_id: int) -> Usage:

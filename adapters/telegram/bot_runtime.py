@@ -22,7 +22,7 @@ import logging
 import math
 import time
 from collections.abc import Callable, Hashable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
@@ -41,7 +41,7 @@ from adapters.telegram.chat_workers import ChatWorkers
 from adapters.telegram.course_cache import CourseCache
 from adapters.telegram.delivery import TYPING_INTERVAL_S, Delivery, DeliveryPaused
 from adapters.telegram.enrollment import HostedBot
-from adapters.telegram.handling import Handled, UpdateHandler
+from adapters.telegram.handling import Handled, InboxReader
 from adapters.telegram.journal import (
     Arrival,
     IncomingUpdate,
@@ -53,7 +53,7 @@ from adapters.telegram.keys import AccountBotKeyBuilder
 from adapters.telegram.position_mirror import PositionMirror
 from adapters.telegram.sender import BotSender, RateLimits
 from adapters.telegram.transitions import RunPosition
-from adapters.telegram.updates import StartRequest, translate
+from adapters.telegram.updates import translate
 from storage.db import Database
 from storage.models import RunStatus
 from storage.repositories import bots as bot_repo
@@ -167,7 +167,7 @@ class BotRuntime:
             on_blocked=self._on_blocked,
         )
         self._keys = AccountBotKeyBuilder(config.account_id, config.bot_id)
-        self._handler = UpdateHandler(db, courses, clock)
+        self._inbox = InboxReader(db)
         self._delivery = Delivery(
             db,
             self.hosted,
@@ -347,9 +347,7 @@ class BotRuntime:
         if chat_id in self._outbox_hint and not await self._deliver(chat_id, None):
             return
         arrival = self._arrivals.first(chat_id)
-        if chat_id in self._inbox_hint or (
-            arrival is not None and isinstance(arrival.inbound.action, StartRequest)
-        ):
+        if chat_id in self._inbox_hint:
             handled = await self._handle_from_database(chat_id)
         elif arrival is not None:
             handled = await self._handle_arrival(chat_id, arrival)
@@ -370,35 +368,42 @@ class BotRuntime:
 
     async def _handle_arrival(self, chat_id: int, arrival: Arrival) -> Handled | None:
         """The fast lane: the update is in memory, the journal claims and handles it."""
-        started = time.perf_counter()
-        result = await self._journal.handle(self.hosted, chat_id, arrival)
+        handled = await self._handle(chat_id, arrival)
         self._arrivals.pop_first(chat_id)
-        if result is None:
+        if handled is None:
             # Handled elsewhere, or an older update of the chat waits: the database knows.
             self._inbox_hint.add(chat_id)
             self.workers.kick(chat_id)
             return None
-        count_handled(self.config.account_id, ok=result.ok, seconds=time.perf_counter() - started)
-        return Handled(
-            arrival.update_id,
-            result.callback_query_id,
-            result.position,
-            more=self._arrivals.has(chat_id),
-            pending=list(result.pending),
-        )
+        return replace(handled, more=self._arrivals.has(chat_id))
 
     async def _handle_from_database(self, chat_id: int) -> Handled | None:
-        """The database lane: the chat's oldest unprocessed update, read and handled in a
-        transaction of its own (enrollment, leftovers of a crash or of another runner)."""
+        """The database lane: the chat's oldest unprocessed update, read from the inbox."""
         self._inbox_hint.discard(chat_id)
         async with self._db_slots:
-            handled = await self._handler.handle_next(self.hosted, chat_id)
-        if handled is None:
+            found = await self._inbox.oldest(self.hosted, chat_id)
+        if found is None:
             return None
-        self._arrivals.drop_through(chat_id, handled.update_id)
-        if handled.more and not self._arrivals.has(chat_id):
+        arrival, more = found
+        handled = await self._handle(chat_id, arrival)
+        self._arrivals.drop_through(chat_id, arrival.update_id)
+        if more and not self._arrivals.has(chat_id):
             self._inbox_hint.add(chat_id)  # what waits is not in memory: read it next round
-        return handled
+        if handled is None:  # another runner took it meanwhile
+            if more:
+                self.workers.kick(chat_id)
+            return None
+        return replace(handled, more=more or self._arrivals.has(chat_id))
+
+    async def _handle(self, chat_id: int, arrival: Arrival) -> Handled | None:
+        started = time.perf_counter()
+        result = await self._journal.handle(self.hosted, chat_id, arrival)
+        if result is None:
+            return None
+        count_handled(self.config.account_id, ok=result.ok, seconds=time.perf_counter() - started)
+        return Handled(
+            arrival.update_id, result.callback_query_id, result.position, pending=result.pending
+        )
 
     async def _deliver(self, chat_id: int, pending: Sequence[OutboxRow] | None) -> bool:
         """Send the chat's pending messages (`pending`: already read in this transaction's

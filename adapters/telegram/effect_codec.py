@@ -6,7 +6,7 @@ run state; a crash between commit and send then replays them instead of losing t
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass, fields
 from typing import Any
 
 from engine.effects import AskLLM, InlineButton, SendAudio, SendMedia, SendPoll, SendText, Typing
@@ -56,8 +56,31 @@ def is_outgoing(effect: object) -> bool:
     return isinstance(effect, tuple(_KINDS.values()))
 
 
+# Field names per kind, read once: `dataclasses.asdict` deep-copies every value and was the
+# larger part of queueing a message (docs/benchmarks.md).
+_FIELDS: dict[type, tuple[str, ...]] = {
+    cls: tuple(f.name for f in fields(cls)) for cls in _KINDS.values()
+}
+
+
 def encode(effect: OutgoingEffect) -> dict[str, Any]:
-    return {"effect": type(effect).__name__, **asdict(effect)}
+    """The effect as JSON-ready values (tuples stay tuples; JSON writes them as arrays)."""
+    payload: dict[str, Any] = {"effect": type(effect).__name__}
+    for name in _FIELDS[type(effect)]:
+        value = getattr(effect, name)
+        if name == "buttons":
+            value = [_button(button) for button in value]
+        payload[name] = value
+    return payload
+
+
+def _button(button: InlineButton) -> dict[str, str | None]:
+    return {
+        "text": button.text,
+        "data": button.data,
+        "url": button.url,
+        "web_app_url": button.web_app_url,
+    }
 
 
 def decode(payload: dict[str, Any]) -> OutgoingEffect:

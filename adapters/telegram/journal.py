@@ -30,6 +30,7 @@ from datetime import datetime
 from enum import Enum
 from typing import Any, Protocol
 
+from adapters.telegram.admission import Start, admit_starts
 from adapters.telegram.course_cache import CourseCache
 from adapters.telegram.enrollment import HostedBot
 from adapters.telegram.step_plan import Advance, Reply, StepWrites, plan_step, react
@@ -37,9 +38,11 @@ from adapters.telegram.transitions import RunPosition, load_state
 from adapters.telegram.updates import Inbound, StartRequest
 from engine import step
 from engine.events import Event
+from engine.events import Start as StartEvent
 from storage.batch import (
     ActiveRun,
     BatchConnection,
+    ChatKey,
     NewMessage,
     NewUpdate,
     NewWait,
@@ -77,11 +80,12 @@ class Stored:
 
 @dataclass(frozen=True, slots=True)
 class Arrival:
-    """A stored, not yet handled update of a chat, as its worker takes it in."""
+    """A stored, not yet handled update of a chat, as its worker takes it in (`inbound`
+    None: it means nothing to a course, and is only marked processed)."""
 
     inbox_id: int
     update_id: int
-    inbound: Inbound
+    inbound: Inbound | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -160,8 +164,6 @@ class Journal:
     async def handle(self, bot: HostedBot, chat_id: int, arrival: Arrival) -> HandleResult | None:
         """Handle a stored update of a chat; None when it is not the chat's next one (handled
         elsewhere already, or an older update of the chat is still unprocessed)."""
-        if isinstance(arrival.inbound.action, StartRequest):
-            raise ValueError("/start goes through enrollment, not the journal")
         return await self._submit(_Handle(bot, chat_id, arrival))
 
     async def sent(self, bot: HostedBot, row: OutboxRow, event: Event | None) -> int:
@@ -305,6 +307,11 @@ def content_refused(error: BaseException) -> bool:
     return sqlstate[:2] in ("22", "54")
 
 
+def _is_start(handle: _Handle) -> bool:
+    inbound = handle.arrival.inbound
+    return inbound is not None and isinstance(inbound.action, StartRequest)
+
+
 def _fail(items: Sequence[_Item], error: BaseException) -> None:
     for item in items:
         if item.future.done():
@@ -365,23 +372,29 @@ class _Batch:
             results.update(await self._store(stores))
         await self._conn.mark_sent([(s.row.id, s.bot.account_id) for s in sents], self._now)
         claimed = await self._claim(handles) if failed is None else handles
-        for handle in handles:
-            if handle not in claimed:
-                results[handle] = None
-        feeding = [s for s in sents if s.event is not None and s.row.run_id is not None]
+        results.update(dict.fromkeys(set(handles).difference(claimed)))
+        feeding = {s for s in sents if s.event is not None and s.row.run_id is not None}
         runs = await self._conn.lock_active_runs(
             [(i.bot.account_id, i.bot.bot_id, i.chat_id) for i in claimed]
             + [(s.bot.account_id, s.bot.bot_id, s.row.chat_id) for s in feeding]
         )
-        await self._load_courses(runs.values())
         outcomes: dict[_Handle, tuple[bool, RunPosition | None]] = {}
-        for handle in claimed:
-            if failed is not None:
+        if failed is not None:
+            for handle in claimed:
                 self._errors.append((handle.arrival.inbox_id, handle.bot.account_id, failed))
                 outcomes[handle] = (False, None)
-            else:
-                run = runs.get((handle.bot.bot_id, handle.chat_id))
-                outcomes[handle] = self._handle(handle, run)
+        else:
+            starts = [h for h in claimed if _is_start(h)]
+            begun = await self._admit(starts, runs) if starts else {}
+            starting = set(starts)
+            runs.update(begun)
+            await self._load_courses(runs.values())
+            for handle in claimed:
+                key = (handle.bot.bot_id, handle.chat_id)
+                if handle in starting:
+                    outcomes[handle] = self._begin(handle, begun.get(key))
+                else:
+                    outcomes[handle] = self._handle(handle, runs.get(key))
         for sent in sents:
             run = runs.get((sent.bot.bot_id, sent.row.chat_id))
             results[sent] = self._feed(sent, run) if sent in feeding else 0
@@ -391,13 +404,55 @@ class _Batch:
             self._messages, [(h.bot.account_id, h.bot.bot_id, h.chat_id) for h in claimed]
         )
         for handle, (ok, position) in outcomes.items():
+            inbound = handle.arrival.inbound
             results[handle] = HandleResult(
                 ok,
-                handle.arrival.inbound.callback_query_id,
+                inbound.callback_query_id if inbound is not None else None,
                 position,
                 pending.get((handle.bot.bot_id, handle.chat_id), []),
             )
         return results
+
+    async def _admit(
+        self, starts: list[_Handle], runs: dict[ChatKey, ActiveRun]
+    ) -> dict[ChatKey, ActiveRun]:
+        """Decide the batch's `/start`s; queue what they say; the runs they begin (not
+        stepped yet), by chat."""
+        requests = []
+        for handle in starts:
+            inbound = handle.arrival.inbound
+            assert inbound is not None and isinstance(inbound.action, StartRequest)
+            current = runs.get((handle.bot.bot_id, handle.chat_id))
+            requests.append(Start(handle.bot, inbound, inbound.action, current))
+        decided = await admit_starts(self._conn, requests, self._now)
+        begun: dict[ChatKey, ActiveRun] = {}
+        for handle, admission in zip(starts, decided, strict=True):
+            for payload in admission.messages:
+                self._messages.append(
+                    NewMessage(
+                        handle.bot.account_id, handle.bot.bot_id, handle.chat_id, None, payload
+                    )
+                )
+            new = admission.begin
+            if new is not None and admission.begun is not None:
+                begun[(new.bot_id, new.chat_id)] = ActiveRun(
+                    admission.begun,
+                    new.account_id,
+                    new.bot_id,
+                    new.chat_id,
+                    new.deployment_id,
+                    new.course_version_id,
+                    {},
+                )
+        return begun
+
+    def _begin(self, handle: _Handle, run: ActiveRun | None) -> tuple[bool, RunPosition | None]:
+        """The first step of a run a `/start` began (None: the start was refused)."""
+        if run is None:
+            return True, None
+        writes, current = self._advance(run, StartEvent(None))
+        self._keep(run, writes)
+        return True, RunPosition(run.id, current, writes.finish_status is not None)
 
     async def _store(self, stores: list[_Store]) -> dict[_Item, list[Stored]]:
         rows = [

@@ -4,8 +4,8 @@ The keys are the bots' aiogram FSM state keys (`cb:<account>:<bot>:<chat>:<user>
 adapters/telegram/keys.py), so `make_storage(redis, account, bot).get_state(key)` reads them.
 They are a cache only: PostgreSQL is the source of truth, and flushing Redis loses nothing.
 So the hot path never waits for Redis: positions are collected (the latest per key wins) and
-written by one pipeline per interval; one round trip per update cost a noticeable share of
-an update's CPU (docs/benchmarks.md). A Redis outage only delays the mirror.
+written by one MSET and one DEL per interval; one round trip per update cost a noticeable
+share of an update's CPU (docs/benchmarks.md). A Redis outage only loses mirror writes.
 """
 
 from __future__ import annotations
@@ -55,12 +55,13 @@ class PositionMirror:
         self._arrived.clear()
         if not pending:
             return
+        states = {key: state for key, state in pending.items() if state is not None}
+        gone = [key for key, state in pending.items() if state is None]
         pipeline = self._redis.pipeline(transaction=False)
-        for key, state in pending.items():
-            if state is None:
-                pipeline.delete(key)
-            else:
-                pipeline.set(key, state)
+        if states:
+            pipeline.mset(states)  # type: ignore[arg-type]
+        if gone:
+            pipeline.delete(*gone)
         try:
             await pipeline.execute()
         except (RedisError, OSError) as exc:

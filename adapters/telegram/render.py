@@ -86,6 +86,11 @@ def split_text(text: str, limit: int = MESSAGE_LIMIT) -> list[str]:
     return parts
 
 
+# Built once (a model per message cost more than the rest of building it); Telegram shows
+# link previews unless told not to, so only "off" is ever sent.
+_NO_LINK_PREVIEW = LinkPreviewOptions(is_disabled=True)
+
+
 def _is_video(url: str) -> bool:
     return url.split("?", 1)[0].lower().endswith(_VIDEO_SUFFIXES)
 
@@ -107,7 +112,7 @@ def _text_messages(
                 text=chunk,
                 parse_mode=telegram_parse_mode(parse_mode),
                 reply_markup=keyboard(buttons) if last else None,
-                link_preview_options=LinkPreviewOptions(is_disabled=not link_preview),
+                link_preview_options=None if link_preview else _NO_LINK_PREVIEW,
             )
         )
     return methods
@@ -173,7 +178,8 @@ def _poll(chat_id: int, effect: SendPoll) -> SendPollMethod:
     return SendPollMethod(
         chat_id=chat_id,
         question=effect.question,
-        options=[InputPollOption(text=option) for option in effect.options],
+        # Texts the course loader validated: constructed, not validated again per poll.
+        options=[InputPollOption.model_construct(text=option) for option in effect.options],
         type=PollType.QUIZ if quiz else PollType.REGULAR,
         is_anonymous=False,  # anonymous polls never send poll_answer updates
         allows_multiple_answers=effect.multiple,

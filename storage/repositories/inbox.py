@@ -9,7 +9,7 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Select, bindparam, select, update
+from sqlalchemy import bindparam, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -30,28 +30,17 @@ _MARK_PROCESSED = (  # an UPDATE's own parameters must not be named as its colum
 )
 
 
-def _oldest_unprocessed(*, in_a_chat: bool) -> Select[tuple[ProcessedUpdate]]:
-    chat_match = (
-        ProcessedUpdate.chat_id == bindparam("chat_id")
-        if in_a_chat
-        else ProcessedUpdate.chat_id.is_(None)
+_OLDEST_IN_CHAT = (
+    select(ProcessedUpdate)
+    .where(
+        ProcessedUpdate.account_id == bindparam("account_id"),
+        ProcessedUpdate.bot_id == bindparam("bot_id"),
+        ProcessedUpdate.chat_id == bindparam("chat_id"),
+        ProcessedUpdate.processed_at.is_(None),
     )
-    return (
-        select(ProcessedUpdate)
-        .where(
-            ProcessedUpdate.account_id == bindparam("account_id"),
-            ProcessedUpdate.bot_id == bindparam("bot_id"),
-            ProcessedUpdate.processed_at.is_(None),
-            chat_match,
-        )
-        .order_by(ProcessedUpdate.update_id)
-        .limit(bindparam("limit"))
-        .with_for_update(skip_locked=True)
-    )
-
-
-_OLDEST_IN_CHAT = _oldest_unprocessed(in_a_chat=True)
-_OLDEST_WITHOUT_CHAT = _oldest_unprocessed(in_a_chat=False)
+    .order_by(ProcessedUpdate.update_id)
+    .limit(bindparam("limit"))
+)
 
 
 async def store(
@@ -105,26 +94,14 @@ async def mark_processed(
     await session.execute(_MARK_PROCESSED, params)
 
 
-async def next_for_chat(
-    session: AsyncSession, account_id: int, bot_id: int, chat_id: int | None
-) -> ProcessedUpdate | None:
-    """The chat's oldest unprocessed update, locked (SKIP LOCKED) for this transaction.
-
-    Updates of one chat are handled strictly in update_id order, which is Telegram's order.
-    """
-    rows = await oldest_for_chat(session, account_id, bot_id, chat_id, limit=1)
-    return rows[0] if rows else None
-
-
 async def oldest_for_chat(
-    session: AsyncSession, account_id: int, bot_id: int, chat_id: int | None, *, limit: int
+    session: AsyncSession, account_id: int, bot_id: int, chat_id: int, *, limit: int
 ) -> list[ProcessedUpdate]:
-    """The chat's `limit` oldest unprocessed updates in update_id order, locked (SKIP LOCKED)
-    for this transaction. Asking for two tells a worker whether another update is waiting
-    without one more transaction just to find out there is none."""
-    stmt = _OLDEST_WITHOUT_CHAT if chat_id is None else _OLDEST_IN_CHAT
+    """The chat's `limit` oldest unprocessed updates, in update_id order (Telegram's order,
+    the order a chat's updates are handled in). Asking for two tells a worker whether another
+    update is waiting without one more transaction just to find out there is none."""
     params = {"account_id": account_id, "bot_id": bot_id, "chat_id": chat_id, "limit": limit}
-    return list((await session.scalars(stmt, params)).all())
+    return list((await session.scalars(_OLDEST_IN_CHAT, params)).all())
 
 
 async def chats_with_backlog(

@@ -158,11 +158,22 @@ async def _why_refused(
     row = await find(session, account_id, deployment_id, token)
     if row is None:
         return TokenRefusal.NOT_FOUND
-    if row.revoked_at is not None:
-        return TokenRefusal.REVOKED
     current = now or await session.scalar(select(func.now()))
-    if row.expires_at is not None and row.expires_at <= current:
+    return refusal_of(row.revoked_at, row.expires_at, row.max_uses, row.uses, current)
+
+
+def refusal_of(
+    revoked_at: datetime | None,
+    expires_at: datetime | None,
+    max_uses: int | None,
+    uses: int,
+    now: datetime,
+) -> TokenRefusal:
+    """Why an existing token was not counted for a student just now."""
+    if revoked_at is not None:
+        return TokenRefusal.REVOKED
+    if expires_at is not None and expires_at <= now:
         return TokenRefusal.EXPIRED
-    if row.max_uses is not None and row.uses >= row.max_uses:
+    if max_uses is not None and uses >= max_uses:
         return TokenRefusal.EXHAUSTED
     return TokenRefusal.WRONG_USER

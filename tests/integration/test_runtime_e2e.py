@@ -12,7 +12,7 @@ import pytest
 from redis.asyncio import Redis
 from sqlalchemy import func, select
 
-from adapters.telegram import handling, journal
+from adapters.telegram import journal
 from adapters.telegram.bot_runtime import RuntimeOptions
 from adapters.telegram.runtime import TelegramRuntime
 from adapters.telegram.sender import RateLimits
@@ -486,9 +486,8 @@ async def test_plan_limit_on_active_students_refuses_new_starts(
 async def test_an_update_our_code_fails_on_is_recorded_and_the_course_goes_on(
     stack, db, secret_box, make_account, monkeypatch
 ):
-    """A poison update (here: any text "boom", made to fail inside handling, in both lanes)
-    is rolled back, marked processed with its error, and never wedges the chat: the student
-    finishes."""
+    """A poison update (here: any text "boom", made to fail inside handling) is rolled back,
+    marked processed with its error, and never wedges the chat: the student finishes."""
 
     def failing(inbound, has_active_run):  # type: ignore[no-untyped-def]
         if isinstance(inbound.action, Text) and inbound.action.text == "boom":
@@ -496,7 +495,6 @@ async def test_an_update_our_code_fails_on_is_recorded_and_the_course_goes_on(
         return react(inbound, has_active_run)
 
     monkeypatch.setattr(journal, "react", failing)
-    monkeypatch.setattr(handling, "react", failing)
     course = await provision(stack, db, secret_box, await make_account(), "test_messages.yml")
     student = Autopilot(stack.fake, db, course, new_user(), clock=stack.clock)
     await student.start()

@@ -1,0 +1,298 @@
+"""`/start [cd_<deployment>_<token>]`: who may start which course, for all the starts of a
+journal batch at once.
+
+Checks run cheapest-and-least-destructive first, and the token's use is counted last, so a
+refused student never burns a seat of a group token and never loses the run they have.
+Policy for a chat that already has an active run (documented in the README):
+- the same deployment again: the student is told to carry on; nothing is created or counted;
+- another deployment: the old run ends as `stopped` and the new one starts, in one
+  transaction, so a student can never end up with two active runs or with none;
+- a bare `/start` (Telegram's Start button, or a student retyping it mid-course): carry on.
+  Only a deep link switches courses, so a confused tap never costs anyone their progress.
+
+The plan's active-student limit is checked with the account rows locked, so concurrent
+starts cannot all take the last seat. Within one batch the seats are handed out in order
+before the tokens are counted, so a start refused for its token may have kept a later start
+of the same batch from the account's very last seat (it is told the course is full and can
+try again).
+
+The facts come from storage/admission_batch.py in a fixed number of statements per batch;
+`admit_starts` returns what each start writes, and the journal takes the first step of the
+runs it begins.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from adapters.telegram import effect_codec
+from adapters.telegram.deeplink import parse_start_payload
+from adapters.telegram.effect_codec import OfferPayment
+from adapters.telegram.enrollment import HostedBot
+from adapters.telegram.student_texts import Notice, notice_text
+from adapters.telegram.updates import Inbound, StartRequest
+from engine.effects import SendText
+from storage import admission_batch as facts_sql
+from storage.admission_batch import (
+    CountedToken,
+    DeploymentFacts,
+    NewRun,
+    Profile,
+    StartFacts,
+    StartQuestion,
+    TokenWanted,
+)
+from storage.batch import ActiveRun, BatchConnection
+from storage.plans import limits_of
+from storage.repositories.bans import normalise_username
+from storage.repositories.tokens import TokenRefusal, refusal_of
+
+log = logging.getLogger(__name__)
+
+_REFUSALS = {
+    TokenRefusal.NOT_FOUND: Notice.INVALID_LINK,
+    TokenRefusal.REVOKED: Notice.TOKEN_REVOKED,
+    TokenRefusal.EXPIRED: Notice.TOKEN_EXPIRED,
+    TokenRefusal.EXHAUSTED: Notice.TOKEN_EXHAUSTED,
+    TokenRefusal.WRONG_USER: Notice.TOKEN_NOT_YOURS,
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Start:
+    """A `/start` to decide: the bot, its chat's active run (locked), what the student sent."""
+
+    bot: HostedBot
+    inbound: Inbound
+    request: StartRequest
+    current: ActiveRun | None
+
+
+@dataclass(slots=True)
+class Admission:
+    """What one start writes: messages for the chat (outside any run), maybe a run to stop,
+    and maybe a run to begin (`begun`: its id once inserted)."""
+
+    messages: list[dict[str, Any]] = field(default_factory=list)
+    stop: ActiveRun | None = None
+    begin: NewRun | None = None
+    begun: int | None = None
+
+
+def _say(admission: Admission, inbound: Inbound, notice: Notice, custom: str | None = None) -> None:
+    text = custom or notice_text(notice, inbound.student.language_code)
+    admission.messages.append(effect_codec.encode(SendText(text, None)))
+
+
+def _wanted_deployment(start: Start, admission: Admission) -> tuple[int, str | None] | None:
+    """(deployment id, token) the start asks for, or None when it was answered already."""
+    if start.request.payload is None:
+        if start.current is not None:
+            _say(admission, start.inbound, Notice.ALREADY_RUNNING)
+            return None
+        if start.bot.default_deployment_id is None:
+            _say(admission, start.inbound, Notice.NO_DEFAULT_COURSE)
+            return None
+        return start.bot.default_deployment_id, None
+    link = parse_start_payload(start.request.payload)
+    if link is None:
+        log.info("bot %s: ignored malformed start payload", start.bot.bot_id)
+        _say(admission, start.inbound, Notice.INVALID_LINK)
+        return None
+    return link.deployment_id, link.token
+
+
+def _refusal(start: Start, facts: StartFacts) -> tuple[Notice, str | None] | None:
+    """Why the deployment is not for this student (before seats and tokens), if it is not."""
+    deployment = facts.deployment
+    if deployment is None or deployment.bot_id != start.bot.bot_id:
+        return Notice.INVALID_LINK, None
+    if not deployment.active:
+        return Notice.COURSE_UNAVAILABLE, None
+    if facts.banned:
+        return Notice.BANNED, deployment.decline_text
+    if deployment.restricted and not facts.allowed:
+        return Notice.NOT_ALLOWED, deployment.decline_text
+    if start.current is not None and start.current.deployment_id == deployment.id:
+        return Notice.ALREADY_RUNNING, None
+    return None
+
+
+class _Seats:
+    """The plan's active-student limit per account, as seats are handed out in the batch."""
+
+    def __init__(self, used: dict[int, int]) -> None:
+        self._used = used
+        self._new_students: dict[int, set[int]] = {}
+
+    def take(self, account_id: int, user_id: int, limit: int | None, active: bool) -> bool:
+        if limit is None or active:
+            return True
+        taken = self._new_students.setdefault(account_id, set())
+        if user_id in taken:
+            return True
+        if self._used.get(account_id, 0) + len(taken) >= limit:
+            return False
+        taken.add(user_id)
+        return True
+
+
+async def admit_starts(
+    conn: BatchConnection, starts: list[Start], now: datetime
+) -> list[Admission]:
+    """Decide every start in order; returns each one's writes. Runs to stop and participants
+    are written here; the runs to begin are inserted here and stepped by the caller."""
+    admissions = [Admission() for _ in starts]
+    asked: list[tuple[int, int, str | None]] = []  # (index, deployment id, token)
+    for index, start in enumerate(starts):
+        wanted = _wanted_deployment(start, admissions[index])
+        if wanted is not None:
+            asked.append((index, *wanted))
+    if not asked:
+        return admissions
+    questions = [_question(starts[i], deployment_id) for i, deployment_id, _ in asked]
+    facts = await facts_sql.start_facts(conn, questions)
+
+    checked: list[tuple[int, DeploymentFacts, str | None, StartFacts]] = []
+    for (index, _, token), fact in zip(asked, facts, strict=True):
+        refusal = _refusal(starts[index], fact)
+        if refusal is not None:
+            _say(admissions[index], starts[index].inbound, *refusal)
+        else:
+            assert fact.deployment is not None
+            checked.append((index, fact.deployment, token, fact))
+    seats = _Seats(await facts_sql.lock_accounts_usage(conn, _limited_accounts(starts, checked)))
+    seated = []
+    for index, deployment, token, fact in checked:
+        start = starts[index]
+        limit = limits_of(fact.plan, fact.plan_overrides).max_active_students
+        user_id = start.inbound.student.telegram_user_id
+        if start.current is None and not seats.take(
+            start.bot.account_id, user_id, limit, fact.student_active
+        ):
+            _say(admissions[index], start.inbound, Notice.COURSE_FULL)
+        else:
+            seated.append((index, deployment, token, fact))
+
+    counted = await _count_tokens(conn, starts, admissions, seated, now)
+    beginning = []
+    for index, deployment, token, fact in counted:
+        start, admission = starts[index], admissions[index]
+        if deployment.price_amount is None or fact.paid:
+            beginning.append((index, deployment, token))
+            continue
+        # The checkout link needs an HTTP call to the provider: made after commit, from the
+        # outbox. The run starts when the payment succeeds (see paid_access).
+        student = start.inbound.student
+        offer = OfferPayment(
+            deployment.id,
+            student.telegram_user_id,
+            token.id if token is not None else None,
+            student.language_code,
+        )
+        admission.messages.append(effect_codec.encode(offer))
+    profiles = [_profile(starts[index]) for index, _, _ in beginning]
+    participants = await facts_sql.upsert_participants(conn, profiles)
+    for index, deployment, token in beginning:
+        start, admission = starts[index], admissions[index]
+        if start.current is not None:
+            admission.stop = start.current
+            _say(admission, start.inbound, Notice.PREVIOUS_RUN_ENDED)
+        user_id = start.inbound.student.telegram_user_id
+        admission.begin = NewRun(
+            start.bot.account_id,
+            deployment.id,
+            deployment.course_version_id,
+            start.bot.bot_id,
+            start.inbound.chat_id,
+            user_id,
+            participants[(start.bot.account_id, user_id)],
+            token,
+        )
+    await facts_sql.stop_runs(conn, [(a.stop.id, a.stop.account_id) for a in admissions if a.stop])
+    begins = [a.begin for a in admissions if a.begin is not None]
+    run_ids = await facts_sql.insert_runs(conn, begins)
+    for admission in admissions:
+        if admission.begin is not None:
+            key = (admission.begin.bot_id, admission.begin.chat_id)
+            if key not in run_ids:  # the caller stopped any run, so only a race lands here
+                raise RuntimeError(f"chat {key[1]} of bot {key[0]} got a run meanwhile")
+            admission.begun = run_ids[key]
+    return admissions
+
+
+def _question(start: Start, deployment_id: int) -> StartQuestion:
+    student = start.inbound.student
+    username = normalise_username(student.username) if student.username else None
+    return StartQuestion(
+        start.bot.account_id, start.bot.bot_id, student.telegram_user_id, username, deployment_id
+    )
+
+
+def _profile(start: Start) -> Profile:
+    student = start.inbound.student
+    return Profile(
+        start.bot.account_id,
+        student.telegram_user_id,
+        student.username,
+        student.first_name,
+        student.language_code,
+    )
+
+
+def _limited_accounts(
+    starts: list[Start], checked: list[tuple[int, DeploymentFacts, str | None, StartFacts]]
+) -> set[int]:
+    """Accounts whose seats must be counted (under lock) for this batch's starts."""
+    return {
+        starts[index].bot.account_id
+        for index, _, _, fact in checked
+        if starts[index].current is None
+        and not fact.student_active
+        and limits_of(fact.plan, fact.plan_overrides).max_active_students is not None
+    }
+
+
+async def _count_tokens(
+    conn: BatchConnection,
+    starts: list[Start],
+    admissions: list[Admission],
+    seated: list[tuple[int, DeploymentFacts, str | None, StartFacts]],
+    now: datetime,
+) -> list[tuple[int, DeploymentFacts, CountedToken | None, StartFacts]]:
+    """Count the seated starts' tokens; those refused are told why and drop out."""
+    wanted = [
+        TokenWanted(
+            starts[index].bot.account_id,
+            deployment.id,
+            token,
+            starts[index].inbound.student.telegram_user_id,
+        )
+        for index, deployment, token, _ in seated
+        if token is not None
+    ]
+    counted = await facts_sql.use_tokens(conn, wanted, now)
+    refused = [w for i, w in enumerate(wanted) if i not in counted]
+    states = await facts_sql.token_states(conn, refused)
+    refused_at = {i: n for n, i in enumerate(i for i in range(len(wanted)) if i not in counted)}
+    admitted = []
+    position = 0
+    for index, deployment, token, fact in seated:
+        if token is None:
+            admitted.append((index, deployment, None, fact))
+            continue
+        if position in counted:
+            admitted.append((index, deployment, counted[position], fact))
+        else:
+            state = states.get(refused_at[position])
+            reason = (
+                TokenRefusal.NOT_FOUND
+                if state is None
+                else refusal_of(state.revoked_at, state.expires_at, state.max_uses, state.uses, now)
+            )
+            _say(admissions[index], starts[index].inbound, _REFUSALS[reason])
+        position += 1
+    return admitted
