@@ -64,11 +64,15 @@ WHERE o.id = s.id AND o.account_id = s.account_id
 """
 
 # Locked in id order, as every batch does, so two batches never wait on each other in a cycle.
+# The state comes back only when the caller does not hold it already (same run, version).
 _LOCK_ACTIVE_RUNS = """
 SELECT r.id, r.account_id, r.bot_id, r.chat_id, r.deployment_id, r.course_version_id,
-       r.state::text
+       r.state_version,
+       CASE WHEN r.id = c.known_run AND r.state_version = c.known_version THEN NULL
+            ELSE r.state::text END AS state
 FROM run r
-JOIN unnest($1::bigint[], $2::bigint[], $3::bigint[]) AS c(account_id, bot_id, chat_id)
+JOIN unnest($1::bigint[], $2::bigint[], $3::bigint[], $4::bigint[], $5::int[])
+     AS c(account_id, bot_id, chat_id, known_run, known_version)
   ON r.bot_id = c.bot_id AND r.chat_id = c.chat_id AND r.account_id = c.account_id
 WHERE r.is_active
 ORDER BY r.id
@@ -158,13 +162,27 @@ class NewUpdate:
 
 @dataclass(frozen=True, slots=True)
 class ActiveRun:
+    """A chat's active run, locked; `state` None: the caller said it holds this version."""
+
     id: int
     account_id: int
     bot_id: int
     chat_id: int
     deployment_id: int
     course_version_id: int
-    state: dict[str, Any]
+    state_version: int
+    state: dict[str, Any] | None
+
+
+@dataclass(frozen=True, slots=True)
+class RunQuery:
+    """A chat whose active run to lock, and the run and state version the caller holds."""
+
+    account_id: int
+    bot_id: int
+    chat_id: int
+    known_run: int | None = None
+    known_version: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -285,14 +303,15 @@ class BatchConnection:
 
     # ---- runs ------------------------------------------------------------------------------
 
-    async def lock_active_runs(
-        self, chats: Iterable[tuple[int, int, int]]
-    ) -> dict[ChatKey, ActiveRun]:
-        """(account, bot, chat) -> the chat's active run, locked FOR UPDATE."""
-        rows = sorted(set(chats))
+    async def lock_active_runs(self, chats: Iterable[RunQuery]) -> dict[ChatKey, ActiveRun]:
+        """(bot, chat) -> the chat's active run, locked FOR UPDATE."""
+        rows = [
+            (q.account_id, q.bot_id, q.chat_id, q.known_run, q.known_version)
+            for q in {(q.bot_id, q.chat_id): q for q in chats}.values()
+        ]
         if not rows:
             return {}
-        found = await self.fetch(_LOCK_ACTIVE_RUNS, *columns(rows, 3))
+        found = await self.fetch(_LOCK_ACTIVE_RUNS, *columns(rows, 5))
         return {
             (r["bot_id"], r["chat_id"]): ActiveRun(
                 r["id"],
@@ -301,7 +320,8 @@ class BatchConnection:
                 r["chat_id"],
                 r["deployment_id"],
                 r["course_version_id"],
-                json.loads(r["state"]),
+                r["state_version"],
+                json.loads(r["state"]) if r["state"] is not None else None,
             )
             for r in found
         }

@@ -412,6 +412,9 @@ class Run(Utm, Base):
     status: Mapped[str] = mapped_column(server_default=RunStatus.ACTIVE.value)
     is_active: Mapped[bool] = mapped_column(Boolean, server_default=text("true"))
     state: Mapped[dict[str, Any]] = _jsonb_object()
+    # Grows with every write of `state` (a trigger, whoever writes): a process that holds a
+    # run's parsed state knows from the number alone whether it is still current.
+    state_version: Mapped[int] = mapped_column(Integer, server_default=text("0"))
     started_at: Mapped[datetime] = _created_at()
     finished_at: Mapped[datetime | None]
     updated_at: Mapped[datetime] = _updated_at()

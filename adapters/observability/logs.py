@@ -63,7 +63,9 @@ def bind_log_ids(**ids: int | None) -> None:
     long-lived task (the timer scheduler) must use `log_context`, which restores them.
     """
     for name, value in ids.items():
-        _var(name).set(value)
+        var = _var(name)
+        if var.get() != value:  # setting copies the context: skip it when nothing changes
+            var.set(value)
 
 
 @contextmanager

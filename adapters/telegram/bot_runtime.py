@@ -181,7 +181,7 @@ class BotRuntime:
             payments,
             typing_interval_s=options.typing_interval_s,
         )
-        self.workers = ChatWorkers(self._work_chat)
+        self.workers = ChatWorkers(self._work_chat, enter=self._enter_chat)
         self._arrivals = Arrivals()  # the fast lane: stored updates, per chat, in order
         self._inbox_hint: set[int] = set()  # chats whose next update must be read from the DB
         self._outbox_hint: set[int] = set()  # chats that may have unsent messages
@@ -341,9 +341,7 @@ class BotRuntime:
         queued (handed over by its own transaction, not read again). One update per round:
         with more waiting the chat is kicked again and queues behind the other chats."""
         chat_id = int(chat)  # type: ignore[call-overload]
-        # The chat's own worker task: the ids end with it; each step sets its run_id.
-        account_id, bot_id = self.config.account_id, self.config.bot_id
-        bind_log_ids(account_id=account_id, bot_id=bot_id, chat_id=chat_id, run_id=None)
+        bind_log_ids(run_id=None)  # each delivered message sets its run's
         if chat_id in self._outbox_hint and not await self._deliver(chat_id, None):
             return
         arrival = self._arrivals.first(chat_id)
@@ -365,6 +363,10 @@ class BotRuntime:
             return
         if handled.more:
             self.workers.kick(chat_id)  # we are running: this asks for another round
+
+    def _enter_chat(self, chat: Hashable) -> None:
+        """The chat's own worker task: the ids end with it."""
+        bind_log_ids(account_id=self.config.account_id, bot_id=self.config.bot_id, chat_id=chat)  # type: ignore[arg-type]
 
     async def _handle_arrival(self, chat_id: int, arrival: Arrival) -> Handled | None:
         """The fast lane: the update is in memory, the journal claims and handles it."""

@@ -15,8 +15,17 @@ log = logging.getLogger(__name__)
 
 
 class ChatWorkers:
-    def __init__(self, work: Callable[[Hashable], Awaitable[None]], *, name: str = "chat") -> None:
+    def __init__(
+        self,
+        work: Callable[[Hashable], Awaitable[None]],
+        *,
+        enter: Callable[[Hashable], None] | None = None,
+        name: str = "chat",
+    ) -> None:
+        """`enter` runs once at the start of each chat's task (e.g. to bind log ids there:
+        the task's context ends with it)."""
         self._work = work
+        self._enter = enter
         self._running: dict[Hashable, asyncio.Task[None]] = {}
         self._again: set[Hashable] = set()
         self._name = name
@@ -41,6 +50,8 @@ class ChatWorkers:
         """Run `work` until the chat is quiet, one round at a time: a chat that keeps getting
         updates yields to the event loop between rounds, so every other chat gets its turn."""
         try:
+            if self._enter is not None:
+                self._enter(chat)
             while True:
                 self._again.discard(chat)
                 try:

@@ -21,7 +21,6 @@ from aiogram import Bot
 from aiogram.enums import ChatAction
 from aiogram.exceptions import TelegramAPIError, TelegramBadRequest, TelegramNetworkError
 from aiogram.methods import SendChatAction, TelegramMethod
-from aiogram.types import Message
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from adapters.llm import LLMClient, LLMError
@@ -32,6 +31,7 @@ from adapters.telegram.course_cache import CourseCache
 from adapters.telegram.effect_codec import OfferPayment, TranscribeVoice
 from adapters.telegram.enrollment import HostedBot
 from adapters.telegram.journal import Journal, OutboxRow
+from adapters.telegram.lean_methods import Sent
 from adapters.telegram.render import render
 from adapters.telegram.sender import BotSender, ChatBlocked
 from adapters.telegram.student_texts import Notice, notice_text
@@ -151,7 +151,7 @@ class Delivery:
             raise DeliveryPaused(str(exc)) from exc
         event: Event | None = None
         if isinstance(effect, SendPoll):
-            poll = next((r.poll for r in results if isinstance(r, Message) and r.poll), None)
+            poll = next((r.poll for r in results if isinstance(r, Sent) and r.poll), None)
             if poll is not None:
                 event = PollSent(poll.id, effect.ref)
         await self._finish(row, event)

@@ -33,6 +33,7 @@ from typing import Any, Protocol
 from adapters.telegram.admission import Start, admit_starts
 from adapters.telegram.course_cache import CourseCache
 from adapters.telegram.enrollment import HostedBot
+from adapters.telegram.state_cache import KnownState, StateCache
 from adapters.telegram.step_plan import Advance, Reply, StepWrites, plan_step, react
 from adapters.telegram.transitions import RunPosition, load_state
 from adapters.telegram.updates import Inbound, StartRequest
@@ -47,6 +48,7 @@ from storage.batch import (
     NewUpdate,
     NewWait,
     PendingMessage,
+    RunQuery,
     RunWrites,
 )
 from storage.db import Database, is_transient_failure
@@ -149,6 +151,7 @@ class Journal:
         own: while PostgreSQL works on one, the next one gathers."""
         self._db = db
         self._courses = courses
+        self._states = StateCache()
         self._clock = clock
         self._concurrency = concurrency
         self._queue: list[_Item] = []
@@ -220,7 +223,9 @@ class Journal:
         try:
             if connection is None or connection.closed:
                 connection = await self._db.connect_batch()
-            results = await _Batch(connection, items, self._courses, self._clock()).run()
+            results = await _Batch(
+                connection, items, self._courses, self._states, self._clock()
+            ).run()
         except asyncio.CancelledError:
             _fail(items, asyncio.CancelledError())
             raise
@@ -287,7 +292,7 @@ class Journal:
         try:
             if connection is None or connection.closed:
                 connection = await self._db.connect_batch()
-            batch = _Batch(connection, [item], self._courses, self._clock())
+            batch = _Batch(connection, [item], self._courses, self._states, self._clock())
             results = await batch.run(failed=f"{type(error).__name__}: {error}"[:500])
         except Exception as exc:
             if connection is not None and is_transient_failure(exc):
@@ -339,11 +344,15 @@ class _Batch:
         connection: BatchConnection,
         items: list[_Item],
         courses: CourseCache,
+        states: StateCache,
         now: datetime,
     ) -> None:
         self._conn = connection
         self._items = items
         self._courses = courses
+        self._states = states
+        self._known: dict[ChatKey, KnownState] = {}  # states held when the runs were locked
+        self._new_states: dict[ChatKey, KnownState | None] = {}  # for the cache, after commit
         self._now = now
         self._writes = RunWrites()
         self._messages: list[NewMessage] = []
@@ -361,6 +370,8 @@ class _Batch:
             except Exception:
                 await self._conn.close()
             raise
+        for chat, known in self._new_states.items():
+            self._states.put(chat, known)
         return results
 
     async def _work(self, failed: str | None) -> dict[_Item, Any]:
@@ -374,9 +385,8 @@ class _Batch:
         claimed = await self._claim(handles) if failed is None else handles
         results.update(dict.fromkeys(set(handles).difference(claimed)))
         feeding = {s for s in sents if s.event is not None and s.row.run_id is not None}
-        runs = await self._conn.lock_active_runs(
-            [(i.bot.account_id, i.bot.bot_id, i.chat_id) for i in claimed]
-            + [(s.bot.account_id, s.bot.bot_id, s.row.chat_id) for s in feeding]
+        runs = await self._lock_runs(
+            [(i.bot, i.chat_id) for i in claimed] + [(s.bot, s.row.chat_id) for s in feeding]
         )
         outcomes: dict[_Handle, tuple[bool, RunPosition | None]] = {}
         if failed is not None:
@@ -442,6 +452,7 @@ class _Batch:
                     new.chat_id,
                     new.deployment_id,
                     new.course_version_id,
+                    0,
                     {},
                 )
         return begun
@@ -453,6 +464,19 @@ class _Batch:
         writes, current = self._advance(run, StartEvent(None))
         self._keep(run, writes)
         return True, RunPosition(run.id, current, writes.finish_status is not None)
+
+    async def _lock_runs(self, chats: list[tuple[HostedBot, int]]) -> dict[ChatKey, ActiveRun]:
+        queries = []
+        for bot, chat_id in chats:
+            known = self._states.get((bot.bot_id, chat_id))
+            if known is None:
+                queries.append(RunQuery(bot.account_id, bot.bot_id, chat_id))
+            else:
+                self._known[(bot.bot_id, chat_id)] = known
+                queries.append(
+                    RunQuery(bot.account_id, bot.bot_id, chat_id, known.run_id, known.version)
+                )
+        return await self._conn.lock_active_runs(queries)
 
     async def _store(self, stores: list[_Store]) -> dict[_Item, list[Stored]]:
         rows = [
@@ -531,8 +555,17 @@ class _Batch:
         course = self._courses.cached(run.course_version_id)
         if course is None:
             raise LookupError(f"course version {run.course_version_id} does not load")
-        state, effects = step(course, load_state(run.state), event, self._now)
-        return plan_step(state, effects), state.current
+        chat = (run.bot_id, run.chat_id)
+        # No state from the database: it said the one we hold is current.
+        before = self._known[chat].state if run.state is None else load_state(run.state)
+        state, effects = step(course, before, event, self._now)
+        writes = plan_step(state, effects)
+        finished = writes.finish_status is not None
+        # Saving the state bumps its version by one (migration 0006's trigger).
+        self._new_states[chat] = (
+            None if finished else KnownState(run.id, run.state_version + 1, state)
+        )
+        return writes, state.current
 
     def _keep(self, run: ActiveRun, writes: StepWrites) -> None:
         """Gather one step's rows into the batch's statements."""

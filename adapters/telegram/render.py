@@ -1,4 +1,4 @@
-"""Engine effects -> aiogram Bot API method objects.
+"""Engine effects -> aiogram Bot API method objects (the lean variants: see lean_methods).
 
 Telegram's own limits that are presentation rather than content (4096-char messages,
 1024-char captions, 10-item albums, no buttons on albums) are handled here, so the engine
@@ -7,21 +7,10 @@ stays free of them.
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 from aiogram.enums import ChatAction, ParseMode, PollType
-from aiogram.methods import (
-    SendAudio as SendAudioMethod,
-)
-from aiogram.methods import (
-    SendChatAction,
-    SendMediaGroup,
-    SendMessage,
-    SendPhoto,
-    SendVideo,
-    TelegramMethod,
-)
-from aiogram.methods import (
-    SendPoll as SendPollMethod,
-)
+from aiogram.methods import SendChatAction, TelegramMethod
 from aiogram.types import (
     InlineKeyboardButton,
     InlineKeyboardMarkup,
@@ -32,6 +21,14 @@ from aiogram.types import (
     WebAppInfo,
 )
 
+from adapters.telegram.lean_methods import (
+    LeanSendAudio,
+    LeanSendMediaGroup,
+    LeanSendMessage,
+    LeanSendPhoto,
+    LeanSendPoll,
+    LeanSendVideo,
+)
 from engine.effects import InlineButton, SendAudio, SendMedia, SendPoll, SendText, Typing
 
 MESSAGE_LIMIT = 4096
@@ -107,7 +104,7 @@ def _text_messages(
     for index, chunk in enumerate(chunks):
         last = index == len(chunks) - 1
         methods.append(
-            SendMessage(
+            LeanSendMessage(
                 chat_id=chat_id,
                 text=chunk,
                 parse_mode=telegram_parse_mode(parse_mode),
@@ -125,8 +122,8 @@ def _media(chat_id: int, effect: SendMedia) -> list[TelegramMethod]:
     methods: list[TelegramMethod] = []
     if len(effect.urls) == 1 and caption_fits:
         url = effect.urls[0]
-        cls = SendVideo if _is_video(url) else SendPhoto
-        field = "video" if cls is SendVideo else "photo"
+        cls = LeanSendVideo if _is_video(url) else LeanSendPhoto
+        field = "video" if cls is LeanSendVideo else "photo"
         methods.append(
             cls(
                 chat_id=chat_id,
@@ -140,15 +137,15 @@ def _media(chat_id: int, effect: SendMedia) -> list[TelegramMethod]:
     for start in range(0, len(effect.urls), ALBUM_LIMIT):
         batch = effect.urls[start : start + ALBUM_LIMIT]
         if len(batch) == 1:
-            cls = SendVideo if _is_video(batch[0]) else SendPhoto
-            field = "video" if cls is SendVideo else "photo"
+            cls = LeanSendVideo if _is_video(batch[0]) else LeanSendPhoto
+            field = "video" if cls is LeanSendVideo else "photo"
             methods.append(cls(chat_id=chat_id, **{field: batch[0]}))
             continue
         media = [
             InputMediaVideo(media=url) if _is_video(url) else InputMediaPhoto(media=url)
             for url in batch
         ]
-        methods.append(SendMediaGroup(chat_id=chat_id, media=media))
+        methods.append(LeanSendMediaGroup(chat_id=chat_id, media=media))
     if caption or effect.buttons:
         # Albums can't carry buttons and long captions don't fit: the text follows them.
         methods.extend(_text_messages(chat_id, caption or "⬆️", effect.parse_mode, effect.buttons))
@@ -163,7 +160,7 @@ def _audio(chat_id: int, effect: SendAudio) -> list[TelegramMethod]:
         caption = None
     for index, url in enumerate(effect.urls):
         methods.append(
-            SendAudioMethod(
+            LeanSendAudio(
                 chat_id=chat_id,
                 audio=url,
                 caption=caption if index == 0 else None,
@@ -173,18 +170,24 @@ def _audio(chat_id: int, effect: SendAudio) -> list[TelegramMethod]:
     return methods
 
 
-def _poll(chat_id: int, effect: SendPoll) -> SendPollMethod:
+def _poll(chat_id: int, effect: SendPoll) -> LeanSendPoll:
     quiz = effect.kind == "quiz"
-    return SendPollMethod(
+    return LeanSendPoll(
         chat_id=chat_id,
         question=effect.question,
-        # Texts the course loader validated: constructed, not validated again per poll.
-        options=[InputPollOption.model_construct(text=option) for option in effect.options],
+        options=_poll_options(effect.options),
         type=PollType.QUIZ if quiz else PollType.REGULAR,
         is_anonymous=False,  # anonymous polls never send poll_answer updates
         allows_multiple_answers=effect.multiple,
         correct_option_ids=list(effect.correct_option_ids) if quiz else None,
     )
+
+
+@lru_cache(maxsize=4096)
+def _poll_options(options: tuple[str, ...]) -> list[InputPollOption]:
+    """A course asks the same polls of every student: their options are built once (shared,
+    never changed: aiogram only reads them)."""
+    return [InputPollOption(text=option) for option in options]
 
 
 def render(chat_id: int, effect: RenderableEffect) -> list[TelegramMethod]:

@@ -1,0 +1,59 @@
+"""The Bot API send methods, asking aiogram to read back only what the runtime uses.
+
+A send answers with the whole Message, and aiogram validates all of it into nested models
+(for a poll: every option, its voters, the poll's settings): that cost more CPU than
+building and sending the request (docs/benchmarks.md). The runtime reads one thing from the
+answer, a poll's id (it becomes the engine's `PollSent`), so these subclasses of aiogram's
+methods send exactly the same request and parse the answer into `Sent` instead.
+"""
+
+from __future__ import annotations
+
+from aiogram.client.session.base import Response
+from aiogram.methods import SendAudio, SendMediaGroup, SendMessage, SendPhoto, SendPoll, SendVideo
+from pydantic import BaseModel, ConfigDict
+
+
+class SentPoll(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    id: str
+
+
+class Sent(BaseModel):
+    """A message Telegram accepted, as far as the runtime cares."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    message_id: int
+    poll: SentPoll | None = None
+
+
+class LeanSendMessage(SendMessage):
+    __returning__ = Sent
+
+
+class LeanSendPhoto(SendPhoto):
+    __returning__ = Sent
+
+
+class LeanSendVideo(SendVideo):
+    __returning__ = Sent
+
+
+class LeanSendAudio(SendAudio):
+    __returning__ = Sent
+
+
+class LeanSendPoll(SendPoll):
+    __returning__ = Sent
+
+
+class LeanSendMediaGroup(SendMediaGroup):
+    __returning__ = list[Sent]
+
+
+# aiogram parses every answer as `Response[method.__returning__]`, and pydantic keeps such
+# parametrised models only while something references them: without these, each answer
+# built its response model anew (docs/benchmarks.md).
+_RESPONSE_MODELS = (Response[Sent], Response[list[Sent]])
