@@ -9,7 +9,6 @@ methods send exactly the same request and parse the answer into `Sent` instead.
 
 from __future__ import annotations
 
-from aiogram.client.session.base import Response
 from aiogram.methods import SendAudio, SendMediaGroup, SendMessage, SendPhoto, SendPoll, SendVideo
 from pydantic import BaseModel, ConfigDict
 
@@ -51,9 +50,3 @@ class LeanSendPoll(SendPoll):
 
 class LeanSendMediaGroup(SendMediaGroup):
     __returning__ = list[Sent]
-
-
-# aiogram parses every answer as `Response[method.__returning__]`, and pydantic keeps such
-# parametrised models only while something references them: without these, each answer
-# built its response model anew (docs/benchmarks.md).
-_RESPONSE_MODELS = (Response[Sent], Response[list[Sent]])

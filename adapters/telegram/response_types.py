@@ -15,6 +15,8 @@ from typing import Any
 from aiogram import methods
 from aiogram.methods import Response
 
+from adapters.telegram import lean_methods
+
 # Every method the runtime calls, and the few it is likely to call next; methods sharing a
 # return type (most return Message or bool) share one pinned model.
 RUNTIME_METHODS: tuple[type[methods.TelegramMethod[Any]], ...] = (
@@ -38,6 +40,8 @@ RUNTIME_METHODS: tuple[type[methods.TelegramMethod[Any]], ...] = (
     methods.EditMessageReplyMarkup,
     methods.EditMessageText,
     methods.GetFile,
+    lean_methods.LeanSendMessage,  # Sent
+    lean_methods.LeanSendMediaGroup,  # list[Sent]
 )
 
 _pinned: dict[str, Any] = {}

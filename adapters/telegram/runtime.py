@@ -13,6 +13,7 @@ from adapters.llm import LLMClient
 from adapters.payments import PaymentService
 from adapters.telegram.bot_factory import SessionPools
 from adapters.telegram.bot_runtime import BotConfig, BotRuntime, RuntimeOptions
+from adapters.telegram.collector import CollectorTuning
 from adapters.telegram.course_cache import CourseCache
 from adapters.telegram.journal import Journal
 from adapters.telegram.paid_access import PaidAccess
@@ -60,6 +61,7 @@ class TelegramRuntime:
         self._mirror = PositionMirror(redis)
         self._tasks: list[asyncio.Task[None]] = []
         self._db_slots = asyncio.Semaphore(options.max_concurrent_chats)
+        self._collector = CollectorTuning()
 
     def _make_bot_runtime(self, config: BotConfig) -> BotRuntime:
         assert self._pools is not None, "runtime not started"
@@ -97,8 +99,10 @@ class TelegramRuntime:
             asyncio.create_task(self.pool.sweep(self._options.sweep_interval_s), name="sweeps"),
             asyncio.create_task(self.scheduler.run(), name="timers"),
         ]
+        self._collector.apply()
 
     async def stop(self) -> None:
+        self._collector.restore()
         for task in self._tasks:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
