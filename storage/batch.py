@@ -15,13 +15,13 @@ others, and every statement still matches each row's `account_id` explicitly.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
 import asyncpg
+import orjson
 
 from storage.models import ConversationRole
 from storage.repositories.conversation import Line
@@ -321,7 +321,7 @@ class BatchConnection:
                 r["deployment_id"],
                 r["course_version_id"],
                 r["state_version"],
-                json.loads(r["state"]) if r["state"] is not None else None,
+                orjson.loads(r["state"]) if r["state"] is not None else None,
             )
             for r in found
         }
@@ -370,7 +370,8 @@ class BatchConnection:
         if not messages and not wanted:
             return {}
         rows = [
-            (m.account_id, m.bot_id, m.chat_id, m.run_id, json.dumps(m.payload)) for m in messages
+            (m.account_id, m.bot_id, m.chat_id, m.run_id, orjson.dumps(m.payload).decode())
+            for m in messages
         ]
         found = await self.fetch(
             _ENQUEUE_AND_LIST_PENDING, *columns(rows, 5), *columns(wanted, 3), PENDING_LIMIT
@@ -382,7 +383,7 @@ class BatchConnection:
             if r["payload"] is None:
                 new_ids.setdefault(key, []).append(r["id"])
             elif key in pending:
-                pending[key].append(_pending(r, json.loads(r["payload"])))
+                pending[key].append(_pending(r, orjson.loads(r["payload"])))
         new_payloads: dict[ChatKey, list[NewMessage]] = {}
         for message in messages:
             new_payloads.setdefault((message.bot_id, message.chat_id), []).append(message)

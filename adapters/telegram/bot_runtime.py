@@ -17,7 +17,6 @@ nothing. The hints live in memory; the periodic sweep re-derives them from Postg
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import math
 import time
@@ -26,6 +25,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
+import orjson
 from aiogram.exceptions import TelegramUnauthorizedError
 from aiogram.fsm.storage.base import StorageKey
 from aiogram.methods import AnswerCallbackQuery, DeleteWebhook, GetUpdates, SetWebhook
@@ -56,8 +56,8 @@ from adapters.telegram.transitions import RunPosition
 from adapters.telegram.updates import translate
 from storage.db import Database
 from storage.models import RunStatus
+from storage.repositories import backlog, outbox, runs
 from storage.repositories import bots as bot_repo
-from storage.repositories import inbox, outbox, runs
 
 log = logging.getLogger(__name__)
 
@@ -115,8 +115,8 @@ def storable_payload(update: Update) -> str:
     """The update as JSON text PostgreSQL accepts: JSONB refuses NUL characters, which a
     hostile client can put in a message text, so they are dropped."""
     data = update.model_dump(mode="json", exclude_none=True)
-    text = json.dumps(data)
-    return json.dumps(_without_nul(data)) if "\\u0000" in text else text
+    text = orjson.dumps(data).decode()
+    return orjson.dumps(_without_nul(data)).decode() if "\\u0000" in text else text
 
 
 def _without_nul(value: Any) -> Any:
@@ -320,15 +320,14 @@ class BotRuntime:
         with log_context(account_id=account_id, bot_id=bot_id):  # runs in the pool's task
             try:
                 async with self._db.tenant(account_id) as session:
-                    backlog = set(await inbox.chats_with_backlog(session, account_id, bot_id))
-                    pending = set(await outbox.chats_with_pending(session, account_id, bot_id))
-                self.backlog = Backlog(len(backlog), len(pending))
-                for chat in backlog | pending:
-                    if chat is None or self.workers.is_running(chat):
+                    work = await backlog.chats_with_work(session, account_id, bot_id)
+                self.backlog = Backlog(len(work.inbox), len(work.outbox))
+                for chat in work.inbox | work.outbox:
+                    if self.workers.is_running(chat):
                         continue
-                    if chat in backlog and not self._arrivals.has(chat):
+                    if chat in work.inbox and not self._arrivals.has(chat):
                         self._inbox_hint.add(chat)
-                    if chat in pending:
+                    if chat in work.outbox:
                         self._outbox_hint.add(chat)
                     self.workers.kick(chat)
             except Exception:

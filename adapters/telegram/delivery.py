@@ -157,8 +157,7 @@ class Delivery:
         await self._finish(row, event)
 
     async def _send_all(self, chat_id: int, methods: list[TelegramMethod]) -> list[object]:
-        futures = [self._sender.send(chat_id, method) for method in methods]
-        return [await future for future in futures]
+        return [await self._sender.call(chat_id, method) for method in methods]
 
     async def _send_fallback(self, row: OutboxRow, effect: object) -> list[object] | None:
         """Plain text instead of what Telegram refused; None when even that failed."""
@@ -192,7 +191,7 @@ class Delivery:
             await asyncio.sleep(self._typing_interval_s)
         while True:
             try:
-                await self._sender.send(chat_id, action)
+                await self._sender.call(chat_id, action)
             except Exception as exc:  # only cosmetic: it must never disturb the call it covers
                 log.debug("bot %s: typing indicator stopped: %s", self._bot.bot_id, exc)
                 return

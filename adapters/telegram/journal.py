@@ -22,13 +22,14 @@ restarting fails every item of the batch with that error, leaving all of it to b
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import Enum
 from typing import Any, Protocol
+
+import orjson
 
 from adapters.telegram.admission import Start, admit_starts
 from adapters.telegram.course_cache import CourseCache
@@ -571,7 +572,7 @@ class _Batch:
         """Gather one step's rows into the batch's statements."""
         account_id = run.account_id
         self._writes.states.append(
-            (run.id, account_id, json.dumps(writes.state), writes.finish_status)
+            (run.id, account_id, orjson.dumps(writes.state).decode(), writes.finish_status)
         )
         if writes.cancel_waits or writes.finish_status is not None:
             self._writes.cancel_waits.append((run.id, account_id))

@@ -102,19 +102,3 @@ async def oldest_for_chat(
     update is waiting without one more transaction just to find out there is none."""
     params = {"account_id": account_id, "bot_id": bot_id, "chat_id": chat_id, "limit": limit}
     return list((await session.scalars(_OLDEST_IN_CHAT, params)).all())
-
-
-async def chats_with_backlog(
-    session: AsyncSession, account_id: int, bot_id: int
-) -> list[int | None]:
-    """Chats that have unprocessed updates (e.g. left over from a crash)."""
-    stmt = (
-        select(ProcessedUpdate.chat_id)
-        .where(
-            ProcessedUpdate.account_id == account_id,
-            ProcessedUpdate.bot_id == bot_id,
-            ProcessedUpdate.processed_at.is_(None),
-        )
-        .distinct()
-    )
-    return list((await session.scalars(stmt)).all())

@@ -132,20 +132,6 @@ async def pending_for_chat(
     return list((await session.scalars(_PENDING_FOR_CHAT, params)).all())
 
 
-async def chats_with_pending(session: AsyncSession, account_id: int, bot_id: int) -> list[int]:
-    """Chats with unsent rows (e.g. a crash between commit and send): resend at start-up."""
-    stmt = (
-        select(Outbox.chat_id)
-        .where(
-            Outbox.account_id == account_id,
-            Outbox.bot_id == bot_id,
-            Outbox.status == OutboxStatus.PENDING.value,
-        )
-        .distinct()
-    )
-    return list((await session.scalars(stmt)).all())
-
-
 async def fail_pending_for_chat(
     session: AsyncSession, account_id: int, bot_id: int, chat_id: int, *, error: str
 ) -> int:
