@@ -38,6 +38,27 @@ ON CONFLICT (bot_id, update_id) DO NOTHING
 RETURNING id, bot_id, update_id
 """
 
+_TOUCH_BOTS = """
+UPDATE bot b SET last_update_at = $3
+FROM unnest($1::bigint[], $2::bigint[]) AS s(id, account_id)
+WHERE b.id = s.id AND b.account_id = s.account_id
+"""
+
+# What a crash, an outage or another runner may have left: the sweep's question, per bot.
+_CHATS_WITH_WORK = """
+SELECT DISTINCT p.bot_id, p.chat_id, true AS inbox
+FROM processed_update p
+JOIN unnest($1::bigint[], $2::bigint[]) AS s(bot_id, account_id)
+  ON p.bot_id = s.bot_id AND p.account_id = s.account_id
+WHERE p.processed_at IS NULL AND p.chat_id IS NOT NULL
+UNION ALL
+SELECT DISTINCT o.bot_id, o.chat_id, false
+FROM outbox o
+JOIN unnest($1::bigint[], $2::bigint[]) AS s(bot_id, account_id)
+  ON o.bot_id = s.bot_id AND o.account_id = s.account_id
+WHERE o.status = 'pending'
+"""
+
 # Claims an update for handling: still unprocessed (no other runner took it), and no older
 # update of its chat waits (Telegram's order is the order a chat's updates are handled in).
 _CLAIM_UPDATES = """
@@ -215,6 +236,14 @@ class NewWait:
     goto: str | None
 
 
+@dataclass(frozen=True, slots=True)
+class ChatsWithWork:
+    """A bot's chats with stored, unprocessed updates and with unsent messages."""
+
+    inbox: frozenset[int] = frozenset()
+    outbox: frozenset[int] = frozenset()
+
+
 @dataclass(slots=True)
 class RunWrites:
     """Everything a batch writes for the runs it advanced, gathered run by run."""
@@ -289,6 +318,26 @@ class BatchConnection:
         rows = [(u.account_id, u.bot_id, u.update_id, u.chat_id, u.payload) for u in updates]
         stored = await self.fetch(_STORE_UPDATES, *columns(rows, 5), now)
         return {(r["bot_id"], r["update_id"]): r["id"] for r in stored}
+
+    async def touch_bots(self, bots: Sequence[tuple[int, int]], now: datetime) -> None:
+        """(bot id, account id): an update arrived just now (shown in the panel)."""
+        if bots:
+            await self.execute(_TOUCH_BOTS, *columns(bots, 2), now)
+
+    async def chats_with_work(self, bots: Sequence[tuple[int, int]]) -> dict[int, ChatsWithWork]:
+        """(bot id, account id) -> its chats with work left."""
+        if not bots:
+            return {}
+        inbox: dict[int, set[int]] = {}
+        outbox: dict[int, set[int]] = {}
+        for r in await self.fetch(_CHATS_WITH_WORK, *columns(bots, 2)):
+            (inbox if r["inbox"] else outbox).setdefault(r["bot_id"], set()).add(r["chat_id"])
+        return {
+            bot_id: ChatsWithWork(
+                frozenset(inbox.get(bot_id, ())), frozenset(outbox.get(bot_id, ()))
+            )
+            for bot_id, _ in bots
+        }
 
     async def claim_updates(self, updates: Sequence[tuple[int, int]], now: datetime) -> set[int]:
         """Mark (inbox id, account id) processed where each is its chat's oldest still

@@ -56,8 +56,7 @@ from adapters.telegram.transitions import RunPosition
 from adapters.telegram.updates import translate
 from storage.db import Database
 from storage.models import RunStatus
-from storage.repositories import backlog, outbox, runs
-from storage.repositories import bots as bot_repo
+from storage.repositories import outbox, runs
 
 log = logging.getLogger(__name__)
 
@@ -247,7 +246,10 @@ class BotRuntime:
             incoming.append(
                 IncomingUpdate(update.update_id, chat_id, storable_payload(update), inbound)
             )
-        outcomes = await self._journal.store(self.hosted, incoming)
+        touch = time.monotonic() - self._touched_at >= LAST_UPDATE_EVERY_S
+        outcomes = await self._journal.store(self.hosted, incoming, touch=touch)
+        if touch:
+            self._touched_at = time.monotonic()
         count_received(
             self.config.account_id,
             sum(o.outcome is StoreOutcome.STORED for o in outcomes),
@@ -262,12 +264,6 @@ class BotRuntime:
             if not self._arrivals.add(chat_id, arrival):
                 self._inbox_hint.add(chat_id)
             self.workers.kick(chat_id)
-        if time.monotonic() - self._touched_at >= LAST_UPDATE_EVERY_S:
-            self._touched_at = time.monotonic()
-            async with self._db.tenant(self.config.account_id) as session:
-                await bot_repo.touch_last_update(
-                    session, self.config.account_id, self.config.bot_id
-                )
 
     def kick_outbox(self, chat_id: int) -> None:
         """Messages were queued for the chat outside its worker (timer, payment)."""
@@ -319,8 +315,7 @@ class BotRuntime:
         account_id, bot_id = self.config.account_id, self.config.bot_id
         with log_context(account_id=account_id, bot_id=bot_id):  # runs in the pool's task
             try:
-                async with self._db.tenant(account_id) as session:
-                    work = await backlog.chats_with_work(session, account_id, bot_id)
+                work = await self._journal.sweep(self.hosted)
                 self.backlog = Backlog(len(work.inbox), len(work.outbox))
                 for chat in work.inbox | work.outbox:
                     if self.workers.is_running(chat):

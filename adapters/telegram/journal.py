@@ -45,6 +45,7 @@ from storage.batch import (
     ActiveRun,
     BatchConnection,
     ChatKey,
+    ChatsWithWork,
     NewMessage,
     NewUpdate,
     NewWait,
@@ -125,6 +126,12 @@ class _Item:
 @dataclass(eq=False, slots=True)
 class _Store(_Item):
     updates: Sequence[IncomingUpdate]
+    touch: bool  # record the time of the bot's latest update too
+
+
+@dataclass(eq=False, slots=True)
+class _Sweep(_Item):
+    pass
 
 
 @dataclass(eq=False, slots=True)
@@ -161,9 +168,16 @@ class Journal:
 
     # ---- what the runtime asks ---------------------------------------------------------
 
-    async def store(self, bot: HostedBot, updates: Sequence[IncomingUpdate]) -> list[Stored]:
-        """Store updates in the inbox, in order; one outcome per update."""
-        return await self._submit(_Store(bot, updates))
+    async def store(
+        self, bot: HostedBot, updates: Sequence[IncomingUpdate], *, touch: bool = False
+    ) -> list[Stored]:
+        """Store updates in the inbox, in order; one outcome per update. `touch`: also set
+        the bot's `last_update_at` (for the panel's eyes, so not on every update)."""
+        return await self._submit(_Store(bot, updates, touch))
+
+    async def sweep(self, bot: HostedBot) -> ChatsWithWork:
+        """The bot's chats with work left (a crash, an outage or another runner's)."""
+        return await self._submit(_Sweep(bot))
 
     async def handle(self, bot: HostedBot, chat_id: int, arrival: Arrival) -> HandleResult | None:
         """Handle a stored update of a chat; None when it is not the chat's next one (handled
@@ -254,7 +268,7 @@ class Journal:
         if isinstance(item, _Store) and len(item.updates) > 1:
             outcomes: list[Stored] = []
             for update in item.updates:
-                single = _Store(item.bot, [update])
+                single = _Store(item.bot, [update], item.touch)
                 connection = await self._commit(connection, [single])
                 outcomes.extend(await single.future)
             item.future.set_result(outcomes)
@@ -382,6 +396,12 @@ class _Batch:
         sents = [i for i in self._items if isinstance(i, _Sent)]
         if stores:
             results.update(await self._store(stores))
+        sweeps = [i for i in self._items if isinstance(i, _Sweep)]
+        if sweeps:
+            found = await self._conn.chats_with_work(
+                [(i.bot.bot_id, i.bot.account_id) for i in sweeps]
+            )
+            results.update((sweep, found[sweep.bot.bot_id]) for sweep in sweeps)
         await self._conn.mark_sent([(s.row.id, s.bot.account_id) for s in sents], self._now)
         claimed = await self._claim(handles) if failed is None else handles
         results.update(dict.fromkeys(set(handles).difference(claimed)))
@@ -486,6 +506,8 @@ class _Batch:
             for u in s.updates
         ]
         ids = await self._conn.store_updates(rows, self._now)
+        touched = {(s.bot.bot_id, s.bot.account_id) for s in stores if s.touch}
+        await self._conn.touch_bots(sorted(touched), self._now)
         return {
             s: [
                 Stored(StoreOutcome.STORED, ids[key])

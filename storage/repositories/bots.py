@@ -6,9 +6,8 @@ The bot pool and webhook routing read across accounts: see `storage.system`.
 from __future__ import annotations
 
 import secrets
-from datetime import datetime
 
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.crypto import Secret, SecretBox, token_hash
@@ -91,17 +90,6 @@ async def replace_token(
     """After /revoke in BotFather: same bot (telegram_id), new token."""
     values = {"token_ciphertext": box.encrypt(token), "token_hash": token_hash(token)}
     return await update_scoped(session, Bot, account_id, bot_id, values)
-
-
-async def touch_last_update(
-    session: AsyncSession, account_id: int, bot_id: int, *, now: datetime | None = None
-) -> None:
-    stmt = (
-        update(Bot)
-        .where(Bot.account_id == account_id, Bot.id == bot_id)
-        .values(last_update_at=now or func.now())
-    )
-    await session.execute(stmt)
 
 
 async def delete_bot(session: AsyncSession, account_id: int, bot_id: int) -> bool:
