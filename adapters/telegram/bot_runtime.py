@@ -17,6 +17,7 @@ nothing. The hints live in memory; the periodic sweep re-derives them from Postg
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import math
 import time
@@ -28,8 +29,7 @@ from typing import Any
 import orjson
 from aiogram.exceptions import TelegramUnauthorizedError
 from aiogram.fsm.storage.base import StorageKey
-from aiogram.methods import AnswerCallbackQuery, DeleteWebhook, GetUpdates, SetWebhook
-from aiogram.types import Update
+from aiogram.methods import AnswerCallbackQuery, DeleteWebhook, SetWebhook
 
 from adapters.llm import LLMClient
 from adapters.observability.logs import bind_log_ids, log_context
@@ -50,10 +50,11 @@ from adapters.telegram.journal import (
     StoreOutcome,
 )
 from adapters.telegram.keys import AccountBotKeyBuilder
+from adapters.telegram.lean_methods import LeanGetUpdates
 from adapters.telegram.position_mirror import PositionMirror
 from adapters.telegram.sender import BotSender, RateLimits
 from adapters.telegram.transitions import RunPosition
-from adapters.telegram.updates import translate
+from adapters.telegram.updates import read_update, translate
 from storage.db import Database
 from storage.models import RunStatus
 from storage.repositories import outbox, runs
@@ -110,12 +111,16 @@ class RuntimeOptions:
     typing_interval_s: float = TYPING_INTERVAL_S
 
 
-def storable_payload(update: Update) -> str:
-    """The update as JSON text PostgreSQL accepts: JSONB refuses NUL characters, which a
-    hostile client can put in a message text, so they are dropped."""
-    data = update.model_dump(mode="json", exclude_none=True)
-    text = orjson.dumps(data).decode()
-    return orjson.dumps(_without_nul(data)).decode() if "\\u0000" in text else text
+def storable_payload(raw: dict[str, Any]) -> str:
+    """The update as JSON text for PostgreSQL: JSONB refuses NUL characters, which a hostile
+    client can put in a message text, so they are dropped. A lone surrogate (not encodable
+    as UTF-8) is written escaped, as the standard library does; PostgreSQL then refuses the
+    update, and intake skips it (see the journal)."""
+    try:
+        text = orjson.dumps(raw).decode()
+    except TypeError:
+        return json.dumps(_without_nul(raw))
+    return orjson.dumps(_without_nul(raw)).decode() if "\\u0000" in text else text
 
 
 def _without_nul(value: Any) -> Any:
@@ -126,6 +131,13 @@ def _without_nul(value: Any) -> Any:
     if isinstance(value, list):
         return [_without_nul(v) for v in value]
     return value
+
+
+def _last_update_id(updates: list[dict[str, Any]], offset: int | None) -> int:
+    """The highest update id of a getUpdates answer (ids that are not ints are skipped:
+    Telegram never sends those, but a broken answer must not stop the bot's intake)."""
+    ids = [u["update_id"] for u in updates if type(u.get("update_id")) is int]
+    return max(ids, default=(offset or 1) - 1)
 
 
 class BotRuntime:
@@ -232,20 +244,28 @@ class BotRuntime:
 
     # ---- intake ----------------------------------------------------------------------------
 
-    async def ingest(self, updates: list[Update]) -> None:
-        """Store updates durably (duplicates dropped), then hand them to their chats.
+    async def ingest(self, updates: list[dict[str, Any]]) -> None:
+        """Store updates (JSON objects as received) durably, duplicates dropped, then hand
+        them to their chats.
 
         An update PostgreSQL cannot store even on its own is logged and skipped, so one
-        hostile update can never stall the bot's intake. Any other failure (PostgreSQL down
-        or restarting) raises: nothing is confirmed to Telegram, which delivers it again.
+        hostile update can never stall the bot's intake; so is one that is not an update at
+        all. Any other failure (PostgreSQL down or restarting) raises: nothing is confirmed
+        to Telegram, which delivers it again.
         """
         incoming = []
-        for update in updates:
+        for raw in updates:
+            update = read_update(raw)
+            if update is None:
+                log.warning("bot %s: malformed update ignored", self.config.bot_id)
+                continue
             inbound = translate(update)
             chat_id = inbound.chat_id if inbound is not None else None
             incoming.append(
-                IncomingUpdate(update.update_id, chat_id, storable_payload(update), inbound)
+                IncomingUpdate(update.update_id, chat_id, storable_payload(raw), inbound)
             )
+        if not incoming:
+            return
         touch = time.monotonic() - self._touched_at >= LAST_UPDATE_EVERY_S
         outcomes = await self._journal.store(self.hosted, incoming, touch=touch)
         if touch:
@@ -277,7 +297,7 @@ class BotRuntime:
         while True:
             try:
                 updates = await self._poll_bot(
-                    GetUpdates(
+                    LeanGetUpdates(
                         offset=offset,
                         timeout=self._options.poll_timeout_s,
                         allowed_updates=ALLOWED_UPDATES,
@@ -287,7 +307,7 @@ class BotRuntime:
                 if updates:
                     await self.ingest(updates)
                     # Only now, with the updates stored, the next getUpdates confirms them.
-                    offset = updates[-1].update_id + 1
+                    offset = _last_update_id(updates, offset) + 1
                 failures = 0
             except asyncio.CancelledError:
                 raise

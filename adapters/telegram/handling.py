@@ -13,13 +13,10 @@ import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from aiogram.types import Update
-from pydantic import ValidationError
-
 from adapters.telegram.enrollment import HostedBot
 from adapters.telegram.journal import Arrival, OutboxRow
 from adapters.telegram.transitions import RunPosition
-from adapters.telegram.updates import translate
+from adapters.telegram.updates import read_update, translate
 from storage.db import Database
 from storage.repositories import inbox
 
@@ -52,9 +49,8 @@ class InboxReader:
         if not rows:
             return None
         row = rows[0]
-        try:
-            inbound = translate(Update.model_validate(row.payload))
-        except ValidationError:
+        update = read_update(row.payload)
+        if update is None:
             log.warning("bot %s: stored update %s does not parse", bot.bot_id, row.update_id)
-            inbound = None
+        inbound = translate(update) if update is not None else None
         return Arrival(row.id, row.update_id, inbound), len(rows) > 1

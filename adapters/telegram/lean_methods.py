@@ -1,4 +1,7 @@
-"""The Bot API send methods, asking aiogram to read back only what the runtime uses.
+"""Bot API methods asking aiogram to read back only what the runtime uses.
+
+Updates come back as plain JSON objects (`LeanGetUpdates`): the runtime stores each as
+received and reads the few fields a course uses itself (adapters/telegram/updates.py).
 
 A send answers with the whole Message, and aiogram validates all of it into nested models
 (for a poll: every option, its voters, the poll's settings): that cost more CPU than
@@ -9,7 +12,17 @@ methods send exactly the same request and parse the answer into `Sent` instead.
 
 from __future__ import annotations
 
-from aiogram.methods import SendAudio, SendMediaGroup, SendMessage, SendPhoto, SendPoll, SendVideo
+from typing import Any
+
+from aiogram.methods import (
+    GetUpdates,
+    SendAudio,
+    SendMediaGroup,
+    SendMessage,
+    SendPhoto,
+    SendPoll,
+    SendVideo,
+)
 from pydantic import BaseModel, ConfigDict
 
 
@@ -50,3 +63,7 @@ class LeanSendPoll(SendPoll):
 
 class LeanSendMediaGroup(SendMediaGroup):
     __returning__ = list[Sent]
+
+
+class LeanGetUpdates(GetUpdates):
+    __returning__ = list[dict[str, Any]]

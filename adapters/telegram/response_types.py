@@ -42,6 +42,7 @@ RUNTIME_METHODS: tuple[type[methods.TelegramMethod[Any]], ...] = (
     methods.GetFile,
     lean_methods.LeanSendMessage,  # Sent
     lean_methods.LeanSendMediaGroup,  # list[Sent]
+    lean_methods.LeanGetUpdates,  # list[dict[str, Any]]
 )
 
 _pinned: dict[str, Any] = {}

@@ -2,13 +2,18 @@
 
 Only the handful of update kinds a course reacts to are translated; anything else (edited
 messages, stickers, channel posts, hostile junk) becomes None and is ignored.
+
+Updates are read with `LeanUpdate`, which validates the few fields a course uses and ignores
+the rest, instead of aiogram's `Update`, which builds a model for every part of every update
+(each with its own set-up): that was most of an update's intake cost (docs/benchmarks.md).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
-from aiogram.types import Update
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from engine.events import Button, Event, PollAnswer, Text, WebAppData
 
@@ -48,12 +53,75 @@ class Inbound:
     message_id: int | None = None
 
 
-def _student(user: object) -> Student:
+class _Lean(BaseModel):
+    model_config = ConfigDict(extra="ignore", populate_by_name=True)
+
+
+class LeanUser(_Lean):
+    id: int
+    is_bot: bool = False
+    username: str | None = None
+    first_name: str | None = None
+    language_code: str | None = None
+
+
+class LeanChat(_Lean):
+    id: int
+    type: str
+
+
+class LeanVoice(_Lean):
+    file_id: str
+    duration: int = 0
+
+
+class LeanWebAppData(_Lean):
+    data: str
+
+
+class LeanMessage(_Lean):
+    message_id: int
+    chat: LeanChat
+    from_user: LeanUser | None = Field(default=None, alias="from")
+    text: str | None = None
+    voice: LeanVoice | None = None
+    web_app_data: LeanWebAppData | None = None
+
+
+class LeanCallbackQuery(_Lean):
+    id: str
+    from_user: LeanUser = Field(alias="from")
+    message: LeanMessage | None = None  # also an inaccessible message: it has these fields
+    data: str | None = None
+
+
+class LeanPollAnswer(_Lean):
+    poll_id: str
+    user: LeanUser | None = None
+    option_ids: list[int]
+
+
+class LeanUpdate(_Lean):
+    update_id: int
+    message: LeanMessage | None = None
+    callback_query: LeanCallbackQuery | None = None
+    poll_answer: LeanPollAnswer | None = None
+
+
+def read_update(raw: Any) -> LeanUpdate | None:
+    """A received update (a JSON object) as far as courses care; None when it is not one."""
+    try:
+        return LeanUpdate.model_validate(raw)
+    except ValidationError:
+        return None
+
+
+def _student(user: LeanUser) -> Student:
     return Student(
-        telegram_user_id=user.id,  # type: ignore[attr-defined]
-        username=getattr(user, "username", None),
-        first_name=getattr(user, "first_name", None),
-        language_code=getattr(user, "language_code", None),
+        telegram_user_id=user.id,
+        username=user.username,
+        first_name=user.first_name,
+        language_code=user.language_code,
     )
 
 
@@ -65,7 +133,7 @@ def _start_payload(text: str) -> StartRequest | None:
     return StartRequest(payload.strip() or None)
 
 
-def translate(update: Update) -> Inbound | None:
+def translate(update: LeanUpdate) -> Inbound | None:
     """What this update means for a course, or None when it means nothing."""
     if update.message is not None:
         message = update.message
@@ -112,9 +180,3 @@ def translate(update: Update) -> Inbound | None:
             action=PollAnswer(answer.poll_id, tuple(answer.option_ids)),
         )
     return None
-
-
-def chat_of(update: Update) -> int | None:
-    """The chat an update belongs to, for per-chat ordering (None: not chat-bound)."""
-    inbound = translate(update)
-    return inbound.chat_id if inbound is not None else None

@@ -11,11 +11,10 @@ from __future__ import annotations
 import hmac
 import logging
 
-from aiogram.types import Update
 from fastapi import APIRouter, Request, Response
-from pydantic import ValidationError
 
 from adapters.telegram.pool import BotPool
+from adapters.telegram.updates import read_update
 
 log = logging.getLogger(__name__)
 
@@ -40,11 +39,13 @@ def webhook_router(pool: BotPool) -> APIRouter:
             log.warning("bot %s: webhook call with a wrong secret ignored", runtime.config.bot_id)
             return Response(status_code=401)
         try:
-            update = Update.model_validate(await request.json())
-        except (ValueError, ValidationError):
+            raw = await request.json()
+        except ValueError:
+            raw = None
+        if read_update(raw) is None:
             log.warning("bot %s: malformed webhook update ignored", runtime.config.bot_id)
             return Response(status_code=400)
-        await runtime.ingest([update])
+        await runtime.ingest([raw])
         return Response(status_code=200)
 
     return router
