@@ -89,6 +89,6 @@ async def build_process(settings: Settings) -> Process:
     app = create_app(PanelContext(db=db, box=box, settings=settings, panel=panel, health=health))
     app.include_router(runtime.router)
     app.include_router(payments_router(payments))
-    app.include_router(metrics_router(lambda: runtime.pool.hosted))
+    app.include_router(metrics_router(lambda: runtime.pool.hosted, lambda: runtime.journal.queued))
     install_log_counter()
     return Process(app, db, redis, runtime, llm, payments)

@@ -18,7 +18,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 import asyncpg
 import orjson
@@ -172,8 +172,7 @@ PENDING_LIMIT = 20
 ChatKey = tuple[int, int]  # (bot_id, chat_id)
 
 
-@dataclass(frozen=True, slots=True)
-class NewUpdate:
+class NewUpdate(NamedTuple):
     account_id: int
     bot_id: int
     update_id: int
@@ -181,8 +180,7 @@ class NewUpdate:
     payload: str  # JSON text
 
 
-@dataclass(frozen=True, slots=True)
-class ActiveRun:
+class ActiveRun(NamedTuple):
     """A chat's active run, locked; `state` None: the caller said it holds this version."""
 
     id: int
@@ -195,8 +193,7 @@ class ActiveRun:
     state: dict[str, Any] | None
 
 
-@dataclass(frozen=True, slots=True)
-class RunQuery:
+class RunQuery(NamedTuple):
     """A chat whose active run to lock, and the run and state version the caller holds."""
 
     account_id: int
@@ -206,8 +203,7 @@ class RunQuery:
     known_version: int | None = None
 
 
-@dataclass(frozen=True, slots=True)
-class PendingMessage:
+class PendingMessage(NamedTuple):
     """An unsent outbox row, as delivery needs it (the same attributes as `models.Outbox`)."""
 
     id: int
@@ -218,8 +214,7 @@ class PendingMessage:
     payload: dict[str, Any]
 
 
-@dataclass(frozen=True, slots=True)
-class NewMessage:
+class NewMessage(NamedTuple):
     account_id: int
     bot_id: int
     chat_id: int
@@ -227,8 +222,7 @@ class NewMessage:
     payload: dict[str, Any]
 
 
-@dataclass(frozen=True, slots=True)
-class NewWait:
+class NewWait(NamedTuple):
     account_id: int
     run_id: int
     wait_id: str

@@ -80,6 +80,18 @@ TIMER_LATENESS = Histogram(
     buckets=(0.1, 0.25, 0.5, 1.0, 2.0, 5.0, 10.0, 30.0, 60.0, 300.0, 3600.0),
     registry=REGISTRY,
 )
+JOURNAL_BATCH_ITEMS = Histogram(
+    "coursebot_journal_batch_items",
+    "Items (updates stored or handled, messages recorded sent) per group-commit transaction.",
+    buckets=(1, 2, 5, 10, 20, 50, 100, 200, 512),
+    registry=REGISTRY,
+)
+JOURNAL_BATCH_SECONDS = Histogram(
+    "coursebot_journal_batch_seconds",
+    "Time one group-commit transaction took, from BEGIN to COMMIT.",
+    buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0),
+    registry=REGISTRY,
+)
 LOG_MESSAGES = Counter(
     "coursebot_log_messages",
     "Warnings and errors logged, by level and logger (the process's error count).",
@@ -116,6 +128,11 @@ def count_send(outcome: SendOutcome) -> None:
     _SENDS_BY_OUTCOME[outcome].inc()
 
 
+def observe_batch(items: int, seconds: float) -> None:
+    JOURNAL_BATCH_ITEMS.observe(items)
+    JOURNAL_BATCH_SECONDS.observe(seconds)
+
+
 def observe_timer(lateness_s: float) -> None:
     TIMERS_FIRED.inc()
     TIMER_LATENESS.observe(max(0.0, lateness_s))
@@ -145,15 +162,23 @@ def install_log_counter() -> None:
 
 
 class RuntimeGauges:
-    """Depths read from the hosted bots at scrape time."""
+    """Depths read from the hosted bots and the journal at scrape time."""
 
-    def __init__(self, hosted: Callable[[], Iterable[BotRuntime]]) -> None:
+    def __init__(
+        self, hosted: Callable[[], Iterable[BotRuntime]], journal_queued: Callable[[], int]
+    ) -> None:
         self._hosted = hosted
+        self._journal_queued = journal_queued
 
     def collect(self) -> Iterator[Metric]:
         bots = list(self._hosted())
         gauges = (
             ("coursebot_bots_hosted", "Bots this process hosts now.", len(bots)),
+            (
+                "coursebot_journal_queued",
+                "Items waiting for the next group-commit transaction.",
+                self._journal_queued(),
+            ),
             (
                 "coursebot_sender_queued",
                 "Bot API calls waiting in the per-bot send queues.",
@@ -188,9 +213,11 @@ class _Exposition:
             yield from collector.collect()
 
 
-def metrics_router(hosted: Callable[[], Iterable[BotRuntime]]) -> APIRouter:
+def metrics_router(
+    hosted: Callable[[], Iterable[BotRuntime]], journal_queued: Callable[[], int]
+) -> APIRouter:
     """GET /metrics in Prometheus text format: process-wide counters + live depths."""
-    exposition = _Exposition(REGISTRY, RuntimeGauges(hosted))
+    exposition = _Exposition(REGISTRY, RuntimeGauges(hosted, journal_queued))
     router = APIRouter()
 
     # async: it must run on the event loop that owns the runtime objects it reads.

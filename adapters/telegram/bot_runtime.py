@@ -42,13 +42,8 @@ from adapters.telegram.course_cache import CourseCache
 from adapters.telegram.delivery import TYPING_INTERVAL_S, Delivery, DeliveryPaused
 from adapters.telegram.enrollment import HostedBot
 from adapters.telegram.handling import Handled, InboxReader
-from adapters.telegram.journal import (
-    Arrival,
-    IncomingUpdate,
-    Journal,
-    OutboxRow,
-    StoreOutcome,
-)
+from adapters.telegram.journal import Journal
+from adapters.telegram.journal_items import Arrival, IncomingUpdate, OutboxRow, StoreOutcome
 from adapters.telegram.keys import AccountBotKeyBuilder
 from adapters.telegram.lean_methods import LeanGetUpdates
 from adapters.telegram.position_mirror import PositionMirror

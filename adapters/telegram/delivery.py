@@ -30,7 +30,8 @@ from adapters.telegram import effect_codec
 from adapters.telegram.course_cache import CourseCache
 from adapters.telegram.effect_codec import OfferPayment, TranscribeVoice
 from adapters.telegram.enrollment import HostedBot
-from adapters.telegram.journal import Journal, OutboxRow
+from adapters.telegram.journal import Journal
+from adapters.telegram.journal_items import OutboxRow
 from adapters.telegram.lean_methods import Sent
 from adapters.telegram.render import render
 from adapters.telegram.sender import BotSender, ChatBlocked

@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from adapters.telegram.enrollment import HostedBot
-from adapters.telegram.journal import Arrival, OutboxRow
+from adapters.telegram.journal_items import Arrival, OutboxRow
 from adapters.telegram.transitions import RunPosition
 from adapters.telegram.updates import read_update, translate
 from storage.db import Database

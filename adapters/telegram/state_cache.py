@@ -11,7 +11,7 @@ replaced only after their batch committed, so an entry never runs ahead of the d
 from __future__ import annotations
 
 from collections import OrderedDict
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from engine.state import RunState
 from storage.batch import ChatKey
@@ -19,8 +19,7 @@ from storage.batch import ChatKey
 DEFAULT_CAPACITY = 10_000
 
 
-@dataclass(frozen=True, slots=True)
-class KnownState:
+class KnownState(NamedTuple):
     run_id: int
     version: int
     state: RunState

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from adapters.telegram import effect_codec
 from adapters.telegram.effect_codec import TranscribeVoice
@@ -22,8 +22,7 @@ from storage.models import RunStatus
 from storage.repositories.conversation import Line
 
 
-@dataclass(frozen=True, slots=True)
-class StepWrites:
+class StepWrites(NamedTuple):
     """The rows one engine step produces for its run, in the order they must be written.
 
     `cancel_waits` cancels the run's timers pending before this step; `schedules` are the

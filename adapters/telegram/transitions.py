@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm.attributes import set_committed_value
@@ -27,8 +27,7 @@ from storage.models import Run
 from storage.repositories import conversation, outbox, runs, waiting
 
 
-@dataclass(frozen=True, slots=True)
-class RunPosition:
+class RunPosition(NamedTuple):
     """Where a run stands after a step (mirrored into the bot's FSM storage)."""
 
     run_id: int

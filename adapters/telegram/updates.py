@@ -11,7 +11,7 @@ the rest, instead of aiogram's `Update`, which builds a model for every part of 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
@@ -20,8 +20,7 @@ from engine.events import Button, Event, PollAnswer, Text, WebAppData
 START_COMMAND = "/start"
 
 
-@dataclass(frozen=True, slots=True)
-class Student:
+class Student(NamedTuple):
     telegram_user_id: int
     username: str | None
     first_name: str | None
@@ -43,8 +42,7 @@ class VoiceNote:
     duration: int
 
 
-@dataclass(frozen=True, slots=True)
-class Inbound:
+class Inbound(NamedTuple):
     chat_id: int
     chat_type: str
     student: Student
@@ -54,7 +52,8 @@ class Inbound:
 
 
 class _Lean(BaseModel):
-    model_config = ConfigDict(extra="ignore", populate_by_name=True)
+    # Strict: an id sent as "7" is not an id (Telegram sends JSON numbers).
+    model_config = ConfigDict(extra="ignore", populate_by_name=True, strict=True)
 
 
 class LeanUser(_Lean):

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from sqlalchemy import insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -36,8 +36,7 @@ async def append(
     return row
 
 
-@dataclass(frozen=True, slots=True)
-class Line:
+class Line(NamedTuple):
     element_id: str
     role: ConversationRole | str
     text: str

@@ -12,7 +12,7 @@ import pytest
 from redis.asyncio import Redis
 from sqlalchemy import func, select
 
-from adapters.telegram import journal
+from adapters.telegram import journal_batch
 from adapters.telegram.bot_runtime import RuntimeOptions
 from adapters.telegram.runtime import TelegramRuntime
 from adapters.telegram.sender import RateLimits
@@ -494,7 +494,7 @@ async def test_an_update_our_code_fails_on_is_recorded_and_the_course_goes_on(
             raise RuntimeError("boom: handling failed")
         return react(inbound, has_active_run)
 
-    monkeypatch.setattr(journal, "react", failing)
+    monkeypatch.setattr(journal_batch, "react", failing)
     course = await provision(stack, db, secret_box, await make_account(), "test_messages.yml")
     student = Autopilot(stack.fake, db, course, new_user(), clock=stack.clock)
     await student.start()

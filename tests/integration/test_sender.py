@@ -256,3 +256,66 @@ async def test_close_gives_up_on_what_cannot_go_in_time(
     assert not futures[0].cancelled() and futures[0].result().text == "0"
     assert futures[1].cancelled() and futures[2].cancelled()
     assert len(fake.sent_to(ALICE)) == 1
+
+
+async def test_call_goes_out_at_once_and_keeps_the_chat_order(
+    fake: FakeTelegram, make_sender: Callable[..., BotSender]
+) -> None:
+    """A call made while the chat still has queued sends waits its turn behind them."""
+    sender = make_sender(limits=FAST)
+    queued = [sender.send(ALICE, _text(ALICE, f"queued {i}")) for i in range(3)]
+
+    direct = await asyncio.wait_for(sender.call(ALICE, _text(ALICE, "direct")), 5)
+    await asyncio.gather(*queued)
+
+    assert direct.text == "direct"
+    assert [s.text for s in fake.sent_to(ALICE)] == ["queued 0", "queued 1", "queued 2", "direct"]
+
+
+async def test_call_keeps_the_per_chat_pace(
+    fake: FakeTelegram, make_sender: Callable[..., BotSender]
+) -> None:
+    fake.enforce_limits = True
+    sender = make_sender()  # Telegram's real limits: one message per second to a chat
+
+    for i in range(3):
+        await asyncio.wait_for(sender.call(ALICE, _text(ALICE, f"a{i}")), 5)
+
+    times = [s.time for s in fake.sent_to(ALICE)]
+    gaps = [later - earlier for earlier, later in itertools.pairwise(times)]
+    assert all(gap >= 0.95 for gap in gaps), gaps
+    assert fake.limit_violations == 0
+
+
+async def test_call_survives_429_and_server_errors_through_the_queue(
+    fake: FakeTelegram, make_sender: Callable[..., BotSender]
+) -> None:
+    sender = make_sender(limits=FAST, retry=QUICK_RETRY)
+    fake.fail_next("sendMessage", 429, retry_after=1, chat_id=ALICE)
+    fake.fail_next("sendMessage", 502, count=2, chat_id=BOB)
+
+    alice, bob = await asyncio.wait_for(
+        asyncio.gather(
+            sender.call(ALICE, _text(ALICE, "hello")), sender.call(BOB, _text(BOB, "hi"))
+        ),
+        5,
+    )
+
+    assert (alice.text, bob.text) == ("hello", "hi")
+    assert [s.text for s in fake.sent_to(ALICE)] == ["hello"]
+    assert [s.text for s in fake.sent_to(BOB)] == ["hi"]
+    assert sender.stats.rate_limited == 1 and sender.stats.retried >= 2
+
+
+async def test_call_to_a_chat_that_blocked_the_bot_raises_and_reports_it(
+    fake: FakeTelegram, school: FakeBot, bot: Bot, make_sender: Callable[..., BotSender]
+) -> None:
+    reported: list[tuple[int, int]] = []
+    sender = make_sender(limits=FAST, on_blocked=lambda b, c: reported.append((b, c)))
+    fake.block_user(school, ALICE)
+
+    with pytest.raises(TelegramForbiddenError):
+        await asyncio.wait_for(sender.call(ALICE, _text(ALICE, "anyone there?")), 5)
+
+    assert reported == [(bot.id, ALICE)]
+    assert (await sender.call(BOB, _text(BOB, "fine"))).text == "fine"

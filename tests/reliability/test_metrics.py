@@ -130,5 +130,12 @@ async def test_metrics_count_what_happened_and_show_what_waits(process, fake, db
 
     assert during.value("coursebot_bots_hosted") >= 1
     assert during.value("coursebot_chat_workers_busy") >= 1
-    assert {"coursebot_inbox_backlog_chats", "coursebot_outbox_pending_chats"} <= during.names
+    assert {
+        "coursebot_inbox_backlog_chats",
+        "coursebot_outbox_pending_chats",
+        "coursebot_journal_queued",
+    } <= during.names
+    # Every update was stored and handled through group-commit transactions.
+    assert 0 < delta("coursebot_journal_batch_items_count") <= 2 * pushed
+    assert delta("coursebot_journal_batch_items_sum") >= 2 * pushed
     assert after.value("process_resident_memory_bytes") > 0

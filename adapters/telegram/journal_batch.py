@@ -1,0 +1,309 @@
+"""One group-commit transaction: the journal's items in a fixed order of set-based
+statements (storage/batch.py), results handed back only after COMMIT.
+
+Within the transaction: updates are stored, sent messages recorded, the updates to handle
+claimed (each only while it is its chat's oldest unprocessed one), their runs locked in id
+order, `/start`s decided (adapters/telegram/admission.py), every run stepped by the engine
+in memory, and then each table written once for the whole batch. Our code failing on one
+update is recorded against that update alone; anything PostgreSQL refuses fails the batch
+(the journal then retries its items one by one).
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime
+from typing import Any
+
+import orjson
+
+from adapters.telegram.admission import Start, admit_starts
+from adapters.telegram.course_cache import CourseCache
+from adapters.telegram.enrollment import HostedBot
+from adapters.telegram.journal_items import (
+    HandleItem,
+    HandleResult,
+    Item,
+    SentItem,
+    Stored,
+    StoreItem,
+    StoreOutcome,
+    SweepItem,
+    is_start,
+)
+from adapters.telegram.state_cache import KnownState, StateCache
+from adapters.telegram.step_plan import Advance, Reply, StepWrites, plan_step, react
+from adapters.telegram.transitions import RunPosition, load_state
+from adapters.telegram.updates import StartRequest
+from engine import step
+from engine.events import Event
+from engine.events import Start as StartEvent
+from storage.batch import (
+    ActiveRun,
+    BatchConnection,
+    ChatKey,
+    NewMessage,
+    NewUpdate,
+    NewWait,
+    RunQuery,
+    RunWrites,
+)
+
+log = logging.getLogger(__name__)
+
+
+class Batch:
+    """One transaction's work: statements in a fixed order, results only after COMMIT."""
+
+    def __init__(
+        self,
+        connection: BatchConnection,
+        items: list[Item],
+        courses: CourseCache,
+        states: StateCache,
+        now: datetime,
+    ) -> None:
+        self._conn = connection
+        self._items = items
+        self._courses = courses
+        self._states = states
+        self._known: dict[ChatKey, KnownState] = {}  # states held when the runs were locked
+        self._new_states: dict[ChatKey, KnownState | None] = {}  # for the cache, after commit
+        self._now = now
+        self._writes = RunWrites()
+        self._messages: list[NewMessage] = []
+        self._errors: list[tuple[int, int, str]] = []
+
+    async def run(self, *, failed: str | None = None) -> dict[Item, Any]:
+        """`failed`: settle the (handle) items as failed with this error instead."""
+        await self._conn.begin(item.bot.account_id for item in self._items)
+        try:
+            results = await self._work(failed)
+            await self._conn.commit()
+        except BaseException:
+            try:
+                await self._conn.rollback()
+            except Exception:
+                await self._conn.close()
+            raise
+        for chat, known in self._new_states.items():
+            self._states.put(chat, known)
+        return results
+
+    async def _work(self, failed: str | None) -> dict[Item, Any]:
+        results: dict[Item, Any] = {}
+        stores = [i for i in self._items if isinstance(i, StoreItem)]
+        handles = [i for i in self._items if isinstance(i, HandleItem)]
+        sents = [i for i in self._items if isinstance(i, SentItem)]
+        if stores:
+            results.update(await self._store(stores))
+        sweeps = [i for i in self._items if isinstance(i, SweepItem)]
+        if sweeps:
+            found = await self._conn.chats_with_work(
+                [(i.bot.bot_id, i.bot.account_id) for i in sweeps]
+            )
+            results.update((sweep, found[sweep.bot.bot_id]) for sweep in sweeps)
+        await self._conn.mark_sent([(s.row.id, s.bot.account_id) for s in sents], self._now)
+        claimed = await self._claim(handles) if failed is None else handles
+        results.update(dict.fromkeys(set(handles).difference(claimed)))
+        feeding = {s for s in sents if s.event is not None and s.row.run_id is not None}
+        runs = await self._lock_runs(
+            [(i.bot, i.chat_id) for i in claimed] + [(s.bot, s.row.chat_id) for s in feeding]
+        )
+        outcomes: dict[HandleItem, tuple[bool, RunPosition | None]] = {}
+        if failed is not None:
+            for handle in claimed:
+                self._errors.append((handle.arrival.inbox_id, handle.bot.account_id, failed))
+                outcomes[handle] = (False, None)
+        else:
+            starts = [h for h in claimed if is_start(h)]
+            begun = await self._admit(starts, runs) if starts else {}
+            starting = set(starts)
+            runs.update(begun)
+            await self._load_courses(runs.values())
+            for handle in claimed:
+                key = (handle.bot.bot_id, handle.chat_id)
+                if handle in starting:
+                    outcomes[handle] = self._begin(handle, begun.get(key))
+                else:
+                    outcomes[handle] = self._handle(handle, runs.get(key))
+        for sent in sents:
+            run = runs.get((sent.bot.bot_id, sent.row.chat_id))
+            results[sent] = self._feed(sent, run) if sent in feeding else 0
+        await self._conn.record_errors(self._errors, self._now)
+        await self._conn.write_runs(self._writes)
+        pending = await self._conn.enqueue(
+            self._messages, [(h.bot.account_id, h.bot.bot_id, h.chat_id) for h in claimed]
+        )
+        for handle, (ok, position) in outcomes.items():
+            inbound = handle.arrival.inbound
+            results[handle] = HandleResult(
+                ok,
+                inbound.callback_query_id if inbound is not None else None,
+                position,
+                pending.get((handle.bot.bot_id, handle.chat_id), []),
+            )
+        return results
+
+    async def _admit(
+        self, starts: list[HandleItem], runs: dict[ChatKey, ActiveRun]
+    ) -> dict[ChatKey, ActiveRun]:
+        """Decide the batch's `/start`s; queue what they say; the runs they begin (not
+        stepped yet), by chat."""
+        requests = []
+        for handle in starts:
+            inbound = handle.arrival.inbound
+            assert inbound is not None and isinstance(inbound.action, StartRequest)
+            current = runs.get((handle.bot.bot_id, handle.chat_id))
+            requests.append(Start(handle.bot, inbound, inbound.action, current))
+        decided = await admit_starts(self._conn, requests, self._now)
+        begun: dict[ChatKey, ActiveRun] = {}
+        for handle, admission in zip(starts, decided, strict=True):
+            for payload in admission.messages:
+                self._messages.append(
+                    NewMessage(
+                        handle.bot.account_id, handle.bot.bot_id, handle.chat_id, None, payload
+                    )
+                )
+            new = admission.begin
+            if new is not None and admission.begun is not None:
+                begun[(new.bot_id, new.chat_id)] = ActiveRun(
+                    admission.begun,
+                    new.account_id,
+                    new.bot_id,
+                    new.chat_id,
+                    new.deployment_id,
+                    new.course_version_id,
+                    0,
+                    {},
+                )
+        return begun
+
+    def _begin(self, handle: HandleItem, run: ActiveRun | None) -> tuple[bool, RunPosition | None]:
+        """The first step of a run a `/start` began (None: the start was refused)."""
+        if run is None:
+            return True, None
+        writes, current = self._advance(run, StartEvent(None))
+        self._keep(run, writes)
+        return True, RunPosition(run.id, current, writes.finish_status is not None)
+
+    async def _lock_runs(self, chats: list[tuple[HostedBot, int]]) -> dict[ChatKey, ActiveRun]:
+        queries = []
+        for bot, chat_id in chats:
+            known = self._states.get((bot.bot_id, chat_id))
+            if known is None:
+                queries.append(RunQuery(bot.account_id, bot.bot_id, chat_id))
+            else:
+                self._known[(bot.bot_id, chat_id)] = known
+                queries.append(
+                    RunQuery(bot.account_id, bot.bot_id, chat_id, known.run_id, known.version)
+                )
+        return await self._conn.lock_active_runs(queries)
+
+    async def _store(self, stores: list[StoreItem]) -> dict[Item, list[Stored]]:
+        rows = [
+            NewUpdate(s.bot.account_id, s.bot.bot_id, u.update_id, u.chat_id, u.payload)
+            for s in stores
+            for u in s.updates
+        ]
+        ids = await self._conn.store_updates(rows, self._now)
+        touched = {(s.bot.bot_id, s.bot.account_id) for s in stores if s.touch}
+        await self._conn.touch_bots(sorted(touched), self._now)
+        return {
+            s: [
+                Stored(StoreOutcome.STORED, ids[key])
+                if (key := (s.bot.bot_id, u.update_id)) in ids
+                else Stored(StoreOutcome.DUPLICATE)
+                for u in s.updates
+            ]
+            for s in stores
+        }
+
+    async def _claim(self, handles: list[HandleItem]) -> list[HandleItem]:
+        if not handles:
+            return []
+        keys = [(h.arrival.inbox_id, h.bot.account_id) for h in handles]
+        claimed = await self._conn.claim_updates(keys, self._now)
+        return [h for h in handles if h.arrival.inbox_id in claimed]
+
+    async def _load_courses(self, runs: Any) -> None:
+        missing = {
+            (run.course_version_id, run.account_id)
+            for run in runs
+            if self._courses.cached(run.course_version_id) is None
+        }
+        for version_id, source in (await self._conn.course_sources(missing)).items():
+            self._courses.keep(version_id, source)
+
+    def _handle(self, handle: HandleItem, run: ActiveRun | None) -> tuple[bool, RunPosition | None]:
+        """React to the update; (ok, where the run now stands)."""
+        inbound = handle.arrival.inbound
+        try:
+            reaction = react(inbound, run is not None)
+            if isinstance(reaction, Reply):
+                run_id = run.id if run is not None and reaction.run_bound else None
+                for payload in reaction.messages:
+                    self._messages.append(
+                        NewMessage(
+                            handle.bot.account_id,
+                            handle.bot.bot_id,
+                            handle.chat_id,
+                            run_id,
+                            payload,
+                        )
+                    )
+            if not isinstance(reaction, Advance) or run is None:
+                return True, None
+            writes, state_current = self._advance(run, reaction.event)
+        except Exception as exc:
+            log.exception("bot %s: update %s failed", handle.bot.bot_id, handle.arrival.update_id)
+            error = f"{type(exc).__name__}: {exc}"[:500]
+            self._errors.append((handle.arrival.inbox_id, handle.bot.account_id, error))
+            return False, None
+        self._keep(run, writes)
+        return True, RunPosition(run.id, state_current, writes.finish_status is not None)
+
+    def _feed(self, sent: SentItem, run: ActiveRun | None) -> int:
+        """Apply Telegram's answer to the row's run (if it is still the active one)."""
+        if run is None or run.id != sent.row.run_id or sent.event is None:
+            return 0
+        try:
+            writes, _ = self._advance(run, sent.event)
+        except Exception:
+            log.exception("bot %s: outbox %s result not applied", sent.bot.bot_id, sent.row.id)
+            return 0
+        self._keep(run, writes)
+        return len(writes.messages)
+
+    def _advance(self, run: ActiveRun, event: Event) -> tuple[StepWrites, str | None]:
+        course = self._courses.cached(run.course_version_id)
+        if course is None:
+            raise LookupError(f"course version {run.course_version_id} does not load")
+        chat = (run.bot_id, run.chat_id)
+        # No state from the database: it said the one we hold is current.
+        before = self._known[chat].state if run.state is None else load_state(run.state)
+        state, effects = step(course, before, event, self._now)
+        writes = plan_step(state, effects)
+        finished = writes.finish_status is not None
+        # Saving the state bumps its version by one (migration 0006's trigger).
+        self._new_states[chat] = (
+            None if finished else KnownState(run.id, run.state_version + 1, state)
+        )
+        return writes, state.current
+
+    def _keep(self, run: ActiveRun, writes: StepWrites) -> None:
+        """Gather one step's rows into the batch's statements."""
+        account_id = run.account_id
+        self._writes.states.append(
+            (run.id, account_id, orjson.dumps(writes.state).decode(), writes.finish_status)
+        )
+        if writes.cancel_waits or writes.finish_status is not None:
+            self._writes.cancel_waits.append((run.id, account_id))
+        for timer in writes.schedules:
+            self._writes.waits.append(
+                NewWait(account_id, run.id, timer.wait_id, timer.due_at, timer.goto)
+            )
+        for line in writes.lines:
+            self._writes.lines.append((account_id, run.id, line))
+        for payload in writes.messages:
+            self._messages.append(NewMessage(account_id, run.bot_id, run.chat_id, run.id, payload))

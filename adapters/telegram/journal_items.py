@@ -1,0 +1,107 @@
+"""What the runtime hands the journal, and what it gets back (adapters/telegram/journal.py).
+
+Items are the durable steps of an update's life: store it, handle it, record that a message
+went out, and look for work left behind. Each carries the future its submitter awaits; the
+journal resolves it only after the item's batch committed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from enum import Enum
+from typing import Any, NamedTuple, Protocol
+
+from adapters.telegram.enrollment import HostedBot
+from adapters.telegram.transitions import RunPosition
+from adapters.telegram.updates import Inbound, StartRequest
+from engine.events import Event
+from storage.batch import PendingMessage
+
+
+class StoreOutcome(Enum):
+    STORED = "stored"
+    DUPLICATE = "duplicate"  # Telegram delivered it again: already stored
+    REFUSED = "refused"  # PostgreSQL refused its content even alone: skipped
+
+
+class IncomingUpdate(NamedTuple):
+    """An update to store: `payload` is its JSON; `inbound` what it means (None: nothing)."""
+
+    update_id: int
+    chat_id: int | None
+    payload: str
+    inbound: Inbound | None
+
+
+class Stored(NamedTuple):
+    outcome: StoreOutcome
+    inbox_id: int | None = None
+
+
+class Arrival(NamedTuple):
+    """A stored, not yet handled update of a chat, as its worker takes it in (`inbound`
+    None: it means nothing to a course, and is only marked processed)."""
+
+    inbox_id: int
+    update_id: int
+    inbound: Inbound | None
+
+
+class HandleResult(NamedTuple):
+    """`ok` False: our code failed on the update; it is recorded with its error and skipped.
+    `pending`: the chat's unsent messages after the commit, oldest first, those this update
+    queued included (delivery starts from these instead of reading them again)."""
+
+    ok: bool
+    callback_query_id: str | None
+    position: RunPosition | None
+    pending: list[PendingMessage]
+
+
+class OutboxRow(Protocol):
+    """An unsent message: a `models.Outbox` row, or a `batch.PendingMessage`."""
+
+    id: int
+    account_id: int
+    chat_id: int
+    run_id: int | None
+    payload: dict[str, Any]
+
+
+@dataclass(eq=False, slots=True)
+class Item:
+    bot: HostedBot
+    future: asyncio.Future[Any] = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.future = asyncio.get_running_loop().create_future()
+
+
+@dataclass(eq=False, slots=True)
+class StoreItem(Item):
+    updates: Sequence[IncomingUpdate]
+    touch: bool  # record the time of the bot's latest update too
+
+
+@dataclass(eq=False, slots=True)
+class SweepItem(Item):
+    pass
+
+
+@dataclass(eq=False, slots=True)
+class HandleItem(Item):
+    chat_id: int
+    arrival: Arrival
+
+
+@dataclass(eq=False, slots=True)
+class SentItem(Item):
+    row: OutboxRow
+    event: Event | None  # what Telegram's answer means to the run (a poll's id), if anything
+
+
+def is_start(handle: HandleItem) -> bool:
+    inbound = handle.arrival.inbound
+    return inbound is not None and isinstance(inbound.action, StartRequest)

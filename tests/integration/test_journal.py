@@ -1,0 +1,220 @@
+"""The journal's group commit against real PostgreSQL: work of several chats and accounts in
+one transaction, each chat's order kept, one item's failure kept to itself, `/start`s of a
+batch counted against their token exactly."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+import orjson
+import pytest
+from sqlalchemy import func, select, text
+
+from adapters.telegram import effect_codec
+from adapters.telegram.course_cache import CourseCache
+from adapters.telegram.deeplink import build_start_payload
+from adapters.telegram.enrollment import HostedBot
+from adapters.telegram.journal import Journal
+from adapters.telegram.journal_items import (
+    Arrival,
+    HandleResult,
+    IncomingUpdate,
+    Stored,
+    StoreOutcome,
+)
+from adapters.telegram.updates import read_update, translate
+from storage.models import ProcessedUpdate, Run
+from tests.fakes.telegram_api import FakeBot
+from tests.integration.conftest import random_telegram_id
+from tests.integration.runtime_support import (
+    LEGACY_DIR,
+    add_bot,
+    add_course_version,
+    add_token,
+    deploy,
+)
+
+pytestmark = pytest.mark.integration
+
+_update_ids = itertools.count(1)
+_users = itertools.count(8_100_000)
+
+
+@dataclass
+class School:
+    bot: HostedBot
+    start_payload: str
+
+
+@pytest.fixture
+async def journal(db) -> AsyncIterator[Journal]:
+    journal = Journal(db, CourseCache(), lambda: datetime.now(UTC))
+    journal.start()
+    yield journal
+    await journal.stop()
+
+
+async def open_school(db, secret_box, make_account, **token_options: object) -> School:
+    account_id = await make_account()
+    telegram_id = random_telegram_id()
+    fake_bot = FakeBot(telegram_id, f"{telegram_id}:{'x' * 35}", f"j{telegram_id}_bot", "J")
+    bot_id = await add_bot(db, secret_box, account_id, fake_bot)
+    source = (LEGACY_DIR / "test_messages.yml").read_text(encoding="utf-8")
+    version_id = await add_course_version(db, account_id, source, "journal")
+    deployment_id = await deploy(db, account_id, version_id, bot_id)
+    token = await add_token(db, account_id, deployment_id, **token_options)
+    return School(
+        HostedBot(bot_id, account_id, fake_bot.username, None),
+        build_start_payload(deployment_id, token),
+    )
+
+
+def text_update(user_id: int, text_: str, update_id: int | None = None) -> dict:
+    return {
+        "update_id": update_id or next(_update_ids),
+        "message": {
+            "message_id": 1,
+            "date": 0,
+            "chat": {"id": user_id, "type": "private"},
+            "from": {"id": user_id, "is_bot": False, "first_name": "S", "language_code": "en"},
+            "text": text_,
+        },
+    }
+
+
+def incoming(raw: dict, payload: str | None = None) -> IncomingUpdate:
+    inbound = translate(read_update(raw))
+    chat_id = inbound.chat_id if inbound is not None else None
+    return IncomingUpdate(raw["update_id"], chat_id, payload or orjson.dumps(raw).decode(), inbound)
+
+
+async def arrive(journal: Journal, bot: HostedBot, raw: dict) -> Arrival:
+    (stored,) = await journal.store(bot, [incoming(raw)])
+    assert stored.outcome is StoreOutcome.STORED
+    return Arrival(stored.inbox_id, raw["update_id"], translate(read_update(raw)))
+
+
+def texts(result: HandleResult) -> list[str]:
+    return [effect_codec.decode(m.payload).text for m in result.pending]  # type: ignore[union-attr]
+
+
+async def test_one_transaction_carries_several_accounts_and_sees_no_other(
+    db, secret_box, make_account, journal
+):
+    first, second, third = [await open_school(db, secret_box, make_account) for _ in range(3)]
+    users = [next(_users) for _ in range(3)]
+    starts = [
+        text_update(user, f"/start {school.start_payload}")
+        for user, school in zip(users, (first, second, third), strict=True)
+    ]
+    arrivals = [
+        await arrive(journal, school.bot, raw)
+        for school, raw in zip((first, second, third), starts, strict=True)
+    ]
+
+    results = await asyncio.gather(
+        *(
+            journal.handle(school.bot, user, arrival)
+            for school, user, arrival in zip((first, second), users[:2], arrivals[:2], strict=True)
+        )
+    )
+
+    assert all(r is not None and r.position is not None for r in results)
+    for school, user in zip((first, second), users[:2], strict=True):
+        async with db.tenant(school.bot.account_id) as session:
+            run = await session.scalar(select(Run).where(Run.chat_id == user))
+        assert run is not None and run.is_active
+    # A batch transaction names its accounts: it sees those accounts' rows and no others.
+    connection = await db.connect_batch()
+    try:
+        await connection.begin([first.bot.account_id, second.bot.account_id])
+        seen = await connection.fetch("SELECT DISTINCT account_id FROM processed_update")
+        await connection.rollback()
+    finally:
+        await connection.close()
+    assert {r["account_id"] for r in seen} == {first.bot.account_id, second.bot.account_id}
+
+
+async def test_a_redelivered_update_is_stored_once(db, secret_box, make_account, journal):
+    school = await open_school(db, secret_box, make_account)
+    raw = text_update(next(_users), "hello")
+
+    first = await journal.store(school.bot, [incoming(raw)])
+    again = await journal.store(school.bot, [incoming(raw)])
+
+    assert first[0].outcome is StoreOutcome.STORED
+    assert again == [Stored(StoreOutcome.DUPLICATE)]
+
+
+async def test_a_chats_newer_update_waits_for_its_older_one(db, secret_box, make_account, journal):
+    school = await open_school(db, secret_box, make_account)
+    user = next(_users)
+    older = await arrive(journal, school.bot, text_update(user, f"/start {school.start_payload}"))
+    newer = await arrive(journal, school.bot, text_update(user, "some text"))
+
+    assert await journal.handle(school.bot, user, newer) is None  # the older one is unprocessed
+    assert await journal.handle(school.bot, user, older) is not None
+    assert await journal.handle(school.bot, user, newer) is not None
+    assert await journal.handle(school.bot, user, newer) is None  # handled once only
+
+
+async def test_an_update_postgres_refuses_is_skipped_alone(db, secret_box, make_account, journal):
+    school = await open_school(db, secret_box, make_account)
+    good = text_update(next(_users), "fine")
+    bad = text_update(next(_users), "broken")
+    # A lone surrogate, escaped as JSON allows: PostgreSQL's jsonb refuses it.
+    poison = orjson.dumps(bad).decode().replace("broken", "\\ud800")
+
+    outcomes = await asyncio.gather(
+        journal.store(school.bot, [incoming(good)]),
+        journal.store(school.bot, [incoming(bad, poison)]),
+    )
+
+    assert outcomes[0][0].outcome is StoreOutcome.STORED
+    assert outcomes[1] == [Stored(StoreOutcome.REFUSED)]
+    async with db.tenant(school.bot.account_id) as session:
+        stored = set(
+            await session.scalars(
+                select(ProcessedUpdate.update_id).where(ProcessedUpdate.bot_id == school.bot.bot_id)
+            )
+        )
+    assert stored == {good["update_id"]}
+
+
+async def test_starts_of_one_batch_count_a_group_token_exactly(
+    db, secret_box, make_account, journal
+):
+    school = await open_school(db, secret_box, make_account, kind="group", max_uses=3)
+    users = [next(_users) for _ in range(5)]
+    arrivals = [
+        await arrive(journal, school.bot, text_update(user, f"/start {school.start_payload}"))
+        for user in users
+    ]
+
+    results = await asyncio.gather(
+        *(
+            journal.handle(school.bot, user, arrival)
+            for user, arrival in zip(users, arrivals, strict=True)
+        )
+    )
+
+    begun = [r for r in results if r is not None and r.position is not None]
+    refused = [r for r in results if r is not None and r.position is None]
+    assert (len(begun), len(refused)) == (3, 2)
+    assert all("maximum number of students" in texts(r)[0] for r in refused)
+    async with db.tenant(school.bot.account_id) as session:
+        runs = await session.scalar(
+            select(func.count()).select_from(Run).where(Run.bot_id == school.bot.bot_id)
+        )
+        uses = await session.scalar(
+            text(
+                "SELECT uses FROM enrollment_token WHERE deployment_id IN "
+                "(SELECT id FROM course_deployment WHERE bot_id = :bot)"
+            ),
+            {"bot": school.bot.bot_id},
+        )
+    assert (runs, uses) == (3, 3)
