@@ -22,7 +22,7 @@ import logging
 import math
 import time
 from collections.abc import Callable, Hashable, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -43,7 +43,13 @@ from adapters.telegram.delivery import TYPING_INTERVAL_S, Delivery, DeliveryPaus
 from adapters.telegram.enrollment import HostedBot
 from adapters.telegram.handling import Handled, InboxReader
 from adapters.telegram.journal import Journal
-from adapters.telegram.journal_items import Arrival, IncomingUpdate, OutboxRow, StoreOutcome
+from adapters.telegram.journal_items import (
+    Arrival,
+    HandleResult,
+    IncomingUpdate,
+    OutboxRow,
+    StoreOutcome,
+)
 from adapters.telegram.keys import AccountBotKeyBuilder
 from adapters.telegram.lean_methods import LeanGetUpdates
 from adapters.telegram.position_mirror import PositionMirror
@@ -126,6 +132,12 @@ def _without_nul(value: Any) -> Any:
     if isinstance(value, list):
         return [_without_nul(v) for v in value]
     return value
+
+
+def _handled(arrival: Arrival, result: HandleResult, *, more: bool) -> Handled:
+    return Handled(
+        arrival.update_id, result.callback_query_id, result.position, more, result.pending
+    )
 
 
 def _last_update_id(updates: list[dict[str, Any]], offset: int | None) -> int:
@@ -379,14 +391,14 @@ class BotRuntime:
 
     async def _handle_arrival(self, chat_id: int, arrival: Arrival) -> Handled | None:
         """The fast lane: the update is in memory, the journal claims and handles it."""
-        handled = await self._handle(chat_id, arrival)
+        result = await self._handle(chat_id, arrival)
         self._arrivals.pop_first(chat_id)
-        if handled is None:
+        if result is None:
             # Handled elsewhere, or an older update of the chat waits: the database knows.
             self._inbox_hint.add(chat_id)
             self.workers.kick(chat_id)
             return None
-        return replace(handled, more=self._arrivals.has(chat_id))
+        return _handled(arrival, result, more=self._arrivals.has(chat_id))
 
     async def _handle_from_database(self, chat_id: int) -> Handled | None:
         """The database lane: the chat's oldest unprocessed update, read from the inbox."""
@@ -396,25 +408,23 @@ class BotRuntime:
         if found is None:
             return None
         arrival, more = found
-        handled = await self._handle(chat_id, arrival)
+        result = await self._handle(chat_id, arrival)
         self._arrivals.drop_through(chat_id, arrival.update_id)
         if more and not self._arrivals.has(chat_id):
             self._inbox_hint.add(chat_id)  # what waits is not in memory: read it next round
-        if handled is None:  # another runner took it meanwhile
+        if result is None:  # another runner took it meanwhile
             if more:
                 self.workers.kick(chat_id)
             return None
-        return replace(handled, more=more or self._arrivals.has(chat_id))
+        return _handled(arrival, result, more=more or self._arrivals.has(chat_id))
 
-    async def _handle(self, chat_id: int, arrival: Arrival) -> Handled | None:
+    async def _handle(self, chat_id: int, arrival: Arrival) -> HandleResult | None:
         started = time.perf_counter()
         result = await self._journal.handle(self.hosted, chat_id, arrival)
-        if result is None:
-            return None
-        count_handled(self.config.account_id, ok=result.ok, seconds=time.perf_counter() - started)
-        return Handled(
-            arrival.update_id, result.callback_query_id, result.position, pending=result.pending
-        )
+        if result is not None:
+            elapsed = time.perf_counter() - started
+            count_handled(self.config.account_id, ok=result.ok, seconds=elapsed)
+        return result
 
     async def _deliver(self, chat_id: int, pending: Sequence[OutboxRow] | None) -> bool:
         """Send the chat's pending messages (`pending`: already read in this transaction's

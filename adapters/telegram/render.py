@@ -47,8 +47,12 @@ def telegram_parse_mode(engine_mode: str | None) -> str | None:
     return None
 
 
+@lru_cache(maxsize=4096)
 def keyboard(buttons: tuple[InlineButton, ...]) -> InlineKeyboardMarkup | None:
-    """One button per row: course buttons are sentences, they don't fit side by side."""
+    """One button per row: course buttons are sentences, they don't fit side by side.
+
+    Cached: students at the same step of a course get the same buttons (the same data too),
+    and a keyboard is several models to build (shared, never changed: aiogram only reads)."""
     if not buttons:
         return None
     rows = []
