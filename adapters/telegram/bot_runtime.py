@@ -193,7 +193,6 @@ class BotRuntime:
             self.sender,
             courses,
             llm,
-            clock,
             journal,
             db_slots,
             payments,

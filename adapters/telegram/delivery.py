@@ -14,8 +14,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Callable, Sequence
-from datetime import datetime
+from collections.abc import AsyncIterator, Sequence
 
 from aiogram import Bot
 from aiogram.enums import ChatAction
@@ -61,7 +60,6 @@ class Delivery:
         sender: BotSender,
         courses: CourseCache,
         llm: LLMClient | None,
-        clock: Callable[[], datetime],
         journal: Journal,
         db_slots: asyncio.Semaphore,
         payments: PaymentService | None = None,
@@ -78,7 +76,6 @@ class Delivery:
         self._sender = sender
         self._courses = courses
         self._llm = llm
-        self._clock = clock
         # chat -> rows queued by results fed back during its batch (one worker per chat)
         self._queued_meanwhile: dict[int, int] = {}
         self._payments = payments

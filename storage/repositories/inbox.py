@@ -6,15 +6,13 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import datetime
 from typing import Any
 
-from sqlalchemy import bindparam, select, update
+from sqlalchemy import bindparam, select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.models import ProcessedUpdate
-from storage.repositories._common import now_param
 
 # Built once: these run for every update (see _common.now_param).
 _INBOX = ProcessedUpdate.__table__
@@ -23,13 +21,6 @@ _STORE = (  # the VALUES come from the parameters, named as the columns
     .on_conflict_do_nothing(index_elements=[_INBOX.c.bot_id, _INBOX.c.update_id])
     .returning(_INBOX.c.id)
 )
-_MARK_PROCESSED = (  # an UPDATE's own parameters must not be named as its columns
-    update(_INBOX)
-    .where(_INBOX.c.account_id == bindparam("of_account"), _INBOX.c.id == bindparam("inbox_id"))
-    .values(processed_at=now_param(), error=bindparam("new_error"))
-)
-
-
 _OLDEST_IN_CHAT = (
     select(ProcessedUpdate)
     .where(
@@ -61,37 +52,6 @@ async def store(
         "payload": dict(payload),
     }
     return (await session.execute(_STORE, params)).scalar_one_or_none()
-
-
-async def list_unprocessed(
-    session: AsyncSession, account_id: int, bot_id: int, *, limit: int = 100
-) -> list[ProcessedUpdate]:
-    """Received but not processed (e.g. the process died): replay these at start-up."""
-    stmt = (
-        select(ProcessedUpdate)
-        .where(
-            ProcessedUpdate.account_id == account_id,
-            ProcessedUpdate.bot_id == bot_id,
-            ProcessedUpdate.processed_at.is_(None),
-        )
-        .order_by(ProcessedUpdate.id)
-        .limit(limit)
-    )
-    return list((await session.scalars(stmt)).all())
-
-
-async def mark_processed(
-    session: AsyncSession,
-    account_id: int,
-    inbox_id: int,
-    *,
-    error: str | None = None,
-    now: datetime | None = None,
-) -> None:
-    # Core, not ORM: runs once per update, and the ORM's bulk-update machinery cost more
-    # than the statement itself (docs/benchmarks.md).
-    params = {"of_account": account_id, "inbox_id": inbox_id, "new_error": error, "now": now}
-    await session.execute(_MARK_PROCESSED, params)
 
 
 async def oldest_for_chat(

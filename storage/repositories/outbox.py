@@ -4,26 +4,16 @@ so a crash between step() and the Bot API call re-sends instead of silently losi
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
-from datetime import datetime
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from sqlalchemy import bindparam, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.models import Outbox, OutboxStatus
-from storage.repositories._common import now_param
 
 # Built once: these run for every message (see _common.now_param).
 _OUTBOX = Outbox.__table__
-_MARK_SENT = (
-    update(_OUTBOX)
-    .where(
-        _OUTBOX.c.account_id == bindparam("of_account"),
-        _OUTBOX.c.id.in_(bindparam("ids", expanding=True)),
-    )
-    .values(status=OutboxStatus.SENT.value, sent_at=now_param(), attempts=_OUTBOX.c.attempts + 1)
-)
 _PENDING_FOR_CHAT = (
     select(Outbox)
     .where(
@@ -78,35 +68,6 @@ async def enqueue_many(
         for payload in payloads
     ]
     await session.execute(insert(Outbox.__table__), rows)
-
-
-async def take(
-    session: AsyncSession, account_id: int, bot_id: int, *, limit: int = 50
-) -> list[Outbox]:
-    """Oldest pending messages of a bot, locked (SKIP LOCKED) until the transaction ends."""
-    stmt = (
-        select(Outbox)
-        .where(
-            Outbox.account_id == account_id,
-            Outbox.bot_id == bot_id,
-            Outbox.status == OutboxStatus.PENDING.value,
-        )
-        .order_by(Outbox.id)
-        .limit(limit)
-        .with_for_update(skip_locked=True)
-    )
-    return list((await session.scalars(stmt)).all())
-
-
-async def mark_sent(
-    session: AsyncSession,
-    account_id: int,
-    outbox_ids: Iterable[int],
-    *,
-    now: datetime | None = None,
-) -> int:
-    params = {"of_account": account_id, "ids": list(outbox_ids), "now": now}
-    return (await session.execute(_MARK_SENT, params)).rowcount
 
 
 async def mark_failed(

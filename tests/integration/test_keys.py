@@ -10,6 +10,7 @@ from aiogram.fsm.storage.base import StorageKey
 from redis.asyncio import Redis
 
 from adapters.telegram.keys import AccountBotKeyBuilder, bot_key_pattern, make_storage
+from adapters.telegram.position_mirror import PositionMirror
 
 pytestmark = pytest.mark.integration
 
@@ -93,3 +94,29 @@ def test_ids_that_could_forge_or_glob_keys_are_rejected(bad: object) -> None:
         AccountBotKeyBuilder(bad, 1)  # type: ignore[arg-type]
     with pytest.raises(ValueError):
         AccountBotKeyBuilder(1, bad)  # type: ignore[arg-type]
+
+
+async def test_the_position_mirror_writes_what_the_bots_storage_reads(
+    redis: Redis, account_id: str
+) -> None:
+    """The runtime mirrors positions in batches, into the keys aiogram's RedisStorage of that
+    bot reads; the latest write per key wins, and a finished run's key is deleted."""
+    storage = make_storage(redis, account_id, 31)
+    builder = AccountBotKeyBuilder(account_id, 31)
+    key = StorageKey(bot_id=31, chat_id=USER, user_id=USER)
+    other = StorageKey(bot_id=31, chat_id=USER + 1, user_id=USER + 1)
+    mirror = PositionMirror(redis)
+    try:
+        mirror.put(builder.build(key, "state"), "run:1:q1")
+        mirror.put(builder.build(key, "state"), "run:1:q2")
+        mirror.put(builder.build(other, "state"), "run:2:intro")
+        await mirror.flush()
+        assert await storage.get_state(key) == "run:1:q2"
+        assert await storage.get_state(other) == "run:2:intro"
+
+        mirror.put(builder.build(other, "state"), None)  # the run finished
+        await mirror.flush()
+        assert await storage.get_state(other) is None
+        assert await _raw_keys(redis, f"cb:{account_id}:*") == {builder.build(key, "state")}
+    finally:
+        await redis.delete(builder.build(key, "state"), builder.build(other, "state"))

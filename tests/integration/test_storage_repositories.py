@@ -36,15 +36,11 @@ async def test_redelivered_update_is_stored_once(db, seed_account):
             s, account, bot_id=seeded.bot_id, update_id=77, payload=update, chat_id=5
         )
         assert first is not None and again is None
-        pending = await inbox.list_unprocessed(s, account, seeded.bot_id)
-        assert [row.update_id for row in pending] == [1, 77]
-        await inbox.mark_processed(s, account, first)
-        assert [
-            row.update_id for row in await inbox.list_unprocessed(s, account, seeded.bot_id)
-        ] == [1]
+        waiting = await inbox.oldest_for_chat(s, account, seeded.bot_id, 5, limit=10)
+    assert [row.update_id for row in waiting] == [77]
 
 
-async def test_outbox_keeps_order_and_concurrent_senders_skip_locked_rows(db, seed_account):
+async def test_outbox_keeps_order_and_records_failed_attempts(db, seed_account):
     seeded = await seed_account()
     account = seeded.account_id
     async with db.tenant(account) as s:
@@ -52,29 +48,16 @@ async def test_outbox_keeps_order_and_concurrent_senders_skip_locked_rows(db, se
             await outbox.enqueue(
                 s, account, bot_id=seeded.bot_id, chat_id=9, payload={"text": f"m{n}"}
             )
-    holding, release = asyncio.Event(), asyncio.Event()
-
-    async def first_sender() -> list[str]:
-        async with db.tenant(account) as s:
-            batch = await outbox.take(s, account, seeded.bot_id, limit=3)
-            holding.set()
-            await release.wait()
-            await outbox.mark_sent(s, account, [row.id for row in batch])
-            return [row.payload["text"] for row in batch]
-
-    task = asyncio.create_task(first_sender())
-    await holding.wait()
+        queued = await outbox.pending_for_chat(s, account, seeded.bot_id, 9)
+        assert [row.payload["text"] for row in queued] == ["m0", "m1", "m2", "m3"]
+        await outbox.mark_failed(s, account, queued[0].id, error="429", final=False)
+        await outbox.mark_failed(s, account, queued[1].id, error="403 blocked", final=True)
     async with db.tenant(account) as s:
-        second = await outbox.take(s, account, seeded.bot_id, limit=10)
-        assert [row.payload["text"] for row in second] == ["m2", "m3"]
-        await outbox.mark_failed(s, account, second[0].id, error="429", final=False)
-        await outbox.mark_failed(s, account, second[1].id, error="403 blocked", final=True)
-    release.set()
-    assert await task == ["Hi", "m0", "m1"]  # the seed's own message came first
-    async with db.tenant(account) as s:
-        left = await outbox.take(s, account, seeded.bot_id)
+        left = await outbox.pending_for_chat(s, account, seeded.bot_id, 9)
     assert [(row.payload["text"], row.attempts, row.last_error) for row in left] == [
-        ("m2", 1, "429")
+        ("m0", 1, "429"),
+        ("m2", 0, None),
+        ("m3", 0, None),
     ]
 
 
