@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import replace
 
+import asyncpg
 import pytest
 from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError, IntegrityError
@@ -231,3 +232,27 @@ async def test_startup_path_migrates_and_connects_as_the_app_role(empty_database
     explicit = replace(settings, database_app_url=empty_database)  # the owner: must be refused
     with pytest.raises(AppRoleError):
         await open_database(explicit, secret_box, migrate=False)
+
+
+async def test_a_batch_transaction_sees_and_writes_only_the_accounts_it_names(db, seed_account):
+    """The journal's transactions name their accounts (`app.account_ids`): the rows of any
+    other account are invisible to them and cannot be written by them."""
+    mine, other = await seed_account(), await seed_account()
+    connection = await db.connect_batch()
+    try:
+        await connection.begin([mine.account_id])
+        for table in TENANT_TABLES:
+            rows = await connection.fetch(f"SELECT DISTINCT {_key(table)} AS a FROM {table}")
+            assert {r["a"] for r in rows} == {mine.account_id}, table
+        with pytest.raises(asyncpg.InsufficientPrivilegeError):  # row-level security
+            await connection.execute(
+                "INSERT INTO processed_update (account_id, bot_id, update_id, payload) "
+                "VALUES ($1, $2, 424242, '{}')",
+                other.account_id,
+                other.bot_id,
+            )
+        await connection.rollback()
+        with pytest.raises(ValueError):
+            await connection.begin(["1) OR (true"])  # type: ignore[list-item]
+    finally:
+        await connection.close()
