@@ -9,7 +9,8 @@ only gather and write, one statement for all the starts of a batch (see storage/
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections import Counter
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
@@ -54,19 +55,19 @@ FOR UPDATE OF a
 # UPDATE ... FROM matching one row twice updates it once), the caller runs rounds.
 _USE_TOKENS = """
 UPDATE enrollment_token t SET uses = t.uses + 1
-FROM unnest($1::bigint[], $2::bigint[], $3::text[], $4::bigint[]) WITH ORDINALITY
-     AS s(account_id, deployment_id, token, user_id, n)
+FROM unnest($1::bigint[], $2::bigint[], $3::bigint[], $4::text[], $5::bigint[])
+     AS s(key, account_id, deployment_id, token, user_id)
 WHERE t.account_id = s.account_id AND t.deployment_id = s.deployment_id AND t.token = s.token
-  AND t.revoked_at IS NULL AND (t.expires_at IS NULL OR t.expires_at > $5)
+  AND t.revoked_at IS NULL AND (t.expires_at IS NULL OR t.expires_at > $6)
   AND (t.max_uses IS NULL OR t.uses < t.max_uses)
   AND (t.bound_telegram_user_id IS NULL OR t.bound_telegram_user_id = s.user_id)
-RETURNING s.n, t.id, t.utm_source, t.utm_medium, t.utm_campaign, t.utm_content, t.utm_term
+RETURNING s.key, t.id, t.utm_source, t.utm_medium, t.utm_campaign, t.utm_content, t.utm_term
 """
 
 _FIND_TOKENS = """
-SELECT s.n, t.revoked_at, t.expires_at, t.max_uses, t.uses
-FROM unnest($1::bigint[], $2::bigint[], $3::text[]) WITH ORDINALITY
-     AS s(account_id, deployment_id, token, n)
+SELECT s.key, t.revoked_at, t.expires_at, t.max_uses, t.uses
+FROM unnest($1::bigint[], $2::bigint[], $3::bigint[], $4::text[])
+     AS s(key, account_id, deployment_id, token)
 JOIN enrollment_token t
   ON t.account_id = s.account_id AND t.deployment_id = s.deployment_id AND t.token = s.token
 """
@@ -230,44 +231,39 @@ async def lock_accounts_usage(conn: BatchConnection, account_ids: set[int]) -> d
 
 
 async def use_tokens(
-    conn: BatchConnection, wanted: Sequence[TokenWanted], now: datetime
+    conn: BatchConnection, wanted: Mapping[int, TokenWanted], now: datetime
 ) -> dict[int, CountedToken]:
-    """Count a use of each wanted token that is valid now for its student; index in
-    `wanted` -> the counted token. Several uses of one token go in successive statements."""
+    """Count a use of each wanted token that is valid now for its student; the caller's
+    key -> the counted token. The n-th use of one token in a batch goes in the n-th
+    statement."""
+    rounds: list[list[tuple[int, TokenWanted]]] = []
+    uses: Counter[tuple[int, int, str]] = Counter()
+    for key, w in wanted.items():
+        token = (w.account_id, w.deployment_id, w.token)
+        number = uses[token]
+        uses[token] += 1
+        if number == len(rounds):
+            rounds.append([])
+        rounds[number].append((key, w))
     counted: dict[int, CountedToken] = {}
-    rounds: list[list[int]] = []
-    taken: list[set[tuple[int, int, str]]] = []
-    for index, w in enumerate(wanted):
-        key = (w.account_id, w.deployment_id, w.token)
-        for number, keys in enumerate(taken):
-            if key not in keys:
-                keys.add(key)
-                rounds[number].append(index)
-                break
-        else:
-            taken.append({key})
-            rounds.append([index])
-    for indexes in rounds:
-        rows = [
-            (wanted[i].account_id, wanted[i].deployment_id, wanted[i].token, wanted[i].user_id)
-            for i in indexes
-        ]
-        for r in await conn.fetch(_USE_TOKENS, *columns(rows, 4), now):
-            utm = {key: r[f"utm_{key}"] for key in UTM_KEYS}
-            counted[indexes[r["n"] - 1]] = CountedToken(r["id"], utm)
+    for round_ in rounds:
+        rows = [(key, w.account_id, w.deployment_id, w.token, w.user_id) for key, w in round_]
+        for r in await conn.fetch(_USE_TOKENS, *columns(rows, 5), now):
+            utm = {name: r[f"utm_{name}"] for name in UTM_KEYS}
+            counted[r["key"]] = CountedToken(r["id"], utm)
     return counted
 
 
 async def token_states(
-    conn: BatchConnection, refused: Sequence[TokenWanted]
+    conn: BatchConnection, refused: Mapping[int, TokenWanted]
 ) -> dict[int, TokenState]:
-    """Index in `refused` -> the stored token (absent: no such token)."""
+    """The caller's key -> the stored token (absent: no such token)."""
     if not refused:
         return {}
-    rows = [(w.account_id, w.deployment_id, w.token) for w in refused]
-    found = await conn.fetch(_FIND_TOKENS, *columns(rows, 3))
+    rows = [(key, w.account_id, w.deployment_id, w.token) for key, w in refused.items()]
+    found = await conn.fetch(_FIND_TOKENS, *columns(rows, 4))
     return {
-        r["n"] - 1: TokenState(r["revoked_at"], r["expires_at"], r["max_uses"], r["uses"])
+        r["key"]: TokenState(r["revoked_at"], r["expires_at"], r["max_uses"], r["uses"])
         for r in found
     }
 

@@ -264,8 +264,8 @@ async def _count_tokens(
     now: datetime,
 ) -> list[tuple[int, DeploymentFacts, CountedToken | None, StartFacts]]:
     """Count the seated starts' tokens; those refused are told why and drop out."""
-    wanted = [
-        TokenWanted(
+    wanted = {
+        index: TokenWanted(
             starts[index].bot.account_id,
             deployment.id,
             token,
@@ -273,26 +273,20 @@ async def _count_tokens(
         )
         for index, deployment, token, _ in seated
         if token is not None
-    ]
+    }
     counted = await facts_sql.use_tokens(conn, wanted, now)
-    refused = [w for i, w in enumerate(wanted) if i not in counted]
+    refused = {index: w for index, w in wanted.items() if index not in counted}
     states = await facts_sql.token_states(conn, refused)
-    refused_at = {i: n for n, i in enumerate(i for i in range(len(wanted)) if i not in counted)}
     admitted = []
-    position = 0
-    for index, deployment, token, fact in seated:
-        if token is None:
-            admitted.append((index, deployment, None, fact))
+    for index, deployment, _, fact in seated:
+        if index not in refused:
+            admitted.append((index, deployment, counted.get(index), fact))
             continue
-        if position in counted:
-            admitted.append((index, deployment, counted[position], fact))
-        else:
-            state = states.get(refused_at[position])
-            reason = (
-                TokenRefusal.NOT_FOUND
-                if state is None
-                else refusal_of(state.revoked_at, state.expires_at, state.max_uses, state.uses, now)
-            )
-            _say(admissions[index], starts[index].inbound, _REFUSALS[reason])
-        position += 1
+        state = states.get(index)
+        reason = (
+            TokenRefusal.NOT_FOUND
+            if state is None
+            else refusal_of(state.revoked_at, state.expires_at, state.max_uses, state.uses, now)
+        )
+        _say(admissions[index], starts[index].inbound, _REFUSALS[reason])
     return admitted

@@ -7,8 +7,7 @@ a time, in order, and delivers the messages each one queued before taking the ne
 The fast lane keeps the stored updates in memory, so handling needs no read: the journal
 claims an update only while it is its chat's oldest unprocessed one, and otherwise the chat
 falls back to the database lane, which reads the chat's inbox in order (work left by a
-crash or by another runner, or an update whose claim failed). `/start` also takes the
-database lane: enrollment reads and writes more than the journal's statements cover.
+crash or by another runner, or an update whose claim failed) and hands it to the journal.
 
 Each kick says which lane may have work, so a worker never opens a transaction only to find
 nothing. The hints live in memory; the periodic sweep re-derives them from PostgreSQL.

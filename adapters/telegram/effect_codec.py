@@ -61,6 +61,7 @@ def is_outgoing(effect: object) -> bool:
 _FIELDS: dict[type, tuple[str, ...]] = {
     cls: tuple(f.name for f in fields(cls)) for cls in _KINDS.values()
 }
+_BUTTON_FIELDS = tuple(f.name for f in fields(InlineButton))
 
 
 def encode(effect: OutgoingEffect) -> dict[str, Any]:
@@ -75,12 +76,7 @@ def encode(effect: OutgoingEffect) -> dict[str, Any]:
 
 
 def _button(button: InlineButton) -> dict[str, str | None]:
-    return {
-        "text": button.text,
-        "data": button.data,
-        "url": button.url,
-        "web_app_url": button.web_app_url,
-    }
+    return {name: getattr(button, name) for name in _BUTTON_FIELDS}
 
 
 def decode(payload: dict[str, Any]) -> OutgoingEffect:

@@ -204,10 +204,7 @@ class Journal:
             log.error(
                 "bot %s: update %s failed: %s", item.bot.bot_id, item.arrival.update_id, error
             )
-            failed = HandleItem(item.bot, item.chat_id, item.arrival)
-            connection = await self._commit_failure(connection, failed, error)
-            _chain(failed.future, item.future)
-            return connection
+            return await self._commit_failure(connection, item, error)
         if isinstance(item, SentItem) and item.event is not None:
             log.error(
                 "bot %s: outbox %s result not applied: %s", item.bot.bot_id, item.row.id, error

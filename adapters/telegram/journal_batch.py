@@ -12,6 +12,7 @@ update is recorded against that update alone; anything PostgreSQL refuses fails 
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
@@ -183,9 +184,8 @@ class Batch:
         """The first step of a run a `/start` began (None: the start was refused)."""
         if run is None:
             return True, None
-        writes, current = self._advance(run, StartEvent(None))
-        self._keep(run, writes)
-        return True, RunPosition(run.id, current, writes.finish_status is not None)
+        position, _ = self._step(run, StartEvent(None))
+        return True, position
 
     async def _lock_runs(self, chats: list[tuple[HostedBot, int]]) -> dict[ChatKey, ActiveRun]:
         queries = []
@@ -226,7 +226,7 @@ class Batch:
         claimed = await self._conn.claim_updates(keys, self._now)
         return [h for h in handles if h.arrival.inbox_id in claimed]
 
-    async def _load_courses(self, runs: Any) -> None:
+    async def _load_courses(self, runs: Iterable[ActiveRun]) -> None:
         missing = {
             (run.course_version_id, run.account_id)
             for run in runs
@@ -254,28 +254,28 @@ class Batch:
                     )
             if not isinstance(reaction, Advance) or run is None:
                 return True, None
-            writes, state_current = self._advance(run, reaction.event)
+            position, _ = self._step(run, reaction.event)
         except Exception as exc:
             log.exception("bot %s: update %s failed", handle.bot.bot_id, handle.arrival.update_id)
             error = f"{type(exc).__name__}: {exc}"[:500]
             self._errors.append((handle.arrival.inbox_id, handle.bot.account_id, error))
             return False, None
-        self._keep(run, writes)
-        return True, RunPosition(run.id, state_current, writes.finish_status is not None)
+        return True, position
 
     def _feed(self, sent: SentItem, run: ActiveRun | None) -> int:
         """Apply Telegram's answer to the row's run (if it is still the active one)."""
         if run is None or run.id != sent.row.run_id or sent.event is None:
             return 0
         try:
-            writes, _ = self._advance(run, sent.event)
+            _, queued = self._step(run, sent.event)
         except Exception:
             log.exception("bot %s: outbox %s result not applied", sent.bot.bot_id, sent.row.id)
             return 0
-        self._keep(run, writes)
-        return len(writes.messages)
+        return queued
 
-    def _advance(self, run: ActiveRun, event: Event) -> tuple[StepWrites, str | None]:
+    def _step(self, run: ActiveRun, event: Event) -> tuple[RunPosition, int]:
+        """Step the run and gather the step's rows into the batch's statements; where the
+        run now stands, and how many messages the step queued."""
         course = self._courses.cached(run.course_version_id)
         if course is None:
             raise LookupError(f"course version {run.course_version_id} does not load")
@@ -284,15 +284,16 @@ class Batch:
         before = self._known[chat].state if run.state is None else load_state(run.state)
         state, effects = step(course, before, event, self._now)
         writes = plan_step(state, effects)
+        self._keep(run, writes)
         finished = writes.finish_status is not None
-        # Saving the state bumps its version by one (migration 0006's trigger).
+        # Only once the rows are gathered: the cache must never hold a state the batch does
+        # not write. Saving the state bumps its version by one (migration 0006's trigger).
         self._new_states[chat] = (
             None if finished else KnownState(run.id, run.state_version + 1, state)
         )
-        return writes, state.current
+        return RunPosition(run.id, state.current, finished), len(writes.messages)
 
     def _keep(self, run: ActiveRun, writes: StepWrites) -> None:
-        """Gather one step's rows into the batch's statements."""
         account_id = run.account_id
         self._writes.states.append(
             (run.id, account_id, orjson.dumps(writes.state).decode(), writes.finish_status)

@@ -242,9 +242,7 @@ class BotSender:
             return await self.send(chat_id, call)
         future: asyncio.Future[T] = asyncio.get_running_loop().create_future()
         future.add_done_callback(_consume_exception)
-        bucket.take(now)
-        chat.bucket.take(now)
-        chat.busy = True
+        self._take_turn(chat, now)
         self._inline += 1
         self._idle.clear()
         try:
@@ -259,6 +257,13 @@ class BotSender:
     def _start_worker(self) -> None:
         if self._worker is None:
             self._worker = asyncio.create_task(self._run(), name=f"sender-{self.bot_id}")
+
+    def _take_turn(self, chat: _Chat, now: float) -> None:
+        """A call to `chat` starts now: it spends a token of the bot and of the chat, and
+        the chat has it in flight until the attempt ends."""
+        self._bucket(now).take(now)
+        chat.bucket.take(now)
+        chat.busy = True
 
     def _bucket(self, now: float) -> TokenBucket:
         if self._bot_bucket is None:
@@ -346,9 +351,7 @@ class BotSender:
                 self._schedule(chat_id, chat)
                 self._set_idle_if_done()
                 continue
-            self._bot_bucket.take(now)
-            chat.bucket.take(now)
-            chat.busy = True
+            self._take_turn(chat, now)
             task = asyncio.create_task(self._attempt_in_task(job, chat))
             self._in_flight[task] = job
             task.add_done_callback(self._finished)
