@@ -249,9 +249,9 @@ class BotRuntime:
 
     # ---- intake ----------------------------------------------------------------------------
 
-    async def ingest(self, updates: list[dict[str, Any]]) -> None:
+    async def ingest(self, updates: list[Any]) -> int:
         """Store updates (JSON objects as received) durably, duplicates dropped, then hand
-        them to their chats.
+        them to their chats; how many of them were updates at all.
 
         An update PostgreSQL cannot store even on its own is logged and skipped, so one
         hostile update can never stall the bot's intake; so is one that is not an update at
@@ -270,7 +270,7 @@ class BotRuntime:
                 IncomingUpdate(update.update_id, chat_id, storable_payload(raw), inbound)
             )
         if not incoming:
-            return
+            return 0
         touch = time.monotonic() - self._touched_at >= LAST_UPDATE_EVERY_S
         outcomes = await self._journal.store(self.hosted, incoming, touch=touch)
         if touch:
@@ -289,6 +289,7 @@ class BotRuntime:
             if not self._arrivals.add(chat_id, arrival):
                 self._inbox_hint.add(chat_id)
             self.workers.kick(chat_id)
+        return len(incoming)
 
     def kick_outbox(self, chat_id: int) -> None:
         """Messages were queued for the chat outside its worker (timer, payment)."""

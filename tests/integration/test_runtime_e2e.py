@@ -436,7 +436,11 @@ async def test_webhook_mode_checks_the_secret_and_serves_students(
             )
             missing = await client.post(url, json=update)
             unknown = await client.post(url.replace(hosted.config.public_id, "nobody"), json=update)
+            secret = {"X-Telegram-Bot-Api-Secret-Token": hosted.config.webhook_secret or ""}
+            junk = await client.post(url, json={"update_id": "1", "message": []}, headers=secret)
+            not_json = await client.post(url, content=b"{", headers=secret)
         assert (wrong.status_code, missing.status_code, unknown.status_code) == (401, 401, 404)
+        assert (junk.status_code, not_json.status_code) == (400, 400)
         assert await latest_run(db, account_id, 1) is None
 
         course = Course(
