@@ -179,7 +179,7 @@ class AccountLLM:
             )
             return answer.ensure_ok().json_object()
         except OutboundError as exc:
-            raise LLMError(f"LLM call refused or failed: {exc}") from None
+            raise LLMError(str(exc)) from None
 
     async def close(self) -> None:
         if self._owns_outbound:
