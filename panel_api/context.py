@@ -15,7 +15,7 @@ from typing import Any
 import gspread
 
 from panel_api.health import HealthProbe
-from panel_api.services.sheets_access import sheets_client
+from panel_api.services.sheets_access import guarded_sheets_client
 from panel_api.settings import PanelSettings
 from storage.config import Settings
 from storage.crypto import SecretBox
@@ -48,4 +48,4 @@ class PanelContext:
         if self.outbound is None:
             self.outbound = OutboundClient.allowing(self.settings.outbound_allow)
         if self.sheets_client is None:
-            self.sheets_client = partial(sheets_client, outbound=self.outbound)
+            self.sheets_client = partial(guarded_sheets_client, outbound=self.outbound)

@@ -23,7 +23,7 @@ from storage.repositories import accounts
 
 REQUIRED_KEYS = ("type", "client_email", "private_key", "token_uri")
 GOOGLE_TOKEN_URI = "https://oauth2.googleapis.com/token"
-# Keys made before 2019 name the older endpoint; both are Google's.
+# Older key files name the older endpoint; both are Google's.
 GOOGLE_TOKEN_URIS = frozenset({GOOGLE_TOKEN_URI, "https://accounts.google.com/o/oauth2/token"})
 SHEETS_TIMEOUT_S = 30.0
 SHEETS_MAX_BYTES = 8 * 1024 * 1024  # the values of a sheet big enough for a 1 MiB course
@@ -55,7 +55,7 @@ def check_token_uri(info: Mapping[str, Any]) -> None:
         )
 
 
-def sheets_client(info: Mapping[str, Any], outbound: OutboundClient) -> gspread.Client:
+def guarded_sheets_client(info: Mapping[str, Any], outbound: OutboundClient) -> gspread.Client:
     """A read-only gspread client signed in as the service account. Build it on the event
     loop and use it in a worker thread: its requests are sent on this loop. The token goes
     to Google's endpoint whatever the key names."""

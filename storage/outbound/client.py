@@ -33,13 +33,13 @@ DEFAULT_MAX_BYTES = 1024 * 1024
 _POOL_LIMITS = {"max_connections": 100, "max_keepalive_connections": 20, "keepalive_expiry": 5.0}
 
 
-def describe_size(size: int) -> str:
+def _size_text(size: int) -> str:
     return f"{size / (1024 * 1024):g} MiB" if size >= 1024 * 1024 else f"{size} bytes"
 
 
 @dataclass(frozen=True)
 class OutboundResponse:
-    """A complete answer (status 1xx, 2xx, 4xx or 5xx; redirects never get here)."""
+    """A complete answer, of any status but a redirect (those never get here)."""
 
     host: str
     status: int
@@ -146,9 +146,11 @@ class OutboundClient:
         try:
             async with asyncio.timeout(timeout_s):
                 return await self._send(pool, request, host, timeout_s, max_bytes)
+        except httpcore.ConnectTimeout:
+            raise OutboundError(f"could not connect to {host} in time") from None
         except (TimeoutError, httpcore.TimeoutException):
             raise OutboundError(f"no answer from {host} within {timeout_s:g} s") from None
-        except httpcore.ConnectError:
+        except httpcore.ConnectError:  # refused, unreachable, or a certificate not for host
             raise OutboundError(f"could not connect to {host}") from None
         except (httpcore.NetworkError, httpcore.ProtocolError):
             raise OutboundError(f"the connection to {host} broke off") from None
@@ -177,7 +179,7 @@ class OutboundClient:
             request.method,
             url,
             headers=request.headers.raw,
-            content=request.stream,  # type: ignore[arg-type]  # httpx streams iterate async
+            content=request.read() or None,  # no body: no chunked framing on a GET
             extensions={"timeout": timeouts},
         ) as response:
             if 300 <= response.status < 400:
@@ -186,7 +188,7 @@ class OutboundClient:
                     "which is not followed"
                 )
             too_large = OutboundError(
-                f"the answer from {host} is larger than {describe_size(max_bytes)}"
+                f"the answer from {host} is larger than {_size_text(max_bytes)}"
             )
             headers = tuple(
                 (name.decode("latin-1"), value.decode("latin-1"))
