@@ -121,8 +121,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     if rest:
         parser.error(f"unrecognized arguments: {' '.join(rest)}")
 
-    settings = Settings.from_env()
     try:
+        settings = Settings.from_env()
         configure_logging(settings.log_level)  # text, or JSON with COURSEBOT_LOG_FORMAT=json
     except ValueError as exc:
         parser.error(str(exc))

@@ -3,9 +3,12 @@
 Each account may bring its own OpenAI-compatible endpoint, key, model and call timeout (the
 key stored encrypted); otherwise the process default (OPENAI_BASE_URL) serves it. Every call
 is counted in the account's monthly token usage, and a spent budget stops further calls with
-a clear notice instead of silently costing someone money. Anything that goes wrong on the
-way (timeout, HTTP error, malformed JSON) becomes `LLMError`, which the engine turns into a
-fallback message that leaves the dialog open for a retry.
+a clear notice instead of silently costing someone money. Every call, to the account's
+endpoint or the default one, goes through the guarded outbound client (DESIGN §10), so an
+endpoint in a private network is refused on each call whatever was stored. Anything that goes
+wrong on the way (refused address, timeout, HTTP error, malformed JSON) becomes `LLMError`,
+which the engine turns into a fallback message that leaves the dialog open for a retry; the
+remote server's text never reaches the student.
 """
 
 from __future__ import annotations
@@ -15,11 +18,10 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any, Protocol
 
-import httpx
-
 from adapters.telegram.student_texts import Notice, notice_text
 from storage.crypto import SecretBox
 from storage.db import Database
+from storage.outbound import OutboundClient, OutboundError
 from storage.repositories import llm as llm_repo
 
 
@@ -82,13 +84,16 @@ class AccountLLM:
         default: Endpoint | None,
         *,
         clock: Callable[[], datetime],
-        http: httpx.AsyncClient | None = None,
+        outbound: OutboundClient | None = None,
     ) -> None:
+        """`outbound` is the process's guarded client; without one, a client of its own that
+        allows public https endpoints only."""
         self._db = db
         self._box = box
         self._default = default
         self._clock = clock
-        self._http = http or httpx.AsyncClient()
+        self._owns_outbound = outbound is None
+        self._outbound = outbound or OutboundClient()
 
     async def _endpoint(self, account_id: int, *, check_budget: bool) -> Endpoint:
         today = self._clock().date()
@@ -169,20 +174,13 @@ class AccountLLM:
         headers = {"Authorization": f"Bearer {endpoint.api_key}"} if endpoint.api_key else {}
         url = endpoint.base_url.rstrip("/") + path
         try:
-            response = await self._http.post(
-                url, headers=headers, timeout=endpoint.timeout_s, **request
+            answer = await self._outbound.request(
+                "POST", url, headers=headers, timeout_s=endpoint.timeout_s, **request
             )
-        except httpx.HTTPError as exc:
-            raise LLMError(f"LLM request failed: {type(exc).__name__}") from exc
-        if response.status_code != 200:
-            raise LLMError(f"LLM answered HTTP {response.status_code}")
-        try:
-            data = response.json()
-        except ValueError as exc:
-            raise LLMError("LLM reply is not JSON") from exc
-        if not isinstance(data, dict):
-            raise LLMError("LLM reply is not a JSON object")
-        return data
+            return answer.ensure_ok().json_object()
+        except OutboundError as exc:
+            raise LLMError(str(exc)) from None
 
     async def close(self) -> None:
-        await self._http.aclose()
+        if self._owns_outbound:
+            await self._outbound.aclose()

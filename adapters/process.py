@@ -25,6 +25,7 @@ from panel_api.settings import PanelSettings
 from storage.config import Settings
 from storage.crypto import load_secret_box
 from storage.db import Database, open_database
+from storage.outbound import OutboundClient
 
 
 @dataclass
@@ -35,6 +36,7 @@ class Process:
     runtime: TelegramRuntime
     llm: AccountLLM
     payments: PaymentService
+    outbound: OutboundClient
 
     async def start(self) -> None:
         await self.runtime.start()
@@ -43,6 +45,7 @@ class Process:
         await self.runtime.stop()
         await self.llm.close()
         await self.payments.close()
+        await self.outbound.aclose()
         await self.redis.aclose()
         await self.db.dispose()
 
@@ -72,7 +75,8 @@ async def build_process(settings: Settings) -> Process:
     box = load_secret_box(settings)
     db = await open_database(settings, box)
     redis = Redis.from_url(settings.redis_url or "")
-    llm = AccountLLM(db, box, default_llm_endpoint(settings), clock=utc_now)
+    outbound = OutboundClient.allowing(settings.outbound_allow)
+    llm = AccountLLM(db, box, default_llm_endpoint(settings), clock=utc_now, outbound=outbound)
     runtime = TelegramRuntime(db, box, redis, runtime_options(settings), llm=llm)
     payments = PaymentService.from_config(db, box, on_access_change=runtime.paid_access)
     runtime.payments = payments
@@ -86,9 +90,13 @@ async def build_process(settings: Settings) -> Process:
 
     health = HealthProbe({"database": database_ok, "redis": redis_ok})
     panel = PanelSettings.from_env(production=settings.production)
-    app = create_app(PanelContext(db=db, box=box, settings=settings, panel=panel, health=health))
+    app = create_app(
+        PanelContext(
+            db=db, box=box, settings=settings, panel=panel, health=health, outbound=outbound
+        )
+    )
     app.include_router(runtime.router)
     app.include_router(payments_router(payments))
     app.include_router(metrics_router(lambda: runtime.pool.hosted, lambda: runtime.journal.queued))
     install_log_counter()
-    return Process(app, db, redis, runtime, llm, payments)
+    return Process(app, db, redis, runtime, llm, payments, outbound)

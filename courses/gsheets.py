@@ -32,7 +32,7 @@ from __future__ import annotations
 
 import bisect
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -53,7 +53,6 @@ from courses.loader import LoadResult, load_course
 SUB_ROWS = {"answer": "answers", "option": "options", "score": "score"}
 _STRUCTURAL = ("id", "type", "yaml")
 _KEY = re.compile(r"[A-Za-z0-9_-]{10,200}")
-REQUEST_TIMEOUT_S = 30
 
 
 class SheetAccessError(RuntimeError):
@@ -84,13 +83,6 @@ def _represent_str(dumper: yaml.SafeDumper, value: str) -> yaml.ScalarNode:
 _Dumper.add_representer(str, _represent_str)
 
 
-def client_from_service_account(info: Mapping[str, Any]) -> gspread.Client:
-    """A gspread client authenticated as the account's service account."""
-    client = gspread.service_account_from_dict(dict(info))
-    client.set_timeout(REQUEST_TIMEOUT_S)
-    return client
-
-
 def spreadsheet_key(reference: str) -> str:
     """The spreadsheet id from a browser URL or the bare id; ValueError otherwise."""
     reference = reference.strip()
@@ -112,6 +104,8 @@ def fetch_rows(
     """(title, rows) of a worksheet (the first one by default). Blocking: call in a thread.
 
     `reader` (the service account's e-mail) makes "share the sheet with ..." errors precise.
+    Errors say what went wrong in our words: what Google wrote (an error message, a sign-in
+    failure's body) is never passed on, since the answer to an import goes back to a tenant.
     """
     key = spreadsheet_key(reference)
     who = reader or "the service account"
@@ -120,22 +114,35 @@ def fetch_rows(
         sheet = spreadsheet.worksheet(worksheet) if worksheet else spreadsheet.sheet1
         rows = sheet.get_all_values()
     except SpreadsheetNotFound:
-        raise SheetAccessError(
-            f"spreadsheet {key} not found: check the link and share it with {who}"
-        ) from None
+        raise SheetAccessError(_api_error(404, key, who)) from None
     except PermissionError:
-        raise SheetAccessError(f"no access to spreadsheet {key}: share it with {who}") from None
+        raise SheetAccessError(_api_error(403, key, who)) from None
     except WorksheetNotFound:
         raise SheetAccessError(f"the spreadsheet has no worksheet named {worksheet!r}") from None
     except APIError as exc:
-        message = exc.error.get("message") if isinstance(exc.error, Mapping) else None
-        raise SheetAccessError(f"Google Sheets answered {exc.code}: {message}") from None
-    except GoogleAuthError as exc:
-        raise SheetAccessError(f"the service account could not sign in: {exc}") from None
+        raise SheetAccessError(_api_error(exc.response.status_code, key, who)) from None
+    except GoogleAuthError:
+        raise SheetAccessError(_api_error(401, key, who)) from None
     except RequestException as exc:
         raise SheetAccessError(f"Google Sheets is unreachable ({type(exc).__name__})") from None
     title = spreadsheet.title if not worksheet else f"{spreadsheet.title} / {worksheet}"
     return title, [[str(cell) for cell in row] for row in rows]
+
+
+def _api_error(status: int, key: str, who: str) -> str:
+    """What an HTTP status from Google means for the creator, in our words."""
+    if status == 404:
+        return f"spreadsheet {key} not found: check the link and share it with {who}"
+    if status == 403:
+        return f"no access to spreadsheet {key}: share it with {who}"
+    if status == 401:
+        return (
+            f"{who} could not sign in to Google: check that its key is current "
+            "(not deleted or disabled in Google Cloud)"
+        )
+    if status == 429:
+        return "Google Sheets is limiting requests right now: try again in a minute"
+    return f"Google Sheets answered HTTP {status}"
 
 
 def import_sheet(

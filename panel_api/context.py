@@ -9,16 +9,18 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from functools import partial
 from typing import Any
 
 import gspread
 
-from courses.gsheets import client_from_service_account
 from panel_api.health import HealthProbe
+from panel_api.services.sheets_access import guarded_sheets_client
 from panel_api.settings import PanelSettings
 from storage.config import Settings
 from storage.crypto import SecretBox
 from storage.db import Database
+from storage.outbound import OutboundClient
 
 SheetsClientFactory = Callable[[Mapping[str, Any]], gspread.Client]
 
@@ -29,12 +31,21 @@ def utc_now() -> datetime:
 
 @dataclass
 class PanelContext:
-    """`sheets_client` turns a stored service-account JSON into a gspread client."""
+    """`outbound` is the guarded client for calls on a tenant's behalf (by default one for
+    the settings' allow-list); `sheets_client` turns a stored service-account JSON into a
+    gspread client (by default one that sends through `outbound`), called on the loop."""
 
     db: Database
     box: SecretBox
     settings: Settings
     panel: PanelSettings
     health: HealthProbe
-    sheets_client: SheetsClientFactory = client_from_service_account
+    outbound: OutboundClient = None  # type: ignore[assignment]  # set in __post_init__
+    sheets_client: SheetsClientFactory = None  # type: ignore[assignment]  # set in __post_init__
     clock: Callable[[], datetime] = field(default=utc_now)
+
+    def __post_init__(self) -> None:
+        if self.outbound is None:
+            self.outbound = OutboundClient.allowing(self.settings.outbound_allow)
+        if self.sheets_client is None:
+            self.sheets_client = partial(guarded_sheets_client, outbound=self.outbound)

@@ -10,6 +10,8 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from storage.outbound.policy import ALLOW_SETTING, AllowList
+
 
 def _env_bool(name: str, default: bool) -> bool:
     raw = os.environ.get(name)
@@ -42,6 +44,8 @@ class Settings:
     llm_api_key: str | None = field(default=None, repr=False)
     llm_model: str = "gpt-4o-mini"
     llm_timeout_s: float = 60.0
+    # Private (or plain http) destinations that outbound calls may reach: operator-only.
+    outbound_allow: AllowList = field(default_factory=AllowList)
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -65,4 +69,5 @@ class Settings:
             llm_api_key=os.environ.get("OPENAI_API_KEY") or None,
             llm_model=os.environ.get("COURSEBOT_LLM_MODEL", "gpt-4o-mini"),
             llm_timeout_s=float(os.environ.get("COURSEBOT_LLM_TIMEOUT", "60")),
+            outbound_allow=AllowList.parse(os.environ.get(ALLOW_SETTING, "")),
         )

@@ -17,7 +17,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from courses.exporter import export_course
-from courses.gsheets import SheetAccessError, SheetCourse, import_sheet
+from courses.gsheets import SheetAccessError, SheetCourse, import_sheet, spreadsheet_key
 from courses.loader import load_course
 from engine.model import Course as CourseModel
 from panel_api.access import Access, AccountRule
@@ -42,9 +42,10 @@ from panel_api.schemas.courses import (
 )
 from panel_api.services import course_diff
 from panel_api.services.course_store import diagnostics_out, require_valid, store_version
-from panel_api.services.sheets_access import load_credentials
+from panel_api.services.sheets_access import check_token_uri, load_credentials
 from storage import plans
 from storage.models import Course, CourseDeployment, CourseVersion, SourceFormat
+from storage.outbound import OutboundError
 from storage.repositories import courses
 
 router = APIRouter(prefix="/accounts/{account_id}/courses", tags=["courses"])
@@ -278,18 +279,20 @@ async def _read_sheet(ctx: Ctx, access: Access, body: SheetImport) -> SheetCours
             "(PUT /integrations/google-sheets)"
         )
     reader = str(info.get("client_email", ""))
-
-    def read() -> SheetCourse:
-        return import_sheet(
-            ctx.sheets_client(info), body.spreadsheet, body.worksheet, reader=reader
-        )
-
     try:
-        return await asyncio.to_thread(read)
-    except ValueError as exc:  # a malformed spreadsheet reference
+        spreadsheet_key(body.spreadsheet)
+        check_token_uri(info)  # again: keys stored before the upload checked it
+        client = ctx.sheets_client(info)  # built on the loop, which sends its requests
+    except ValueError as exc:
         raise unprocessable(str(exc)) from None
+    try:
+        return await asyncio.to_thread(
+            import_sheet, client, body.spreadsheet, body.worksheet, reader=reader
+        )
     except SheetAccessError as exc:
         raise unprocessable(str(exc)) from None
+    except OutboundError as exc:
+        raise unprocessable(f"Google Sheets could not be read: {exc}") from None
 
 
 async def _create_course(

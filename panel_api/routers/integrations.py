@@ -2,7 +2,9 @@
 its own OpenAI-compatible LLM endpoint (key, model, monthly token budget) and its YooKassa shop.
 
 Secrets (the service account key, the LLM API key, the shop's secret key) are write-only:
-stored encrypted by the repositories, never returned, never audited or logged.
+stored encrypted by the repositories, never returned, never audited or logged. The LLM
+endpoint must be one the outbound policy allows (https, public addresses, unless the operator
+lists it); the runtime's guarded client checks it again on every call.
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ from panel_api.services.sheets_access import (
 )
 from storage.crypto import Secret
 from storage.models import LlmSettings, PaymentCredentials
+from storage.outbound import OutboundError
 from storage.repositories import llm as llm_repo
 from storage.repositories import payments as payments_repo
 
@@ -137,6 +140,11 @@ async def put_llm_settings(
         raise unprocessable(
             "an api_key needs a base_url: the platform's default endpoint uses its own key"
         )
+    if body.base_url is not None:
+        try:
+            await ctx.outbound.policy.check_url(body.base_url)
+        except OutboundError as exc:
+            raise unprocessable(f"base_url: {exc}") from None
     async with ctx.db.tenant(access.account_id) as session:
         current = await llm_repo.get_settings(session, access.account_id)
         key: Secret | None = Secret(body.api_key) if body.api_key is not None else None

@@ -23,7 +23,8 @@ class LlmSettingsIn(StrictIn):
         min_length=8,
         max_length=500,
         description=(
-            "OpenAI-compatible API base, e.g. https://api.openai.com/v1; "
+            "OpenAI-compatible API base, e.g. https://api.openai.com/v1: https, on public "
+            "internet addresses (unless the operator allows a private one); "
             "empty keeps the platform's default endpoint"
         ),
         examples=["https://api.openai.com/v1"],
@@ -77,7 +78,8 @@ class LlmSettingsIn(StrictIn):
 
 
 def check_base_url(value: str) -> str:
-    """An http(s) URL with a host, and nothing a key could hide in (user:password, query)."""
+    """An http(s) URL with a host, and nothing a key could hide in (user:password, query).
+    Where it may point (https, public addresses) is the outbound policy's to say."""
     if any(ch.isspace() or not ch.isprintable() for ch in value):
         raise ValueError("the base URL must not contain spaces or control characters")
     try:
@@ -86,7 +88,10 @@ def check_base_url(value: str) -> str:
     except ValueError:
         raise ValueError("the base URL is not a valid URL") from None
     if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise ValueError("the base URL must start with http:// or https:// and name a host")
+        raise ValueError(
+            "the base URL must start with https:// (http:// only for an endpoint the "
+            "operator allows) and name a host"
+        )
     if parts.username is not None or parts.password is not None:
         raise ValueError("put the key in api_key, not in the base URL")
     if parts.query or parts.fragment:

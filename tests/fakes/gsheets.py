@@ -5,6 +5,8 @@ here instead of to Google; the whole gspread stack (URL building, A1 quoting, re
 parsing, error classes) still runs for real. Implemented: spreadsheet metadata and
 `values.get` of a whole worksheet, answered like the v4 API (formatted strings, trailing
 empty cells and rows trimmed), 404 for unknown spreadsheets, 403 for unshared ones.
+`answer_all(status, body)` makes every request get that raw answer instead (an outage, a
+rate limit, a non-JSON page).
 """
 
 from __future__ import annotations
@@ -30,6 +32,10 @@ class FakeSpreadsheet:
 class FakeSheetsSession:
     spreadsheets: dict[str, FakeSpreadsheet] = field(default_factory=dict)
     requests: list[tuple[str, str]] = field(default_factory=list)
+    scripted: tuple[int, bytes, str] | None = None
+
+    def answer_all(self, status: int, body: bytes, content_type: str = "application/json") -> None:
+        self.scripted = (status, body, content_type)
 
     def add(
         self, key: str, title: str, worksheets: dict[str, list[list[str]]], *, shared: bool = True
@@ -40,6 +46,13 @@ class FakeSheetsSession:
 
     def request(self, method: str, url: str, **_kwargs: Any) -> Response:
         self.requests.append((method.upper(), url))
+        if self.scripted is not None:
+            status, body, content_type = self.scripted
+            response = Response()
+            response.status_code = status
+            response._content = body
+            response.headers["Content-Type"] = content_type
+            return response
         path = urlsplit(url).path
         if method.lower() != "get" or not path.startswith(_BASE_PATH):
             return _error(400, "INVALID_ARGUMENT", f"the fake does not implement {method} {path}")

@@ -5,13 +5,16 @@ reading what the panel stored."""
 from __future__ import annotations
 
 from datetime import UTC, date, datetime
+from urllib.parse import urlsplit
 
 import pytest
 
 from adapters.llm import AccountLLM
 from adapters.payments import PaymentService, YooKassaClient
 from storage.models import MemberRole
+from storage.outbound import AllowList, OutboundClient, OutboundPolicy
 from storage.repositories import audit, llm, members
+from tests.fakes.dns import public_names
 from tests.fakes.openai_api import FakeOpenAI
 from tests.integration.conftest import random_telegram_id
 from tests.integration.test_panel_support import panel_client, panel_context, user_headers
@@ -21,6 +24,12 @@ pytestmark = pytest.mark.integration
 
 LLM_KEY = "sk-panel-7Hq2-secret"
 SHOP_SECRET = "test_Panel-Shop-Secret-9x"
+
+
+def _outbound(allow: str = "") -> OutboundClient:
+    """The example endpoints resolve to a public address; `allow` as the operator sets it."""
+    names = public_names("llm.school.example", "other.example", "llm.example")
+    return OutboundClient(OutboundPolicy(AllowList.parse(allow), names))
 
 
 async def _member(db, account_id: int, role: MemberRole) -> int:
@@ -39,7 +48,7 @@ async def _actions(db, account_id: int) -> list[tuple[str, dict]]:
 async def test_llm_settings_round_trip_without_the_key(db, secret_box, make_account, owner_engine):
     owner = random_telegram_id()
     account_id = await make_account(owner_telegram_user_id=owner)
-    ctx = panel_context(db, secret_box)
+    ctx = panel_context(db, secret_box, outbound=_outbound())
     headers = user_headers(ctx, owner)
     url = f"/api/v1/accounts/{account_id}/integrations/llm"
     async with db.tenant(account_id) as s:
@@ -194,7 +203,7 @@ async def test_roles_and_other_accounts(db, secret_box, make_account, kind):
     account_id = await make_account(owner_telegram_user_id=owner)
     other_owner = random_telegram_id()
     other_id = await make_account(owner_telegram_user_id=other_owner)
-    ctx = panel_context(db, secret_box)
+    ctx = panel_context(db, secret_box, outbound=_outbound())
     url = f"/api/v1/accounts/{account_id}/integrations/{kind}"
     body = (
         {"base_url": "https://llm.example/v1", "api_key": LLM_KEY}
@@ -235,25 +244,30 @@ async def test_the_runtime_calls_the_endpoint_key_and_model_the_panel_stored(
 ):
     owner = random_telegram_id()
     account_id = await make_account(owner_telegram_user_id=owner)
-    ctx = panel_context(db, secret_box)
-    async with FakeOpenAI(api_keys={LLM_KEY}) as fake, panel_client(ctx) as client:
-        put = await client.put(
-            f"/api/v1/accounts/{account_id}/integrations/llm",
-            json={"base_url": fake.base_url, "api_key": LLM_KEY, "model": "school-model"},
-            headers=user_headers(ctx, owner),
-        )
-        assert put.status_code == 200, put.text
-        runtime = AccountLLM(db, secret_box, None, clock=lambda: datetime.now(UTC))
-        reply = await runtime.complete(
-            account_id, None, [{"role": "user", "content": "Привет"}], None
-        )
-        assert reply == "Ответ: Привет"
-        request = fake.completions()[-1]
-        assert request.api_key == LLM_KEY and request.body["model"] == "school-model"
-        usage = (
-            await client.get(
+    async with FakeOpenAI(api_keys={LLM_KEY}) as fake:
+        # The operator lists the self-hosted endpoint; panel and runtime share the client.
+        outbound = _outbound(allow=urlsplit(fake.base_url).netloc)
+        ctx = panel_context(db, secret_box, outbound=outbound)
+        async with panel_client(ctx) as client:
+            put = await client.put(
                 f"/api/v1/accounts/{account_id}/integrations/llm",
+                json={"base_url": fake.base_url, "api_key": LLM_KEY, "model": "school-model"},
                 headers=user_headers(ctx, owner),
             )
-        ).json()
+            assert put.status_code == 200, put.text
+            runtime = AccountLLM(
+                db, secret_box, None, clock=lambda: datetime.now(UTC), outbound=outbound
+            )
+            reply = await runtime.complete(
+                account_id, None, [{"role": "user", "content": "Привет"}], None
+            )
+            assert reply == "Ответ: Привет"
+            request = fake.completions()[-1]
+            assert request.api_key == LLM_KEY and request.body["model"] == "school-model"
+            usage = (
+                await client.get(
+                    f"/api/v1/accounts/{account_id}/integrations/llm",
+                    headers=user_headers(ctx, owner),
+                )
+            ).json()
         assert usage["tokens_used"] > 0

@@ -22,6 +22,7 @@ from storage.config import Settings
 from storage.crypto import Secret, SecretBox
 from storage.db import Database
 from storage.models import Banned, MemberRole, Restricted
+from storage.outbound import OutboundClient
 from storage.repositories import api_keys, members
 from tests.integration.conftest import SeededAccount, random_telegram_id
 
@@ -36,8 +37,10 @@ def panel_context(
     telegram_api_base: str | None = None,
     public_base_url: str | None = None,
     sheets_client: SheetsClientFactory | None = None,
+    outbound: OutboundClient | None = None,
     clock: Callable[[], datetime] = utc_now,
 ) -> PanelContext:
+    """`outbound` replaces the production client (the system resolver, nothing allowed)."""
     ctx = PanelContext(
         db=db,
         box=box,
@@ -46,6 +49,7 @@ def panel_context(
             login_bot_token=LOGIN_BOT_TOKEN, superadmins=frozenset({SUPERADMIN_ID})
         ),
         health=HealthProbe({}),
+        outbound=outbound,
         clock=clock,
     )
     if sheets_client is not None:

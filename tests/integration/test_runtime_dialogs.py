@@ -10,9 +10,11 @@ import time
 from collections import Counter
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from urllib.parse import urlsplit
 
 import pytest
 from redis.asyncio import Redis
+from sqlalchemy import select
 
 from adapters.llm import AccountLLM, Endpoint
 from adapters.telegram.bot_runtime import RuntimeOptions
@@ -23,7 +25,10 @@ from courses.loader import load_course
 from engine import texts as engine_texts
 from engine.model import DialogElement
 from storage.crypto import Secret
+from storage.models import Conversation
+from storage.outbound import AllowList, OutboundClient
 from storage.repositories import llm as llm_repo
+from tests.fakes.listener import MARKER, Listener
 from tests.fakes.openai_api import FakeOpenAI
 from tests.fakes.telegram_api import FakeTelegram
 from tests.integration.runtime_support import (
@@ -75,11 +80,14 @@ async def stack(db, secret_box, service_urls, fake) -> AsyncIterator[Stack]:
     clock = ShiftableClock()
     redis = Redis.from_url(service_urls.redis_url)
     async with FakeOpenAI() as llm_server:
+        # As production would be configured for an LLM inside the operator's network.
+        outbound = OutboundClient.allowing(AllowList.parse(urlsplit(llm_server.base_url).netloc))
         llm = AccountLLM(
             db,
             secret_box,
             Endpoint(llm_server.base_url, "sk-platform", "fake-model", timeout_s=3.0),
             clock=clock,
+            outbound=outbound,
         )
         runtime = TelegramRuntime(
             db,
@@ -101,7 +109,7 @@ async def stack(db, secret_box, service_urls, fake) -> AsyncIterator[Stack]:
             yield Stack(fake, llm_server, runtime, clock)
         finally:
             await runtime.stop()
-            await llm.close()
+            await outbound.aclose()
             await redis.aclose()
 
 
@@ -372,3 +380,45 @@ async def test_account_endpoint_key_usage_and_budget(stack, db, secret_box, make
     assert len(stack.llm.completions()) == calls, "no call was made over budget"
     run = await latest_run(db, account_id, user)
     assert run is not None and run.status == "completed", "the course went on without the LLM"
+
+
+@pytest.mark.parametrize(
+    "template",
+    [
+        "http://127.0.0.1:{port}/v1",
+        "https://127.0.0.1:{port}/v1",
+        "https://[::1]:{port}/v1",
+        "https://10.0.0.5/v1",
+        "https://169.254.169.254/v1",
+        "https://localhost:{port}/v1",
+    ],
+)
+async def test_an_account_endpoint_inside_the_network_is_never_called(
+    stack, db, secret_box, make_account, template
+):
+    """An endpoint written straight into the database (the panel refuses it): the student
+    gets the usual apology, the listener hears nothing, its text is nowhere. The LLM the
+    operator listed (the fake's exact host:port) keeps working for the others."""
+    account_id = await make_account()
+    async with Listener() as inside:
+        async with db.tenant(account_id) as session:
+            await llm_repo.set_settings(
+                session,
+                account_id,
+                box=secret_box,
+                base_url=template.format(port=inside.port),
+                api_key=Secret("sk-school"),
+                model=None,
+            )
+        course, user = await in_the_dialog(stack, db, secret_box, account_id)
+        stack.fake.push_text(course.fake_bot, user, "Привет!")
+        await stack.fake.wait_for(
+            lambda: any(s.text == engine_texts.LLM_FAILED for s in stack.fake.sent_to(user)), 10
+        )
+    assert inside.connections == 0
+    assert not any(MARKER in str(call.params) for call in stack.fake.calls)
+    async with db.tenant(account_id) as session:
+        said = (await session.scalars(select(Conversation.text))).all()
+    assert "Привет!" in said and not any(MARKER in text for text in said)
+    run = await active_run(db, account_id, course.bot_id, user)
+    assert run is not None and run.state["awaiting"] == "dialog"

@@ -6,7 +6,9 @@ from __future__ import annotations
 import pytest
 
 from storage.models import MemberRole
+from storage.outbound import OutboundClient, OutboundPolicy
 from storage.repositories import llm, members, payments
+from tests.fakes.dns import public_names
 from tests.integration.test_panel_support import panel_context
 from tests.integration.test_web_pages import Labels, Opened, new_user
 from tests.integration.test_web_support import text_of, web_browser
@@ -19,7 +21,10 @@ SHOP_SECRET = "live_web-form-shop-secret"
 
 @pytest.fixture
 def ctx(db, secret_box):
-    return panel_context(db, secret_box, public_base_url="https://school.example")
+    outbound = OutboundClient(OutboundPolicy(resolve=public_names("llm.school.example")))
+    return panel_context(
+        db, secret_box, public_base_url="https://school.example", outbound=outbound
+    )
 
 
 async def test_owner_sets_llm_and_yookassa_and_never_sees_the_secrets_again(
@@ -73,7 +78,7 @@ async def test_owner_sets_llm_and_yookassa_and_never_sees_the_secrets_again(
             f"{base}/llm", {"base_url": "ftp://x.example", "api_key": LLM_KEY, "model": "m"}
         )
         assert refused.status_code == 422
-        assert "http:// or https://" in text_of(refused.text)
+        assert "must start with https://" in text_of(refused.text)
         assert LLM_KEY not in refused.text  # a refused form is not refilled with the key
         assert 'value="ftp://x.example"' in refused.text  # but with what else was typed
         bad_shop = await browser.post(f"{base}/yookassa", {"shop_id": "abc", "secret_key": "x"})
