@@ -156,9 +156,7 @@ async def get_conversation(
 @router.post("/{run_id}/stop", response_model=RunOut, summary="Finish an active run as stopped")
 async def stop_run(account_id: AccountId, run_id: RunId, access: Manage, ctx: Ctx) -> RunOut:
     async with ctx.db.tenant(access.account_id) as session:
-        stopped = await runs.finish(
-            session, access.account_id, run_id, RunStatus.STOPPED, now=ctx.clock()
-        )
+        stopped = await runs.stop(session, access.account_id, run_id, now=ctx.clock())
         if stopped is None:
             raise conflict("the run is not active")
         await record(session, access, "run.stop", "run", run_id)
