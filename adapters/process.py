@@ -86,7 +86,9 @@ async def build_process(settings: Settings) -> Process:
 
     health = HealthProbe({"database": database_ok, "redis": redis_ok})
     panel = PanelSettings.from_env(production=settings.production)
-    app = create_app(PanelContext(db=db, box=box, settings=settings, panel=panel, health=health))
+    app = create_app(
+        PanelContext(db=db, box=box, settings=settings, panel=panel, health=health, redis=redis)
+    )
     app.include_router(runtime.router)
     app.include_router(payments_router(payments))
     app.include_router(metrics_router(lambda: runtime.pool.hosted, lambda: runtime.journal.queued))

@@ -12,6 +12,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import gspread
+from redis.asyncio import Redis
 
 from courses.gsheets import client_from_service_account
 from panel_api.health import HealthProbe
@@ -29,7 +30,9 @@ def utc_now() -> datetime:
 
 @dataclass
 class PanelContext:
-    """`sheets_client` turns a stored service-account JSON into a gspread client."""
+    """`sheets_client` turns a stored service-account JSON into a gspread client. `redis`
+    holds the runtime's per-bot keys, erased with a purged account (None: tests of routes
+    that never touch Redis)."""
 
     db: Database
     box: SecretBox
@@ -38,3 +41,4 @@ class PanelContext:
     health: HealthProbe
     sheets_client: SheetsClientFactory = client_from_service_account
     clock: Callable[[], datetime] = field(default=utc_now)
+    redis: Redis | None = None
