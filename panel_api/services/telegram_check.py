@@ -25,7 +25,7 @@ from storage.crypto import Secret
 log = logging.getLogger(__name__)
 GET_ME_TIMEOUT_S = 15
 # The bot's number, a colon, and the secret @BotFather made: the one rule for a bot token.
-BOT_TOKEN = re.compile(r"[0-9]+:[A-Za-z0-9_-]{30,}")
+_BOT_TOKEN = re.compile(r"[0-9]+:[A-Za-z0-9_-]{30,}")
 MALFORMED_TOKEN = (
     "this is not a bot token: @BotFather gives one like 123456789:AAF..., the bot's number, "
     "a colon and at least 30 letters, digits, - or _"
@@ -33,7 +33,7 @@ MALFORMED_TOKEN = (
 
 
 def is_bot_token(text: str) -> bool:
-    return BOT_TOKEN.fullmatch(text) is not None
+    return _BOT_TOKEN.fullmatch(text) is not None
 
 
 @dataclass(frozen=True)
