@@ -101,11 +101,10 @@ async def test_a_new_course_drops_the_old_runs_unsent_messages(db, seed_account)
     finally:
         await connection.close()
     async with db.tenant(account) as s:
-        statuses = dict(
-            (await s.execute(select(Outbox.id, Outbox.status).where(Outbox.account_id == account)))
-            .tuples()
-            .all()
+        found = await s.execute(
+            select(Outbox.id, Outbox.status).where(Outbox.account_id == account)
         )
+        statuses = dict(found.all())
         assert statuses.pop(notice.id) == OutboxStatus.PENDING
         assert list(statuses.values()) == [OutboxStatus.CANCELLED]
         assert await waiting.list_pending(s, account, seeded.run_id) == []
