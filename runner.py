@@ -45,18 +45,10 @@ def _resolve_stores(settings: Settings, *, announce: bool) -> tuple[Settings, ob
 async def _serve(settings: Settings, started_at: float) -> None:
     import uvicorn
 
-    from adapters.process import build_process
+    from adapters.process import build_process, server_config
 
     process = await build_process(settings)
-    config = uvicorn.Config(
-        process.app,
-        host=settings.panel_host,
-        port=settings.panel_port,
-        log_level=settings.log_level.lower(),
-        log_config=None,  # uvicorn's lines go through our handler: same format, redacted
-        lifespan="on",
-    )
-    server = uvicorn.Server(config)
+    server = uvicorn.Server(server_config(process.app, settings))
     await process.start()
     try:
         serve_task = asyncio.create_task(server.serve())

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import uvicorn
 from fastapi import FastAPI
 from redis.asyncio import Redis
 from sqlalchemy import text
@@ -48,6 +49,24 @@ class Process:
         await self.outbound.aclose()
         await self.redis.aclose()
         await self.db.dispose()
+
+
+def server_config(app: FastAPI, settings: Settings) -> uvicorn.Config:
+    """How the panel is served. X-Forwarded-For and X-Forwarded-Proto are believed only from
+    the proxies COURSEBOT_TRUSTED_PROXIES names: uvicorn's default believes any local peer,
+    so any process on the machine could pose as any address (a YooKassa notification source,
+    the address in the access log)."""
+    proxies = list(settings.trusted_proxies)
+    return uvicorn.Config(
+        app,
+        host=settings.panel_host,
+        port=settings.panel_port,
+        log_level=settings.log_level.lower(),
+        log_config=None,  # uvicorn's lines go through our handler: same format, redacted
+        lifespan="on",
+        proxy_headers=bool(proxies),
+        forwarded_allow_ips=proxies,
+    )
 
 
 def runtime_options(settings: Settings) -> RuntimeOptions:
@@ -92,7 +111,13 @@ async def build_process(settings: Settings) -> Process:
     panel = PanelSettings.from_env(production=settings.production)
     app = create_app(
         PanelContext(
-            db=db, box=box, settings=settings, panel=panel, health=health, outbound=outbound
+            db=db,
+            box=box,
+            settings=settings,
+            panel=panel,
+            health=health,
+            outbound=outbound,
+            redis=redis,
         )
     )
     app.include_router(runtime.router)

@@ -13,6 +13,7 @@ from functools import partial
 from typing import Any
 
 import gspread
+from redis.asyncio import Redis
 
 from panel_api.health import HealthProbe
 from panel_api.services.sheets_access import guarded_sheets_client
@@ -33,7 +34,9 @@ def utc_now() -> datetime:
 class PanelContext:
     """`outbound` is the guarded client for calls on a tenant's behalf (by default one for
     the settings' allow-list); `sheets_client` turns a stored service-account JSON into a
-    gspread client (by default one that sends through `outbound`), called on the loop."""
+    gspread client (by default one that sends through `outbound`), called on the loop.
+    `redis` holds the runtime's per-bot keys, erased with a purged account (None: tests of
+    routes that never touch Redis)."""
 
     db: Database
     box: SecretBox
@@ -43,6 +46,7 @@ class PanelContext:
     outbound: OutboundClient = None  # type: ignore[assignment]  # set in __post_init__
     sheets_client: SheetsClientFactory = None  # type: ignore[assignment]  # set in __post_init__
     clock: Callable[[], datetime] = field(default=utc_now)
+    redis: Redis | None = None
 
     def __post_init__(self) -> None:
         if self.outbound is None:

@@ -72,17 +72,23 @@ JOIN enrollment_token t
   ON t.account_id = s.account_id AND t.deployment_id = s.deployment_id AND t.token = s.token
 """
 
+# As repositories.runs.stop: timers cancelled, unsent messages dropped.
 _STOP_RUNS = """
 WITH stopped AS (
     UPDATE run r SET status = 'stopped', is_active = false, finished_at = now(),
                      updated_at = now()
     FROM unnest($1::bigint[], $2::bigint[]) AS s(id, account_id)
     WHERE r.id = s.id AND r.account_id = s.account_id AND r.is_active
-    RETURNING r.id, r.account_id
+    RETURNING r.id, r.account_id, r.bot_id, r.chat_id
+), timers AS (
+    UPDATE waiting w SET status = 'cancelled'
+    FROM stopped WHERE w.run_id = stopped.id AND w.account_id = stopped.account_id
+      AND w.status = 'pending'
 )
-UPDATE waiting w SET status = 'cancelled'
-FROM stopped WHERE w.run_id = stopped.id AND w.account_id = stopped.account_id
-  AND w.status = 'pending'
+UPDATE outbox o SET status = 'cancelled'
+FROM stopped
+WHERE o.bot_id = stopped.bot_id AND o.chat_id = stopped.chat_id
+  AND o.account_id = stopped.account_id AND o.status = 'pending' AND o.run_id = stopped.id
 """
 
 _UPSERT_PARTICIPANTS = """
@@ -269,7 +275,8 @@ async def token_states(
 
 
 async def stop_runs(conn: BatchConnection, runs: Sequence[tuple[int, int]]) -> None:
-    """End (run id, account id) as `stopped` and cancel their timers (a new course starts)."""
+    """End (run id, account id) as `stopped`, cancel their timers and drop their unsent
+    messages (a new course starts: the student has moved on)."""
     if runs:
         await conn.execute(_STOP_RUNS, *columns(runs, 2))
 

@@ -78,10 +78,14 @@ FROM unnest($1::bigint[], $2::bigint[], $3::text[]) AS s(id, account_id, error)
 WHERE p.id = s.id AND p.account_id = s.account_id
 """
 
+# A row its run's stop dropped meanwhile stays `cancelled` (with the time it went out anyway);
+# `sent` false tells its delivery that the rows it read along with it may be dropped too.
 _MARK_SENT = """
-UPDATE outbox o SET status = 'sent', sent_at = $3, attempts = o.attempts + 1
+UPDATE outbox o SET status = CASE WHEN o.status = 'pending' THEN 'sent' ELSE o.status END,
+       sent_at = $3, attempts = o.attempts + 1
 FROM unnest($1::bigint[], $2::bigint[]) AS s(id, account_id)
-WHERE o.id = s.id AND o.account_id = s.account_id
+WHERE o.id = s.id AND o.account_id = s.account_id AND o.status IN ('pending', 'cancelled')
+RETURNING o.id, o.status = 'sent' AS sent
 """
 
 # Locked in id order, as every batch does, so two batches never wait on each other in a cycle.
@@ -448,10 +452,13 @@ class BatchConnection:
                 )
         return pending
 
-    async def mark_sent(self, rows: Sequence[tuple[int, int]], now: datetime) -> None:
-        """(outbox id, account id) of messages Telegram accepted."""
-        if rows:
-            await self.execute(_MARK_SENT, *columns(rows, 2), now)
+    async def mark_sent(self, rows: Sequence[tuple[int, int]], now: datetime) -> set[int]:
+        """(outbox id, account id) of messages Telegram accepted; the ids of those that were
+        still pending (the others were dropped by a stop, or recorded already)."""
+        if not rows:
+            return set()
+        marked = await self.fetch(_MARK_SENT, *columns(rows, 2), now)
+        return {r["id"] for r in marked if r["sent"]}
 
 
 def _pending(row: asyncpg.Record, payload: dict[str, Any]) -> PendingMessage:

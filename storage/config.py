@@ -6,11 +6,14 @@ rather than deep inside a request.
 
 from __future__ import annotations
 
+import ipaddress
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from storage.outbound.policy import ALLOW_SETTING, AllowList
+
+TRUSTED_PROXIES_ENV = "COURSEBOT_TRUSTED_PROXIES"
 
 
 def _env_bool(name: str, default: bool) -> bool:
@@ -18,6 +21,24 @@ def _env_bool(name: str, default: bool) -> bool:
     if raw is None or raw == "":
         return default
     return raw.strip().lower() in {"1", "true", "yes", "on"}
+
+
+def parse_trusted_proxies(raw: str) -> tuple[str, ...]:
+    """`"10.0.0.5, 10.1.0.0/16"` -> the networks, normalised ("10.0.0.5/32", ...); anything
+    but IP addresses and networks is a start-up error (a typo must not trust nobody, or all)."""
+    networks = []
+    for part in raw.split(","):
+        part = part.strip()
+        if not part:
+            continue
+        try:
+            networks.append(str(ipaddress.ip_network(part, strict=False)))
+        except ValueError:
+            raise ValueError(
+                f"{TRUSTED_PROXIES_ENV} must be comma-separated IP addresses or networks "
+                f"(e.g. 10.0.0.5,10.1.0.0/16), got {part!r}"
+            ) from None
+    return tuple(networks)
 
 
 @dataclass(frozen=True)
@@ -33,6 +54,8 @@ class Settings:
     production: bool = False
     panel_host: str = "127.0.0.1"
     panel_port: int = 8000
+    # Reverse proxies whose X-Forwarded-For / -Proto are believed; none by default.
+    trusted_proxies: tuple[str, ...] = ()
     public_base_url: str | None = None
     telegram_api_base: str | None = None
     log_level: str = "INFO"
@@ -58,6 +81,7 @@ class Settings:
             production=_env_bool("COURSEBOT_PRODUCTION", False),
             panel_host=os.environ.get("COURSEBOT_HOST", "127.0.0.1"),
             panel_port=int(os.environ.get("COURSEBOT_PORT", "8000")),
+            trusted_proxies=parse_trusted_proxies(os.environ.get(TRUSTED_PROXIES_ENV, "")),
             public_base_url=os.environ.get("COURSEBOT_PUBLIC_URL") or None,
             telegram_api_base=os.environ.get("TELEGRAM_API_BASE") or None,
             log_level=os.environ.get("COURSEBOT_LOG_LEVEL", "INFO").upper(),

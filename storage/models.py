@@ -115,7 +115,10 @@ class WaitStatus(enum.StrEnum):
 class OutboxStatus(enum.StrEnum):
     PENDING = "pending"
     SENT = "sent"
-    FAILED = "failed"
+    FAILED = "failed"  # Telegram refused it, or the student blocked the bot
+    # Dropped because its run was stopped (runs.stop); with `sent_at` set, it was the one
+    # message already on its way to Telegram when the stop came.
+    CANCELLED = "cancelled"
 
 
 class PaymentStatus(enum.StrEnum):

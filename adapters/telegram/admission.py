@@ -5,8 +5,9 @@ Checks run cheapest-and-least-destructive first, and the token's use is counted 
 refused student never burns a seat of a group token and never loses the run they have.
 Policy for a chat that already has an active run (documented in the README):
 - the same deployment again: the student is told to carry on; nothing is created or counted;
-- another deployment: the old run ends as `stopped` and the new one starts, in one
-  transaction, so a student can never end up with two active runs or with none;
+- another deployment: the old run ends as `stopped` (its unsent messages dropped, as for
+  every stopped run) and the new one starts, in one transaction, so a student can never end
+  up with two active runs or with none;
 - a bare `/start` (Telegram's Start button, or a student retyping it mid-course): carry on.
   Only a deep link switches courses, so a confused tap never costs anyone their progress.
 

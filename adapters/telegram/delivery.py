@@ -2,7 +2,10 @@
 
 Rows are taken in id order and each is marked sent (through the journal, batched with other
 chats' work) after Telegram accepted it and before the chat's next row goes out, so a crash
-re-sends rather than loses (at-least-once, with a window of one call). A poll's Telegram id
+re-sends rather than loses (at-least-once, with a window of one call). Recording a row also
+tells whether it was still pending: when a stop dropped the run's messages meanwhile, the
+rows read along with it are let go and the outbox read again, so after a stop at most the
+one message already on its way still reaches the student. A poll's Telegram id
 and an LLM's reply go back into the engine in the same transaction that marks the row sent.
 Content Telegram refuses (a Markdown typo, a media URL it cannot fetch) falls back to plain
 text instead of silently dropping the lesson. While an LLM or speech-to-text call runs, the
@@ -102,48 +105,48 @@ class Delivery:
             if not rows:
                 return
             self._queued_meanwhile[chat_id] = 0
+            current = True
             try:
                 for row in rows:
-                    await self._deliver(row)
+                    current = await self._deliver(row)
+                    if not current:
+                        break  # the rows read with it may be dropped too: read them again
             finally:
                 queued = self._queued_meanwhile.pop(chat_id, 0)
             # A short batch was all there was, unless a result fed back into the run (an LLM
             # reply, a transcript) queued more; asking again anyway cost a transaction on
             # every update (docs/benchmarks.md). Rows others queue come with a kick.
-            if len(rows) < DELIVERY_BATCH and not queued:
+            if current and len(rows) < DELIVERY_BATCH and not queued:
                 return
 
-    async def _deliver(self, row: OutboxRow) -> None:
+    async def _deliver(self, row: OutboxRow) -> bool:
+        """Send one row and record the outcome; False when the row turned out to be no
+        longer pending (a stop dropped it while it was on its way)."""
         bind_log_ids(run_id=row.run_id)  # we run in the chat's worker task
         try:
             effect = effect_codec.decode(row.payload)
         except (KeyError, TypeError, ValueError) as exc:
             # Not something this version wrote: give it up rather than retry it forever.
             log.error("bot %s: unreadable outbox row %s dropped", self._bot.bot_id, row.id)
-            await self._give_up(row, f"unreadable payload: {type(exc).__name__}", final=True)
-            return
+            return await self._give_up(row, f"unreadable payload: {type(exc).__name__}", final=True)
         if isinstance(effect, AskLLM):
-            await self._finish(row, await self._ask(row, effect))
-            return
+            return await self._finish(row, await self._ask(row, effect))
         if isinstance(effect, TranscribeVoice):
-            await self._finish(row, await self._transcribe(row, effect))
-            return
+            return await self._finish(row, await self._transcribe(row, effect))
         if isinstance(effect, OfferPayment):
             offer = await self._payment_offer(row, effect)
             if offer is None:
-                await self._finish(row, None)
-                return
+                return await self._finish(row, None)
             effect = offer
         try:
             results = await self._send_all(row.chat_id, render(row.chat_id, effect))
         except ChatBlocked:
-            await self._give_up(row, "blocked by the user", final=True)
-            return
+            return await self._give_up(row, "blocked by the user", final=True)
         except TelegramBadRequest as exc:
             log.warning("bot %s: Telegram refused outbox %s: %s", self._bot.bot_id, row.id, exc)
             results = await self._send_fallback(row, effect)
             if results is None:
-                return
+                return True  # given up on (recorded there)
         except Exception as exc:
             await self._give_up(row, f"{type(exc).__name__}: {exc}", final=False)
             raise DeliveryPaused(str(exc)) from exc
@@ -152,7 +155,7 @@ class Delivery:
             poll = next((r.poll for r in results if isinstance(r, Sent) and r.poll), None)
             if poll is not None:
                 event = PollSent(poll.id, effect.ref)
-        await self._finish(row, event)
+        return await self._finish(row, event)
 
     async def _send_all(self, chat_id: int, methods: list[TelegramMethod]) -> list[object]:
         return [await self._sender.call(chat_id, method) for method in methods]
@@ -274,15 +277,18 @@ class Delivery:
         element = course.get(current) if current in course else None
         return getattr(element, "transcription_language", None)
 
-    async def _finish(self, row: OutboxRow, event: Event | None) -> None:
-        """Mark the row sent and feed `event` (poll id, LLM reply) to its run, atomically."""
-        queued = await self._journal.sent(self._bot, row, event)
+    async def _finish(self, row: OutboxRow, event: Event | None) -> bool:
+        """Mark the row sent and feed `event` (poll id, LLM reply) to its run, atomically;
+        False when the row was no longer pending."""
+        outcome = await self._journal.sent(self._bot, row, event)
         if row.chat_id in self._queued_meanwhile:
-            self._queued_meanwhile[row.chat_id] += queued
+            self._queued_meanwhile[row.chat_id] += outcome.queued
+        return outcome.current
 
-    async def _give_up(self, row: OutboxRow, error: str, *, final: bool) -> None:
+    async def _give_up(self, row: OutboxRow, error: str, *, final: bool) -> bool:
+        """Record a failed attempt; False when the row was no longer pending."""
         async with self._session() as session:
-            await outbox.mark_failed(
+            return await outbox.mark_failed(
                 session, self._bot.account_id, row.id, error=error[:500], final=final
             )
 

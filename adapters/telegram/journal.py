@@ -40,6 +40,7 @@ from adapters.telegram.journal_items import (
     Item,
     OutboxRow,
     SentItem,
+    SentOutcome,
     Stored,
     StoreItem,
     StoreOutcome,
@@ -98,9 +99,9 @@ class Journal:
         elsewhere already, or an older update of the chat is still unprocessed)."""
         return await self._submit(HandleItem(bot, chat_id, arrival))
 
-    async def sent(self, bot: HostedBot, row: OutboxRow, event: Event | None) -> int:
-        """Record that Telegram accepted an outbox row and feed `event` to its run; how many
-        messages that queued."""
+    async def sent(self, bot: HostedBot, row: OutboxRow, event: Event | None) -> SentOutcome:
+        """Record that Telegram accepted an outbox row and, if it was still pending, feed
+        `event` to its run."""
         return await self._submit(SentItem(bot, row, event))
 
     @property

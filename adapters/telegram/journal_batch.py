@@ -26,6 +26,7 @@ from adapters.telegram.journal_items import (
     HandleResult,
     Item,
     SentItem,
+    SentOutcome,
     Stored,
     StoreItem,
     StoreOutcome,
@@ -104,10 +105,16 @@ class Batch:
                 [(i.bot.bot_id, i.bot.account_id) for i in sweeps]
             )
             results.update((sweep, found[sweep.bot.bot_id]) for sweep in sweeps)
-        await self._conn.mark_sent([(s.row.id, s.bot.account_id) for s in sents], self._now)
+        current = await self._conn.mark_sent(
+            [(s.row.id, s.bot.account_id) for s in sents], self._now
+        )
         claimed = await self._claim(handles) if failed is None else handles
         results.update(dict.fromkeys(set(handles).difference(claimed)))
-        feeding = {s for s in sents if s.event is not None and s.row.run_id is not None}
+        feeding = {
+            s
+            for s in sents
+            if s.event is not None and s.row.run_id is not None and s.row.id in current
+        }
         runs = await self._lock_runs(
             [(i.bot, i.chat_id) for i in claimed] + [(s.bot, s.row.chat_id) for s in feeding]
         )
@@ -130,7 +137,8 @@ class Batch:
                     outcomes[handle] = self._handle(handle, runs.get(key))
         for sent in sents:
             run = runs.get((sent.bot.bot_id, sent.row.chat_id))
-            results[sent] = self._feed(sent, run) if sent in feeding else 0
+            queued = self._feed(sent, run) if sent in feeding else 0
+            results[sent] = SentOutcome(sent.row.id in current, queued)
         await self._conn.record_errors(self._errors, self._now)
         await self._conn.write_runs(self._writes)
         pending = await self._conn.enqueue(

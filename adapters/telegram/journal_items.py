@@ -60,6 +60,15 @@ class HandleResult(NamedTuple):
     pending: list[PendingMessage]
 
 
+class SentOutcome(NamedTuple):
+    """What recording a message Telegram accepted found. `current` False: the row was no
+    longer pending (its run was stopped, DESIGN §10), so the rows its delivery read along
+    with it may be dropped too. `queued`: messages that its result fed to the run queued."""
+
+    current: bool
+    queued: int
+
+
 class OutboxRow(Protocol):
     """An unsent message: a `models.Outbox` row, or a `batch.PendingMessage`."""
 

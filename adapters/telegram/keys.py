@@ -1,31 +1,21 @@
 """Per-account, per-bot Redis keys for aiogram FSM storage.
 
 aiogram's `DefaultKeyBuilder` omits the bot unless told to, so two bots talking to the same
-user would share one FSM record. Every key here starts `cb:<account>:<bot>:`, which keeps
-tenants and bots apart and lets an operator find or flush one bot's keys with one pattern.
-Redis is only a cache of progress (PostgreSQL is the truth), so flushing is always safe.
+user would share one FSM record. Every key here starts `cb:<account>:<bot>:`
+(storage/redis_keys.py), which keeps tenants and bots apart and lets an operator find or
+flush one bot's keys with one pattern. Redis is only a cache of progress (PostgreSQL is the
+truth), so flushing is always safe.
 """
 
 from __future__ import annotations
 
-import re
 from typing import Literal
 
 from aiogram.fsm.storage.base import KeyBuilder, StorageKey
 from aiogram.fsm.storage.redis import RedisStorage
 from redis.asyncio import Redis
 
-KEY_PREFIX = "cb"
-_SEPARATOR = ":"
-# Ids become key segments: a `:` or `*` inside one would let it impersonate or glob others.
-_ID_SEGMENT = re.compile(r"[A-Za-z0-9-]{1,64}")
-
-
-def _segment(name: str, value: int | str) -> str:
-    text = str(value)
-    if isinstance(value, bool) or not _ID_SEGMENT.fullmatch(text):
-        raise ValueError(f"{name} must be an integer or 1-64 characters of [A-Za-z0-9-]")
-    return text
+from storage.redis_keys import SEPARATOR, bot_prefix
 
 
 class AccountBotKeyBuilder(KeyBuilder):
@@ -37,9 +27,7 @@ class AccountBotKeyBuilder(KeyBuilder):
     """
 
     def __init__(self, account_id: int | str, bot_id: int | str) -> None:
-        self.prefix = _SEPARATOR.join(
-            (KEY_PREFIX, _segment("account id", account_id), _segment("bot id", bot_id))
-        )
+        self.prefix = bot_prefix(account_id, bot_id)
 
     def build(
         self,
@@ -54,12 +42,7 @@ class AccountBotKeyBuilder(KeyBuilder):
         parts = [self.prefix, chat, str(key.user_id), key.destiny]
         if part:
             parts.append(part)
-        return _SEPARATOR.join(parts)
-
-
-def bot_key_pattern(account_id: int | str, bot_id: int | str) -> str:
-    """Redis SCAN pattern matching every FSM key of one bot (e.g. to flush it)."""
-    return AccountBotKeyBuilder(account_id, bot_id).prefix + _SEPARATOR + "*"
+        return SEPARATOR.join(parts)
 
 
 def make_storage(redis: Redis, account_id: int | str, bot_id: int | str) -> RedisStorage:

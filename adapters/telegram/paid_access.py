@@ -21,7 +21,6 @@ from adapters.telegram.course_cache import CourseCache
 from adapters.telegram.enrollment import begin_run
 from adapters.telegram.student_texts import Notice, notice_text
 from engine.effects import SendText
-from storage.models import RunStatus
 from storage.repositories import deployments, outbox, participants, runs, tokens
 
 log = logging.getLogger(__name__)
@@ -63,7 +62,7 @@ class PaidAccess:
             log.warning("paid deployment %s no longer exists", change.deployment_id)
             return
         if current is not None:
-            await runs.finish(session, account_id, current.id, RunStatus.STOPPED, now=now)
+            await runs.stop(session, account_id, current.id, now=now)
         participant = await participants.get_by_user(session, account_id, change.telegram_user_id)
         token = (
             await tokens.get(session, account_id, change.token_id)
@@ -88,7 +87,7 @@ class PaidAccess:
         )
         if current is None or current.deployment_id != change.deployment_id:
             return
-        await runs.finish(session, account_id, current.id, RunStatus.STOPPED, now=self._clock())
+        await runs.stop(session, account_id, current.id, now=self._clock())
         await outbox.enqueue(
             session,
             account_id,

@@ -10,6 +10,7 @@ import unicodedata
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Response
+from redis.exceptions import RedisError
 from sqlalchemy import delete
 from sqlalchemy.exc import IntegrityError
 
@@ -29,6 +30,7 @@ from panel_api.schemas.accounts import (
 from panel_api.schemas.auth import AccountSummary
 from storage import plans, system
 from storage.models import Account, MemberRole
+from storage.redis_keys import account_key_pattern, erase_account_keys
 from storage.repositories import accounts, audit, members
 
 log = logging.getLogger(__name__)
@@ -161,6 +163,19 @@ async def purge_account(
         )
     # The audit log goes with the account, so the purge itself is only in the process log.
     log.info("account %s purged by %s", access.account_id, access.actor)
+    if ctx.redis is not None:  # after the commit: no bot of the account is left to write keys
+        try:
+            erased = await erase_account_keys(ctx.redis, access.account_id)
+        except (RedisError, OSError) as exc:
+            # The account is gone already; its cached positions say nothing without it.
+            log.error(
+                "account %s: Redis keys %s not erased (%s); remove them by hand",
+                access.account_id,
+                account_key_pattern(access.account_id),
+                type(exc).__name__,
+            )
+        else:
+            log.info("account %s: %d Redis keys erased", access.account_id, erased)
     return Response(status_code=204)
 
 

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import csv
-import io
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
@@ -21,6 +19,7 @@ from panel_api.queries import runs as run_queries
 from panel_api.queries.runs import RunFilter
 from panel_api.schemas.common import Page
 from panel_api.schemas.runs import ConversationLine, RunOut
+from panel_api.spreadsheet import csv_lines
 from storage.models import RunStatus
 from storage.repositories import conversation, runs
 
@@ -102,14 +101,14 @@ async def export_runs(
     account_id: AccountId, access: Read, ctx: Ctx, filters: Filters
 ) -> StreamingResponse:
     async def chunks() -> AsyncIterator[str]:
-        yield _csv_text([CSV_COLUMNS])
+        yield csv_lines([CSV_COLUMNS])
         before: int | None = None
         while True:
             async with ctx.db.tenant(access.account_id) as session:
                 batch = await run_queries.batch_before(
                     session, access.account_id, filters, before, EXPORT_BATCH
                 )
-            yield _csv_text([_csv_value(getattr(row, c)) for c in CSV_COLUMNS] for row in batch)
+            yield csv_lines([getattr(row, c) for c in CSV_COLUMNS] for row in batch)
             if len(batch) < EXPORT_BATCH:
                 return
             before = batch[-1].id
@@ -156,9 +155,7 @@ async def get_conversation(
 @router.post("/{run_id}/stop", response_model=RunOut, summary="Finish an active run as stopped")
 async def stop_run(account_id: AccountId, run_id: RunId, access: Manage, ctx: Ctx) -> RunOut:
     async with ctx.db.tenant(access.account_id) as session:
-        stopped = await runs.finish(
-            session, access.account_id, run_id, RunStatus.STOPPED, now=ctx.clock()
-        )
+        stopped = await runs.stop(session, access.account_id, run_id, now=ctx.clock())
         if stopped is None:
             raise conflict("the run is not active")
         await record(session, access, "run.stop", "run", run_id)
@@ -184,17 +181,3 @@ def _out(row: Row[Any]) -> RunOut:
         finished_at=row.finished_at,
         utm={key: getattr(row, f"utm_{key}") for key in _UTM},
     )
-
-
-def _csv_value(value: object) -> object:
-    if isinstance(value, datetime):
-        return value.isoformat()
-    if isinstance(value, str) and value[:1] in ("=", "+", "-", "@"):
-        return "'" + value  # a spreadsheet must not run a student's "=HYPERLINK(...)"
-    return "" if value is None else value
-
-
-def _csv_text(rows: Iterable[Iterable[Any]]) -> str:
-    buffer = io.StringIO()
-    csv.writer(buffer).writerows(rows)
-    return buffer.getvalue()

@@ -15,7 +15,7 @@ from panel_api.errors import conflict, not_found
 from panel_api.permissions import Permission
 from panel_api.schemas.common import Page
 from panel_api.schemas.runs import BanCreate, BanCreated, BanOut, StudentOut
-from storage.models import Banned, Participant, Run, RunStatus
+from storage.models import Banned, Participant, Run
 from storage.repositories import bans, bots, runs
 
 router = APIRouter(prefix="/accounts/{account_id}", tags=["students"])
@@ -122,7 +122,7 @@ async def ban_user(account_id: AccountId, body: BanCreate, access: Manage, ctx: 
             if body.bot_id is not None:
                 active = active.where(Run.bot_id == body.bot_id)
             for run_id in (await session.scalars(active)).all():
-                if await runs.finish(session, access.account_id, run_id, RunStatus.STOPPED):
+                if await runs.stop(session, access.account_id, run_id, now=ctx.clock()):
                     stopped += 1
         await record(
             session,

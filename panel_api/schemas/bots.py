@@ -1,24 +1,37 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Annotated
 
-from pydantic import BaseModel, Field
+from pydantic import AfterValidator, BaseModel, Field
+from pydantic_core import PydanticCustomError
 
 from panel_api.schemas.common import StrictIn
+from panel_api.services.telegram_check import MALFORMED_TOKEN, is_bot_token
 from storage.models import BotMode
 
-# Loose on purpose: Telegram is the judge (a 422 carries its reason); this only keeps
-# multi-kilobyte junk and whitespace out of the getMe URL.
-TOKEN_FIELD = Field(min_length=3, max_length=200, description="the token from @BotFather")
+
+def _bot_token(text: str) -> str:
+    """Refused before Telegram is asked, in plain words (never echoing the text)."""
+    if not is_bot_token(text):
+        raise PydanticCustomError("bot_token", MALFORMED_TOKEN)
+    return text
+
+
+BotToken = Annotated[
+    str,
+    Field(max_length=200, description="the token from @BotFather, e.g. 123456789:AAF..."),
+    AfterValidator(_bot_token),
+]
 
 
 class BotCreate(StrictIn):
-    token: str = TOKEN_FIELD
+    token: BotToken
     mode: BotMode = BotMode.POLLING
 
 
 class BotTokenRotate(StrictIn):
-    token: str = TOKEN_FIELD
+    token: BotToken
 
 
 class BotUpdate(StrictIn):

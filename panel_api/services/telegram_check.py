@@ -1,22 +1,39 @@
 """Checking a bot token with Telegram's getMe, through TELEGRAM_API_BASE when it is set.
 
 A real aiogram Bot makes the call, so the panel accepts exactly the tokens the runtime will
-be able to use. The token itself never appears in an error: Telegram's reason does.
+be able to use. The token goes into the request's path, so only a token of the form
+@BotFather hands out is ever sent: a `/`, `?` or `#` would take the request elsewhere. The
+token itself never appears in an error: Telegram's reason does.
 """
 
 from __future__ import annotations
 
 import logging
+import re
 from dataclasses import dataclass
 
-from aiogram.exceptions import TelegramAPIError, TelegramNetworkError, TelegramServerError
-from aiogram.utils.token import TokenValidationError
+from aiogram.exceptions import (
+    ClientDecodeError,
+    TelegramAPIError,
+    TelegramNetworkError,
+    TelegramServerError,
+)
 
 from adapters.telegram.bot_factory import make_bot
 from storage.crypto import Secret
 
 log = logging.getLogger(__name__)
 GET_ME_TIMEOUT_S = 15
+# The bot's number, a colon, and the secret @BotFather made: the one rule for a bot token.
+_BOT_TOKEN = re.compile(r"[0-9]+:[A-Za-z0-9_-]{30,}")
+MALFORMED_TOKEN = (
+    "this is not a bot token: @BotFather gives one like 123456789:AAF..., the bot's number, "
+    "a colon and at least 30 letters, digits, - or _"
+)
+
+
+def is_bot_token(text: str) -> bool:
+    return _BOT_TOKEN.fullmatch(text) is not None
 
 
 @dataclass(frozen=True)
@@ -26,7 +43,8 @@ class BotIdentity:
 
 
 class BotTokenRejected(ValueError):
-    """Telegram (or the token format) says no; `reason` is safe to show the user."""
+    """The token cannot be used: its format or Telegram says no, or Telegram's answer made
+    no sense; `reason` is safe to show the user."""
 
     def __init__(self, reason: str) -> None:
         super().__init__(reason)
@@ -38,12 +56,9 @@ class TelegramUnavailable(RuntimeError):
 
 
 async def check_bot_token(token: Secret, api_base: str | None) -> BotIdentity:
-    try:
-        bot = make_bot(token.reveal(), api_base)
-    except TokenValidationError:
-        raise BotTokenRejected(
-            "malformed bot token: expected '<bot id>:<secret>' as BotFather shows it"
-        ) from None
+    if not is_bot_token(token.reveal()):
+        raise BotTokenRejected(MALFORMED_TOKEN)
+    bot = make_bot(token.reveal(), api_base)
     try:
         me = await bot.get_me(request_timeout=GET_ME_TIMEOUT_S)
     except (TelegramNetworkError, TelegramServerError) as exc:
@@ -51,6 +66,13 @@ async def check_bot_token(token: Secret, api_base: str | None) -> BotIdentity:
         raise TelegramUnavailable("Telegram did not answer; try again in a minute") from None
     except TelegramAPIError as exc:
         raise BotTokenRejected(f"Telegram rejected the token: {exc.message}") from None
+    except ClientDecodeError:
+        # Not Telegram's JSON (a proxy's HTML page, say): its text is never passed on.
+        log.warning("getMe answered something other than the Bot API's JSON")
+        raise BotTokenRejected(
+            "Telegram's answer could not be read, so the token could not be checked; "
+            "try again later"
+        ) from None
     finally:
         await bot.session.close()
     if not me.is_bot or not me.username:

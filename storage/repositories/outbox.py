@@ -72,17 +72,22 @@ async def enqueue_many(
 
 async def mark_failed(
     session: AsyncSession, account_id: int, outbox_id: int, *, error: str, final: bool
-) -> None:
-    """Record a failed attempt; `final` gives up (e.g. 403), otherwise it stays pending."""
+) -> bool:
+    """Record a failed attempt of a pending row; `final` gives up (e.g. 403), otherwise it
+    stays pending. False when the row was no longer pending (its run's stop dropped it)."""
     values: dict[str, Any] = {"attempts": Outbox.attempts + 1, "last_error": error}
     if final:
         values["status"] = OutboxStatus.FAILED.value
     stmt = (
         update(Outbox)
-        .where(Outbox.account_id == account_id, Outbox.id == outbox_id)
+        .where(
+            Outbox.account_id == account_id,
+            Outbox.id == outbox_id,
+            Outbox.status == OutboxStatus.PENDING.value,
+        )
         .values(**values)
     )
-    await session.execute(stmt)
+    return (await session.execute(stmt)).rowcount > 0
 
 
 async def pending_for_chat(

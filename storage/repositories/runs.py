@@ -15,7 +15,7 @@ from sqlalchemy import Select, bindparam, func, select, text, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from storage.models import Run, RunStatus, Waiting, WaitStatus
+from storage.models import Outbox, OutboxStatus, Run, RunStatus, Waiting, WaitStatus
 from storage.repositories._common import get_scoped
 
 _UTM_KEYS = ("source", "medium", "campaign", "content", "term")
@@ -158,6 +158,33 @@ async def finish(
                 Waiting.status == WaitStatus.PENDING.value,
             )
             .values(status=WaitStatus.CANCELLED.value)
+        )
+    return run
+
+
+async def stop(
+    session: AsyncSession, account_id: int, run_id: int, *, now: datetime | None = None
+) -> Run | None:
+    """End an active run as `stopped` (a teacher, a ban, a payment): its timers are cancelled
+    and its unsent messages dropped (`cancelled`), so the student hears nothing more of it
+    (DESIGN §10). Delivery learns of the drop when it records the message it was sending
+    (storage/batch.py `_MARK_SENT`), so that one message may still arrive.
+
+    A run that completes keeps its outbox: its last messages are queued by the very step
+    that finishes it. None if the run was not active.
+    """
+    run = await finish(session, account_id, run_id, RunStatus.STOPPED, now=now)
+    if run is not None:
+        await session.execute(
+            update(Outbox)
+            .where(  # the chat's pending rows are indexed (ix_outbox_chat_pending)
+                Outbox.account_id == account_id,
+                Outbox.bot_id == run.bot_id,
+                Outbox.chat_id == run.chat_id,
+                Outbox.status == OutboxStatus.PENDING.value,
+                Outbox.run_id == run_id,
+            )
+            .values(status=OutboxStatus.CANCELLED.value)
         )
     return run
 

@@ -68,7 +68,7 @@ async def test_from_login_to_a_finished_run_in_the_funnel(
 
     # --- bots: a bad token is refused with Telegram's reason, then a real one connects -----
     await open_section(page, "Bots")
-    await page.get_by_label("Bot token").fill("123456:not-a-token-telegram-knows")
+    await page.get_by_label("Bot token").fill("123456:not-a-token-telegram-knows-at-all")
     await page.get_by_role("button", name="Connect").click()
     await expect(page.locator("#bot-error")).to_contain_text("Telegram rejected the token")
     await expect(page.get_by_label("Bot token")).to_have_attribute("aria-invalid", "true")

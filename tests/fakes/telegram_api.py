@@ -126,13 +126,21 @@ _WRONG_FILE = "Bad Request: wrong file identifier/HTTP URL specified"
 
 
 class ApiError(Exception):
-    """An error answer: becomes `{"ok": false, "error_code": status, ...}` on the wire."""
+    """An error answer: becomes `{"ok": false, "error_code": status, ...}` on the wire, or
+    `raw_body` as it is (what a proxy in front of the Bot API may answer)."""
 
-    def __init__(self, status: int, description: str, retry_after: int | None = None) -> None:
+    def __init__(
+        self,
+        status: int,
+        description: str,
+        retry_after: int | None = None,
+        raw_body: str | None = None,
+    ) -> None:
         super().__init__(description)
         self.status = status
         self.description = description
         self.retry_after = retry_after
+        self.raw_body = raw_body
 
 
 @dataclass(frozen=True)
@@ -210,6 +218,7 @@ class Fault:
     remaining: int
     chat_id: int | None
     bot_id: int | None
+    raw_body: str | None = None
 
 
 @dataclass(frozen=True)
@@ -476,8 +485,10 @@ class FakeTelegram:
         chat_id: int | None = None,
         bot: BotRef | None = None,
         description: str | None = None,
+        raw_body: str | None = None,
     ) -> None:
-        """Answer the next `count` matching calls with an error instead of running them."""
+        """Answer the next `count` matching calls with an error instead of running them;
+        with `raw_body`, with that text (an HTML page, say) instead of the Bot API's JSON."""
         if status == 429 and retry_after is None:
             retry_after = 1
         if description is None:
@@ -494,6 +505,7 @@ class FakeTelegram:
                 remaining=count,
                 chat_id=chat_id,
                 bot_id=None if bot is None else self._bot(bot).info.id,
+                raw_body=raw_body,
             )
         )
 
@@ -677,6 +689,8 @@ class FakeTelegram:
         except ApiError as error:
             return _error_response(error)
         status, body = await self._execute(state, request.match_info["method"], params, uploads)
+        if isinstance(body, str):
+            return web.Response(text=body, status=status, content_type="text/html")
         return web.json_response(body, status=status)
 
     async def _handle_file(self, request: web.Request) -> web.Response:
@@ -693,7 +707,7 @@ class FakeTelegram:
         method: str,
         params: dict[str, Any],
         uploads: dict[str, bytes],
-    ) -> tuple[int, dict[str, Any]]:
+    ) -> tuple[int, dict[str, Any] | str]:
         call = Call(state.info.id, method, params, time.monotonic())
         self.calls.append(call)
         self._changed.fire()  # lets tests see a long poll that is still open
@@ -710,7 +724,7 @@ class FakeTelegram:
             return 200, {"ok": True, "result": result}
         except ApiError as error:
             call.status, call.error = error.status, error.description
-            return error.status, _error_body(error)
+            return error.status, error.raw_body or _error_body(error)
         finally:
             self._changed.fire()
 
@@ -743,7 +757,7 @@ class FakeTelegram:
                 fault.remaining -= 1
                 if fault.remaining <= 0:
                     self._faults.remove(fault)
-                raise ApiError(fault.status, fault.description, fault.retry_after)
+                raise ApiError(fault.status, fault.description, fault.retry_after, fault.raw_body)
 
     def _enforce_limits(self, state: _BotState, chat_id: int, now: float) -> None:
         lim = self.limits

@@ -9,8 +9,9 @@ import pytest
 from aiogram.fsm.storage.base import StorageKey
 from redis.asyncio import Redis
 
-from adapters.telegram.keys import AccountBotKeyBuilder, bot_key_pattern, make_storage
+from adapters.telegram.keys import AccountBotKeyBuilder, make_storage
 from adapters.telegram.position_mirror import PositionMirror
+from storage.redis_keys import bot_key_pattern
 
 pytestmark = pytest.mark.integration
 

@@ -58,14 +58,69 @@ async def test_bad_token_is_422_with_telegrams_reason(db, secret_box, make_accou
     base = f"/api/v1/accounts/{account_id}/bots"
     async with panel_client(ctx) as client:
         unknown = await client.post(
-            base, json={"token": "123456:not-a-real-token"}, headers=user_headers(ctx, owner)
-        )
-        malformed = await client.post(
-            base, json={"token": "no colon here"}, headers=user_headers(ctx, owner)
+            base, json={"token": "123456:" + "not-a-real-one" * 3}, headers=user_headers(ctx, owner)
         )
     assert unknown.status_code == 422
     assert unknown.json()["detail"] == "Telegram rejected the token: Unauthorized"
-    assert malformed.status_code == 422 and "malformed" in malformed.json()["detail"]
+
+
+SECRET = "AAH4k" + "x" * 30
+MALFORMED_TOKENS = (
+    "no colon here",
+    f"123456:{SECRET[:29]}",  # too short to be BotFather's
+    f"123456:{SECRET}/../../other/getMe",  # would walk the request path elsewhere
+    f"123456:{SECRET}?method=getMe",
+    f"123456:{SECRET}#fragment",
+    f"123456:{SECRET} ",
+    f"١٢٣٤٥٦:{SECRET}",  # digits, but not ASCII ones
+    f"bot123456:{SECRET}",
+)
+
+
+@pytest.mark.parametrize("token", MALFORMED_TOKENS)
+async def test_a_malformed_token_is_refused_in_plain_words_before_telegram_is_asked(
+    db, secret_box, seed_account, telegram, token
+):
+    seeded = await seed_account()
+    async with db.tenant(seeded.account_id) as s:
+        owner = await s.scalar(select(AccountMember.telegram_user_id).limit(1))
+    ctx = panel_context(db, secret_box, telegram_api_base=telegram.base_url)
+    base = f"/api/v1/accounts/{seeded.account_id}/bots"
+    async with panel_client(ctx) as client:
+        added = await client.post(base, json={"token": token}, headers=user_headers(ctx, owner))
+        rotated = await client.post(
+            f"{base}/{seeded.bot_id}/token",
+            json={"token": token},
+            headers=user_headers(ctx, owner),
+        )
+    for answer in (added, rotated):
+        assert answer.status_code == 422
+        [error] = answer.json()["detail"]
+        assert error["loc"] == ["body", "token"]
+        assert error["msg"].startswith("this is not a bot token: @BotFather gives one like")
+        assert SECRET[:29] not in answer.text
+    assert telegram.calls == []
+
+
+async def test_a_bot_api_answering_html_is_a_clear_422(db, secret_box, make_account, telegram):
+    """A proxy or a broken self-hosted Bot API server answering a page instead of JSON: the
+    owner learns the token could not be checked, and nothing of the page."""
+    owner = 93_000_006
+    account_id = await make_account(owner_telegram_user_id=owner)
+    school = telegram.add_bot("html_93_bot")
+    page = "<html><body><h1>502 Bad Gateway</h1><p>upstream internal-host:8081</p></body></html>"
+    telegram.fail_next("getMe", status=502, raw_body=page)
+    ctx = panel_context(db, secret_box, telegram_api_base=telegram.base_url)
+    async with panel_client(ctx) as client:
+        answer = await client.post(
+            f"/api/v1/accounts/{account_id}/bots",
+            json={"token": school.token},
+            headers=user_headers(ctx, owner),
+        )
+    assert answer.status_code == 422
+    assert answer.json()["detail"].startswith("Telegram's answer could not be read")
+    assert "internal-host" not in answer.text and "Bad Gateway" not in answer.text
+    assert [call.method for call in telegram.calls] == ["getMe"]
 
 
 async def test_plan_limit_duplicates_and_disable_enable(db, secret_box, make_account, telegram):

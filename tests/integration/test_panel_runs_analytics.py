@@ -321,3 +321,40 @@ async def test_students_ban_and_unban(db, secret_box, seed_account):
             b["telegram_user_id"]
             for b in (await client.get(f"{base}/bans", headers=headers)).json()
         }
+
+
+FORMULA_NAMES = ('=HYPERLINK("https://evil.example","Ann")', "+1", "-1", "@SUM(A1)", "\t=1", "\r=1")
+
+
+async def test_runs_csv_never_hands_a_spreadsheet_a_formula(db, secret_box, seed_account):
+    """Students choose their own Telegram names: a name a spreadsheet would run as a formula
+    comes out of the export prefixed with ', whichever of = + - @ TAB CR it starts with."""
+    seeded = await seed_account()
+    account = seeded.account_id
+    async with db.tenant(account) as s:
+        owner = await s.scalar(select(AccountMember.telegram_user_id))
+        for n, name in enumerate(FORMULA_NAMES):
+            user = 8_100_000 + n
+            student = await participants.upsert(s, account, telegram_user_id=user, first_name=name)
+            await runs.start(
+                s,
+                account,
+                deployment_id=seeded.deployment_id,
+                course_version_id=seeded.version_id,
+                bot_id=seeded.bot_id,
+                chat_id=user,
+                telegram_user_id=user,
+                participant_id=student.id,
+            )
+    ctx = panel_context(db, secret_box)
+    async with panel_client(ctx) as client:
+        exported = await client.get(
+            f"/api/v1/accounts/{account}/runs/export.csv", headers=user_headers(ctx, owner)
+        )
+    assert exported.status_code == 200
+    names = {
+        row["first_name"]
+        for row in csv.DictReader(io.StringIO(exported.text, newline=""))
+        if row["telegram_user_id"] != str(seeded.telegram_user_id)
+    }
+    assert names == {"'" + name for name in FORMULA_NAMES}

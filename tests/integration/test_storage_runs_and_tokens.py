@@ -6,11 +6,12 @@ import asyncio
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from sqlalchemy import text
+from sqlalchemy import select, text
 from sqlalchemy.exc import IntegrityError
 
-from storage.models import RunStatus, TokenKind
-from storage.repositories import runs, tokens, waiting
+from storage.admission_batch import stop_runs
+from storage.models import Outbox, OutboxStatus, RunStatus, TokenKind
+from storage.repositories import outbox, runs, tokens, waiting
 from storage.repositories.tokens import TokenRefusal
 
 pytestmark = pytest.mark.integration
@@ -80,6 +81,34 @@ async def test_finishing_a_run_cancels_its_pending_timers(db, seed_account):
         )
         assert await waiting.list_pending(s, account, seeded.run_id) == []
         assert (await runs.get(s, account, seeded.run_id)).status == "blocked"
+
+
+async def test_a_new_course_drops_the_old_runs_unsent_messages(db, seed_account):
+    """`/start` of another deployment stops the chat's run as every stop does: the student
+    has moved on, so the old course's unsent messages go too; the chat's other messages
+    (here a notice outside any run) stay."""
+    seeded = await seed_account()  # its run has a pending timer and one unsent message
+    account = seeded.account_id
+    async with db.tenant(account) as s:
+        notice = await outbox.enqueue(
+            s, account, bot_id=seeded.bot_id, chat_id=seeded.chat_id, payload={"text": "Hi"}
+        )
+    connection = await db.connect_batch()
+    try:
+        await connection.begin([account])
+        await stop_runs(connection, [(seeded.run_id, account)])
+        await connection.commit()
+    finally:
+        await connection.close()
+    async with db.tenant(account) as s:
+        found = await s.execute(
+            select(Outbox.id, Outbox.status).where(Outbox.account_id == account)
+        )
+        statuses = dict(found.all())
+        assert statuses.pop(notice.id) == OutboxStatus.PENDING
+        assert list(statuses.values()) == [OutboxStatus.CANCELLED]
+        assert await waiting.list_pending(s, account, seeded.run_id) == []
+        assert (await runs.get(s, account, seeded.run_id)).status == RunStatus.STOPPED
 
 
 async def test_run_state_round_trips_as_json(db, seed_account):

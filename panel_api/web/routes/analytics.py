@@ -7,6 +7,7 @@ import asyncio
 
 from fastapi import Request, Response
 
+from panel_api import spreadsheet
 from panel_api.access import Access
 from panel_api.deps import Ctx
 from panel_api.permissions import Permission
@@ -15,7 +16,7 @@ from panel_api.routers import analytics as analytics_api
 from panel_api.routers import deployments as deployments_api
 from panel_api.schemas.analytics import FunnelOut, FunnelStepOut
 from panel_api.schemas.deployments import DeploymentOut
-from panel_api.web import charts, lookups, spreadsheet
+from panel_api.web import charts, lookups
 from panel_api.web.rendering import page_translator, render
 from panel_api.web.routes.common import page_router, rule, see_other
 
