@@ -11,14 +11,13 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field, replace
 from datetime import datetime
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 from engine.frozen import FrozenMap
 
 Awaiting = Literal["button", "poll", "text", "dialog", "llm", "webapp", "timer"]
 AWAITING_KINDS: tuple[str, ...] = ("button", "poll", "text", "dialog", "llm", "webapp", "timer")
 Status = Literal["completed", "stopped", "halted"]
-STATUSES: tuple[str, ...] = ("completed", "stopped", "halted")
 
 _FORMAT_VERSION = 1
 
@@ -175,7 +174,7 @@ class RunState:
             poll_ref=_opt_str(data["poll_ref"]),
             poll_id=_opt_str(data["poll_id"]),
             finished=bool(data["finished"]),
-            status=data["status"] if data["status"] in STATUSES else None,
+            status=data["status"] if data["status"] in get_args(Status) else None,
             unattended=int(data.get("unattended", 0)),  # states saved before it existed: 0
         )
 
