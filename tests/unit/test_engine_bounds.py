@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from courses.limits import MAX_SOURCE_BYTES
 from courses.loader import load_course_file
 from engine import RunState, step
 from engine.effects import Finish, Schedule, SendText
@@ -205,8 +206,6 @@ def test_states_saved_before_the_bounds_load_and_continuations_round_trip():
 def test_the_largest_course_a_source_can_hold_fits_the_bounds():
     """1 MiB of the shortest input-free elements (`a1: {type: section}`, 20 bytes a line)
     needs fewer continuations than a run may take without the student."""
-    from courses.limits import MAX_SOURCE_BYTES
-
     most_elements = MAX_SOURCE_BYTES // 20
     assert most_elements / MAX_ELEMENTS_PER_STEP < MAX_UNATTENDED_STEPS
 
@@ -230,6 +229,9 @@ def test_a_stale_continuation_fires_nothing():
 # --- real courses are never cut short ----------------------------------------------------------
 
 
+ROOT = Path(__file__).resolve().parents[2]
+
+
 def _course_files() -> list[Path]:
     """The project's example courses, and the legacy ones where they are available."""
     files = sorted((ROOT / "courses" / "examples").glob("*.y*ml"))
@@ -237,9 +239,6 @@ def _course_files() -> list[Path]:
         if legacy and Path(legacy).is_dir():
             return [*files, *sorted(Path(legacy).glob("*.y*ml"))]
     return files
-
-
-ROOT = Path(__file__).resolve().parents[2]
 
 
 def _play(course: Course, choice: int) -> tuple[list, str | None]:
