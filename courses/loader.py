@@ -21,7 +21,9 @@ from courses import limits
 from courses.diagnostics import Diagnostic, DiagnosticSink
 from courses.elements import ElementBuilder
 from courses.yaml_source import compose, mapping_entries, node_kind, too_large_message
+from engine.limits import MAX_UNATTENDED_STEPS
 from engine.model import BaseElement, Course
+from engine.unattended import loops_without_input
 
 
 @dataclass(frozen=True)
@@ -97,10 +99,12 @@ def _load(text: str, sink: DiagnosticSink) -> Course | None:
     if sink.has_errors:
         return None
     try:
-        return Course(elements=tuple(elements))  # type: ignore[arg-type]
+        course = Course(elements=tuple(elements))  # type: ignore[arg-type]
     except ValueError as exc:  # the model's own invariants; the checks above should catch all
         sink.error(str(exc))
         return None
+    _warn_about_loops(course, builder, sink)
+    return course
 
 
 def _valid_id(element_id: str, line: int, sink: DiagnosticSink) -> bool:
@@ -147,3 +151,28 @@ def _check_references(builder: ElementBuilder, known: set[str], sink: Diagnostic
                 field=ref.field,
                 line=ref.line,
             )
+
+
+def _warn_about_loops(course: Course, builder: ElementBuilder, sink: DiagnosticSink) -> None:
+    """One warning per loop the run can go round with no answer from the student, at the
+    `goto` that closes it (a move back in the course is always a delay's goto)."""
+    goto_lines = {ref.element_id: ref.line for ref in builder.references if ref.field == "goto"}
+    for loop in loops_without_input(course):
+        closing = loop[-1]
+        sink.warning(
+            f"{_loop_path(loop)} without any answer from the student: the bot would go "
+            f"round forever (a run is stopped after {MAX_UNATTENDED_STEPS} steps without an "
+            "answer); add a button, or a goto out of the loop",
+            element_id=closing,
+            field="goto",
+            line=goto_lines.get(closing),
+        )
+
+
+def _loop_path(loop: tuple[str, ...]) -> str:
+    """`elements 'a' → 'b' → 'a' repeat`; a long loop shows its first and last ones only."""
+    shown = [repr(element_id) for element_id in loop]
+    if len(shown) > 6:
+        shown = [*shown[:3], f"… ({len(loop) - 5} more)", *shown[-2:]]
+    path = " → ".join([*shown, shown[0]])
+    return f"element {path} repeats" if len(loop) == 1 else f"elements {path} repeat"

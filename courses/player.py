@@ -41,12 +41,9 @@ from engine.events import (
     TimerFired,
     WebAppData,
 )
+from engine.limits import MAX_UNATTENDED_STEPS
 from engine.model import Course
 from engine.state import RunState
-
-MAX_STEPS_WITHOUT_INPUT = 10_000
-"""Safety net: a course needs the person sooner or later; this many steps without is a loop
-(e.g. a delay whose goto is itself, played with --fast)."""
 
 _TAG = re.compile(r"<[^>]+>")
 _DIGITS = re.compile(r"[0-9]{1,6}")
@@ -101,28 +98,22 @@ class TerminalPlayer:
         self.polls_sent = 0
 
     def run(self) -> int:
-        """Play until the course finishes (0), input ends (0) or the run gets stuck (1)."""
-        steps_without_input, reads = 0, self.io.reads
+        """Play until the course finishes (0), input ends (0), or the run gets stuck or the
+        engine halts it as a loop without input (1)."""
         try:
-            while steps_without_input < MAX_STEPS_WITHOUT_INPUT:
+            while True:
                 event = self.pending.popleft() if self.pending else self._next_input()
                 if event is None:
                     self.io.write("The course is not waiting for anything and did not finish.")
                     return 1
-                steps_without_input = 0 if self.io.reads != reads else steps_without_input + 1
-                reads = self.io.reads
                 self.state, effects = step(self.course, self.state, event, self.now)
                 for effect in effects:
                     self._execute(effect)
                 if self.state.finished:
-                    return 0
+                    return 1 if self.state.status == "halted" else 0
         except EndOfInput:
             self.io.write("\n(end of input: leaving the course)")
             return 0
-        self.io.write(
-            f"Stopped after {MAX_STEPS_WITHOUT_INPUT} steps without any input: the course loops."
-        )
-        return 1
 
     # --- effects ---------------------------------------------------------------------------
 
@@ -150,8 +141,15 @@ class TerminalPlayer:
                 self.io.write("…")
             case AskLLM():
                 self.pending.append(self._ask_llm(effect))
-            case Finish(status=status):
-                self.io.write("🏁 Course completed." if status == "completed" else "⏹ Stopped.")
+            case Finish(status="completed"):
+                self.io.write("🏁 Course completed.")
+            case Finish(status="halted"):
+                self.io.write(
+                    f"Stopped after {MAX_UNATTENDED_STEPS} steps without any input: the course "
+                    "loops."
+                )
+            case Finish():
+                self.io.write("⏹ Stopped.")
 
     def _show_buttons(self, buttons: tuple[InlineButton, ...]) -> None:
         if not buttons:
@@ -237,6 +235,8 @@ class TerminalPlayer:
 
     def _wait(self) -> Event:
         wait = min(self.state.waits, key=lambda w: w.due_at)
+        if wait.continuation:  # the engine's own pause between batches: nobody waits for it
+            return TimerFired(wait.wait_id)
         left = format_duration(wait.due_at - self.now)
         if self.fast:
             self.io.write(f"⏳ waiting {left} — skipped (--fast)")

@@ -75,6 +75,7 @@ class Draft:
         "revision",
         "seq",
         "status",
+        "unattended",
         "waits",
     )
 
@@ -92,6 +93,7 @@ class Draft:
         self.poll_id = state.poll_id
         self.finished = state.finished
         self.status: Status | None = state.status
+        self.unattended = state.unattended
         self.effects: list[Effect] = []
 
     def result(self) -> tuple[RunState, list[Effect]]:
@@ -107,6 +109,7 @@ class Draft:
             poll_id=self.poll_id,
             finished=self.finished,
             status=self.status,
+            unattended=self.unattended,
         )
         return state, self.effects
 
@@ -126,16 +129,26 @@ class Draft:
 
     def schedule(self, duration: timedelta, goto: str | None) -> None:
         """Wait for a timer; when it fires the run resumes at `goto` (None: course ends)."""
-        seq = self.begin_wait("timer")
-        wait = PendingWait(f"w{seq}", self.now + duration, goto)
-        self.waits = (*self.waits, wait)
-        self.effects.append(Schedule(wait.wait_id, wait.due_at, goto))
+        self._wait_for_timer(self.now + duration, goto)
 
-    def finish(self, status: Status) -> None:
+    def continue_later(self, target: str) -> None:
+        """End this step here; the next one, due at once, enters `target` (the flow's own
+        timer, see `PendingWait`)."""
+        self._wait_for_timer(self.now, target, continuation=True)
+
+    def _wait_for_timer(
+        self, due_at: datetime, goto: str | None, *, continuation: bool = False
+    ) -> None:
+        seq = self.begin_wait("timer")
+        wait = PendingWait(f"w{seq}", due_at, goto, continuation)
+        self.waits = (*self.waits, wait)
+        self.effects.append(Schedule(wait.wait_id, wait.due_at, wait.goto))
+
+    def finish(self, status: Status, note: str | None = None) -> None:
         if self.waits:
             self.effects.append(CancelWaits())
             self.waits = ()
-        self.effects.append(Finish(status))
+        self.effects.append(Finish(status, note))
         self.finished = True
         self.status = status
         self.awaiting = None

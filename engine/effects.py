@@ -10,6 +10,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal
 
+from engine.state import Status
+
 
 @dataclass(frozen=True, slots=True)
 class InlineButton:
@@ -100,7 +102,11 @@ class Typing:
 
 @dataclass(frozen=True, slots=True)
 class Finish:
-    status: Literal["completed", "stopped"]
+    """The run is over. `note` says why when the engine itself ended it (`halted`: see
+    engine/limits.py), for the teacher; None otherwise."""
+
+    status: Status
+    note: str | None = None
 
 
 Effect = (

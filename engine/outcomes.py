@@ -40,7 +40,8 @@ class Goto:
 
 @dataclass(frozen=True, slots=True)
 class Replay:
-    """Enter `target` as part of the revision chain the handler just set up."""
+    """Enter `target` keeping the revision chain as it stands: the one the handler just set
+    up, or the one a continuation carried over to the next step."""
 
     target: str
 

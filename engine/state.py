@@ -11,13 +11,13 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field, replace
 from datetime import datetime
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 from engine.frozen import FrozenMap
 
 Awaiting = Literal["button", "poll", "text", "dialog", "llm", "webapp", "timer"]
 AWAITING_KINDS: tuple[str, ...] = ("button", "poll", "text", "dialog", "llm", "webapp", "timer")
-Status = Literal["completed", "stopped"]
+Status = Literal["completed", "stopped", "halted"]
 
 _FORMAT_VERSION = 1
 
@@ -39,11 +39,17 @@ class DialogMessage:
 
 @dataclass(frozen=True, slots=True)
 class PendingWait:
-    """A scheduled timer; `goto` is the element the run resumes at (None: course ends)."""
+    """A scheduled timer; `goto` is the element the run resumes at (None: course ends).
+
+    A `continuation` is the flow's own timer, not an element's: a step that entered as many
+    elements as it may ends with one, due at once, and when it fires the run enters `goto`
+    as if the step had never stopped (engine/limits.py).
+    """
 
     wait_id: str
     due_at: datetime
     goto: str | None
+    continuation: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,6 +67,7 @@ class RunState:
     `seq` grows every time the engine starts waiting for a new prompt; buttons carry it so
     a press on an old message can never move the run. `poll_ref` is the ref of the
     `SendPoll` awaited, `poll_id` the Telegram id the adapter reported for it.
+    `unattended` counts the steps since the student's last answer (engine/limits.py).
     """
 
     current: str | None = None
@@ -74,6 +81,7 @@ class RunState:
     poll_id: str | None = None
     finished: bool = False
     status: Status | None = None
+    unattended: int = 0
 
     @classmethod
     def new(cls) -> RunState:
@@ -104,11 +112,12 @@ class RunState:
                 if self.revision is None
                 else [list(self.revision.queue), self.revision.resume_after]
             ),
-            "waits": [[w.wait_id, w.due_at.isoformat(), w.goto] for w in self.waits],
+            "waits": [_wait_to_list(w) for w in self.waits],
             "poll_ref": self.poll_ref,
             "poll_id": self.poll_id,
             "finished": self.finished,
             "status": self.status,
+            "unattended": self.unattended,
         }
 
     @classmethod
@@ -159,14 +168,23 @@ class RunState:
                 else RevisionChain(tuple(str(e) for e in revision[0]), str(revision[1]))
             ),
             waits=tuple(
-                PendingWait(str(w), datetime.fromisoformat(d), _opt_str(g))
-                for w, d, g in data["waits"]
+                PendingWait(str(w), datetime.fromisoformat(d), _opt_str(g), any(marks))
+                for w, d, g, *marks in data["waits"]
             ),
             poll_ref=_opt_str(data["poll_ref"]),
             poll_id=_opt_str(data["poll_id"]),
             finished=bool(data["finished"]),
-            status=data["status"] if data["status"] in ("completed", "stopped") else None,
+            status=data["status"] if data["status"] in get_args(Status) else None,
+            unattended=int(data.get("unattended", 0)),  # states saved before it existed: 0
         )
+
+
+def _wait_to_list(wait: PendingWait) -> list[Any]:
+    """`[id, due, goto]`, plus `true` for a continuation (older states have three items)."""
+    item: list[Any] = [wait.wait_id, wait.due_at.isoformat(), wait.goto]
+    if wait.continuation:
+        item.append(True)
+    return item
 
 
 def _opt_str(value: Any) -> str | None:

@@ -29,8 +29,9 @@ from engine.events import (
     Voice,
     WebAppData,
 )
+from engine.limits import HALTED_NO_STUDENT_INPUT, MAX_UNATTENDED_STEPS
 from engine.model import Course
-from engine.outcomes import IGNORED, Choice, Fired, Goto
+from engine.outcomes import IGNORED, Choice, Fired, Goto, Outcome, Replay
 from engine.state import RunState
 
 _CALLBACK = re.compile(r"(\d{1,9}):(\d{1,4})")
@@ -45,6 +46,12 @@ _FITS: dict[type, tuple[str, ...]] = {
     PollAnswer: ("poll",),
     Fired: ("timer",),
 }
+
+#: The student's own answers (a voice message arrives here as Text). Every other event that
+#: moves the run -- a timer, a continuation, an LLM reply -- is a step without the student:
+#: an LLM reply answers the bot's own request, and a dialog that starts by itself and whose
+#: model ends it at once could otherwise go round a loop, at the tenant's expense, forever.
+_STUDENT_INPUT = (Button, Text, PollAnswer, WebAppData)
 
 #: What to tell a student who types while the run waits for something else.
 _HINTS: dict[str, str] = {
@@ -63,7 +70,8 @@ def step(
 
     Deterministic and total: never raises, whatever the event and state. `Start` begins a
     fresh run only; on a running or finished run it does nothing (restarts are the
-    runtime's decision). `Stop` ends any unfinished run as "stopped".
+    runtime's decision). `Stop` ends any unfinished run as "stopped". A run that would take
+    more than MAX_UNATTENDED_STEPS steps since the student's last answer ends as "halted".
     """
     if state.finished:
         return state, []
@@ -116,12 +124,26 @@ def _react(
     if state.awaiting not in _FITS.get(type(derived), ()):
         hint = _HINTS.get(state.awaiting or "") if isinstance(derived, Text) else None
         return state, ([SendText(hint, None)] if hint else [])
-    element = course.get(state.current or "")
-    outcome = handler_for(element).react(ctx, element, derived)
+    if isinstance(event, _STUDENT_INPUT):
+        ctx.unattended = 0
+    elif state.unattended >= MAX_UNATTENDED_STEPS:
+        ctx.finish("halted", HALTED_NO_STUDENT_INPUT)
+        return ctx.result()
+    else:
+        ctx.unattended += 1
+    outcome = _outcome(ctx, state, derived)
     if outcome is IGNORED:
         return state, []
     flow.proceed(ctx, outcome)
     return ctx.result()
+
+
+def _outcome(ctx: Draft, state: RunState, derived: object) -> Outcome:
+    """A continuation resumes the flow itself; anything else is the current element's."""
+    if isinstance(derived, Fired) and derived.wait.continuation and derived.wait.goto:
+        return Replay(derived.wait.goto)
+    element = ctx.course.get(state.current or "")
+    return handler_for(element).react(ctx, element, derived)
 
 
 def _derive(ctx: Draft, state: RunState, event: Event) -> object | None:

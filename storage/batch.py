@@ -110,13 +110,16 @@ JOIN unnest($1::bigint[], $2::bigint[]) AS s(id, account_id)
   ON v.id = s.id AND v.account_id = s.account_id
 """
 
-# A finished run leaves `is_active` and gets `finished_at`, as repositories.runs.finish does.
+# A finished run leaves `is_active` and gets `finished_at` and its note, as
+# repositories.runs.finish does.
 _SAVE_STATES = """
 UPDATE run r SET state = s.state::jsonb, updated_at = now(),
        status = COALESCE(s.finish, r.status),
        is_active = s.finish IS NULL,
-       finished_at = CASE WHEN s.finish IS NULL THEN NULL ELSE now() END
-FROM unnest($1::bigint[], $2::bigint[], $3::text[], $4::text[]) AS s(id, account_id, state, finish)
+       finished_at = CASE WHEN s.finish IS NULL THEN NULL ELSE now() END,
+       note = s.note
+FROM unnest($1::bigint[], $2::bigint[], $3::text[], $4::text[], $5::text[])
+     AS s(id, account_id, state, finish, note)
 WHERE r.id = s.id AND r.account_id = s.account_id AND r.is_active
 """
 
@@ -246,7 +249,8 @@ class ChatsWithWork:
 class RunWrites:
     """Everything a batch writes for the runs it advanced, gathered run by run."""
 
-    states: list[tuple[int, int, str, str | None]] = field(default_factory=list)
+    # (run id, account id, state JSON, final status or None, note of the final status)
+    states: list[tuple[int, int, str, str | None, str | None]] = field(default_factory=list)
     cancel_waits: list[tuple[int, int]] = field(default_factory=list)  # (run_id, account_id)
     waits: list[NewWait] = field(default_factory=list)
     lines: list[tuple[int, int, Line]] = field(default_factory=list)  # (account, run, line)
@@ -389,7 +393,7 @@ class BatchConnection:
             rows = [(w.account_id, w.run_id, w.wait_id, w.due_at, w.goto) for w in writes.waits]
             await self.execute(_ADD_WAITS, *columns(rows, 5))
         if writes.states:
-            await self.execute(_SAVE_STATES, *columns(writes.states, 4))
+            await self.execute(_SAVE_STATES, *columns(writes.states, 5))
         if writes.lines:
             rows = [
                 (

@@ -99,6 +99,7 @@ class RunStatus(enum.StrEnum):
     STOPPED = "stopped"
     BLOCKED = "blocked"
     DECLINED = "declined"
+    HALTED = "halted"  # the engine ended it: it went on too long without the student
 
 
 class ConversationRole(enum.StrEnum):
@@ -413,6 +414,8 @@ class Run(Utm, Base):
     participant_id: Mapped[int | None]
     token_id: Mapped[int | None]
     status: Mapped[str] = mapped_column(server_default=RunStatus.ACTIVE.value)
+    # Why the engine ended the run, for the teacher (a code the panel words); else NULL.
+    note: Mapped[str | None]
     is_active: Mapped[bool] = mapped_column(Boolean, server_default=text("true"))
     state: Mapped[dict[str, Any]] = _jsonb_object()
     # Grows with every write of `state` (a trigger, whoever writes): a process that holds a

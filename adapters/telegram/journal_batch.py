@@ -304,7 +304,13 @@ class Batch:
     def _keep(self, run: ActiveRun, writes: StepWrites) -> None:
         account_id = run.account_id
         self._writes.states.append(
-            (run.id, account_id, orjson.dumps(writes.state).decode(), writes.finish_status)
+            (
+                run.id,
+                account_id,
+                orjson.dumps(writes.state).decode(),
+                writes.finish_status,
+                writes.finish_note,
+            )
         )
         if writes.cancel_waits or writes.finish_status is not None:
             self._writes.cancel_waits.append((run.id, account_id))

@@ -28,6 +28,7 @@ class StepWrites(NamedTuple):
     `cancel_waits` cancels the run's timers pending before this step; `schedules` are the
     timers this step leaves pending (a CancelWaits after a Schedule of the same step already
     dropped that Schedule here, so "cancel, then add" is always the right order).
+    `finish_note` says why the engine ended the run (`halted`), for the teacher.
     """
 
     state: dict[str, Any]
@@ -36,6 +37,7 @@ class StepWrites(NamedTuple):
     cancel_waits: bool
     schedules: tuple[Schedule, ...]
     finish_status: str | None
+    finish_note: str | None
 
 
 def plan_step(state: RunState, effects: Iterable[Effect]) -> StepWrites:
@@ -43,7 +45,7 @@ def plan_step(state: RunState, effects: Iterable[Effect]) -> StepWrites:
     messages: list[dict[str, Any]] = []
     schedules: list[Schedule] = []
     cancel = False
-    finish_status: str | None = None
+    finish: Finish | None = None
     for effect in effects:
         if isinstance(effect, Record):
             lines.append(
@@ -55,13 +57,17 @@ def plan_step(state: RunState, effects: Iterable[Effect]) -> StepWrites:
             schedules.clear()
             cancel = True
         elif isinstance(effect, Finish):
-            finish_status = (
-                RunStatus.COMPLETED.value if effect.status == "completed" else RunStatus.STOPPED
-            )
+            finish = effect
         elif effect_codec.is_outgoing(effect):
             messages.append(effect_codec.encode(effect))
     return StepWrites(
-        state.to_dict(), tuple(lines), tuple(messages), cancel, tuple(schedules), finish_status
+        state.to_dict(),
+        tuple(lines),
+        tuple(messages),
+        cancel,
+        tuple(schedules),
+        RunStatus(finish.status).value if finish is not None else None,
+        finish.note if finish is not None else None,
     )
 
 

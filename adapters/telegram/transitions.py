@@ -86,7 +86,14 @@ async def _persist(
         payloads=writes.messages,
     )
     if writes.finish_status is not None:
-        await runs.finish(session, account_id, run.id, writes.finish_status, state=writes.state)
+        await runs.finish(
+            session,
+            account_id,
+            run.id,
+            writes.finish_status,
+            state=writes.state,
+            note=writes.finish_note,
+        )
     else:
         await runs.save_state(session, account_id, run.id, writes.state)
         # The loaded run now matches the row (a second event in this transaction reads it).

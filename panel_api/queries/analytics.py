@@ -5,8 +5,8 @@ Definitions (docs/panel.md repeats them for users):
   (the engine records a line whenever it shows an element, and for every answer).
 - A run's *last element* is the element of its newest conversation line.
 - For an element E of the version: `in_progress` = active runs whose last element is E;
-  `dropped` = runs that ended stopped/blocked/declined with E as last element; `completed` =
-  the other runs that reached E (they went on, or finished the course there).
+  `dropped` = runs that ended stopped/blocked/declined/halted with E as last element;
+  `completed` = the other runs that reached E (they went on, or finished the course there).
   So reached = completed + dropped + in_progress.
 - Conversion = completed runs / started runs (runs with status completed).
 - A test element's score is the newest bot line of that element carrying a maxscore, per run;
@@ -32,7 +32,12 @@ from storage.models import (
     RunStatus,
 )
 
-ENDED_BADLY = (RunStatus.STOPPED.value, RunStatus.BLOCKED.value, RunStatus.DECLINED.value)
+ENDED_BADLY = (
+    RunStatus.STOPPED.value,
+    RunStatus.BLOCKED.value,
+    RunStatus.DECLINED.value,
+    RunStatus.HALTED.value,
+)
 BUCKETS = 10  # score percent buckets of 10 points: 0-10, ..., 90-100
 
 

@@ -49,6 +49,7 @@ COLUMNS = (
     Participant.username,
     Participant.first_name,
     Run.status,
+    Run.note,
     Run.token_id,
     Run.state["current"].astext.label("current_element"),
     Run.started_at,

@@ -175,6 +175,7 @@ def _out(row: Row[Any]) -> RunOut:
         username=row.username,
         first_name=row.first_name,
         status=row.status,
+        note=row.note,
         token_id=row.token_id,
         current_element=row.current_element,
         started_at=row.started_at,

@@ -17,6 +17,11 @@ class RunOut(BaseModel):
     username: str | None
     first_name: str | None
     status: str
+    note: str | None = Field(
+        description="why the bot itself ended the run, or null; `no_student_input`: it went "
+        "on too long without any answer from the student (status `halted`), so the course "
+        "probably loops on its own -- the course's warnings name such loops"
+    )
     token_id: int | None
     current_element: str | None
     started_at: datetime

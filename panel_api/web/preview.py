@@ -173,7 +173,8 @@ class _Player:
             return Text(self.sample_text)
         if self.state.waits:
             wait = min(self.state.waits, key=lambda w: w.due_at)
-            self._note("preview.waited", duration=_duration(wait.due_at - self.now))
+            if not wait.continuation:  # the engine's own pause between batches is not shown
+                self._note("preview.waited", duration=_duration(wait.due_at - self.now))
             self.now = max(self.now, wait.due_at)
             return TimerFired(wait.wait_id)
         return None

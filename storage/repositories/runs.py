@@ -127,8 +127,10 @@ async def finish(
     *,
     state: Mapping[str, Any] | None = None,
     now: datetime | None = None,
+    note: str | None = None,
 ) -> Run | None:
-    """End an active run (completed/stopped/blocked/declined) and cancel its pending timers.
+    """End an active run (completed/stopped/blocked/declined/halted) and cancel its pending
+    timers; `note` says why, for the teacher (the engine's reason for `halted`).
 
     Returns None if the run was not active (already finished by a concurrent event).
     """
@@ -139,6 +141,7 @@ async def finish(
         "status": status.value,
         "is_active": False,
         "finished_at": now or func.now(),
+        "note": note,
     }
     if state is not None:
         values["state"] = dict(state)

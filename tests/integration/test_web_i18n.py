@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from engine.limits import HALTED_NO_STUDENT_INPUT
 from panel_api.web import i18n
 from storage.models import (
     BotMode,
@@ -51,6 +52,7 @@ def test_keys_made_from_values_exist_for_every_value():
     dynamic = {
         "role.{}": [r.value for r in MemberRole],
         "status.{}": [s.value for s in RunStatus],
+        "run.note.{}": [HALTED_NO_STUDENT_INPUT],
         "env.{}": [e.value for e in Environment],
         "bots.mode_{}": [m.value for m in BotMode],
         "tokens.kind_{}": [k.value for k in TokenKind],

@@ -252,7 +252,7 @@ def test_play_stops_a_course_that_loops_without_input(tmp_path: Path) -> None:
     looping = "Pause:\n  type: delay\n  wait: 1s\n  goto: Pause\n"
     script = Script()
     assert play([write_course(tmp_path, looping), "--fast"], script) == 1
-    assert script.out[-1] == "Stopped after 10000 steps without any input: the course loops."
+    assert script.out[-1] == "Stopped after 1000 steps without any input: the course loops."
     assert script.prompts == []
 
 

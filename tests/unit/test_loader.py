@@ -177,6 +177,111 @@ def test_demo_course_loads_without_any_diagnostic_and_uses_every_type() -> None:
     assert {e.type for e in result.course.elements} == set(ELEMENT_TYPES)
 
 
+# --- loops without student input ------------------------------------------------------------
+
+
+def loop_warnings(result: LoadResult) -> list[tuple[str | None, str | None, int | None, str]]:
+    return [
+        (d.element_id, d.field, d.line, d.message)
+        for d in result.warnings
+        if "without any answer from the student" in d.message
+    ]
+
+
+def test_a_delay_that_jumps_to_itself_is_a_warning_at_its_goto() -> None:
+    text = (
+        "Hi:\n  type: message\n  text: hi\n"
+        "Tick:\n  type: delay\n  text: tick\n  wait: 1s\n  goto: Tick\n"
+    )
+    result = load_course(text, source_name="loop.yaml")
+    assert result.ok
+    [(element_id, field, line, message)] = loop_warnings(result)
+    assert (element_id, field, line) == ("Tick", "goto", 8)
+    assert message.startswith("element 'Tick' → 'Tick' repeats without any answer")
+    assert "stopped after 1000 steps" in message
+
+
+LOOPS = """\
+Intro:
+  type: message
+  text: Welcome
+Lesson:
+  type: message
+  text: A lesson
+Part:
+  type: section
+  title: Part 2
+Score:
+  type: test
+  prefix: q_
+  text: "{score}"
+  score: {100: ok}
+Sound:
+  type: audio
+  media: [https://example.com/a.mp3]
+Again:
+  type: delay
+  wait: 1d
+  goto: Lesson
+Chat:
+  type: dialog
+  text: Let's talk
+  prompt: You are a tutor
+  auto_start: yes
+Later:
+  type: delay
+  wait: 1h
+  goto: Chat
+"""
+
+
+def test_every_loop_without_input_is_one_warning_naming_its_path_and_closing_goto() -> None:
+    result = load_course(LOOPS, source_name="loops.yaml")
+    assert result.ok
+    found = loop_warnings(result)
+    assert [(e, f, line) for e, f, line, _ in found] == [
+        ("Again", "goto", 21),
+        ("Later", "goto", 30),
+    ]
+    assert found[0][3].startswith(
+        "elements 'Lesson' → 'Part' → 'Score' → 'Sound' → 'Again' → 'Lesson' repeat"
+    )
+    assert found[1][3].startswith("elements 'Chat' → 'Later' → 'Chat' repeat")
+
+
+@pytest.mark.parametrize(
+    "waiting",
+    [
+        "  type: message\n  text: Ready?\n  button: Go\n",
+        "  type: jump\n  text: Go on?\n  options:\n    - text: Yes\n",
+        "  type: message\n  text: Go on?\n  options:\n    - text: Yes\n",
+        "  type: test\n  prefix: W\n  text: x\n  score: {100: ok}\n  button: OK\n",
+        "  type: input\n  text: Name?\n",
+        "  type: quiz\n  text: Q\n  answers:\n    - {text: a, correct: yes}\n    - text: b\n",
+        "  type: dialog\n  text: Talk\n  prompt: p\n",
+        "  type: miniapp\n  text: App\n  button: Go\n  app_url: https://x.org\n  question: q\n",
+        "  type: delay\n  continue: Go on?\n",
+    ],
+)
+def test_a_loop_that_waits_for_the_student_somewhere_is_not_a_warning(waiting: str) -> None:
+    text = f"Wait:\n{waiting}Pause:\n  type: delay\n  wait: 1d\n  goto: Wait\n"
+    result = load_course(text, source_name="fine.yaml")
+    assert result.ok, errors(result)
+    assert loop_warnings(result) == []
+
+
+def test_a_long_loop_is_shortened_in_the_warning() -> None:
+    body = "".join(f"M{i}:\n  type: message\n  text: m{i}\n" for i in range(20))
+    result = load_course(body + "Back:\n  type: delay\n  wait: 1d\n  goto: M0\n")
+    [(_, _, _, message)] = loop_warnings(result)
+    assert message.startswith("elements 'M0' → 'M1' → 'M2' → … (16 more) → 'M19' → 'Back' → 'M0'")
+
+
+@pytest.mark.parametrize("name", LEGACY_FILES)
+def test_legacy_courses_have_no_loop_without_input(name: str) -> None:
+    assert loop_warnings(load_course_file(LEGACY / name)) == []
+
+
 def test_unknown_fields_are_kept_verbatim_with_a_warning() -> None:
     text = "A:\n  type: message\n  text: hi\n  colour: red\n  meta: {tags: [a, b], n: 2}\n"
     result = load_course(text, source_name="u.yaml")

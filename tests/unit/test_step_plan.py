@@ -53,6 +53,14 @@ def test_lines_and_messages_keep_their_order_and_finish_is_recorded():
     assert writes.cancel_waits is False and writes.schedules == ()
 
 
+def test_a_run_the_engine_halts_ends_halted_with_its_note():
+    writes = plan_step(RunState.new(), [Finish("halted", "no_student_input")])
+    assert (writes.finish_status, writes.finish_note) == ("halted", "no_student_input")
+
+    writes = plan_step(RunState.new(), [Finish("stopped")])
+    assert (writes.finish_status, writes.finish_note) == ("stopped", None)
+
+
 def test_start_goes_to_enrollment_whatever_the_chat_has():
     request = StartRequest("cd_1_x")
     assert react(inbound(request), has_active_run=True) == Enroll(request)

@@ -9,6 +9,7 @@ from urllib.parse import urlencode
 
 from fastapi import Request, Response
 
+from engine.limits import MAX_UNATTENDED_STEPS
 from panel_api.deps import MAX_ID, Ctx
 from panel_api.errors import ApiError
 from panel_api.permissions import Permission
@@ -150,6 +151,7 @@ async def _run_page(
         course_title=titles.get(deployment.course_id, ""),
         bans=bans,
         errors=errors or [],
+        unattended_steps=MAX_UNATTENDED_STEPS,  # named by the note of a halted run
     )
 
 
