@@ -12,6 +12,7 @@ import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import timedelta
+from urllib.parse import urlsplit
 
 import pytest
 from redis.asyncio import Redis
@@ -24,6 +25,7 @@ from adapters.telegram.sender import RateLimits
 from courses.loader import load_course
 from engine.limits import HALTED_NO_STUDENT_INPUT, MAX_ELEMENTS_PER_STEP
 from storage.models import Outbox, Run
+from storage.outbound import AllowList, OutboundClient
 from tests.fakes.openai_api import FakeOpenAI
 from tests.fakes.telegram_api import FakeTelegram
 from tests.integration.runtime_support import (
@@ -60,11 +62,14 @@ async def stack(db, secret_box, service_urls, fake) -> AsyncIterator[Stack]:
     clock = ShiftableClock()
     redis = Redis.from_url(service_urls.redis_url)
     async with FakeOpenAI() as llm_server:
+        # As production would be configured for an LLM inside the operator's network.
+        outbound = OutboundClient.allowing(AllowList.parse(urlsplit(llm_server.base_url).netloc))
         llm = AccountLLM(
             db,
             secret_box,
             Endpoint(llm_server.base_url, "sk-platform", "fake-model", timeout_s=3.0),
             clock=clock,
+            outbound=outbound,
         )
         runtime = TelegramRuntime(
             db,
@@ -85,7 +90,7 @@ async def stack(db, secret_box, service_urls, fake) -> AsyncIterator[Stack]:
             yield Stack(fake, llm_server, runtime, clock)
         finally:
             await runtime.stop()
-            await llm.close()
+            await outbound.aclose()
             await redis.aclose()
 
 
