@@ -64,17 +64,11 @@ def legacy_dir_or_skip_module() -> Path:
     return LEGACY_DIR
 
 
-def legacy_course(name: str) -> Path:
-    """A legacy course by file name, inside a test (skipped without the courses)."""
-    if LEGACY_DIR is None:
-        pytest.skip(SKIP_REASON)
-    return LEGACY_DIR / name
-
-
-def legacy_courses() -> list:
-    """Parameters for a test run once per legacy course: the files when present, else one
-    skipped parameter that says why (an empty parameter set would not)."""
+def legacy_courses(*names: str) -> list:
+    """Parameters for a test run once per legacy course (the ones named, else every one): the
+    files when present, else one skipped parameter that says why (an empty parameter set
+    would not)."""
     if LEGACY_DIR is None:
         return [pytest.param(None, marks=requires_legacy, id="legacy-courses-absent")]
-    found = sorted(LEGACY_DIR.glob("*.y*ml"))
-    return [pytest.param(path, id=f"legacy-{path.name}") for path in found]
+    paths = [LEGACY_DIR / name for name in names] or sorted(LEGACY_DIR.glob("*.y*ml"))
+    return [pytest.param(path, id=f"legacy-{path.name}") for path in paths]
