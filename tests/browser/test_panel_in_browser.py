@@ -120,8 +120,10 @@ async def test_from_login_to_a_finished_run_in_the_funnel(
     await page.get_by_role("button", name="Copy link").click()
     await expect(page.locator(".copy-status")).to_have_text("Copied")
     assert await page.evaluate("navigator.clipboard.readText()") == deep_link
-    qr_width = await page.locator("img.qr").evaluate("img => img.complete && img.naturalWidth")
-    assert qr_width and qr_width > 0, "the QR code image loads"
+    qr = page.locator("img.qr")
+    await expect(qr).to_have_js_property("complete", True)  # loaded (or failed): not a race
+    qr_width = await qr.evaluate("img => img.naturalWidth")
+    assert qr_width > 0, "the QR code image loads"
     await expect(page.locator("td.usage .uses")).to_have_text("used 0 of ∞")
     await shots.take(page, "token-created")
 
