@@ -1,4 +1,6 @@
-"""Engine throughput: rev.yaml played through `step()` again and again.
+"""Engine throughput: a 95-element course (tests/fixtures/courses/words_and_charts.yaml, the
+shape of the legacy rev.yaml the history was first measured on) played through `step()`
+again and again.
 
 Absolute numbers depend on the machine, so the same run also measures a baseline the
 runtime pays on every event anyway -- the RunState JSON round trip (load + save of the
@@ -33,14 +35,16 @@ from engine.events import (
 )
 from engine.model import Course
 
-DEFAULT_COURSE = Path(__file__).resolve().parents[2] / "shared/courses/legacy/rev.yaml"
+DEFAULT_COURSE = (
+    Path(__file__).resolve().parents[1] / "tests" / "fixtures" / "courses" / "words_and_charts.yaml"
+)
 T0 = datetime(2025, 1, 6, 9, 0, tzinfo=UTC)
 MAX_EVENTS = 10_000
 
 
 def script(course: Course) -> list[Event]:
     """One deterministic playthrough: polls answered right and wrong in turn, the last
-    button of every prompt pressed (for rev.yaml: "more words" at every jump)."""
+    button of every prompt pressed (for the default course: "more words" at every jump)."""
     state, events, answered = RunState.new(), [], 0
     state, effects = step(course, state, Start(), T0)
     events.append(Start())
@@ -107,7 +111,7 @@ def measure(course: Course, runs: int) -> list[tuple[str, int, float]]:
     count = len(events)
     return [
         ("RunState JSON round trip (baseline)", count * runs, _time(round_trip, runs)),
-        ("step(): rev.yaml playthrough", count * runs, _time(play, runs)),
+        ("step(): course playthrough", count * runs, _time(play, runs)),
         ("step(): stale button, rejected", count * runs, _time(reject, runs)),
     ]
 

@@ -8,7 +8,7 @@ update is queued at the (stub) Bot API to the first message the bot sends to tha
 Two ways to play:
 - `course`: the student reads the bot's messages and answers whatever the last interactive
   one asks (polls: wrong, right, right, wrong, ...; keyboards: the last button), which
-  for rev.yaml is exactly the path `benchmarks.engine_steps.script` takes;
+  is exactly the path `benchmarks.engine_steps.script` takes;
 - `echo`: the student sends the same sequence of update kinds (from that same script) to a
   bot that only replies "ok", i.e. the baseline's work load.
 """

@@ -1,11 +1,12 @@
 """End-to-end throughput of the Telegram runtime, against bare aiogram on the same updates.
 
-N bots x M students play rev.yaml through the real runtime: the bot pool, getUpdates
-polling, the inbox, per-chat workers, the engine, the outbox and sender, PostgreSQL and
-Redis. Bot API calls are answered in-process (benchmarks/stub_api.py), so neither side pays
-for local HTTP. The baseline, measured in the same run, is an aiogram `Dispatcher` with
-`MemoryStorage` whose handlers only reply "ok", polling the same number of bots through the
-same stub while the same number of students send the same kinds of updates.
+N bots x M students play the benchmark course (tests/fixtures/courses/words_and_charts.yaml)
+through the real runtime: the bot pool, getUpdates polling, the inbox, per-chat workers, the
+engine, the outbox and sender, PostgreSQL and Redis. Bot API calls are answered in-process
+(benchmarks/stub_api.py), so neither side pays for local HTTP. The baseline, measured in the
+same run, is an aiogram `Dispatcher` with `MemoryStorage` whose handlers only reply "ok",
+polling the same number of bots through the same stub while the same number of students send
+the same kinds of updates.
 
 Students act in closed loop (next update after the reply), so updates/s is what the
 process sustains with that many conversations open, and latency is queue time + work.

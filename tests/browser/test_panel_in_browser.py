@@ -1,5 +1,5 @@
 """The web panel in a real browser: a creator logs in, connects a bot against the fake Bot
-API, uploads a legacy course (first with a mistake), deploys it, shares a token's link, and
+API, uploads a course (first with a mistake), deploys it, shares a token's link, and
 watches a student's finished run (played through the real runtime) arrive in the funnel."""
 
 from __future__ import annotations
@@ -11,17 +11,18 @@ import pytest
 from playwright.async_api import Dialog, Page, expect
 
 from storage.repositories import bots as bot_repo
-from tests.integration.runtime_support import LEGACY_DIR, Autopilot, Course
+from tests.course_files import fixture
+from tests.integration.runtime_support import Autopilot, Course
 
 pytestmark = pytest.mark.integration
 
-COURSE_FILE = LEGACY_DIR / "test_test_element.yml"
+COURSE_FILE = fixture("scored_exam.yaml")
 TEACHER = 93_000_001
 STUDENT = 93_500_001
 
 
 def broken_copy(folder: Path) -> tuple[Path, int, str]:
-    """The legacy course with one element type misspelt: (file, its line, the element)."""
+    """The course with one element type misspelt: (file, its line, the element)."""
     lines = COURSE_FILE.read_text(encoding="utf-8").splitlines(keepends=True)
     index = next(i for i, line in enumerate(lines) if line.strip() == "type: quiz")
     element = lines[index - 1].strip().rstrip(":")
@@ -119,8 +120,10 @@ async def test_from_login_to_a_finished_run_in_the_funnel(
     await page.get_by_role("button", name="Copy link").click()
     await expect(page.locator(".copy-status")).to_have_text("Copied")
     assert await page.evaluate("navigator.clipboard.readText()") == deep_link
-    qr_width = await page.locator("img.qr").evaluate("img => img.complete && img.naturalWidth")
-    assert qr_width and qr_width > 0, "the QR code image loads"
+    qr = page.locator("img.qr")
+    await expect(qr).to_have_js_property("complete", True)  # loaded (or failed): not a race
+    qr_width = await qr.evaluate("img => img.naturalWidth")
+    assert qr_width > 0, "the QR code image loads"
     await expect(page.locator("td.usage .uses")).to_have_text("used 0 of ∞")
     await shots.take(page, "token-created")
 

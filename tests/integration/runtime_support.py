@@ -10,7 +10,6 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 from adapters.telegram.deeplink import build_start_payload
 from courses.loader import load_course
@@ -20,8 +19,6 @@ from storage.db import Database
 from storage.models import Run
 from storage.repositories import bots, courses, deployments, runs, tokens
 from tests.fakes.telegram_api import FakeBot, FakeTelegram, Sent
-
-LEGACY_DIR = Path(__file__).resolve().parents[3] / "shared" / "courses" / "legacy"
 
 
 class ShiftableClock:
@@ -102,7 +99,7 @@ async def add_token(
 
 @dataclass
 class Course:
-    """A legacy course deployed to a bot with a public token, ready to be started."""
+    """A course deployed to a bot with a public token, ready to be started."""
 
     account_id: int
     bot_id: int

@@ -28,10 +28,10 @@ from adapters.telegram.journal_items import (
 )
 from adapters.telegram.updates import read_update, translate
 from storage.models import ProcessedUpdate, Run
+from tests.course_files import fixture_text
 from tests.fakes.telegram_api import FakeBot
 from tests.integration.conftest import random_telegram_id
 from tests.integration.runtime_support import (
-    LEGACY_DIR,
     add_bot,
     add_course_version,
     add_token,
@@ -63,7 +63,7 @@ async def open_school(db, secret_box, make_account, **token_options: object) -> 
     telegram_id = random_telegram_id()
     fake_bot = FakeBot(telegram_id, f"{telegram_id}:{'x' * 35}", f"j{telegram_id}_bot", "J")
     bot_id = await add_bot(db, secret_box, account_id, fake_bot)
-    source = (LEGACY_DIR / "test_messages.yml").read_text(encoding="utf-8")
+    source = fixture_text("chat_basics.yaml")
     version_id = await add_course_version(db, account_id, source, "journal")
     deployment_id = await deploy(db, account_id, version_id, bot_id)
     token = await add_token(db, account_id, deployment_id, **token_options)

@@ -1,5 +1,6 @@
-"""Courses: YAML uploads (every legacy course, a broken one), versions, diff, export, delete,
-and imports from Google Sheets through gspread with a fake session."""
+"""Courses: YAML uploads (every test course, every legacy course where present, a broken
+one), versions, diff, export, delete, and imports from Google Sheets through gspread with a
+fake session."""
 
 from __future__ import annotations
 
@@ -11,13 +12,11 @@ from sqlalchemy import select
 
 from courses.loader import load_course
 from storage.models import AccountMember
+from tests.course_files import OWN_COURSES, legacy_courses
 from tests.fakes.gsheets import FakeSheetsSession
-from tests.integration.runtime_support import LEGACY_DIR
 from tests.integration.test_panel_support import panel_client, panel_context, user_headers
 
 pytestmark = pytest.mark.integration
-
-LEGACY_COURSES = sorted(p for p in LEGACY_DIR.glob("*.y*ml"))
 
 BROKEN = """\
 intro:
@@ -50,8 +49,8 @@ async def _owner_client(db, secret_box, make_account, user_id, **kwargs):
     return account_id, ctx, user_headers(ctx, user_id)
 
 
-@pytest.mark.parametrize("path", LEGACY_COURSES, ids=[p.name for p in LEGACY_COURSES])
-async def test_every_legacy_course_uploads(db, secret_box, make_account, path):
+@pytest.mark.parametrize("path", [*OWN_COURSES, *legacy_courses()], ids=lambda p: p.name)
+async def test_every_course_uploads(db, secret_box, make_account, path):
     account_id, ctx, headers = await _owner_client(db, secret_box, make_account, 94_000_001)
     source = path.read_text(encoding="utf-8")
     async with panel_client(ctx) as client:

@@ -1,5 +1,5 @@
 """The whole product once, as its users meet it: an owner logs in with signed Telegram
-widget data, connects a bot, uploads a legacy course, deploys it to test and makes a group
+widget data, connects a bot, uploads a course, deploys it to test and makes a group
 token; a student opens the deep link in (fake) Telegram and finishes the course; the
 analytics show the funnel and the score."""
 
@@ -17,9 +17,9 @@ from adapters.telegram.runtime import TelegramRuntime
 from adapters.telegram.sender import RateLimits
 from courses.loader import load_course
 from panel_api.auth.telegram_login import widget_hash
+from tests.course_files import fixture_text
 from tests.fakes.telegram_api import FakeTelegram
 from tests.integration.runtime_support import (
-    LEGACY_DIR,
     Autopilot,
     Course,
     ShiftableClock,
@@ -73,9 +73,9 @@ async def test_owner_to_student_to_analytics(db, secret_box, service_urls):
                 bot = await client.post(f"{base}/bots", json={"token": school_bot.token})
                 assert bot.status_code == 201, bot.text
 
-                source = (LEGACY_DIR / "test_test_element.yml").read_text(encoding="utf-8")
+                source = fixture_text("scored_exam.yaml")
                 course = await client.post(
-                    f"{base}/courses", json={"title": "Test element", "source": source}
+                    f"{base}/courses", json={"title": "Astronomy exam", "source": source}
                 )
                 assert course.status_code == 201, course.text
                 version_id = course.json()["version"]["id"]
@@ -129,7 +129,7 @@ async def test_owner_to_student_to_analytics(db, secret_box, service_urls):
                 funnel = (await client.get(f"{analytics}/funnel")).json()
                 assert funnel["runs"] == 1
                 reached = {step["element_id"]: step for step in funnel["steps"]}
-                assert reached["Test_Intro"]["reached"] == 1
+                assert reached["Exam_Welcome"]["reached"] == 1
                 assert all(step["completed"] == step["reached"] for step in funnel["steps"])
                 scores = (await client.get(f"{analytics}/scores")).json()
                 assert scores["tests"], "the test element's score distribution is reported"

@@ -16,10 +16,10 @@ import pytest
 from sqlalchemy import select
 
 from storage.models import Conversation
+from tests.course_files import fixture_text
 from tests.fakes.telegram_api import FakeTelegram
 from tests.integration.conftest import TEST_SECRET_KEY
 from tests.integration.runtime_support import (
-    LEGACY_DIR,
     Autopilot,
     Course,
     active_run,
@@ -151,7 +151,7 @@ async def test_kill_9_mid_course_then_restart_continues_without_loss_or_repeat(
     fake, db, secret_box, make_account, runner_env
 ):
     account_id = await make_account()
-    source = (LEGACY_DIR / "test_messages.yml").read_text(encoding="utf-8")
+    source = fixture_text("chat_basics.yaml")
     course = await provision(fake, db, secret_box, account_id, source, "crash")
     user = 7_100_001
     pilot = Autopilot(fake, db, course, user)

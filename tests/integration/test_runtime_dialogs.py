@@ -1,6 +1,6 @@
-"""`dialog` elements through the runtime against a fake OpenAI-compatible API: the legacy
-courses with dialogs end to end, prompt variables, the typing indicator, outages and
-timeouts, voice, per-account endpoints and budgets."""
+"""`dialog` elements through the runtime against a fake OpenAI-compatible API: courses with
+dialogs end to end (the test courses, and the legacy ones where present), prompt variables,
+the typing indicator, outages and timeouts, voice, per-account endpoints and budgets."""
 
 from __future__ import annotations
 
@@ -28,11 +28,11 @@ from storage.crypto import Secret
 from storage.models import Conversation
 from storage.outbound import AllowList, OutboundClient
 from storage.repositories import llm as llm_repo
+from tests.course_files import fixture, legacy_courses
 from tests.fakes.listener import MARKER, Listener
 from tests.fakes.openai_api import FakeOpenAI
 from tests.fakes.telegram_api import FakeTelegram
 from tests.integration.runtime_support import (
-    LEGACY_DIR,
     Autopilot,
     Course,
     ShiftableClock,
@@ -155,19 +155,28 @@ def _visible_reply(text: str) -> str:
     return text.replace("{STOP}", "").replace("#конецдиалога", "").strip()
 
 
-@pytest.mark.parametrize("course_file", ["test.yml", "test_all_elements.yml"])
-async def test_legacy_courses_with_dialogs_finish_end_to_end(
-    stack, db, secret_box, make_account, course_file
-):
+@pytest.mark.parametrize(
+    "path",
+    [
+        fixture("legacy_forms.yaml"),
+        fixture("every_element.yaml"),
+        *legacy_courses("test.yml", "test_all_elements.yml"),
+    ],
+    ids=lambda p: p.name,
+)
+async def test_courses_with_dialogs_finish_end_to_end(stack, db, secret_box, make_account, path):
     account_id = await make_account()
-    source = (LEGACY_DIR / course_file).read_text(encoding="utf-8")
+    source = path.read_text(encoding="utf-8")
     course = await provision(stack, db, secret_box, account_id, source)
     dialogs = [e for e in course.elements if isinstance(e, DialogElement)]
-    assert dialogs, f"{course_file} has dialog elements"
+    assert dialogs, f"{path.name} has dialog elements"
     user = next(_users)
-    # test.yml's jump ends the course on its first button; "Вали еще!" goes on to the dialog.
-    # test_all_elements.yml's jump goes on with its first button ("Продолжить тест").
-    pilot = Autopilot(stack.fake, db, course, user, clock=stack.clock, prefer=("Вали еще!",))
+    # legacy_forms.yaml's and test.yml's jumps end the course on their first button;
+    # "Продолжим!" and "Вали еще!" go on to the dialog. every_element.yaml's and
+    # test_all_elements.yml's jumps go on with their first button.
+    pilot = Autopilot(
+        stack.fake, db, course, user, clock=stack.clock, prefer=("Продолжим!", "Вали еще!")
+    )
     await pilot.start()
     run = await pilot.play()
     assert run.status == "completed"

@@ -1,5 +1,5 @@
 """The Telegram runtime end to end: real PostgreSQL and Redis, real aiogram over HTTP against
-the fake Bot API, students playing legacy courses through deep links."""
+the fake Bot API, students playing the test courses through deep links."""
 
 from __future__ import annotations
 
@@ -21,9 +21,9 @@ from courses.loader import load_course
 from engine.events import Text
 from storage import system
 from storage.models import Conversation, ProcessedUpdate, Run
+from tests.course_files import fixture_text
 from tests.fakes.telegram_api import FakeTelegram
 from tests.integration.runtime_support import (
-    LEGACY_DIR,
     Autopilot,
     Course,
     ShiftableClock,
@@ -98,7 +98,7 @@ async def provision(
 ) -> Course:
     fake_bot = stack.fake.add_bot()
     bot_id = await add_bot(db, secret_box, account_id, fake_bot)
-    source = (LEGACY_DIR / course_file).read_text(encoding="utf-8")
+    source = fixture_text(course_file)
     version_id = await add_course_version(db, account_id, source, course_file)
     deployment_id = await deploy(db, account_id, version_id, bot_id, **deploy_options)
     token = await add_token(db, account_id, deployment_id)
@@ -128,7 +128,7 @@ async def conversation_of(db, account_id: int, run_id: int) -> list[Conversation
 async def test_three_accounts_two_bots_each_students_finish_their_own_courses(
     stack, db, secret_box, make_account
 ):
-    files = ["rev.yaml", "test_messages.yml", "test_test_element.yml"]
+    files = ["words_and_charts.yaml", "chat_basics.yaml", "scored_exam.yaml"]
     courses = []
     for account_index in range(3):
         account_id = await make_account()
@@ -173,7 +173,7 @@ async def test_three_accounts_two_bots_each_students_finish_their_own_courses(
 
 async def test_test_verdict_and_revision_reach_the_student(stack, db, secret_box, make_account):
     account_id = await make_account()
-    course = await provision(stack, db, secret_box, account_id, "test_test_element.yml")
+    course = await provision(stack, db, secret_box, account_id, "scored_exam.yaml")
     pilot = Autopilot(
         stack.fake,
         db,
@@ -196,7 +196,7 @@ async def test_bot_added_while_running_answers_first_start_within_5s(
 ):
     account_id = await make_account()
     fake_bot = stack.fake.add_bot()
-    source = (LEGACY_DIR / "test_messages.yml").read_text(encoding="utf-8")
+    source = fixture_text("chat_basics.yaml")
     started = time.monotonic()
     bot_id = await add_bot(db, secret_box, account_id, fake_bot)
     version_id = await add_course_version(db, account_id, source, "late")
@@ -212,7 +212,7 @@ async def test_group_token_max_uses_5_hit_by_20_concurrent_starts_gives_exactly_
     stack, db, secret_box, make_account
 ):
     account_id = await make_account()
-    course = await provision(stack, db, secret_box, account_id, "test_messages.yml")
+    course = await provision(stack, db, secret_box, account_id, "chat_basics.yaml")
     group_token = await add_token(db, account_id, course.deployment_id, "group", max_uses=5)
     users = [new_user() for _ in range(20)]
     for user in users:
@@ -250,7 +250,7 @@ async def test_hostile_payloads_get_a_clear_message_and_create_nothing(
     stack, db, secret_box, make_account, payload
 ):
     account_id = await make_account()
-    course = await provision(stack, db, secret_box, account_id, "test_messages.yml")
+    course = await provision(stack, db, secret_box, account_id, "chat_basics.yaml")
     user = new_user()
     stack.fake.push_start(course.fake_bot, user, payload)
     await stack.fake.wait_for(lambda: stack.fake.sent_to(user, course.fake_bot), 5.0)
@@ -264,8 +264,8 @@ async def test_another_accounts_deployment_id_with_valid_looking_token_is_refuse
 ):
     account_a = await make_account()
     account_b = await make_account()
-    course_a = await provision(stack, db, secret_box, account_a, "test_messages.yml")
-    course_b = await provision(stack, db, secret_box, account_b, "test_messages.yml")
+    course_a = await provision(stack, db, secret_box, account_a, "chat_basics.yaml")
+    course_b = await provision(stack, db, secret_box, account_b, "chat_basics.yaml")
     user = new_user()
     # B's real deployment id and B's real token, sent to A's bot.
     stack.fake.push_start(course_a.fake_bot, user, course_b.payload)
@@ -277,7 +277,7 @@ async def test_another_accounts_deployment_id_with_valid_looking_token_is_refuse
 
 async def test_duplicate_updates_are_processed_once(stack, db, secret_box, make_account):
     account_id = await make_account()
-    course = await provision(stack, db, secret_box, account_id, "test_messages.yml")
+    course = await provision(stack, db, secret_box, account_id, "chat_basics.yaml")
     user = new_user()
     update = stack.fake.push_start(course.fake_bot, user, course.payload)
     await quiet(stack.fake, user)
@@ -296,7 +296,7 @@ async def test_fsm_keys_are_prefixed_by_account_and_bot_and_flushall_loses_no_pr
     stack, db, secret_box, make_account
 ):
     account_id = await make_account()
-    course = await provision(stack, db, secret_box, account_id, "test_messages.yml")
+    course = await provision(stack, db, secret_box, account_id, "chat_basics.yaml")
     pilot = Autopilot(stack.fake, db, course, new_user(), clock=stack.clock)
     await pilot.start()
     await quiet(stack.fake, pilot.user_id)
@@ -319,11 +319,11 @@ async def test_fsm_keys_are_prefixed_by_account_and_bot_and_flushall_loses_no_pr
 
 async def test_delay_fires_once_after_it_falls_due(stack, db, secret_box, make_account):
     account_id = await make_account()
-    course = await provision(stack, db, secret_box, account_id, "test_messages.yml")
+    course = await provision(stack, db, secret_box, account_id, "chat_basics.yaml")
     user = new_user()
     pilot = Autopilot(stack.fake, db, course, user, clock=stack.clock)
     await pilot.start()
-    # Play until the run waits on a timer (test_messages has "Давай завтра": wait 1d).
+    # Play until the run waits on a timer (chat_basics has "Давай завтра": wait 1d).
     for _ in range(60):
         await quiet(stack.fake, user)
         run = await active_run(db, account_id, course.bot_id, user)
@@ -358,7 +358,7 @@ async def test_student_blocking_the_bot_marks_the_run_blocked_and_others_continu
     stack, db, secret_box, make_account
 ):
     account_id = await make_account()
-    course = await provision(stack, db, secret_box, account_id, "test_messages.yml")
+    course = await provision(stack, db, secret_box, account_id, "chat_basics.yaml")
     blocker, other = new_user(), new_user()
     blocker_pilot = Autopilot(stack.fake, db, course, blocker, clock=stack.clock)
     other_pilot = Autopilot(stack.fake, db, course, other, clock=stack.clock)
@@ -408,7 +408,7 @@ async def test_webhook_mode_checks_the_secret_and_serves_students(
         account_id = await make_account()
         fake_bot = fake.add_bot()
         bot_id = await add_bot(db, secret_box, account_id, fake_bot, mode="webhook")
-        source = (LEGACY_DIR / "test_messages.yml").read_text(encoding="utf-8")
+        source = fixture_text("chat_basics.yaml")
         version_id = await add_course_version(db, account_id, source, "hook")
         deployment_id = await deploy(db, account_id, version_id, bot_id)
         token = await add_token(db, account_id, deployment_id)
@@ -476,7 +476,7 @@ async def test_plan_limit_on_active_students_refuses_new_starts(
     account_id = await make_account()
     async with db.tenant(account_id) as session:
         await accounts.update_account(session, account_id, limits={"max_active_students": 2})
-    course = await provision(stack, db, secret_box, account_id, "test_messages.yml")
+    course = await provision(stack, db, secret_box, account_id, "chat_basics.yaml")
     users = [new_user() for _ in range(3)]
     for user in users:
         stack.fake.push_start(course.fake_bot, user, course.payload)
@@ -499,7 +499,7 @@ async def test_an_update_our_code_fails_on_is_recorded_and_the_course_goes_on(
         return react(inbound, has_active_run)
 
     monkeypatch.setattr(journal_batch, "react", failing)
-    course = await provision(stack, db, secret_box, await make_account(), "test_messages.yml")
+    course = await provision(stack, db, secret_box, await make_account(), "chat_basics.yaml")
     student = Autopilot(stack.fake, db, course, new_user(), clock=stack.clock)
     await student.start()
     poison = stack.fake.push_text(course.fake_bot, student.user_id, "boom")

@@ -17,10 +17,10 @@ from adapters.payments import PaymentService, YooKassaClient, payments_router
 from adapters.telegram.bot_runtime import RuntimeOptions
 from adapters.telegram.runtime import TelegramRuntime
 from adapters.telegram.sender import RateLimits
+from tests.course_files import fixture_text
 from tests.fakes.telegram_api import FakeTelegram
 from tests.fakes.yookassa_api import FakeYooKassa
 from tests.integration.runtime_support import (
-    LEGACY_DIR,
     ShiftableClock,
     active_run,
     add_bot,
@@ -80,7 +80,7 @@ async def test_paid_course_starts_after_payment_and_ends_on_refund(
             )
             fake_bot = fake.add_bot()
             bot_id = await add_bot(db, secret_box, account_id, fake_bot)
-            source = (LEGACY_DIR / "test_messages.yml").read_text(encoding="utf-8")
+            source = fixture_text("chat_basics.yaml")
             version_id = await add_course_version(db, account_id, source, "paid")
             deployment_id = await deploy(
                 db,
@@ -109,7 +109,7 @@ async def test_paid_course_starts_after_payment_and_ends_on_refund(
             assert payment["metadata"]["deployment"] == str(deployment_id)
             await kassa.succeed(payment["id"])  # YooKassa notifies our webhook
             await fake.wait_for(
-                lambda: any("Привет" in (s.text or "") for s in fake.sent_to(user)), 10
+                lambda: any("бот-тренер" in (s.text or "") for s in fake.sent_to(user)), 10
             )
             run = await active_run(db, account_id, bot_id, user)
             assert run is not None and run.deployment_id == deployment_id

@@ -19,9 +19,9 @@ from storage.models import AccountMember
 from storage.repositories import bots as bot_repo
 from storage.repositories import conversation, participants, runs, tokens
 from storage.repositories import courses as course_repo
+from tests.course_files import fixture_text
 from tests.fakes.telegram_api import FakeTelegram
 from tests.integration.runtime_support import (
-    LEGACY_DIR,
     add_bot,
     add_course_version,
     deploy,
@@ -31,7 +31,7 @@ from tests.integration.test_web_support import Browser, text_of, web_browser
 
 pytestmark = pytest.mark.integration
 
-COURSE = (LEGACY_DIR / "test_test_element.yml").read_text(encoding="utf-8")
+COURSE = fixture_text("scored_exam.yaml")
 _next_user = iter(range(96_000_000, 97_000_000))
 
 
@@ -71,7 +71,7 @@ class Opened:
 
 
 async def seed_run(db, secret_box, fake, account_id: int, *, status: str = "completed") -> dict:
-    """A deployed legacy course with a token and one run with a scored conversation."""
+    """A deployed course with a token and one run with a scored conversation."""
     fake_bot = fake.add_bot()
     bot_id = await add_bot(db, secret_box, account_id, fake_bot)
     async with db.tenant(account_id) as s:
@@ -101,9 +101,9 @@ async def seed_run(db, secret_box, fake, account_id: int, *, status: str = "comp
             utm={"source": "=vk"},
         )
         for element, role, text, score in [
-            ("Test_Intro", "bot", "Hello <there>", None),
-            ("Test_Quiz_01", "bot", "Capital of France?", None),
-            ("Test_Quiz_01", "user", "Paris", 1.0),
+            ("Exam_Welcome", "bot", "Hello <there>", None),
+            ("exam_1", "bot", "Capital of France?", None),
+            ("exam_1", "user", "Paris", 1.0),
         ]:
             await conversation.append(
                 s,
@@ -341,7 +341,7 @@ async def test_validation_errors_are_shown_at_their_line_and_element(ctx, make_a
         row = re.search(rf'<tr class="diag error" data-line="{line}".*?</tr>', response.text, re.S)
         assert row is not None
         assert "unknown element type &#39;quizz&#39;" in row.group(0)
-        assert "element Test_Quiz_01" in text_of(row.group(0))
+        assert "element exam_1" in text_of(row.group(0))
         assert "No courses yet." in text_of(response.text)  # nothing was stored
 
 
@@ -362,7 +362,7 @@ async def test_an_uploaded_course_shows_its_preview_and_takes_new_versions(ctx, 
         preview = await browser.get(created.headers["location"])
         shown = text_of(preview.text)
         assert "Pasted, version 1" in shown and "The course is completed." in shown
-        assert "Student · Test_Quiz_01 Париж 1/1" in shown
+        assert "Student · exam_1 Юпитер 1/1" in shown
         course_url = created.headers["location"].split("/versions/")[0]
         again = await browser.post(
             f"{course_url}/versions", files={"file": ("v2.yml", COURSE.encode())}
@@ -467,8 +467,8 @@ async def test_runs_filter_and_a_run_reads_as_a_chat_with_scores(
         assert csv.status_code == 200 and len(csv.text.strip().splitlines()) == 2
         run_page = await browser.get(f"{base}/{active['run_id']}")
         shown = text_of(run_page.text)
-        assert "Bot · Test_Intro" in shown and "Hello <there>" in shown
-        assert "Student · Test_Quiz_01" in shown and "Paris 1/1" in shown
+        assert "Bot · Exam_Welcome" in shown and "Hello <there>" in shown
+        assert "Student · exam_1" in shown and "Paris 1/1" in shown
         stopped = await browser.post(f"{base}/{active['run_id']}/stop", follow=True)
         assert re.search(r'id="run-status"><span class="status stopped">stopped<', stopped.text)
         twice = await browser.post(f"{base}/{active['run_id']}/stop")
@@ -508,13 +508,13 @@ async def test_analytics_funnel_conversion_and_csv(ctx, db, secret_box, fake, ma
         page = await browser.get(url)
         shown = text_of(page.text)
         assert "Runs of this version: 1 (without any message yet: 0)" in shown
-        intro = re.search(r'<tr data-element="Test_Intro">.*?</tr>', page.text, re.S).group(0)
-        assert text_of(intro).endswith("Test_Intro message 1 1 0 0")
+        intro = re.search(r'<tr data-element="Exam_Welcome">.*?</tr>', page.text, re.S).group(0)
+        assert text_of(intro).endswith("Exam_Welcome message 1 1 0 0")
         assert "=vk 1 1" in shown
         assert page.text.count('class="seg completed"') >= 2
         funnel_csv = await browser.get(f"{url}.csv?report=funnel")
         assert funnel_csv.headers["content-type"].startswith("text/csv")
-        assert funnel_csv.text.splitlines()[1] == "0,Test_Intro,message,1,1,0,0"
+        assert funnel_csv.text.splitlines()[1] == "0,Exam_Welcome,message,1,1,0,0"
         utm_csv = await browser.get(f"{url}.csv?report=utm")
         assert utm_csv.text.splitlines()[1] == "'=vk,1,1,1.0"  # no formula for spreadsheets
         wrong = await browser.get(f"{url}?version=999999")
@@ -597,7 +597,7 @@ async def test_the_pages_concurrent_funnel_equals_the_apis(ctx, db, secret_box, 
                 telegram_user_id=new_user(),
             )
             await conversation.append(
-                s, account_id, run_id=second.id, element_id="Test_Intro", role="bot", text="Hi"
+                s, account_id, run_id=second.id, element_id="Exam_Welcome", role="bot", text="Hi"
             )
             await runs.finish(s, account_id, second.id, "stopped")
             one_pass = await analytics.funnel(
@@ -608,5 +608,5 @@ async def test_the_pages_concurrent_funnel_equals_the_apis(ctx, db, secret_box, 
         )
     assert side_by_side == one_pass
     steps = {step.element_id: step for step in one_pass.steps}
-    assert (steps["Test_Intro"].reached, steps["Test_Intro"].dropped) == (2, 1)
-    assert (steps["Test_Quiz_01"].reached, steps["Test_Quiz_01"].in_progress) == (1, 1)
+    assert (steps["Exam_Welcome"].reached, steps["Exam_Welcome"].dropped) == (2, 1)
+    assert (steps["exam_1"].reached, steps["exam_1"].in_progress) == (1, 1)

@@ -2,14 +2,11 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 
 from courses.loader import load_course
 from panel_api.web.preview import MAX_STEPS, plain_text, play
-
-LEGACY = Path(__file__).resolve().parents[3] / "shared" / "courses" / "legacy"
+from tests.course_files import OWN_COURSES, legacy_courses
 
 
 def course(text: str):
@@ -18,8 +15,8 @@ def course(text: str):
     return loaded.course
 
 
-@pytest.mark.parametrize("path", sorted(LEGACY.glob("*.y*ml")), ids=lambda p: p.name)
-def test_every_legacy_course_plays_to_its_end(path):
+@pytest.mark.parametrize("path", [*OWN_COURSES, *legacy_courses()], ids=lambda p: p.name)
+def test_every_course_plays_to_its_end(path):
     result = play(course(path.read_text(encoding="utf-8")), sample_text="x", dialog_reply="ok")
     assert result.finished
     assert result.lines[-1].note == "preview.finished"

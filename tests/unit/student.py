@@ -5,9 +5,12 @@ buttons and poll options by their visible text so tests read like a chat transcr
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from pathlib import Path
 
+from courses.loader import load_course_file
 from engine import step
 from engine.effects import (
     AskLLM,
@@ -168,3 +171,32 @@ def user_records(effects: list[Effect]) -> list[Record]:
 def scores(effects: list[Effect]) -> dict[str, tuple[float | None, float | None]]:
     """Latest (score, maxscore) per element among scored user answers."""
     return {r.element_id: (r.score, r.maxscore) for r in user_records(effects) if r.maxscore}
+
+
+def load_file(path: Path) -> Course:
+    """A course file through the real loader; it must load without errors."""
+    result = load_course_file(path)
+    assert result.ok, [str(d) for d in result.diagnostics]
+    assert result.course is not None
+    return result.course
+
+
+def sends(effects: list[Effect]) -> list[Effect]:
+    """Only what reaches the chat (no Record / Schedule bookkeeping)."""
+    return [e for e in effects if isinstance(e, SendText | SendMedia | SendAudio | SendPoll)]
+
+
+def shown(effects: list[Effect]) -> list[str]:
+    """Visible texts without the trailing newlines YAML block scalars leave."""
+    return [text.strip() for text in texts(effects)]
+
+
+def answer_polls(student: Student, prefix: str, pick: Callable[[str], bool]) -> list[str]:
+    """Answer consecutive polls of elements starting with `prefix`, right when `pick(id)`;
+    returns the poll questions in the order they were asked."""
+    asked = []
+    while student.state.awaiting == "poll" and (student.state.current or "").startswith(prefix):
+        asked.append(student.last_poll().question)
+        element_id = student.state.current or ""
+        student.choose_correct() if pick(element_id) else student.choose_wrong()
+    return asked

@@ -12,9 +12,7 @@ import pytest
 
 from courses.cli import play_main, validate_main
 from courses.llm import EchoChat, LLMError, OpenAICompatibleChat, chat_model_from_env
-from tests.unit.test_loader import LEGACY
-
-DEMO = Path(__file__).resolve().parents[2] / "courses" / "examples" / "demo_en.yaml"
+from tests.course_files import DEMO, FIXTURES
 
 SMALL_COURSE = """\
 Intro:
@@ -89,13 +87,13 @@ def play(argv: list[str], script: Script, **kwargs: Any) -> int:
 # --- validate ------------------------------------------------------------------------------
 
 
-def test_validate_legacy_courses_succeeds_and_lists_warnings() -> None:
+def test_validate_legacy_format_courses_succeeds_and_lists_warnings() -> None:
     out: list[str] = []
-    files = [str(p) for p in sorted(LEGACY.glob("*.y*ml"))]
+    files = [str(p) for p in sorted(FIXTURES.glob("*.yaml"))]
     assert validate_main(files, write=out.append) == 0
-    assert f"{LEGACY / 'rev.yaml'}: OK, 95 elements" in out
+    assert f"{FIXTURES / 'words_and_charts.yaml'}: OK, 95 elements" in out
     assert (
-        f"{LEGACY / 'test_course_editor.yml'}:13: warning: element 'Welcome_Message', "
+        f"{FIXTURES / 'editor_quirks.yaml'}:22: warning: element 'Greeting', "
         "field 'media': media entry 'http' is not an http(s) URL; Telegram will reject it"
     ) in out
     assert out[-1].startswith("OK: 6 files checked, 0 errors, ")

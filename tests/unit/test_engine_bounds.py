@@ -5,7 +5,6 @@ without the student is halted with a note -- while real courses are never cut sh
 from __future__ import annotations
 
 import importlib
-import os
 from datetime import timedelta
 from pathlib import Path
 
@@ -30,6 +29,7 @@ from engine.model import (
     RevisionElement,
 )
 from engine.state import PendingWait
+from tests.course_files import OWN_COURSES, legacy_courses
 from tests.unit.student import T0, Student, texts
 
 
@@ -229,18 +229,6 @@ def test_a_stale_continuation_fires_nothing():
 # --- real courses are never cut short ----------------------------------------------------------
 
 
-ROOT = Path(__file__).resolve().parents[2]
-
-
-def _course_files() -> list[Path]:
-    """The project's example courses, and the legacy ones where they are available."""
-    files = sorted((ROOT / "courses" / "examples").glob("*.y*ml"))
-    for legacy in (os.environ.get("COURSEBOT_LEGACY_DIR"), ROOT.parent / "shared/courses/legacy"):
-        if legacy and Path(legacy).is_dir():
-            return [*files, *sorted(Path(legacy).glob("*.y*ml"))]
-    return files
-
-
 def _play(course: Course, choice: int) -> tuple[list, str | None]:
     """A student who takes button/option number `choice` (from the end when negative), types
     a fixed text, lets every timer fire and gets short dialogs; the whole chat, and how the
@@ -268,7 +256,7 @@ def _play(course: Course, choice: int) -> tuple[list, str | None]:
     return student.log, student.state.status
 
 
-@pytest.mark.parametrize("path", _course_files(), ids=lambda p: p.name)
+@pytest.mark.parametrize("path", [*OWN_COURSES, *legacy_courses()], ids=lambda p: p.name)
 @pytest.mark.parametrize("choice", [0, -1])
 def test_real_courses_play_exactly_as_without_bounds(path: Path, choice: int, monkeypatch):
     result = load_course_file(path)

@@ -12,10 +12,9 @@ from hypothesis import strategies as st
 from courses.exporter import export_course
 from courses.loader import load_course, load_course_file
 from engine.model import Answer, Course, MessageElement, Option, QuizElement
-from tests.unit.test_loader import LEGACY
+from tests.course_files import OWN_COURSES, fixture, legacy_courses
 
-DEMO = Path(__file__).resolve().parents[2] / "courses" / "examples" / "demo_en.yaml"
-SOURCES = [*sorted(LEGACY.glob("*.y*ml")), DEMO]
+SOURCES = [*OWN_COURSES, *legacy_courses()]
 
 
 def loaded(path: Path) -> Course:
@@ -47,15 +46,17 @@ def test_export_is_plain_legacy_yaml(path: Path) -> None:
 
 
 def test_export_keeps_unknown_fields_and_legacy_forms() -> None:
-    editor = export_course(loaded(LEGACY / "test_course_editor.yml"))
+    editor = export_course(loaded(fixture("editor_quirks.yaml")))
     assert "  max_messages: 150\n" in editor
-    legacy_delay = yaml.safe_load(export_course(loaded(LEGACY / "test.yml")))["Delay_01"]
+    legacy_delay = yaml.safe_load(export_course(loaded(fixture("legacy_forms.yaml"))))[
+        "Module_Break"
+    ]
     assert legacy_delay == {
         "type": "delay",
-        "text": "Ты закончил модуль 1! Завтра в это же время прилетит новое задание!",
-        "continue": "Ты закончил модуль 1! Хочешь приступить к модулю 2?",
-        "yes_text": "Да",
-        "no_text": "Нет",
+        "text": "Первый урок пройден! Второй откроется завтра в это же время.",
+        "continue": "Первый урок пройден! Перейти ко второму?",
+        "yes_text": "Перейти",
+        "no_text": "Позже",
     }
     text = "A:\n  type: message\n  text: hi\n  colour: red\n  meta: {tags: [a, b]}\n"
     exported = export_course(load_course(text).course)
@@ -68,8 +69,8 @@ def test_export_keeps_unknown_fields_and_legacy_forms() -> None:
 
 
 def test_multiline_text_is_a_block_and_unicode_is_not_escaped() -> None:
-    exported = export_course(loaded(LEGACY / "test_test_element.yml"))
-    assert "  text: |\n    📊 ТЕСТ: Проверка элементов Test и Revision\n" in exported
+    exported = export_course(loaded(fixture("scored_exam.yaml")))
+    assert "  text: |\n    🔭 Небольшой экзамен по астрономии\n" in exported
     assert "\\u" not in exported
     assert "      correct: yes\n" in exported
 

@@ -1,35 +1,30 @@
-"""Every legacy course, loaded by the real loader and played from start to finish through
-`step()` with scripted right and wrong answers: sent texts, poll kinds, scores, test
-verdicts and revision contents are what a student of the legacy bot would see."""
+"""ProfoChatBot compatibility suite: every legacy course, loaded by the real loader and played
+from start to finish through `step()` with scripted right and wrong answers: sent texts, poll
+kinds, scores, test verdicts and revision contents are what a student of the legacy bot would
+see. The courses are not in this repository (see `tests/course_files.py`); without them the
+module is skipped, saying why."""
 
 from __future__ import annotations
 
-import os
-from collections.abc import Callable
 from datetime import timedelta
-from pathlib import Path
 
 import pytest
 
-from courses.loader import load_course_file
-from engine.effects import AskLLM, Finish, Schedule, SendAudio, SendMedia, SendPoll, SendText
+from engine.effects import AskLLM, Finish, Schedule, SendAudio, SendMedia, SendText
 from engine.model import Course
-from tests.unit.student import T0, Student, polls, scores, texts
+from tests.course_files import legacy_dir_or_skip_module
+from tests.unit.student import (
+    T0,
+    Student,
+    answer_polls,
+    load_file,
+    polls,
+    scores,
+    sends,
+    shown,
+)
 
-
-def _legacy_dir() -> Path:
-    beside_repo = Path(__file__).parents[3] / "shared/courses/legacy"
-    if beside_repo.is_dir():
-        return beside_repo
-    configured = os.environ.get("COURSEBOT_LEGACY_DIR")
-    if configured and Path(configured).is_dir():
-        return Path(configured)
-    raise FileNotFoundError(
-        f"legacy courses not found at {beside_repo}; set COURSEBOT_LEGACY_DIR to their folder"
-    )
-
-
-LEGACY = _legacy_dir()
+LEGACY = legacy_dir_or_skip_module()
 SCRIPTED = {
     "rev.yaml",
     "test.yml",
@@ -41,31 +36,7 @@ SCRIPTED = {
 
 
 def load(name: str) -> Course:
-    result = load_course_file(LEGACY / name)
-    assert result.ok, [str(d) for d in result.diagnostics]
-    assert result.course is not None
-    return result.course
-
-
-def sends(effects) -> list:
-    """Only what reaches the chat (no Record / Schedule bookkeeping)."""
-    return [e for e in effects if isinstance(e, SendText | SendMedia | SendAudio | SendPoll)]
-
-
-def shown(effects) -> list[str]:
-    """Visible texts without the trailing newlines YAML block scalars leave."""
-    return [text.strip() for text in texts(effects)]
-
-
-def answer_polls(student: Student, prefix: str, pick: Callable[[str], bool]) -> list[str]:
-    """Answer consecutive polls of elements starting with `prefix`, right when `pick(id)`;
-    returns the poll questions in the order they were asked."""
-    asked = []
-    while student.state.awaiting == "poll" and (student.state.current or "").startswith(prefix):
-        asked.append(student.last_poll().question)
-        element_id = student.state.current or ""
-        student.choose_correct() if pick(element_id) else student.choose_wrong()
-    return asked
+    return load_file(LEGACY / name)
 
 
 def test_every_legacy_course_has_a_script_here():

@@ -1,10 +1,10 @@
-"""The YAML loader: legacy courses load unchanged, and every broken input gets a diagnostic
-that names the element, the field and the line -- never a traceback."""
+"""The YAML loader: courses in the legacy format load unchanged (the project's own, and
+ProfoChatBot's where present), and every broken input gets a diagnostic that names the
+element, the field and the line -- never a traceback."""
 
 from __future__ import annotations
 
 import dataclasses
-import os
 from pathlib import Path
 
 import pytest
@@ -22,20 +22,14 @@ from engine.model import (
     TestElement,
     yaml_key,
 )
-
-
-def legacy_dir() -> Path:
-    """The legacy courses live beside the repository (shared with the old bot), or where
-    COURSEBOT_LEGACY_DIR says."""
-    configured = os.environ.get("COURSEBOT_LEGACY_DIR")
-    if configured:
-        return Path(configured)
-    return Path(__file__).resolve().parents[3] / "shared" / "courses" / "legacy"
-
-
-LEGACY = legacy_dir()
-LEGACY_FILES = sorted(p.name for p in LEGACY.glob("*.y*ml"))
-DEMO = Path(__file__).resolve().parents[2] / "courses" / "examples" / "demo_en.yaml"
+from tests.course_files import (
+    DEMO,
+    LEGACY_DIR,
+    OWN_COURSES,
+    fixture,
+    legacy_courses,
+    requires_legacy,
+)
 
 
 def errors(result: LoadResult) -> list[str]:
@@ -48,17 +42,13 @@ def only_error(result: LoadResult):
     return result.errors[0]
 
 
-# --- legacy courses ------------------------------------------------------------------------
+# --- courses in the legacy format ------------------------------------------------------------
 
 
-def test_all_six_legacy_files_are_present() -> None:
-    assert len(LEGACY_FILES) == 6
-
-
-@pytest.mark.parametrize("name", LEGACY_FILES)
-def test_legacy_file_loads_with_pyyaml_order_and_types(name: str) -> None:
-    text = (LEGACY / name).read_text(encoding="utf-8")
-    result = load_course(text, source_name=name)
+@pytest.mark.parametrize("path", [*OWN_COURSES, *legacy_courses()], ids=lambda p: p.name)
+def test_course_file_loads_with_pyyaml_order_and_types(path: Path) -> None:
+    text = path.read_text(encoding="utf-8")
+    result = load_course(text, source_name=path.name)
 
     assert result.ok, errors(result)
     plain = yaml.safe_load(text)  # what the legacy runtime saw
@@ -67,6 +57,43 @@ def test_legacy_file_loads_with_pyyaml_order_and_types(name: str) -> None:
     assert [e.type for e in result.course.elements] == [v["type"] for v in plain.values()]
 
 
+@pytest.mark.parametrize(
+    ("name", "count", "sample_types"),
+    [
+        ("words_and_charts.yaml", 95, {"quiz": 62, "message": 22, "test": 6, "jump": 4}),
+        ("legacy_forms.yaml", 24, {"quiz": 9, "delay": 1, "dialog": 1}),
+        ("every_element.yaml", 26, {"audio": 3, "dialog": 2, "miniapp": 1, "end": 1}),
+        ("editor_quirks.yaml", 20, {"section": 7, "message": 3}),
+        ("chat_basics.yaml", 29, {"multi_choice": 5, "input": 5, "message": 8}),
+        ("scored_exam.yaml", 10, {"quiz": 3, "test": 1, "revision": 1}),
+    ],
+)
+def test_own_course_element_counts(name: str, count: int, sample_types: dict[str, int]) -> None:
+    course = load_course_file(fixture(name)).course
+    assert course is not None
+    assert len(course.elements) == count
+    for element_type, expected in sample_types.items():
+        assert sum(e.type == element_type for e in course.elements) == expected
+
+
+def test_own_courses_together_use_every_element_type() -> None:
+    used = set()
+    for path in OWN_COURSES:
+        course = load_course_file(path).course
+        assert course is not None, path
+        used |= {e.type for e in course.elements}
+    assert used == set(ELEMENT_TYPES)
+    every = load_course_file(fixture("every_element.yaml")).course
+    assert {e.type for e in every.elements} == set(ELEMENT_TYPES) - {"section"}
+
+
+@requires_legacy
+def test_all_six_legacy_files_are_present() -> None:
+    assert LEGACY_DIR is not None
+    assert len(sorted(LEGACY_DIR.glob("*.y*ml"))) == 6
+
+
+@requires_legacy
 @pytest.mark.parametrize(
     ("name", "count", "sample_types"),
     [
@@ -79,7 +106,8 @@ def test_legacy_file_loads_with_pyyaml_order_and_types(name: str) -> None:
     ],
 )
 def test_legacy_element_counts(name: str, count: int, sample_types: dict[str, int]) -> None:
-    course = load_course_file(LEGACY / name).course
+    assert LEGACY_DIR is not None
+    course = load_course_file(LEGACY_DIR / name).course
     assert course is not None
     assert len(course.elements) == count
     for element_type, expected in sample_types.items():
@@ -87,47 +115,47 @@ def test_legacy_element_counts(name: str, count: int, sample_types: dict[str, in
 
 
 def test_duplicate_id_keeps_last_definition_at_first_position_with_warning() -> None:
-    result = load_course_file(LEGACY / "rev.yaml")
+    result = load_course_file(fixture("editor_quirks.yaml"))
     assert result.course is not None
     first = result.course.elements[0]
-    assert first.id == "GraphicMsg1_1"
-    assert first.media == ()  # the second definition (line 18) has no media
-    assert result.course.ids.count("GraphicMsg1_1") == 1
-    [warning] = [d for d in result.warnings if d.element_id == "GraphicMsg1_1"]
-    assert "lines 1 and 18" in warning.message
-    assert warning.line == 18
+    assert first.id == "Intro_Note"
+    assert first.media == ()  # the second definition (line 28) has no media
+    assert result.course.ids.count("Intro_Note") == 1
+    [warning] = [d for d in result.warnings if d.element_id == "Intro_Note"]
+    assert "lines 6 and 28" in warning.message
+    assert warning.line == 28
 
 
 def test_legacy_delay_with_continue_is_a_warning_and_keeps_its_texts() -> None:
-    result = load_course_file(LEGACY / "test.yml")
+    result = load_course_file(fixture("legacy_forms.yaml"))
     assert result.course is not None
-    delay = result.course.get("Delay_01")
+    delay = result.course.get("Module_Break")
     assert isinstance(delay, DelayElement)
     assert delay.wait is None and delay.goto is None
-    assert delay.continue_text == "Ты закончил модуль 1! Хочешь приступить к модулю 2?"
-    assert (delay.yes_text, delay.no_text) == ("Да", "Нет")
-    [warning] = [d for d in result.warnings if d.element_id == "Delay_01"]
+    assert delay.continue_text == "Первый урок пройден! Перейти ко второму?"
+    assert (delay.yes_text, delay.no_text) == ("Перейти", "Позже")
+    [warning] = [d for d in result.warnings if d.element_id == "Module_Break"]
     assert "legacy delay" in warning.message and "1d" in warning.message
 
 
 def test_media_that_are_not_urls_are_warnings_with_their_lines() -> None:
-    result = load_course_file(LEGACY / "test_course_editor.yml")
+    result = load_course_file(fixture("editor_quirks.yaml"))
     assert result.ok
     media_warnings = [(d.line, d.field) for d in result.warnings if "not an http" in d.message]
-    assert media_warnings == [(13, "media"), (14, "media")]
+    assert media_warnings == [(22, "media"), (23, "media")]
     assert result.course is not None
-    assert result.course.get("Welcome_Message").media == ("http", "asd")
+    assert result.course.get("Greeting").media == ("http", "asd")
 
 
 def test_legacy_boolean_spellings() -> None:
-    editor = load_course_file(LEGACY / "test_course_editor.yml").course
-    messages = load_course_file(LEGACY / "test_messages.yml").course
+    editor = load_course_file(fixture("editor_quirks.yaml")).course
+    messages = load_course_file(fixture("chat_basics.yaml")).course
     assert editor is not None and messages is not None
-    quiz = editor.get("Quiz_Test_01")
+    quiz = editor.get("Check_1")
     assert [a.correct for a in quiz.answers] == [False, True, False, False]  # correct: "yes"
-    multi = editor.get("MultiChoice_Test_01")
+    multi = editor.get("Kinds")
     assert [a.correct for a in multi.answers] == [False, True, False, True]  # "no" / "yes"
-    assert messages.get("Test_Message_06").link_preview is False  # link_preview: no
+    assert messages.get("Link").link_preview is False  # link_preview: no
     text = (
         "A:\n  type: dialog\n  text: t\n  prompt: p\n  auto_start: true\n  voice_response: 'No'\n"
     )
@@ -137,23 +165,23 @@ def test_legacy_boolean_spellings() -> None:
 
 
 def test_string_score_keys_become_int_thresholds_in_file_order() -> None:
-    course = load_course_file(LEGACY / "test_course_editor.yml").course
-    test = course.get("Test_Test_01")
+    course = load_course_file(fixture("editor_quirks.yaml")).course
+    test = course.get("Result")
     assert isinstance(test, TestElement)
     assert list(test.score.items()) == [
-        (20, "Вы готовы запускать!"),
-        (65, "У вас есть база, но стоит доработать детали."),
-        (100, "Притормозите запуск. Подготовка сейчас сэкономит время и деньги."),
+        (25, "Отлично!"),
+        (75, "Неплохо."),
+        (100, "Стоит повторить."),
     ]
 
 
 def test_message_with_options_loads_like_jump_buttons() -> None:
-    course = load_course_file(LEGACY / "test_messages.yml").course
-    message = course.get("Test_Message_07")
+    course = load_course_file(fixture("chat_basics.yaml")).course
+    message = course.get("Choice")
     assert isinstance(message, MessageElement)
     assert [(o.text, o.goto, o.wait) for o in message.options] == [
-        ("Да, продолжаем!", None, None),
-        ("Мне пока хватит", "Test_Message_08", None),
+        ("Да, к заданиям", None, None),
+        ("На сегодня всё", "Goodbye", None),
         ("Давай завтра", None, "1d"),
     ]
 
@@ -277,9 +305,9 @@ def test_a_long_loop_is_shortened_in_the_warning() -> None:
     assert message.startswith("elements 'M0' → 'M1' → 'M2' → … (16 more) → 'M19' → 'Back' → 'M0'")
 
 
-@pytest.mark.parametrize("name", LEGACY_FILES)
-def test_legacy_courses_have_no_loop_without_input(name: str) -> None:
-    assert loop_warnings(load_course_file(LEGACY / name)) == []
+@pytest.mark.parametrize("path", [*OWN_COURSES, *legacy_courses()], ids=lambda p: p.name)
+def test_real_courses_have_no_loop_without_input(path: Path) -> None:
+    assert loop_warnings(load_course_file(path)) == []
 
 
 def test_unknown_fields_are_kept_verbatim_with_a_warning() -> None:
