@@ -21,7 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, create_async_engine
 from sqlalchemy.pool import NullPool
 
 from storage.crypto import Secret
-from storage.models import TENANT_TABLES
+from storage.models import GLOBAL_TABLES, TENANT_TABLES
 
 log = logging.getLogger(__name__)
 
@@ -29,11 +29,15 @@ DEFAULT_APP_ROLE = "coursebot_app"
 _ROLE_NAME = re.compile(r"[a-z_][a-z0-9_]{0,62}")
 
 _READ_WRITE = "SELECT, INSERT, UPDATE, DELETE"
-TABLE_PRIVILEGES: dict[str, str] = dict.fromkeys(TENANT_TABLES, _READ_WRITE) | {
-    "course_version": "SELECT, INSERT, DELETE",
-    "course_element": "SELECT, INSERT, DELETE",
-    "audit_log": "SELECT, INSERT",
-}
+TABLE_PRIVILEGES: dict[str, str] = (
+    dict.fromkeys(TENANT_TABLES, _READ_WRITE)
+    | {
+        "course_version": "SELECT, INSERT, DELETE",
+        "course_element": "SELECT, INSERT, DELETE",
+        "audit_log": "SELECT, INSERT",
+    }
+    | dict.fromkeys(GLOBAL_TABLES, "SELECT, INSERT, DELETE")
+)  # sessions, used logins: never edited
 
 
 class AppRoleError(RuntimeError):
