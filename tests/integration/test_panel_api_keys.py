@@ -6,32 +6,23 @@ Members log in through the API here (`logged_in`), as a script's author would.""
 from __future__ import annotations
 
 import itertools
-import time
 
 import httpx
 import pytest
 
-from panel_api.auth.telegram_login import widget_hash
 from storage.repositories import members
-from tests.integration.test_panel_support import (
-    LOGIN_BOT_TOKEN,
-    SUPERADMIN_ID,
-    panel_client,
-    panel_context,
-)
+from tests.integration.test_panel_support import SUPERADMIN_ID, panel_client, panel_context
+from tests.integration.test_web_support import signed_login
 
 pytestmark = pytest.mark.integration
 
 KEY_ROLES = ("admin", "creator", "teacher", "viewer")
 _users = itertools.count(99_000_000)
-_earlier = itertools.count()
 
 
 async def logged_in(client: httpx.AsyncClient, user_id: int) -> dict:
     """The Cookie header of a fresh login of this user."""
-    fields = {"id": user_id, "first_name": "Ann", "auth_date": int(time.time()) - next(_earlier)}
-    data = {**fields, "hash": widget_hash(fields, LOGIN_BOT_TOKEN)}
-    response = await client.post("/api/v1/auth/telegram", json=data)
+    response = await client.post("/api/v1/auth/telegram", json=signed_login(user_id))
     assert response.status_code == 200, response.text
     cookie = response.headers["set-cookie"].split(";", 1)[0]
     client.cookies.clear()  # each call names its caller explicitly

@@ -15,7 +15,6 @@ import itertools
 import json
 import logging
 import re
-import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from urllib.parse import urlencode
@@ -26,27 +25,14 @@ import uvicorn
 
 from adapters.observability.logs import configure_logging
 from panel_api.app import create_app
-from panel_api.auth.telegram_login import widget_hash
 from panel_api.context import PanelContext
 from tests.integration.test_panel_support import LOGIN_BOT_TOKEN, panel_client, panel_context
-from tests.integration.test_web_support import text_of, web_browser
+from tests.integration.test_web_support import signed_login, text_of, web_browser
 
 pytestmark = pytest.mark.integration
 
 _HIDDEN = re.compile(r'<input type="hidden" name="([^"]+)" value="([^"]*)"')
 _users = itertools.count(98_000_000)
-_earlier = itertools.count()
-
-
-def signed(user_id: int) -> dict:
-    """A fresh signed login of this user, as Telegram hands it over (each one different)."""
-    fields = {
-        "id": user_id,
-        "first_name": "Anna",
-        "username": "anna_teacher",
-        "auth_date": int(time.time()) - next(_earlier),
-    }
-    return {**fields, "hash": widget_hash(fields, LOGIN_BOT_TOKEN)}
 
 
 def hidden_fields(page: str, action: str) -> dict[str, str]:
@@ -74,7 +60,7 @@ def session_cookie(response: httpx.Response) -> str | None:
 
 async def test_a_signed_login_is_accepted_once(db, secret_box):
     ctx = panel_context(db, secret_box)
-    data = signed(next(_users))
+    data = signed_login(next(_users))
     async with panel_client(ctx) as client:
         first = await client.post("/api/v1/auth/telegram", json=data)
         again = await client.post("/api/v1/auth/telegram", json=data)
@@ -90,7 +76,7 @@ async def test_a_signed_login_is_accepted_once(db, secret_box):
 
 async def test_the_login_page_and_the_api_share_the_used_logins(db, secret_box):
     ctx = panel_context(db, secret_box)
-    data = signed(next(_users))
+    data = signed_login(next(_users))
     async with web_browser(ctx) as browser:
         assert (await telegram_login(browser.client, data)).status_code == 303
     async with web_browser(ctx) as elsewhere:
@@ -105,7 +91,7 @@ async def test_the_api_login_takes_only_a_json_body(db, secret_box):
     """A cross-site page can post a form anywhere, but not JSON without CORS consent."""
     ctx = panel_context(db, secret_box)
     async with panel_client(ctx) as client:
-        as_form = await client.post("/api/v1/auth/telegram", data=signed(next(_users)))
+        as_form = await client.post("/api/v1/auth/telegram", data=signed_login(next(_users)))
     assert as_form.status_code == 422 and session_cookie(as_form) is None
 
 
@@ -117,7 +103,7 @@ async def test_a_login_post_without_this_browsers_nonce_is_refused(db, secret_bo
     async with web_browser(ctx) as attacker, web_browser(ctx) as victim:
         attackers_page = await attacker.get("/login")
         attackers_form = hidden_fields(attackers_page.text, "/login/telegram")
-        planted = {**attackers_form, "auth_data": json.dumps(signed(next(_users)))}
+        planted = {**attackers_form, "auth_data": json.dumps(signed_login(next(_users)))}
         # A cross-site form posts the attacker's own signed login and nonce from the victim's
         # browser, which never opened the login page: no nonce cookie.
         no_cookie = await victim.client.post("/login/telegram", data=planted)
@@ -125,7 +111,7 @@ async def test_a_login_post_without_this_browsers_nonce_is_refused(db, secret_bo
         await victim.get("/login")
         other_nonce = await victim.client.post("/login/telegram", data=planted)
         no_field = await victim.client.post(
-            "/login/telegram", data={"auth_data": json.dumps(signed(next(_users)))}
+            "/login/telegram", data={"auth_data": json.dumps(signed_login(next(_users)))}
         )
         for refused in (no_cookie, other_nonce, no_field):
             assert refused.status_code == 403, refused.text
@@ -133,13 +119,15 @@ async def test_a_login_post_without_this_browsers_nonce_is_refused(db, secret_bo
             assert "started in another browser" in text_of(refused.text)
         assert (await victim.client.get("/api/v1/me")).status_code == 401
         # The same kind of post with the victim's own page works: only the nonce was missing.
-        assert (await telegram_login(victim.client, signed(next(_users)))).status_code == 303
+        assert (await telegram_login(victim.client, signed_login(next(_users)))).status_code == 303
 
 
 async def test_a_signed_login_in_a_url_logs_nobody_in(db, secret_box):
     ctx = panel_context(db, secret_box)
     async with web_browser(ctx) as browser:
-        response = await browser.client.get("/login/telegram?" + urlencode(signed(next(_users))))
+        response = await browser.client.get(
+            "/login/telegram?" + urlencode(signed_login(next(_users)))
+        )
         assert response.status_code == 405
         assert session_cookie(response) is None
         assert (await browser.client.get("/api/v1/me")).status_code == 401
@@ -151,7 +139,7 @@ async def test_a_signed_login_in_a_url_logs_nobody_in(db, secret_box):
 async def test_logout_ends_the_session_a_copied_cookie_included(db, secret_box):
     ctx = panel_context(db, secret_box)
     async with panel_client(ctx) as client:
-        login = await client.post("/api/v1/auth/telegram", json=signed(next(_users)))
+        login = await client.post("/api/v1/auth/telegram", json=signed_login(next(_users)))
         copied = {"Cookie": session_cookie(login).split(";", 1)[0]}
         assert (await client.get("/api/v1/me", headers=copied)).status_code == 200
         assert (await client.post("/api/v1/auth/logout")).status_code == 204
@@ -165,7 +153,7 @@ async def test_logging_out_of_the_web_panel_ends_the_session(db, secret_box, mak
     account_id = await make_account(owner_telegram_user_id=user)
     ctx = panel_context(db, secret_box)
     async with web_browser(ctx) as browser:
-        login = await telegram_login(browser.client, signed(user))
+        login = await telegram_login(browser.client, signed_login(user))
         copied = {"Cookie": session_cookie(login).split(";", 1)[0]}
         page = await browser.get(f"/accounts/{account_id}")
         assert page.status_code == 200
@@ -263,7 +251,7 @@ async def served_with_process_logging(ctx: PanelContext, fmt: str) -> AsyncItera
 @pytest.mark.parametrize("fmt", ["text", "json"])
 async def test_login_data_reaches_no_log_line(db, secret_box, fmt):
     ctx = panel_context(db, secret_box)
-    by_page, by_api, in_url = (signed(next(_users)) for _ in range(3))
+    by_page, by_api, in_url = (signed_login(next(_users)) for _ in range(3))
     async with served_with_process_logging(ctx, fmt) as (client, logs):
         assert (await telegram_login(client, by_page)).status_code == 303
         assert (await client.post("/api/v1/auth/telegram", json=by_api)).status_code == 200

@@ -10,12 +10,12 @@ from collections.abc import AsyncIterator
 from html.parser import HTMLParser
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from panel_api.queries import analytics
 from storage.models import AccountMember
 from storage.repositories import bots as bot_repo
-from storage.repositories import conversation, participants, runs, tokens
+from storage.repositories import conversation, members, participants, runs, tokens
 from storage.repositories import courses as course_repo
 from tests.fakes.telegram_api import FakeTelegram
 from tests.integration.runtime_support import (
@@ -503,6 +503,66 @@ async def test_analytics_funnel_conversion_and_csv(ctx, db, secret_box, fake, ma
         assert wrong.status_code == 422 and "showing the deployed one" in text_of(wrong.text)
 
 
+# --- API keys -------------------------------------------------------------------------------
+
+
+async def test_api_keys_are_made_once_shown_say_who_made_them_and_can_be_revoked(
+    ctx, db, make_account
+):
+    async with Opened(ctx, make_account) as (browser, account_id, _):
+        async with db.tenant(account_id) as s:
+            await s.execute(
+                update(AccountMember)
+                .where(AccountMember.account_id == account_id)
+                .values(username="olga")
+            )
+        page_url = f"/accounts/{account_id}/api-keys"
+        overview = await browser.get(f"/accounts/{account_id}")
+        assert f'href="{page_url}"' in overview.text  # in the account's navigation
+        page = await browser.get(page_url)
+        assert "No API keys yet." in text_of(page.text)
+        made = await browser.post(page_url, {"name": "nightly export", "role": "viewer"})
+        assert made.status_code == 201
+        key = re.search(r'id="new-key-value"[^>]*value="(cbk_[^"]+)"', made.text).group(1)
+        row = re.search(r"<tr data-key=.*?</tr>", made.text, re.S).group(0)
+        assert text_of(row).startswith("nightly export viewer @olga")
+        api = f"/api/v1/accounts/{account_id}/courses"
+        as_script = {"Authorization": f"Bearer {key}"}
+        assert (await browser.client.get(api, headers=as_script)).status_code == 200
+        again = await browser.get(page_url)
+        assert key not in again.text  # shown once
+        key_id = re.search(r'data-key="(\d+)"', again.text).group(1)
+        revoked = await browser.post(f"{page_url}/{key_id}/revoke", follow=True)
+        assert "The key is revoked" in text_of(revoked.text)
+        assert "revoked" in text_of(re.search(r"<tr data-key=.*?</tr>", revoked.text, re.S)[0])
+        assert (await browser.client.get(api, headers=as_script)).status_code == 401
+
+
+async def test_the_keys_page_is_for_owners_and_admins_and_offers_only_their_roles(
+    ctx, db, make_account
+):
+    async with Opened(ctx, make_account) as (_, account_id, _):
+        admin, viewer = new_user(), new_user()
+        async with db.tenant(account_id) as s:
+            await members.add(s, account_id, telegram_user_id=admin, role="admin")
+            await members.add(s, account_id, telegram_user_id=viewer, role="viewer")
+        page_url = f"/accounts/{account_id}/api-keys"
+        async with web_browser(ctx) as as_admin:
+            await as_admin.log_in(admin)
+            page = await as_admin.get(page_url)
+            select = re.search(r'<select id="key-role".*?</select>', page.text, re.S).group(0)
+            offered = re.findall(r'<option value="(\w+)"', select)
+            assert offered == ["admin", "creator", "teacher", "viewer"]  # no owner key
+            refused = await as_admin.post(page_url, {"name": "x", "role": "owner"})
+            assert refused.status_code == 403
+            assert "cannot create a key with the owner role" in text_of(refused.text)
+        async with web_browser(ctx) as as_viewer:
+            await as_viewer.log_in(viewer)
+            overview = await as_viewer.get(f"/accounts/{account_id}")
+            assert page_url not in overview.text
+            assert (await as_viewer.get(page_url)).status_code == 403
+
+
 # --- every page, both languages, accessibility basics -----------------------------------------
 
 
@@ -528,6 +588,7 @@ async def test_every_page_renders_labelled_in_both_languages(
             f"/accounts/{a}/runs",
             f"/accounts/{a}/runs/{world['run_id']}",
             f"/accounts/{a}/students",
+            f"/accounts/{a}/api-keys",
         ]
         english_only = re.compile(r"\b(Deployments|Students|Log out|Analytics)\b")
         for url in urls:

@@ -6,7 +6,6 @@ from Telegram, with the page's nonce) and posts forms with their CSRF token.
 from __future__ import annotations
 
 import html
-import itertools
 import json
 import re
 import time
@@ -23,7 +22,7 @@ from tests.integration.test_panel_support import LOGIN_BOT_TOKEN
 
 _CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
 _NONCE = re.compile(r'name="login_nonce" value="([^"]+)"')
-_earlier = itertools.count()
+_last_auth_date = [2**40]
 _TAG = re.compile(r"<[^>]+>")
 
 
@@ -81,12 +80,13 @@ class Browser:
 
 
 def signed_login(telegram_user_id: int, username: str | None = None) -> dict[str, Any]:
-    """What Telegram hands the login page for this user, signed by the login bot. Each call
-    is a new login (Telegram's are a second apart at least): logins are single-use."""
+    """What Telegram hands the login page for this user, signed by the login bot. Logins are
+    single-use, so each call is a new one: dated a second before the previous call's."""
+    _last_auth_date[0] = min(int(time.time()), _last_auth_date[0] - 1)
     fields: dict[str, Any] = {
         "id": telegram_user_id,
         "first_name": "Anna",
-        "auth_date": int(time.time()) - next(_earlier),
+        "auth_date": _last_auth_date[0],
     }
     if username:
         fields["username"] = username
