@@ -221,6 +221,16 @@ async def test_logout_ends_the_session(ctx, make_account):
         assert (await browser.get(f"/accounts/{account_id}")).status_code == 303
 
 
+async def test_the_account_limit_is_explained_on_the_account_list(ctx, make_account):
+    ctx.panel = dataclasses.replace(ctx.panel, max_accounts_per_user=1)
+    async with Opened(ctx, make_account) as (browser, _, _):
+        await browser.get("/accounts")
+        refused = await browser.post("/accounts", {"name": "Second school"})
+        assert refused.status_code == 422
+        assert "you already own 1 account(s), the most one person may have" in text_of(refused.text)
+        assert 'value="Second school"' in refused.text  # what was typed stays
+
+
 # --- CSRF -----------------------------------------------------------------------------------
 
 
