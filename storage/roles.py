@@ -6,7 +6,8 @@ sure such a role exists, holds exactly the privileges the app needs on the curre
 returns the URL to connect with (the owner URL with the user swapped).
 
 Privileges say what the app may do even with a bug in a repository: course versions are
-immutable (no UPDATE), the audit log is append-only, alembic_version is out of reach.
+immutable (no UPDATE), the audit log is append-only, panel sessions and used logins are
+added and deleted but never edited, alembic_version is out of reach.
 """
 
 from __future__ import annotations
