@@ -223,10 +223,16 @@ async def test_the_development_login_does_not_exist_elsewhere(db, secret_box, ch
 @asynccontextmanager
 async def served_with_process_logging(ctx: PanelContext, fmt: str) -> AsyncIterator[tuple]:
     """The panel behind uvicorn over real HTTP, logging as `coursebot up` sets it up
-    (runner.py: our handler on the root logger, uvicorn's access log through it)."""
+    (runner.py: our handler on the root logger, uvicorn's access log through it). Other
+    tests' uvicorn servers gave uvicorn's loggers handlers of their own: set aside here, as
+    in a fresh process."""
     stream = io.StringIO()
     root = logging.getLogger()
     level = root.level
+    uvicorn_loggers = [logging.getLogger(n) for n in ("uvicorn", "uvicorn.error", "uvicorn.access")]
+    saved = [(lg.handlers, lg.propagate, lg.level) for lg in uvicorn_loggers]
+    for lg in uvicorn_loggers:
+        lg.handlers, lg.propagate, lg.level = [], True, logging.NOTSET
     handler = configure_logging("INFO", fmt, stream=stream)
     config = uvicorn.Config(
         create_app(ctx), host="127.0.0.1", port=0, log_level="info", log_config=None
@@ -246,6 +252,8 @@ async def served_with_process_logging(ctx: PanelContext, fmt: str) -> AsyncItera
         await serving
         root.removeHandler(handler)
         root.setLevel(level)
+        for lg, (handlers, propagate, lg_level) in zip(uvicorn_loggers, saved, strict=True):
+            lg.handlers, lg.propagate, lg.level = handlers, propagate, lg_level
 
 
 @pytest.mark.parametrize("fmt", ["text", "json"])
