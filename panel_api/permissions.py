@@ -15,14 +15,6 @@ from collections.abc import Mapping
 from storage.models import MemberRole
 
 ROLES: tuple[MemberRole, ...] = tuple(MemberRole)
-# Rank for "may not hand out more than you have": owner > admin > the rest.
-ROLE_RANK: Mapping[str, int] = {
-    MemberRole.OWNER: 3,
-    MemberRole.ADMIN: 2,
-    MemberRole.CREATOR: 1,
-    MemberRole.TEACHER: 1,
-    MemberRole.VIEWER: 0,
-}
 
 
 class Permission(enum.StrEnum):
@@ -122,6 +114,13 @@ DESCRIPTIONS: Mapping[Permission, str] = {
 
 def allows(role: str, permission: Permission) -> bool:
     return role in ROLE_RIGHTS[permission]
+
+
+def role_covers(holder: str, role: str) -> bool:
+    """True when `holder` has every right `role` has: who may make an API key of `role`,
+    and whose key of `role` keeps working. Rights, not a rank: a creator and a teacher have
+    different rights, and neither covers the other."""
+    return all(holder in allowed for allowed in ROLE_RIGHTS.values() if role in allowed)
 
 
 def roles_table_markdown() -> str:

@@ -31,7 +31,12 @@ def alembic_config() -> Config:
 
 
 async def upgrade_to_head(owner_url: str) -> None:
-    await _run(owner_url, lambda config: command.upgrade(config, "head"))
+    await upgrade_to(owner_url, "head")
+
+
+async def upgrade_to(owner_url: str, revision: str) -> None:
+    """Upgrade to one revision: how a test puts rows in place under an older schema."""
+    await _run(owner_url, lambda config: command.upgrade(config, revision))
 
 
 async def downgrade_to_base(owner_url: str) -> None:

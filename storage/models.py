@@ -10,7 +10,8 @@ Conventions, so that every table reads the same way:
 - Enumerations are TEXT + CHECK (values from the `StrEnum`s below): adding a value is a
   one-line constraint change in a migration instead of an `ALTER TYPE` dance.
 - Row-Level Security, the app role's grants and the SECURITY DEFINER functions live in the
-  migration and in storage/roles.py; `TENANT_TABLES` lists the tables they cover.
+  migration and in storage/roles.py; `TENANT_TABLES` lists the tables they cover, and
+  `GLOBAL_TABLES` the few that belong to a person rather than an account (panel logins).
 """
 
 from __future__ import annotations
@@ -221,6 +222,10 @@ class ApiKey(Base):
     name: Mapped[str]
     key_hash: Mapped[str] = mapped_column(unique=True)
     role: Mapped[str]
+    # The Telegram user who made the key (a key made by a key: that key's maker). The key
+    # works only while they are a member whose role covers the key's; NULL is a key made
+    # before makers were recorded whose maker the audit log did not name: refused.
+    created_by: Mapped[int | None]
     created_at: Mapped[datetime] = _created_at()
     last_used_at: Mapped[datetime | None]
     revoked_at: Mapped[datetime | None]
@@ -695,6 +700,37 @@ class LlmUsage(Base):
     completion_tokens: Mapped[int] = mapped_column(BigInteger, server_default=text("0"))
 
 
-# Every table of the model belongs to one account, so every table is under Row-Level Security:
-# `account` is keyed by its own id, all the others by account_id.
-TENANT_TABLES: tuple[str, ...] = tuple(t.name for t in Base.metadata.sorted_tables)
+class PanelSession(Base):
+    """A logged-in panel session. The cookie carries a random token; only its SHA-256 is
+    stored, so a copy of this table logs nobody in. Logging out deletes the row."""
+
+    __tablename__ = "panel_session"
+    __table_args__ = (Index(None, "expires_at"),)
+
+    token_hash: Mapped[str] = mapped_column(primary_key=True)
+    telegram_user_id: Mapped[int]
+    username: Mapped[str | None]
+    created_at: Mapped[datetime] = _created_at()
+    expires_at: Mapped[datetime]
+
+
+class UsedLogin(Base):
+    """A signed Telegram login already accepted (SHA-256 of its `hash`), kept until the login
+    would be too old anyway, so the same signed data never logs in twice."""
+
+    __tablename__ = "used_login"
+    __table_args__ = (Index(None, "expires_at"),)
+
+    login_hash: Mapped[str] = mapped_column(primary_key=True)
+    expires_at: Mapped[datetime]
+
+
+# Tables of a person rather than of an account: no account_id, so no Row-Level Security
+# (there is no account to scope them by); the app role's grants (storage/roles.py) say what
+# it may do with them.
+GLOBAL_TABLES: tuple[str, ...] = ("panel_session", "used_login")
+# Every other table belongs to one account and is under Row-Level Security: `account` is
+# keyed by its own id, all the others by account_id.
+TENANT_TABLES: tuple[str, ...] = tuple(
+    t.name for t in Base.metadata.sorted_tables if t.name not in GLOBAL_TABLES
+)

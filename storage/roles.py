@@ -6,7 +6,8 @@ sure such a role exists, holds exactly the privileges the app needs on the curre
 returns the URL to connect with (the owner URL with the user swapped).
 
 Privileges say what the app may do even with a bug in a repository: course versions are
-immutable (no UPDATE), the audit log is append-only, alembic_version is out of reach.
+immutable (no UPDATE), the audit log is append-only, panel sessions and used logins are
+added and deleted but never edited, alembic_version is out of reach.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, create_async_engine
 from sqlalchemy.pool import NullPool
 
 from storage.crypto import Secret
-from storage.models import TENANT_TABLES
+from storage.models import GLOBAL_TABLES, TENANT_TABLES
 
 log = logging.getLogger(__name__)
 
@@ -29,11 +30,15 @@ DEFAULT_APP_ROLE = "coursebot_app"
 _ROLE_NAME = re.compile(r"[a-z_][a-z0-9_]{0,62}")
 
 _READ_WRITE = "SELECT, INSERT, UPDATE, DELETE"
-TABLE_PRIVILEGES: dict[str, str] = dict.fromkeys(TENANT_TABLES, _READ_WRITE) | {
-    "course_version": "SELECT, INSERT, DELETE",
-    "course_element": "SELECT, INSERT, DELETE",
-    "audit_log": "SELECT, INSERT",
-}
+TABLE_PRIVILEGES: dict[str, str] = (
+    dict.fromkeys(TENANT_TABLES, _READ_WRITE)
+    | {
+        "course_version": "SELECT, INSERT, DELETE",
+        "course_element": "SELECT, INSERT, DELETE",
+        "audit_log": "SELECT, INSERT",
+    }
+    | dict.fromkeys(GLOBAL_TABLES, "SELECT, INSERT, DELETE")
+)  # sessions, used logins: never edited
 
 
 class AppRoleError(RuntimeError):

@@ -15,7 +15,7 @@ from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.db import bind_tenant
-from storage.models import Account, Bot, CourseDeployment
+from storage.models import Account, Bot, CourseDeployment, MemberRole
 
 
 @dataclass(frozen=True)
@@ -38,9 +38,14 @@ class UserAccount:
 
 @dataclass(frozen=True)
 class ApiKeyOwner:
+    """A live key's account and role, with who made it and that person's role there now
+    (None when they are no longer a member; `created_by` None: nobody knows who made it)."""
+
     api_key_id: int
     account_id: int
     role: str
+    created_by: int | None
+    maker_role: str | None
 
 
 async def active_bots(session: AsyncSession) -> list[Bot]:
@@ -124,14 +129,30 @@ async def accounts_of_user(
 
 
 async def api_key_by_hash(session: AsyncSession, key_hash: str) -> ApiKeyOwner | None:
-    """Resolve an API key (by its SHA-256) to its account; revoked keys resolve to None."""
+    """Resolve an API key (by its SHA-256) to its account and maker; revoked keys resolve
+    to None."""
     row = (
         await session.execute(
-            text("SELECT api_key_id, account_id, role FROM sys_api_key_by_hash(:key_hash)"),
+            text(
+                "SELECT api_key_id, account_id, role, created_by, maker_role "
+                "FROM sys_api_key_by_hash(:key_hash)"
+            ),
             {"key_hash": key_hash},
         )
     ).first()
     return ApiKeyOwner(*row) if row else None
+
+
+async def owned_accounts_locked(session: AsyncSession, telegram_user_id: int) -> int:
+    """How many accounts the person owns, deleted ones included (a restore would bring them
+    back), counted under a per-person lock held until the transaction ends, so that two
+    account creations at once cannot both pass a limit on this count."""
+    await session.execute(
+        text("SELECT pg_advisory_xact_lock(hashtextextended('coursebot.owner:' || :user_id, 0))"),
+        {"user_id": str(telegram_user_id)},
+    )
+    mine = await accounts_of_user(session, telegram_user_id, include_deleted=True)
+    return sum(1 for account in mine if account.role == MemberRole.OWNER)
 
 
 async def create_account(session: AsyncSession, *, slug: str, name: str, plan: str) -> Account:

@@ -9,8 +9,11 @@ scheduler bind the ids they know into the asyncio context, and every record logg
 them inherits the ids without threading them through every call.
 
 Why redaction here: bot tokens travel inside Bot API URLs and a library error may quote
-one; database URLs may carry passwords. Every line is scrubbed by pattern right before it
-is written, so no code path, ours or a library's, can put those secrets into a log.
+one; database URLs may carry passwords; a Telegram login's `hash` is a credential for as
+long as the login is fresh, and an access log line keeps any URL it was sent to (the panel
+never asks for one, but an old link or a hand-made request may). Every line is scrubbed by
+pattern right before it is written, so no code path, ours or a library's, can put those
+secrets into a log.
 """
 
 from __future__ import annotations
@@ -39,13 +42,21 @@ _IDS: dict[str, ContextVar[int | None]] = {
 _BOT_TOKEN = re.compile(r"(?<!\d)(\d{3,20}):[A-Za-z0-9_-]{30,}")
 # scheme://user:password@host
 _URL_PASSWORD = re.compile(r"(\b[A-Za-z][A-Za-z0-9+.-]*://[^\s:/@]+:)[^\s@/]+@")
+# The query of a login URL (all of it: it is someone's signed login), then a `hash` field
+# anywhere: `hash=...` in a query or form, `"hash": "..."` in JSON or a repr.
+_LOGIN_QUERY = re.compile(r"(/(?:login|auth)/telegram\?)[^\s\"']+")
+_HASH_PARAM = re.compile(r"(?<![A-Za-z0-9_])(hash=)[^&\s\"']+")
+_HASH_FIELD = re.compile(r"([\"']hash[\"']\s*:\s*[\"'])[^\"']+")
 REDACTED = "<redacted>"
 
 
 def redact(text: str) -> str:
-    """`text` without bot-token secrets and URL passwords."""
+    """`text` without bot-token secrets, URL passwords and Telegram login data."""
     text = _BOT_TOKEN.sub(rf"\1:{REDACTED}", text)
-    return _URL_PASSWORD.sub(rf"\1{REDACTED}@", text)
+    text = _URL_PASSWORD.sub(rf"\1{REDACTED}@", text)
+    text = _LOGIN_QUERY.sub(rf"\1{REDACTED}", text)
+    text = _HASH_PARAM.sub(rf"\1{REDACTED}", text)
+    return _HASH_FIELD.sub(rf"\1{REDACTED}", text)
 
 
 def _var(name: str) -> ContextVar[int | None]:

@@ -1,7 +1,7 @@
 """Outbox rows can be `cancelled`: dropped because their run was stopped.
 
 Revision ID: 0008
-Revises: 0006
+Revises: 0007
 
 Stopping a run (the panel's stop, a ban that stops runs, `/start` of another course, a
 refund) must silence it at once (DESIGN §10), so its unsent messages are dropped in the
@@ -17,7 +17,7 @@ from collections.abc import Sequence
 from alembic import op
 
 revision: str = "0008"
-down_revision: str | Sequence[str] | None = "0006"
+down_revision: str | Sequence[str] | None = "0007"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

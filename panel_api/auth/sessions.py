@@ -1,70 +1,63 @@
-"""The panel session cookie: a signed, expiring statement "this is Telegram user N".
+"""The panel session: a random token in an HttpOnly cookie, the session itself in PostgreSQL.
 
-A signed cookie rather than a session table: every request re-checks membership and role in
-the database anyway, so removing a member takes effect at once without revoking anything; the
-cookie only proves who the browser logged in as. The HMAC key is derived from the process's
-secret key (rotating COURSEBOT_SECRET_KEY logs everyone out). Logging out clears the cookie;
-a copied cookie stays valid until it expires (COURSEBOT_SESSION_MAX_AGE).
+A server-side session rather than a signed cookie, so that logging out ends it everywhere:
+a copied cookie is refused the moment its session row is gone (`storage.logins`). Every
+request looks its session up with one indexed read; membership and role are checked per
+request anyway, so removing a member needs no session to be touched.
 """
 
 from __future__ import annotations
 
-import base64
-import binascii
-import hashlib
-import hmac
-import json
-from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import timedelta
 
-from storage.crypto import SecretBox
+from fastapi import Request, Response
+
+from panel_api.context import PanelContext
+from storage import logins
+from storage.logins import SessionUser
 
 COOKIE_NAME = "cb_session"
-_PURPOSE = "panel-session-cookie"
 
 
-@dataclass(frozen=True)
-class SessionUser:
-    telegram_user_id: int
-    username: str | None
-    expires_at: datetime
+async def start(ctx: PanelContext, telegram_user_id: int, username: str | None) -> str:
+    """Open a session for this person; returns the token the cookie must carry."""
+    async with ctx.db.system() as session:
+        token = await logins.open_session(
+            session,
+            telegram_user_id=telegram_user_id,
+            username=username,
+            now=ctx.clock(),
+            max_age=timedelta(seconds=ctx.panel.session_max_age_s),
+        )
+    return token.reveal()
 
 
-class SessionCodec:
-    def __init__(self, box: SecretBox, max_age: timedelta) -> None:
-        self._key = box.derive(_PURPOSE).reveal().encode()
-        self.max_age = max_age
-
-    def encode(self, telegram_user_id: int, username: str | None, now: datetime) -> str:
-        expires = int((now + self.max_age).timestamp())
-        body = json.dumps({"u": telegram_user_id, "n": username, "e": expires}).encode()
-        payload = _b64(body)
-        return f"{payload}.{self._sign(payload)}"
-
-    def decode(self, value: str, now: datetime) -> SessionUser | None:
-        """The user of a genuine, unexpired cookie; None for anything else."""
-        payload, sep, signature = value.partition(".")
-        if not sep or not hmac.compare_digest(signature.encode(), self._sign(payload).encode()):
-            return None
-        try:
-            data = json.loads(_unb64(payload))
-            user_id, username, expires = data["u"], data["n"], data["e"]
-        except (ValueError, KeyError, TypeError, binascii.Error):
-            return None
-        if not isinstance(user_id, int) or not isinstance(expires, int):
-            return None
-        expires_at = datetime.fromtimestamp(expires, tz=now.tzinfo)
-        if expires_at <= now:
-            return None
-        return SessionUser(user_id, username if isinstance(username, str) else None, expires_at)
-
-    def _sign(self, payload: str) -> str:
-        return _b64(hmac.new(self._key, payload.encode(), hashlib.sha256).digest())
+async def user_of(ctx: PanelContext, token: str) -> SessionUser | None:
+    async with ctx.db.system() as session:
+        return await logins.session_user(session, token, ctx.clock())
 
 
-def _b64(data: bytes) -> str:
-    return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
+async def end(ctx: PanelContext, request: Request) -> None:
+    """Delete the session of this request's cookie, if it has one."""
+    token = request.cookies.get(COOKIE_NAME)
+    if token:
+        async with ctx.db.system() as session:
+            await logins.close_session(session, token)
 
 
-def _unb64(text: str) -> bytes:
-    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+def set_cookie(response: Response, ctx: PanelContext, token: str) -> None:
+    response.set_cookie(
+        COOKIE_NAME,
+        token,
+        max_age=ctx.panel.session_max_age_s,
+        httponly=True,
+        samesite="lax",
+        secure=ctx.panel.cookie_secure,
+        path="/",
+    )
+
+
+def clear_cookie(response: Response, ctx: PanelContext) -> None:
+    response.delete_cookie(
+        COOKIE_NAME, path="/", httponly=True, samesite="lax", secure=ctx.panel.cookie_secure
+    )

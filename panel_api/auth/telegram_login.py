@@ -4,7 +4,8 @@ aiogram's helper compares hashes with `==` (a timing side channel) and ignores `
 a signed payload captured once would log its owner in forever. Here: the data-check string is
 every received field except `hash`, sorted, as `key=value` lines; the key is SHA-256 of the
 login bot's token; the HMAC-SHA256 is compared in constant time; and `auth_date` must be
-recent (and not in the future beyond a small clock skew).
+recent (and not in the future beyond a small clock skew). That each signed login is used only
+once is the caller's job (it needs storage): `TelegramIdentity.signature` names the login.
 """
 
 from __future__ import annotations
@@ -26,10 +27,15 @@ class LoginError(ValueError):
 
 @dataclass(frozen=True)
 class TelegramIdentity:
+    """`signature`: the login's HMAC in canonical form (what makes this login unique);
+    `signed_at`: its `auth_date`."""
+
     id: int
     username: str | None
     first_name: str | None
     last_name: str | None
+    signature: str
+    signed_at: datetime
 
 
 def data_check_string(fields: Mapping[str, object]) -> str:
@@ -72,6 +78,8 @@ def verify_login(
         username=_opt_text(fields.get("username")),
         first_name=_opt_text(fields.get("first_name")),
         last_name=_opt_text(fields.get("last_name")),
+        signature=expected,
+        signed_at=signed_at,
     )
 
 

@@ -13,6 +13,7 @@ from fastapi import APIRouter, Depends, Response
 from redis.exceptions import RedisError
 from sqlalchemy import delete
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from panel_api.access import Access, AccountRule, UserRule
 from panel_api.audit import record
@@ -59,6 +60,8 @@ async def create_account(body: AccountCreate, user: Authenticated, ctx: Ctx) -> 
     slug = body.slug or _slug_from(body.name)
     try:
         async with ctx.db.system() as session:
+            if not user.superadmin:
+                await _check_account_limit(session, user, ctx.panel.max_accounts_per_user)
             account = await system.create_account(session, slug=slug, name=body.name, plan="free")
             await members.add(
                 session,
@@ -177,6 +180,17 @@ async def purge_account(
         else:
             log.info("account %s: %d Redis keys erased", access.account_id, erased)
     return Response(status_code=204)
+
+
+async def _check_account_limit(session: AsyncSession, user: UserPrincipal, limit: int) -> None:
+    """Every account starts on the free plan: without a cap, more accounts would sidestep
+    its limits. Deleted accounts count until purged (a restore would bring them back)."""
+    if await system.owned_accounts_locked(session, user.telegram_user_id) >= limit:
+        raise conflict(
+            f"you already own {limit} account(s), the most one person may have; purge a "
+            "deleted one or ask the platform's operator for more",
+            limit="max_accounts_per_user",
+        )
 
 
 def _out(account: Account, role: str, usage: plans.Usage) -> AccountOut:

@@ -42,10 +42,19 @@ class ApiKeyCreate(StrictIn):
     role: MemberRole
 
 
+class ApiKeyMaker(BaseModel):
+    telegram_user_id: int
+    username: str | None = Field(description="known while the maker is a member with a username")
+
+
 class ApiKeyOut(BaseModel):
     id: int
     name: str
     role: str
+    created_by: ApiKeyMaker | None = Field(
+        description="the member the key acts for; null for an old key nobody knows the maker "
+        "of, which is refused (make a new one)"
+    )
     created_at: datetime
     last_used_at: datetime | None
     revoked_at: datetime | None

@@ -14,15 +14,13 @@ from fastapi.staticfiles import StaticFiles
 
 from panel_api.web import errors
 from panel_api.web.routes import pages_router
-from panel_api.web.settings import WebSettings
 
 STATIC_DIR = Path(__file__).parent / "static"
 
 
-def mount_web(app: FastAPI, settings: WebSettings | None = None) -> list:
+def mount_web(app: FastAPI) -> list:
     """Add the pages to `app` (after the API's error handlers); returns the page routes so
     the caller can hold them to the same one-rule-per-route check as the API."""
-    app.state.web_settings = settings or WebSettings.from_env()
     router = pages_router()
     app.include_router(router)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")

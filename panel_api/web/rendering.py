@@ -25,10 +25,13 @@ from panel_api.web import csrf, i18n, language
 from storage import system
 
 TEMPLATES = Path(__file__).parent / "templates"
-# The widget's iframe is the only thing the panel loads from elsewhere.
+# Telegram's login script is the only thing the panel loads from elsewhere; it asks
+# oauth.telegram.org for the login when its confirmation window closes without answering.
+# No 'unsafe-eval': the widget's `data-onauth` needs eval, so the page calls the script's
+# `Telegram.Login.auth` itself (static/panel.js).
 CONTENT_SECURITY_POLICY = (
     "default-src 'self'; img-src 'self' data:; style-src 'self'; "
-    "script-src 'self' https://telegram.org; frame-src https://oauth.telegram.org; "
+    "script-src 'self' https://telegram.org; connect-src 'self' https://oauth.telegram.org; "
     "frame-ancestors 'none'; form-action 'self'; base-uri 'none'"
 )
 
@@ -136,7 +139,6 @@ async def render(
         can=_rights(access),
         here=_here(request),
         notice=t(notice_key) if t.has(notice_key) else None,
-        dev_login=not ctx.settings.production,
         title=title,
         **values,
     )

@@ -4,21 +4,26 @@ watches a student's finished run (played through the real runtime) arrive in the
 
 from __future__ import annotations
 
+import json
 import re
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 import pytest
-from playwright.async_api import Dialog, Page, expect
+from playwright.async_api import Dialog, Page, Route, expect
 
 from storage.repositories import bots as bot_repo
 from tests.course_files import fixture
 from tests.integration.runtime_support import Autopilot, Course
+from tests.integration.test_panel_support import LOGIN_BOT_TOKEN
+from tests.integration.test_web_support import signed_login
 
 pytestmark = pytest.mark.integration
 
 COURSE_FILE = fixture("scored_exam.yaml")
 TEACHER = 93_000_001
 STUDENT = 93_500_001
+TELEGRAM_SCRIPT = "https://telegram.org/js/telegram-widget.js*"
 
 
 def broken_copy(folder: Path) -> tuple[Path, int, str]:
@@ -30,6 +35,22 @@ def broken_copy(folder: Path) -> tuple[Path, int, str]:
     path = folder / "course_with_a_typo.yml"
     path.write_text("".join(lines), encoding="utf-8")
     return path, index + 1, element
+
+
+def telegram_confirms(user_id: int, username: str) -> Callable[[Route], Awaitable[None]]:
+    """Serve, in place of Telegram's login script, one whose `Telegram.Login.auth` hands the
+    page this user's signed login at once, if the page asks for the panel's login bot."""
+    login = json.dumps(signed_login(user_id, username))
+    bot_id = LOGIN_BOT_TOKEN.reveal().split(":", 1)[0]
+    script = (
+        "window.Telegram = {Login: {auth: (options, callback) => "
+        f"callback(String(options.bot_id) === '{bot_id}' ? {login} : false)}}}};"
+    )
+
+    async def fulfil(route: Route) -> None:
+        await route.fulfill(status=200, content_type="application/javascript", body=script)
+
+    return fulfil
 
 
 async def accept_dialogs(dialog: Dialog) -> None:
@@ -47,25 +68,40 @@ async def test_from_login_to_a_finished_run_in_the_funnel(
     await make_account(owner_telegram_user_id=TEACHER, name="Second school")
     page.on("dialog", accept_dialogs)
 
-    # --- log in (the local development form) and pick an account --------------------------
+    # --- log in with Telegram and pick an account ---------------------------------------------
+    # Telegram's script is a stand-in that confirms at once, as Telegram's window does.
+    await page.route(TELEGRAM_SCRIPT, telegram_confirms(TEACHER, "anna_teacher"))
     await page.goto(panel.base_url + "/")
     await expect(page).to_have_url(re.compile(r"/login$"))
     await expect(page.get_by_role("heading", name="Log in")).to_be_visible()
     await shots.take(page, "login")
-    await page.get_by_label("Telegram user id").fill(str(TEACHER))
-    await page.get_by_label("Username (optional)").fill("anna_teacher")
-    await page.get_by_role("button", name="Log in").click()
+    await page.get_by_role("button", name="Log in with Telegram").click()
     await expect(page.get_by_role("heading", name="Your accounts")).to_be_visible()
+    assert "hash" not in page.url  # the signed login was posted, never put in a URL
     await shots.take(page, "accounts")
     await page.get_by_role("link", name="Browser school").click()
     await expect(page.get_by_role("heading", level=1)).to_have_text("Browser school")
 
-    # The switcher moves between the two accounts.
+    # The switcher moves between the two accounts (once panel.js, which makes a choice submit
+    # the switcher, has run: the heading shows before it).
+    await page.wait_for_load_state()
     await page.get_by_label("Account", exact=True).select_option(label="Second school")
     await expect(page.get_by_role("heading", level=1)).to_have_text("Second school")
+    await page.wait_for_load_state()
     await page.get_by_label("Account", exact=True).select_option(label="Browser school")
     await expect(page.get_by_role("heading", level=1)).to_have_text("Browser school")
     await shots.take(page, "overview")
+
+    # --- an API key for a script, made on a phone -------------------------------------------
+    await page.set_viewport_size({"width": 390, "height": 844})
+    await open_section(page, "API keys")
+    await page.get_by_label("Name", exact=True).fill("nightly export")
+    await page.get_by_role("button", name="Make the key").click()
+    assert (await page.get_by_label("The new API key").input_value()).startswith("cbk_")
+    await expect(page.locator("tr[data-key] td.maker")).to_have_text(str(TEACHER))
+    assert await page.evaluate("document.documentElement.scrollWidth") <= 390  # no side-scroll
+    await shots.take(page, "api-key-on-a-phone")
+    await page.set_viewport_size({"width": 1280, "height": 900})
 
     # --- bots: a bad token is refused with Telegram's reason, then a real one connects -----
     await open_section(page, "Bots")

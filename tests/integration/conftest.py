@@ -208,7 +208,8 @@ def seed_account(db, make_account, secret_box) -> SeedAccount:
         bot_token = Secret(f"{random_telegram_id()}:AA{secrets.token_urlsafe(26)}")
         payment_secret = Secret("live_" + secrets.token_urlsafe(24))
         async with db.tenant(account_id) as s:
-            await api_keys.create(s, account_id, name="ci", role="admin")
+            owner = (await members.list_all(s, account_id))[0].telegram_user_id
+            await api_keys.create(s, account_id, name="ci", role="admin", created_by=owner)
             bot = await bots.create(
                 s,
                 account_id,

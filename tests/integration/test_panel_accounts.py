@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
+import dataclasses
+
 import pytest
 from sqlalchemy import text
 
 from storage.repositories import participants
+from tests.integration.conftest import random_telegram_id
 from tests.integration.test_panel_support import (
     SUPERADMIN_ID,
     panel_client,
@@ -19,7 +23,7 @@ pytestmark = pytest.mark.integration
 async def test_creator_becomes_owner_and_slugs_are_unique(db, secret_box):
     ctx = panel_context(db, secret_box)
     creator = 92_000_001
-    as_creator = user_headers(ctx, creator, "founder")
+    as_creator = await user_headers(ctx, creator, "founder")
     async with panel_client(ctx) as client:
         created = await client.post(
             "/api/v1/accounts",
@@ -46,12 +50,60 @@ async def test_creator_becomes_owner_and_slugs_are_unique(db, secret_box):
         assert {a["id"] for a in mine.json()} == {account["id"], generated.json()["id"]}
 
 
+async def test_accounts_per_person_are_limited_and_super_admins_are_exempt(db, secret_box):
+    ctx = panel_context(db, secret_box)
+    ctx.panel = dataclasses.replace(ctx.panel, max_accounts_per_user=2)
+    as_person = await user_headers(ctx, random_telegram_id())
+    as_operator = await user_headers(ctx, SUPERADMIN_ID)
+    async with panel_client(ctx) as client:
+
+        async def create(headers: dict, name: str = "School"):
+            return await client.post("/api/v1/accounts", json={"name": name}, headers=headers)
+
+        first, second = await create(as_person), await create(as_person)
+        assert (first.status_code, second.status_code) == (201, 201)
+        deleted = await client.delete(f"/api/v1/accounts/{second.json()['id']}", headers=as_person)
+        assert deleted.status_code == 200
+        refused = await create(as_person, "One too many")
+        assert refused.status_code == 409
+        assert refused.json() == {
+            "detail": "you already own 2 account(s), the most one person may have; purge a "
+            "deleted one or ask the platform's operator for more",
+            "limit": "max_accounts_per_user",
+        }
+        mine = await client.get("/api/v1/accounts", headers=as_person)
+        assert "One too many" not in mine.text
+        # A deleted account counts until it is purged (a restore would bring it back).
+        purged = await client.post(
+            f"/api/v1/accounts/{second.json()['id']}/purge", headers=as_person
+        )
+        assert purged.status_code == 204
+        assert (await create(as_person)).status_code == 201
+        assert [(await create(as_operator)).status_code for _ in range(3)] == [201, 201, 201]
+
+
+async def test_parallel_creations_cannot_pass_the_account_limit_together(db, secret_box):
+    ctx = panel_context(db, secret_box)
+    ctx.panel = dataclasses.replace(ctx.panel, max_accounts_per_user=2)
+    as_person = await user_headers(ctx, random_telegram_id())
+    async with panel_client(ctx) as client:
+        answers = await asyncio.gather(
+            *(
+                client.post("/api/v1/accounts", json={"name": f"S{i}"}, headers=as_person)
+                for i in range(6)
+            )
+        )
+        mine = await client.get("/api/v1/accounts", headers=as_person)
+    assert sorted(a.status_code for a in answers) == [201, 201, 409, 409, 409, 409]
+    assert len(mine.json()) == 2
+
+
 async def test_rename_soft_delete_restore_and_purge(db, secret_box, seed_account, owner_engine):
     seeded = await seed_account()
     ctx = panel_context(db, secret_box)
     async with db.tenant(seeded.account_id) as s:
         owner = (await s.execute(text("SELECT telegram_user_id FROM account_member"))).scalar()
-    headers = user_headers(ctx, owner)
+    headers = await user_headers(ctx, owner)
     base = f"/api/v1/accounts/{seeded.account_id}"
     async with panel_client(ctx) as client:
         renamed = await client.patch(base, json={"name": "Renamed"}, headers=headers)
@@ -88,11 +140,11 @@ async def test_superadmins_list_accounts_and_set_plans(db, secret_box, make_acco
     ctx = panel_context(db, secret_box)
     owner = 92_000_010
     account_id = await make_account(owner_telegram_user_id=owner)
-    admin = user_headers(ctx, SUPERADMIN_ID)
+    admin = await user_headers(ctx, SUPERADMIN_ID)
     async with panel_client(ctx) as client:
         listing = await client.get("/api/v1/admin/accounts", headers=admin)
         assert account_id in {a["id"] for a in listing.json()}
-        hidden = await client.get("/api/v1/admin/accounts", headers=user_headers(ctx, owner))
+        hidden = await client.get("/api/v1/admin/accounts", headers=await user_headers(ctx, owner))
         assert hidden.status_code == 404
 
         changed = await client.patch(
@@ -102,7 +154,7 @@ async def test_superadmins_list_accounts_and_set_plans(db, secret_box, make_acco
         )
         assert changed.status_code == 200, changed.text
         seen_by_owner = await client.get(
-            f"/api/v1/accounts/{account_id}", headers=user_headers(ctx, owner)
+            f"/api/v1/accounts/{account_id}", headers=await user_headers(ctx, owner)
         )
         assert seen_by_owner.json()["plan"] == "pro"
         assert seen_by_owner.json()["limits"] == {
@@ -122,7 +174,7 @@ async def test_superadmins_list_accounts_and_set_plans(db, secret_box, make_acco
         as_owner = await client.patch(
             f"/api/v1/admin/accounts/{account_id}",
             json={"plan": "unlimited"},
-            headers=user_headers(ctx, owner),
+            headers=await user_headers(ctx, owner),
         )
         assert as_owner.status_code == 404
 
@@ -134,7 +186,7 @@ async def test_members_invite_change_remove_and_owner_protection(db, secret_box,
     async with db.tenant(account_id) as s:
         await participants.upsert(s, account_id, telegram_user_id=student, username="Kate_T")
     base = f"/api/v1/accounts/{account_id}/members"
-    as_owner, as_admin = user_headers(ctx, owner), user_headers(ctx, admin)
+    as_owner, as_admin = await user_headers(ctx, owner), await user_headers(ctx, admin)
     async with panel_client(ctx) as client:
         added = await client.post(
             base, json={"telegram_user_id": admin, "role": "admin"}, headers=as_owner
@@ -172,7 +224,7 @@ async def test_members_invite_change_remove_and_owner_protection(db, secret_box,
         promoted = await client.patch(f"{base}/{admin}", json={"role": "owner"}, headers=as_owner)
         assert promoted.json()["role"] == "owner"
         assert (
-            await client.delete(f"{base}/{owner}", headers=user_headers(ctx, admin))
+            await client.delete(f"{base}/{owner}", headers=await user_headers(ctx, admin))
         ).status_code == 204
 
         # A removed member loses access at once, with the same cookie.

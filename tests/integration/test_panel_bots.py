@@ -24,7 +24,7 @@ async def test_add_bot_by_token_and_never_show_the_token(db, secret_box, make_ac
     account_id = await make_account(owner_telegram_user_id=owner)
     school = telegram.add_bot("school_93_bot")
     ctx = panel_context(db, secret_box, telegram_api_base=telegram.base_url)
-    headers = user_headers(ctx, owner)
+    headers = await user_headers(ctx, owner)
     base = f"/api/v1/accounts/{account_id}/bots"
     async with panel_client(ctx) as client:
         added = await client.post(base, json={"token": school.token}, headers=headers)
@@ -58,7 +58,9 @@ async def test_bad_token_is_422_with_telegrams_reason(db, secret_box, make_accou
     base = f"/api/v1/accounts/{account_id}/bots"
     async with panel_client(ctx) as client:
         unknown = await client.post(
-            base, json={"token": "123456:" + "not-a-real-one" * 3}, headers=user_headers(ctx, owner)
+            base,
+            json={"token": "123456:" + "not-a-real-one" * 3},
+            headers=await user_headers(ctx, owner),
         )
     assert unknown.status_code == 422
     assert unknown.json()["detail"] == "Telegram rejected the token: Unauthorized"
@@ -87,11 +89,13 @@ async def test_a_malformed_token_is_refused_in_plain_words_before_telegram_is_as
     ctx = panel_context(db, secret_box, telegram_api_base=telegram.base_url)
     base = f"/api/v1/accounts/{seeded.account_id}/bots"
     async with panel_client(ctx) as client:
-        added = await client.post(base, json={"token": token}, headers=user_headers(ctx, owner))
+        added = await client.post(
+            base, json={"token": token}, headers=await user_headers(ctx, owner)
+        )
         rotated = await client.post(
             f"{base}/{seeded.bot_id}/token",
             json={"token": token},
-            headers=user_headers(ctx, owner),
+            headers=await user_headers(ctx, owner),
         )
     for answer in (added, rotated):
         assert answer.status_code == 422
@@ -115,7 +119,7 @@ async def test_a_bot_api_answering_html_is_a_clear_422(db, secret_box, make_acco
         answer = await client.post(
             f"/api/v1/accounts/{account_id}/bots",
             json={"token": school.token},
-            headers=user_headers(ctx, owner),
+            headers=await user_headers(ctx, owner),
         )
     assert answer.status_code == 422
     assert answer.json()["detail"].startswith("Telegram's answer could not be read")
@@ -129,7 +133,7 @@ async def test_plan_limit_duplicates_and_disable_enable(db, secret_box, make_acc
     other_account = await make_account(owner_telegram_user_id=93_000_004)
     first, second = telegram.add_bot("first_93_bot"), telegram.add_bot("second_93_bot")
     ctx = panel_context(db, secret_box, telegram_api_base=telegram.base_url)
-    headers = user_headers(ctx, owner)
+    headers = await user_headers(ctx, owner)
     base = f"/api/v1/accounts/{account_id}/bots"
     async with panel_client(ctx) as client:
         bot = (await client.post(base, json={"token": first.token}, headers=headers)).json()
@@ -139,7 +143,7 @@ async def test_plan_limit_duplicates_and_disable_enable(db, secret_box, make_acc
         elsewhere = await client.post(
             f"/api/v1/accounts/{other_account}/bots",
             json={"token": first.token},
-            headers=user_headers(ctx, 93_000_004),
+            headers=await user_headers(ctx, 93_000_004),
         )
         assert elsewhere.status_code == 409 and "already connected" in elsewhere.json()["detail"]
 
@@ -161,7 +165,7 @@ async def test_rotate_token_mode_and_default_deployment(db, secret_box, seed_acc
         owner = await s.scalar(select(AccountMember.telegram_user_id).limit(1))
     fake = telegram.add_bot("rotating_93_bot")
     ctx = panel_context(db, secret_box, telegram_api_base=telegram.base_url)
-    headers = user_headers(ctx, owner)
+    headers = await user_headers(ctx, owner)
     base = f"/api/v1/accounts/{seeded.account_id}/bots/{seeded.bot_id}"
     async with panel_client(ctx) as client:
         # The seeded bot is not known to Telegram under this token: rotation checks getMe.
@@ -193,7 +197,7 @@ async def test_rotating_to_a_new_token_of_the_same_bot(db, secret_box, make_acco
     account_id = await make_account(owner_telegram_user_id=owner)
     old = telegram.add_bot("rotate_me_93_bot")
     ctx = panel_context(db, secret_box, telegram_api_base=telegram.base_url)
-    headers = user_headers(ctx, owner)
+    headers = await user_headers(ctx, owner)
     async with panel_client(ctx) as client:
         bot = (
             await client.post(

@@ -46,7 +46,7 @@ odd:
 async def _owner_client(db, secret_box, make_account, user_id, **kwargs):
     account_id = await make_account(owner_telegram_user_id=user_id)
     ctx = panel_context(db, secret_box, **kwargs)
-    return account_id, ctx, user_headers(ctx, user_id)
+    return account_id, ctx, await user_headers(ctx, user_id)
 
 
 @pytest.mark.parametrize("path", [*OWN_COURSES, *legacy_courses()], ids=lambda p: p.name)
@@ -106,7 +106,7 @@ async def test_versions_diff_export_and_delete_rules(db, secret_box, seed_accoun
     ctx = panel_context(db, secret_box)
     async with db.tenant(seeded.account_id) as s:
         owner = await s.scalar(select(AccountMember.telegram_user_id))
-    headers = user_headers(ctx, owner)
+    headers = await user_headers(ctx, owner)
     base = f"/api/v1/accounts/{seeded.account_id}/courses"
     v1 = "intro:\n  type: message\n  text: Hi\n\nbye:\n  type: end\n  text: Bye\n"
     v2 = (

@@ -29,7 +29,7 @@ async def _owner(db, account_id: int) -> int:
 async def test_deploy_tokens_and_deep_links(db, secret_box, seed_account):
     seeded = await seed_account()
     ctx = panel_context(db, secret_box)
-    headers = user_headers(ctx, await _owner(db, seeded.account_id))
+    headers = await user_headers(ctx, await _owner(db, seeded.account_id))
     base = f"/api/v1/accounts/{seeded.account_id}"
     async with panel_client(ctx) as client:
         created = await client.post(
@@ -129,7 +129,7 @@ async def test_deploy_tokens_and_deep_links(db, secret_box, seed_account):
 async def test_upgrade_keeps_running_students_pinned_unless_migrated(db, secret_box, seed_account):
     seeded = await seed_account()
     ctx = panel_context(db, secret_box)
-    headers = user_headers(ctx, await _owner(db, seeded.account_id))
+    headers = await user_headers(ctx, await _owner(db, seeded.account_id))
     base = f"/api/v1/accounts/{seeded.account_id}"
     async with panel_client(ctx) as client:
         course = (
@@ -210,7 +210,7 @@ async def test_upgrade_keeps_running_students_pinned_unless_migrated(db, secret_
 async def test_restricted_list_import(db, secret_box, seed_account):
     seeded = await seed_account()
     ctx = panel_context(db, secret_box)
-    headers = user_headers(ctx, await _owner(db, seeded.account_id))
+    headers = await user_headers(ctx, await _owner(db, seeded.account_id))
     url = f"/api/v1/accounts/{seeded.account_id}/deployments/{seeded.deployment_id}/restricted"
     async with panel_client(ctx) as client:
         imported = await client.post(

@@ -49,7 +49,7 @@ async def test_llm_settings_round_trip_without_the_key(db, secret_box, make_acco
     owner = random_telegram_id()
     account_id = await make_account(owner_telegram_user_id=owner)
     ctx = panel_context(db, secret_box, outbound=_outbound())
-    headers = user_headers(ctx, owner)
+    headers = await user_headers(ctx, owner)
     url = f"/api/v1/accounts/{account_id}/integrations/llm"
     async with db.tenant(account_id) as s:
         await llm.record_usage(
@@ -143,19 +143,19 @@ async def test_yookassa_round_trip_and_notification_url(db, secret_box, make_acc
 
     bare = panel_context(db, secret_box)  # COURSEBOT_PUBLIC_URL not set
     async with panel_client(bare) as client:
-        out = (await client.get(url, headers=user_headers(bare, owner))).json()
+        out = (await client.get(url, headers=await user_headers(bare, owner))).json()
     assert out["configured"] is False and out["notification_url"] is None
     assert out["notification_url_status"] == "public_url_missing"
     assert "COURSEBOT_PUBLIC_URL" in out["notification_url_note"]
 
     plain = panel_context(db, secret_box, public_base_url="http://school.example")
     async with panel_client(plain) as client:
-        out = (await client.get(url, headers=user_headers(plain, owner))).json()
+        out = (await client.get(url, headers=await user_headers(plain, owner))).json()
     assert out["notification_url_status"] == "public_url_not_https"
     assert out["notification_url"] == expected.replace("https:", "http:")
 
     ctx = panel_context(db, secret_box, public_base_url="https://school.example/")
-    headers = user_headers(ctx, owner)
+    headers = await user_headers(ctx, owner)
     async with panel_client(ctx) as client:
         put = await client.put(
             url, json={"shop_id": "506751", "secret_key": SHOP_SECRET}, headers=headers
@@ -213,17 +213,17 @@ async def test_roles_and_other_accounts(db, secret_box, make_account, kind):
     users = {role: await _member(db, account_id, role) for role in MemberRole if role != "owner"}
     async with panel_client(ctx) as client:
         for role in (MemberRole.TEACHER, MemberRole.VIEWER):
-            headers = user_headers(ctx, users[role])
+            headers = await user_headers(ctx, users[role])
             assert (await client.get(url, headers=headers)).status_code == 403
             assert (await client.put(url, json=body, headers=headers)).status_code == 403
-        creator = user_headers(ctx, users[MemberRole.CREATOR])
+        creator = await user_headers(ctx, users[MemberRole.CREATOR])
         assert (await client.get(url, headers=creator)).status_code == 200
         assert (await client.put(url, json=body, headers=creator)).status_code == 403
         assert (await client.delete(url, headers=creator)).status_code == 403
-        admin = user_headers(ctx, users[MemberRole.ADMIN])
+        admin = await user_headers(ctx, users[MemberRole.ADMIN])
         assert (await client.put(url, json=body, headers=admin)).status_code == 200
 
-        stranger = user_headers(ctx, other_owner)
+        stranger = await user_headers(ctx, other_owner)
         for method in ("GET", "PUT", "DELETE"):
             response = await client.request(
                 method, url, json=body if method == "PUT" else None, headers=stranger
@@ -252,7 +252,7 @@ async def test_the_runtime_calls_the_endpoint_key_and_model_the_panel_stored(
             put = await client.put(
                 f"/api/v1/accounts/{account_id}/integrations/llm",
                 json={"base_url": fake.base_url, "api_key": LLM_KEY, "model": "school-model"},
-                headers=user_headers(ctx, owner),
+                headers=await user_headers(ctx, owner),
             )
             assert put.status_code == 200, put.text
             runtime = AccountLLM(
@@ -267,7 +267,7 @@ async def test_the_runtime_calls_the_endpoint_key_and_model_the_panel_stored(
             usage = (
                 await client.get(
                     f"/api/v1/accounts/{account_id}/integrations/llm",
-                    headers=user_headers(ctx, owner),
+                    headers=await user_headers(ctx, owner),
                 )
             ).json()
         assert usage["tokens_used"] > 0

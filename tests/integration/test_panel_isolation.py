@@ -166,8 +166,8 @@ async def test_ids_of_another_account_are_404_on_every_route(db, secret_box, see
     b = await build_world(db, await seed_account())
     ctx = panel_context(db, secret_box)
     principals = {
-        "owner": user_headers(ctx, a.users[MemberRole.OWNER]),
-        "viewer": user_headers(ctx, a.users[MemberRole.VIEWER]),
+        "owner": await user_headers(ctx, a.users[MemberRole.OWNER]),
+        "viewer": await user_headers(ctx, a.users[MemberRole.VIEWER]),
         "owner key": key_headers(a.keys[MemberRole.OWNER]),
     }
     failures = []
@@ -267,7 +267,7 @@ async def test_ids_of_another_account_in_bodies_are_404(db, secret_box, seed_acc
         for method, path, field, body_schema in cases:
             a = await build_world(db, await seed_account())  # fresh: the controls write
             url = fill_path(path, a.ids)
-            owner = user_headers(ctx, a.users[MemberRole.OWNER])
+            owner = await user_headers(ctx, a.users[MemberRole.OWNER])
             foreign = _naming_body(body_schema, components, a.ids, field, b.ids[_kind(field)])
             for headers in (owner, key_headers(a.keys[MemberRole.OWNER])):
                 response = await client.request(method, url, json=foreign, headers=headers)
@@ -301,7 +301,7 @@ async def test_ids_of_another_account_in_queries_find_nothing(db, secret_box, se
     a = await build_world(db, await seed_account())
     b = await build_world(db, await seed_account())
     principals = (
-        user_headers(ctx, a.users[MemberRole.OWNER]),
+        await user_headers(ctx, a.users[MemberRole.OWNER]),
         key_headers(a.keys[MemberRole.OWNER]),
     )
     failures = []
@@ -345,7 +345,7 @@ async def test_each_role_gets_exactly_the_rights_of_the_table(db, secret_box, se
                     if role in allowed and method != "GET":
                         world = await build_world(db, await seed_account())
                     headers = (
-                        user_headers(ctx, world.users[role])
+                        await user_headers(ctx, world.users[role])
                         if kind == "user"
                         else key_headers(world.keys[role])
                     )
@@ -370,12 +370,12 @@ async def test_global_rules(db, secret_box, make_account):
             url = fill_path(path, {"account_id": 1})
             if rule == GlobalRule.AUTHENTICATED:
                 anonymous = await _call(client, method, url, {})
-                user = await _call(client, method, url, user_headers(ctx, 5_000_001))
+                user = await _call(client, method, url, await user_headers(ctx, 5_000_001))
                 if anonymous.status_code != 401 or not _expected_ok(user.status_code):
                     failures.append((method, path, anonymous.status_code, user.status_code))
             elif rule == GlobalRule.SUPERADMIN:
-                user = await _call(client, method, url, user_headers(ctx, 5_000_001))
-                admin = await _call(client, method, url, user_headers(ctx, SUPERADMIN_ID))
+                user = await _call(client, method, url, await user_headers(ctx, 5_000_001))
+                admin = await _call(client, method, url, await user_headers(ctx, SUPERADMIN_ID))
                 if (
                     user.status_code != 404
                     or admin.status_code >= 500
@@ -404,7 +404,7 @@ async def test_bad_input_is_a_clear_4xx_not_a_crash(db, secret_box, make_account
     account_id = await make_account(owner_telegram_user_id=owner)
     ctx = panel_context(db, secret_box)
     ctx.panel = replace(ctx.panel, max_body_bytes=4096)
-    headers = user_headers(ctx, owner)
+    headers = await user_headers(ctx, owner)
     async with panel_client(ctx) as client:
         nul = await client.post("/api/v1/accounts", json={"name": "a\x00b"}, headers=headers)
         assert nul.status_code == 422 and "NUL" in nul.text
@@ -433,7 +433,7 @@ async def test_422_says_where_and_why_but_never_echoes_what_was_sent(db, secret_
     owner = 95_000_002
     account_id = await make_account(owner_telegram_user_id=owner)
     ctx = panel_context(db, secret_box)
-    headers = user_headers(ctx, owner)
+    headers = await user_headers(ctx, owner)
     secret = "7312345678:AAsecret-never-echoed-0123456789"
     base = f"/api/v1/accounts/{account_id}"
     requests = [

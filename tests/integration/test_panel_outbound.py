@@ -29,7 +29,7 @@ async def _owner(db, secret_box, make_account, **kwargs):
     owner = random_telegram_id()
     account_id = await make_account(owner_telegram_user_id=owner)
     ctx = panel_context(db, secret_box, **kwargs)
-    return ctx, f"/api/v1/accounts/{account_id}", user_headers(ctx, owner), account_id
+    return ctx, f"/api/v1/accounts/{account_id}", await user_headers(ctx, owner), account_id
 
 
 # --- Finding 1: the service-account key's token_uri ---------------------------------------

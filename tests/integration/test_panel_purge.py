@@ -81,7 +81,7 @@ async def test_purge_erases_the_accounts_redis_keys_and_no_others(
     ctx = served_app.state.ctx
     async with ctx.db.tenant(purged.account_id) as session:
         owner = await session.scalar(text("SELECT telegram_user_id FROM account_member"))
-    headers = user_headers(ctx, owner)
+    headers = await user_headers(ctx, owner)
     base = f"/api/v1/accounts/{purged.account_id}"
     transport = httpx.ASGITransport(app=served_app)
     async with httpx.AsyncClient(transport=transport, base_url="http://panel") as client:

@@ -72,7 +72,7 @@ async def _history(db, secret_box, client, seeded) -> History:
     async with db.tenant(seeded.account_id) as s:
         owner = await s.scalar(select(AccountMember.telegram_user_id))
     ctx = panel_context(db, secret_box)
-    headers = user_headers(ctx, owner)
+    headers = await user_headers(ctx, owner)
     base = f"/api/v1/accounts/{seeded.account_id}"
     version = (
         await client.post(
@@ -177,7 +177,7 @@ async def test_funnel_conversion_cohorts_and_scores(db, secret_box, seed_account
     ctx = panel_context(db, secret_box)
     async with panel_client(ctx) as client:
         h = await _history(db, secret_box, client, await seed_account())
-        headers = user_headers(ctx, h.owner)
+        headers = await user_headers(ctx, h.owner)
         base = f"/api/v1/accounts/{h.account_id}/deployments/{h.deployment_id}/analytics"
         funnel = (await client.get(f"{base}/funnel", headers=headers)).json()
         conversion = (await client.get(f"{base}/conversion", headers=headers)).json()
@@ -234,7 +234,7 @@ async def test_runs_list_filters_conversation_csv_and_stop(db, secret_box, seed_
     ctx = panel_context(db, secret_box)
     async with panel_client(ctx) as client:
         h = await _history(db, secret_box, client, await seed_account())
-        headers = user_headers(ctx, h.owner)
+        headers = await user_headers(ctx, h.owner)
         base = f"/api/v1/accounts/{h.account_id}/runs"
 
         async def ids(**params) -> list[int]:
@@ -291,7 +291,7 @@ async def test_students_ban_and_unban(db, secret_box, seed_account):
     ctx = panel_context(db, secret_box)
     async with panel_client(ctx) as client:
         h = await _history(db, secret_box, client, await seed_account())
-        headers = user_headers(ctx, h.owner)
+        headers = await user_headers(ctx, h.owner)
         base = f"/api/v1/accounts/{h.account_id}"
         students = (
             await client.get(f"{base}/students", params={"q": "student_r"}, headers=headers)
@@ -349,7 +349,7 @@ async def test_runs_csv_never_hands_a_spreadsheet_a_formula(db, secret_box, seed
     ctx = panel_context(db, secret_box)
     async with panel_client(ctx) as client:
         exported = await client.get(
-            f"/api/v1/accounts/{account}/runs/export.csv", headers=user_headers(ctx, owner)
+            f"/api/v1/accounts/{account}/runs/export.csv", headers=await user_headers(ctx, owner)
         )
     assert exported.status_code == 200
     names = {

@@ -83,10 +83,16 @@ async def fuzz_world(db, seed_account) -> PanelWorld:
     return world
 
 
-def test_no_generated_request_causes_a_server_error(db, secret_box, live_panel, fuzz_world):
+@pytest.fixture
+async def superadmin_headers(db, secret_box) -> dict:
+    return await user_headers(panel_context(db, secret_box), SUPERADMIN_ID)
+
+
+def test_no_generated_request_causes_a_server_error(
+    db, secret_box, live_panel, fuzz_world, superadmin_headers
+):
     ctx = panel_context(db, secret_box)
     schema = schemathesis.openapi.from_dict(create_app(ctx).openapi())
-    headers = user_headers(ctx, SUPERADMIN_ID)
     session = requests.Session()
     real_ids = fuzz_world.ids
     errors: list[str] = []
@@ -108,6 +114,9 @@ def test_no_generated_request_causes_a_server_error(db, secret_box, live_panel, 
             for name, value in list((case.path_parameters or {}).items()):
                 if name == "account_id" or (isinstance(value, int) and value % 2 == 0):
                     case.path_parameters[name] = real_ids.get(name, value)
+            # Logging out would end the session every later call uses: it goes without one.
+            logout = case.operation.path.endswith("/auth/logout")
+            headers = {} if logout else superadmin_headers
             response = case.call(base_url=live_panel, session=session, headers=headers)
             if response.status_code < 300:
                 succeeded.add(f"{case.method} {case.operation.path}")
@@ -121,7 +130,7 @@ def test_no_generated_request_causes_a_server_error(db, secret_box, live_panel, 
             ):
                 session.post(
                     f"{live_panel}/api/v1/accounts/{fuzz_world.account_id}/restore",
-                    headers=headers,
+                    headers=superadmin_headers,
                 )
 
         check()

@@ -7,14 +7,13 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 
 import httpx
 from sqlalchemy import select
 
 from panel_api.app import create_app
-from panel_api.auth.principal import session_codec
-from panel_api.auth.sessions import COOKIE_NAME
+from panel_api.auth import sessions
 from panel_api.context import PanelContext, SheetsClientFactory, utc_now
 from panel_api.health import HealthProbe
 from panel_api.settings import PanelSettings
@@ -64,10 +63,12 @@ async def panel_client(ctx: PanelContext) -> AsyncIterator[httpx.AsyncClient]:
         yield client
 
 
-def user_headers(ctx: PanelContext, telegram_user_id: int, username: str | None = None) -> dict:
+async def user_headers(
+    ctx: PanelContext, telegram_user_id: int, username: str | None = None
+) -> dict:
     """A Cookie header as the browser sends it after logging in as this user."""
-    cookie = session_codec(ctx).encode(telegram_user_id, username, datetime.now(UTC))
-    return {"Cookie": f"{COOKIE_NAME}={cookie}"}
+    token = await sessions.start(ctx, telegram_user_id, username)
+    return {"Cookie": f"{sessions.COOKIE_NAME}={token}"}
 
 
 def key_headers(key: str) -> dict:
@@ -99,9 +100,13 @@ async def build_world(db: Database, seed: SeededAccount) -> PanelWorld:
                 user_id = random_telegram_id()
                 await members.add(s, seed.account_id, telegram_user_id=user_id, role=role)
                 world.users[role] = user_id
-            _, key = await api_keys.create(s, seed.account_id, name=f"{role}-key", role=role)
+            _, key = await api_keys.create(
+                s, seed.account_id, name=f"{role}-key", role=role, created_by=owner.telegram_user_id
+            )
             world.keys[role] = key.reveal()
-        spare_key, _ = await api_keys.create(s, seed.account_id, name="spare", role="viewer")
+        spare_key, _ = await api_keys.create(
+            s, seed.account_id, name="spare", role="viewer", created_by=owner.telegram_user_id
+        )
         ban_id = await s.scalar(select(Banned.id).where(Banned.account_id == seed.account_id))
         entry_id = await s.scalar(
             select(Restricted.id).where(Restricted.account_id == seed.account_id)

@@ -200,7 +200,7 @@ async def test_a_delay_that_jumps_to_itself_is_halted_and_the_teacher_sees_why(
     assert pending == 0
 
     ctx = panel_context(db, secret_box)
-    headers = user_headers(ctx, owner)
+    headers = await user_headers(ctx, owner)
     base = f"/api/v1/accounts/{account_id}"
     async with panel_client(ctx) as client:
         shown = (await client.get(f"{base}/runs/{run.id}", headers=headers)).json()

@@ -100,7 +100,7 @@ async def school(db, secret_box, service_urls, make_account) -> AsyncIterator[Sc
                 yield School(
                     Course(account_id, bot_id, fake_bot, deployment_id, token),
                     client,
-                    user_headers(ctx, owner),
+                    await user_headers(ctx, owner),
                     fake,
                     runtime,
                 )

@@ -8,12 +8,13 @@ from dataclasses import replace
 import asyncpg
 import pytest
 from sqlalchemy import text
+from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.config import Settings
 from storage.db import APP_ROLE_PASSWORD_PURPOSE, Database, open_database
-from storage.models import TENANT_TABLES
+from storage.models import GLOBAL_TABLES, TENANT_TABLES
 from storage.repositories import runs
 from storage.roles import AppRoleError, ensure_app_role
 
@@ -82,8 +83,39 @@ async def test_every_table_has_forced_rls_and_a_tenant_policy(owner_engine):
                 )
             )
         ).all()
-    assert {row[0] for row in rows} == set(TENANT_TABLES)  # no table escaped the list
-    assert [row[0] for row in rows if not (row[1] and row[2] and row[3])] == []
+    # No table escaped the lists: a new table is either an account's or, on purpose, a person's.
+    assert {row[0] for row in rows} == set(TENANT_TABLES) | set(GLOBAL_TABLES)
+    tenant_rows = [row for row in rows if row[0] in TENANT_TABLES]
+    assert [row[0] for row in tenant_rows if not (row[1] and row[2] and row[3])] == []
+
+
+async def test_a_persons_tables_hold_no_account_data_and_are_never_edited(
+    test_database, owner_engine
+):
+    """Panel sessions and used logins belong to a person: no account_id to scope by, so no
+    RLS; the app role may read, add and delete their rows, never change one."""
+    app_role = make_url(test_database.app_url).username
+    async with owner_engine.connect() as conn:
+        for table in GLOBAL_TABLES:
+            columns = await conn.scalars(
+                text("SELECT column_name FROM information_schema.columns WHERE table_name = :t"),
+                {"t": table},
+            )
+            assert "account_id" not in set(columns), table
+            granted = {
+                privilege: await conn.scalar(
+                    text("SELECT has_table_privilege(:role, :table, :privilege)"),
+                    {"role": app_role, "table": table, "privilege": privilege},
+                )
+                for privilege in ("SELECT", "INSERT", "DELETE", "UPDATE", "TRUNCATE")
+            }
+            assert granted == {
+                "SELECT": True,
+                "INSERT": True,
+                "DELETE": True,
+                "UPDATE": False,
+                "TRUNCATE": False,
+            }, table
 
 
 async def test_without_an_account_nothing_is_visible(db, seed_account, owner_engine):

@@ -103,15 +103,21 @@ async def test_login_lists_the_users_accounts_and_roles(db, make_account):
     assert everything[1].deleted_at is not None
 
 
-async def test_api_key_resolves_to_its_account_until_revoked(db, make_account):
-    account_id = await make_account()
+async def test_api_key_resolves_to_its_account_and_maker_until_revoked(db, make_account):
+    maker = random_telegram_id()
+    account_id = await make_account(owner_telegram_user_id=maker)
     async with db.tenant(account_id) as s:
-        row, key = await api_keys.create(s, account_id, name="ci", role="admin")
+        row, key = await api_keys.create(s, account_id, name="ci", role="admin", created_by=maker)
     assert key.reveal().startswith("cbk_")
     async with db.system() as s:
         owner = await system.api_key_by_hash(s, token_hash(key))
         assert await system.api_key_by_hash(s, token_hash(key.reveal() + "x")) is None
-    assert (owner.api_key_id, owner.account_id, owner.role) == (row.id, account_id, "admin")
+    assert owner == system.ApiKeyOwner(row.id, account_id, "admin", maker, "owner")
+    async with db.tenant(account_id) as s:
+        await members.set_role(s, account_id, maker, "viewer")
+    async with db.system() as s:
+        demoted = await system.api_key_by_hash(s, token_hash(key))
+    assert (demoted.created_by, demoted.maker_role) == (maker, "viewer")
     async with db.tenant(account_id) as s:
         assert await api_keys.revoke(s, account_id, row.id)
     async with db.system() as s:

@@ -32,6 +32,9 @@ EXPECTED_RULES: dict[tuple[str, str], str] = {
     ("POST", "/accounts"): "authenticated",
     ("GET", "/accounts/{account_id}"): "account.read",
     ("GET", "/accounts/{account_id}/analytics"): "analytics.read",
+    ("GET", "/accounts/{account_id}/api-keys"): "api_keys.manage",
+    ("POST", "/accounts/{account_id}/api-keys"): "api_keys.manage",
+    ("POST", "/accounts/{account_id}/api-keys/{api_key_id}/revoke"): "api_keys.manage",
     ("POST", "/accounts/{account_id}/bans"): "students.manage",
     ("POST", "/accounts/{account_id}/bans/{ban_id}/delete"): "students.manage",
     ("GET", "/accounts/{account_id}/bots"): "bots.read",
@@ -72,7 +75,7 @@ EXPECTED_RULES: dict[tuple[str, str], str] = {
     ("POST", "/language"): "public",
     ("GET", "/login"): "public",
     ("POST", "/login/dev"): "public",
-    ("GET", "/login/telegram"): "public",
+    ("POST", "/login/telegram"): "public",
     ("POST", "/logout"): "public",
     ("GET", "/switch"): "authenticated",
 }

@@ -4,20 +4,18 @@ both languages, with the same rules as the API (CSRF, roles, other accounts' obj
 from __future__ import annotations
 
 import dataclasses
+import json
 import re
-import time
 from collections.abc import AsyncIterator
 from html.parser import HTMLParser
-from urllib.parse import urlencode
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, update
 
-from panel_api.auth.telegram_login import widget_hash
 from panel_api.queries import analytics
 from storage.models import AccountMember
 from storage.repositories import bots as bot_repo
-from storage.repositories import conversation, participants, runs, tokens
+from storage.repositories import conversation, members, participants, runs, tokens
 from storage.repositories import courses as course_repo
 from tests.course_files import fixture_text
 from tests.fakes.telegram_api import FakeTelegram
@@ -26,8 +24,8 @@ from tests.integration.runtime_support import (
     add_course_version,
     deploy,
 )
-from tests.integration.test_panel_support import LOGIN_BOT_TOKEN, panel_context
-from tests.integration.test_web_support import Browser, text_of, web_browser
+from tests.integration.test_panel_support import panel_context
+from tests.integration.test_web_support import Browser, signed_login, text_of, web_browser
 
 pytestmark = pytest.mark.integration
 
@@ -160,50 +158,42 @@ class Labels(HTMLParser):
 # --- logging in ----------------------------------------------------------------------------
 
 
-async def test_dev_login_signs_in_and_lands_on_the_only_account(ctx, make_account):
+async def test_login_lands_on_the_only_account(ctx, make_account):
     user = new_user()
     account_id = await make_account(owner_telegram_user_id=user, name="Solo school")
     async with web_browser(ctx) as browser:
         page = await browser.get("/login")
-        assert "Local login (development mode)" in text_of(page.text)
+        assert "Log in with Telegram" in text_of(page.text)
+        assert "/login/dev" not in page.text  # a panel with a login bot has no local login
         response = await browser.log_in(user, "olga")
         assert response.headers["location"] == f"/accounts/{account_id}"
-        cookie = response.headers["set-cookie"]
-        assert "cb_session=" in cookie and "HttpOnly" in cookie and "samesite=lax" in cookie.lower()
+        cookie = next(c for c in response.headers.get_list("set-cookie") if "cb_session=" in c)
+        assert "HttpOnly" in cookie and "samesite=lax" in cookie.lower()
         overview = await browser.get(response.headers["location"])
         assert "Solo school" in text_of(overview.text) and "@olga" in overview.text
 
 
-async def test_dev_login_is_refused_in_production(db, secret_box, make_account):
-    ctx = panel_context(db, secret_box)
-    ctx.settings = dataclasses.replace(ctx.settings, production=True)
-    async with web_browser(ctx) as browser:
-        page = await browser.get("/login")
-        assert "/login/dev" not in page.text
-        refused = await browser.post("/login/dev", {"telegram_user_id": "1"})
-        assert refused.status_code == 404
-        assert "cb_session" not in refused.headers.get("set-cookie", "")
-
-
-async def test_bad_dev_login_input_is_explained(ctx):
-    async with web_browser(ctx) as browser:
+async def test_bad_dev_login_input_is_explained(db, secret_box):
+    local = panel_context(db, secret_box)
+    local.panel = dataclasses.replace(local.panel, login_bot_token=None)
+    async with web_browser(local) as browser:
         await browser.get("/login")
-        response = await browser.post("/login/dev", {"telegram_user_id": "12ab"})
+        response = await browser.post_login("/login/dev", {"telegram_user_id": "12ab"})
         assert response.status_code == 401
         assert "must be a positive whole number" in text_of(response.text)
 
 
-async def test_telegram_widget_redirect_logs_in_and_a_forged_one_does_not(ctx, make_account):
+async def test_a_telegram_login_logs_in_and_a_forged_one_does_not(ctx, make_account):
     user = new_user()
     account_id = await make_account(owner_telegram_user_id=user)
-    fields = {"id": user, "first_name": "Anna", "username": "anna", "auth_date": int(time.time())}
-    signed = {**fields, "hash": widget_hash(fields, LOGIN_BOT_TOKEN)}
     async with web_browser(ctx) as browser:
-        forged = await browser.get("/login/telegram?" + urlencode({**signed, "id": user + 1}))
-        assert forged.status_code == 401
-        assert "signature does not match" in text_of(forged.text)
+        await browser.get("/login")
+        forged = {**signed_login(user), "id": user + 1}
+        refused = await browser.post_login("/login/telegram", {"auth_data": json.dumps(forged)})
+        assert refused.status_code == 401
+        assert "signature does not match" in text_of(refused.text)
         target = f"/accounts/{account_id}/runs"
-        ok = await browser.get("/login/telegram?" + urlencode({**signed, "next": target}))
+        ok = await browser.log_in(user, next_path=target)
         assert ok.status_code == 303 and ok.headers["location"] == target
         assert (await browser.get(target)).status_code == 200
 
@@ -215,17 +205,12 @@ async def test_a_page_asks_for_login_and_comes_back_after_it(ctx, make_account):
         first = await browser.get(f"/accounts/{account_id}/bots")
         assert first.status_code == 303
         assert first.headers["location"] == f"/login?next=%2Faccounts%2F{account_id}%2Fbots"
-        await browser.get(first.headers["location"])
-        back = await browser.post(
-            "/login/dev", {"telegram_user_id": str(user), "next": f"/accounts/{account_id}/bots"}
-        )
+        login_page = await browser.get(first.headers["location"])
+        assert f'name="next" value="/accounts/{account_id}/bots"' in login_page.text
+        back = await browser.log_in(user, next_path=f"/accounts/{account_id}/bots")
         assert back.headers["location"] == f"/accounts/{account_id}/bots"
-        await browser.get(back.headers["location"])
         await browser.post("/logout", follow=True)  # back on the login page
-        away = await browser.post(
-            "/login/dev", {"telegram_user_id": str(user), "next": "//evil.example/x"}
-        )
-        assert away.status_code == 303, (away.status_code, away.text[:500])
+        away = await browser.log_in(user, next_path="//evil.example/x")
         assert away.headers["location"] == f"/accounts/{account_id}"
 
 
@@ -234,6 +219,16 @@ async def test_logout_ends_the_session(ctx, make_account):
         response = await browser.post("/logout")
         assert response.status_code == 303 and response.headers["location"] == "/login"
         assert (await browser.get(f"/accounts/{account_id}")).status_code == 303
+
+
+async def test_the_account_limit_is_explained_on_the_account_list(ctx, make_account):
+    ctx.panel = dataclasses.replace(ctx.panel, max_accounts_per_user=1)
+    async with Opened(ctx, make_account) as (browser, _, _):
+        await browser.get("/accounts")
+        refused = await browser.post("/accounts", {"name": "Second school"})
+        assert refused.status_code == 422
+        assert "you already own 1 account(s), the most one person may have" in text_of(refused.text)
+        assert 'value="Second school"' in refused.text  # what was typed stays
 
 
 # --- CSRF -----------------------------------------------------------------------------------
@@ -521,6 +516,66 @@ async def test_analytics_funnel_conversion_and_csv(ctx, db, secret_box, fake, ma
         assert wrong.status_code == 422 and "showing the deployed one" in text_of(wrong.text)
 
 
+# --- API keys -------------------------------------------------------------------------------
+
+
+async def test_api_keys_are_made_once_shown_say_who_made_them_and_can_be_revoked(
+    ctx, db, make_account
+):
+    async with Opened(ctx, make_account) as (browser, account_id, _):
+        async with db.tenant(account_id) as s:
+            await s.execute(
+                update(AccountMember)
+                .where(AccountMember.account_id == account_id)
+                .values(username="olga")
+            )
+        page_url = f"/accounts/{account_id}/api-keys"
+        overview = await browser.get(f"/accounts/{account_id}")
+        assert f'href="{page_url}"' in overview.text  # in the account's navigation
+        page = await browser.get(page_url)
+        assert "No API keys yet." in text_of(page.text)
+        made = await browser.post(page_url, {"name": "nightly export", "role": "viewer"})
+        assert made.status_code == 201
+        key = re.search(r'id="new-key-value"[^>]*value="(cbk_[^"]+)"', made.text).group(1)
+        row = re.search(r"<tr data-key=.*?</tr>", made.text, re.S).group(0)
+        assert text_of(row).startswith("nightly export viewer @olga")
+        api = f"/api/v1/accounts/{account_id}/courses"
+        as_script = {"Authorization": f"Bearer {key}"}
+        assert (await browser.client.get(api, headers=as_script)).status_code == 200
+        again = await browser.get(page_url)
+        assert key not in again.text  # shown once
+        key_id = re.search(r'data-key="(\d+)"', again.text).group(1)
+        revoked = await browser.post(f"{page_url}/{key_id}/revoke", follow=True)
+        assert "The key is revoked" in text_of(revoked.text)
+        assert "revoked" in text_of(re.search(r"<tr data-key=.*?</tr>", revoked.text, re.S)[0])
+        assert (await browser.client.get(api, headers=as_script)).status_code == 401
+
+
+async def test_the_keys_page_is_for_owners_and_admins_and_offers_only_their_roles(
+    ctx, db, make_account
+):
+    async with Opened(ctx, make_account) as (_, account_id, _):
+        admin, viewer = new_user(), new_user()
+        async with db.tenant(account_id) as s:
+            await members.add(s, account_id, telegram_user_id=admin, role="admin")
+            await members.add(s, account_id, telegram_user_id=viewer, role="viewer")
+        page_url = f"/accounts/{account_id}/api-keys"
+        async with web_browser(ctx) as as_admin:
+            await as_admin.log_in(admin)
+            page = await as_admin.get(page_url)
+            select = re.search(r'<select id="key-role".*?</select>', page.text, re.S).group(0)
+            offered = re.findall(r'<option value="(\w+)"', select)
+            assert offered == ["admin", "creator", "teacher", "viewer"]  # no owner key
+            refused = await as_admin.post(page_url, {"name": "x", "role": "owner"})
+            assert refused.status_code == 403
+            assert "cannot create a key with the owner role" in text_of(refused.text)
+        async with web_browser(ctx) as as_viewer:
+            await as_viewer.log_in(viewer)
+            overview = await as_viewer.get(f"/accounts/{account_id}")
+            assert page_url not in overview.text
+            assert (await as_viewer.get(page_url)).status_code == 403
+
+
 # --- every page, both languages, accessibility basics -----------------------------------------
 
 
@@ -546,6 +601,7 @@ async def test_every_page_renders_labelled_in_both_languages(
             f"/accounts/{a}/runs",
             f"/accounts/{a}/runs/{world['run_id']}",
             f"/accounts/{a}/students",
+            f"/accounts/{a}/api-keys",
         ]
         english_only = re.compile(r"\b(Deployments|Students|Log out|Analytics)\b")
         for url in urls:

@@ -7,6 +7,7 @@ from fastapi import APIRouter
 from panel_api.web.routes import (
     accounts,
     analytics,
+    api_keys,
     auth,
     bots,
     courses,
@@ -16,7 +17,18 @@ from panel_api.web.routes import (
     students,
 )
 
-MODULES = (auth, accounts, bots, courses, deployments, runs, students, analytics, integrations)
+MODULES = (
+    auth,
+    accounts,
+    bots,
+    courses,
+    deployments,
+    runs,
+    students,
+    analytics,
+    integrations,
+    api_keys,
+)
 
 
 def pages_router() -> APIRouter:

@@ -1,39 +1,59 @@
-"""Logging in (Telegram Login Widget, or the local form in development), out, and choosing
-the panel's language.
+"""Logging in (Telegram, or the local form of a development panel), out, and choosing the
+panel's language.
 
-Both ways in end in the API's own `/auth/telegram` handler, so the signature and freshness
-checks and the session cookie are exactly the API's. The local form exists only while
-COURSEBOT_PRODUCTION is off: it signs the widget fields itself, with the configured login
-bot token or, without one, with a development token derived from the secret key.
+The Telegram login ends in the API's own `/auth/telegram` handler, so the signature,
+freshness and single-use checks and the session are exactly the API's. Telegram's script
+hands the signed login to the page (static/panel.js), which posts it: signed data never
+travels in a URL, where access logs would keep it. Every login post must carry the nonce of
+the login page this browser opened (`login_nonce`).
+
+The local form logs in as any Telegram user id without Telegram, so it exists only where
+nobody else can use it (`dev_login_available`); everywhere else it is a 404.
 """
 
 from __future__ import annotations
 
-import dataclasses
+import ipaddress
+import json
 import re
-import time
-from typing import Any
-from urllib.parse import urlencode
 
 from fastapi import Depends, Request, Response
 from pydantic import ValidationError
 
 from panel_api.access import PublicRule
-from panel_api.auth.telegram_login import widget_hash
+from panel_api.auth import sessions
 from panel_api.context import PanelContext
 from panel_api.deps import Ctx
 from panel_api.errors import ApiError, not_found
 from panel_api.routers import auth as auth_api
 from panel_api.schemas.auth import TelegramLoginIn
-from panel_api.web import i18n, language
+from panel_api.web import i18n, language, login_nonce
 from panel_api.web.rendering import current_user, render, request_translator
 from panel_api.web.routes.common import Form, field, page_router, safe_next, see_other
 from storage import system
 
 router = page_router()
 Public = [Depends(PublicRule())]
-DEV_TOKEN_PURPOSE = "panel-web-dev-login-bot-token"
 _USERNAME = re.compile(r"[A-Za-z0-9_]{1,32}")
+
+
+def dev_login_available(ctx: PanelContext) -> bool:
+    """Not in production, no login bot configured (a panel with one has real users to
+    impersonate) and listening on loopback only (nobody but this machine reaches it)."""
+    return (
+        not ctx.settings.production
+        and ctx.panel.login_bot_token is None
+        and _is_loopback(ctx.settings.panel_host)
+    )
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 @router.get("/", dependencies=Public)
@@ -51,80 +71,94 @@ async def login_page(request: Request, ctx: Ctx) -> Response:
 
 
 async def _login_page(
-    request: Request, ctx: PanelContext, next_path: str, *, error: str | None = None
+    request: Request,
+    ctx: PanelContext,
+    next_path: str,
+    *,
+    error: str | None = None,
+    status_code: int = 401,
 ) -> Response:
-    web = request.app.state.web_settings
-    widget_bot = web.login_bot_username if ctx.panel.login_bot_token else None
-    auth_url = "/login/telegram" + (f"?{urlencode({'next': next_path})}" if next_path else "")
-    return await render(
+    """The page, with a fresh nonce in its forms and in this browser's cookie."""
+    nonce = login_nonce.new()
+    response = await render(
         request,
         "login.html",
-        status_code=401 if error else 200,
-        widget_bot=widget_bot,
-        auth_url=auth_url,
+        status_code=status_code if error else 200,
+        login_bot_id=ctx.panel.login_bot_id,
+        dev_login=dev_login_available(ctx),
+        nonce_field=login_nonce.FIELD,
+        nonce=nonce,
         next_path=next_path,
         error=error,
     )
+    login_nonce.keep(response, nonce, secure=ctx.panel.cookie_secure)
+    return response
 
 
-@router.get("/login/telegram", dependencies=Public)
-async def widget_callback(request: Request, ctx: Ctx) -> Response:
-    """The widget's `data-auth-url`: Telegram sends the browser here with the signed fields."""
-    signed = {k: v for k, v in request.query_params.items() if k != "next"}
-    next_path = safe_next(request.query_params.get("next"), "")
-    return await _log_in(request, ctx, signed, next_path)
+@router.post("/login/telegram", dependencies=Public)
+async def telegram_login(request: Request, ctx: Ctx) -> Response:
+    """The login page's form, filled with the signed login Telegram handed to the page."""
+    if ctx.panel.login_bot_token is None:
+        raise not_found("page")
+    form = await request.form()
+    next_path = safe_next(field(form, "next"), "")
+    t = request_translator(request)
+    if not login_nonce.matches(request, form):
+        return await _login_page(
+            request, ctx, next_path, error=t("login.other_browser"), status_code=403
+        )
+    try:
+        signed = json.loads(field(form, "auth_data") or "")
+        body = TelegramLoginIn.model_validate(signed)
+    except (ValueError, ValidationError):  # not JSON, not an object, or fields missing
+        return await _login_page(request, ctx, next_path, error=t("login.bad_data"))
+    carrier = Response()
+    try:
+        me = await auth_api.login(body, carrier, ctx)
+    except ApiError as exc:
+        return await _login_page(request, ctx, next_path, error=f"{t('login.failed')} {exc.detail}")
+    live = [a.id for a in me.accounts if not a.deleted]
+    return _signed_in(ctx, carrier, live, next_path)
 
 
 @router.post("/login/dev", dependencies=Public)
-async def dev_login(request: Request, form: Form, ctx: Ctx) -> Response:
-    if ctx.settings.production:
+async def dev_login(request: Request, ctx: Ctx) -> Response:
+    if not dev_login_available(ctx):
         raise not_found("page")
+    form = await request.form()
     next_path = safe_next(field(form, "next"), "")
     t = request_translator(request)
+    if not login_nonce.matches(request, form):
+        return await _login_page(
+            request, ctx, next_path, error=t("login.other_browser"), status_code=403
+        )
     user_id = field(form, "telegram_user_id") or ""
     username = field(form, "username")
     if not (user_id.isascii() and user_id.isdigit() and 0 < int(user_id) < 2**63):
         return await _login_page(request, ctx, next_path, error=t("login.dev_bad_id"))
     if username is not None and not _USERNAME.fullmatch(username.removeprefix("@")):
         return await _login_page(request, ctx, next_path, error=t("login.dev_bad_username"))
-    login_ctx = _dev_login_context(ctx)
-    fields: dict[str, Any] = {"id": int(user_id), "auth_date": int(time.time())}
-    if username:
-        fields["username"] = username.removeprefix("@")
-    fields["hash"] = widget_hash(fields, login_ctx.panel.login_bot_token)  # type: ignore[arg-type]
-    return await _log_in(request, login_ctx, fields, next_path)
+    name = username.removeprefix("@") if username else None
+    carrier = Response()
+    sessions.set_cookie(carrier, ctx, await sessions.start(ctx, int(user_id), name))
+    async with ctx.db.system() as session:
+        live = [a.account_id for a in await system.accounts_of_user(session, int(user_id))]
+    return _signed_in(ctx, carrier, live, next_path)
 
 
-def _dev_login_context(ctx: PanelContext) -> PanelContext:
-    if ctx.panel.login_bot_token is not None:
-        return ctx
-    dev_token = ctx.box.derive(DEV_TOKEN_PURPOSE)
-    return dataclasses.replace(ctx, panel=dataclasses.replace(ctx.panel, login_bot_token=dev_token))
-
-
-async def _log_in(
-    request: Request, ctx: PanelContext, signed: dict[str, Any], next_path: str
-) -> Response:
-    t = request_translator(request)
-    try:
-        body = TelegramLoginIn.model_validate(signed)
-        session_carrier = Response()
-        me = await auth_api.login(body, session_carrier, ctx)
-    except ValidationError:
-        return await _login_page(request, ctx, next_path, error=t("login.bad_data"))
-    except ApiError as exc:
-        return await _login_page(request, ctx, next_path, error=f"{t('login.failed')} {exc.detail}")
-    live = [a for a in me.accounts if not a.deleted]
-    default = f"/accounts/{live[0].id}" if len(live) == 1 else "/accounts"
+def _signed_in(ctx: PanelContext, carrier: Response, live: list[int], next_path: str) -> Response:
+    """Where a new session lands: the page it came for, the only account, or the list."""
+    default = f"/accounts/{live[0]}" if len(live) == 1 else "/accounts"
     response = see_other(next_path or default)
-    for cookie in session_carrier.headers.getlist("set-cookie"):
+    for cookie in carrier.headers.getlist("set-cookie"):
         response.headers.append("set-cookie", cookie)
+    login_nonce.spend(response, secure=ctx.panel.cookie_secure)
     return response
 
 
 @router.post("/logout", dependencies=Public)
 async def logout(request: Request, form: Form, ctx: Ctx) -> Response:
-    cleared = await auth_api.logout(ctx)
+    cleared = await auth_api.logout(request, ctx)
     response = see_other("/login")
     for cookie in cleared.headers.getlist("set-cookie"):
         response.headers.append("set-cookie", cookie)

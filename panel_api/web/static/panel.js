@@ -40,6 +40,35 @@ document.querySelectorAll("button[data-copy]").forEach((button) => {
   });
 });
 
+// Logging in with Telegram: Telegram's own script (telegram-widget.js) opens its confirmation
+// window and hands the signed login to the callback, which posts it with the page's form. The
+// signed fields never travel in a URL (access logs keep URLs), and the form carries the login
+// page's nonce, so the login completes only in this browser.
+const telegramLogin = document.getElementById("telegram-login");
+if (telegramLogin) {
+  const status = telegramLogin.querySelector("[data-login-status]");
+  telegramLogin.querySelector("button[data-telegram-login]").addEventListener("click", () => {
+    const widget = window.Telegram && window.Telegram.Login;
+    if (!widget) {
+      status.textContent = telegramLogin.dataset.unavailable;
+      return;
+    }
+    const options = {
+      bot_id: telegramLogin.dataset.botId,
+      request_access: "write",
+      lang: telegramLogin.dataset.lang,
+    };
+    widget.auth(options, (user) => {
+      if (!user) {
+        status.textContent = telegramLogin.dataset.cancelled;
+        return;
+      }
+      telegramLogin.elements.auth_data.value = JSON.stringify(user);
+      telegramLogin.submit();
+    });
+  });
+}
+
 // A notice ("The token is created.") is shown once: drop it from the address, so a reload
 // or a bookmark does not repeat it.
 const url = new URL(window.location.href);
