@@ -95,7 +95,7 @@ class RetryPolicy:
 @dataclass
 class SenderStats:
     sent: int = 0
-    rate_limited: int = 0  # 429 answers, each followed by a retry
+    rate_limited: int = 0  # 429 answers (a queued call is retried, one beside a chat is not)
     retried: int = 0  # retries after 5xx / network errors
     failed: int = 0  # calls that ended in an error (including blocked chats)
     blocked_chats: int = 0

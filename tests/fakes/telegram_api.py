@@ -776,29 +776,27 @@ class FakeTelegram:
         lim = self.limits
         if state.send_bucket is None:
             state.send_bucket = _Bucket(lim.per_bot_per_second, lim.bot_burst, lim.bot_burst, now)
-        buckets = [state.send_bucket]
-        if chat_id > 0:
-            chat = state.chat_buckets.get(chat_id)
-            if chat is None:
-                chat = state.chat_buckets[chat_id] = _Bucket(
-                    lim.per_chat_per_second, lim.chat_burst, lim.chat_burst, now
-                )
-            buckets.append(chat)
-        waits = [bucket.wait(now, lim.slack) for bucket in buckets]
-        group_times = state.group_send_times.setdefault(chat_id, deque()) if chat_id < 0 else None
-        if group_times is not None:
-            while group_times and group_times[0] <= now - (60.0 - lim.slack):
-                group_times.popleft()
-            if len(group_times) >= lim.per_group_per_minute:
-                waits.append(group_times[0] + 60.0 - now)
-        if max(waits) > 0:
+        if chat_id < 0:  # a group: 20 in any minute
+            chat_bucket = None
+            times = state.group_send_times.setdefault(chat_id, deque())
+            while times and times[0] <= now - (60.0 - lim.slack):
+                times.popleft()
+            chat_wait = times[0] + 60.0 - now if len(times) >= lim.per_group_per_minute else 0.0
+        else:
+            chat_bucket = state.chat_buckets.setdefault(
+                chat_id, _Bucket(lim.per_chat_per_second, lim.chat_burst, lim.chat_burst, now)
+            )
+            chat_wait = chat_bucket.wait(now, lim.slack)
+        wait = max(state.send_bucket.wait(now, lim.slack), chat_wait)
+        if wait > 0:
             self.limit_violations += 1
-            retry_after = max(1, math.ceil(max(waits)))
+            retry_after = max(1, math.ceil(wait))
             raise ApiError(429, f"Too Many Requests: retry after {retry_after}", retry_after)
-        for bucket in buckets:
-            bucket.tokens -= 1
-        if group_times is not None:
-            group_times.append(now)
+        state.send_bucket.tokens -= 1
+        if chat_bucket is None:
+            times.append(now)
+        else:
+            chat_bucket.tokens -= 1
 
     # ---- methods: bot and updates ---------------------------------------------------------
 
