@@ -36,7 +36,7 @@ import logging
 import math
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from contextlib import AsyncExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -179,7 +179,6 @@ class Measurement:
     three_s: list[float] = field(default_factory=list)  # a typed answer's three messages
     load_actions: int = 0  # closed-loop students' actions meanwhile
     unexpected: int = 0  # messages that answered no action
-    seconds: float = math.nan
 
     @property
     def all_first_s(self) -> list[float]:
@@ -201,7 +200,6 @@ async def _probe(probes: Sequence[Student], plan: Plan, measurement: Measurement
     for student in probes:  # /start is admission, not what this measures
         student.act()
         await asyncio.wait_for(student.answered.wait(), plan.timeout_s)
-    started = time.perf_counter()
     last_answer = time.perf_counter()
     for index in range(plan.actions):
         student = probes[index % len(probes)]
@@ -213,13 +211,17 @@ async def _probe(probes: Sequence[Student], plan: Plan, measurement: Measurement
         measurement.first_s[kind].append(student.first_s)
         if kind == "text":
             measurement.three_s.append(student.whole_s)
-    measurement.seconds = time.perf_counter() - started
 
 
 async def _play(
-    stub: StubTelegram, plan: Plan, probe_bot: int, probe_payload: str, load: list[tuple[int, str]]
+    name: str,
+    stub: StubTelegram,
+    plan: Plan,
+    probe: tuple[int, str],
+    load: Sequence[tuple[int, str]],
 ) -> Measurement:
-    """`load`: (bot id, start payload) of each closed-loop bot."""
+    """`probe`, `load`: (bot id, start payload) of the measured bot and the closed-loop ones."""
+    probe_bot, probe_payload = probe
     chats = Chats(stub)
     probes = [
         chats.add(probe_bot, FIRST_PROBE_USER + n, probe_payload, closed_loop=False)
@@ -231,14 +233,12 @@ async def _play(
         for index, (bot_id, payload) in enumerate(load)
         for n in range(per_bot)
     ]
-    measurement = Measurement("")
+    measurement = Measurement(name)
     chats.load_running = True
     for student in loaders:
         student.act()
-    if loaders:  # every loader past its /start: the load is on
-        await asyncio.wait_for(
-            asyncio.gather(*(s.answered.wait() for s in loaders)), plan.timeout_s
-        )
+    # Every loader past its /start: the load is on.
+    await _until(lambda: all(s.actions > 1 for s in loaders), plan.timeout_s, "the load")
     acted_before = sum(s.actions for s in loaders)
     try:
         await _probe(probes, plan, measurement)
@@ -279,15 +279,13 @@ async def measure_runtime(
     try:
         await runtime.start()
         await _until_polling(stub, 1 + len(load_bots), plan.timeout_s)
-        measurement = await _play(
+        return await _play(
+            f"runtime, {_setting(plan)}",
             stub,
             plan,
-            probe_bot.telegram_id,
-            probe_bot.start_payload,
+            (probe_bot.telegram_id, probe_bot.start_payload),
             [(b.telegram_id, b.start_payload) for b in load_bots],
         )
-        measurement.name = f"runtime, {_setting(plan)}"
-        return measurement
     finally:
         await runtime.stop()
         await redis.aclose()
@@ -347,11 +345,13 @@ async def measure_baseline(plan: Plan) -> Measurement:
     )
     try:
         await _until_polling(stub, len(bots), plan.timeout_s)
-        measurement = await _play(
-            stub, plan, PROBE_TELEGRAM_ID, "x", [(i, "x") for i in telegram_ids[1:]]
+        return await _play(
+            f"aiogram, {_setting(plan)}",
+            stub,
+            plan,
+            (PROBE_TELEGRAM_ID, "x"),
+            [(i, "x") for i in telegram_ids[1:]],
         )
-        measurement.name = f"aiogram, {_setting(plan)}"
-        return measurement
     finally:
         await dp.stop_polling()
         await polling
@@ -365,10 +365,14 @@ def _setting(plan: Plan) -> str:
 
 
 async def _until_polling(stub: StubTelegram, bots: int, timeout_s: float) -> None:
+    await _until(lambda: stub.calls["getupdates"] >= bots, timeout_s, "the bots' polling")
+
+
+async def _until(condition: Callable[[], bool], timeout_s: float, what: str) -> None:
     deadline = time.monotonic() + timeout_s
-    while stub.calls["getupdates"] < bots:
+    while not condition():
         if time.monotonic() > deadline:
-            raise TimeoutError("the bots did not all start polling in time")
+            raise TimeoutError(f"{what} did not start in time")
         await asyncio.sleep(0.05)
 
 
