@@ -74,7 +74,9 @@ def runtime_options(settings: Settings) -> RuntimeOptions:
         api_base=settings.telegram_api_base,
         public_base_url=settings.public_base_url,
         poll_timeout_s=settings.poll_timeout_s,
-        rate_limits=RateLimits(chat_per_second=settings.chat_messages_per_second),
+        rate_limits=RateLimits(
+            chat_per_second=settings.chat_messages_per_second, chat_burst=settings.chat_burst
+        ),
     )
 
 

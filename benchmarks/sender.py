@@ -1,9 +1,10 @@
 """One bot broadcasting to many chats through `BotSender`, against Telegram's flood limits.
 
-The fake Bot API (tests/fakes/telegram_api.py) runs with `enforce_limits=True`: more than
-30 sends in a second from one bot, or more than one per second to a chat, is answered with
-429 exactly as Telegram does. Real aiogram talks to it over HTTP. The sender should come
-as close to the 30 msg/s ceiling as it can without a single 429.
+The fake Bot API (tests/fakes/telegram_api.py) runs with `enforce_limits=True`: a bot that
+sends faster than 30 a second, or a chat that gets more than one message a second, each
+after a short burst, is answered with 429 as Telegram does. Real aiogram talks to it over
+HTTP. The sender should come as close to the 30 msg/s ceiling as it can without a single
+429.
 
 The comparison row, measured in the same run, is what a bot does without a sender: aiogram
 calls fired 30 at a time (aiogram's own concurrency habit), sleeping `retry_after` on 429.

@@ -41,6 +41,16 @@ def parse_trusted_proxies(raw: str) -> tuple[str, ...]:
     return tuple(networks)
 
 
+def _env_count(name: str, default: int) -> int:
+    """A whole number of at least 1; anything else stops the start-up, naming the variable."""
+    raw = os.environ.get(name, "").strip()
+    if raw == "":
+        return default
+    if not raw.isdigit() or int(raw) < 1:
+        raise ValueError(f"{name} must be a whole number of at least 1, not {raw!r}")
+    return int(raw)
+
+
 @dataclass(frozen=True)
 class Settings:
     """Everything the runner, the panel and the tests need to know about their surroundings."""
@@ -63,6 +73,7 @@ class Settings:
     db_max_overflow: int = 10
     poll_timeout_s: int = 25
     chat_messages_per_second: float = 1.0
+    chat_burst: int = 3
     llm_base_url: str | None = None
     llm_api_key: str | None = field(default=None, repr=False)
     llm_model: str = "gpt-4o-mini"
@@ -89,6 +100,7 @@ class Settings:
             db_max_overflow=int(os.environ.get("DATABASE_MAX_OVERFLOW", "10")),
             poll_timeout_s=int(os.environ.get("COURSEBOT_POLL_TIMEOUT", "25")),
             chat_messages_per_second=float(os.environ.get("COURSEBOT_CHAT_RATE", "1.0")),
+            chat_burst=_env_count("COURSEBOT_CHAT_BURST", 3),
             llm_base_url=os.environ.get("OPENAI_BASE_URL") or None,
             llm_api_key=os.environ.get("OPENAI_API_KEY") or None,
             llm_model=os.environ.get("COURSEBOT_LLM_MODEL", "gpt-4o-mini"),

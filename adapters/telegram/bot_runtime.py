@@ -52,7 +52,7 @@ from adapters.telegram.journal_items import (
 from adapters.telegram.keys import AccountBotKeyBuilder
 from adapters.telegram.lean_methods import LeanGetUpdates
 from adapters.telegram.position_mirror import PositionMirror
-from adapters.telegram.sender import BotSender, RateLimits
+from adapters.telegram.sender import BotSender, Clock, RateLimits
 from adapters.telegram.transitions import RunPosition
 from adapters.telegram.updates import read_update, translate
 from storage.db import Database
@@ -101,6 +101,7 @@ class RuntimeOptions:
     public_base_url: str | None = None
     poll_timeout_s: int = 25
     rate_limits: RateLimits = field(default_factory=RateLimits)
+    sender_clock: Clock | None = None  # what paces the senders; tests pass a virtual one
     sweep_interval_s: float = 5.0
     # Database-lane sessions at once in the whole process (see BotRuntime); below the DB
     # pool size. The fast lane goes through the journal and needs none.
@@ -181,6 +182,7 @@ class BotRuntime:
             self._send_bot,
             bot_id=config.bot_id,
             limits=options.rate_limits,
+            clock=options.sender_clock,
             on_blocked=self._on_blocked,
         )
         self._keys = AccountBotKeyBuilder(config.account_id, config.bot_id)
@@ -374,15 +376,22 @@ class BotRuntime:
         if handled is None:
             return
         if handled.callback_query_id is not None:
-            self.sender.send(
-                chat_id, AnswerCallbackQuery(callback_query_id=handled.callback_query_id)
-            )
+            await self._acknowledge(chat_id, handled.callback_query_id)
         if handled.position is not None:
             self._remember_position(chat_id, handled.position)
         if handled.pending and not await self._deliver(chat_id, handled.pending):
             return
         if handled.more:
             self.workers.kick(chat_id)  # we are running: this asks for another round
+
+    async def _acknowledge(self, chat_id: int, callback_query_id: str) -> None:
+        """Stop the pressed button's spinner now. The answer is no message in the chat: it
+        goes beside the chat's messages, not queued before them (where it spent the chat's
+        pace and held the reply back), and whatever becomes of it never touches them."""
+        self.sender.send_outside_chat(
+            chat_id, AnswerCallbackQuery(callback_query_id=callback_query_id)
+        )
+        await asyncio.sleep(0)  # its request starts before the reply's first message
 
     def _enter_chat(self, chat: Hashable) -> None:
         """The chat's own worker task: the ids end with it."""

@@ -4,7 +4,8 @@ Telegram answers a bot that sends too fast with 429 and, if it keeps going, with
 longer bans; aiogram raises `TelegramRetryAfter` but never retries. So every call a bot makes
 to a chat goes through one `BotSender`, which
 
-- paces sends with token buckets: ≈30/s for the bot, 1/s per private chat, 20/min per group;
+- paces sends with token buckets: ≈30/s for the bot, 1/s per private chat, 20/min per group,
+  each letting a short burst through at once after a quiet spell (see `RateLimits`);
 - keeps each chat's calls in order (one in flight per chat: a lesson's messages must not
   arrive shuffled) while different chats run concurrently and take turns, so a chat with a
   long backlog never holds up a student who is waiting for one reply;
@@ -13,7 +14,9 @@ to a chat goes through one `BotSender`, which
 - on 5xx or network errors retries with exponential backoff and jitter, a bounded number of
   times (a timed-out call may have been delivered: that retry is at-least-once);
 - on 403 (the user blocked the bot, or it was removed from the group) reports the chat via
-  `on_blocked`, drops the chat's queued calls, and carries on with everyone else.
+  `on_blocked`, drops the chat's queued calls, and carries on with everyone else;
+- makes calls that put nothing into a chat (answering a callback query) at once, paced by
+  the bot's bucket only, beside the chat's messages rather than queued among them.
 
 It knows nothing of courses or the database: it takes aiogram method objects or callables
 and hands back a future per call, resolving to Telegram's result (e.g. the Message carrying a
@@ -55,11 +58,29 @@ _MIN_SWEEP = 1024  # chats tracked before the first sweep of idle ones
 
 @dataclass(frozen=True)
 class RateLimits:
-    """Sends per second (per minute for groups); Telegram's published defaults."""
+    """Sustained sends per second (per minute for groups), Telegram's published figures, and
+    the bursts a quiet bot or chat may send at once before settling to them.
+
+    Telegram's bot FAQ: in one chat "avoid sending more than one message per second. We may
+    allow short bursts that go over this limit, but eventually you'll begin receiving 429
+    errors"; to different chats "not more than 30 messages per second or so"; to one group
+    20 per minute. It publishes no burst size, so the bursts are small: a step of a few
+    messages (a text, a poll, its buttons) arrives whole instead of one per second, and a
+    pressed button's acknowledgement goes out together with the reply's first message.
+    A 429 is still obeyed to the second it names.
+    """
 
     bot_per_second: float = 30.0
+    bot_burst: int = 2
     chat_per_second: float = 1.0
-    group_per_minute: float = 20.0
+    chat_burst: int = 3
+    group_per_minute: float = 20.0  # no burst: Telegram's figure is already per minute
+
+    def __post_init__(self) -> None:
+        if min(self.bot_per_second, self.chat_per_second, self.group_per_minute) <= 0:
+            raise ValueError("send rates must be positive")
+        if min(self.bot_burst, self.chat_burst) < 1:
+            raise ValueError("bursts must be at least one message")
 
 
 @dataclass(frozen=True)
@@ -74,7 +95,7 @@ class RetryPolicy:
 @dataclass
 class SenderStats:
     sent: int = 0
-    rate_limited: int = 0  # 429 answers, each followed by a retry
+    rate_limited: int = 0  # 429 answers (a queued call is retried, one beside a chat is not)
     retried: int = 0  # retries after 5xx / network errors
     failed: int = 0  # calls that ended in an error (including blocked chats)
     blocked_chats: int = 0
@@ -111,15 +132,17 @@ class SenderClosed(RuntimeError):
 
 
 class TokenBucket:
-    """`rate` tokens per second, at most one banked: sends are spaced, never bursty."""
+    """`rate` tokens per second, at most `capacity` banked: after a quiet spell `capacity`
+    sends go at once, then one every 1/rate seconds."""
 
-    def __init__(self, rate: float, now: float) -> None:
+    def __init__(self, rate: float, now: float, capacity: int = 1) -> None:
         self._rate = rate
-        self._tokens = 1.0
+        self._capacity = float(capacity)
+        self._tokens = self._capacity
         self._updated = now
 
     def _refill(self, now: float) -> None:
-        self._tokens = min(1.0, self._tokens + (now - self._updated) * self._rate)
+        self._tokens = min(self._capacity, self._tokens + (now - self._updated) * self._rate)
         self._updated = now
 
     def ready_at(self, now: float) -> float:
@@ -133,7 +156,8 @@ class TokenBucket:
         self._tokens -= 1.0
 
     def is_full(self, now: float) -> bool:
-        return self.ready_at(now) == now
+        self._refill(now)
+        return self._tokens >= self._capacity - 1e-9
 
 
 @dataclass
@@ -192,6 +216,7 @@ class BotSender:
         self._paused_until = 0.0
         self._in_flight: dict[asyncio.Task[None], _Job] = {}
         self._inline = 0  # calls being made in their callers' tasks (see `call`)
+        self._outside: set[asyncio.Task[Any]] = set()  # see `send_outside_chat`
         self._wakeup = asyncio.Event()
         self._idle = asyncio.Event()
         self._idle.set()
@@ -254,6 +279,50 @@ class BotSender:
             self._start_worker()
         return await future
 
+    def send_outside_chat(self, chat_id: int, call: Sendable[T]) -> asyncio.Future[T]:
+        """Make a call that puts nothing into the chat (answering a callback query) at once,
+        in a task of its own; the future resolves to its result or its error.
+
+        Telegram's per-chat pace counts messages in the chat, so this call neither waits
+        behind the chat's queued messages nor spends the chat's tokens; it spends one of the
+        bot's, waiting only if the bot's bucket is empty or Telegram paused the bot. It is
+        made once: what it does is cosmetic (a button's spinner stops) and a late retry
+        would be pointless, so a failure is logged and goes no further than its future,
+        never touching the chat's queue; a 429 still pauses the bot, as any other does.
+        `chat_id` only labels its log lines.
+        """
+        if self._closed:
+            raise SenderClosed(f"sender of bot {self.bot_id} is closed")
+        task = asyncio.create_task(self._outside_chat(chat_id, call))
+        self._outside.add(task)
+        task.add_done_callback(self._outside.discard)
+        task.add_done_callback(_consume_exception)
+        return task
+
+    async def _outside_chat(self, chat_id: int, call: Sendable[T]) -> T:
+        while True:  # the bot's bucket is shared with the queue's worker: check again
+            now = self._clock.now()
+            start = max(self._bucket(now).ready_at(now), self._paused_until)
+            if start <= now:
+                break
+            await self._clock.sleep(start - now)
+        self._bucket(now).take(now)
+        try:
+            result = await self._invoke(call)
+        except TelegramRetryAfter as error:
+            self._obey(error, chat_id)
+            raise
+        except Exception as error:
+            count_send(SendOutcome.FAILED)
+            self.stats.failed += 1
+            log.warning(
+                "bot %s: call beside chat %s failed: %s", self.bot_id, chat_id, self._redact(error)
+            )
+            raise
+        self.stats.sent += 1
+        count_send(SendOutcome.SENT)
+        return result
+
     def _start_worker(self) -> None:
         if self._worker is None:
             self._worker = asyncio.create_task(self._run(), name=f"sender-{self.bot_id}")
@@ -267,7 +336,8 @@ class BotSender:
 
     def _bucket(self, now: float) -> TokenBucket:
         if self._bot_bucket is None:
-            self._bot_bucket = TokenBucket(self._limits.bot_per_second, now)
+            limits = self._limits
+            self._bot_bucket = TokenBucket(limits.bot_per_second, now, limits.bot_burst)
         return self._bot_bucket
 
     @property
@@ -290,7 +360,7 @@ class BotSender:
         self._queued = 0
         for job in self._in_flight.values():
             job.future.cancel()  # a task cancelled before it ever ran can't do this itself
-        tasks = [*self._in_flight, *([self._worker] if self._worker else [])]
+        tasks = [*self._in_flight, *self._outside, *([self._worker] if self._worker else [])]
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
@@ -303,12 +373,13 @@ class BotSender:
             if len(self._chats) >= self._sweep_at:
                 self._sweep()
             # Negative ids are groups, supergroups and channels.
-            rate = (
-                self._limits.group_per_minute / 60.0
+            limits = self._limits
+            bucket = (
+                TokenBucket(limits.group_per_minute / 60.0, self._clock.now())
                 if chat_id < 0
-                else self._limits.chat_per_second
+                else TokenBucket(limits.chat_per_second, self._clock.now(), limits.chat_burst)
             )
-            chat = self._chats[chat_id] = _Chat(TokenBucket(rate, self._clock.now()))
+            chat = self._chats[chat_id] = _Chat(bucket)
         return chat
 
     def _schedule(self, chat_id: int, chat: _Chat) -> None:
@@ -397,27 +468,19 @@ class BotSender:
         bind_log_ids(bot_id=self.bot_id, chat_id=job.chat_id, run_id=None)
         await self._attempt(job, chat)
 
+    async def _invoke(self, call: Sendable[T]) -> T:
+        if isinstance(call, TelegramMethod):
+            return await self._bot(call)
+        return await call()
+
     async def _attempt(self, job: _Job, chat: _Chat) -> None:
         try:
-            if isinstance(job.call, TelegramMethod):
-                result = await self._bot(job.call)
-            else:
-                result = await job.call()
+            result = await self._invoke(job.call)
         except asyncio.CancelledError:
             job.future.cancel()
             raise
         except TelegramRetryAfter as error:
-            self.stats.rate_limited += 1
-            count_send(SendOutcome.RATE_LIMITED)
-            until = self._clock.now() + error.retry_after
-            self._paused_until = max(self._paused_until, until)
-            self._retry_later(job, chat, until)
-            log.warning(
-                "bot %s hit flood control at chat %s: pausing %ss",
-                self.bot_id,
-                job.chat_id,
-                error.retry_after,
-            )
+            self._retry_later(job, chat, self._obey(error, job.chat_id))
         except TelegramForbiddenError as error:
             count_send(SendOutcome.BLOCKED)
             await self._blocked(job, chat, error)
@@ -441,6 +504,20 @@ class BotSender:
         finally:
             chat.busy = False
             self._schedule(job.chat_id, chat)
+
+    def _obey(self, error: TelegramRetryAfter, chat_id: int) -> float:
+        """Pause the whole bot for the `retry_after` Telegram named; when the pause ends."""
+        self.stats.rate_limited += 1
+        count_send(SendOutcome.RATE_LIMITED)
+        until = self._clock.now() + error.retry_after
+        self._paused_until = max(self._paused_until, until)
+        log.warning(
+            "bot %s hit flood control at chat %s: pausing %ss",
+            self.bot_id,
+            chat_id,
+            error.retry_after,
+        )
+        return until
 
     def _retry_later(self, job: _Job, chat: _Chat, not_before: float) -> None:
         chat.queue.appendleft(job)  # same call, still first: the chat's order holds

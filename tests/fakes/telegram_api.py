@@ -223,10 +223,20 @@ class Fault:
 
 @dataclass(frozen=True)
 class Limits:
-    """Telegram's published flood limits; `slack` forgives that much network jitter."""
+    """Telegram's flood limits as the fake enforces them; `slack` forgives that much network
+    jitter (seconds).
+
+    A bot's sends, and those to one private chat, are token buckets: `*_burst` at once after
+    a quiet spell, then the published rate (≈30/s per bot, one per second per chat).
+    Telegram says it "may allow short bursts" in a chat without saying how long; these are
+    the bursts the runtime's sender relies on (adapters/telegram/sender.py `RateLimits`),
+    so a sender that goes beyond them is caught here. A group gets 20 in any minute.
+    """
 
     per_bot_per_second: int = 30
+    bot_burst: int = 2
     per_chat_per_second: int = 1
+    chat_burst: int = 3
     per_group_per_minute: int = 20
     slack: float = 0.05
 
@@ -274,6 +284,22 @@ class _Webhook:
 
 
 @dataclass
+class _Bucket:
+    """`rate` tokens a second, at most `capacity` of them; a send spends one."""
+
+    rate: float
+    capacity: float
+    tokens: float
+    updated: float
+
+    def wait(self, now: float, slack: float) -> float:
+        """Seconds until a send is allowed (0: now), forgiving `slack` seconds early."""
+        self.tokens = min(self.capacity, self.tokens + (now - self.updated) * self.rate)
+        self.updated = now
+        return max(0.0, (1.0 - self.tokens) / self.rate - slack)
+
+
+@dataclass
 class _BotState:
     info: FakeBot
     signal: _Signal = field(default_factory=_Signal)
@@ -288,8 +314,9 @@ class _BotState:
     polls: dict[str, _Poll] = field(default_factory=dict)
     callback_queries: dict[str, bool] = field(default_factory=dict)  # id -> answered
     blocked: set[int] = field(default_factory=set)
-    send_times: deque[float] = field(default_factory=deque)
-    chat_send_times: dict[int, deque[float]] = field(default_factory=dict)
+    send_bucket: _Bucket | None = None
+    chat_buckets: dict[int, _Bucket] = field(default_factory=dict)
+    group_send_times: dict[int, deque[float]] = field(default_factory=dict)
 
 
 # Bot ids are unique across every fake of the process: tests share one database, where a
@@ -761,22 +788,29 @@ class FakeTelegram:
 
     def _enforce_limits(self, state: _BotState, chat_id: int, now: float) -> None:
         lim = self.limits
-        chat_window, chat_limit = (
-            (60.0, lim.per_group_per_minute) if chat_id < 0 else (1.0, lim.per_chat_per_second)
-        )
-        chat_times = state.chat_send_times.setdefault(chat_id, deque())
-        for times, window, limit in (
-            (state.send_times, 1.0, lim.per_bot_per_second),
-            (chat_times, chat_window, chat_limit),
-        ):
-            while times and times[0] <= now - (window - lim.slack):
+        if state.send_bucket is None:
+            state.send_bucket = _Bucket(lim.per_bot_per_second, lim.bot_burst, lim.bot_burst, now)
+        if chat_id < 0:  # a group: 20 in any minute
+            chat_bucket = None
+            times = state.group_send_times.setdefault(chat_id, deque())
+            while times and times[0] <= now - (60.0 - lim.slack):
                 times.popleft()
-            if len(times) >= limit:
-                self.limit_violations += 1
-                retry_after = max(1, math.ceil(times[0] + window - now))
-                raise ApiError(429, f"Too Many Requests: retry after {retry_after}", retry_after)
-        state.send_times.append(now)
-        chat_times.append(now)
+            chat_wait = times[0] + 60.0 - now if len(times) >= lim.per_group_per_minute else 0.0
+        else:
+            chat_bucket = state.chat_buckets.setdefault(
+                chat_id, _Bucket(lim.per_chat_per_second, lim.chat_burst, lim.chat_burst, now)
+            )
+            chat_wait = chat_bucket.wait(now, lim.slack)
+        wait = max(state.send_bucket.wait(now, lim.slack), chat_wait)
+        if wait > 0:
+            self.limit_violations += 1
+            retry_after = max(1, math.ceil(wait))
+            raise ApiError(429, f"Too Many Requests: retry after {retry_after}", retry_after)
+        state.send_bucket.tokens -= 1
+        if chat_bucket is None:
+            times.append(now)
+        else:
+            chat_bucket.tokens -= 1
 
     # ---- methods: bot and updates ---------------------------------------------------------
 

@@ -32,7 +32,7 @@ from aiogram.types import (
 from aiohttp import web
 
 from adapters.telegram.bot_factory import SessionPools, api_server, make_bot, make_session
-from tests.fakes.telegram_api import FakeBot, FakeTelegram
+from tests.fakes.telegram_api import FakeBot, FakeTelegram, Limits
 
 STUDENT = 1001
 
@@ -372,17 +372,37 @@ async def test_blocked_user_gets_403_and_bot_hears_about_it(
 
 
 async def test_limits_enforced_when_asked(school_limits: tuple[FakeTelegram, Bot]) -> None:
+    """A private chat takes a short burst, then one message a second (a token bucket)."""
     fake, bot = school_limits
-    await bot.send_message(STUDENT, "one")
-    with pytest.raises(TelegramRetryAfter):
-        await bot.send_message(STUDENT, "two, too soon")
+    for n in range(fake.limits.chat_burst):
+        await bot.send_message(STUDENT, f"burst {n}")
+    with pytest.raises(TelegramRetryAfter) as refused:
+        await bot.send_message(STUDENT, "one more, too soon")
+    assert refused.value.retry_after == 1
     await bot.send_message(STUDENT + 1, "another chat is fine")
     assert fake.limit_violations == 1
 
 
+async def test_bot_wide_limit_takes_a_burst_then_thirty_a_second() -> None:
+    async with FakeTelegram(enforce_limits=True) as fake:
+        bot = make_bot(fake.add_bot().token, fake.base_url)
+        try:
+            chats = range(STUDENT, STUDENT + 40)
+            answers = await asyncio.gather(
+                *(bot.send_message(c, "news") for c in chats), return_exceptions=True
+            )
+        finally:
+            await bot.session.close()
+    refused = [a for a in answers if isinstance(a, TelegramRetryAfter)]
+    assert refused and len(answers) - len(refused) >= fake.limits.bot_burst
+    assert fake.limit_violations == len(refused)
+
+
 @pytest.fixture
 async def school_limits() -> AsyncIterator[tuple[FakeTelegram, Bot]]:
-    async with FakeTelegram(enforce_limits=True) as fake:
+    """Only the per-chat limits bind: the bot may send as fast as these tests do."""
+    limits = Limits(per_bot_per_second=1000, bot_burst=1000)
+    async with FakeTelegram(enforce_limits=True, limits=limits) as fake:
         token = fake.add_bot("strict_bot").token
         bot = make_bot(token, fake.base_url)
         yield fake, bot

@@ -10,10 +10,11 @@ from __future__ import annotations
 import asyncio
 import itertools
 from collections.abc import AsyncIterator, Callable
+from typing import Any
 
 import pytest
 from aiogram import Bot
-from aiogram.exceptions import TelegramForbiddenError, TelegramServerError
+from aiogram.exceptions import TelegramForbiddenError, TelegramRetryAfter, TelegramServerError
 from aiogram.methods import SendMessage, SendPoll
 
 from adapters.telegram.bot_factory import make_bot
@@ -25,6 +26,7 @@ from adapters.telegram.sender import (
     SenderClosed,
 )
 from tests.fakes.telegram_api import FakeBot, FakeTelegram
+from tests.integration.virtual_time import SteppedClock, settle
 
 ALICE, BOB = 2001, 2002
 FAST = RateLimits(bot_per_second=200, chat_per_second=50, group_per_minute=3000)
@@ -158,21 +160,24 @@ async def test_blocked_chat_is_reported_dropped_and_others_keep_going(
     assert (await sender.send(ALICE, _text(ALICE, "welcome back"))).text == "welcome back"
 
 
-async def test_one_chat_gets_one_message_per_second_without_holding_up_others(
+async def test_one_chat_gets_a_burst_then_one_message_per_second_without_holding_up_others(
     fake: FakeTelegram, make_sender: Callable[..., BotSender]
 ) -> None:
     fake.enforce_limits = True
     sender = make_sender()  # Telegram's real limits
-    backlog = [sender.send(ALICE, _text(ALICE, f"a{i}")) for i in range(3)]
+    burst = RateLimits().chat_burst
+    backlog = [sender.send(ALICE, _text(ALICE, f"a{i}")) for i in range(burst + 2)]
     other = sender.send(BOB, _text(BOB, "b"))
 
     await asyncio.wait_for(asyncio.gather(*backlog, other), 5)
 
-    alice_times = [s.time for s in fake.sent_to(ALICE)]
-    gaps = [later - earlier for earlier, later in itertools.pairwise(alice_times)]
-    assert all(0.95 <= gap < 1.5 for gap in gaps), gaps
+    first = fake.sent_to(ALICE)[0].time
+    alice_times = [s.time - first for s in fake.sent_to(ALICE)]
+    assert alice_times[burst - 1] < 0.5, alice_times  # the burst goes at once
+    for extra, at in enumerate(alice_times[burst:], start=1):  # then one a second
+        assert extra - 0.05 <= at < extra + 0.5, alice_times
     bob_time = fake.sent_to(BOB)[0].time
-    assert bob_time - alice_times[0] < 0.3  # Bob did not queue behind Alice's backlog
+    assert bob_time - first < 0.3  # Bob did not queue behind Alice's backlog
     assert fake.limit_violations == 0
 
 
@@ -186,7 +191,8 @@ async def test_bot_sends_at_most_thirty_per_second(
 
     times = [s.time for s in fake.sent]
     assert len(times) == 45
-    assert _max_in_window(times, 1.0) <= 30
+    limits = RateLimits()  # a token bucket: its burst, then 30 a second
+    assert _max_in_window(times, 1.0) <= limits.bot_burst + limits.bot_per_second
     assert 1.3 < max(times) - min(times) < 2.5  # ≈30/s: paced, but not slower than needed
     assert fake.limit_violations == 0
 
@@ -250,7 +256,7 @@ async def test_close_drains_then_refuses_new_calls(
 async def test_close_gives_up_on_what_cannot_go_in_time(
     fake: FakeTelegram, make_sender: Callable[..., BotSender]
 ) -> None:
-    sender = make_sender()  # 1 message per second per chat
+    sender = make_sender(limits=RateLimits(chat_burst=1))  # 1 message per second per chat
     futures = [sender.send(ALICE, _text(ALICE, str(i))) for i in range(3)]
     await sender.close(timeout=0.5)
     assert not futures[0].cancelled() and futures[0].result().text == "0"
@@ -276,14 +282,15 @@ async def test_call_keeps_the_per_chat_pace(
     fake: FakeTelegram, make_sender: Callable[..., BotSender]
 ) -> None:
     fake.enforce_limits = True
-    sender = make_sender()  # Telegram's real limits: one message per second to a chat
+    sender = make_sender()  # Telegram's real limits: a burst, then one message a second
+    burst = RateLimits().chat_burst
 
-    for i in range(3):
+    for i in range(burst + 2):
         await asyncio.wait_for(sender.call(ALICE, _text(ALICE, f"a{i}")), 5)
 
-    times = [s.time for s in fake.sent_to(ALICE)]
-    gaps = [later - earlier for earlier, later in itertools.pairwise(times)]
-    assert all(gap >= 0.95 for gap in gaps), gaps
+    times = [s.time - fake.sent_to(ALICE)[0].time for s in fake.sent_to(ALICE)]
+    for extra, at in enumerate(times[burst:], start=1):
+        assert at >= extra - 0.05, times
     assert fake.limit_violations == 0
 
 
@@ -319,3 +326,149 @@ async def test_call_to_a_chat_that_blocked_the_bot_raises_and_reports_it(
 
     assert reported == [(bot.id, ALICE)]
     assert (await sender.call(BOB, _text(BOB, "fine"))).text == "fine"
+
+
+# ---- bursts, 429s and calls beside a chat, in virtual time ------------------------------------
+
+
+class Recorder:
+    """Calls that note the virtual time they were made at, under a name."""
+
+    def __init__(self, clock: SteppedClock) -> None:
+        self.clock = clock
+        self.made: list[tuple[str, float]] = []
+
+    def __call__(self, name: str, error: Exception | None = None) -> Callable[[], Any]:
+        async def make() -> str:
+            self.made.append((name, self.clock.now()))
+            if error is not None:
+                raise error
+            return name
+
+        return make
+
+    def times(self, name: str) -> list[float]:
+        return [t for n, t in self.made if n == name]
+
+
+def _retry_after(seconds: int) -> TelegramRetryAfter:
+    return TelegramRetryAfter(
+        method=SendMessage(chat_id=ALICE, text="x"),
+        message="Too Many Requests",
+        retry_after=seconds,
+    )
+
+
+async def test_a_chat_gets_its_burst_at_once_then_one_message_a_second(
+    make_sender: Callable[..., BotSender],
+) -> None:
+    clock = SteppedClock()
+    sender = make_sender(clock=clock, limits=RateLimits(bot_burst=10, chat_burst=3))
+    made = Recorder(clock)
+
+    futures = [sender.send(ALICE, made(f"m{i}")) for i in range(5)]
+    await settle()
+    assert [n for n, _ in made.made] == ["m0", "m1", "m2"]  # a three-message step, whole
+    for _ in range(2):
+        await clock.advance(1.0)
+    await asyncio.gather(*futures)
+
+    assert made.made == [("m0", 0.0), ("m1", 0.0), ("m2", 0.0), ("m3", 1.0), ("m4", 2.0)]
+
+
+async def test_429_is_obeyed_to_the_second_even_with_a_burst_banked(
+    make_sender: Callable[..., BotSender],
+) -> None:
+    clock = SteppedClock()
+    sender = make_sender(clock=clock)  # the chat has its whole burst banked
+    made = Recorder(clock)
+    refused_once = [_retry_after(5)]
+
+    async def flaky() -> str:
+        made.made.append(("alice", clock.now()))
+        if refused_once:
+            raise refused_once.pop()
+        return "alice"
+
+    alice = sender.send(ALICE, flaky)
+    await settle()
+    bob = sender.send(BOB, made("bob"))
+    await clock.advance(4.9)
+    assert made.made == [("alice", 0.0)]  # nothing at all while the bot is paused
+    await clock.advance(0.1)
+    assert await alice == "alice" and await bob == "bob"
+
+    assert made.times("alice") == [0.0, 5.0] and made.times("bob") == [5.0]
+    assert sender.stats.rate_limited == 1
+
+
+async def test_a_call_beside_the_chat_neither_waits_for_nor_delays_its_messages(
+    make_sender: Callable[..., BotSender],
+) -> None:
+    """An acknowledgement goes out at once, though the chat's one token (burst 1) is spent
+    and a message waits in its queue; then the chat's messages go at their own pace."""
+    clock = SteppedClock()
+    sender = make_sender(clock=clock, limits=RateLimits(chat_burst=1))
+    made = Recorder(clock)
+
+    first = sender.send(ALICE, made("first"))
+    second = sender.send(ALICE, made("second"))
+    ack = sender.send_outside_chat(ALICE, made("ack"))
+    await settle()
+    assert await ack == "ack" and await first == "first"
+    assert sorted(made.made) == [("ack", 0.0), ("first", 0.0)]
+    await clock.advance(1.0)
+    assert await second == "second"
+    assert made.times("second") == [1.0]
+
+    # A pressed button, then its reply: the acknowledgement spends none of the chat's pace.
+    await clock.advance(1.0)
+    ack = sender.send_outside_chat(ALICE, made("ack 2"))
+    assert await sender.call(ALICE, made("reply")) == "reply"
+    assert await ack == "ack 2"
+    assert sorted(made.made[-2:]) == [("ack 2", 2.0), ("reply", 2.0)]
+
+
+async def test_calls_beside_chats_keep_the_bot_pace(
+    make_sender: Callable[..., BotSender],
+) -> None:
+    clock = SteppedClock()
+    sender = make_sender(clock=clock, limits=RateLimits(bot_per_second=1.0, bot_burst=1))
+    made = Recorder(clock)
+
+    acks = [sender.send_outside_chat(c, made("ack")) for c in (ALICE, BOB, ALICE)]
+    await settle()
+    for _ in range(2):
+        await clock.advance(1.0)
+    await asyncio.gather(*acks)
+
+    assert made.times("ack") == [0.0, 1.0, 2.0]
+
+
+async def test_a_failed_call_beside_the_chat_leaves_the_chat_alone(
+    make_sender: Callable[..., BotSender],
+) -> None:
+    clock = SteppedClock()
+    reported: list[tuple[int, int]] = []
+    sender = make_sender(clock=clock, on_blocked=lambda b, c: reported.append((b, c)))
+    made = Recorder(clock)
+    forbidden = TelegramForbiddenError(
+        method=SendMessage(chat_id=ALICE, text="x"), message="Forbidden: bot was blocked"
+    )
+
+    ack = sender.send_outside_chat(ALICE, made("ack", forbidden))
+    message = sender.send(ALICE, made("message"))
+    with pytest.raises(TelegramForbiddenError):
+        await ack
+    assert await message == "message"  # still delivered: the chat was not dropped
+    assert reported == [] and sender.stats.blocked_chats == 0
+
+    # A 429 on it pauses the bot as any 429 does (Telegram's flood wait is the bot's).
+    await clock.advance(1.0)
+    flooded = sender.send_outside_chat(ALICE, made("ack 2", _retry_after(3)))
+    with pytest.raises(TelegramRetryAfter):
+        await flooded
+    later = sender.send(BOB, made("later"))
+    await clock.advance(3.0)
+    assert await later == "later"
+    assert made.times("later") == [4.0]
