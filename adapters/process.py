@@ -18,6 +18,7 @@ from adapters.payments import PaymentService, payments_router
 from adapters.telegram.bot_runtime import RuntimeOptions
 from adapters.telegram.runtime import TelegramRuntime, utc_now
 from adapters.telegram.sender import RateLimits
+from courses.workers import CourseWorkers
 from panel_api.app import create_app
 from panel_api.context import PanelContext
 from panel_api.health import HealthProbe
@@ -35,12 +36,15 @@ class Process:
     runtime: TelegramRuntime
     llm: AccountLLM
     payments: PaymentService
+    workers: CourseWorkers
 
     async def start(self) -> None:
+        await self.workers.start()
         await self.runtime.start()
 
     async def stop(self) -> None:
         await self.runtime.stop()
+        await self.workers.close()
         await self.llm.close()
         await self.payments.close()
         await self.redis.aclose()
@@ -53,6 +57,14 @@ def runtime_options(settings: Settings) -> RuntimeOptions:
         public_base_url=settings.public_base_url,
         poll_timeout_s=settings.poll_timeout_s,
         rate_limits=RateLimits(chat_per_second=settings.chat_messages_per_second),
+    )
+
+
+def course_workers(settings: Settings) -> CourseWorkers:
+    return CourseWorkers(
+        processes=settings.course_workers,
+        jobs_per_account=settings.course_jobs_per_account,
+        queue_per_account=settings.course_queue_per_account,
     )
 
 
@@ -73,7 +85,8 @@ async def build_process(settings: Settings) -> Process:
     db = await open_database(settings, box)
     redis = Redis.from_url(settings.redis_url or "")
     llm = AccountLLM(db, box, default_llm_endpoint(settings), clock=utc_now)
-    runtime = TelegramRuntime(db, box, redis, runtime_options(settings), llm=llm)
+    workers = course_workers(settings)
+    runtime = TelegramRuntime(db, box, redis, runtime_options(settings), workers=workers, llm=llm)
     payments = PaymentService.from_config(db, box, on_access_change=runtime.paid_access)
     runtime.payments = payments
 
@@ -86,9 +99,11 @@ async def build_process(settings: Settings) -> Process:
 
     health = HealthProbe({"database": database_ok, "redis": redis_ok})
     panel = PanelSettings.from_env(production=settings.production)
-    app = create_app(PanelContext(db=db, box=box, settings=settings, panel=panel, health=health))
+    app = create_app(
+        PanelContext(db=db, box=box, settings=settings, panel=panel, health=health, workers=workers)
+    )
     app.include_router(runtime.router)
     app.include_router(payments_router(payments))
     app.include_router(metrics_router(lambda: runtime.pool.hosted, lambda: runtime.journal.queued))
     install_log_counter()
-    return Process(app, db, redis, runtime, llm, payments)
+    return Process(app, db, redis, runtime, llm, payments, workers)

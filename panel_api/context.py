@@ -14,6 +14,7 @@ from typing import Any
 import gspread
 
 from courses.gsheets import client_from_service_account
+from courses.workers import CourseWorkers
 from panel_api.health import HealthProbe
 from panel_api.settings import PanelSettings
 from storage.config import Settings
@@ -29,12 +30,14 @@ def utc_now() -> datetime:
 
 @dataclass
 class PanelContext:
-    """`sheets_client` turns a stored service-account JSON into a gspread client."""
+    """`sheets_client` turns a stored service-account JSON into a gspread client; `workers`
+    do the course work of requests (the process owns them and stops them)."""
 
     db: Database
     box: SecretBox
     settings: Settings
     panel: PanelSettings
     health: HealthProbe
+    workers: CourseWorkers
     sheets_client: SheetsClientFactory = client_from_service_account
     clock: Callable[[], datetime] = field(default=utc_now)

@@ -18,6 +18,24 @@ def _env_bool(name: str, default: bool) -> bool:
     return raw.strip().lower() in {"1", "true", "yes", "on"}
 
 
+def _env_int(name: str, default: int, *, minimum: int) -> int:
+    raw = os.environ.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ValueError(f"{name} must be a whole number, got {raw!r}") from None
+    if value < minimum:
+        raise ValueError(f"{name} must be at least {minimum}, got {value}")
+    return value
+
+
+def default_course_workers() -> int:
+    """One CPU stays with the event loop; at least one worker process exists."""
+    return max(1, (os.cpu_count() or 1) - 1)
+
+
 @dataclass(frozen=True)
 class Settings:
     """Everything the runner, the panel and the tests need to know about their surroundings."""
@@ -42,6 +60,11 @@ class Settings:
     llm_api_key: str | None = field(default=None, repr=False)
     llm_model: str = "gpt-4o-mini"
     llm_timeout_s: float = 60.0
+    # Course work (parse, validate, export, preview) runs in worker processes (courses/workers.py):
+    # how many, and per account how many jobs at once and how many more may wait.
+    course_workers: int = field(default_factory=default_course_workers)
+    course_jobs_per_account: int = 2
+    course_queue_per_account: int = 8
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -65,4 +88,9 @@ class Settings:
             llm_api_key=os.environ.get("OPENAI_API_KEY") or None,
             llm_model=os.environ.get("COURSEBOT_LLM_MODEL", "gpt-4o-mini"),
             llm_timeout_s=float(os.environ.get("COURSEBOT_LLM_TIMEOUT", "60")),
+            course_workers=_env_int(
+                "COURSEBOT_COURSE_WORKERS", default_course_workers(), minimum=1
+            ),
+            course_jobs_per_account=_env_int("COURSEBOT_COURSE_JOBS_PER_ACCOUNT", 2, minimum=1),
+            course_queue_per_account=_env_int("COURSEBOT_COURSE_QUEUE_PER_ACCOUNT", 8, minimum=0),
         )

@@ -1,7 +1,9 @@
 """What changed between two versions of a course: the text, and element by element.
 
 The unified diff is what a creator reads; the element-level view is what matters for running
-students (an element they are on that disappears, a quiz whose answers changed).
+students (an element they are on that disappears, a quiz whose answers changed). Both take
+seconds on 30,000-element versions, so `compare` runs in a worker process
+(panel_api/services/course_work.py) on the stored texts.
 """
 
 from __future__ import annotations
@@ -10,6 +12,8 @@ import difflib
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
+
+import orjson
 
 
 @dataclass(frozen=True)
@@ -24,6 +28,27 @@ class ElementDiff:
     removed: list[str] = field(default_factory=list)
     changed: list[ElementChange] = field(default_factory=list)
     moved: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class Comparison:
+    unified: str
+    elements: ElementDiff
+
+
+def compare(
+    old_source: str,
+    new_source: str,
+    old_elements_json: str,
+    new_elements_json: str,
+    names: tuple[str, str],
+    context: int,
+) -> Comparison:
+    """Both views of two versions, from their source texts and stored elements (JSON)."""
+    return Comparison(
+        unified(old_source, new_source, *names, context),
+        elements(orjson.loads(old_elements_json), orjson.loads(new_elements_json)),
+    )
 
 
 def unified(old: str, new: str, old_name: str, new_name: str, context: int = 3) -> str:

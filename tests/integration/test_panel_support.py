@@ -12,6 +12,7 @@ from datetime import UTC, datetime
 import httpx
 from sqlalchemy import select
 
+from courses.workers import CourseWorkers
 from panel_api.app import create_app
 from panel_api.auth.principal import session_codec
 from panel_api.auth.sessions import COOKIE_NAME
@@ -23,6 +24,7 @@ from storage.crypto import Secret, SecretBox
 from storage.db import Database
 from storage.models import Banned, MemberRole, Restricted
 from storage.repositories import api_keys, members
+from tests.course_workers import shared_course_workers
 from tests.integration.conftest import SeededAccount, random_telegram_id
 
 LOGIN_BOT_TOKEN = Secret("424242:login-bot-secret-for-tests")
@@ -37,6 +39,7 @@ def panel_context(
     public_base_url: str | None = None,
     sheets_client: SheetsClientFactory | None = None,
     clock: Callable[[], datetime] = utc_now,
+    workers: CourseWorkers | None = None,
 ) -> PanelContext:
     ctx = PanelContext(
         db=db,
@@ -46,6 +49,7 @@ def panel_context(
             login_bot_token=LOGIN_BOT_TOKEN, superadmins=frozenset({SUPERADMIN_ID})
         ),
         health=HealthProbe({}),
+        workers=workers or shared_course_workers(),
         clock=clock,
     )
     if sheets_client is not None:

@@ -24,6 +24,7 @@ from engine import texts as engine_texts
 from engine.model import DialogElement
 from storage.crypto import Secret
 from storage.repositories import llm as llm_repo
+from tests.course_workers import shared_course_workers
 from tests.fakes.openai_api import FakeOpenAI
 from tests.fakes.telegram_api import FakeTelegram
 from tests.integration.runtime_support import (
@@ -92,6 +93,7 @@ async def stack(db, secret_box, service_urls, fake) -> AsyncIterator[Stack]:
                 sweep_interval_s=0.5,
                 typing_interval_s=TYPING_INTERVAL_S,
             ),
+            workers=shared_course_workers(),
             llm=llm,
             clock=clock,
             reconcile_interval_s=0.3,
