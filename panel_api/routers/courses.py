@@ -28,8 +28,6 @@ from panel_api.schemas.courses import (
     CourseUpload,
     CourseValidate,
     DiffOut,
-    ElementChangeOut,
-    ElementDiffOut,
     SheetCourseImport,
     SheetImport,
     UploadOut,
@@ -260,7 +258,7 @@ async def diff_versions(
     from_version: int = Query(ge=1, le=2**31 - 1, description="version number"),
     to_version: int = Query(ge=1, le=2**31 - 1, description="version number"),
     context: int = Query(3, ge=0, le=50, description="unified diff context lines"),
-) -> DiffOut:
+) -> Response:
     async with ctx.db.tenant(access.account_id) as session:
         versions = await courses.texts_by_number(
             session, access.account_id, course_id, (from_version, to_version)
@@ -268,7 +266,7 @@ async def diff_versions(
     old, new = versions.get(from_version), versions.get(to_version)
     if old is None or new is None:
         raise not_found(f"version {from_version if old is None else to_version}")
-    comparison = await course_work.run(
+    answer = await course_work.run(
         ctx,
         access.account_id,
         course_diff.compare,
@@ -276,21 +274,10 @@ async def diff_versions(
         new.source_text,
         old.elements_json,
         new.elements_json,
-        (f"v{from_version}", f"v{to_version}"),
+        (from_version, to_version),
         context,
     )
-    changes = comparison.elements
-    return DiffOut(
-        from_version=from_version,
-        to_version=to_version,
-        unified=comparison.unified,
-        elements=ElementDiffOut(
-            added=changes.added,
-            removed=changes.removed,
-            changed=[ElementChangeOut(id=c.id, fields=c.fields) for c in changes.changed],
-            moved=changes.moved,
-        ),
-    )
+    return Response(answer, media_type="application/json")
 
 
 async def _read_sheet(ctx: Ctx, access: Access, body: SheetImport) -> jobs.SheetChecked:
