@@ -236,7 +236,7 @@ class Students:
         for _ in range(count):
             waits.append(asyncio.create_task(self._one(timeout_s)))
             await asyncio.sleep(interval)
-        return [latency for latency in await asyncio.gather(*waits)]
+        return list(await asyncio.gather(*waits))
 
     async def _one(self, timeout_s: float) -> float:
         self._next += 1
@@ -364,9 +364,9 @@ async def _measure(
     args: argparse.Namespace, fake: FakeTelegram, tenants: Tenants, b: TenantB
 ) -> Result:
     students = Students(fake, tenants)
-    await students.start(3, 0.2, args.timeout)  # warm-up: the course parsed, pools open
     print(f"setting up tenant B's {args.elements:,}-element course ...", file=sys.stderr)
     await b.prepare()
+    await students.start(5, 0.2, args.timeout)  # warm-up: A's course parsed, pools open
     idle = await students.start(args.students, args.interval, args.timeout)
     print(f"idle: {len(idle)} starts measured; now under load ...", file=sys.stderr)
     load = HeavyLoad()

@@ -91,7 +91,7 @@ class CourseWorkers:
         await asyncio.to_thread(self._executor.shutdown, wait=True, cancel_futures=True)
 
     def jobs(self, account_id: int) -> int:
-        """The account's jobs running or waiting for a slot (for /metrics and tests)."""
+        """The account's jobs running or waiting for a slot."""
         lane = self._lanes.get(account_id)
         return lane.jobs if lane is not None else 0
 

@@ -7,6 +7,7 @@ account's 30,000-element course would stall every bot and page of every account.
 from __future__ import annotations
 
 from collections.abc import Callable
+from concurrent.futures.process import BrokenProcessPool
 from typing import Any, TypeVar
 
 from courses.workers import CourseWorkBusyError
@@ -16,11 +17,15 @@ from panel_api.errors import ApiError
 T = TypeVar("T")
 
 BUSY = "too many course operations at once, try again in a moment"
+CRASHED = "the course worker stopped while working on this; try again in a moment"
 
 
 async def run(ctx: PanelContext, account_id: int, fn: Callable[..., T], *args: Any) -> T:
-    """`fn(*args)` in a worker, within the account's share (429 when its queue is full)."""
+    """`fn(*args)` in a worker, within the account's share (429 when its queue is full;
+    503 when the worker died, and the pool was replaced)."""
     try:
         return await ctx.workers.run(account_id, fn, *args)
     except CourseWorkBusyError:
         raise ApiError(429, BUSY) from None
+    except BrokenProcessPool:
+        raise ApiError(503, CRASHED) from None

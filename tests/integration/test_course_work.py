@@ -8,6 +8,7 @@ import asyncio
 import os
 import time
 from collections.abc import AsyncIterator, Callable
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -55,6 +56,11 @@ def wait_for_file(path: str) -> str:
     return path
 
 
+def die() -> None:
+    """A job whose worker process dies under it (as when the kernel kills it)."""
+    os._exit(3)
+
+
 async def until(condition: Callable[[], bool], timeout: float = 60.0) -> None:
     deadline = time.monotonic() + timeout
     while not condition():
@@ -92,6 +98,13 @@ async def test_an_account_over_its_share_waits_then_is_refused_while_others_go_o
     gate.touch()
     assert await first == str(gate)
     assert await second > 0
+    assert limited_workers.jobs(1) == 0
+
+
+async def test_a_worker_that_dies_fails_its_job_and_new_workers_take_over(limited_workers):
+    with pytest.raises(BrokenProcessPool):
+        await limited_workers.run(1, die)
+    assert await limited_workers.run(1, os.getpid) > 0
     assert limited_workers.jobs(1) == 0
 
 

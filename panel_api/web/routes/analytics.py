@@ -100,7 +100,9 @@ async def _funnel(
     elements the version has; its scans run side by side: this page has a 300 ms budget
     with 10k runs. `version_id` is already known to be of this course."""
     version = version_id or deployment.course_version_id
-    result = await _funnel_of(ctx, access, deployment, version)
+    result = await analytics_queries.funnel_concurrently(
+        ctx.db, access.account_id, deployment.id, version
+    )
     out = FunnelOut(
         deployment_id=deployment.id,
         course_version_id=version,
@@ -109,15 +111,6 @@ async def _funnel(
         steps=[FunnelStepOut(**step.__dict__) for step in result.steps[:limit]],
     )
     return out, len(result.steps)
-
-
-async def _funnel_of(
-    ctx: Ctx, access: Access, deployment: DeploymentOut, version_id: int | None
-) -> analytics_queries.Funnel:
-    version = version_id or deployment.course_version_id
-    return await analytics_queries.funnel_concurrently(
-        ctx.db, access.account_id, deployment.id, version
-    )
 
 
 @router.get("/accounts/{account_id}/deployments/{deployment_id}/analytics.csv")
@@ -136,7 +129,9 @@ async def analytics_csv(
             versions = await lookups.versions_of(session, a, deployment.course_id)
         if version_id not in {vid for vid, _ in versions}:
             version_id = None
-        funnel = await _funnel_of(ctx, access, deployment, version_id)
+        funnel = await analytics_queries.funnel_concurrently(
+            ctx.db, a, d, version_id or deployment.course_version_id
+        )
         text = spreadsheet.to_csv(
             ("position", "element_id", "type", "reached", "completed", "in_progress", "dropped"),
             (
