@@ -19,6 +19,7 @@ from adapters.payments import PaymentService, payments_router
 from adapters.telegram.bot_runtime import RuntimeOptions
 from adapters.telegram.runtime import TelegramRuntime, utc_now
 from adapters.telegram.sender import RateLimits
+from courses.workers import CourseWorkers
 from panel_api.app import create_app
 from panel_api.context import PanelContext
 from panel_api.health import HealthProbe
@@ -38,12 +39,15 @@ class Process:
     llm: AccountLLM
     payments: PaymentService
     outbound: OutboundClient
+    workers: CourseWorkers
 
     async def start(self) -> None:
+        await self.workers.start()
         await self.runtime.start()
 
     async def stop(self) -> None:
         await self.runtime.stop()
+        await self.workers.close()
         await self.llm.close()
         await self.payments.close()
         await self.outbound.aclose()
@@ -80,6 +84,14 @@ def runtime_options(settings: Settings) -> RuntimeOptions:
     )
 
 
+def course_workers(settings: Settings) -> CourseWorkers:
+    return CourseWorkers(
+        processes=settings.course_workers,
+        jobs_per_account=settings.course_jobs_per_account,
+        queue_per_account=settings.course_queue_per_account,
+    )
+
+
 def default_llm_endpoint(settings: Settings) -> Endpoint | None:
     if not settings.llm_base_url:
         return None
@@ -98,7 +110,8 @@ async def build_process(settings: Settings) -> Process:
     redis = Redis.from_url(settings.redis_url or "")
     outbound = OutboundClient.allowing(settings.outbound_allow)
     llm = AccountLLM(db, box, default_llm_endpoint(settings), clock=utc_now, outbound=outbound)
-    runtime = TelegramRuntime(db, box, redis, runtime_options(settings), llm=llm)
+    workers = course_workers(settings)
+    runtime = TelegramRuntime(db, box, redis, runtime_options(settings), workers=workers, llm=llm)
     payments = PaymentService.from_config(db, box, on_access_change=runtime.paid_access)
     runtime.payments = payments
 
@@ -118,6 +131,7 @@ async def build_process(settings: Settings) -> Process:
             settings=settings,
             panel=panel,
             health=health,
+            workers=workers,
             outbound=outbound,
             redis=redis,
         )
@@ -126,4 +140,4 @@ async def build_process(settings: Settings) -> Process:
     app.include_router(payments_router(payments))
     app.include_router(metrics_router(lambda: runtime.pool.hosted, lambda: runtime.journal.queued))
     install_log_counter()
-    return Process(app, db, redis, runtime, llm, payments, outbound)
+    return Process(app, db, redis, runtime, llm, payments, outbound, workers)

@@ -31,6 +31,7 @@ from aiogram import Bot, Dispatcher
 from aiogram.types import Message
 from redis.asyncio import Redis
 
+from adapters.process import course_workers
 from adapters.telegram.bot_factory import SessionPools
 from adapters.telegram.bot_runtime import RuntimeOptions
 from adapters.telegram.response_types import pin_response_types
@@ -40,6 +41,7 @@ from benchmarks.report import Column, machine_line, ratio, render_table
 from benchmarks.services import add_server_arguments, scratch_database, servers
 from benchmarks.sql_counter import SqlCounter
 from benchmarks.stub_api import StubTelegram
+from storage.config import Settings
 from storage.db import Database
 
 FULL_SIZES = "1000,10000"
@@ -95,8 +97,14 @@ async def host_runtime(
         db = Database(bench.app_url, pool_size=10, max_overflow=10)
         redis = Redis.from_url(redis_url)
         pools = SessionPools(polling=stub.session(), sending=stub.session())
+        workers = course_workers(Settings())
         runtime = TelegramRuntime(
-            db, bench.box, redis, RuntimeOptions(poll_timeout_s=25), session_pools=pools
+            db,
+            bench.box,
+            redis,
+            RuntimeOptions(poll_timeout_s=25),
+            workers=workers,
+            session_pools=pools,
         )
         pin_response_types()
         counter = SqlCounter(db)
@@ -113,6 +121,7 @@ async def host_runtime(
             growth = rss_bytes() - before
         finally:
             await runtime.stop()
+            await workers.close()
             counter.close()
             await redis.aclose()
             await db.dispose()

@@ -53,6 +53,7 @@ from aiogram.types import (
 )
 from redis.asyncio import Redis
 
+from adapters.process import course_workers
 from adapters.telegram.bot_factory import SessionPools
 from adapters.telegram.bot_runtime import RuntimeOptions
 from adapters.telegram.runtime import TelegramRuntime
@@ -63,6 +64,7 @@ from benchmarks.services import BenchDatabase, add_server_arguments, scratch_dat
 from benchmarks.stub_api import StubTelegram
 from benchmarks.students import Kind
 from benchmarks.throughput import UNPACED, Size
+from storage.config import Settings
 from storage.db import Database
 
 COURSE = Path(__file__).with_name("latency_course.yaml")
@@ -269,11 +271,13 @@ async def measure_runtime(
     )
     pools = SessionPools(polling=stub.session(), sending=stub.session())
     limits = UNPACED if plan.load else RateLimits()
+    workers = course_workers(Settings())
     runtime = TelegramRuntime(
         db,
         bench.box,
         redis,
         RuntimeOptions(poll_timeout_s=10, rate_limits=limits),
+        workers=workers,
         session_pools=pools,
     )
     try:
@@ -288,6 +292,7 @@ async def measure_runtime(
         )
     finally:
         await runtime.stop()
+        await workers.close()
         await redis.aclose()
         await db.dispose()
 

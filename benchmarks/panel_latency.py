@@ -31,6 +31,7 @@ from sqlalchemy import insert, text
 from sqlalchemy.ext.asyncio import create_async_engine
 from sqlalchemy.pool import NullPool
 
+from adapters.process import course_workers
 from benchmarks.services import add_server_arguments, scratch_database, servers
 from courses.loader import load_course
 from engine.model import element_to_data
@@ -253,7 +254,9 @@ async def main_async(args: argparse.Namespace) -> None:
     with servers(args.database_url, args.redis_url) as urls:
         async with scratch_database(urls.database_url) as bench:
             db = Database(bench.app_url, pool_size=10, max_overflow=10)
+            workers = course_workers(Settings())
             try:
+                await workers.start()
                 seeded_at = time.perf_counter()
                 world = await seed(db, bench.box, bench.owner_url, args.runs)
                 print(f"seeded {args.runs} runs in {time.perf_counter() - seeded_at:.1f}s")
@@ -263,6 +266,7 @@ async def main_async(args: argparse.Namespace) -> None:
                     settings=Settings(),
                     panel=PanelSettings(),
                     health=HealthProbe({}),
+                    workers=workers,
                 )
                 token = await sessions.start(ctx, OWNER, None)
                 headers = {"Cookie": f"{sessions.COOKIE_NAME}={token}"}
@@ -277,6 +281,7 @@ async def main_async(args: argparse.Namespace) -> None:
                     for name, url in web_pages(world).items():
                         web[name] = await measure(client, url, web_headers, args.requests // 4)
             finally:
+                await workers.close()
                 await db.dispose()
     base = statistics.median(api["baseline: GET account"])
     print_table("API endpoint", api, base)

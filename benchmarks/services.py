@@ -42,6 +42,7 @@ class BenchDatabase:
     owner_url: str  # ran the migrations: bulk inserts and EXPLAIN go through it
     app_url: str  # what the runtime connects with (RLS applies)
     box: SecretBox  # encrypts the bot tokens of this run
+    secret_key: str  # the box's key (COURSEBOT_SECRET_KEY of a runner started on this database)
 
 
 def add_server_arguments(parser: argparse.ArgumentParser) -> None:
@@ -92,7 +93,8 @@ async def _admin(server_url: str, statement: str) -> None:
 async def scratch_database(server_url: str) -> AsyncIterator[BenchDatabase]:
     """A new migrated database with the app role ready; dropped on exit, even on errors."""
     name = f"coursebot_bench_{secrets.token_hex(5)}"
-    box = SecretBox.from_key_string(generate_key())
+    key = generate_key()
+    box = SecretBox.from_key_string(key)
     await _admin(server_url, f'CREATE DATABASE "{name}"')
     try:
         owner_url = _with_database(server_url, name)
@@ -100,6 +102,6 @@ async def scratch_database(server_url: str) -> AsyncIterator[BenchDatabase]:
         app_url = await ensure_app_role(
             owner_url, password=box.derive(APP_ROLE_PASSWORD_PURPOSE), role=BENCH_APP_ROLE
         )
-        yield BenchDatabase(name, owner_url, app_url, box)
+        yield BenchDatabase(name, owner_url, app_url, box, key)
     finally:
         await _admin(server_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')

@@ -40,6 +40,7 @@ from aiogram.fsm.storage.memory import MemoryStorage
 from aiogram.types import CallbackQuery, Message, PollAnswer
 from redis.asyncio import Redis
 
+from adapters.process import course_workers
 from adapters.telegram.bot_factory import SessionPools
 from adapters.telegram.bot_runtime import RuntimeOptions
 from adapters.telegram.collector import CollectorTuning
@@ -54,6 +55,7 @@ from benchmarks.sql_counter import SqlCounter
 from benchmarks.stub_api import StubTelegram
 from benchmarks.students import Classroom, Kind, script_kinds
 from courses.loader import load_course
+from storage.config import Settings
 from storage.db import Database
 
 FULL_SIZES = "100x10,1000x2"
@@ -125,11 +127,13 @@ async def measure_runtime(
         db, bench.box, bot_count=size.bots, course_source=course_source
     )
     pools = SessionPools(polling=stub.session(), sending=stub.session())
+    workers = course_workers(Settings())
     runtime = TelegramRuntime(
         db,
         bench.box,
         redis,
         RuntimeOptions(poll_timeout_s=10, rate_limits=UNPACED),
+        workers=workers,
         session_pools=pools,
     )
     counter = SqlCounter(db)
@@ -147,6 +151,7 @@ async def measure_runtime(
         return result
     finally:
         await runtime.stop()
+        await workers.close()
         counter.close()
         await _forget_fsm_keys(redis, school, users)
         await redis.aclose()

@@ -33,6 +33,7 @@ from sqlalchemy import insert, text
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from sqlalchemy.pool import NullPool
 
+from adapters.process import course_workers
 from adapters.telegram.bot_factory import SessionPools
 from adapters.telegram.bot_runtime import RuntimeOptions
 from adapters.telegram.runtime import TelegramRuntime
@@ -45,6 +46,7 @@ from courses.loader import load_course
 from engine import RunState, step
 from engine.events import Start
 from engine.model import Course
+from storage.config import Settings
 from storage.db import Database
 from storage.models import Run, Waiting
 
@@ -205,11 +207,13 @@ async def measure_window(
     stub.on_send.append(lambda _bot, chat, _message: delivered.setdefault(chat, datetime.now(UTC)))
     db = Database(bench.app_url, pool_size=10, max_overflow=10)
     redis = Redis.from_url(redis_url)
+    workers = course_workers(Settings())
     runtime = TelegramRuntime(
         db,
         bench.box,
         redis,
         RuntimeOptions(poll_timeout_s=10, rate_limits=RateLimits(bot_per_second=1e6)),
+        workers=workers,
         session_pools=SessionPools(polling=stub.session(), sending=stub.session()),
     )
     await runtime.start()
@@ -228,6 +232,7 @@ async def measure_window(
     finally:
         cpu = time.process_time() - cpu
         await runtime.stop()
+        await workers.close()
         await redis.aclose()
         await db.dispose()
     async with owner.connect() as conn:

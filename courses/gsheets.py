@@ -145,13 +145,6 @@ def _api_error(status: int, key: str, who: str) -> str:
     return f"Google Sheets answered HTTP {status}"
 
 
-def import_sheet(
-    client: gspread.Client, reference: str, worksheet: str | None = None, *, reader: str = ""
-) -> SheetCourse:
-    title, rows = fetch_rows(client, reference, worksheet, reader=reader)
-    return rows_to_course(rows, title=title)
-
-
 def rows_to_course(rows: Sequence[Sequence[str]], *, title: str = "sheet") -> SheetCourse:
     """Build YAML from sheet rows and load it; every problem comes back as a diagnostic."""
     builder = _SheetBuilder(title)

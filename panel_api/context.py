@@ -15,6 +15,7 @@ from typing import Any
 import gspread
 from redis.asyncio import Redis
 
+from courses.workers import CourseWorkers
 from panel_api.health import HealthProbe
 from panel_api.services.sheets_access import guarded_sheets_client
 from panel_api.settings import PanelSettings
@@ -32,17 +33,19 @@ def utc_now() -> datetime:
 
 @dataclass
 class PanelContext:
-    """`outbound` is the guarded client for calls on a tenant's behalf (by default one for
-    the settings' allow-list); `sheets_client` turns a stored service-account JSON into a
-    gspread client (by default one that sends through `outbound`), called on the loop.
-    `redis` holds the runtime's per-bot keys, erased with a purged account (None: tests of
-    routes that never touch Redis)."""
+    """`workers` do the course work of requests (the process owns them and stops them);
+    `outbound` is the guarded client for calls on a tenant's behalf (by default one for the
+    settings' allow-list); `sheets_client` turns a stored service-account JSON into a gspread
+    client (by default one that sends through `outbound`), called on the loop. `redis` holds
+    the runtime's per-bot keys, erased with a purged account (None: tests of routes that
+    never touch Redis)."""
 
     db: Database
     box: SecretBox
     settings: Settings
     panel: PanelSettings
     health: HealthProbe
+    workers: CourseWorkers
     outbound: OutboundClient = None  # type: ignore[assignment]  # set in __post_init__
     sheets_client: SheetsClientFactory = None  # type: ignore[assignment]  # set in __post_init__
     clock: Callable[[], datetime] = field(default=utc_now)

@@ -41,14 +41,24 @@ def parse_trusted_proxies(raw: str) -> tuple[str, ...]:
     return tuple(networks)
 
 
-def _env_count(name: str, default: int) -> int:
-    """A whole number of at least 1; anything else stops the start-up, naming the variable."""
+def _env_int(name: str, default: int, *, minimum: int) -> int:
+    """A whole number of at least `minimum`; anything else stops the start-up, naming the
+    variable."""
     raw = os.environ.get(name, "").strip()
-    if raw == "":
+    if not raw:
         return default
-    if not raw.isdigit() or int(raw) < 1:
-        raise ValueError(f"{name} must be a whole number of at least 1, not {raw!r}")
-    return int(raw)
+    try:
+        value = int(raw)
+    except ValueError:
+        value = None
+    if value is None or value < minimum:
+        raise ValueError(f"{name} must be a whole number of at least {minimum}, not {raw!r}")
+    return value
+
+
+def default_course_workers() -> int:
+    """One CPU stays with the event loop; at least one worker process exists."""
+    return max(1, (os.cpu_count() or 1) - 1)
 
 
 @dataclass(frozen=True)
@@ -80,6 +90,11 @@ class Settings:
     llm_timeout_s: float = 60.0
     # Private (or plain http) destinations that outbound calls may reach: operator-only.
     outbound_allow: AllowList = field(default_factory=AllowList)
+    # Course work (parse, validate, export, preview) runs in worker processes (courses/workers.py):
+    # how many, and per account how many jobs at once and how many more may wait.
+    course_workers: int = field(default_factory=default_course_workers)
+    course_jobs_per_account: int = 2
+    course_queue_per_account: int = 8
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -100,10 +115,15 @@ class Settings:
             db_max_overflow=int(os.environ.get("DATABASE_MAX_OVERFLOW", "10")),
             poll_timeout_s=int(os.environ.get("COURSEBOT_POLL_TIMEOUT", "25")),
             chat_messages_per_second=float(os.environ.get("COURSEBOT_CHAT_RATE", "1.0")),
-            chat_burst=_env_count("COURSEBOT_CHAT_BURST", 3),
+            chat_burst=_env_int("COURSEBOT_CHAT_BURST", 3, minimum=1),
             llm_base_url=os.environ.get("OPENAI_BASE_URL") or None,
             llm_api_key=os.environ.get("OPENAI_API_KEY") or None,
             llm_model=os.environ.get("COURSEBOT_LLM_MODEL", "gpt-4o-mini"),
             llm_timeout_s=float(os.environ.get("COURSEBOT_LLM_TIMEOUT", "60")),
             outbound_allow=AllowList.parse(os.environ.get(ALLOW_SETTING, "")),
+            course_workers=_env_int(
+                "COURSEBOT_COURSE_WORKERS", default_course_workers(), minimum=1
+            ),
+            course_jobs_per_account=_env_int("COURSEBOT_COURSE_JOBS_PER_ACCOUNT", 2, minimum=1),
+            course_queue_per_account=_env_int("COURSEBOT_COURSE_QUEUE_PER_ACCOUNT", 8, minimum=0),
         )

@@ -41,7 +41,7 @@ from sqlalchemy import (
     text,
 )
 from sqlalchemy.dialects.postgresql import JSONB
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.orm import DeclarativeBase, Mapped, column_property, mapped_column
 
 NAMING_CONVENTION = {
     "ix": "ix_%(table_name)s_%(column_0_N_name)s",
@@ -288,11 +288,14 @@ class CourseVersion(Base):
     account_id: Mapped[int] = _account_id()
     course_id: Mapped[int]
     number: Mapped[int] = mapped_column(Integer)
-    source_text: Mapped[str]
+    # A version may be 1 MiB of source and 30,000 elements: lists and pages read neither
+    # unless they ask (repositories.courses), and decoding the elements is never implicit.
+    source_text: Mapped[str] = mapped_column(deferred=True, deferred_raiseload=True)
     source_format: Mapped[str]
-    elements: Mapped[list[Any]] = mapped_column(JSONB)
+    elements: Mapped[list[Any]] = mapped_column(JSONB, deferred=True, deferred_raiseload=True)
     checksum: Mapped[str]
     created_at: Mapped[datetime] = _created_at()
+    elements_count: Mapped[int] = column_property(func.jsonb_array_length(elements))
 
 
 class CourseElement(Base):

@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import os
 import tempfile
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+
+from tests.course_workers import close_shared_course_workers
 
 
 @dataclass(frozen=True)
@@ -39,3 +41,11 @@ def service_urls() -> Iterator[ServiceUrls]:
             )
         finally:
             services.stop()
+
+
+@pytest.fixture(scope="session", autouse=True)
+async def _course_workers_stop() -> AsyncIterator[None]:
+    """Stops the shared course worker processes (tests/course_workers.py) after the session,
+    if a test started them."""
+    yield
+    await close_shared_course_workers()

@@ -17,6 +17,11 @@ that item alone, inside the batch: its update is recorded as processed with the 
 statement PostgreSQL refuses fails the whole batch; its items are then committed one by one,
 and only the item that fails alone is settled as failed. A database that is down or
 restarting fails every item of the batch with that error, leaving all of it to be retried.
+
+Nor may one account's course hold the others up: a batch that needs a course not parsed yet
+is rolled back (journal_batch.CoursesLoading); its other items go again at once, and the
+items that need the course wait aside, their futures pending, until its parse (in a worker
+process) is done.
 """
 
 from __future__ import annotations
@@ -31,7 +36,7 @@ from typing import Any
 from adapters.observability.metrics import observe_batch
 from adapters.telegram.course_cache import CourseCache
 from adapters.telegram.enrollment import HostedBot
-from adapters.telegram.journal_batch import Batch
+from adapters.telegram.journal_batch import Batch, CoursesLoading
 from adapters.telegram.journal_items import (
     Arrival,
     HandleItem,
@@ -78,6 +83,7 @@ class Journal:
         self._clock = clock
         self._concurrency = concurrency
         self._queue: list[Item] = []
+        self._parked: set[Item] = set()  # waiting for their course to be parsed
         self._wake = asyncio.Event()
         self._workers: list[asyncio.Task[None]] = []
 
@@ -119,9 +125,10 @@ class Journal:
             worker.cancel()
         await asyncio.gather(*self._workers, return_exceptions=True)
         self._workers = []
-        for item in self._queue:
+        for item in [*self._queue, *self._parked]:
             item.future.cancel()
         self._queue.clear()
+        self._parked.clear()
 
     async def _submit(self, item: Item) -> Any:
         self._queue.append(item)
@@ -163,6 +170,9 @@ class Journal:
         except asyncio.CancelledError:
             _fail(items, asyncio.CancelledError())
             raise
+        except CoursesLoading as loading:
+            self._park(items, loading)
+            return connection
         except Exception as exc:
             if is_transient_failure(exc):
                 log.warning("a journal batch failed (%s); its work will be retried", exc)
@@ -180,6 +190,25 @@ class Journal:
             if not item.future.done():
                 item.future.set_result(result)
         return connection
+
+    def _park(self, items: list[Item], loading: CoursesLoading) -> None:
+        """The batch was rolled back: its items go again, those waiting for a course once
+        it is parsed."""
+        self._requeue([item for item in items if item not in loading.waits])
+        for item, parse in loading.waits.items():
+            self._parked.add(item)
+            parse.add_done_callback(lambda _, item=item: self._unpark(item))
+
+    def _unpark(self, item: Item) -> None:
+        if item in self._parked:
+            self._parked.discard(item)
+            self._requeue([item])
+
+    def _requeue(self, items: list[Item]) -> None:
+        """Ahead of what came later: these were taken first."""
+        if items:
+            self._queue[:0] = items
+            self._wake.set()
 
     async def _settle_alone(
         self, connection: BatchConnection | None, item: Item, error: Exception

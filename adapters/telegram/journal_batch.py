@@ -7,12 +7,18 @@ order, `/start`s decided (adapters/telegram/admission.py), every run stepped by 
 in memory, and then each table written once for the whole batch. Our code failing on one
 update is recorded against that update alone; anything PostgreSQL refuses fails the batch
 (the journal then retries its items one by one).
+
+A run's course must be parsed before the run is stepped, and parsing a large course takes
+seconds (in a worker process: adapters/telegram/course_cache.py). A batch that finds courses
+not parsed yet starts their parse, rolls back and raises `CoursesLoading`: the journal runs
+the other items again at once and the waiting ones when their course is ready, so no chat
+waits for another account's course.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
-from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
@@ -52,6 +58,15 @@ from storage.batch import (
 )
 
 log = logging.getLogger(__name__)
+
+
+class CoursesLoading(Exception):
+    """The batch was rolled back: `waits` maps each item whose run's course is being parsed
+    to that parse; the batch's other items can go again at once."""
+
+    def __init__(self, waits: dict[Item, asyncio.Task[None]]) -> None:
+        super().__init__(f"{len(waits)} item(s) wait for a course to be parsed")
+        self.waits = waits
 
 
 class Batch:
@@ -128,7 +143,9 @@ class Batch:
             begun = await self._admit(starts, runs) if starts else {}
             starting = set(starts)
             runs.update(begun)
-            await self._load_courses(runs.values())
+            waits = await self._parse_missing(runs, [*claimed, *feeding])
+            if waits:
+                raise CoursesLoading(waits)
             for handle in claimed:
                 key = (handle.bot.bot_id, handle.chat_id)
                 if handle in starting:
@@ -234,14 +251,29 @@ class Batch:
         claimed = await self._conn.claim_updates(keys, self._now)
         return [h for h in handles if h.arrival.inbox_id in claimed]
 
-    async def _load_courses(self, runs: Iterable[ActiveRun]) -> None:
+    async def _parse_missing(
+        self, runs: dict[ChatKey, ActiveRun], items: list[HandleItem | SentItem]
+    ) -> dict[Item, asyncio.Task[None]]:
+        """Start parsing the runs' courses this process does not know yet; the items that
+        need one of them, with the parse they wait for."""
         missing = {
-            (run.course_version_id, run.account_id)
-            for run in runs
-            if self._courses.cached(run.course_version_id) is None
+            run.course_version_id: run.account_id
+            for run in runs.values()
+            if not self._courses.known(run.course_version_id)
         }
-        for version_id, source in (await self._conn.course_sources(missing)).items():
-            self._courses.keep(version_id, source)
+        if not missing:
+            return {}
+        unread = {(v, a) for v, a in missing.items() if self._courses.loading(v) is None}
+        sources = await self._conn.course_sources(unread)
+        for version_id, account_id in unread:
+            self._courses.load(version_id, account_id, sources.get(version_id))
+        waits: dict[Item, asyncio.Task[None]] = {}
+        for item in items:
+            run = runs.get(_chat_of(item))
+            task = self._courses.loading(run.course_version_id) if run is not None else None
+            if task is not None:
+                waits[item] = task
+        return waits
 
     def _handle(self, handle: HandleItem, run: ActiveRun | None) -> tuple[bool, RunPosition | None]:
         """React to the update; (ok, where the run now stands)."""
@@ -322,3 +354,9 @@ class Batch:
             self._writes.lines.append((account_id, run.id, line))
         for payload in writes.messages:
             self._messages.append(NewMessage(account_id, run.bot_id, run.chat_id, run.id, payload))
+
+
+def _chat_of(item: HandleItem | SentItem) -> ChatKey:
+    if isinstance(item, HandleItem):
+        return (item.bot.bot_id, item.chat_id)
+    return (item.bot.bot_id, item.row.chat_id)

@@ -22,6 +22,7 @@ from adapters.telegram.position_mirror import PositionMirror
 from adapters.telegram.response_types import pin_response_types
 from adapters.telegram.scheduler import TimerScheduler
 from adapters.telegram.webhook import webhook_router
+from courses.workers import CourseWorkers
 from storage.crypto import SecretBox
 from storage.db import Database
 
@@ -38,18 +39,20 @@ class TelegramRuntime:
         redis: Redis,
         options: RuntimeOptions,
         *,
+        workers: CourseWorkers,
         llm: LLMClient | None = None,
         clock: Callable[[], datetime] = utc_now,
         reconcile_interval_s: float = 1.0,
         session_pools: SessionPools | None = None,
     ) -> None:
-        """`session_pools` replaces the HTTP pools (benchmarks: an in-process Bot API); the
+        """`workers` parse courses (the caller owns them: the panel shares them);
+        `session_pools` replaces the HTTP pools (benchmarks: an in-process Bot API); the
         caller then owns them and closes them."""
         self._db = db
         self._options = options
         self._llm = llm
         self._clock = clock
-        self.courses = CourseCache()
+        self.courses = CourseCache(workers)
         # Set before start() when payments are configured (the payments service itself needs
         # this runtime's paid-access hook, so it is built after the runtime).
         self.payments: PaymentService | None = None
@@ -109,6 +112,7 @@ class TelegramRuntime:
         self._tasks = []
         await self.pool.stop_all()
         await self.journal.stop()
+        await self.courses.close()
         await self._mirror.stop()
         if self._pools is not None and self._pools is not self._given_pools:
             await self._pools.close()

@@ -26,7 +26,7 @@ from panel_api.schemas.deployments import (
     RestrictedImportOut,
     UpgradeOut,
 )
-from storage.models import Bot, CourseDeployment, CourseVersion, Restricted, Run
+from storage.models import Bot, CourseDeployment, CourseElement, CourseVersion, Restricted, Run
 from storage.repositories import bans, bots, courses, deployments
 
 router = APIRouter(prefix="/accounts/{account_id}/deployments", tags=["deployments"])
@@ -155,10 +155,7 @@ async def upgrade_deployment(
         )
         migrated = 0
         if body.migrate_running:
-            element_ids = [element["id"] for element in new.elements]
-            migrated = await _repin_runs(
-                session, access.account_id, deployment_id, new.id, element_ids
-            )
+            migrated = await _repin_runs(session, access.account_id, deployment_id, new.id)
         pinned = await session.scalar(
             select(func.count()).where(
                 Run.account_id == access.account_id,
@@ -334,11 +331,14 @@ def _parse_entries(items: list[str]) -> tuple[list[int], list[str], list[str]]:
 
 
 async def _repin_runs(
-    session: AsyncSession, account_id: int, deployment_id: int, version_id: int, ids: list[str]
+    session: AsyncSession, account_id: int, deployment_id: int, version_id: int
 ) -> int:
     """Move active runs whose current element exists in the new version (or that have not
     begun); a run standing on a removed element could not continue, so it keeps its pin."""
     current = Run.state["current"].astext
+    ids = select(CourseElement.element_id).where(
+        CourseElement.account_id == account_id, CourseElement.version_id == version_id
+    )
     result = await session.execute(
         update(Run)
         .where(

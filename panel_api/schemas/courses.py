@@ -5,6 +5,7 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
+from courses.jobs import MAX_REPORTED_DIAGNOSTICS
 from courses.limits import MAX_SOURCE_BYTES
 from panel_api.schemas.common import Diagnostic, StrictIn
 
@@ -60,16 +61,25 @@ class CourseOut(BaseModel):
     latest_version: VersionOut | None
 
 
+OMITTED = Field(
+    0,
+    description="how many more were found than are listed "
+    f"(a list stops at {MAX_REPORTED_DIAGNOSTICS:,})",
+)
+
+
 class UploadOut(BaseModel):
     course: CourseOut
     version: VersionOut
     warnings: list[Diagnostic]
+    warnings_omitted: int = OMITTED
 
 
 class ValidationOut(BaseModel):
     ok: bool
     elements_count: int
     diagnostics: list[Diagnostic]
+    diagnostics_omitted: int = OMITTED
 
 
 class ElementChangeOut(BaseModel):

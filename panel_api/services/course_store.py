@@ -1,21 +1,20 @@
-"""From course source text to a stored, immutable version.
+"""From a worker's verdict on a course source to a stored, immutable version.
 
-Upload and Sheets import end the same way: the loader's verdict decides (errors -> 422 with
-every diagnostic; warnings travel with the successful answer), then the version is stored with
-its normalised elements (what analytics and diffs read) and a checksum of the source.
+Upload and Sheets import end the same way: the verdict decides (errors -> 422 with the
+diagnostics; warnings travel with the successful answer), then the version is stored with
+its normalised elements (what analytics and diffs read), as the JSON text the worker made,
+and a checksum of the source.
 """
 
 from __future__ import annotations
 
 import hashlib
 from collections.abc import Iterable
-from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from courses.diagnostics import Diagnostic
-from courses.loader import LoadResult
-from engine.model import Course, element_to_data
+from courses.jobs import Checked
 from panel_api.errors import unprocessable
 from panel_api.schemas.common import Diagnostic as DiagnosticOut
 from storage.models import CourseVersion, SourceFormat
@@ -35,23 +34,25 @@ def diagnostics_out(items: Iterable[Diagnostic]) -> list[DiagnosticOut]:
     ]
 
 
-def require_valid(result: LoadResult) -> Course:
-    """The course, or a 422 carrying every diagnostic (errors and warnings, in file order)."""
-    if result.course is None:
-        count = len(result.errors)
+def warnings_out(checked: Checked) -> list[DiagnosticOut]:
+    return diagnostics_out(d for d in checked.diagnostics if not d.is_error)
+
+
+def require_valid(checked: Checked) -> str:
+    """The normalised elements (JSON text), or a 422 carrying the diagnostics (errors and
+    warnings, in file order; beyond the reported ones only their number)."""
+    if checked.elements_json is None:
+        count = checked.errors
         raise unprocessable(
             f"the course has {count} error{'s' if count != 1 else ''}",
-            diagnostics=[d.model_dump() for d in diagnostics_out(result.diagnostics)],
+            diagnostics=[d.model_dump() for d in diagnostics_out(checked.diagnostics)],
+            diagnostics_omitted=checked.omitted,
         )
-    return result.course
+    return checked.elements_json
 
 
 def checksum(source_text: str) -> str:
     return hashlib.sha256(source_text.encode()).hexdigest()
-
-
-def elements_payload(course: Course) -> list[dict[str, Any]]:
-    return [{"id": element.id, **element_to_data(element)} for element in course.elements]
 
 
 async def store_version(
@@ -61,7 +62,7 @@ async def store_version(
     *,
     source_text: str,
     source_format: SourceFormat,
-    course: Course,
+    elements_json: str,
 ) -> CourseVersion:
     return await courses.add_version(
         session,
@@ -69,6 +70,6 @@ async def store_version(
         course_id,
         source_text=source_text,
         source_format=source_format,
-        elements=elements_payload(course),
+        elements=elements_json,
         checksum=checksum(source_text),
     )

@@ -62,6 +62,8 @@ def install(app: FastAPI) -> None:
             return await error_page(request, 404, "error.not_found", None)
         if exc.status == 403:
             return await error_page(request, 403, "error.forbidden", exc.detail)
+        if exc.status == 429:
+            return await error_page(request, 429, "error.busy", None)
         return await error_page(request, exc.status, "error.failed", exc.detail)
 
     async def on_validation_error(request: Request, exc: Exception) -> Response:

@@ -1,7 +1,9 @@
 """A course source shown line by line with its diagnostics right under the lines they name.
 
 The API answers a bad upload with diagnostics carrying element id, field and line; a person
-fixing the file wants to see them where they are, like an editor shows them.
+fixing the file wants to see them where they are, like an editor shows them. A broken file
+can have tens of thousands; the first `MAX_SHOWN` are shown and the rest counted, so the page
+stays quick to build and to read.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 CONTEXT_LINES = 3
+MAX_SHOWN = 100
 
 
 @dataclass
@@ -24,19 +27,30 @@ class ListingLine:
 @dataclass
 class Listing:
     """`chunks`: runs of consecutive lines around the diagnostics (the rest is elided);
-    `unplaced`: diagnostics without a line (or past the end of the text)."""
+    `unplaced`: diagnostics without a line (or past the end of the text); `hidden`: how many
+    diagnostics are not shown; `errors`, `warnings`: counts of those given."""
 
     chunks: list[list[ListingLine]]
     unplaced: list[Mapping[str, Any]]
     errors: int
     warnings: int
+    hidden: int = 0
+
+    @property
+    def limit(self) -> int:
+        """How many diagnostics a listing shows at most (the page says so)."""
+        return MAX_SHOWN
 
 
-def annotate(source: str | None, diagnostics: Sequence[Mapping[str, Any]]) -> Listing:
+def annotate(
+    source: str | None, diagnostics: Sequence[Mapping[str, Any]], omitted: int = 0
+) -> Listing:
+    """The first `MAX_SHOWN` diagnostics placed at their lines; `omitted`: diagnostics the
+    API found but did not list (they are counted as hidden too)."""
     lines = source.splitlines() if source else []
     by_line: dict[int, list[Mapping[str, Any]]] = defaultdict(list)
     unplaced = []
-    for item in diagnostics:
+    for item in diagnostics[:MAX_SHOWN]:
         line = item.get("line")
         if isinstance(line, int) and 1 <= line <= len(lines):
             by_line[line].append(item)
@@ -53,4 +67,5 @@ def annotate(source: str | None, diagnostics: Sequence[Mapping[str, Any]]) -> Li
         chunks[-1].append(ListingLine(number, lines[number - 1], by_line.get(number, [])))
         previous = number
     errors = sum(1 for d in diagnostics if d.get("severity") == "error")
-    return Listing(chunks, unplaced, errors, len(diagnostics) - errors)
+    hidden = max(len(diagnostics) - MAX_SHOWN, 0) + omitted
+    return Listing(chunks, unplaced, errors, len(diagnostics) - errors, hidden)

@@ -4,7 +4,9 @@ transcript is what a student would have seen.
 The same loop as the Telegram adapter (execute effects in order, feed results back as
 events), with a student who always takes the first button or poll option, types a fixed
 sample text, never waits (timers fire at once) and a dialog partner that answers one stub
-line and ends the dialog. Pure: no I/O, so it can run inside a page request.
+line and ends the dialog. Pure: no I/O. Playing a 30,000-element course takes a CPU for
+seconds, so the version page asks a worker process for `version_view`, which also keeps the
+transcript short enough to send back and render.
 """
 
 from __future__ import annotations
@@ -16,6 +18,9 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Literal
 
+from courses.diagnostics import Diagnostic
+from courses.jobs import reported
+from courses.loader import load_course
 from engine import step
 from engine.effects import (
     AskLLM,
@@ -44,6 +49,9 @@ from engine.state import RunState
 MAX_STEPS = 400
 """Default answers can send a course round in circles (a revision replaying the mistakes
 the first option made); the preview stops here and says so."""
+MAX_SHOWN_LINES = 300
+"""A page with more bubbles is unreadable and slow to render; the rest is counted."""
+MAX_SHOWN_WARNINGS = 100
 STOP_MARKER = "{STOP}"
 _TAG = re.compile(r"<[^>]+>")
 
@@ -68,6 +76,40 @@ class Line:
 class Preview:
     lines: list[Line]
     finished: bool
+
+    def shortened(self, limit: int) -> Preview:
+        """The first `limit` lines, a note counting the rest, and the closing note."""
+        closing = self.lines[-1:] if self.lines and self.lines[-1].role == "note" else []
+        body = self.lines[: len(self.lines) - len(closing)]
+        if len(body) <= limit:
+            return self
+        count = str(len(body) - limit)
+        hidden = Line("note", note="preview.hidden", params={"count": count, "shown": str(limit)})
+        return Preview([*body[:limit], hidden, *closing], self.finished)
+
+
+@dataclass(frozen=True)
+class VersionView:
+    """What the version page shows of a version: some of its warnings (and how many there
+    are) and the preview (None: the version does not load any more)."""
+
+    warnings: tuple[Diagnostic, ...]
+    warnings_total: int
+    preview: Preview | None
+
+
+def version_view(
+    source_text: str, source_name: str, sample_text: str, dialog_reply: str
+) -> VersionView:
+    loaded = load_course(source_text, source_name=source_name)
+    played = None
+    if loaded.course is not None:
+        played = play(loaded.course, sample_text=sample_text, dialog_reply=dialog_reply)
+    return VersionView(
+        reported(loaded.warnings, MAX_SHOWN_WARNINGS),
+        len(loaded.warnings),
+        played.shortened(MAX_SHOWN_LINES) if played is not None else None,
+    )
 
 
 def play(course: Course, *, sample_text: str, dialog_reply: str) -> Preview:

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from typing import Any
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any, NamedTuple
 
-from sqlalchemy import delete, func, select
+import orjson
+from sqlalchemy import Text, bindparam, cast, delete, func, insert, select, text
+from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import undefer
+from sqlalchemy.orm.attributes import set_committed_value
 
 from storage.models import Course, CourseElement, CourseVersion, SourceFormat
 from storage.repositories._common import UNSET, Unset, get_scoped, given, update_scoped
@@ -51,6 +55,31 @@ async def delete_course(session: AsyncSession, account_id: int, course_id: int) 
     return (await session.execute(stmt)).rowcount > 0
 
 
+# The element rows come from the version's own stored document: a 30,000-element version is
+# expanded by PostgreSQL, not built as 30,000 objects in the process. `bad`: the position of
+# the first element without a string id and type (nothing is inserted then).
+_INSERT_ELEMENTS = text(
+    """
+WITH doc AS (
+    SELECT e.value, e.n - 1 AS position
+    FROM course_version v, jsonb_array_elements(v.elements) WITH ORDINALITY AS e(value, n)
+    WHERE v.id = :version_id AND v.account_id = :account_id
+), bad AS (
+    SELECT min(position) AS position FROM doc
+    WHERE jsonb_typeof(value -> 'id') IS DISTINCT FROM 'string'
+       OR jsonb_typeof(value -> 'type') IS DISTINCT FROM 'string'
+), stored AS (
+    INSERT INTO course_element (account_id, version_id, position, element_id, type, data)
+    SELECT :account_id, :version_id, position, value ->> 'id', value ->> 'type', value
+    FROM doc
+    WHERE (SELECT position FROM bad) IS NULL
+    RETURNING 1
+)
+SELECT (SELECT position FROM bad) AS bad, (SELECT count(*) FROM stored) AS stored
+"""
+)
+
+
 async def add_version(
     session: AsyncSession,
     account_id: int,
@@ -58,17 +87,20 @@ async def add_version(
     *,
     source_text: str,
     source_format: SourceFormat | str,
-    elements: Sequence[Mapping[str, Any]],
+    elements: Sequence[Mapping[str, Any]] | str,
     checksum: str,
 ) -> CourseVersion:
     """Append version N+1 with its element rows.
 
-    `elements` is the normalised, ordered element list; each item must carry its `id` and
-    `type` (it is stored whole, in the version and in its course_element row).
+    `elements` is the normalised, ordered element list, or that list already as one JSON
+    array text (what the panel gets from its workers); each item must carry a string `id`
+    and `type` (it is stored whole, in the version and in its course_element row).
     """
-    for position, element in enumerate(elements):
-        if not isinstance(element.get("id"), str) or not isinstance(element.get("type"), str):
-            raise ValueError(f"element #{position} needs string 'id' and 'type' keys")
+    document = (
+        elements
+        if isinstance(elements, str)
+        else orjson.dumps([dict(e) for e in elements], option=orjson.OPT_NON_STR_KEYS).decode()
+    )
     # Lock the course so two uploads at once get numbers N+1 and N+2, not a unique violation.
     course = await session.scalar(
         select(Course.id)
@@ -77,41 +109,80 @@ async def add_version(
     )
     if course is None:
         raise LookupError(f"course {course_id} not found in account {account_id}")
-    number = await session.scalar(
-        select(func.coalesce(func.max(CourseVersion.number), 0) + 1).where(
-            CourseVersion.account_id == account_id, CourseVersion.course_id == course_id
-        )
+    number = select(func.coalesce(func.max(CourseVersion.number), 0) + 1).where(
+        CourseVersion.account_id == account_id, CourseVersion.course_id == course_id
     )
-    version = CourseVersion(
-        account_id=account_id,
-        course_id=course_id,
-        number=number,
-        source_text=source_text,
-        source_format=SourceFormat(source_format).value,
-        elements=[dict(e) for e in elements],
-        checksum=checksum,
-    )
-    session.add(version)
-    await session.flush()
-    session.add_all(
-        CourseElement(
+    version = await session.scalar(
+        insert(CourseVersion)
+        .values(
             account_id=account_id,
-            version_id=version.id,
-            position=position,
-            element_id=element["id"],
-            type=element["type"],
-            data=dict(element),
+            course_id=course_id,
+            number=number.scalar_subquery(),
+            source_text=source_text,
+            source_format=SourceFormat(source_format).value,
+            elements=cast(bindparam("document", document, type_=Text), JSONB),
+            checksum=checksum,
         )
-        for position, element in enumerate(elements)
+        .returning(CourseVersion)
     )
-    await session.flush()
+    assert version is not None
+    rows = {"account_id": account_id, "version_id": version.id}
+    outcome = (await session.execute(_INSERT_ELEMENTS, rows)).one()
+    if outcome.bad is not None:
+        raise ValueError(f"element #{outcome.bad} needs string 'id' and 'type' keys")
+    set_committed_value(version, "elements_count", outcome.stored)  # RETURNING leaves it out
     return version
 
 
 async def get_version(
     session: AsyncSession, account_id: int, version_id: int
 ) -> CourseVersion | None:
-    return await get_scoped(session, CourseVersion, account_id, CourseVersion.id == version_id)
+    """The version with its source text (its elements stay in the database: see
+    `elements_json`)."""
+    stmt = (
+        select(CourseVersion)
+        .where(CourseVersion.account_id == account_id, CourseVersion.id == version_id)
+        .options(undefer(CourseVersion.source_text))
+    )
+    return (await session.scalars(stmt)).one_or_none()
+
+
+async def source_text(session: AsyncSession, account_id: int, version_id: int) -> str | None:
+    stmt = select(CourseVersion.source_text).where(
+        CourseVersion.account_id == account_id, CourseVersion.id == version_id
+    )
+    return await session.scalar(stmt)
+
+
+async def elements_json(session: AsyncSession, account_id: int, version_id: int) -> str | None:
+    """The version's normalised elements as the JSON array text PostgreSQL keeps: handed on
+    (an API answer, a worker) without being decoded here."""
+    stmt = select(cast(CourseVersion.elements, Text)).where(
+        CourseVersion.account_id == account_id, CourseVersion.id == version_id
+    )
+    return await session.scalar(stmt)
+
+
+class VersionTexts(NamedTuple):
+    source_text: str
+    elements_json: str  # the normalised elements, as PostgreSQL gives them back
+
+
+async def texts_by_number(
+    session: AsyncSession, account_id: int, course_id: int, numbers: Iterable[int]
+) -> dict[int, VersionTexts]:
+    """Source and elements of the course's versions numbered `numbers` (those that exist)."""
+    stmt = select(
+        CourseVersion.number, CourseVersion.source_text, cast(CourseVersion.elements, Text)
+    ).where(
+        CourseVersion.account_id == account_id,
+        CourseVersion.course_id == course_id,
+        CourseVersion.number.in_(list(numbers)),
+    )
+    return {
+        number: VersionTexts(source, elements)
+        for number, source, elements in (await session.execute(stmt)).all()
+    }
 
 
 async def latest_version(

@@ -24,6 +24,7 @@ from adapters.telegram.bot_runtime import RuntimeOptions
 from adapters.telegram.runtime import TelegramRuntime
 from adapters.telegram.sender import RateLimits
 from panel_api.app import create_app
+from tests.course_workers import shared_course_workers
 from tests.fakes.telegram_api import FakeTelegram
 from tests.integration import conftest as integration
 from tests.integration.runtime_support import ShiftableClock
@@ -80,6 +81,7 @@ async def panel(db, secret_box, service_urls) -> AsyncIterator[Panel]:
                 rate_limits=RateLimits(chat_per_second=200.0, bot_per_second=500.0),
                 sweep_interval_s=0.5,
             ),
+            workers=shared_course_workers(),
             clock=clock,
             reconcile_interval_s=0.3,
         )

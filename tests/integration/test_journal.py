@@ -29,6 +29,7 @@ from adapters.telegram.journal_items import (
 from adapters.telegram.updates import read_update, translate
 from storage.models import ProcessedUpdate, Run
 from tests.course_files import fixture_text
+from tests.course_workers import shared_course_workers
 from tests.fakes.telegram_api import FakeBot
 from tests.integration.conftest import random_telegram_id
 from tests.integration.runtime_support import (
@@ -52,7 +53,7 @@ class School:
 
 @pytest.fixture
 async def journal(db) -> AsyncIterator[Journal]:
-    journal = Journal(db, CourseCache(), lambda: datetime.now(UTC))
+    journal = Journal(db, CourseCache(shared_course_workers()), lambda: datetime.now(UTC))
     journal.start()
     yield journal
     await journal.stop()

@@ -18,6 +18,7 @@ from adapters.telegram.sender import RateLimits
 from courses.loader import load_course
 from panel_api.auth.telegram_login import widget_hash
 from tests.course_files import fixture_text
+from tests.course_workers import shared_course_workers
 from tests.fakes.telegram_api import FakeTelegram
 from tests.integration.runtime_support import (
     Autopilot,
@@ -54,6 +55,7 @@ async def test_owner_to_student_to_analytics(db, secret_box, service_urls):
                 rate_limits=RateLimits(chat_per_second=200.0),
                 sweep_interval_s=0.5,
             ),
+            workers=shared_course_workers(),
             clock=clock,
             reconcile_interval_s=0.3,
         )

@@ -12,6 +12,7 @@ from datetime import datetime
 import httpx
 from sqlalchemy import select
 
+from courses.workers import CourseWorkers
 from panel_api.app import create_app
 from panel_api.auth import sessions
 from panel_api.context import PanelContext, SheetsClientFactory, utc_now
@@ -23,6 +24,7 @@ from storage.db import Database
 from storage.models import Banned, MemberRole, Restricted
 from storage.outbound import OutboundClient
 from storage.repositories import api_keys, members
+from tests.course_workers import shared_course_workers
 from tests.integration.conftest import SeededAccount, random_telegram_id
 
 LOGIN_BOT_TOKEN = Secret("424242:login-bot-secret-for-tests")
@@ -38,6 +40,7 @@ def panel_context(
     sheets_client: SheetsClientFactory | None = None,
     outbound: OutboundClient | None = None,
     clock: Callable[[], datetime] = utc_now,
+    workers: CourseWorkers | None = None,
 ) -> PanelContext:
     """`outbound` replaces the production client (the system resolver, nothing allowed)."""
     ctx = PanelContext(
@@ -49,6 +52,7 @@ def panel_context(
         ),
         health=HealthProbe({}),
         outbound=outbound,
+        workers=workers or shared_course_workers(),
         clock=clock,
     )
     if sheets_client is not None:

@@ -26,6 +26,7 @@ from courses.loader import load_course
 from engine.limits import HALTED_NO_STUDENT_INPUT, MAX_ELEMENTS_PER_STEP
 from storage.models import Outbox, Run
 from storage.outbound import AllowList, OutboundClient
+from tests.course_workers import shared_course_workers
 from tests.fakes.openai_api import FakeOpenAI
 from tests.fakes.telegram_api import FakeTelegram
 from tests.integration.runtime_support import (
@@ -81,6 +82,7 @@ async def stack(db, secret_box, service_urls, fake) -> AsyncIterator[Stack]:
                 rate_limits=RateLimits(chat_per_second=500.0, bot_per_second=500.0),
                 sweep_interval_s=0.5,
             ),
+            workers=shared_course_workers(),
             llm=llm,
             clock=clock,
             reconcile_interval_s=0.3,

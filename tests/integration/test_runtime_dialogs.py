@@ -29,6 +29,7 @@ from storage.models import Conversation
 from storage.outbound import AllowList, OutboundClient
 from storage.repositories import llm as llm_repo
 from tests.course_files import fixture, legacy_courses
+from tests.course_workers import shared_course_workers
 from tests.fakes.listener import MARKER, Listener
 from tests.fakes.openai_api import FakeOpenAI
 from tests.fakes.telegram_api import FakeTelegram
@@ -100,6 +101,7 @@ async def stack(db, secret_box, service_urls, fake) -> AsyncIterator[Stack]:
                 sweep_interval_s=0.5,
                 typing_interval_s=TYPING_INTERVAL_S,
             ),
+            workers=shared_course_workers(),
             llm=llm,
             clock=clock,
             reconcile_interval_s=0.3,

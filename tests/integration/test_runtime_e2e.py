@@ -22,6 +22,7 @@ from engine.events import Text
 from storage import system
 from storage.models import Conversation, ProcessedUpdate, Run
 from tests.course_files import fixture_text
+from tests.course_workers import shared_course_workers
 from tests.fakes.telegram_api import FakeTelegram
 from tests.integration.runtime_support import (
     Autopilot,
@@ -76,6 +77,7 @@ async def stack(db, secret_box, redis, fake) -> AsyncIterator[Stack]:
             rate_limits=RateLimits(chat_per_second=200.0, bot_per_second=500.0),
             sweep_interval_s=0.5,
         ),
+        workers=shared_course_workers(),
         clock=clock,
         reconcile_interval_s=0.3,
     )
@@ -396,6 +398,7 @@ async def test_webhook_mode_checks_the_secret_and_serves_students(
             public_base_url=f"http://127.0.0.1:{port}",
             rate_limits=RateLimits(chat_per_second=200.0),
         ),
+        workers=shared_course_workers(),
         clock=clock,
         reconcile_interval_s=0.3,
     )

@@ -22,6 +22,7 @@ from adapters.telegram.student_texts import Notice, notice_text
 from storage.crypto import Secret
 from storage.models import EnrollmentToken, ProcessedUpdate, Run
 from storage.repositories import bans, bots, deployments, tokens
+from tests.course_workers import shared_course_workers
 from tests.fakes.telegram_api import Call, FakeBot, FakeTelegram
 from tests.integration.runtime_support import (
     ShiftableClock,
@@ -98,6 +99,7 @@ async def stack(db, secret_box, redis, fake) -> AsyncIterator[Stack]:
             rate_limits=RateLimits(chat_per_second=200.0, bot_per_second=500.0),
             sweep_interval_s=0.5,
         ),
+        workers=shared_course_workers(),
         clock=clock,
         reconcile_interval_s=0.3,
     )

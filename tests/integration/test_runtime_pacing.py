@@ -12,6 +12,7 @@ from redis.asyncio import Redis
 from adapters.telegram.bot_runtime import RuntimeOptions
 from adapters.telegram.runtime import TelegramRuntime
 from adapters.telegram.sender import RateLimits
+from tests.course_workers import shared_course_workers
 from tests.fakes.telegram_api import FakeTelegram
 from tests.integration.runtime_support import (
     Course,
@@ -80,6 +81,7 @@ async def _runtime(db, secret_box, redis, fake: FakeTelegram, **options) -> Tele
         secret_box,
         redis,
         RuntimeOptions(api_base=fake.base_url, poll_timeout_s=1, **options),
+        workers=shared_course_workers(),
         reconcile_interval_s=0.2,
     )
     await runtime.start()

@@ -18,6 +18,7 @@ from adapters.telegram.bot_runtime import RuntimeOptions
 from adapters.telegram.runtime import TelegramRuntime
 from adapters.telegram.sender import RateLimits
 from tests.course_files import fixture_text
+from tests.course_workers import shared_course_workers
 from tests.fakes.telegram_api import FakeTelegram
 from tests.fakes.yookassa_api import FakeYooKassa
 from tests.integration.runtime_support import (
@@ -56,6 +57,7 @@ async def test_paid_course_starts_after_payment_and_ends_on_refund(
                 rate_limits=RateLimits(chat_per_second=200.0),
                 sweep_interval_s=0.5,
             ),
+            workers=shared_course_workers(),
             clock=clock,
             reconcile_interval_s=0.3,
         )

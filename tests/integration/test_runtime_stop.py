@@ -24,6 +24,7 @@ from adapters.telegram.runtime import TelegramRuntime
 from adapters.telegram.sender import RateLimits
 from storage.db import Database
 from storage.models import Outbox, OutboxStatus, Run, RunStatus, Waiting, WaitStatus
+from tests.course_workers import shared_course_workers
 from tests.fakes.telegram_api import FakeTelegram
 from tests.integration.conftest import random_telegram_id
 from tests.integration.runtime_support import (
@@ -82,6 +83,7 @@ async def school(db, secret_box, service_urls, make_account) -> AsyncIterator[Sc
                 rate_limits=RateLimits(chat_per_second=20.0),
                 sweep_interval_s=0.5,
             ),
+            workers=shared_course_workers(),
             reconcile_interval_s=0.3,
         )
         await runtime.start()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 from decimal import Decimal
 
+import orjson
 import pytest
 from sqlalchemy.exc import IntegrityError
 
@@ -95,7 +96,8 @@ async def test_course_versions_are_numbered_and_keep_their_elements(db, make_acc
             (1, "q_1", "quiz"),
         ]
         assert rows[1].data == elements[1]
-        assert (await courses.get_version(s, account, v1.id)).elements == elements
+        assert orjson.loads(await courses.elements_json(s, account, v1.id)) == elements
+        assert (v1.elements_count, v2.elements_count) == (2, 1)
 
     with pytest.raises(ValueError, match="element #0 needs string 'id' and 'type'"):
         async with db.tenant(account) as s:
@@ -108,6 +110,51 @@ async def test_course_versions_are_numbered_and_keep_their_elements(db, make_acc
                 elements=[{"type": "message"}],
                 checksum="",
             )
+
+
+async def test_a_version_given_as_json_text_gets_its_element_rows(db, make_account, owner_engine):
+    """The panel hands over the elements as the JSON text its worker made; PostgreSQL expands
+    them into the version's rows, in order, in the account (RLS sees them; no other does)."""
+    account, other = await make_account(), await make_account()
+    document = orjson.dumps(
+        [{"id": f"m{i}", "type": "message", "text": f"Step {i}"} for i in range(300)]
+    ).decode()
+    async with db.tenant(account) as s:
+        course = await courses.create(s, account, title="Big", slug="big")
+        version = await courses.add_version(
+            s,
+            account,
+            course.id,
+            source_text="big",
+            source_format="yaml",
+            elements=document,
+            checksum="c",
+        )
+        rows = await courses.list_elements(s, account, version.id)
+    assert version.elements_count == 300
+    assert [(r.position, r.element_id, r.type) for r in rows[:2]] == [
+        (0, "m0", "message"),
+        (1, "m1", "message"),
+    ]
+    assert rows[-1].data == {"id": "m299", "type": "message", "text": "Step 299"}
+    assert {r.account_id for r in rows} == {account}
+    async with db.tenant(other) as s:
+        assert await courses.list_elements(s, other, version.id) == []
+        assert await courses.elements_json(s, other, version.id) is None
+
+    with pytest.raises(ValueError, match="element #1 needs string 'id' and 'type'"):
+        async with db.tenant(account) as s:
+            await courses.add_version(
+                s,
+                account,
+                course.id,
+                source_text="",
+                source_format="yaml",
+                elements='[{"id": "a", "type": "end"}, {"id": 7, "type": "end"}]',
+                checksum="",
+            )
+    async with db.tenant(account) as s:  # the refused version left nothing behind
+        assert [v.number for v in await courses.list_versions(s, account, course.id)] == [1]
 
 
 async def test_simultaneous_uploads_get_consecutive_version_numbers(db, make_account):

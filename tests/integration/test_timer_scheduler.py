@@ -11,6 +11,7 @@ import adapters.telegram.scheduler as scheduler_module
 from adapters.telegram.course_cache import CourseCache
 from adapters.telegram.scheduler import TimerScheduler
 from storage.repositories import runs, waiting
+from tests.course_workers import shared_course_workers
 
 pytestmark = pytest.mark.integration
 
@@ -40,7 +41,7 @@ async def test_a_failing_timer_is_set_aside_and_the_rest_of_its_batch_fires(
     kicked: list[tuple[int, int]] = []
     scheduler = TimerScheduler(
         db,
-        CourseCache(),
+        CourseCache(shared_course_workers()),
         lambda bot_id, chat_id: kicked.append((bot_id, chat_id)),
         lambda: LONG_AGO + timedelta(minutes=1),
         batch=10,

@@ -32,6 +32,7 @@ from storage.crypto import SecretBox
 from storage.db import Database
 from storage.models import Outbox, OutboxStatus, ProcessedUpdate, Run, Waiting, WaitStatus
 from storage.repositories import bots, conversation, members, runs
+from tests.course_workers import shared_course_workers
 from tests.fakes.telegram_api import FakeTelegram, Sent
 from tests.integration.runtime_support import (
     Course,
@@ -357,6 +358,7 @@ async def hosted_runtime(
             rate_limits=RateLimits(chat_per_second=100.0, bot_per_second=200.0),
             sweep_interval_s=0.5,
         ),
+        workers=shared_course_workers(),
         reconcile_interval_s=0.3,
     )
     await runtime.start()

@@ -24,6 +24,9 @@ router = page_router()
 Read = rule(Permission.ANALYTICS_READ)
 REPORTS = ("funnel", "tokens", "utm", "cohorts", "scores")
 DEFAULT_DAYS = 30
+MAX_FUNNEL_ROWS = 300
+"""The page's chart and table stop here (a 30,000-element course made an 11 MB page that
+took the event loop over a second to render); the CSV has every element."""
 
 
 def _int_param(request: Request, name: str, low: int, high: int) -> int | None:
@@ -63,8 +66,8 @@ async def analytics_page(
         version_id = None
     # Four independent reports on four pooled connections: the page costs the slowest one.
     a, d = access.account_id, deployment_id
-    funnel, conversion, cohorts, scores = await asyncio.gather(
-        _funnel(ctx, access, deployment, version_id),
+    (funnel, elements), conversion, cohorts, scores = await asyncio.gather(
+        _funnel(ctx, access, deployment, version_id, limit=MAX_FUNNEL_ROWS),
         analytics_api.conversion(a, d, access, ctx),
         analytics_api.cohorts(a, d, access, ctx, days=days),
         analytics_api.scores(a, d, access, ctx, course_version_id=version_id),
@@ -79,6 +82,7 @@ async def analytics_page(
         course_title=titles.get(deployment.course_id, ""),
         versions=versions,
         funnel=funnel,
+        funnel_elements=elements,
         chart=charts.funnel(funnel.steps, funnel.runs),
         conversion=conversion,
         cohorts=cohorts,
@@ -91,21 +95,23 @@ async def analytics_page(
 
 
 async def _funnel(
-    ctx: Ctx, access: Access, deployment: DeploymentOut, version_id: int | None
-) -> FunnelOut:
-    """The API's funnel (same query, same shape), its scans run side by side: this page has
-    a 300 ms budget with 10k runs. `version_id` is already known to be of this course."""
+    ctx: Ctx, access: Access, deployment: DeploymentOut, version_id: int | None, *, limit: int
+) -> tuple[FunnelOut, int]:
+    """The API's funnel (same query, same shape) with its first `limit` steps, and how many
+    elements the version has; its scans run side by side: this page has a 300 ms budget
+    with 10k runs. `version_id` is already known to be of this course."""
     version = version_id or deployment.course_version_id
     result = await analytics_queries.funnel_concurrently(
         ctx.db, access.account_id, deployment.id, version
     )
-    return FunnelOut(
+    out = FunnelOut(
         deployment_id=deployment.id,
         course_version_id=version,
         runs=result.runs,
         runs_without_lines=result.runs_without_lines,
-        steps=[FunnelStepOut(**step.__dict__) for step in result.steps],
+        steps=[FunnelStepOut(**step.__dict__) for step in result.steps[:limit]],
     )
+    return out, len(result.steps)
 
 
 @router.get("/accounts/{account_id}/deployments/{deployment_id}/analytics.csv")
@@ -124,7 +130,9 @@ async def analytics_csv(
             versions = await lookups.versions_of(session, a, deployment.course_id)
         if version_id not in {vid for vid, _ in versions}:
             version_id = None
-        funnel = await _funnel(ctx, access, deployment, version_id)
+        funnel = await analytics_queries.funnel_concurrently(
+            ctx.db, a, d, version_id or deployment.course_version_id
+        )
         text = spreadsheet.to_csv(
             ("position", "element_id", "type", "reached", "completed", "in_progress", "dropped"),
             (

@@ -10,7 +10,6 @@ from typing import Any
 from fastapi import Request, Response
 from pydantic import ValidationError
 
-from courses.loader import load_course
 from panel_api.deps import Ctx
 from panel_api.errors import ApiError
 from panel_api.permissions import Permission, allows
@@ -24,6 +23,7 @@ from panel_api.schemas.courses import (
     SheetsAccessIn,
     VersionUpload,
 )
+from panel_api.services import course_work
 from panel_api.services.course_store import diagnostics_out
 from panel_api.web import listing, preview
 from panel_api.web.rendering import page_translator, render
@@ -53,11 +53,12 @@ class Problem(Exception):
         *,
         source: str | None = None,
         diagnostics: list[dict[str, Any]] | None = None,
+        omitted: int = 0,
         status: int = 422,
     ) -> None:
         super().__init__(messages[0] if messages else "invalid")
         self.messages = messages
-        self.listing = listing.annotate(source, diagnostics or []) if diagnostics else None
+        self.listing = listing.annotate(source, diagnostics, omitted) if diagnostics else None
         self.status = status
 
 
@@ -65,7 +66,11 @@ def _problem(exc: ValidationError | ApiError, source: str | None = None) -> Prob
     if isinstance(exc, ValidationError):
         return Problem(validation_messages(exc))
     return Problem(
-        [exc.detail], source=source, diagnostics=exc.extra.get("diagnostics"), status=exc.status
+        [exc.detail],
+        source=source,
+        diagnostics=exc.extra.get("diagnostics"),
+        omitted=exc.extra.get("diagnostics_omitted", 0),
+        status=exc.status,
     )
 
 
@@ -262,14 +267,15 @@ async def version_page(
     async with ctx.db.tenant(access.account_id) as session:
         version = await course_repo.get_version(session, access.account_id, version_id)
     assert version is not None  # the page's rule checked it is a version of this course
-    loaded = load_course(version.source_text, source_name=f"v{version.number}")
-    played = None
-    if loaded.course is not None:
-        played = preview.play(
-            loaded.course,
-            sample_text=t("preview.sample_text"),
-            dialog_reply=t("preview.dialog_reply"),
-        )
+    view = await course_work.run(
+        ctx,
+        access.account_id,
+        preview.version_view,
+        version.source_text,
+        f"v{version.number}",
+        t("preview.sample_text"),
+        t("preview.dialog_reply"),
+    )
     bots = []
     if allows(access.role, Permission.DEPLOYMENTS_MANAGE):
         bots = await bots_api.list_bots(access.account_id, access, ctx)
@@ -279,8 +285,9 @@ async def version_page(
         access=access,
         course=course,
         version=version,
-        warnings=[d.model_dump() for d in diagnostics_out(loaded.warnings)],
-        preview=played,
+        warnings=[d.model_dump() for d in diagnostics_out(view.warnings)],
+        warnings_total=view.warnings_total,
+        preview=view.preview,
         bots=bots,
     )
 
