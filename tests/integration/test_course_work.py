@@ -117,7 +117,7 @@ async def test_a_heavy_export_by_one_tenant_leaves_other_tenants_served(
     account_a = await make_account(owner_telegram_user_id=owner_a)
     account_b = await make_account(owner_telegram_user_id=owner_b)
     ctx = panel_context(db, secret_box, workers=limited_workers)
-    as_a, as_b = user_headers(ctx, owner_a), user_headers(ctx, owner_b)
+    as_a, as_b = await user_headers(ctx, owner_a), await user_headers(ctx, owner_b)
     api_a, api_b = f"/api/v1/accounts/{account_a}", f"/api/v1/accounts/{account_b}"
     async with panel_client(ctx) as client:
         uploaded = await client.post(
