@@ -7,9 +7,9 @@ bot token is a secret that must never reach a repr or a log line (it is held as 
 from __future__ import annotations
 
 import os
-import re
 from dataclasses import dataclass, field
 
+from panel_api.bot_tokens import is_bot_token
 from storage.crypto import Secret
 
 DEFAULT_LOGIN_MAX_AGE_S = 24 * 3600
@@ -18,7 +18,6 @@ DEFAULT_MAX_BODY_BYTES = 2 * 1024 * 1024
 # A school, its sandbox and one more project; more is what the limit is there to stop (every
 # account gets the free plan's bots and students anew). Operators raise it for their users.
 DEFAULT_MAX_ACCOUNTS_PER_USER = 3
-_BOT_TOKEN = re.compile(r"(\d{1,20}):[A-Za-z0-9_-]+")
 
 
 class PanelSettingsError(ValueError):
@@ -80,7 +79,7 @@ def _bot_token(name: str) -> Secret | None:
     raw = os.environ.get(name, "").strip()
     if not raw:
         return None
-    if not _BOT_TOKEN.fullmatch(raw):
+    if not is_bot_token(raw):
         # The value is a secret: say what is wrong with it, never echo it.
         raise PanelSettingsError(f"{name} must be a bot token from @BotFather, like 123456:AAE...")
     return Secret(raw)

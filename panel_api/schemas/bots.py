@@ -6,8 +6,8 @@ from typing import Annotated
 from pydantic import AfterValidator, BaseModel, Field
 from pydantic_core import PydanticCustomError
 
+from panel_api.bot_tokens import MALFORMED_TOKEN, is_bot_token
 from panel_api.schemas.common import StrictIn
-from panel_api.services.telegram_check import MALFORMED_TOKEN, is_bot_token
 from storage.models import BotMode
 
 

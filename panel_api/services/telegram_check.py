@@ -1,15 +1,13 @@
 """Checking a bot token with Telegram's getMe, through TELEGRAM_API_BASE when it is set.
 
 A real aiogram Bot makes the call, so the panel accepts exactly the tokens the runtime will
-be able to use. The token goes into the request's path, so only a token of the form
-@BotFather hands out is ever sent: a `/`, `?` or `#` would take the request elsewhere. The
-token itself never appears in an error: Telegram's reason does.
+be able to use. Only a token of the form @BotFather hands out is ever sent (panel_api/
+bot_tokens.py). The token itself never appears in an error: Telegram's reason does.
 """
 
 from __future__ import annotations
 
 import logging
-import re
 from dataclasses import dataclass
 
 from aiogram.exceptions import (
@@ -20,20 +18,11 @@ from aiogram.exceptions import (
 )
 
 from adapters.telegram.bot_factory import make_bot
+from panel_api.bot_tokens import MALFORMED_TOKEN, is_bot_token
 from storage.crypto import Secret
 
 log = logging.getLogger(__name__)
 GET_ME_TIMEOUT_S = 15
-# The bot's number, a colon, and the secret @BotFather made: the one rule for a bot token.
-_BOT_TOKEN = re.compile(r"[0-9]+:[A-Za-z0-9_-]{30,}")
-MALFORMED_TOKEN = (
-    "this is not a bot token: @BotFather gives one like 123456789:AAF..., the bot's number, "
-    "a colon and at least 30 letters, digits, - or _"
-)
-
-
-def is_bot_token(text: str) -> bool:
-    return _BOT_TOKEN.fullmatch(text) is not None
 
 
 @dataclass(frozen=True)

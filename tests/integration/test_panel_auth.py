@@ -22,7 +22,7 @@ from tests.integration.test_panel_support import (
 
 pytestmark = pytest.mark.integration
 
-OTHER_BOT_TOKEN = Secret("999:another-bot")
+OTHER_BOT_TOKEN = Secret("999:another-bot-that-signs-nothing-here")
 
 
 def signed(fields: dict, token=LOGIN_BOT_TOKEN) -> dict:

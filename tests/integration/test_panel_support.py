@@ -27,7 +27,7 @@ from storage.repositories import api_keys, members
 from tests.course_workers import shared_course_workers
 from tests.integration.conftest import SeededAccount, random_telegram_id
 
-LOGIN_BOT_TOKEN = Secret("424242:login-bot-secret-for-tests")
+LOGIN_BOT_TOKEN = Secret("424242:login-bot-secret-for-tests-of-the-panel")
 SUPERADMIN_ID = 777_000_001
 
 

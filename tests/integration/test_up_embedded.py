@@ -24,7 +24,7 @@ from storage.crypto import Secret
 pytestmark = pytest.mark.integration
 
 REPO = Path(__file__).resolve().parents[2]
-LOGIN_BOT_TOKEN = Secret("123456:embedded-up-login-bot")
+LOGIN_BOT_TOKEN = Secret("123456:embedded-up-login-bot-of-coursebot-up")
 
 
 def free_port() -> int:
