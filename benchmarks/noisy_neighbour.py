@@ -45,6 +45,7 @@ from storage.crypto import Secret
 from storage.db import Database
 from storage.repositories import bots, courses, deployments, members, tokens
 from tests.fakes.telegram_api import FakeBot, FakeTelegram
+from tests.integration.test_panel_support import LOGIN_BOT_TOKEN
 from tests.integration.test_web_support import Browser
 
 REPO = Path(__file__).resolve().parents[1]
@@ -163,6 +164,8 @@ class Runner:
             COURSEBOT_POLL_TIMEOUT="10",
             COURSEBOT_CHAT_RATE="100",
             COURSEBOT_LOG_LEVEL="WARNING",
+            # B's owner logs in as the panel's tests do: a login signed by this login bot.
+            COURSEBOT_LOGIN_BOT_TOKEN=LOGIN_BOT_TOKEN.reveal(),
         )
         self.process: asyncio.subprocess.Process | None = None
         self._drain: asyncio.Task[None] | None = None
