@@ -281,6 +281,7 @@ async def measure_runtime(
         session_pools=pools,
     )
     try:
+        await workers.start()  # as coursebot up does, before the runtime
         await runtime.start()
         await _until_polling(stub, 1 + len(load_bots), plan.timeout_s)
         return await _play(

@@ -141,6 +141,7 @@ async def measure_runtime(
     users = _enroll(classroom, school, size.students)
     try:
         started = time.perf_counter()
+        await workers.start()  # as coursebot up does, before the runtime
         await runtime.start()
         await _until(lambda: stub.calls["getupdates"] >= size.bots, timeout_s)
         startup = time.perf_counter() - started
