@@ -14,7 +14,7 @@ import time
 from collections.abc import Sequence
 
 from adapters.observability.logs import configure_logging
-from storage.config import Settings
+from storage.config import Settings, setting_lines
 
 log = logging.getLogger("coursebot")
 
@@ -23,8 +23,6 @@ def _resolve_stores(settings: Settings, *, announce: bool) -> tuple[Settings, ob
     """Fill in DATABASE_URL / REDIS_URL from embedded servers when they are not configured."""
     if settings.database_url and settings.redis_url:
         return settings, None
-    from dataclasses import replace
-
     from storage.embedded import start_embedded
 
     services = start_embedded(settings.data_dir)
@@ -34,8 +32,7 @@ def _resolve_stores(settings: Settings, *, announce: bool) -> tuple[Settings, ob
             f"under {settings.data_dir}",
             flush=True,
         )
-    resolved = replace(
-        settings,
+    resolved = settings.replace(
         database_url=settings.database_url or services.database_url,
         redis_url=settings.redis_url or services.redis_url,
     )
@@ -93,10 +90,36 @@ def _cmd_migrate(settings: Settings) -> int:
     return 0
 
 
+def settings_help() -> str:
+    """Every setting `up` reads, with its default and meaning, from the settings model."""
+    rows = list(setting_lines())
+    width = max(len(name) for name, _, _ in rows)
+    lines = ["settings (environment variables):"]
+    for name, default, meaning in rows:
+        lines.append(f"  {name:<{width}}  {meaning} (default: {default})")
+    return "\n".join(lines)
+
+
+def _cmd_play(settings: Settings, argv: list[str]) -> int:
+    from courses.cli import play_main
+    from courses.llm import chat_model_for
+
+    # The platform's model name overrides the course's only when the operator set one.
+    model = settings.llm_model if "llm_model" in settings.model_fields_set else None
+    chat, description = chat_model_for(settings.llm_base_url, settings.llm_api_key, model)
+    return play_main(argv, chat=chat, chat_description=description)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="coursebot", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
-    sub.add_parser("up", help="run migrations, the Telegram runtime and the panel")
+    sub.add_parser(
+        "up",
+        help="run migrations, the Telegram runtime and the panel",
+        description="Run migrations, the Telegram runtime and the panel in one process.",
+        epilog=settings_help(),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     sub.add_parser("migrate", help="upgrade the database schema to the latest migration")
     sub.add_parser("validate", help="validate course YAML files", add_help=False)
     sub.add_parser("play", help="play a course in the terminal", add_help=False)
@@ -106,16 +129,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         from courses.cli import validate_main
 
         return validate_main(rest)
-    if args.command == "play":
-        from courses.cli import play_main
-
-        return play_main(rest)
-    if rest:
+    if rest and args.command != "play":
         parser.error(f"unrecognized arguments: {' '.join(rest)}")
 
     try:
         settings = Settings.from_env()
-        configure_logging(settings.log_level)  # text, or JSON with COURSEBOT_LOG_FORMAT=json
+    except ValueError as exc:
+        parser.error(str(exc))
+    if args.command == "play":  # the terminal is the player's: no log lines on it
+        return _cmd_play(settings, rest)
+    try:
+        configure_logging(settings.log_level, settings.log_format)
     except ValueError as exc:
         parser.error(str(exc))
     if args.command == "up":

@@ -15,7 +15,7 @@ from sqlalchemy import text
 
 from adapters.llm import AccountLLM, Endpoint
 from adapters.observability.metrics import install_log_counter, metrics_router
-from adapters.payments import PaymentService, payments_router
+from adapters.payments import PaymentsConfig, PaymentService, payments_router
 from adapters.telegram.bot_runtime import RuntimeOptions
 from adapters.telegram.runtime import TelegramRuntime, utc_now
 from adapters.telegram.sender import RateLimits
@@ -112,7 +112,9 @@ async def build_process(settings: Settings) -> Process:
     llm = AccountLLM(db, box, default_llm_endpoint(settings), clock=utc_now, outbound=outbound)
     workers = course_workers(settings)
     runtime = TelegramRuntime(db, box, redis, runtime_options(settings), workers=workers, llm=llm)
-    payments = PaymentService.from_config(db, box, on_access_change=runtime.paid_access)
+    payments = PaymentService.from_config(
+        db, box, PaymentsConfig.from_settings(settings), on_access_change=runtime.paid_access
+    )
     runtime.payments = payments
 
     async def database_ok() -> object:
@@ -123,7 +125,7 @@ async def build_process(settings: Settings) -> Process:
         return await redis.ping()
 
     health = HealthProbe({"database": database_ok, "redis": redis_ok})
-    panel = PanelSettings.from_env(production=settings.production)
+    panel = PanelSettings.from_settings(settings)
     app = create_app(
         PanelContext(
             db=db,

@@ -7,10 +7,9 @@ code instead of calling sys.exit, and take their I/O as parameters so tests can 
 from __future__ import annotations
 
 import argparse
-import os
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 
-from courses.llm import ChatModel, chat_model_from_env
+from courses.llm import ChatModel, chat_model_for
 from courses.loader import LoadResult, load_course_file
 from courses.player import TerminalIO, TerminalPlayer
 
@@ -58,10 +57,11 @@ def play_main(
     *,
     read: Callable[[str], str] = input,
     write: Callable[[str], None] = print,
-    env: Mapping[str, str] | None = None,
     chat: ChatModel | None = None,
+    chat_description: str = "dialogs are answered by the given chat model",
 ) -> int:
-    """Play one course in the terminal; 1 if it does not load, 0 when played or input ends."""
+    """Play one course in the terminal; 1 if it does not load, 0 when played or input ends.
+    Without `chat`, dialogs are answered by the offline stub."""
     parser = argparse.ArgumentParser(
         prog="coursebot play", description="Play a course in the terminal through the engine."
     )
@@ -78,10 +78,9 @@ def play_main(
             write(str(diagnostic))
         write(f"{args.file}: cannot play, {_plural(len(result.errors), 'error')}")
         return 1
-    description = "dialogs are answered by the given chat model"
     if chat is None:
-        chat, description = chat_model_from_env(os.environ if env is None else env)
-    notes = [f"Playing {args.file}", description, "Ctrl-D quits"]
+        chat, chat_description = chat_model_for(None)
+    notes = [f"Playing {args.file}", chat_description, "Ctrl-D quits"]
     if result.warnings:
         notes.append(f"{_plural(len(result.warnings), 'warning')}: see coursebot validate")
     write(f"({'; '.join(notes)})\n")

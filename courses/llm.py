@@ -91,16 +91,16 @@ class EchoChat:
         return f"(offline stub) You said: {said[-1]}"
 
 
-def chat_model_from_env(env: Mapping[str, str]) -> tuple[ChatModel, str]:
-    """The model to use and a one-line description of it for the player to show."""
-    base_url = env.get("OPENAI_BASE_URL", "").strip()
+def chat_model_for(
+    base_url: str | None, api_key: str | None = None, model: str | None = None
+) -> tuple[ChatModel, str]:
+    """The model to use (OPENAI_BASE_URL, OPENAI_API_KEY, COURSEBOT_LLM_MODEL) and a one-line
+    description of it for the player to show; the offline stub without a base URL."""
+    base_url = (base_url or "").strip()
     if not base_url:
         return (
             EchoChat(),
             "dialogs are answered by an offline stub (set OPENAI_BASE_URL to use a model)",
         )
-    model = env.get("COURSEBOT_LLM_MODEL") or None
-    chat = OpenAICompatibleChat(
-        base_url, api_key=env.get("OPENAI_API_KEY") or None, model_override=model
-    )
+    chat = OpenAICompatibleChat(base_url, api_key=api_key or None, model_override=model or None)
     return chat, f"dialogs are answered by {base_url}" + (f" ({model})" if model else "")

@@ -17,10 +17,12 @@ import hmac
 import logging
 import os
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 
-from storage.config import Settings
+if TYPE_CHECKING:  # storage.config holds a Secret: the import would run in a circle
+    from storage.config import Settings
 
 log = logging.getLogger(__name__)
 

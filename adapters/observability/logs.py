@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import re
 import sys
 from collections.abc import Iterator
@@ -29,8 +28,8 @@ from contextvars import ContextVar
 from datetime import UTC, datetime
 from typing import TextIO
 
-LOG_FORMAT_ENV = "COURSEBOT_LOG_FORMAT"
-LOG_FORMATS = ("text", "json")
+from storage.config import LOG_FORMAT_ENV, LOG_FORMATS
+
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 CONTEXT_FIELDS = ("account_id", "bot_id", "chat_id", "run_id")
 
@@ -142,17 +141,15 @@ class TextFormatter(logging.Formatter):
 
 
 def configure_logging(
-    level: str = "INFO", fmt: str | None = None, *, stream: TextIO | None = None
+    level: str = "INFO", fmt: str = "text", *, stream: TextIO | None = None
 ) -> logging.Handler:
-    """Route every logger (ours, aiogram's, uvicorn's) to one stream in the chosen format.
-
-    `fmt` defaults to $COURSEBOT_LOG_FORMAT, else "text". Calling it again replaces the
-    handler it installed before. ValueError names the bad setting.
+    """Route every logger (ours, aiogram's, uvicorn's) to one stream in the chosen format
+    (the settings' COURSEBOT_LOG_FORMAT). Calling it again replaces the handler it installed
+    before. ValueError names the bad setting.
     """
-    raw = fmt if fmt is not None else os.environ.get(LOG_FORMAT_ENV) or "text"
-    chosen = raw.strip().lower()
+    chosen = fmt.strip().lower()
     if chosen not in LOG_FORMATS:
-        raise ValueError(f"{LOG_FORMAT_ENV} must be one of {', '.join(LOG_FORMATS)}, got {raw!r}")
+        raise ValueError(f"{LOG_FORMAT_ENV} must be one of {', '.join(LOG_FORMATS)}, got {fmt!r}")
     level_name = level.upper()
     if level_name not in LOG_LEVELS:
         raise ValueError(

@@ -1,26 +1,23 @@
-"""Process-wide payment settings, read once at start-up (not per account)."""
+"""Process-wide payment settings (not per account), taken from the process's Settings."""
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 
-from adapters.payments.yookassa import API_BASE_ENV, DEFAULT_API_BASE
-
-CHECK_IP_ENV = "YOOKASSA_CHECK_IP"
+from adapters.payments.yookassa import DEFAULT_API_BASE
+from storage.config import Settings
 
 
 @dataclass(frozen=True)
 class PaymentsConfig:
-    # Tests and staging point this at a fake or a proxy; production keeps the default.
+    # Tests and staging point this at a fake or a proxy (YOOKASSA_API_BASE).
     api_base: str = DEFAULT_API_BASE
     # Off by default: behind a proxy the peer address is the proxy's (see ip_allowlist).
     check_ip: bool = False
 
     @classmethod
-    def from_env(cls) -> PaymentsConfig:
-        raw = os.environ.get(CHECK_IP_ENV, "").strip().lower()
+    def from_settings(cls, settings: Settings) -> PaymentsConfig:
         return cls(
-            api_base=os.environ.get(API_BASE_ENV) or DEFAULT_API_BASE,
-            check_ip=raw in {"1", "true", "yes", "on"},
+            api_base=settings.yookassa_api_base or DEFAULT_API_BASE,
+            check_ip=settings.yookassa_check_ip,
         )

@@ -102,12 +102,11 @@ class PaymentService:
         cls,
         db: Database,
         box: SecretBox,
-        config: PaymentsConfig | None = None,
+        config: PaymentsConfig,
         *,
         on_access_change: AccessHook | None = None,
     ) -> PaymentService:
-        """The runner's way in: YOOKASSA_API_BASE / YOOKASSA_CHECK_IP from the environment."""
-        config = config or PaymentsConfig.from_env()
+        """The runner's way in: YOOKASSA_API_BASE / YOOKASSA_CHECK_IP from the settings."""
         return cls(
             db,
             box,

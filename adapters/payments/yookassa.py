@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
 import re
 from dataclasses import dataclass, field
 from typing import Any
@@ -27,7 +26,6 @@ from storage.crypto import Secret
 log = logging.getLogger(__name__)
 
 DEFAULT_API_BASE = "https://api.yookassa.ru/v3"
-API_BASE_ENV = "YOOKASSA_API_BASE"
 # YooKassa ids are UUID-like; anything else must never be pasted into a request path.
 _OBJECT_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
 # 202 means "still processing, ask again with the same key"; 429/5xx are transient.
@@ -71,10 +69,6 @@ class ShopCredentials:
         return httpx.BasicAuth(self.shop_id, self.secret_key.reveal())
 
 
-def api_base_from_env() -> str:
-    return os.environ.get(API_BASE_ENV) or DEFAULT_API_BASE
-
-
 def check_object_id(object_id: str) -> str:
     if not isinstance(object_id, str) or not _OBJECT_ID.fullmatch(object_id):
         raise ValueError("not a YooKassa object id")
@@ -93,7 +87,7 @@ class YooKassaClient:
         attempts: int = 3,
         backoff_s: float = 0.3,
     ) -> None:
-        self.base_url = (base_url or api_base_from_env()).rstrip("/")
+        self.base_url = (base_url or DEFAULT_API_BASE).rstrip("/")
         self._http = http or httpx.AsyncClient(timeout=timeout_s)
         self._attempts = max(1, attempts)
         self._backoff_s = backoff_s

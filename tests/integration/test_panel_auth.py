@@ -9,7 +9,7 @@ import pytest
 
 from panel_api.auth.sessions import COOKIE_NAME
 from panel_api.auth.telegram_login import widget_hash
-from panel_api.settings import PanelSettingsError, parse_superadmins
+from storage.config import SettingsError, parse_superadmins
 from storage.crypto import Secret
 from tests.integration.test_panel_support import (
     LOGIN_BOT_TOKEN,
@@ -200,5 +200,5 @@ async def test_superadmins_come_from_config(db, secret_box):
         me = await client.get("/api/v1/me", headers=await user_headers(ctx, SUPERADMIN_ID))
     assert me.json()["user"]["superadmin"] is True
     assert parse_superadmins(" 1, 22 ,") == {1, 22}
-    with pytest.raises(PanelSettingsError, match="COURSEBOT_SUPERADMINS"):
+    with pytest.raises(SettingsError, match="COURSEBOT_SUPERADMINS"):
         parse_superadmins("1,abc")

@@ -169,7 +169,7 @@ async def test_logging_out_of_the_web_panel_ends_the_session(db, secret_box, mak
 def local_panel(ctx: PanelContext, **changes: object) -> PanelContext:
     """A development panel: no login bot, listening on loopback (then `changes` applied)."""
     panel = dataclasses.replace(ctx.panel, login_bot_token=changes.pop("login_bot_token", None))
-    settings = dataclasses.replace(ctx.settings, **{"panel_host": "127.0.0.1", **changes})
+    settings = ctx.settings.replace(**{"panel_host": "127.0.0.1", **changes})
     return dataclasses.replace(ctx, panel=panel, settings=settings)
 
 

@@ -24,6 +24,7 @@ from adapters.payments import (
     NotForSale,
     Outcome,
     PaymentProviderUnavailable,
+    PaymentsConfig,
     PaymentService,
     PaymentsNotConfigured,
     RevokedAccess,
@@ -37,6 +38,7 @@ from adapters.payments.yookassa import (
     YooKassaInvalidCredentials,
     YooKassaRejected,
 )
+from storage.config import Settings
 from storage.crypto import Secret, SecretBox
 from storage.db import Database
 from storage.models import Environment, Payment
@@ -234,7 +236,8 @@ async def test_credentials_are_checked_with_yookassa_and_stored_encrypted(harnes
 async def test_the_api_base_comes_from_the_environment(harness, monkeypatch):
     school = await harness.school(configure=False)
     monkeypatch.setenv("YOOKASSA_API_BASE", harness.kassa.base_url)
-    service = PaymentService.from_config(harness.db, harness.secret_box)
+    config = PaymentsConfig.from_settings(Settings.from_env())
+    service = PaymentService.from_config(harness.db, harness.secret_box, config)
     try:  # a plain string secret, as the panel receives it in JSON
         await service.set_credentials(
             school.account_id, shop_id=school.shop.shop_id, secret_key=school.shop.secret_key

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections import Counter
-from dataclasses import replace
 
 import asyncpg
 import pytest
@@ -251,7 +250,7 @@ async def test_ensure_app_role_is_repeatable(test_database, secret_box):
 
 
 async def test_startup_path_migrates_and_connects_as_the_app_role(empty_database, secret_box):
-    settings = replace(Settings(), database_url=empty_database)
+    settings = Settings().replace(database_url=empty_database)
     database = await open_database(settings, secret_box)
     try:
         async with database.system() as session:
@@ -261,7 +260,7 @@ async def test_startup_path_migrates_and_connects_as_the_app_role(empty_database
         await database.dispose()
     assert user == "coursebot_app"
 
-    explicit = replace(settings, database_app_url=empty_database)  # the owner: must be refused
+    explicit = settings.replace(database_app_url=empty_database)  # the owner: must be refused
     with pytest.raises(AppRoleError):
         await open_database(explicit, secret_box, migrate=False)
 

@@ -7,7 +7,6 @@ import logging
 import os
 import secrets
 import stat
-from dataclasses import replace
 
 import pytest
 from sqlalchemy import text
@@ -96,8 +95,8 @@ def test_secrets_never_show_in_reprs_or_logs(caplog, tmp_path):
     key = generate_key()
     box = SecretBox.from_key_string(key)
     token = Secret("123:very-secret")
-    settings = replace(
-        Settings(), secret_key=key, database_url="postgresql://u:dbpass@h/db", data_dir=tmp_path
+    settings = Settings().replace(
+        secret_key=key, database_url="postgresql://u:dbpass@h/db", data_dir=tmp_path
     )
     with caplog.at_level(logging.DEBUG):
         logging.getLogger("test").info(
@@ -110,7 +109,7 @@ def test_secrets_never_show_in_reprs_or_logs(caplog, tmp_path):
 
 
 def test_production_without_a_key_refuses_to_start(tmp_path):
-    settings = replace(Settings(), production=True, secret_key=None, data_dir=tmp_path)
+    settings = Settings().replace(production=True, secret_key=None, data_dir=tmp_path)
     with pytest.raises(SecretKeyError, match="COURSEBOT_SECRET_KEY is not set"):
         load_secret_box(settings)
     assert list(tmp_path.iterdir()) == []  # no key file was quietly generated
@@ -128,11 +127,11 @@ def test_production_reads_the_key_from_the_environment(monkeypatch, tmp_path):
 @pytest.mark.parametrize("bad", ["not-a-key", "short", generate_key()[:-4]])
 def test_malformed_key_is_a_clear_error(tmp_path, bad):
     with pytest.raises(SecretKeyError, match="must be a Fernet key"):
-        load_secret_box(replace(Settings(), secret_key=bad, data_dir=tmp_path))
+        load_secret_box(Settings().replace(secret_key=bad, data_dir=tmp_path))
 
 
 def test_development_key_is_generated_once_private_and_reused(tmp_path):
-    settings = replace(Settings(), secret_key=None, data_dir=tmp_path / "data")
+    settings = Settings().replace(secret_key=None, data_dir=tmp_path / "data")
     first = load_secret_box(settings)
     key_file = tmp_path / "data" / "secret.key"
     assert stat.S_IMODE(os.stat(key_file).st_mode) == 0o600

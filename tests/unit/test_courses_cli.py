@@ -11,7 +11,7 @@ import httpx
 import pytest
 
 from courses.cli import play_main, validate_main
-from courses.llm import EchoChat, LLMError, OpenAICompatibleChat, chat_model_from_env
+from courses.llm import EchoChat, LLMError, OpenAICompatibleChat, chat_model_for
 from tests.course_files import DEMO, FIXTURES
 
 SMALL_COURSE = """\
@@ -81,7 +81,7 @@ def write_course(tmp_path: Path, text: str, name: str = "course.yaml") -> str:
 
 
 def play(argv: list[str], script: Script, **kwargs: Any) -> int:
-    return play_main(argv, read=script.read, write=script.write, env={}, **kwargs)
+    return play_main(argv, read=script.read, write=script.write, **kwargs)
 
 
 # --- validate ------------------------------------------------------------------------------
@@ -372,14 +372,9 @@ def test_openai_compatible_client_failures_are_clear_and_secret_free(
     assert "sk-secret" not in str(caught.value)
 
 
-def test_chat_model_is_chosen_from_the_environment() -> None:
-    stub, description = chat_model_from_env({})
+def test_chat_model_is_chosen_from_the_settings() -> None:
+    stub, description = chat_model_for(None)
     assert isinstance(stub, EchoChat) and "offline stub" in description
-    env = {
-        "OPENAI_BASE_URL": "http://llm.local/v1",
-        "OPENAI_API_KEY": "sk-secret",
-        "COURSEBOT_LLM_MODEL": "llama3",
-    }
-    real, description = chat_model_from_env(env)
+    real, description = chat_model_for("http://llm.local/v1", "sk-secret", "llama3")
     assert isinstance(real, OpenAICompatibleChat)
     assert description == "dialogs are answered by http://llm.local/v1 (llama3)"
