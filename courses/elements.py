@@ -99,7 +99,7 @@ class ElementBuilder:
                 line=entry.line,
             )
             return None
-        name = node.value.strip()
+        name: str = node.value.strip()
         if name in ELEMENT_TYPES:
             return name
         known = ", ".join(ELEMENT_TYPES)

@@ -8,6 +8,7 @@ in quotes, a single media URL without a list) so the rest of the loader sees cle
 from __future__ import annotations
 
 import re
+from enum import Enum
 from typing import Any, Final
 from urllib.parse import urlsplit
 
@@ -29,12 +30,17 @@ from courses.yaml_source import (
 from engine.model import parse_duration
 
 
-class _Invalid:
+class _Invalid(Enum):
+    """A field that could not be read (its error is already reported). One enum member, so
+    that `value is INVALID` narrows the reader's `T | _Invalid` to `T` for the type checker."""
+
+    INVALID = "INVALID"
+
     def __repr__(self) -> str:
         return "INVALID"
 
 
-INVALID: Final = _Invalid()
+INVALID: Final = _Invalid.INVALID
 
 _TRUE_WORDS = {"yes", "true", "on", "y"}
 _FALSE_WORDS = {"no", "false", "off", "n"}
@@ -110,9 +116,10 @@ class FieldReader:
         node = entry.node
         if not isinstance(node, ScalarNode) or node.tag == TAG_NULL:
             return self.error(f"expected text, got {node_kind(node)}", entry.key, entry.line)
-        if not node.value.strip():
+        written: str = node.value  # a scalar's value is its text
+        if not written.strip():
             return self.error("must not be empty", entry.key, entry.line)
-        return node.value
+        return written
 
     def boolean(self, entry: Entry) -> bool | _Invalid:
         node = entry.node
@@ -181,19 +188,20 @@ class FieldReader:
                 entry.key,
                 entry.line,
             )
+        written: str = node.value
         try:
-            duration = parse_duration(node.value)
+            duration = parse_duration(written)
         except ValueError as exc:
             return self.error(str(exc), entry.key, entry.line)
         except OverflowError:  # more days than a timedelta holds
             duration = None
         if duration is None or duration > MAX_WAIT:
             return self.error(
-                f"wait {shorten(node.value)!r} is longer than the maximum of {MAX_WAIT.days}d",
+                f"wait {shorten(written)!r} is longer than the maximum of {MAX_WAIT.days}d",
                 entry.key,
                 entry.line,
             )
-        return node.value
+        return written
 
     def https_url(self, entry: Entry) -> str | _Invalid:
         """Telegram opens mini apps only from https:// links."""

@@ -223,7 +223,7 @@ class _SheetBuilder:
             )
 
     def _element(
-        self, element_id: str, kind: str, cells: dict[str, str], extra: dict, row: int
+        self, element_id: str, kind: str, cells: dict[str, str], extra: dict[str, Any], row: int
     ) -> None:
         if element_id in self.elements:
             self._error(f"id {element_id!r} is already used in row {self.rows[element_id]}", row)
@@ -237,7 +237,7 @@ class _SheetBuilder:
         self.rows[element_id] = row
         self._current = element_id
 
-    def _sub_row(self, kind: str, cells: dict[str, str], extra: dict, row: int) -> None:
+    def _sub_row(self, kind: str, cells: dict[str, str], extra: dict[str, Any], row: int) -> None:
         if self._current is None:
             self._error(f"this {kind} row has no element above it", row)
             return

@@ -300,6 +300,7 @@ def to_plain(node: Node) -> Any:
             key = key_node.value if isinstance(key_node, ScalarNode) else str(to_plain(key_node))
             result[key] = to_plain(value_node)
         return result
+    assert isinstance(node, ScalarNode)  # the third and last kind of node
     return scalar_value(node)
 
 

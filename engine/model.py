@@ -259,7 +259,8 @@ def yaml_key(cls: type[BaseElement], field_name: str) -> str:
     """The YAML key of a model field (``continue_text`` -> ``continue``)."""
     for f in dataclasses.fields(cls):
         if f.name == field_name:
-            return f.metadata.get("yaml", field_name)
+            key: str = f.metadata.get("yaml", field_name)
+            return key
     return field_name
 
 

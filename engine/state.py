@@ -196,6 +196,8 @@ def _opt_float(value: Any) -> float | None:
 
 
 def _role(value: Any) -> Literal["user", "assistant"]:
-    if value not in ("user", "assistant"):
-        raise ValueError(f"invalid run state JSON: unknown dialog role {value!r}")
-    return value
+    if value == "user":
+        return "user"
+    if value == "assistant":
+        return "assistant"
+    raise ValueError(f"invalid run state JSON: unknown dialog role {value!r}")

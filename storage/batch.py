@@ -395,7 +395,7 @@ class BatchConnection:
         if writes.states:
             await self.execute(_SAVE_STATES, *columns(writes.states, 5))
         if writes.lines:
-            rows = [
+            lines = [
                 (
                     account,
                     run,
@@ -407,7 +407,7 @@ class BatchConnection:
                 )
                 for account, run, ln in writes.lines
             ]
-            await self.execute(_APPEND_LINES, *columns(rows, 7))
+            await self.execute(_APPEND_LINES, *columns(lines, 7))
 
     # ---- outbox ----------------------------------------------------------------------------
 

@@ -162,7 +162,7 @@ async def create_account(session: AsyncSession, *, slug: str, name: str, plan: s
             slug=slug, name=name, plan=plan
         )
     )
-    account = (await session.scalars(stmt)).one()
+    account: Account = (await session.scalars(stmt)).one()
     await bind_tenant(session, account.id)
     return account
 

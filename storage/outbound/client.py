@@ -21,7 +21,7 @@ import json as jsonlib
 import ssl
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypedDict
 
 import httpcore
 import httpx
@@ -30,10 +30,18 @@ from storage.outbound.policy import AllowList, OutboundError, OutboundPolicy, ur
 
 CONNECT_TIMEOUT_S = 5.0
 DEFAULT_MAX_BYTES = 1024 * 1024
+
+
 # No cap on open connections: with one pool for every account, a cap would let one account's
 # slow endpoint hold all of them and make the others' calls queue. Each student chat has at
 # most one call in flight, which bounds them.
-_POOL_LIMITS = {"max_connections": None, "max_keepalive_connections": 20, "keepalive_expiry": 5.0}
+class _PoolLimits(TypedDict):
+    max_connections: int | None
+    max_keepalive_connections: int
+    keepalive_expiry: float
+
+
+_POOL_LIMITS = _PoolLimits(max_connections=None, max_keepalive_connections=20, keepalive_expiry=5.0)
 
 
 def _size_text(size: int) -> str:

@@ -1,12 +1,22 @@
 """Small helpers shared by the repositories (keyword-only partial updates, scoped lookups,
-parameters of prebuilt statements)."""
+parameters of prebuilt statements, row counts, Core tables)."""
 
 from __future__ import annotations
 
 import enum
 from typing import Any, TypeVar
 
-from sqlalchemy import ColumnElement, DateTime, bindparam, func, select, update
+from sqlalchemy import (
+    ColumnElement,
+    CursorResult,
+    DateTime,
+    Executable,
+    Table,
+    bindparam,
+    func,
+    select,
+    update,
+)
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.models import Base
@@ -62,3 +72,21 @@ async def update_scoped(
     )
     result = await session.scalars(stmt, execution_options={"populate_existing": True})
     return result.one_or_none()
+
+
+async def rows_changed(
+    session: AsyncSession, statement: Executable, params: dict[str, Any] | None = None
+) -> int:
+    """How many rows an INSERT, UPDATE or DELETE changed. SQLAlchemy types `execute` as a
+    plain Result; a data-changing statement gives a CursorResult, which holds the count."""
+    result = await session.execute(statement, params)
+    assert isinstance(result, CursorResult)
+    return result.rowcount
+
+
+def table_of(model: type[Base]) -> Table:
+    """The model's Core table, for statements built once (SQLAlchemy types `__table__` as
+    any FromClause, which `insert`/`update` do not take)."""
+    table = model.__table__
+    assert isinstance(table, Table)
+    return table

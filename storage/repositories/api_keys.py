@@ -14,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.crypto import Secret, token_hash
 from storage.models import AccountMember, ApiKey, MemberRole
+from storage.repositories._common import rows_changed
 
 KEY_PREFIX = "cbk_"
 
@@ -65,7 +66,7 @@ async def revoke(session: AsyncSession, account_id: int, api_key_id: int) -> boo
         )
         .values(revoked_at=func.now())
     )
-    return (await session.execute(stmt)).rowcount > 0
+    return await rows_changed(session, stmt) > 0
 
 
 async def touch(

@@ -12,6 +12,7 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.models import Banned, Restricted
+from storage.repositories._common import rows_changed
 
 
 def normalise_username(username: str) -> str:
@@ -47,7 +48,7 @@ async def unban(
         Banned.telegram_user_id == telegram_user_id,
         Banned.bot_id.is_(None) if bot_id is None else Banned.bot_id == bot_id,
     )
-    return (await session.execute(stmt)).rowcount > 0
+    return await rows_changed(session, stmt) > 0
 
 
 async def is_banned(
@@ -92,7 +93,7 @@ async def disallow(session: AsyncSession, account_id: int, restricted_id: int) -
     stmt = delete(Restricted).where(
         Restricted.account_id == account_id, Restricted.id == restricted_id
     )
-    return (await session.execute(stmt)).rowcount > 0
+    return await rows_changed(session, stmt) > 0
 
 
 async def is_allowed(

@@ -12,7 +12,14 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.crypto import Secret, SecretBox, token_hash
 from storage.models import Bot, BotMode
-from storage.repositories._common import UNSET, Unset, get_scoped, given, update_scoped
+from storage.repositories._common import (
+    UNSET,
+    Unset,
+    get_scoped,
+    given,
+    rows_changed,
+    update_scoped,
+)
 
 
 def new_public_id() -> str:
@@ -94,7 +101,7 @@ async def replace_token(
 
 async def delete_bot(session: AsyncSession, account_id: int, bot_id: int) -> bool:
     stmt = delete(Bot).where(Bot.account_id == account_id, Bot.id == bot_id)
-    return (await session.execute(stmt)).rowcount > 0
+    return await rows_changed(session, stmt) > 0
 
 
 def reveal_token(bot: Bot, box: SecretBox) -> Secret:

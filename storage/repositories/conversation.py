@@ -9,6 +9,7 @@ from sqlalchemy import insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.models import Conversation, ConversationRole
+from storage.repositories._common import table_of
 
 
 async def append(
@@ -62,7 +63,7 @@ async def append_many(
         }
         for line in lines
     ]
-    await session.execute(insert(Conversation.__table__), rows)
+    await session.execute(insert(table_of(Conversation)), rows)
 
 
 async def list_for_run(session: AsyncSession, account_id: int, run_id: int) -> list[Conversation]:

@@ -13,7 +13,14 @@ from sqlalchemy.orm import undefer
 from sqlalchemy.orm.attributes import set_committed_value
 
 from storage.models import Course, CourseElement, CourseVersion, SourceFormat
-from storage.repositories._common import UNSET, Unset, get_scoped, given, update_scoped
+from storage.repositories._common import (
+    UNSET,
+    Unset,
+    get_scoped,
+    given,
+    rows_changed,
+    update_scoped,
+)
 
 
 async def create(session: AsyncSession, account_id: int, *, title: str, slug: str) -> Course:
@@ -52,7 +59,7 @@ async def update_course(
 async def delete_course(session: AsyncSession, account_id: int, course_id: int) -> bool:
     """Deletes versions too; refused by the database while a deployment or run uses one."""
     stmt = delete(Course).where(Course.account_id == account_id, Course.id == course_id)
-    return (await session.execute(stmt)).rowcount > 0
+    return await rows_changed(session, stmt) > 0
 
 
 # The element rows come from the version's own stored document: a 30,000-element version is
@@ -112,7 +119,7 @@ async def add_version(
     number = select(func.coalesce(func.max(CourseVersion.number), 0) + 1).where(
         CourseVersion.account_id == account_id, CourseVersion.course_id == course_id
     )
-    version = await session.scalar(
+    version: CourseVersion | None = await session.scalar(
         insert(CourseVersion)
         .values(
             account_id=account_id,

@@ -13,9 +13,10 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.models import ProcessedUpdate
+from storage.repositories._common import table_of
 
 # Built once: these run for every update (see _common.now_param).
-_INBOX = ProcessedUpdate.__table__
+_INBOX = table_of(ProcessedUpdate)
 _STORE = (  # the VALUES come from the parameters, named as the columns
     insert(_INBOX)
     .on_conflict_do_nothing(index_elements=[_INBOX.c.bot_id, _INBOX.c.update_id])
@@ -51,7 +52,8 @@ async def store(
         "chat_id": chat_id,
         "payload": dict(payload),
     }
-    return (await session.execute(_STORE, params)).scalar_one_or_none()
+    stored: int | None = (await session.execute(_STORE, params)).scalar_one_or_none()
+    return stored
 
 
 async def oldest_for_chat(

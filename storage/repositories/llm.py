@@ -10,6 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.crypto import Secret, SecretBox
 from storage.models import LlmSettings, LlmUsage
+from storage.repositories._common import rows_changed
 
 
 def month_of(day: date) -> date:
@@ -58,8 +59,7 @@ async def set_settings(
 async def delete_settings(session: AsyncSession, account_id: int) -> bool:
     """Back to the platform default endpoint (usage rows stay: they are history)."""
     stmt = delete(LlmSettings).where(LlmSettings.account_id == account_id)
-    result = await session.execute(stmt)
-    return bool(result.rowcount)
+    return bool(await rows_changed(session, stmt))
 
 
 def reveal_api_key(settings: LlmSettings, box: SecretBox) -> Secret | None:

@@ -6,7 +6,7 @@ from sqlalchemy import delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.models import AccountMember, MemberRole
-from storage.repositories._common import get_scoped
+from storage.repositories._common import get_scoped, rows_changed
 
 
 async def add(
@@ -66,4 +66,4 @@ async def remove(session: AsyncSession, account_id: int, telegram_user_id: int) 
         AccountMember.account_id == account_id,
         AccountMember.telegram_user_id == telegram_user_id,
     )
-    return (await session.execute(stmt)).rowcount > 0
+    return await rows_changed(session, stmt) > 0

@@ -11,9 +11,10 @@ from sqlalchemy import bindparam, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.models import Outbox, OutboxStatus
+from storage.repositories._common import rows_changed, table_of
 
 # Built once: these run for every message (see _common.now_param).
-_OUTBOX = Outbox.__table__
+_OUTBOX = table_of(Outbox)
 _PENDING_FOR_CHAT = (
     select(Outbox)
     .where(
@@ -67,7 +68,7 @@ async def enqueue_many(
         }
         for payload in payloads
     ]
-    await session.execute(insert(Outbox.__table__), rows)
+    await session.execute(insert(_OUTBOX), rows)
 
 
 async def mark_failed(
@@ -87,7 +88,7 @@ async def mark_failed(
         )
         .values(**values)
     )
-    return (await session.execute(stmt)).rowcount > 0
+    return await rows_changed(session, stmt) > 0
 
 
 async def pending_for_chat(
@@ -112,4 +113,4 @@ async def fail_pending_for_chat(
         )
         .values(status=OutboxStatus.FAILED.value, last_error=error)
     )
-    return (await session.execute(stmt)).rowcount
+    return await rows_changed(session, stmt)

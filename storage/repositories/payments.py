@@ -16,7 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.crypto import Secret, SecretBox
 from storage.models import Payment, PaymentCredentials, PaymentStatus
-from storage.repositories._common import get_scoped, update_scoped
+from storage.repositories._common import get_scoped, rows_changed, update_scoped
 
 # Statuses in which the provider may still move the money: a new checkout reuses such a row.
 OPEN_STATUSES = (PaymentStatus.PENDING.value, PaymentStatus.WAITING_FOR_CAPTURE.value)
@@ -271,8 +271,7 @@ async def delete_credentials(
     stmt = delete(PaymentCredentials).where(
         PaymentCredentials.account_id == account_id, PaymentCredentials.provider == provider
     )
-    result = await session.execute(stmt)
-    return bool(result.rowcount)
+    return bool(await rows_changed(session, stmt))
 
 
 def reveal_secret(credentials: PaymentCredentials, box: SecretBox) -> Secret:

@@ -16,24 +16,24 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.models import Outbox, OutboxStatus, Run, RunStatus, Waiting, WaitStatus
-from storage.repositories._common import get_scoped
+from storage.repositories._common import get_scoped, rows_changed, table_of
 
 _UTM_KEYS = ("source", "medium", "campaign", "content", "term")
 
 # Built once: these run for every update (see _common.now_param).
-_ACTIVE_IN_CHAT: Select[tuple[Run]] = select(Run).where(
+_ACTIVE_IN_CHAT: Select[Run] = select(Run).where(
     Run.account_id == bindparam("account_id"),
     Run.bot_id == bindparam("bot_id"),
     Run.chat_id == bindparam("chat_id"),
     Run.is_active,
 )
 _ACTIVE_IN_CHAT_LOCKED = _ACTIVE_IN_CHAT.with_for_update()
-_LOCKED_BY_ID: Select[tuple[Run]] = (
+_LOCKED_BY_ID: Select[Run] = (
     select(Run)
     .where(Run.account_id == bindparam("account_id"), Run.id == bindparam("run_id"))
     .with_for_update()
 )
-_RUN = Run.__table__
+_RUN = table_of(Run)
 _SAVE_STATE = (  # an UPDATE's own parameters must not be named as its columns
     update(_RUN)
     .where(_RUN.c.account_id == bindparam("of_account"), _RUN.c.id == bindparam("run_id"))
@@ -116,7 +116,7 @@ async def save_state(
     # Core, not ORM: once per step (docs/benchmarks.md). A loaded Run keeps its old `state`
     # unless the caller sets it (transitions does, with set_committed_value).
     params = {"of_account": account_id, "run_id": run_id, "new_state": dict(state)}
-    return (await session.execute(_SAVE_STATE, params)).rowcount > 0
+    return await rows_changed(session, _SAVE_STATE, params) > 0
 
 
 async def finish(

@@ -18,7 +18,7 @@ from sqlalchemy import func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.models import EnrollmentToken, TokenKind
-from storage.repositories._common import get_scoped
+from storage.repositories._common import get_scoped, rows_changed
 
 TOKEN_BYTES = 12  # 16 url-safe chars: well inside the 32 allowed, unguessable
 
@@ -112,7 +112,7 @@ async def revoke(
         )
         .values(revoked_at=now or func.now())
     )
-    return (await session.execute(stmt)).rowcount > 0
+    return await rows_changed(session, stmt) > 0
 
 
 async def use(
@@ -159,6 +159,7 @@ async def _why_refused(
     if row is None:
         return TokenRefusal.NOT_FOUND
     current = now or await session.scalar(select(func.now()))
+    assert current is not None  # SELECT now() gives a row
     return refusal_of(row.revoked_at, row.expires_at, row.max_uses, row.uses, current)
 
 

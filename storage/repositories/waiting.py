@@ -9,9 +9,9 @@ from sqlalchemy import bindparam, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.models import Waiting, WaitStatus
-from storage.repositories._common import get_scoped, now_param
+from storage.repositories._common import get_scoped, now_param, rows_changed, table_of
 
-_WAITING = Waiting.__table__
+_WAITING = table_of(Waiting)
 _MARK_FIRED = (  # built once: it runs for every timer (see _common.now_param)
     update(_WAITING)
     .where(
@@ -74,7 +74,7 @@ async def cancel(
     )
     if wait_id is not None:
         stmt = stmt.where(Waiting.wait_id == wait_id)
-    return (await session.execute(stmt.values(status=WaitStatus.CANCELLED.value))).rowcount
+    return await rows_changed(session, stmt.values(status=WaitStatus.CANCELLED.value))
 
 
 async def cancel_one(session: AsyncSession, account_id: int, waiting_id: int) -> None:
