@@ -12,14 +12,20 @@ import logging
 import sys
 import time
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 from adapters.observability.logs import configure_logging
 from storage.config import Settings, setting_lines
 
+if TYPE_CHECKING:  # imported when needed: embedded servers are not always started
+    from storage.embedded import EmbeddedServices
+
 log = logging.getLogger("coursebot")
 
 
-def _resolve_stores(settings: Settings, *, announce: bool) -> tuple[Settings, object | None]:
+def _resolve_stores(
+    settings: Settings, *, announce: bool
+) -> tuple[Settings, EmbeddedServices | None]:
     """Fill in DATABASE_URL / REDIS_URL from embedded servers when they are not configured."""
     if settings.database_url and settings.redis_url:
         return settings, None

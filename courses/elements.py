@@ -25,7 +25,7 @@ from engine.model import (
     DEFAULT_LEGACY_WAIT,
     ELEMENT_TYPES,
     Answer,
-    BaseElement,
+    Element,
     Option,
     field_for_yaml_key,
 )
@@ -53,7 +53,7 @@ class ElementBuilder:
     prefixes: list[Reference] = field(default_factory=list)
     prompt_refs: list[Reference] = field(default_factory=list)
 
-    def build(self, element_id: str, line: int, node: Node) -> BaseElement | None:
+    def build(self, element_id: str, line: int, node: Node) -> Element | None:
         """The element, or None when it has errors (they are in the sink by then)."""
         if not isinstance(node, MappingNode):
             self.sink.error(

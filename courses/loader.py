@@ -22,7 +22,7 @@ from courses.diagnostics import Diagnostic, DiagnosticSink
 from courses.elements import ElementBuilder
 from courses.yaml_source import compose, mapping_entries, node_kind, too_large_message
 from engine.limits import MAX_UNATTENDED_STEPS
-from engine.model import BaseElement, Course
+from engine.model import Course, Element
 from engine.unattended import loops_without_input
 
 
@@ -84,7 +84,7 @@ def _load(text: str, sink: DiagnosticSink) -> Course | None:
         )
         return None
     builder = ElementBuilder(sink)
-    elements: list[BaseElement] = []
+    elements: list[Element] = []
     declared: set[str] = set()
     for entry in mapping_entries(root, sink, element_id=None, what="element id"):
         if not _valid_id(entry.key, entry.line, sink):
@@ -99,7 +99,7 @@ def _load(text: str, sink: DiagnosticSink) -> Course | None:
     if sink.has_errors:
         return None
     try:
-        course = Course(elements=tuple(elements))  # type: ignore[arg-type]
+        course = Course(elements=tuple(elements))
     except ValueError as exc:  # the model's own invariants; the checks above should catch all
         sink.error(str(exc))
         return None

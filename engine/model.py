@@ -232,7 +232,7 @@ Element = (
 )
 
 #: YAML type name -> element class.
-ELEMENT_TYPES: Mapping[str, type[BaseElement]] = FrozenMap(
+ELEMENT_TYPES: Mapping[str, type[Element]] = FrozenMap(
     {
         cls.type: cls
         for cls in (
@@ -426,7 +426,7 @@ def element_from_data(element_id: str, data: Mapping[str, Any]) -> Element:
             kwargs[name] = freeze(value)
     if extra:
         kwargs["extra"] = freeze(extra)
-    return cls(**kwargs)  # type: ignore[return-value]
+    return cls(**kwargs)
 
 
 def course_to_data(course: Course) -> dict[str, Any]:

@@ -91,7 +91,7 @@ def _publish_rules(app: FastAPI, table: dict[tuple[str, str], Rule]) -> None:
         stamp_openapi(schema, table)
         return schema
 
-    app.openapi = openapi  # type: ignore[method-assign]
+    app.openapi = openapi  # type: ignore[method-assign]  # FastAPI's documented override
 
 
 class BodyLimit:

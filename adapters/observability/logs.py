@@ -158,7 +158,7 @@ def configure_logging(
     handler = logging.StreamHandler(stream if stream is not None else sys.stderr)
     handler.setFormatter(JsonFormatter() if chosen == "json" else TextFormatter())
     handler.addFilter(_StampIds())
-    handler.coursebot_handler = True  # type: ignore[attr-defined]
+    handler.coursebot_handler = True  # type: ignore[attr-defined]  # marks ours for replacing
     root = logging.getLogger()
     for previous in [h for h in root.handlers if getattr(h, "coursebot_handler", False)]:
         root.removeHandler(previous)

@@ -37,7 +37,7 @@ def parse_notification(body: Any) -> NotificationRef:
     if not isinstance(body, dict) or body.get("type") != "notification":
         raise MalformedNotification("not a notification object")
     try:
-        event = NotificationEvent(body.get("event"))
+        event = NotificationEvent(str(body.get("event")))
     except ValueError:
         raise MalformedNotification("unsupported event") from None
     obj = body.get("object")
@@ -45,7 +45,7 @@ def parse_notification(body: Any) -> NotificationRef:
         raise MalformedNotification("notification has no object")
     key = "payment_id" if event is NotificationEvent.REFUND_SUCCEEDED else "id"
     try:
-        payment_id = check_object_id(obj.get(key))  # type: ignore[arg-type]
+        payment_id = check_object_id(obj.get(key))
     except ValueError:
         raise MalformedNotification(f"object.{key} is not a payment id") from None
     return NotificationRef(event, payment_id)

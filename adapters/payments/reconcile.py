@@ -56,8 +56,8 @@ class ProviderPayment:
         confirmation = data.get("confirmation")
         url = confirmation.get("confirmation_url") if isinstance(confirmation, dict) else None
         return cls(
-            id=check_object_id(data.get("id")),  # type: ignore[arg-type]
-            status=PaymentStatus(data.get("status")),
+            id=check_object_id(data.get("id")),
+            status=PaymentStatus(str(data.get("status"))),
             amount=amount,
             currency=currency,
             refunded_amount=refunded_amount,

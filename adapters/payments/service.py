@@ -411,8 +411,11 @@ class PaymentService:
     async def _record(
         self, session: AsyncSession, account_id: int, row: Payment, after: RowState
     ) -> NotificationResult:
-        student = (account_id, row.deployment_id, row.telegram_user_id)
-        had = row.telegram_user_id is not None and await payments.has_access(session, *student)
+        user_id, chat_id, bot_id = row.telegram_user_id, row.chat_id, row.meta.get("bot")
+        deployment_id = row.deployment_id
+        had = user_id is not None and await payments.has_access(
+            session, account_id, deployment_id, user_id
+        )
         await payments.record_provider_state(
             session,
             account_id,
@@ -420,18 +423,19 @@ class PaymentService:
             status=after.status,
             refunded_amount=after.refunded_amount,
         )
-        has = row.telegram_user_id is not None and await payments.has_access(session, *student)
+        has = user_id is not None and await payments.has_access(
+            session, account_id, deployment_id, user_id
+        )
         reason = f"payment is {after.status.value}, refunded {after.refunded_amount}"
         change: AccessChange | None = None
-        bot_id = row.meta.get("bot")
-        if has != had and None not in (row.chat_id, row.telegram_user_id, bot_id):
+        if has != had and user_id is not None and chat_id is not None and bot_id is not None:
             kind = GrantedAccess if has else RevokedAccess
             change = kind(
                 account_id=account_id,
                 bot_id=int(bot_id),
-                chat_id=row.chat_id,
+                chat_id=chat_id,
                 deployment_id=row.deployment_id,
-                telegram_user_id=row.telegram_user_id,
+                telegram_user_id=user_id,
                 payment_id=row.id,
                 token_id=int(row.meta["token"]) if "token" in row.meta else None,
             )

@@ -69,7 +69,7 @@ class ShopCredentials:
         return httpx.BasicAuth(self.shop_id, self.secret_key.reveal())
 
 
-def check_object_id(object_id: str) -> str:
+def check_object_id(object_id: object) -> str:
     if not isinstance(object_id, str) or not _OBJECT_ID.fullmatch(object_id):
         raise ValueError("not a YooKassa object id")
     return object_id

@@ -180,10 +180,10 @@ async def admit_starts(
 
     counted = await _count_tokens(conn, starts, admissions, seated, now)
     beginning = []
-    for index, deployment, token, fact in counted:
+    for index, deployment, used, fact in counted:
         start, admission = starts[index], admissions[index]
         if deployment.price_amount is None or fact.paid:
-            beginning.append((index, deployment, token))
+            beginning.append((index, deployment, used))
             continue
         # The checkout link needs an HTTP call to the provider: made after commit, from the
         # outbox. The run starts when the payment succeeds (see paid_access).
@@ -191,13 +191,13 @@ async def admit_starts(
         offer = OfferPayment(
             deployment.id,
             student.telegram_user_id,
-            token.id if token is not None else None,
+            used.id if used is not None else None,
             student.language_code,
         )
         admission.messages.append(effect_codec.encode(offer))
     profiles = [_profile(starts[index]) for index, _, _ in beginning]
     participants = await facts_sql.upsert_participants(conn, profiles)
-    for index, deployment, token in beginning:
+    for index, deployment, used in beginning:
         start, admission = starts[index], admissions[index]
         if start.current is not None:
             admission.stop = start.current
@@ -211,7 +211,7 @@ async def admit_starts(
             start.inbound.chat_id,
             user_id,
             participants[(start.bot.account_id, user_id)],
-            token,
+            used,
         )
     await facts_sql.stop_runs(conn, [(a.stop.id, a.stop.account_id) for a in admissions if a.stop])
     begins = [a.begin for a in admissions if a.begin is not None]

@@ -23,7 +23,7 @@ import time
 from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
 import orjson
 from aiogram.exceptions import TelegramUnauthorizedError
@@ -282,12 +282,12 @@ class BotRuntime:
             sum(o.outcome is StoreOutcome.STORED for o in outcomes),
             sum(o.outcome is StoreOutcome.DUPLICATE for o in outcomes),
         )
-        for update, stored in zip(incoming, outcomes, strict=True):
-            if stored.outcome is not StoreOutcome.STORED or update.inbound is None:
+        for came, stored in zip(incoming, outcomes, strict=True):
+            if stored.outcome is not StoreOutcome.STORED or came.inbound is None:
                 continue
             assert stored.inbox_id is not None
-            chat_id = update.inbound.chat_id
-            arrival = Arrival(stored.inbox_id, update.update_id, update.inbound)
+            chat_id = came.inbound.chat_id
+            arrival = Arrival(stored.inbox_id, came.update_id, came.inbound)
             if not self._arrivals.add(chat_id, arrival):
                 self._inbox_hint.add(chat_id)
             self.workers.kick(chat_id)
@@ -304,13 +304,17 @@ class BotRuntime:
         failures = 0
         while True:
             try:
-                updates = await self._poll_bot(
-                    LeanGetUpdates(
-                        offset=offset,
-                        timeout=self._options.poll_timeout_s,
-                        allowed_updates=ALLOWED_UPDATES,
+                # LeanGetUpdates answers plain JSON objects; aiogram types it as GetUpdates'.
+                updates = cast(
+                    list[dict[str, Any]],
+                    await self._poll_bot(
+                        LeanGetUpdates(
+                            offset=offset,
+                            timeout=self._options.poll_timeout_s,
+                            allowed_updates=ALLOWED_UPDATES,
+                        ),
+                        request_timeout=self._options.poll_timeout_s + 10,
                     ),
-                    request_timeout=self._options.poll_timeout_s + 10,
                 )
                 if updates:
                     await self.ingest(updates)
@@ -362,7 +366,7 @@ class BotRuntime:
         """Deliver what is pending, then handle the chat's next update and deliver what it
         queued (handed over by its own transaction, not read again). One update per round:
         with more waiting the chat is kicked again and queues behind the other chats."""
-        chat_id = int(chat)  # type: ignore[call-overload]
+        chat_id = int(chat)  # type: ignore[call-overload]  # chat workers are keyed by chat id
         bind_log_ids(run_id=None)  # each delivered message sets its run's
         if chat_id in self._outbox_hint and not await self._deliver(chat_id, None):
             return
@@ -395,7 +399,8 @@ class BotRuntime:
 
     def _enter_chat(self, chat: Hashable) -> None:
         """The chat's own worker task: the ids end with it."""
-        bind_log_ids(account_id=self.config.account_id, bot_id=self.config.bot_id, chat_id=chat)  # type: ignore[arg-type]
+        chat_id = int(chat)  # type: ignore[call-overload]  # chat workers are keyed by chat id
+        bind_log_ids(account_id=self.config.account_id, bot_id=self.config.bot_id, chat_id=chat_id)
 
     async def _handle_arrival(self, chat_id: int, arrival: Arrival) -> Handled | None:
         """The fast lane: the update is in memory, the journal claims and handles it."""

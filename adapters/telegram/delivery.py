@@ -138,6 +138,7 @@ class Delivery:
             if offer is None:
                 return await self._finish(row, None)
             effect = offer
+        results: list[object] | None
         try:
             results = await self._send_all(row.chat_id, render(row.chat_id, effect))
         except ChatBlocked:
@@ -274,7 +275,7 @@ class Delivery:
                 return None
             course = await self._courses.get(session, account_id, run.course_version_id)
         current = run.state.get("current")
-        element = course.get(current) if current in course else None
+        element = course.get(current) if isinstance(current, str) and current in course else None
         return getattr(element, "transcription_language", None)
 
     async def _finish(self, row: OutboxRow, event: Event | None) -> bool:

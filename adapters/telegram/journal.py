@@ -31,6 +31,7 @@ import logging
 import time
 from collections.abc import Callable, Sequence
 from datetime import datetime
+from functools import partial
 from typing import Any
 
 from adapters.observability.metrics import observe_batch
@@ -197,9 +198,9 @@ class Journal:
         self._requeue([item for item in items if item not in loading.waits])
         for item, parse in loading.waits.items():
             self._parked.add(item)
-            parse.add_done_callback(lambda _, item=item: self._unpark(item))
+            parse.add_done_callback(partial(self._unpark, item))
 
-    def _unpark(self, item: Item) -> None:
+    def _unpark(self, item: Item, _parsed: object = None) -> None:
         if item in self._parked:
             self._parked.discard(item)
             self._requeue([item])
@@ -286,7 +287,7 @@ def _fail(items: Sequence[Item], error: BaseException) -> None:
 def _chain(source: asyncio.Future[Any], target: asyncio.Future[Any]) -> None:
     if source.cancelled():
         target.cancel()
-    elif source.exception() is not None:
-        target.set_exception(source.exception())  # type: ignore[arg-type]
+    elif (error := source.exception()) is not None:
+        target.set_exception(error)
     else:
         target.set_result(source.result())

@@ -278,6 +278,8 @@ class Batch:
     def _handle(self, handle: HandleItem, run: ActiveRun | None) -> tuple[bool, RunPosition | None]:
         """React to the update; (ok, where the run now stands)."""
         inbound = handle.arrival.inbound
+        if inbound is None:  # it means nothing to a course: only marked processed
+            return True, None
         try:
             reaction = react(inbound, run is not None)
             if isinstance(reaction, Reply):

@@ -70,13 +70,18 @@ class SentOutcome(NamedTuple):
 
 
 class OutboxRow(Protocol):
-    """An unsent message: a `models.Outbox` row, or a `batch.PendingMessage`."""
+    """An unsent message: a `models.Outbox` row, or a `batch.PendingMessage` (read-only)."""
 
-    id: int
-    account_id: int
-    chat_id: int
-    run_id: int | None
-    payload: dict[str, Any]
+    @property
+    def id(self) -> int: ...
+    @property
+    def account_id(self) -> int: ...
+    @property
+    def chat_id(self) -> int: ...
+    @property
+    def run_id(self) -> int | None: ...
+    @property
+    def payload(self) -> dict[str, Any]: ...
 
 
 @dataclass(eq=False, slots=True)

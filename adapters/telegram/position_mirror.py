@@ -59,7 +59,7 @@ class PositionMirror:
         gone = [key for key, state in pending.items() if state is None]
         pipeline = self._redis.pipeline(transaction=False)
         if states:
-            pipeline.mset(states)  # type: ignore[arg-type]
+            pipeline.mset(states)
         if gone:
             pipeline.delete(*gone)
         try:

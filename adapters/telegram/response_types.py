@@ -55,5 +55,5 @@ def pin_response_types() -> int:
         returning = method.__returning__
         key = repr(returning)
         if key not in _pinned:
-            _pinned[key] = Response[returning]  # type: ignore[valid-type]
+            _pinned[key] = Response[returning]  # type: ignore[valid-type]  # built at run time
     return len(_pinned)

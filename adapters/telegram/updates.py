@@ -138,12 +138,6 @@ def translate(update: LeanUpdate) -> Inbound | None:
         message = update.message
         if message.from_user is None or message.from_user.is_bot:
             return None
-        base = {
-            "chat_id": message.chat.id,
-            "chat_type": message.chat.type,
-            "student": _student(message.from_user),
-            "message_id": message.message_id,
-        }
         action: Event | StartRequest | VoiceNote | None = None
         if message.text is not None:
             action = _start_payload(message.text) or Text(message.text)
@@ -151,20 +145,28 @@ def translate(update: LeanUpdate) -> Inbound | None:
             action = VoiceNote(message.voice.file_id, message.voice.duration)
         elif message.web_app_data is not None:
             action = WebAppData(message.web_app_data.data)
-        return Inbound(action=action, **base) if action is not None else None
-
-    if update.callback_query is not None:
-        query = update.callback_query
-        message = query.message
-        if message is None or query.data is None:
+        if action is None:
             return None
         return Inbound(
             chat_id=message.chat.id,
             chat_type=message.chat.type,
+            student=_student(message.from_user),
+            message_id=message.message_id,
+            action=action,
+        )
+
+    if update.callback_query is not None:
+        query = update.callback_query
+        pressed_on = query.message
+        if pressed_on is None or query.data is None:
+            return None
+        return Inbound(
+            chat_id=pressed_on.chat.id,
+            chat_type=pressed_on.chat.type,
             student=_student(query.from_user),
             action=Button(query.data),
             callback_query_id=query.id,
-            message_id=message.message_id,
+            message_id=pressed_on.message_id,
         )
 
     if update.poll_answer is not None:

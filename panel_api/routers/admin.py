@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query
 
@@ -44,7 +44,7 @@ async def update_plan(
     except ValueError as exc:
         raise unprocessable(str(exc)) from None
     async with ctx.db.tenant(account_id) as session:
-        changes = {}
+        changes: dict[str, Any] = {}
         if body.plan is not None:
             changes["plan"] = body.plan
         if overrides is not None:

@@ -5,7 +5,7 @@ returned."""
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends
 from sqlalchemy.exc import IntegrityError
@@ -89,7 +89,7 @@ async def update_bot(
     async with ctx.db.tenant(access.account_id) as session:
         bot = await bots.get(session, access.account_id, bot_id)
         assert bot is not None
-        changes: dict[str, object] = {}
+        changes: dict[str, Any] = {}
         if body.active is not None and body.active != bot.active:
             if body.active:
                 await _check_bot_limit(session, access)
@@ -107,7 +107,7 @@ async def update_bot(
             changes["default_deployment_id"] = deployment.id
         if body.clear_default_deployment:
             changes["default_deployment_id"] = None
-        bot = await bots.update_bot(session, access.account_id, bot_id, **changes)  # type: ignore[arg-type]
+        bot = await bots.update_bot(session, access.account_id, bot_id, **changes)
         assert bot is not None
         if changes:
             await record(session, access, "bot.update", "bot", bot_id, **_loggable(changes))

@@ -7,7 +7,7 @@ import re
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Response
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import CursorResult, delete, func, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -350,6 +350,7 @@ async def _repin_runs(
         )
         .values(course_version_id=version_id)
     )
+    assert isinstance(result, CursorResult)  # an UPDATE's result holds its row count
     return result.rowcount
 
 

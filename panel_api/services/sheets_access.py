@@ -71,6 +71,7 @@ def guarded_sheets_client(info: Mapping[str, Any], outbound: OutboundClient) -> 
     )
     token_session = guard(Session(), adapter)
     session = guard(AuthorizedSession(credentials, auth_request=Request(token_session)), adapter)
+    # gspread types `auth` as required; the authorized session carries it instead.
     return gspread.Client(auth=None, session=session)  # type: ignore[arg-type]
 
 

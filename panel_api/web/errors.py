@@ -7,6 +7,8 @@ before, including 404s that reveal nothing about other accounts.
 
 from __future__ import annotations
 
+import inspect
+from collections.abc import Awaitable, Callable
 from urllib.parse import urlencode
 
 from fastapi import FastAPI, Request
@@ -44,6 +46,19 @@ async def error_page(
     )
 
 
+async def _delegate(
+    handler: Callable[[Request, Exception], Response | Awaitable[Response]],
+    request: Request,
+    exc: Exception,
+) -> Response:
+    """Answer with the API's own handler (Starlette types handlers as sync or async)."""
+    answer = handler(request, exc)
+    if inspect.isawaitable(answer):
+        answer = await answer
+    assert isinstance(answer, Response)
+    return answer
+
+
 def install(app: FastAPI) -> None:
     api_error = app.exception_handlers[ApiError]
     validation_error = app.exception_handlers[RequestValidationError]
@@ -52,7 +67,7 @@ def install(app: FastAPI) -> None:
     async def on_api_error(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, ApiError)
         if not is_page(request):
-            return await api_error(request, exc)
+            return await _delegate(api_error, request, exc)
         if exc.status == 401:
             target = "/login?" + urlencode({"next": _back_to(request)})
             return RedirectResponse(target, status_code=303)
@@ -68,13 +83,13 @@ def install(app: FastAPI) -> None:
 
     async def on_validation_error(request: Request, exc: Exception) -> Response:
         if not is_page(request):
-            return await validation_error(request, exc)  # type: ignore[arg-type]
+            return await _delegate(validation_error, request, exc)
         return await error_page(request, 404, "error.not_found", None)
 
     async def on_http_error(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, StarletteHTTPException)
         if not (is_page(request) or wants_html(request)):
-            return await http_error(request, exc)  # type: ignore[arg-type]
+            return await _delegate(http_error, request, exc)
         key = "error.not_found" if exc.status_code == 404 else "error.failed"
         return await error_page(request, exc.status_code, key, None)
 

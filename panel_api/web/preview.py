@@ -15,7 +15,7 @@ import html
 import re
 from collections import deque
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Literal
 
 from courses.diagnostics import Diagnostic
@@ -222,8 +222,8 @@ class _Player:
         return None
 
 
-def _duration(delta: object) -> str:
-    seconds = max(int(delta.total_seconds()), 0)  # type: ignore[attr-defined]
+def _duration(delta: timedelta) -> str:
+    seconds = max(int(delta.total_seconds()), 0)
     parts = []
     for unit, size in (("d", 86400), ("h", 3600), ("m", 60), ("s", 1)):
         amount, seconds = divmod(seconds, size)

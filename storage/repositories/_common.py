@@ -50,6 +50,7 @@ def given(**values: Any) -> dict[str, Any]:
 async def get_scoped(
     session: AsyncSession, model: type[M], account_id: int, *criteria: ColumnElement[bool]
 ) -> M | None:
+    # Every tenant model has `account_id` (and `id`); Base itself does not.
     stmt = select(model).where(model.account_id == account_id, *criteria)  # type: ignore[attr-defined]
     return (await session.scalars(stmt)).one_or_none()
 

@@ -7,7 +7,7 @@ from typing import Annotated
 from fastapi import Depends, Request, Response
 from pydantic import ValidationError
 
-from panel_api.access import UserRule
+from panel_api.access import Access, UserRule
 from panel_api.auth.principal import UserPrincipal
 from panel_api.deps import Ctx
 from panel_api.errors import ApiError
@@ -26,7 +26,7 @@ from panel_api.web.routes.common import (
 
 router = page_router()
 LoggedIn = Annotated[UserPrincipal, Depends(UserRule(GlobalRule.AUTHENTICATED))]
-ReadAccount = rule(Permission.ACCOUNT_READ)
+ReadAccount = Annotated[Access, rule(Permission.ACCOUNT_READ)]
 
 
 @router.get("/accounts")

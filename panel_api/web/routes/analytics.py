@@ -4,6 +4,7 @@ source, cohorts by start day, test scores; each table also as CSV."""
 from __future__ import annotations
 
 import asyncio
+from typing import Annotated
 
 from fastapi import Request, Response
 
@@ -21,7 +22,7 @@ from panel_api.web.rendering import page_translator, render
 from panel_api.web.routes.common import page_router, rule, see_other
 
 router = page_router()
-Read = rule(Permission.ANALYTICS_READ)
+Read = Annotated[Access, rule(Permission.ANALYTICS_READ)]
 REPORTS = ("funnel", "tokens", "utm", "cohorts", "scores")
 DEFAULT_DAYS = 30
 MAX_FUNNEL_ROWS = 300

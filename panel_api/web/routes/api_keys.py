@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from typing import Annotated
+
 from fastapi import Request, Response
 from pydantic import ValidationError
 
+from panel_api.access import Access
 from panel_api.deps import Ctx
 from panel_api.errors import ApiError
 from panel_api.permissions import ROLES, Permission, role_covers
@@ -21,7 +24,7 @@ from panel_api.web.routes.common import (
 )
 
 router = page_router()
-Manage = rule(Permission.API_KEYS_MANAGE)
+Manage = Annotated[Access, rule(Permission.API_KEYS_MANAGE)]
 
 
 @router.get("/accounts/{account_id}/api-keys")

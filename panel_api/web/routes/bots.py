@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from typing import Annotated, Any
+
 from fastapi import Request, Response
 from pydantic import ValidationError
 
+from panel_api.access import Access
 from panel_api.deps import Ctx
 from panel_api.errors import ApiError
 from panel_api.permissions import Permission
@@ -21,9 +24,9 @@ from panel_api.web.routes.common import (
 )
 
 router = page_router()
-Read = rule(Permission.BOTS_READ)
-Manage = rule(Permission.BOTS_MANAGE)
-ACTIONS = {
+Read = Annotated[Access, rule(Permission.BOTS_READ)]
+Manage = Annotated[Access, rule(Permission.BOTS_MANAGE)]
+ACTIONS: dict[str, dict[str, Any]] = {
     "enable": {"active": True},
     "disable": {"active": False},
     "polling": {"mode": "polling"},

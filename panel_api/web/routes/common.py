@@ -12,7 +12,7 @@ from fastapi.routing import APIRoute
 from pydantic import ValidationError
 from starlette.datastructures import FormData, UploadFile
 
-from panel_api.access import Access, AccountRule
+from panel_api.access import AccountRule
 from panel_api.permissions import Permission
 from panel_api.web import csrf
 
@@ -27,8 +27,9 @@ def page_router() -> APIRouter:
 
 
 def rule(permission: Permission) -> Any:
-    """The page's one authorization rule: the API's own, so a page cannot drift from it."""
-    return Annotated[Access, Depends(AccountRule(permission))]
+    """The page's one authorization rule: the API's own, so a page cannot drift from it.
+    Used as `Annotated[Access, rule(...)]`, which a type checker reads as `Access`."""
+    return Depends(AccountRule(permission))
 
 
 Form = Annotated[FormData, Depends(csrf.checked_form)]

@@ -5,11 +5,12 @@ from __future__ import annotations
 
 import json
 from pathlib import PurePath
-from typing import Any
+from typing import Annotated, Any
 
 from fastapi import Request, Response
 from pydantic import ValidationError
 
+from panel_api.access import Access
 from panel_api.deps import Ctx
 from panel_api.errors import ApiError
 from panel_api.permissions import Permission, allows
@@ -39,9 +40,9 @@ from panel_api.web.routes.common import (
 from storage.repositories import courses as course_repo
 
 router = page_router()
-Read = rule(Permission.COURSES_READ)
-Write = rule(Permission.COURSES_WRITE)
-ManageSheets = rule(Permission.INTEGRATIONS_MANAGE)
+Read = Annotated[Access, rule(Permission.COURSES_READ)]
+Write = Annotated[Access, rule(Permission.COURSES_WRITE)]
+ManageSheets = Annotated[Access, rule(Permission.INTEGRATIONS_MANAGE)]
 
 
 class Problem(Exception):

@@ -3,11 +3,12 @@ create and revoke tokens, copy a token's deep link, show it as a QR code."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
 from fastapi import Request, Response
 from pydantic import ValidationError
 
+from panel_api.access import Access
 from panel_api.deps import Ctx
 from panel_api.errors import ApiError
 from panel_api.permissions import Permission
@@ -29,10 +30,10 @@ from panel_api.web.routes.common import (
 )
 
 router = page_router()
-Read = rule(Permission.DEPLOYMENTS_READ)
-Manage = rule(Permission.DEPLOYMENTS_MANAGE)
-TokensRead = rule(Permission.TOKENS_READ)
-TokensManage = rule(Permission.TOKENS_MANAGE)
+Read = Annotated[Access, rule(Permission.DEPLOYMENTS_READ)]
+Manage = Annotated[Access, rule(Permission.DEPLOYMENTS_MANAGE)]
+TokensRead = Annotated[Access, rule(Permission.TOKENS_READ)]
+TokensManage = Annotated[Access, rule(Permission.TOKENS_MANAGE)]
 UTM_KEYS = ("source", "medium", "campaign", "content", "term")
 TOKEN_FIELDS = (
     "kind",

@@ -7,9 +7,12 @@ the stored key (the API's rule: only while the base URL stays the same).
 
 from __future__ import annotations
 
+from typing import Annotated
+
 from fastapi import Request, Response
 from pydantic import ValidationError
 
+from panel_api.access import Access
 from panel_api.deps import Ctx
 from panel_api.errors import ApiError
 from panel_api.permissions import Permission
@@ -26,8 +29,8 @@ from panel_api.web.routes.common import (
 )
 
 router = page_router()
-Read = rule(Permission.INTEGRATIONS_READ)
-Manage = rule(Permission.INTEGRATIONS_MANAGE)
+Read = Annotated[Access, rule(Permission.INTEGRATIONS_READ)]
+Manage = Annotated[Access, rule(Permission.INTEGRATIONS_MANAGE)]
 LLM_FIELDS = (
     "base_url",
     "api_key",

@@ -5,11 +5,13 @@ from __future__ import annotations
 
 from dataclasses import asdict
 from datetime import UTC, date, datetime, time, timedelta
+from typing import Annotated
 from urllib.parse import urlencode
 
 from fastapi import Request, Response
 
 from engine.limits import MAX_UNATTENDED_STEPS
+from panel_api.access import Access
 from panel_api.deps import MAX_ID, Ctx
 from panel_api.errors import ApiError
 from panel_api.permissions import Permission
@@ -23,8 +25,8 @@ from panel_api.web.routes.common import Form, page_router, rule, see_other
 from storage.models import RunStatus
 
 router = page_router()
-Read = rule(Permission.RUNS_READ)
-Manage = rule(Permission.RUNS_MANAGE)
+Read = Annotated[Access, rule(Permission.RUNS_READ)]
+Manage = Annotated[Access, rule(Permission.RUNS_MANAGE)]
 PAGE_SIZE = 50
 MAX_OFFSET = 1_000_000
 

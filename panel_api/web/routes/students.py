@@ -3,9 +3,12 @@ lift a ban. The ban forms are also on a run's page; both come back where they we
 
 from __future__ import annotations
 
+from typing import Annotated
+
 from fastapi import Request, Response
 from pydantic import ValidationError
 
+from panel_api.access import Access
 from panel_api.deps import Ctx
 from panel_api.errors import ApiError
 from panel_api.permissions import Permission
@@ -25,8 +28,8 @@ from panel_api.web.routes.common import (
 )
 
 router = page_router()
-Read = rule(Permission.STUDENTS_READ)
-Manage = rule(Permission.STUDENTS_MANAGE)
+Read = Annotated[Access, rule(Permission.STUDENTS_READ)]
+Manage = Annotated[Access, rule(Permission.STUDENTS_MANAGE)]
 PAGE_SIZE = 50
 
 
