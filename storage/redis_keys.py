@@ -33,11 +33,6 @@ def bot_prefix(account_id: int | str, bot_id: int | str) -> str:
     )
 
 
-def bot_key_pattern(account_id: int | str, bot_id: int | str) -> str:
-    """SCAN pattern matching every key of one bot."""
-    return bot_prefix(account_id, bot_id) + SEPARATOR + "*"
-
-
 def account_key_pattern(account_id: int | str) -> str:
     """SCAN pattern matching every key of every bot of one account."""
     return SEPARATOR.join((KEY_PREFIX, _id_segment("account id", account_id), "*"))

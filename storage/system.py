@@ -15,7 +15,7 @@ from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.db import bind_tenant
-from storage.models import Account, Bot, CourseDeployment, MemberRole
+from storage.models import Account, CourseDeployment, MemberRole
 
 
 @dataclass(frozen=True)
@@ -48,12 +48,6 @@ class ApiKeyOwner:
     maker_role: str | None
 
 
-async def active_bots(session: AsyncSession) -> list[Bot]:
-    """The bot pool: active bots of accounts that are not deleted, with their account_id."""
-    stmt = select(Bot).from_statement(text("SELECT * FROM sys_active_bots()"))
-    return list((await session.scalars(stmt)).all())
-
-
 @dataclass(frozen=True, slots=True)
 class PoolBot:
     """An active bot as the bot pool needs it, secrets still sealed."""
@@ -69,8 +63,9 @@ class PoolBot:
 
 
 async def active_bots_for_pool(session: AsyncSession) -> list[PoolBot]:
-    """`active_bots` as plain rows: the pool reads every active bot every second, and
-    building ORM objects for 10,000 rows cost ~0.25 s of CPU each time."""
+    """The bot pool: active bots of accounts that are not deleted, secrets still sealed.
+    Plain rows: the pool reads every active bot every second, and building ORM objects for
+    10,000 rows cost ~0.25 s of CPU each time."""
     rows = await session.execute(
         text(
             "SELECT id, account_id, username, token_ciphertext, mode, public_id, "
@@ -78,14 +73,6 @@ async def active_bots_for_pool(session: AsyncSession) -> list[PoolBot]:
         )
     )
     return [PoolBot(*row) for row in rows]
-
-
-async def bot_by_public_id(session: AsyncSession, public_id: str) -> Bot | None:
-    """Webhook ingress: the bot behind an opaque URL id (active or not; the caller decides)."""
-    stmt = select(Bot).from_statement(
-        text("SELECT * FROM sys_bot_by_public_id(:public_id)").bindparams(public_id=public_id)
-    )
-    return (await session.scalars(stmt)).one_or_none()
 
 
 async def claim_due_waits(session: AsyncSession, now: datetime, *, limit: int) -> list[ClaimedWait]:

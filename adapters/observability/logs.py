@@ -89,10 +89,6 @@ def log_context(**ids: int | None) -> Iterator[None]:
             var.reset(token)
 
 
-def current_log_ids() -> dict[str, int]:
-    return {name: value for name, var in _IDS.items() if (value := var.get()) is not None}
-
-
 class _StampIds(logging.Filter):
     """Copies the context's ids onto the record when it is emitted (in the logging task),
     unless the call passed them explicitly with `extra=`."""

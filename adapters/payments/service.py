@@ -144,14 +144,6 @@ class PaymentService:
         async with self._db.tenant(account_id) as session:
             return await self._shop(session, account_id)
 
-    # --- access --------------------------------------------------------------------------------
-
-    async def has_access(
-        self, session: AsyncSession, account_id: int, deployment_id: int, telegram_user_id: int
-    ) -> bool:
-        """Paid and not fully refunded; call inside the enrollment's own tenant session."""
-        return await payments.has_access(session, account_id, deployment_id, telegram_user_id)
-
     # --- checkout ------------------------------------------------------------------------------
 
     async def create_payment(

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import secrets
 
-from sqlalchemy import delete, select
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.crypto import Secret, SecretBox, token_hash
@@ -17,7 +17,6 @@ from storage.repositories._common import (
     Unset,
     get_scoped,
     given,
-    rows_changed,
     update_scoped,
 )
 
@@ -64,10 +63,6 @@ async def get(session: AsyncSession, account_id: int, bot_id: int) -> Bot | None
     return await get_scoped(session, Bot, account_id, Bot.id == bot_id)
 
 
-async def get_by_token(session: AsyncSession, account_id: int, token: Secret) -> Bot | None:
-    return await get_scoped(session, Bot, account_id, Bot.token_hash == token_hash(token))
-
-
 async def list_all(session: AsyncSession, account_id: int) -> list[Bot]:
     stmt = select(Bot).where(Bot.account_id == account_id).order_by(Bot.id)
     return list((await session.scalars(stmt)).all())
@@ -97,18 +92,3 @@ async def replace_token(
     """After /revoke in BotFather: same bot (telegram_id), new token."""
     values = {"token_ciphertext": box.encrypt(token), "token_hash": token_hash(token)}
     return await update_scoped(session, Bot, account_id, bot_id, values)
-
-
-async def delete_bot(session: AsyncSession, account_id: int, bot_id: int) -> bool:
-    stmt = delete(Bot).where(Bot.account_id == account_id, Bot.id == bot_id)
-    return await rows_changed(session, stmt) > 0
-
-
-def reveal_token(bot: Bot, box: SecretBox) -> Secret:
-    return box.decrypt(bot.token_ciphertext)
-
-
-def reveal_webhook_secret(bot: Bot, box: SecretBox) -> Secret | None:
-    if bot.webhook_secret_ciphertext is None:
-        return None
-    return box.decrypt(bot.webhook_secret_ciphertext)

@@ -14,12 +14,8 @@ from sqlalchemy.orm.attributes import set_committed_value
 
 from storage.models import Course, CourseElement, CourseVersion, SourceFormat
 from storage.repositories._common import (
-    UNSET,
-    Unset,
     get_scoped,
-    given,
     rows_changed,
-    update_scoped,
 )
 
 
@@ -41,19 +37,6 @@ async def get_by_slug(session: AsyncSession, account_id: int, slug: str) -> Cour
 async def list_all(session: AsyncSession, account_id: int) -> list[Course]:
     stmt = select(Course).where(Course.account_id == account_id).order_by(Course.id)
     return list((await session.scalars(stmt)).all())
-
-
-async def update_course(
-    session: AsyncSession,
-    account_id: int,
-    course_id: int,
-    *,
-    title: str | Unset = UNSET,
-    slug: str | Unset = UNSET,
-) -> Course | None:
-    return await update_scoped(
-        session, Course, account_id, course_id, given(title=title, slug=slug)
-    )
 
 
 async def delete_course(session: AsyncSession, account_id: int, course_id: int) -> bool:

@@ -212,12 +212,3 @@ async def lock(session: AsyncSession, account_id: int, run_id: int) -> Run | Non
     """The run, locked FOR UPDATE until the transaction ends (timers, payments)."""
     params = {"account_id": account_id, "run_id": run_id}
     return (await session.scalars(_LOCKED_BY_ID, params)).one_or_none()
-
-
-async def has_active_run_of_user(
-    session: AsyncSession, account_id: int, telegram_user_id: int
-) -> bool:
-    stmt = select(Run.id).where(
-        Run.account_id == account_id, Run.telegram_user_id == telegram_user_id, Run.is_active
-    )
-    return (await session.scalars(stmt.limit(1))).first() is not None

@@ -293,8 +293,8 @@ def seed_account(db, make_account, secret_box) -> SeedAccount:
                 s, account_id, day=date.today(), prompt_tokens=10, completion_tokens=5
             )
             await audit.record(s, account_id, actor="system", action="seed", object_type="account")
-            webhook_secret = bots.reveal_webhook_secret(bot, secret_box)
-            assert webhook_secret is not None
+            assert bot.webhook_secret_ciphertext is not None
+            webhook_secret = secret_box.decrypt(bot.webhook_secret_ciphertext)
         return SeededAccount(
             account_id=account_id,
             bot_id=bot.id,

@@ -11,7 +11,7 @@ from redis.asyncio import Redis
 
 from adapters.telegram.keys import AccountBotKeyBuilder, make_storage
 from adapters.telegram.position_mirror import PositionMirror
-from storage.redis_keys import bot_key_pattern
+from storage.redis_keys import SEPARATOR, bot_prefix
 
 pytestmark = pytest.mark.integration
 
@@ -73,7 +73,7 @@ async def test_flushing_one_bot_leaves_the_other(redis: Redis, account_id: str) 
         await storage_a.set_state(key, "a")
         await storage_b.set_state(key, "b")
 
-        await redis.delete(*await _raw_keys(redis, bot_key_pattern(account_id, 21)))
+        await redis.delete(*await _raw_keys(redis, bot_prefix(account_id, 21) + SEPARATOR + "*"))
 
         assert await storage_a.get_state(key) is None
         assert await storage_b.get_state(key) == "b"

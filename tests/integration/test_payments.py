@@ -151,7 +151,7 @@ class Harness:
 
     async def has_access(self, school: School, student: int) -> bool:
         async with self.db.tenant(school.account_id) as s:
-            return await self.service.has_access(
+            return await payments_repo.has_access(
                 s, school.account_id, school.deployment_id, student
             )
 
