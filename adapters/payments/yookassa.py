@@ -100,14 +100,6 @@ class YooKassaClient:
     async def get_payment(self, shop: ShopCredentials, payment_id: str) -> dict[str, Any]:
         return await self._request("GET", f"/payments/{check_object_id(payment_id)}", shop)
 
-    async def create_refund(
-        self, shop: ShopCredentials, idempotence_key: str, body: dict[str, Any]
-    ) -> dict[str, Any]:
-        return await self._request("POST", "/refunds", shop, body, idempotence_key)
-
-    async def get_refund(self, shop: ShopCredentials, refund_id: str) -> dict[str, Any]:
-        return await self._request("GET", f"/refunds/{check_object_id(refund_id)}", shop)
-
     async def me(self, shop: ShopCredentials) -> dict[str, Any]:
         """The shop's own settings: a cheap way to check a pair of credentials."""
         return await self._request("GET", "/me", shop)
