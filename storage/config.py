@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import ipaddress
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -84,12 +84,15 @@ def _whole_number(minimum: int) -> BeforeValidator:
     """A whole number of at least `minimum`; anything else names the variable."""
 
     def check(raw: object, info: ValidationInfo) -> object:
-        if not isinstance(raw, str):
-            return raw
-        try:
-            value: int | None = int(raw.strip())
-        except ValueError:
-            value = None
+        if isinstance(raw, int) and not isinstance(raw, bool):
+            value: int | None = raw
+        elif isinstance(raw, str):
+            try:
+                value = int(raw.strip())
+            except ValueError:
+                value = None
+        else:
+            return raw  # the type check that follows refuses it
         if value is None or value < minimum:
             raise ValueError(
                 f"{_env_name(info)} must be a whole number of at least {minimum}, not {raw!r}"
@@ -113,7 +116,7 @@ def _positive(unit: str) -> BeforeValidator:
     return BeforeValidator(check)
 
 
-def _parsed(parse: Any) -> BeforeValidator:
+def _parsed(parse: Callable[[str], object]) -> BeforeValidator:
     """A comma-separated list in the environment, parsed by `parse` (which names the
     variable in its errors); values already parsed pass through."""
     return BeforeValidator(lambda raw: parse(raw) if isinstance(raw, str) else raw)
