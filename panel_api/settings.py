@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 
-from panel_api.bot_tokens import is_bot_token
+from botapi.tokens import is_bot_token
 from storage.crypto import Secret
 
 DEFAULT_LOGIN_MAX_AGE_S = 24 * 3600

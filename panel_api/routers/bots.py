@@ -11,18 +11,18 @@ from fastapi import APIRouter, Depends
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from botapi.token_check import (
+    BotIdentity,
+    BotTokenRejected,
+    TelegramUnavailable,
+    check_bot_token,
+)
 from panel_api.access import Access, AccountRule
 from panel_api.audit import record
 from panel_api.deps import AccountId, BotId, Ctx
 from panel_api.errors import ApiError, conflict, not_found, unprocessable
 from panel_api.permissions import Permission
 from panel_api.schemas.bots import BotCreate, BotOut, BotTokenRotate, BotUpdate
-from panel_api.services.telegram_check import (
-    BotIdentity,
-    BotTokenRejected,
-    TelegramUnavailable,
-    check_bot_token,
-)
 from storage import plans
 from storage.crypto import Secret
 from storage.models import Bot, BotMode

@@ -13,7 +13,6 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Response
 
-from adapters.payments import notification_url
 from panel_api.access import Access, AccountRule
 from panel_api.audit import record
 from panel_api.deps import AccountId, Ctx
@@ -35,6 +34,7 @@ from panel_api.services.sheets_access import (
 from storage.crypto import Secret
 from storage.models import LlmSettings, PaymentCredentials
 from storage.outbound import OutboundError
+from storage.public_urls import notification_url
 from storage.repositories import llm as llm_repo
 from storage.repositories import payments as payments_repo
 

@@ -10,7 +10,7 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from adapters.telegram.deeplink import build_start_link
+from botapi.deeplink import build_start_link
 from panel_api.access import Access, AccountRule
 from panel_api.audit import record
 from panel_api.deps import AccountId, Ctx, DeploymentId, TokenId
