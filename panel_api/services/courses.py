@@ -176,13 +176,14 @@ async def export_version(
         version = await courses.get_version(session, access.account_id, version_id)
         course = await courses.get(session, access.account_id, course_id)
     assert version is not None and course is not None
-    text: str | None = version.source_text
+    text = version.source_text
     if normalised:
-        text = await course_work.run(
+        exported = await course_work.run(
             ctx, access.account_id, jobs.export_normalised, text, f"version {version.id}"
         )
-        if text is None:  # stored versions always loaded once; say so if not
+        if exported is None:  # stored versions always loaded once; say so if not
             raise ApiError(500, "the stored version no longer loads; export it as uploaded")
+        text = exported
     return f"{course.slug}-v{version.number}.yaml", text
 
 
