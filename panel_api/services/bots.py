@@ -5,7 +5,6 @@ reconciles Telegram (setWebhook / deleteWebhook with the bot's secret). Tokens n
 from __future__ import annotations
 
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from botapi.token_check import BotIdentity, BotTokenRejected, TelegramUnavailable, check_bot_token
 from panel_api.access import Access
@@ -13,7 +12,7 @@ from panel_api.audit import record
 from panel_api.context import PanelContext
 from panel_api.errors import ApiError, conflict, not_found, unprocessable
 from panel_api.schemas.bots import BotCreate, BotOut, BotTokenRotate, BotUpdate
-from storage import plans
+from panel_api.services.plan_limits import require_room
 from storage.crypto import Secret
 from storage.models import Bot, BotMode
 from storage.repositories import bots, deployments
@@ -38,7 +37,7 @@ async def add_bot(ctx: PanelContext, access: Access, body: BotCreate) -> BotOut:
     identity = await _get_me(token, ctx)
     try:
         async with ctx.db.tenant(access.account_id) as session:
-            await _check_bot_limit(session, access)
+            await require_room(session, access.account_id, "max_bots")
             bot = await bots.create(
                 session,
                 access.account_id,
@@ -67,7 +66,7 @@ async def update_bot(ctx: PanelContext, access: Access, bot_id: int, body: BotUp
         changes: dict[str, object] = {}
         if body.active is not None and body.active != bot.active:
             if body.active:
-                await _check_bot_limit(session, access)
+                await require_room(session, access.account_id, "max_bots")
             changes["active"] = body.active
         if body.mode is not None:
             changes["mode"] = body.mode
@@ -119,18 +118,6 @@ async def _get_me(token: Secret, ctx: PanelContext) -> BotIdentity:
         raise unprocessable(exc.reason) from None
     except TelegramUnavailable as exc:
         raise ApiError(502, str(exc)) from None
-
-
-async def _check_bot_limit(session: AsyncSession, access: Access) -> None:
-    account = await plans.lock_account(session, access.account_id)
-    assert account is not None
-    limit = plans.effective_limits(account).max_bots
-    usage = await plans.usage(session, access.account_id)
-    if limit is not None and usage.bots >= limit:
-        raise conflict(
-            f"the {account.plan} plan allows {limit} active bot(s); disable one or upgrade",
-            limit="max_bots",
-        )
 
 
 def _check_webhook_possible(mode: BotMode, ctx: PanelContext) -> None:

@@ -9,7 +9,7 @@ import re
 import secrets
 import unicodedata
 
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.dialects.postgresql import distinct_on
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -38,8 +38,8 @@ from panel_api.services.course_store import (
     store_version,
     warnings_out,
 )
+from panel_api.services.plan_limits import require_room
 from panel_api.services.sheets_access import check_token_uri, load_credentials
-from storage import plans
 from storage.models import Course, CourseDeployment, CourseVersion, SourceFormat
 from storage.outbound import OutboundError
 from storage.repositories import courses
@@ -254,7 +254,7 @@ async def _create_course(
     chosen = slug or _slug_from(title)
     try:
         async with ctx.db.tenant(access.account_id) as session:
-            await _check_course_limit(session, access)
+            await require_room(session, access.account_id, "max_courses")
             if slug is None and await courses.get_by_slug(session, access.account_id, chosen):
                 chosen = f"{chosen[:55]}-{secrets.token_hex(3)}"
             row = await courses.create(session, access.account_id, title=title, slug=chosen)
@@ -311,20 +311,6 @@ async def _add_version(
             format=source_format.value,
         )
     return UploadOut(course=_course_out(row, version), version=_version_out(version), warnings=[])
-
-
-async def _check_course_limit(session: AsyncSession, access: Access) -> None:
-    account = await plans.lock_account(session, access.account_id)
-    assert account is not None
-    limit = plans.effective_limits(account).max_courses
-    count = await session.scalar(
-        select(func.count()).select_from(Course).where(Course.account_id == access.account_id)
-    )
-    if limit is not None and (count or 0) >= limit:
-        raise conflict(
-            f"the {account.plan} plan allows {limit} course(s); delete one or upgrade",
-            limit="max_courses",
-        )
 
 
 async def _latest_versions(session: AsyncSession, account_id: int) -> dict[int, CourseVersion]:
