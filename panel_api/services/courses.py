@@ -9,10 +9,7 @@ import re
 import secrets
 import unicodedata
 
-from sqlalchemy import select
-from sqlalchemy.dialects.postgresql import distinct_on
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from courses import jobs
 from courses.gsheets import SheetAccessError, fetch_rows, spreadsheet_key
@@ -20,6 +17,7 @@ from panel_api.access import Access
 from panel_api.audit import record
 from panel_api.context import PanelContext
 from panel_api.errors import ApiError, conflict, not_found, unprocessable
+from panel_api.queries import courses as course_queries
 from panel_api.schemas.courses import (
     CourseOut,
     CourseUpload,
@@ -40,7 +38,7 @@ from panel_api.services.course_store import (
 )
 from panel_api.services.plan_limits import require_room
 from panel_api.services.sheets_access import check_token_uri, load_credentials
-from storage.models import Course, CourseDeployment, CourseVersion, SourceFormat
+from storage.models import Course, CourseVersion, SourceFormat
 from storage.outbound import OutboundError
 from storage.repositories import courses
 
@@ -48,7 +46,7 @@ from storage.repositories import courses
 async def list_courses(ctx: PanelContext, access: Access) -> list[CourseOut]:
     async with ctx.db.tenant(access.account_id) as session:
         rows = await courses.list_all(session, access.account_id)
-        latest = await _latest_versions(session, access.account_id)
+        latest = await course_queries.latest_versions(session, access.account_id)
     return [_course_out(row, latest.get(row.id)) for row in rows]
 
 
@@ -101,17 +99,7 @@ async def get_course(ctx: PanelContext, access: Access, course_id: int) -> Cours
 
 async def delete_course(ctx: PanelContext, access: Access, course_id: int) -> None:
     async with ctx.db.tenant(access.account_id) as session:
-        used_by = list(
-            await session.scalars(
-                select(CourseDeployment.id)
-                .join(CourseVersion, CourseVersion.id == CourseDeployment.course_version_id)
-                .where(
-                    CourseDeployment.account_id == access.account_id,
-                    CourseVersion.course_id == course_id,
-                )
-                .order_by(CourseDeployment.id)
-            )
-        )
+        used_by = await course_queries.deployments_of(session, access.account_id, course_id)
         if used_by:
             raise conflict(
                 "the course is deployed; delete its deployments first", deployments=used_by
@@ -311,16 +299,6 @@ async def _add_version(
             format=source_format.value,
         )
     return UploadOut(course=_course_out(row, version), version=_version_out(version), warnings=[])
-
-
-async def _latest_versions(session: AsyncSession, account_id: int) -> dict[int, CourseVersion]:
-    stmt = (
-        select(CourseVersion)
-        .where(CourseVersion.account_id == account_id)
-        .ext(distinct_on(CourseVersion.course_id))
-        .order_by(CourseVersion.course_id, CourseVersion.number.desc())
-    )
-    return {v.course_id: v for v in (await session.scalars(stmt)).all()}
 
 
 def _course_out(course: Course, latest: CourseVersion | None) -> CourseOut:

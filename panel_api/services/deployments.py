@@ -13,6 +13,7 @@ from panel_api.access import Access
 from panel_api.audit import record
 from panel_api.context import PanelContext
 from panel_api.errors import conflict, not_found, unprocessable
+from panel_api.queries import deployments as deployment_queries
 from panel_api.schemas.deployments import (
     DeploymentCreate,
     DeploymentOut,
@@ -23,7 +24,7 @@ from panel_api.schemas.deployments import (
     RestrictedImportOut,
     UpgradeOut,
 )
-from storage.models import Bot, CourseDeployment, CourseElement, CourseVersion, Restricted, Run
+from storage.models import Bot, CourseDeployment, CourseElement, Restricted, Run
 from storage.repositories import bans, bots, courses, deployments
 
 _USER_ID = re.compile(r"[0-9]{1,18}")
@@ -147,10 +148,8 @@ async def upgrade_deployment(
 async def delete_deployment(ctx: PanelContext, access: Access, deployment_id: int) -> None:
     """Only while nobody has started it (otherwise it is deactivated instead)."""
     async with ctx.db.tenant(access.account_id) as session:
-        runs_count = await session.scalar(
-            select(func.count()).where(
-                Run.account_id == access.account_id, Run.deployment_id == deployment_id
-            )
+        runs_count = await deployment_queries.runs_started(
+            session, access.account_id, deployment_id
         )
         if runs_count:
             raise conflict(f"{runs_count} run(s) started here; deactivate the deployment instead")
@@ -296,20 +295,9 @@ async def _query_out(
     bot_id: int | None = None,
     course_id: int | None = None,
 ) -> list[DeploymentOut]:
-    stmt = (
-        select(CourseDeployment, CourseVersion.course_id, CourseVersion.number, Bot.username)
-        .join(CourseVersion, CourseVersion.id == CourseDeployment.course_version_id)
-        .join(Bot, Bot.id == CourseDeployment.bot_id)
-        .where(CourseDeployment.account_id == account_id)
-        .order_by(CourseDeployment.id)
+    rows = await deployment_queries.listed(
+        session, account_id, deployment_id=deployment_id, bot_id=bot_id, course_id=course_id
     )
-    if deployment_id is not None:
-        stmt = stmt.where(CourseDeployment.id == deployment_id)
-    if bot_id is not None:
-        stmt = stmt.where(CourseDeployment.bot_id == bot_id)
-    if course_id is not None:
-        stmt = stmt.where(CourseVersion.course_id == course_id)
-    rows = (await session.execute(stmt)).all()
     return [
         DeploymentOut(
             id=d.id,

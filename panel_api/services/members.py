@@ -4,15 +4,16 @@ could never be deleted or handed over)."""
 
 from __future__ import annotations
 
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from panel_api.access import Access
 from panel_api.audit import record
 from panel_api.context import PanelContext
 from panel_api.errors import conflict, forbidden, not_found, unprocessable
+from panel_api.queries import students as student_queries
 from panel_api.schemas.members import MemberInvite, MemberOut, MemberRoleChange
-from storage.models import AccountMember, MemberRole, Participant
+from storage.models import AccountMember, MemberRole
 from storage.repositories import members
 
 
@@ -89,22 +90,13 @@ async def _resolve_username(
 ) -> tuple[int, str]:
     """Telegram has no username lookup for bots: we know the users who wrote to our bots."""
     name = username.removeprefix("@")
-    row = (
-        await session.execute(
-            select(Participant.telegram_user_id, Participant.username)
-            .where(
-                Participant.account_id == account_id,
-                func.lower(Participant.username) == name.lower(),
-            )
-            .limit(1)
-        )
-    ).first()
-    if row is None:
+    found = await student_queries.participant_by_username(session, account_id, name)
+    if found is None:
         raise unprocessable(
             f"no user @{name} has written to this account's bots yet; ask them to send /start "
             "to one of your bots, or invite them by Telegram user id"
         )
-    return row.telegram_user_id, row.username
+    return found
 
 
 def _out(member: AccountMember) -> MemberOut:

@@ -3,16 +3,16 @@ banned user's active runs when asked)."""
 
 from __future__ import annotations
 
-from sqlalchemy import delete, exists, func, or_, select
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy import delete, select
 
 from panel_api.access import Access
 from panel_api.audit import record
 from panel_api.context import PanelContext
 from panel_api.errors import conflict, not_found
+from panel_api.queries import students as student_queries
 from panel_api.schemas.common import Page
 from panel_api.schemas.runs import BanCreate, BanCreated, BanOut, StudentOut
-from storage.models import Banned, Participant, Run
+from storage.models import Banned, Run
 from storage.repositories import bans, bots, runs
 
 
@@ -20,57 +20,23 @@ async def list_students(
     ctx: PanelContext, access: Access, *, q: str | None, limit: int, offset: int
 ) -> Page[StudentOut]:
     """Newest first; `q` is a part of the username or name."""
-    where = [Participant.account_id == access.account_id]
-    if q:
-        pattern = "%" + q.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
-        where.append(
-            or_(
-                Participant.username.ilike(pattern, escape="\\"),
-                Participant.first_name.ilike(pattern, escape="\\"),
-                Participant.last_name.ilike(pattern, escape="\\"),
-            )
-        )
-    banned = exists().where(
-        Banned.account_id == Participant.account_id,
-        Banned.telegram_user_id == Participant.telegram_user_id,
-    )
     async with ctx.db.tenant(access.account_id) as session:
-        total = await session.scalar(select(func.count()).select_from(Participant).where(*where))
-        page = (
-            await session.execute(
-                select(Participant, banned)
-                .where(*where)
-                .order_by(Participant.id.desc())
-                .limit(limit)
-                .offset(offset)
-            )
-        ).all()
-        # Run counts of this page only, in one grouped query (not one per student).
-        counts = dict(
-            (
-                await session.execute(
-                    select(Run.participant_id, func.count())
-                    .where(
-                        Run.account_id == access.account_id,
-                        Run.participant_id.in_([p.id for p, _ in page]),
-                    )
-                    .group_by(Run.participant_id)
-                )
-            ).all()
+        rows, total = await student_queries.page(
+            session, access.account_id, q, limit=limit, offset=offset
         )
     items = [
         StudentOut(
-            telegram_user_id=p.telegram_user_id,
-            username=p.username,
-            first_name=p.first_name,
-            last_name=p.last_name,
-            banned=is_banned,
-            runs=counts.get(p.id, 0),
-            created_at=p.created_at,
+            telegram_user_id=row.participant.telegram_user_id,
+            username=row.participant.username,
+            first_name=row.participant.first_name,
+            last_name=row.participant.last_name,
+            banned=row.banned,
+            runs=row.runs,
+            created_at=row.participant.created_at,
         )
-        for p, is_banned in page
+        for row in rows
     ]
-    return Page[StudentOut](items=items, total=total or 0, limit=limit, offset=offset)
+    return Page[StudentOut](items=items, total=total, limit=limit, offset=offset)
 
 
 async def list_bans(ctx: PanelContext, access: Access) -> list[BanOut]:
@@ -86,7 +52,9 @@ async def ban_user(ctx: PanelContext, access: Access, body: BanCreate) -> BanCre
             and await bots.get(session, access.account_id, body.bot_id) is None
         ):
             raise not_found("bot")
-        existing = await _find_ban(session, access.account_id, body.telegram_user_id, body.bot_id)
+        existing = await student_queries.ban_of(
+            session, access.account_id, body.telegram_user_id, body.bot_id
+        )
         if existing is not None:
             raise conflict("this user is already banned there", ban_id=existing.id)
         await bans.ban(
@@ -96,7 +64,9 @@ async def ban_user(ctx: PanelContext, access: Access, body: BanCreate) -> BanCre
             bot_id=body.bot_id,
             reason=body.reason,
         )
-        row = await _find_ban(session, access.account_id, body.telegram_user_id, body.bot_id)
+        row = await student_queries.ban_of(
+            session, access.account_id, body.telegram_user_id, body.bot_id
+        )
         assert row is not None
         stopped = 0
         if body.stop_runs:
@@ -129,17 +99,6 @@ async def unban_user(ctx: PanelContext, access: Access, ban_id: int) -> None:
             delete(Banned).where(Banned.account_id == access.account_id, Banned.id == ban_id)
         )
         await record(session, access, "student.unban", "ban", ban_id)
-
-
-async def _find_ban(
-    session: AsyncSession, account_id: int, user_id: int, bot_id: int | None
-) -> Banned | None:
-    stmt = select(Banned).where(
-        Banned.account_id == account_id,
-        Banned.telegram_user_id == user_id,
-        Banned.bot_id.is_(None) if bot_id is None else Banned.bot_id == bot_id,
-    )
-    return (await session.scalars(stmt)).one_or_none()
 
 
 def _ban_out(row: Banned) -> BanOut:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from datetime import UTC
 
-from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -13,8 +12,9 @@ from panel_api.access import Access
 from panel_api.audit import record
 from panel_api.context import PanelContext
 from panel_api.errors import conflict, unprocessable
+from panel_api.queries import tokens as token_queries
 from panel_api.schemas.tokens import TokenCreate, TokenOut
-from storage.models import Bot, CourseDeployment, EnrollmentToken, Run, RunStatus, TokenKind
+from storage.models import TokenKind
 from storage.repositories import tokens
 
 _UTM = ("source", "medium", "campaign", "content", "term")
@@ -108,32 +108,6 @@ def _check_kind(body: TokenCreate) -> int | None:
 async def _out(
     session: AsyncSession, account_id: int, deployment_id: int, *, token_id: int | None = None
 ) -> list[TokenOut]:
-    started = (
-        select(func.count())
-        .where(Run.account_id == account_id, Run.token_id == EnrollmentToken.id)
-        .scalar_subquery()
-    )
-    completed = (
-        select(func.count())
-        .where(
-            Run.account_id == account_id,
-            Run.token_id == EnrollmentToken.id,
-            Run.status == RunStatus.COMPLETED.value,
-        )
-        .scalar_subquery()
-    )
-    stmt = (
-        select(EnrollmentToken, Bot.username, started, completed)
-        .join(CourseDeployment, CourseDeployment.id == EnrollmentToken.deployment_id)
-        .join(Bot, Bot.id == CourseDeployment.bot_id)
-        .where(
-            EnrollmentToken.account_id == account_id,
-            EnrollmentToken.deployment_id == deployment_id,
-        )
-        .order_by(EnrollmentToken.id)
-    )
-    if token_id is not None:
-        stmt = stmt.where(EnrollmentToken.id == token_id)
     return [
         TokenOut(
             id=t.id,
@@ -151,5 +125,7 @@ async def _out(
             created_at=t.created_at,
             utm={key: getattr(t, f"utm_{key}") for key in _UTM},
         )
-        for t, username, runs_started, runs_completed in (await session.execute(stmt)).all()
+        for t, username, runs_started, runs_completed in await token_queries.listed(
+            session, account_id, deployment_id, token_id=token_id
+        )
     ]
