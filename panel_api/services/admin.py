@@ -3,6 +3,8 @@ overrides."""
 
 from __future__ import annotations
 
+from typing import Any
+
 from panel_api.auth.principal import UserPrincipal
 from panel_api.context import PanelContext
 from panel_api.errors import not_found, unprocessable
@@ -28,7 +30,7 @@ async def update_plan(
     except ValueError as exc:
         raise unprocessable(str(exc)) from None
     async with ctx.db.tenant(account_id) as session:
-        changes = {}
+        changes: dict[str, Any] = {}
         if body.plan is not None:
             changes["plan"] = body.plan
         if overrides is not None:

@@ -4,6 +4,8 @@ reconciles Telegram (setWebhook / deleteWebhook with the bot's secret). Tokens n
 
 from __future__ import annotations
 
+from typing import Any
+
 from sqlalchemy.exc import IntegrityError
 
 from botapi.token_check import BotIdentity, BotTokenRejected, TelegramUnavailable, check_bot_token
@@ -63,7 +65,7 @@ async def update_bot(ctx: PanelContext, access: Access, bot_id: int, body: BotUp
     async with ctx.db.tenant(access.account_id) as session:
         bot = await bots.get(session, access.account_id, bot_id)
         assert bot is not None
-        changes: dict[str, object] = {}
+        changes: dict[str, Any] = {}
         if body.active is not None and body.active != bot.active:
             if body.active:
                 await require_room(session, access.account_id, "max_bots")
@@ -81,7 +83,7 @@ async def update_bot(ctx: PanelContext, access: Access, bot_id: int, body: BotUp
             changes["default_deployment_id"] = deployment.id
         if body.clear_default_deployment:
             changes["default_deployment_id"] = None
-        bot = await bots.update_bot(session, access.account_id, bot_id, **changes)  # type: ignore[arg-type]
+        bot = await bots.update_bot(session, access.account_id, bot_id, **changes)
         assert bot is not None
         if changes:
             await record(session, access, "bot.update", "bot", bot_id, **_loggable(changes))
