@@ -48,7 +48,7 @@ def _resolve_stores(
 async def _serve(settings: Settings, started_at: float) -> None:
     import uvicorn
 
-    from adapters.process import build_process, server_config
+    from process import build_process, server_config
 
     process = await build_process(settings)
     server = uvicorn.Server(server_config(process.app, settings))

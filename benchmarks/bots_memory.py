@@ -31,8 +31,6 @@ from aiogram import Bot, Dispatcher
 from aiogram.types import Message
 from redis.asyncio import Redis
 
-from adapters.process import course_workers
-from adapters.telegram.bot_factory import SessionPools
 from adapters.telegram.bot_runtime import RuntimeOptions
 from adapters.telegram.response_types import pin_response_types
 from adapters.telegram.runtime import TelegramRuntime
@@ -41,6 +39,8 @@ from benchmarks.report import Column, machine_line, ratio, render_table
 from benchmarks.services import add_server_arguments, scratch_database, servers
 from benchmarks.sql_counter import SqlCounter
 from benchmarks.stub_api import StubTelegram
+from botapi.bot_factory import SessionPools
+from process import course_workers
 from storage.config import Settings
 from storage.db import Database
 

@@ -53,8 +53,6 @@ from aiogram.types import (
 )
 from redis.asyncio import Redis
 
-from adapters.process import course_workers
-from adapters.telegram.bot_factory import SessionPools
 from adapters.telegram.bot_runtime import RuntimeOptions
 from adapters.telegram.runtime import TelegramRuntime
 from adapters.telegram.sender import RateLimits
@@ -64,6 +62,8 @@ from benchmarks.services import BenchDatabase, add_server_arguments, scratch_dat
 from benchmarks.stub_api import StubTelegram
 from benchmarks.students import Kind
 from benchmarks.throughput import UNPACED, Size
+from botapi.bot_factory import SessionPools
+from process import course_workers
 from storage.config import Settings
 from storage.db import Database
 

@@ -37,9 +37,9 @@ from pathlib import Path
 
 import httpx
 
-from adapters.telegram.deeplink import build_start_payload
 from benchmarks.report import Column, machine_line, percentile, ratio, render_table
 from benchmarks.services import BenchDatabase, add_server_arguments, scratch_database, servers
+from botapi.deeplink import build_start_payload
 from storage import system
 from storage.crypto import Secret
 from storage.db import Database

@@ -31,7 +31,6 @@ from sqlalchemy import insert, text
 from sqlalchemy.ext.asyncio import create_async_engine
 from sqlalchemy.pool import NullPool
 
-from adapters.process import course_workers
 from benchmarks.services import add_server_arguments, scratch_database, servers
 from courses.loader import load_course
 from engine.model import element_to_data
@@ -40,6 +39,7 @@ from panel_api.auth import sessions
 from panel_api.context import PanelContext
 from panel_api.health import HealthProbe
 from panel_api.settings import PanelSettings
+from process import course_workers
 from storage import system
 from storage.config import Settings
 from storage.crypto import Secret, SecretBox

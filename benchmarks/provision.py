@@ -16,7 +16,7 @@ from sqlalchemy import insert
 from sqlalchemy.ext.asyncio import create_async_engine
 from sqlalchemy.pool import NullPool
 
-from adapters.telegram.deeplink import build_start_payload
+from botapi.deeplink import build_start_payload
 from courses.loader import load_course
 from engine.model import element_to_data
 from storage import system

@@ -24,9 +24,9 @@ from aiogram import Bot
 from aiogram.exceptions import TelegramRetryAfter
 from aiogram.methods import SendMessage
 
-from adapters.telegram.bot_factory import make_bot
 from adapters.telegram.sender import BotSender, RateLimits
 from benchmarks.report import Column, machine_line, ratio, render_table
+from botapi.bot_factory import make_bot
 from tests.fakes.telegram_api import FakeTelegram
 
 CEILING = RateLimits().bot_per_second  # Telegram's ~30 messages per second per bot

@@ -40,8 +40,6 @@ from aiogram.fsm.storage.memory import MemoryStorage
 from aiogram.types import CallbackQuery, Message, PollAnswer
 from redis.asyncio import Redis
 
-from adapters.process import course_workers
-from adapters.telegram.bot_factory import SessionPools
 from adapters.telegram.bot_runtime import RuntimeOptions
 from adapters.telegram.collector import CollectorTuning
 from adapters.telegram.keys import AccountBotKeyBuilder
@@ -54,7 +52,9 @@ from benchmarks.services import BenchDatabase, add_server_arguments, scratch_dat
 from benchmarks.sql_counter import SqlCounter
 from benchmarks.stub_api import StubTelegram
 from benchmarks.students import Classroom, Kind, script_kinds
+from botapi.bot_factory import SessionPools
 from courses.loader import load_course
+from process import course_workers
 from storage.config import Settings
 from storage.db import Database
 

@@ -33,8 +33,6 @@ from sqlalchemy import insert, text
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from sqlalchemy.pool import NullPool
 
-from adapters.process import course_workers
-from adapters.telegram.bot_factory import SessionPools
 from adapters.telegram.bot_runtime import RuntimeOptions
 from adapters.telegram.runtime import TelegramRuntime
 from adapters.telegram.sender import RateLimits
@@ -42,10 +40,12 @@ from benchmarks.provision import SchoolBot, provision_schools
 from benchmarks.report import Column, machine_line, percentile, ratio, render_table
 from benchmarks.services import BenchDatabase, add_server_arguments, scratch_database, servers
 from benchmarks.stub_api import StubTelegram
+from botapi.bot_factory import SessionPools
 from courses.loader import load_course
 from engine import RunState, step
 from engine.events import Start
 from engine.model import Course
+from process import course_workers
 from storage.config import Settings
 from storage.db import Database
 from storage.models import Run, Waiting

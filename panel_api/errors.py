@@ -1,7 +1,9 @@
 """API errors as JSON: `{"detail": "<what went wrong>", ...extra}` with the right status.
 
-Handlers raise `ApiError` (or the helpers below) instead of returning error responses, so a
-refusal can come from any depth (a dependency, a service) and still read the same way.
+Services and rules raise `ApiError` (or the helpers below) instead of returning error
+responses, so a refusal can come from any depth (a dependency, a service) and still read the
+same way. Its status says what kind of refusal it is; the API answers it as JSON here, and a
+page shows `detail` in its form or as an error page (panel_api/web/errors.py).
 """
 
 from __future__ import annotations

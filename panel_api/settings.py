@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from panel_api.bot_tokens import is_bot_token
+from botapi.tokens import is_bot_token
 from storage.config import (
     DEFAULT_LOGIN_MAX_AGE_S,
     DEFAULT_MAX_ACCOUNTS_PER_USER,

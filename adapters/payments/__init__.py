@@ -1,7 +1,8 @@
 """Paid deployments through YooKassa, one shop per account (issue [5]).
 
 The runtime uses `PaymentService` (checkout links, access checks, the access-change hook);
-the panel mounts `payments_router(service)` and shows `notification_url(...)` to the owner.
+the composition root mounts `payments_router(service)`; the panel shows the owner the URL
+(storage/public_urls.py).
 """
 
 from adapters.payments.config import PaymentsConfig
@@ -20,7 +21,7 @@ from adapters.payments.results import (
     RevokedAccess,
 )
 from adapters.payments.service import AccessHook, PaymentService
-from adapters.payments.webhook import notification_url, payments_router
+from adapters.payments.webhook import payments_router
 from adapters.payments.yookassa import ShopCredentials, YooKassaClient
 
 __all__ = [
@@ -41,6 +42,5 @@ __all__ = [
     "RevokedAccess",
     "ShopCredentials",
     "YooKassaClient",
-    "notification_url",
     "payments_router",
 ]

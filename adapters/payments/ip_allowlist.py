@@ -3,7 +3,7 @@
 Notifications are not signed, so re-fetching the payment is the real check; the allow-list is
 a cheap extra filter, off by default because behind a proxy the client address is the proxy's
 unless the proxy is named in COURSEBOT_TRUSTED_PROXIES (then its X-Forwarded-For is believed,
-adapters/process.py `server_config`). The list matches the one the official SDK ships
+process.py `server_config`). The list matches the one the official SDK ships
 (yookassa.domain.common.security_helper) and YooKassa's documentation.
 """
 

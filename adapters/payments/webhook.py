@@ -21,24 +21,18 @@ from fastapi.responses import JSONResponse
 
 from adapters.payments.results import PaymentProviderUnavailable
 from adapters.payments.service import PaymentService
+from storage.public_urls import YOOKASSA_NOTIFICATION_PATH
 
 log = logging.getLogger(__name__)
 
 MAX_BODY_BYTES = 64 * 1024  # real notifications are a few kilobytes
-WEBHOOK_PATH = "/payments/yookassa/{account_id}"
-
-
-def notification_url(public_base_url: str, account_id: int, prefix: str = "/api/v1") -> str:
-    """What the account owner pastes into YooKassa's HTTP-notifications settings."""
-    path = prefix + WEBHOOK_PATH.format(account_id=account_id)
-    return public_base_url.rstrip("/") + path
 
 
 def payments_router(service: PaymentService, *, prefix: str = "/api/v1") -> APIRouter:
     router = APIRouter(prefix=prefix, tags=["payments"])
 
     @router.post(
-        WEBHOOK_PATH,
+        YOOKASSA_NOTIFICATION_PATH,
         summary="YooKassa HTTP notification for one account",
         responses={400: {}, 413: {}, 503: {}},
     )

@@ -30,11 +30,11 @@ from datetime import datetime
 from typing import Any
 
 from adapters.telegram import effect_codec
-from adapters.telegram.deeplink import parse_start_payload
 from adapters.telegram.effect_codec import OfferPayment
 from adapters.telegram.enrollment import HostedBot
 from adapters.telegram.student_texts import Notice, notice_text
 from adapters.telegram.updates import Inbound, StartRequest
+from botapi.deeplink import parse_start_payload
 from engine.effects import SendText
 from storage import admission_batch as facts_sql
 from storage.admission_batch import (

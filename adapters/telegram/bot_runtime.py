@@ -35,7 +35,6 @@ from adapters.observability.logs import bind_log_ids, log_context
 from adapters.observability.metrics import Backlog, count_handled, count_received
 from adapters.payments import PaymentService
 from adapters.telegram.arrivals import Arrivals
-from adapters.telegram.bot_factory import SessionPools, make_bot
 from adapters.telegram.chat_workers import ChatWorkers
 from adapters.telegram.course_cache import CourseCache
 from adapters.telegram.delivery import TYPING_INTERVAL_S, Delivery, DeliveryPaused
@@ -55,6 +54,7 @@ from adapters.telegram.position_mirror import PositionMirror
 from adapters.telegram.sender import BotSender, Clock, RateLimits
 from adapters.telegram.transitions import RunPosition
 from adapters.telegram.updates import read_update, translate
+from botapi.bot_factory import SessionPools, make_bot
 from storage.db import Database
 from storage.models import RunStatus
 from storage.repositories import outbox, runs

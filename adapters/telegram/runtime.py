@@ -11,7 +11,6 @@ from redis.asyncio import Redis
 
 from adapters.llm import LLMClient
 from adapters.payments import PaymentService
-from adapters.telegram.bot_factory import SessionPools
 from adapters.telegram.bot_runtime import BotConfig, BotRuntime, RuntimeOptions
 from adapters.telegram.collector import CollectorTuning
 from adapters.telegram.course_cache import CourseCache
@@ -22,6 +21,7 @@ from adapters.telegram.position_mirror import PositionMirror
 from adapters.telegram.response_types import pin_response_types
 from adapters.telegram.scheduler import TimerScheduler
 from adapters.telegram.webhook import webhook_router
+from botapi.bot_factory import SessionPools
 from courses.workers import CourseWorkers
 from storage.crypto import SecretBox
 from storage.db import Database

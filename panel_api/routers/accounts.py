@@ -1,40 +1,19 @@
-"""Accounts: create (the creator becomes owner), read with limits and usage, rename,
-soft delete -> restore -> purge."""
+"""Accounts over HTTP; the rules are in panel_api/services/accounts.py."""
 
 from __future__ import annotations
 
-import logging
-import re
-import secrets
-import unicodedata
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Response
-from redis.exceptions import RedisError
-from sqlalchemy import delete
-from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from panel_api.access import Access, AccountRule, UserRule
-from panel_api.audit import record
 from panel_api.auth.principal import UserPrincipal
 from panel_api.deps import AccountId, Ctx
-from panel_api.errors import conflict
 from panel_api.permissions import GlobalRule, Permission
-from panel_api.schemas.accounts import (
-    AccountCreate,
-    AccountOut,
-    AccountRename,
-    LimitsOut,
-    UsageOut,
-)
+from panel_api.schemas.accounts import AccountCreate, AccountOut, AccountRename
 from panel_api.schemas.auth import AccountSummary
-from storage import plans, system
-from storage.models import Account, MemberRole
-from storage.redis_keys import account_key_pattern, erase_account_keys
-from storage.repositories import accounts, audit, members
+from panel_api.services import accounts as service
 
-log = logging.getLogger(__name__)
 router = APIRouter(tags=["accounts"])
 Authenticated = Annotated[UserPrincipal, Depends(UserRule(GlobalRule.AUTHENTICATED))]
 
@@ -45,44 +24,12 @@ def _rule(permission: Permission, *, allow_deleted: bool = False) -> object:
 
 @router.get("/accounts", response_model=list[AccountSummary], summary="My accounts")
 async def list_my_accounts(user: Authenticated, ctx: Ctx) -> list[AccountSummary]:
-    async with ctx.db.system() as session:
-        rows = await system.accounts_of_user(session, user.telegram_user_id, include_deleted=True)
-    return [
-        AccountSummary(
-            id=r.account_id, slug=r.slug, name=r.name, role=r.role, deleted=r.deleted_at is not None
-        )
-        for r in rows
-    ]
+    return await service.list_my_accounts(ctx, user)
 
 
 @router.post("/accounts", response_model=AccountOut, status_code=201, summary="Create an account")
 async def create_account(body: AccountCreate, user: Authenticated, ctx: Ctx) -> AccountOut:
-    slug = body.slug or _slug_from(body.name)
-    try:
-        async with ctx.db.system() as session:
-            if not user.superadmin:
-                await _check_account_limit(session, user, ctx.panel.max_accounts_per_user)
-            account = await system.create_account(session, slug=slug, name=body.name, plan="free")
-            await members.add(
-                session,
-                account.id,
-                telegram_user_id=user.telegram_user_id,
-                username=user.username,
-                role=MemberRole.OWNER,
-            )
-            await audit.record(
-                session,
-                account.id,
-                actor=user.actor,
-                action="account.create",
-                object_type="account",
-                object_id=account.id,
-                details={"slug": slug, "name": body.name},
-            )
-            usage = await plans.usage(session, account.id)
-    except IntegrityError:
-        raise conflict(f"the slug {slug!r} is taken; choose another") from None
-    return _out(account, MemberRole.OWNER.value, usage)
+    return await service.create_account(ctx, user, body)
 
 
 @router.get("/accounts/{account_id}", response_model=AccountOut, summary="One account")
@@ -91,9 +38,7 @@ async def get_account(
     access: Annotated[Access, _rule(Permission.ACCOUNT_READ, allow_deleted=True)],
     ctx: Ctx,
 ) -> AccountOut:
-    async with ctx.db.tenant(access.account_id) as session:
-        usage = await plans.usage(session, access.account_id)
-    return _out(access.account, access.role, usage)
+    return await service.get_account(ctx, access)
 
 
 @router.patch("/accounts/{account_id}", response_model=AccountOut, summary="Rename")
@@ -103,12 +48,7 @@ async def rename_account(
     access: Annotated[Access, _rule(Permission.ACCOUNT_UPDATE)],
     ctx: Ctx,
 ) -> AccountOut:
-    async with ctx.db.tenant(access.account_id) as session:
-        account = await accounts.update_account(session, access.account_id, name=body.name)
-        assert account is not None  # the rule just found it in this account
-        await record(session, access, "account.rename", "account", account.id, name=body.name)
-        usage = await plans.usage(session, access.account_id)
-    return _out(account, access.role, usage)
+    return await service.rename_account(ctx, access, body)
 
 
 @router.delete(
@@ -121,13 +61,7 @@ async def delete_account(
     access: Annotated[Access, _rule(Permission.ACCOUNT_DELETE)],
     ctx: Ctx,
 ) -> AccountOut:
-    async with ctx.db.tenant(access.account_id) as session:
-        await accounts.soft_delete(session, access.account_id)
-        await record(session, access, "account.delete", "account", access.account_id)
-        account = await accounts.get(session, access.account_id)
-        usage = await plans.usage(session, access.account_id)
-    assert account is not None
-    return _out(account, access.role, usage)
+    return await service.delete_account(ctx, access)
 
 
 @router.post(
@@ -138,14 +72,7 @@ async def restore_account(
     access: Annotated[Access, _rule(Permission.ACCOUNT_DELETE, allow_deleted=True)],
     ctx: Ctx,
 ) -> AccountOut:
-    async with ctx.db.tenant(access.account_id) as session:
-        if not await accounts.restore(session, access.account_id):
-            raise conflict("the account is not deleted")
-        await record(session, access, "account.restore", "account", access.account_id)
-        account = await accounts.get(session, access.account_id)
-        usage = await plans.usage(session, access.account_id)
-    assert account is not None
-    return _out(account, access.role, usage)
+    return await service.restore_account(ctx, access)
 
 
 @router.post(
@@ -158,59 +85,5 @@ async def purge_account(
     access: Annotated[Access, _rule(Permission.ACCOUNT_DELETE, allow_deleted=True)],
     ctx: Ctx,
 ) -> Response:
-    if access.account.deleted_at is None:
-        raise conflict("delete the account first; purge only erases a deleted account")
-    async with ctx.db.tenant(access.account_id) as session:
-        await session.execute(
-            delete(Account).where(Account.id == access.account_id, Account.deleted_at.is_not(None))
-        )
-    # The audit log goes with the account, so the purge itself is only in the process log.
-    log.info("account %s purged by %s", access.account_id, access.actor)
-    if ctx.redis is not None:  # after the commit: no bot of the account is left to write keys
-        try:
-            erased = await erase_account_keys(ctx.redis, access.account_id)
-        except (RedisError, OSError) as exc:
-            # The account is gone already; its cached positions say nothing without it.
-            log.error(
-                "account %s: Redis keys %s not erased (%s); remove them by hand",
-                access.account_id,
-                account_key_pattern(access.account_id),
-                type(exc).__name__,
-            )
-        else:
-            log.info("account %s: %d Redis keys erased", access.account_id, erased)
+    await service.purge_account(ctx, access)
     return Response(status_code=204)
-
-
-async def _check_account_limit(session: AsyncSession, user: UserPrincipal, limit: int) -> None:
-    """Every account starts on the free plan: without a cap, more accounts would sidestep
-    its limits. Deleted accounts count until purged (a restore would bring them back)."""
-    if await system.owned_accounts_locked(session, user.telegram_user_id) >= limit:
-        raise conflict(
-            f"you already own {limit} account(s), the most one person may have; purge a "
-            "deleted one or ask the platform's operator for more",
-            limit="max_accounts_per_user",
-        )
-
-
-def _out(account: Account, role: str, usage: plans.Usage) -> AccountOut:
-    limits = plans.effective_limits(account)
-    return AccountOut(
-        id=account.id,
-        slug=account.slug,
-        name=account.name,
-        plan=account.plan,
-        limits=LimitsOut(**limits.__dict__),
-        usage=UsageOut(**usage.__dict__),
-        role=role,
-        created_at=account.created_at,
-        deleted_at=account.deleted_at,
-    )
-
-
-def _slug_from(name: str) -> str:
-    ascii_name = unicodedata.normalize("NFKD", name).encode("ascii", "ignore").decode()
-    base = re.sub(r"[^a-z0-9]+", "-", ascii_name.lower()).strip("-")[:40]
-    if len(base) < 2:
-        base = "school"
-    return f"{base}-{secrets.token_hex(3)}"

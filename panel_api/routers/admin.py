@@ -1,20 +1,17 @@
-"""Platform operator area: every account, plans and per-account limit overrides."""
+"""Platform operator area over HTTP (super-admins only); see panel_api/services/admin.py."""
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query
 
 from panel_api.access import UserRule
 from panel_api.auth.principal import UserPrincipal
 from panel_api.deps import AccountId, Ctx
-from panel_api.errors import not_found, unprocessable
 from panel_api.permissions import GlobalRule
 from panel_api.schemas.accounts import AdminAccountOut, AdminAccountUpdate
-from storage import plans, system
-from storage.models import Account
-from storage.repositories import accounts, audit
+from panel_api.services import admin as service
 
 router = APIRouter(prefix="/admin", tags=["admin"])
 SuperAdmin = Annotated[UserPrincipal, Depends(UserRule(GlobalRule.SUPERADMIN))]
@@ -24,9 +21,7 @@ SuperAdmin = Annotated[UserPrincipal, Depends(UserRule(GlobalRule.SUPERADMIN))]
 async def list_all_accounts(
     admin: SuperAdmin, ctx: Ctx, include_deleted: bool = Query(False)
 ) -> list[AdminAccountOut]:
-    async with ctx.db.system() as session:
-        rows = await system.list_accounts(session, include_deleted=include_deleted)
-    return [_out(row) for row in rows]
+    return await service.list_all_accounts(ctx, include_deleted=include_deleted)
 
 
 @router.patch(
@@ -37,40 +32,4 @@ async def list_all_accounts(
 async def update_plan(
     account_id: AccountId, body: AdminAccountUpdate, admin: SuperAdmin, ctx: Ctx
 ) -> AdminAccountOut:
-    if body.plan is not None and body.plan not in plans.PLANS:
-        raise unprocessable(f"unknown plan {body.plan!r}; known: {', '.join(plans.PLANS)}")
-    try:
-        overrides = None if body.limits is None else plans.check_overrides(body.limits)
-    except ValueError as exc:
-        raise unprocessable(str(exc)) from None
-    async with ctx.db.tenant(account_id) as session:
-        changes: dict[str, Any] = {}
-        if body.plan is not None:
-            changes["plan"] = body.plan
-        if overrides is not None:
-            changes["limits"] = overrides
-        account = await accounts.update_account(session, account_id, **changes)
-        if account is None:
-            raise not_found("account")
-        await audit.record(
-            session,
-            account_id,
-            actor=admin.actor,
-            action="account.plan",
-            object_type="account",
-            object_id=account_id,
-            details={"plan": body.plan, "limits": overrides},
-        )
-    return _out(account)
-
-
-def _out(account: Account) -> AdminAccountOut:
-    return AdminAccountOut(
-        id=account.id,
-        slug=account.slug,
-        name=account.name,
-        plan=account.plan,
-        limit_overrides=dict(account.limits or {}),
-        created_at=account.created_at,
-        deleted_at=account.deleted_at,
-    )
+    return await service.update_plan(ctx, admin, account_id, body)

@@ -1,8 +1,8 @@
-"""Log in with the Telegram Login Widget, log out, and say who I am."""
+"""Log in with the Telegram Login Widget, log out, and say who I am (the session cookie is
+set and cleared here; the rules are in panel_api/services/auth.py)."""
 
 from __future__ import annotations
 
-from datetime import timedelta
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Request, Response
@@ -10,12 +10,10 @@ from fastapi import APIRouter, Depends, Request, Response
 from panel_api.access import PublicRule, UserRule
 from panel_api.auth import sessions
 from panel_api.auth.principal import UserPrincipal
-from panel_api.auth.telegram_login import LoginError, verify_login
 from panel_api.deps import Ctx
-from panel_api.errors import ApiError, unauthorized
 from panel_api.permissions import GlobalRule
-from panel_api.schemas.auth import AccountSummary, MeOut, TelegramLoginIn, UserOut
-from storage import logins, system
+from panel_api.schemas.auth import MeOut, TelegramLoginIn
+from panel_api.services import auth as service
 
 router = APIRouter(tags=["auth"])
 
@@ -28,26 +26,9 @@ router = APIRouter(tags=["auth"])
     dependencies=[Depends(PublicRule())],
 )
 async def login(body: TelegramLoginIn, response: Response, ctx: Ctx) -> MeOut:
-    token = ctx.panel.login_bot_token
-    if token is None:
-        raise ApiError(503, "Telegram login is not configured (set COURSEBOT_LOGIN_BOT_TOKEN)")
-    max_age = timedelta(seconds=ctx.panel.login_max_age_s)
-    now = ctx.clock()
-    try:
-        identity = verify_login(
-            body.model_dump(exclude_unset=True), token, max_age=max_age, now=now
-        )
-    except LoginError as exc:
-        raise unauthorized(str(exc)) from None
-    async with ctx.db.system() as session:
-        first_use = await logins.claim_login(
-            session, identity.signature, expires_at=identity.signed_at + max_age, now=now
-        )
-    if not first_use:
-        raise unauthorized("this login was already used; log in with Telegram again")
-    user = UserPrincipal(identity.id, identity.username, identity.id in ctx.panel.superadmins)
-    sessions.set_cookie(response, ctx, await sessions.start(ctx, identity.id, identity.username))
-    return await _me(ctx, user)
+    me, session_token = await service.login(ctx, body)
+    sessions.set_cookie(response, ctx, session_token)
+    return me
 
 
 @router.post(
@@ -67,26 +48,4 @@ async def logout(request: Request, ctx: Ctx) -> Response:
 async def me(
     user: Annotated[UserPrincipal, Depends(UserRule(GlobalRule.AUTHENTICATED))], ctx: Ctx
 ) -> MeOut:
-    return await _me(ctx, user)
-
-
-async def _me(ctx: Ctx, user: UserPrincipal) -> MeOut:
-    async with ctx.db.system() as session:
-        rows = await system.accounts_of_user(session, user.telegram_user_id, include_deleted=True)
-    return MeOut(
-        user=UserOut(
-            telegram_user_id=user.telegram_user_id,
-            username=user.username,
-            superadmin=user.superadmin,
-        ),
-        accounts=[
-            AccountSummary(
-                id=row.account_id,
-                slug=row.slug,
-                name=row.name,
-                role=row.role,
-                deleted=row.deleted_at is not None,
-            )
-            for row in rows
-        ],
-    )
+    return await service.me(ctx, user)

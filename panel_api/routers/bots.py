@@ -1,32 +1,16 @@
-"""Bots: add by token (checked with getMe), enable/disable, rotate token, polling/webhook,
-default deployment. The panel only changes rows; the runtime notices within seconds and
-reconciles Telegram (setWebhook / deleteWebhook with the bot's secret). Tokens are never
-returned."""
+"""Bots over HTTP; the rules are in panel_api/services/bots.py. Tokens are never returned."""
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Depends
-from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from panel_api.access import Access, AccountRule
-from panel_api.audit import record
 from panel_api.deps import AccountId, BotId, Ctx
-from panel_api.errors import ApiError, conflict, not_found, unprocessable
 from panel_api.permissions import Permission
 from panel_api.schemas.bots import BotCreate, BotOut, BotTokenRotate, BotUpdate
-from panel_api.services.telegram_check import (
-    BotIdentity,
-    BotTokenRejected,
-    TelegramUnavailable,
-    check_bot_token,
-)
-from storage import plans
-from storage.crypto import Secret
-from storage.models import Bot, BotMode
-from storage.repositories import bots, deployments
+from panel_api.services import bots as service
 
 router = APIRouter(prefix="/accounts/{account_id}/bots", tags=["bots"])
 Read = Annotated[Access, Depends(AccountRule(Permission.BOTS_READ))]
@@ -35,17 +19,12 @@ Manage = Annotated[Access, Depends(AccountRule(Permission.BOTS_MANAGE))]
 
 @router.get("", response_model=list[BotOut], summary="Connected bots")
 async def list_bots(account_id: AccountId, access: Read, ctx: Ctx) -> list[BotOut]:
-    async with ctx.db.tenant(access.account_id) as session:
-        rows = await bots.list_all(session, access.account_id)
-    return [_out(row) for row in rows]
+    return await service.list_bots(ctx, access)
 
 
 @router.get("/{bot_id}", response_model=BotOut, summary="One bot")
 async def get_bot(account_id: AccountId, bot_id: BotId, access: Read, ctx: Ctx) -> BotOut:
-    async with ctx.db.tenant(access.account_id) as session:
-        bot = await bots.get(session, access.account_id, bot_id)
-    assert bot is not None
-    return _out(bot)
+    return await service.get_bot(ctx, access, bot_id)
 
 
 @router.post(
@@ -55,63 +34,14 @@ async def get_bot(account_id: AccountId, bot_id: BotId, access: Read, ctx: Ctx) 
     summary="Connect a bot by its token (422 with Telegram's reason if it is refused)",
 )
 async def add_bot(account_id: AccountId, body: BotCreate, access: Manage, ctx: Ctx) -> BotOut:
-    token = Secret(body.token)
-    _check_webhook_possible(body.mode, ctx)
-    identity = await _get_me(token, ctx)
-    try:
-        async with ctx.db.tenant(access.account_id) as session:
-            await _check_bot_limit(session, access)
-            bot = await bots.create(
-                session,
-                access.account_id,
-                token=token,
-                box=ctx.box,
-                telegram_id=identity.telegram_id,
-                username=identity.username,
-                mode=body.mode,
-            )
-            await record(session, access, "bot.add", "bot", bot.id, username=bot.username)
-    except IntegrityError:
-        # token_hash and telegram_id are unique platform-wide: whoever holds the token
-        # may know that this bot is already connected, and nothing else.
-        raise conflict(f"@{identity.username} is already connected to coursebot") from None
-    return _out(bot)
+    return await service.add_bot(ctx, access, body)
 
 
 @router.patch("/{bot_id}", response_model=BotOut, summary="Enable/disable, mode, default")
 async def update_bot(
     account_id: AccountId, bot_id: BotId, body: BotUpdate, access: Manage, ctx: Ctx
 ) -> BotOut:
-    if body.mode is not None:
-        _check_webhook_possible(body.mode, ctx)
-    if body.clear_default_deployment and body.default_deployment_id is not None:
-        raise unprocessable("give default_deployment_id or clear_default_deployment, not both")
-    async with ctx.db.tenant(access.account_id) as session:
-        bot = await bots.get(session, access.account_id, bot_id)
-        assert bot is not None
-        changes: dict[str, Any] = {}
-        if body.active is not None and body.active != bot.active:
-            if body.active:
-                await _check_bot_limit(session, access)
-            changes["active"] = body.active
-        if body.mode is not None:
-            changes["mode"] = body.mode
-        if body.default_deployment_id is not None:
-            deployment = await deployments.get(
-                session, access.account_id, body.default_deployment_id
-            )
-            if deployment is None:
-                raise not_found("deployment")
-            if deployment.bot_id != bot.id:
-                raise unprocessable("default_deployment_id must be a deployment of this bot")
-            changes["default_deployment_id"] = deployment.id
-        if body.clear_default_deployment:
-            changes["default_deployment_id"] = None
-        bot = await bots.update_bot(session, access.account_id, bot_id, **changes)
-        assert bot is not None
-        if changes:
-            await record(session, access, "bot.update", "bot", bot_id, **_loggable(changes))
-    return _out(bot)
+    return await service.update_bot(ctx, access, bot_id, body)
 
 
 @router.post(
@@ -122,67 +52,4 @@ async def update_bot(
 async def rotate_token(
     account_id: AccountId, bot_id: BotId, body: BotTokenRotate, access: Manage, ctx: Ctx
 ) -> BotOut:
-    token = Secret(body.token)
-    identity = await _get_me(token, ctx)
-    try:
-        async with ctx.db.tenant(access.account_id) as session:
-            bot = await bots.get(session, access.account_id, bot_id)
-            assert bot is not None
-            if identity.telegram_id != bot.telegram_id:
-                raise unprocessable(
-                    f"this token belongs to @{identity.username}, not to @{bot.username}"
-                )
-            bot = await bots.replace_token(
-                session, access.account_id, bot_id, token=token, box=ctx.box
-            )
-            assert bot is not None
-            await record(session, access, "bot.rotate_token", "bot", bot_id)
-    except IntegrityError:
-        raise conflict("this token is already in use") from None
-    return _out(bot)
-
-
-async def _get_me(token: Secret, ctx: Ctx) -> BotIdentity:
-    try:
-        return await check_bot_token(token, ctx.settings.telegram_api_base)
-    except BotTokenRejected as exc:
-        raise unprocessable(exc.reason) from None
-    except TelegramUnavailable as exc:
-        raise ApiError(502, str(exc)) from None
-
-
-async def _check_bot_limit(session: AsyncSession, access: Access) -> None:
-    account = await plans.lock_account(session, access.account_id)
-    assert account is not None
-    limit = plans.effective_limits(account).max_bots
-    usage = await plans.usage(session, access.account_id)
-    if limit is not None and usage.bots >= limit:
-        raise conflict(
-            f"the {account.plan} plan allows {limit} active bot(s); disable one or upgrade",
-            limit="max_bots",
-        )
-
-
-def _check_webhook_possible(mode: BotMode, ctx: Ctx) -> None:
-    if mode is BotMode.WEBHOOK and not (ctx.settings.public_base_url or "").startswith("https://"):
-        raise unprocessable(
-            "webhook mode needs the panel's public https URL (COURSEBOT_PUBLIC_URL); "
-            "use polling mode"
-        )
-
-
-def _loggable(changes: dict[str, object]) -> dict[str, object]:
-    return {k: (v.value if isinstance(v, BotMode) else v) for k, v in changes.items()}
-
-
-def _out(bot: Bot) -> BotOut:
-    return BotOut(
-        id=bot.id,
-        telegram_id=bot.telegram_id,
-        username=bot.username,
-        mode=bot.mode,
-        active=bot.active,
-        default_deployment_id=bot.default_deployment_id,
-        last_update_at=bot.last_update_at,
-        created_at=bot.created_at,
-    )
+    return await service.rotate_token(ctx, access, bot_id, body)

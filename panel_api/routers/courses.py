@@ -1,27 +1,14 @@
-"""Courses: upload YAML or import a Google Sheet (validated, with line numbers), versions,
-diff, export, delete while not deployed."""
+"""Courses over HTTP; the rules are in panel_api/services/courses.py."""
 
 from __future__ import annotations
 
-import asyncio
-import re
-import secrets
-import unicodedata
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Response
 from fastapi.responses import PlainTextResponse
-from sqlalchemy import func, select
-from sqlalchemy.dialects.postgresql import distinct_on
-from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncSession
 
-from courses import jobs
-from courses.gsheets import SheetAccessError, fetch_rows, spreadsheet_key
 from panel_api.access import Access, AccountRule
-from panel_api.audit import record
 from panel_api.deps import AccountId, CourseId, Ctx, VersionId
-from panel_api.errors import ApiError, conflict, not_found, unprocessable
 from panel_api.permissions import Permission
 from panel_api.schemas.courses import (
     CourseOut,
@@ -36,18 +23,7 @@ from panel_api.schemas.courses import (
     VersionOut,
     VersionUpload,
 )
-from panel_api.services import course_diff, course_work
-from panel_api.services.course_store import (
-    diagnostics_out,
-    require_valid,
-    store_version,
-    warnings_out,
-)
-from panel_api.services.sheets_access import check_token_uri, load_credentials
-from storage import plans
-from storage.models import Course, CourseDeployment, CourseVersion, SourceFormat
-from storage.outbound import OutboundError
-from storage.repositories import courses
+from panel_api.services import courses as service
 
 router = APIRouter(prefix="/accounts/{account_id}/courses", tags=["courses"])
 Read = Annotated[Access, Depends(AccountRule(Permission.COURSES_READ))]
@@ -56,10 +32,7 @@ Write = Annotated[Access, Depends(AccountRule(Permission.COURSES_WRITE))]
 
 @router.get("", response_model=list[CourseOut], summary="Courses with their latest version")
 async def list_courses(account_id: AccountId, access: Read, ctx: Ctx) -> list[CourseOut]:
-    async with ctx.db.tenant(access.account_id) as session:
-        rows = await courses.list_all(session, access.account_id)
-        latest = await _latest_versions(session, access.account_id)
-    return [_course_out(row, latest.get(row.id)) for row in rows]
+    return await service.list_courses(ctx, access)
 
 
 @router.post(
@@ -72,14 +45,7 @@ async def list_courses(account_id: AccountId, access: Read, ctx: Ctx) -> list[Co
 async def upload_course(
     account_id: AccountId, body: CourseUpload, access: Write, ctx: Ctx
 ) -> UploadOut:
-    checked = await course_work.run(
-        ctx, access.account_id, jobs.check, body.source, body.slug or "upload"
-    )
-    elements = require_valid(checked)
-    out = await _create_course(
-        ctx, access, body.title, body.slug, body.source, SourceFormat.YAML, elements
-    )
-    return _with_warnings(out, checked)
+    return await service.upload_course(ctx, access, body)
 
 
 @router.post(
@@ -88,13 +54,7 @@ async def upload_course(
 async def validate_course(
     account_id: AccountId, body: CourseValidate, access: Write, ctx: Ctx
 ) -> ValidationOut:
-    checked = await course_work.run(ctx, access.account_id, jobs.check, body.source, "upload")
-    return ValidationOut(
-        ok=checked.ok,
-        elements_count=checked.elements_count,
-        diagnostics=diagnostics_out(checked.diagnostics),
-        diagnostics_omitted=checked.omitted,
-    )
+    return await service.validate_course(ctx, access, body)
 
 
 @router.post(
@@ -106,53 +66,21 @@ async def validate_course(
 async def import_course_from_sheet(
     account_id: AccountId, body: SheetCourseImport, access: Write, ctx: Ctx
 ) -> UploadOut:
-    sheet = await _read_sheet(ctx, access, body)
-    elements = require_valid(sheet.checked)
-    out = await _create_course(
-        ctx,
-        access,
-        body.title or sheet.title[:200],
-        body.slug,
-        sheet.source_text,
-        SourceFormat.GSHEET,
-        elements,
-    )
-    return _with_warnings(out, sheet.checked)
+    return await service.import_course_from_sheet(ctx, access, body)
 
 
 @router.get("/{course_id}", response_model=CourseOut, summary="One course")
 async def get_course(
     account_id: AccountId, course_id: CourseId, access: Read, ctx: Ctx
 ) -> CourseOut:
-    async with ctx.db.tenant(access.account_id) as session:
-        course = await courses.get(session, access.account_id, course_id)
-        assert course is not None
-        latest = await courses.latest_version(session, access.account_id, course_id)
-    return _course_out(course, latest)
+    return await service.get_course(ctx, access, course_id)
 
 
 @router.delete("/{course_id}", status_code=204, summary="Delete a course that no deployment uses")
 async def delete_course(
     account_id: AccountId, course_id: CourseId, access: Write, ctx: Ctx
 ) -> Response:
-    async with ctx.db.tenant(access.account_id) as session:
-        used_by = list(
-            await session.scalars(
-                select(CourseDeployment.id)
-                .join(CourseVersion, CourseVersion.id == CourseDeployment.course_version_id)
-                .where(
-                    CourseDeployment.account_id == access.account_id,
-                    CourseVersion.course_id == course_id,
-                )
-                .order_by(CourseDeployment.id)
-            )
-        )
-        if used_by:
-            raise conflict(
-                "the course is deployed; delete its deployments first", deployments=used_by
-            )
-        await courses.delete_course(session, access.account_id, course_id)
-        await record(session, access, "course.delete", "course", course_id)
+    await service.delete_course(ctx, access, course_id)
     return Response(status_code=204)
 
 
@@ -160,9 +88,7 @@ async def delete_course(
 async def list_versions(
     account_id: AccountId, course_id: CourseId, access: Read, ctx: Ctx
 ) -> list[VersionOut]:
-    async with ctx.db.tenant(access.account_id) as session:
-        rows = await courses.list_versions(session, access.account_id, course_id)
-    return [_version_out(row) for row in rows]
+    return await service.list_versions(ctx, access, course_id)
 
 
 @router.post(
@@ -174,12 +100,7 @@ async def list_versions(
 async def upload_version(
     account_id: AccountId, course_id: CourseId, body: VersionUpload, access: Write, ctx: Ctx
 ) -> UploadOut:
-    checked = await course_work.run(
-        ctx, access.account_id, jobs.check, body.source, f"course {course_id}"
-    )
-    elements = require_valid(checked)
-    out = await _add_version(ctx, access, course_id, body.source, SourceFormat.YAML, elements)
-    return _with_warnings(out, checked)
+    return await service.upload_version(ctx, access, course_id, body)
 
 
 @router.post(
@@ -191,12 +112,7 @@ async def upload_version(
 async def import_version_from_sheet(
     account_id: AccountId, course_id: CourseId, body: SheetImport, access: Write, ctx: Ctx
 ) -> UploadOut:
-    sheet = await _read_sheet(ctx, access, body)
-    elements = require_valid(sheet.checked)
-    out = await _add_version(
-        ctx, access, course_id, sheet.source_text, SourceFormat.GSHEET, elements
-    )
-    return _with_warnings(out, sheet.checked)
+    return await service.import_version_from_sheet(ctx, access, course_id, body)
 
 
 @router.get(
@@ -207,14 +123,8 @@ async def import_version_from_sheet(
 async def get_version(
     account_id: AccountId, course_id: CourseId, version_id: VersionId, access: Read, ctx: Ctx
 ) -> Response:
-    async with ctx.db.tenant(access.account_id) as session:
-        version = await courses.get_version(session, access.account_id, version_id)
-        elements = await courses.elements_json(session, access.account_id, version_id)
-    assert version is not None and elements is not None
-    # The elements go out as PostgreSQL gives them: decoding, validating and encoding 30,000
-    # of them again would cost the event loop a tenth of a second per request.
-    head = _version_out(version).model_dump_json()
-    return Response(f'{head[:-1]},"elements":{elements}}}', media_type="application/json")
+    answer = await service.get_version_json(ctx, access, version_id)
+    return Response(answer, media_type="application/json")
 
 
 @router.get(
@@ -231,18 +141,9 @@ async def export_version(
     ctx: Ctx,
     normalised: bool = Query(False),
 ) -> Response:
-    async with ctx.db.tenant(access.account_id) as session:
-        version = await courses.get_version(session, access.account_id, version_id)
-        course = await courses.get(session, access.account_id, course_id)
-    assert version is not None and course is not None
-    text: str | None = version.source_text
-    if normalised:
-        text = await course_work.run(
-            ctx, access.account_id, jobs.export_normalised, text, f"version {version.id}"
-        )
-        if text is None:  # stored versions always loaded once; say so if not
-            raise ApiError(500, "the stored version no longer loads; export it as uploaded")
-    filename = f"{course.slug}-v{version.number}.yaml"
+    filename, text = await service.export_version(
+        ctx, access, course_id, version_id, normalised=normalised
+    )
     return Response(
         text,
         media_type="application/yaml; charset=utf-8",
@@ -260,177 +161,5 @@ async def diff_versions(
     to_version: int = Query(ge=1, le=2**31 - 1, description="version number"),
     context: int = Query(3, ge=0, le=50, description="unified diff context lines"),
 ) -> Response:
-    async with ctx.db.tenant(access.account_id) as session:
-        versions = await courses.texts_by_number(
-            session, access.account_id, course_id, (from_version, to_version)
-        )
-    old, new = versions.get(from_version), versions.get(to_version)
-    if old is None or new is None:
-        raise not_found(f"version {from_version if old is None else to_version}")
-    answer = await course_work.run(
-        ctx,
-        access.account_id,
-        course_diff.compare,
-        old.source_text,
-        new.source_text,
-        old.elements_json,
-        new.elements_json,
-        (from_version, to_version),
-        context,
-    )
+    answer = await service.diff_versions(ctx, access, course_id, from_version, to_version, context)
     return Response(answer, media_type="application/json")
-
-
-async def _read_sheet(ctx: Ctx, access: Access, body: SheetImport) -> jobs.SheetChecked:
-    async with ctx.db.tenant(access.account_id) as session:
-        info = await load_credentials(session, access.account_id, ctx.box)
-    if info is None:
-        raise unprocessable(
-            "Google Sheets access is not configured: upload a service account key first "
-            "(PUT /integrations/google-sheets)"
-        )
-    reader = str(info.get("client_email", ""))
-    try:
-        spreadsheet_key(body.spreadsheet)
-        check_token_uri(info)  # again: keys stored before the upload checked it
-        client = ctx.sheets_client(info)  # built on the loop, which sends its requests
-    except ValueError as exc:
-        raise unprocessable(str(exc)) from None
-    try:
-        title, rows = await asyncio.to_thread(
-            fetch_rows, client, body.spreadsheet, body.worksheet, reader=reader
-        )
-    except SheetAccessError as exc:
-        raise unprocessable(str(exc)) from None
-    except OutboundError as exc:
-        raise unprocessable(f"Google Sheets could not be read: {exc}") from None
-    return await course_work.run(ctx, access.account_id, jobs.check_sheet, rows, title)
-
-
-async def _create_course(
-    ctx: Ctx,
-    access: Access,
-    title: str,
-    slug: str | None,
-    source_text: str,
-    source_format: SourceFormat,
-    elements_json: str,
-) -> UploadOut:
-    chosen = slug or _slug_from(title)
-    try:
-        async with ctx.db.tenant(access.account_id) as session:
-            await _check_course_limit(session, access)
-            if slug is None and await courses.get_by_slug(session, access.account_id, chosen):
-                chosen = f"{chosen[:55]}-{secrets.token_hex(3)}"
-            row = await courses.create(session, access.account_id, title=title, slug=chosen)
-            version = await store_version(
-                session,
-                access.account_id,
-                row.id,
-                source_text=source_text,
-                source_format=source_format,
-                elements_json=elements_json,
-            )
-            await record(
-                session,
-                access,
-                "course.create",
-                "course",
-                row.id,
-                slug=chosen,
-                version=version.number,
-                format=source_format.value,
-            )
-    except IntegrityError:
-        raise conflict(f"a course with slug {chosen!r} already exists") from None
-    return UploadOut(course=_course_out(row, version), version=_version_out(version), warnings=[])
-
-
-async def _add_version(
-    ctx: Ctx,
-    access: Access,
-    course_id: int,
-    source_text: str,
-    source_format: SourceFormat,
-    elements_json: str,
-) -> UploadOut:
-    async with ctx.db.tenant(access.account_id) as session:
-        row = await courses.get(session, access.account_id, course_id)
-        if row is None:
-            raise not_found("course")
-        version = await store_version(
-            session,
-            access.account_id,
-            course_id,
-            source_text=source_text,
-            source_format=source_format,
-            elements_json=elements_json,
-        )
-        await record(
-            session,
-            access,
-            "course.version",
-            "course",
-            course_id,
-            version=version.number,
-            format=source_format.value,
-        )
-    return UploadOut(course=_course_out(row, version), version=_version_out(version), warnings=[])
-
-
-async def _check_course_limit(session: AsyncSession, access: Access) -> None:
-    account = await plans.lock_account(session, access.account_id)
-    assert account is not None
-    limit = plans.effective_limits(account).max_courses
-    count = await session.scalar(
-        select(func.count()).select_from(Course).where(Course.account_id == access.account_id)
-    )
-    if limit is not None and (count or 0) >= limit:
-        raise conflict(
-            f"the {account.plan} plan allows {limit} course(s); delete one or upgrade",
-            limit="max_courses",
-        )
-
-
-async def _latest_versions(session: AsyncSession, account_id: int) -> dict[int, CourseVersion]:
-    stmt = (
-        select(CourseVersion)
-        .where(CourseVersion.account_id == account_id)
-        .ext(distinct_on(CourseVersion.course_id))
-        .order_by(CourseVersion.course_id, CourseVersion.number.desc())
-    )
-    return {v.course_id: v for v in (await session.scalars(stmt)).all()}
-
-
-def _course_out(course: Course, latest: CourseVersion | None) -> CourseOut:
-    return CourseOut(
-        id=course.id,
-        title=course.title,
-        slug=course.slug,
-        created_at=course.created_at,
-        latest_version=_version_out(latest) if latest else None,
-    )
-
-
-def _version_out(version: CourseVersion) -> VersionOut:
-    return VersionOut(
-        id=version.id,
-        course_id=version.course_id,
-        number=version.number,
-        source_format=version.source_format,
-        checksum=version.checksum,
-        elements_count=version.elements_count,
-        created_at=version.created_at,
-    )
-
-
-def _with_warnings(out: UploadOut, checked: jobs.Checked) -> UploadOut:
-    return out.model_copy(
-        update={"warnings": warnings_out(checked), "warnings_omitted": checked.omitted}
-    )
-
-
-def _slug_from(title: str) -> str:
-    ascii_title = unicodedata.normalize("NFKD", title).encode("ascii", "ignore").decode()
-    slug = re.sub(r"[^a-z0-9]+", "-", ascii_title.lower()).strip("-")[:60]
-    return slug or f"course-{secrets.token_hex(3)}"

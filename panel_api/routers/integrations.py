@@ -1,11 +1,5 @@
-"""The account's integrations: the Google service account creators share their sheets with,
-its own OpenAI-compatible LLM endpoint (key, model, monthly token budget) and its YooKassa shop.
-
-Secrets (the service account key, the LLM API key, the shop's secret key) are write-only:
-stored encrypted by the repositories, never returned, never audited or logged. The LLM
-endpoint must be one the outbound policy allows (https, public addresses, unless the operator
-lists it); the runtime's guarded client checks it again on every call.
-"""
+"""The account's integrations over HTTP (Google Sheets, LLM endpoint, YooKassa); the rules
+are in panel_api/services/integrations.py. Secrets are write-only."""
 
 from __future__ import annotations
 
@@ -13,48 +7,23 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Response
 
-from adapters.payments import notification_url
 from panel_api.access import Access, AccountRule
-from panel_api.audit import record
 from panel_api.deps import AccountId, Ctx
-from panel_api.errors import unprocessable
 from panel_api.permissions import Permission
 from panel_api.schemas.courses import SheetsAccessIn, SheetsAccessOut
-from panel_api.schemas.integrations import (
-    LlmSettingsIn,
-    LlmSettingsOut,
-    NotificationUrlStatus,
-    YooKassaIn,
-    YooKassaOut,
-)
-from panel_api.services.sheets_access import (
-    check_service_account,
-    load_credentials,
-    save_credentials,
-)
-from storage.crypto import Secret
-from storage.models import LlmSettings, PaymentCredentials
-from storage.outbound import OutboundError
-from storage.repositories import llm as llm_repo
-from storage.repositories import payments as payments_repo
+from panel_api.schemas.integrations import LlmSettingsIn, LlmSettingsOut, YooKassaIn, YooKassaOut
+from panel_api.services import integrations as service
 
 router = APIRouter(prefix="/accounts/{account_id}/integrations", tags=["integrations"])
 Read = Annotated[Access, Depends(AccountRule(Permission.INTEGRATIONS_READ))]
 Manage = Annotated[Access, Depends(AccountRule(Permission.INTEGRATIONS_MANAGE))]
 
 
-# --- Google Sheets ------------------------------------------------------------------------
-
-
 @router.get(
     "/google-sheets", response_model=SheetsAccessOut, summary="Is Google Sheets access set up?"
 )
 async def get_sheets_access(account_id: AccountId, access: Read, ctx: Ctx) -> SheetsAccessOut:
-    async with ctx.db.tenant(access.account_id) as session:
-        info = await load_credentials(session, access.account_id, ctx.box)
-    if info is None:
-        return SheetsAccessOut(configured=False)
-    return SheetsAccessOut(configured=True, client_email=info.get("client_email"))
+    return await service.get_sheets_access(ctx, access)
 
 
 @router.put(
@@ -65,56 +34,13 @@ async def get_sheets_access(account_id: AccountId, access: Read, ctx: Ctx) -> Sh
 async def put_sheets_access(
     account_id: AccountId, body: SheetsAccessIn, access: Manage, ctx: Ctx
 ) -> SheetsAccessOut:
-    try:
-        email = check_service_account(body.service_account)
-    except ValueError as exc:
-        raise unprocessable(str(exc)) from None
-    async with ctx.db.tenant(access.account_id) as session:
-        await save_credentials(session, access.account_id, body.service_account, ctx.box)
-        await record(
-            session,
-            access,
-            "sheets.credentials.set",
-            "account",
-            access.account_id,
-            client_email=email,
-        )
-    return SheetsAccessOut(configured=True, client_email=email)
+    return await service.put_sheets_access(ctx, access, body)
 
 
 @router.delete("/google-sheets", status_code=204, summary="Forget the service account key")
 async def delete_sheets_access(account_id: AccountId, access: Manage, ctx: Ctx) -> Response:
-    async with ctx.db.tenant(access.account_id) as session:
-        await save_credentials(session, access.account_id, None, ctx.box)
-        await record(session, access, "sheets.credentials.delete", "account", access.account_id)
+    await service.delete_sheets_access(ctx, access)
     return Response(status_code=204)
-
-
-# --- LLM endpoint -------------------------------------------------------------------------
-
-
-async def _llm_out(session, access: Access, ctx, settings: LlmSettings | None) -> LlmSettingsOut:
-    today = ctx.clock().date()
-    used = await llm_repo.tokens_used(session, access.account_id, day=today)
-    limit = settings.monthly_token_limit if settings is not None else None
-    common = {
-        "period_start": llm_repo.month_of(today),
-        "tokens_used": used,
-        "tokens_left": max(limit - used, 0) if limit is not None else None,
-    }
-    if settings is None:
-        return LlmSettingsOut(configured=False, **common)
-    return LlmSettingsOut(
-        configured=True,
-        base_url=settings.base_url,
-        api_key_set=settings.api_key_ciphertext is not None,
-        model=settings.model,
-        transcription_model=settings.transcription_model,
-        monthly_token_limit=limit,
-        timeout_s=settings.timeout_s,
-        updated_at=settings.updated_at,
-        **common,
-    )
 
 
 @router.get(
@@ -123,9 +49,7 @@ async def _llm_out(session, access: Access, ctx, settings: LlmSettings | None) -
     summary="The account's LLM endpoint, model, budget and this month's usage (no key)",
 )
 async def get_llm_settings(account_id: AccountId, access: Read, ctx: Ctx) -> LlmSettingsOut:
-    async with ctx.db.tenant(access.account_id) as session:
-        settings = await llm_repo.get_settings(session, access.account_id)
-        return await _llm_out(session, access, ctx, settings)
+    return await service.get_llm_settings(ctx, access)
 
 
 @router.put(
@@ -136,103 +60,15 @@ async def get_llm_settings(account_id: AccountId, access: Read, ctx: Ctx) -> Llm
 async def put_llm_settings(
     account_id: AccountId, body: LlmSettingsIn, access: Manage, ctx: Ctx
 ) -> LlmSettingsOut:
-    if body.api_key is not None and body.base_url is None:
-        raise unprocessable(
-            "an api_key needs a base_url: the platform's default endpoint uses its own key"
-        )
-    if body.base_url is not None:
-        try:
-            await ctx.outbound.policy.check_url(body.base_url)
-        except OutboundError as exc:
-            raise unprocessable(f"base_url: {exc}") from None
-    async with ctx.db.tenant(access.account_id) as session:
-        current = await llm_repo.get_settings(session, access.account_id)
-        key: Secret | None = Secret(body.api_key) if body.api_key is not None else None
-        kept = False
-        if (
-            key is None
-            and current is not None
-            and body.base_url is not None
-            and current.base_url == body.base_url
-        ):
-            # Same endpoint, no new key: keep the stored one (a form need not re-enter it).
-            # Another endpoint never inherits a key that was meant for a different host.
-            key = llm_repo.reveal_api_key(current, ctx.box)
-            kept = key is not None
-        settings = await llm_repo.set_settings(
-            session,
-            access.account_id,
-            box=ctx.box,
-            base_url=body.base_url,
-            api_key=key,
-            model=body.model,
-            transcription_model=body.transcription_model,
-            monthly_token_limit=body.monthly_token_limit,
-            timeout_s=body.timeout_s,
-        )
-        await record(
-            session,
-            access,
-            "llm.settings.set",
-            "account",
-            access.account_id,
-            base_url=body.base_url,
-            model=body.model,
-            transcription_model=body.transcription_model,
-            monthly_token_limit=body.monthly_token_limit,
-            timeout_s=body.timeout_s,
-            api_key="replaced" if body.api_key is not None else ("kept" if kept else "none"),
-        )
-        return await _llm_out(session, access, ctx, settings)
+    return await service.put_llm_settings(ctx, access, body)
 
 
 @router.delete(
     "/llm", status_code=204, summary="Forget the account's LLM settings (back to the defaults)"
 )
 async def delete_llm_settings(account_id: AccountId, access: Manage, ctx: Ctx) -> Response:
-    async with ctx.db.tenant(access.account_id) as session:
-        await llm_repo.delete_settings(session, access.account_id)
-        await record(session, access, "llm.settings.delete", "account", access.account_id)
+    await service.delete_llm_settings(ctx, access)
     return Response(status_code=204)
-
-
-# --- YooKassa -----------------------------------------------------------------------------
-
-
-def _notification(ctx, account_id: int) -> tuple[str | None, NotificationUrlStatus, str | None]:
-    base = (ctx.settings.public_base_url or "").strip()
-    if not base:
-        note = (
-            "COURSEBOT_PUBLIC_URL is not set on this server, so there is no address YooKassa "
-            "could notify: ask the operator to set it to the panel's public https URL"
-        )
-        return None, "public_url_missing", note
-    url = notification_url(base, account_id)
-    if not url.startswith("https://"):
-        note = (
-            "YooKassa sends notifications only to https addresses, and COURSEBOT_PUBLIC_URL "
-            "is not https: payments will not be confirmed until it is"
-        )
-        return url, "public_url_not_https", note
-    return url, "ok", None
-
-
-def _yookassa_out(ctx, account_id: int, credentials: PaymentCredentials | None) -> YooKassaOut:
-    url, status, note = _notification(ctx, account_id)
-    common = {
-        "notification_url": url,
-        "notification_url_status": status,
-        "notification_url_note": note,
-    }
-    if credentials is None:
-        return YooKassaOut(configured=False, **common)
-    return YooKassaOut(
-        configured=True,
-        shop_id=credentials.shop_id,
-        secret_key_set=True,
-        updated_at=credentials.updated_at,
-        **common,
-    )
 
 
 @router.get(
@@ -241,9 +77,7 @@ def _yookassa_out(ctx, account_id: int, credentials: PaymentCredentials | None) 
     summary="The account's YooKassa shop (no secret) and its notification URL",
 )
 async def get_yookassa(account_id: AccountId, access: Read, ctx: Ctx) -> YooKassaOut:
-    async with ctx.db.tenant(access.account_id) as session:
-        credentials = await payments_repo.get_credentials(session, access.account_id)
-    return _yookassa_out(ctx, access.account_id, credentials)
+    return await service.get_yookassa(ctx, access)
 
 
 @router.put(
@@ -254,23 +88,7 @@ async def get_yookassa(account_id: AccountId, access: Read, ctx: Ctx) -> YooKass
 async def put_yookassa(
     account_id: AccountId, body: YooKassaIn, access: Manage, ctx: Ctx
 ) -> YooKassaOut:
-    async with ctx.db.tenant(access.account_id) as session:
-        credentials = await payments_repo.set_credentials(
-            session,
-            access.account_id,
-            shop_id=body.shop_id,
-            secret=Secret(body.secret_key),
-            box=ctx.box,
-        )
-        await record(
-            session,
-            access,
-            "yookassa.credentials.set",
-            "account",
-            access.account_id,
-            shop_id=body.shop_id,
-        )
-    return _yookassa_out(ctx, access.account_id, credentials)
+    return await service.put_yookassa(ctx, access, body)
 
 
 @router.delete(
@@ -279,7 +97,5 @@ async def put_yookassa(
     summary="Forget the YooKassa shop (paid deployments cannot take payments until it is set)",
 )
 async def delete_yookassa(account_id: AccountId, access: Manage, ctx: Ctx) -> Response:
-    async with ctx.db.tenant(access.account_id) as session:
-        await payments_repo.delete_credentials(session, access.account_id)
-        await record(session, access, "yookassa.credentials.delete", "account", access.account_id)
+    await service.delete_yookassa(ctx, access)
     return Response(status_code=204)

@@ -1,23 +1,16 @@
-"""Members and roles. Owners are protected: only an owner may make, change or remove an
-owner, and the last owner can be neither demoted nor removed (an account without an owner
-could never be deleted or handed over)."""
+"""Members and roles over HTTP; the owner rules are in panel_api/services/members.py."""
 
 from __future__ import annotations
 
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Response
-from sqlalchemy import func, select
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from panel_api.access import Access, AccountRule
-from panel_api.audit import record
 from panel_api.deps import AccountId, Ctx, MemberUserId
-from panel_api.errors import conflict, forbidden, not_found, unprocessable
 from panel_api.permissions import Permission
 from panel_api.schemas.members import MemberInvite, MemberOut, MemberRoleChange
-from storage.models import AccountMember, MemberRole, Participant
-from storage.repositories import members
+from panel_api.services import members as service
 
 router = APIRouter(prefix="/accounts/{account_id}/members", tags=["members"])
 Read = Annotated[Access, Depends(AccountRule(Permission.MEMBERS_READ))]
@@ -26,27 +19,12 @@ Manage = Annotated[Access, Depends(AccountRule(Permission.MEMBERS_MANAGE))]
 
 @router.get("", response_model=list[MemberOut], summary="Members and their roles")
 async def list_members(account_id: AccountId, access: Read, ctx: Ctx) -> list[MemberOut]:
-    async with ctx.db.tenant(access.account_id) as session:
-        rows = await members.list_all(session, access.account_id)
-    return [_out(row) for row in rows]
+    return await service.list_members(ctx, access)
 
 
 @router.post("", response_model=MemberOut, status_code=201, summary="Add a member")
 async def invite(account_id: AccountId, body: MemberInvite, access: Manage, ctx: Ctx) -> MemberOut:
-    if body.role is MemberRole.OWNER and not access.is_owner:
-        raise forbidden("only an owner can make someone an owner")
-    async with ctx.db.tenant(access.account_id) as session:
-        user_id, username = body.telegram_user_id, None
-        if body.username is not None:
-            user_id, username = await _resolve_username(session, access.account_id, body.username)
-        assert user_id is not None
-        if await members.get(session, access.account_id, user_id) is not None:
-            raise conflict("this user is already a member; change their role instead")
-        member = await members.add(
-            session, access.account_id, telegram_user_id=user_id, role=body.role, username=username
-        )
-        await record(session, access, "member.add", "member", user_id, role=body.role.value)
-    return _out(member)
+    return await service.invite(ctx, access, body)
 
 
 @router.patch("/{member_user_id}", response_model=MemberOut, summary="Change a member's role")
@@ -57,79 +35,12 @@ async def change_role(
     access: Manage,
     ctx: Ctx,
 ) -> MemberOut:
-    async with ctx.db.tenant(access.account_id) as session:
-        target = await _target(session, access, member_user_id)
-        if body.role is MemberRole.OWNER and not access.is_owner:
-            raise forbidden("only an owner can make someone an owner")
-        if target.role == MemberRole.OWNER and body.role is not MemberRole.OWNER:
-            await _keep_an_owner(session, access.account_id)
-        member = await members.set_role(session, access.account_id, member_user_id, body.role)
-        assert member is not None
-        await record(session, access, "member.role", "member", member_user_id, role=body.role.value)
-    return _out(member)
+    return await service.change_role(ctx, access, member_user_id, body)
 
 
 @router.delete("/{member_user_id}", status_code=204, summary="Remove a member")
 async def remove(
     account_id: AccountId, member_user_id: MemberUserId, access: Manage, ctx: Ctx
 ) -> Response:
-    async with ctx.db.tenant(access.account_id) as session:
-        target = await _target(session, access, member_user_id)
-        if target.role == MemberRole.OWNER:
-            await _keep_an_owner(session, access.account_id)
-        await members.remove(session, access.account_id, member_user_id)
-        await record(session, access, "member.remove", "member", member_user_id)
+    await service.remove(ctx, access, member_user_id)
     return Response(status_code=204)
-
-
-async def _target(session: AsyncSession, access: Access, user_id: int) -> AccountMember:
-    target = await members.get(session, access.account_id, user_id)
-    if target is None:
-        raise not_found("member")
-    if target.role == MemberRole.OWNER and not access.is_owner:
-        raise forbidden("only an owner can change or remove an owner")
-    return target
-
-
-async def _keep_an_owner(session: AsyncSession, account_id: int) -> None:
-    """Refuse if the target is the last owner. Owner rows are locked so two owners demoting
-    each other at the same moment cannot leave the account with none."""
-    owners = await session.scalars(
-        select(AccountMember.id)
-        .where(AccountMember.account_id == account_id, AccountMember.role == MemberRole.OWNER)
-        .with_for_update()
-    )
-    if len(owners.all()) <= 1:
-        raise conflict("an account needs at least one owner; make someone else owner first")
-
-
-async def _resolve_username(
-    session: AsyncSession, account_id: int, username: str
-) -> tuple[int, str]:
-    """Telegram has no username lookup for bots: we know the users who wrote to our bots."""
-    name = username.removeprefix("@")
-    row = (
-        await session.execute(
-            select(Participant.telegram_user_id, Participant.username)
-            .where(
-                Participant.account_id == account_id,
-                func.lower(Participant.username) == name.lower(),
-            )
-            .limit(1)
-        )
-    ).first()
-    if row is None:
-        raise unprocessable(
-            f"no user @{name} has written to this account's bots yet; ask them to send /start "
-            "to one of your bots, or invite them by Telegram user id"
-        )
-    return row.telegram_user_id, row.username
-
-
-def _out(member: AccountMember) -> MemberOut:
-    return MemberOut(
-        telegram_user_id=member.telegram_user_id,
-        username=member.username,
-        role=member.role,
-        created_at=member.created_at,
-    )

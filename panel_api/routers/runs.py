@@ -1,52 +1,29 @@
-"""Runs: filtered, paginated list, CSV export, one run with its conversation, stop."""
+"""Runs over HTTP: the filter's query parameters, the CSV stream; the rules are in
+panel_api/services/runs.py."""
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query
 from fastapi.responses import StreamingResponse
-from sqlalchemy import Row
 
 from panel_api.access import Access, AccountRule
-from panel_api.audit import record
 from panel_api.deps import MAX_ID, AccountId, Ctx, RunId
-from panel_api.errors import conflict
 from panel_api.permissions import Permission
-from panel_api.queries import runs as run_queries
 from panel_api.queries.runs import RunFilter
 from panel_api.schemas.common import Page
 from panel_api.schemas.runs import ConversationLine, RunOut
+from panel_api.services import runs as service
 from panel_api.spreadsheet import csv_lines
 from storage.models import RunStatus
-from storage.repositories import conversation, runs
 
 router = APIRouter(prefix="/accounts/{account_id}/runs", tags=["runs"])
 Read = Annotated[Access, Depends(AccountRule(Permission.RUNS_READ))]
 Manage = Annotated[Access, Depends(AccountRule(Permission.RUNS_MANAGE))]
 OptionalId = Annotated[int | None, Query(ge=1, le=MAX_ID)]
-# Each batch is read and formatted on the event loop between two awaits: 1,000 rows take
-# ~20 ms of CPU (5,000 took ~80 ms), so a large export never holds other requests up for long.
-EXPORT_BATCH = 1_000
-_UTM = ("source", "medium", "campaign", "content", "term")
-CSV_COLUMNS = (
-    "id",
-    "deployment_id",
-    "course_version_id",
-    "bot_id",
-    "chat_id",
-    "telegram_user_id",
-    "username",
-    "first_name",
-    "status",
-    "token_id",
-    "current_element",
-    "started_at",
-    "finished_at",
-    *(f"utm_{k}" for k in _UTM),
-)
 
 
 def run_filter(
@@ -86,11 +63,7 @@ async def list_runs(
     limit: int = Query(50, ge=1, le=500),
     offset: int = Query(0, ge=0, le=1_000_000),
 ) -> Page[RunOut]:
-    async with ctx.db.tenant(access.account_id) as session:
-        rows, total = await run_queries.page(
-            session, access.account_id, filters, limit=limit, offset=offset
-        )
-    return Page[RunOut](items=[_out(r) for r in rows], total=total, limit=limit, offset=offset)
+    return await service.list_runs(ctx, access, filters, limit=limit, offset=offset)
 
 
 @router.get(
@@ -103,17 +76,9 @@ async def export_runs(
     account_id: AccountId, access: Read, ctx: Ctx, filters: Filters
 ) -> StreamingResponse:
     async def chunks() -> AsyncIterator[str]:
-        yield csv_lines([CSV_COLUMNS])
-        before: int | None = None
-        while True:
-            async with ctx.db.tenant(access.account_id) as session:
-                batch = await run_queries.batch_before(
-                    session, access.account_id, filters, before, EXPORT_BATCH
-                )
-            yield csv_lines([getattr(row, c) for c in CSV_COLUMNS] for row in batch)
-            if len(batch) < EXPORT_BATCH:
-                return
-            before = batch[-1].id
+        yield csv_lines([service.CSV_COLUMNS])
+        async for rows in service.export_rows(ctx, access, filters):
+            yield csv_lines(rows)
 
     return StreamingResponse(
         chunks(),
@@ -124,10 +89,7 @@ async def export_runs(
 
 @router.get("/{run_id}", response_model=RunOut, summary="One run")
 async def get_run(account_id: AccountId, run_id: RunId, access: Read, ctx: Ctx) -> RunOut:
-    async with ctx.db.tenant(access.account_id) as session:
-        row = await run_queries.one(session, access.account_id, run_id)
-    assert row is not None
-    return _out(row)
+    return await service.get_run(ctx, access, run_id)
 
 
 @router.get(
@@ -138,49 +100,9 @@ async def get_run(account_id: AccountId, run_id: RunId, access: Read, ctx: Ctx) 
 async def get_conversation(
     account_id: AccountId, run_id: RunId, access: Read, ctx: Ctx
 ) -> list[ConversationLine]:
-    async with ctx.db.tenant(access.account_id) as session:
-        rows = await conversation.list_for_run(session, access.account_id, run_id)
-    return [
-        ConversationLine(
-            id=r.id,
-            element_id=r.element_id,
-            role=r.role,
-            text=r.text,
-            score=r.score,
-            maxscore=r.maxscore,
-            created_at=r.created_at,
-        )
-        for r in rows
-    ]
+    return await service.get_conversation(ctx, access, run_id)
 
 
 @router.post("/{run_id}/stop", response_model=RunOut, summary="Finish an active run as stopped")
 async def stop_run(account_id: AccountId, run_id: RunId, access: Manage, ctx: Ctx) -> RunOut:
-    async with ctx.db.tenant(access.account_id) as session:
-        stopped = await runs.stop(session, access.account_id, run_id, now=ctx.clock())
-        if stopped is None:
-            raise conflict("the run is not active")
-        await record(session, access, "run.stop", "run", run_id)
-        row = await run_queries.one(session, access.account_id, run_id)
-    assert row is not None
-    return _out(row)
-
-
-def _out(row: Row[Any]) -> RunOut:
-    return RunOut(
-        id=row.id,
-        deployment_id=row.deployment_id,
-        course_version_id=row.course_version_id,
-        bot_id=row.bot_id,
-        chat_id=row.chat_id,
-        telegram_user_id=row.telegram_user_id,
-        username=row.username,
-        first_name=row.first_name,
-        status=row.status,
-        note=row.note,
-        token_id=row.token_id,
-        current_element=row.current_element,
-        started_at=row.started_at,
-        finished_at=row.finished_at,
-        utm={key: getattr(row, f"utm_{key}") for key in _UTM},
-    )
+    return await service.stop_run(ctx, access, run_id)

@@ -1,39 +1,29 @@
-"""Enrollment tokens of a deployment, each with its ready-to-share deep link."""
+"""Enrollment tokens over HTTP; the rules are in panel_api/services/tokens.py."""
 
 from __future__ import annotations
 
-from datetime import UTC
 from typing import Annotated
 
 from fastapi import APIRouter, Depends
-from sqlalchemy import func, select
-from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncSession
 
-from adapters.telegram.deeplink import build_start_link
 from panel_api.access import Access, AccountRule
-from panel_api.audit import record
 from panel_api.deps import AccountId, Ctx, DeploymentId, TokenId
-from panel_api.errors import conflict, unprocessable
 from panel_api.permissions import Permission
 from panel_api.schemas.tokens import TokenCreate, TokenOut
-from storage.models import Bot, CourseDeployment, EnrollmentToken, Run, RunStatus, TokenKind
-from storage.repositories import tokens
+from panel_api.services import tokens as service
 
 router = APIRouter(
     prefix="/accounts/{account_id}/deployments/{deployment_id}/tokens", tags=["tokens"]
 )
 Read = Annotated[Access, Depends(AccountRule(Permission.TOKENS_READ))]
 Manage = Annotated[Access, Depends(AccountRule(Permission.TOKENS_MANAGE))]
-_UTM = ("source", "medium", "campaign", "content", "term")
 
 
 @router.get("", response_model=list[TokenOut], summary="Tokens with deep links and usage")
 async def list_tokens(
     account_id: AccountId, deployment_id: DeploymentId, access: Read, ctx: Ctx
 ) -> list[TokenOut]:
-    async with ctx.db.tenant(access.account_id) as session:
-        return await _out(session, access.account_id, deployment_id)
+    return await service.list_tokens(ctx, access, deployment_id)
 
 
 @router.post("", response_model=TokenOut, status_code=201, summary="Create a token")
@@ -44,50 +34,14 @@ async def create_token(
     access: Manage,
     ctx: Ctx,
 ) -> TokenOut:
-    max_uses = _check_kind(body)
-    expires_at = body.expires_at
-    if expires_at is not None:
-        if expires_at.tzinfo is None:
-            expires_at = expires_at.replace(tzinfo=UTC)
-        if expires_at <= ctx.clock():
-            raise unprocessable("expires_at is in the past")
-    utm = body.utm.model_dump(exclude_none=True) if body.utm else {}
-    try:
-        async with ctx.db.tenant(access.account_id) as session:
-            row = await tokens.create(
-                session,
-                access.account_id,
-                deployment_id=deployment_id,
-                kind=body.kind,
-                token=body.token,
-                max_uses=max_uses,
-                bound_telegram_user_id=body.bound_telegram_user_id,
-                expires_at=expires_at,
-                utm=utm,
-            )
-            await record(
-                session,
-                access,
-                "token.create",
-                "enrollment_token",
-                row.id,
-                deployment_id=deployment_id,
-                kind=body.kind.value,
-                max_uses=max_uses,
-            )
-            (out,) = await _out(session, access.account_id, deployment_id, token_id=row.id)
-    except IntegrityError:
-        raise conflict("this deployment already has a token with that value") from None
-    return out
+    return await service.create_token(ctx, access, deployment_id, body)
 
 
 @router.get("/{token_id}", response_model=TokenOut, summary="One token")
 async def get_token(
     account_id: AccountId, deployment_id: DeploymentId, token_id: TokenId, access: Read, ctx: Ctx
 ) -> TokenOut:
-    async with ctx.db.tenant(access.account_id) as session:
-        (out,) = await _out(session, access.account_id, deployment_id, token_id=token_id)
-    return out
+    return await service.get_token(ctx, access, deployment_id, token_id)
 
 
 @router.post("/{token_id}/revoke", response_model=TokenOut, summary="Revoke: no new starts")
@@ -98,79 +52,4 @@ async def revoke_token(
     access: Manage,
     ctx: Ctx,
 ) -> TokenOut:
-    async with ctx.db.tenant(access.account_id) as session:
-        if await tokens.revoke(session, access.account_id, token_id, now=ctx.clock()):
-            await record(session, access, "token.revoke", "enrollment_token", token_id)
-        (out,) = await _out(session, access.account_id, deployment_id, token_id=token_id)
-    return out
-
-
-def _check_kind(body: TokenCreate) -> int | None:
-    """The max_uses to store, after checking the fields fit the kind."""
-    if body.kind is TokenKind.PUBLIC:
-        if body.max_uses is not None or body.bound_telegram_user_id is not None:
-            raise unprocessable("a public token has no max_uses and no bound user; use group")
-        return None
-    if body.kind is TokenKind.GROUP:
-        if body.max_uses is None:
-            raise unprocessable("a group token needs max_uses (how many students may join)")
-        if body.bound_telegram_user_id is not None:
-            raise unprocessable("a group token is not bound to one user; use personal")
-        return body.max_uses
-    if body.kind is TokenKind.PERSONAL:
-        if body.bound_telegram_user_id is None:
-            if body.max_uses not in (None, 1):
-                raise unprocessable("an unbound personal token is single-use (max_uses 1)")
-            return 1
-        return body.max_uses
-    return body.max_uses  # external
-
-
-async def _out(
-    session: AsyncSession, account_id: int, deployment_id: int, *, token_id: int | None = None
-) -> list[TokenOut]:
-    started = (
-        select(func.count())
-        .where(Run.account_id == account_id, Run.token_id == EnrollmentToken.id)
-        .scalar_subquery()
-    )
-    completed = (
-        select(func.count())
-        .where(
-            Run.account_id == account_id,
-            Run.token_id == EnrollmentToken.id,
-            Run.status == RunStatus.COMPLETED.value,
-        )
-        .scalar_subquery()
-    )
-    stmt = (
-        select(EnrollmentToken, Bot.username, started, completed)
-        .join(CourseDeployment, CourseDeployment.id == EnrollmentToken.deployment_id)
-        .join(Bot, Bot.id == CourseDeployment.bot_id)
-        .where(
-            EnrollmentToken.account_id == account_id,
-            EnrollmentToken.deployment_id == deployment_id,
-        )
-        .order_by(EnrollmentToken.id)
-    )
-    if token_id is not None:
-        stmt = stmt.where(EnrollmentToken.id == token_id)
-    return [
-        TokenOut(
-            id=t.id,
-            deployment_id=t.deployment_id,
-            kind=t.kind,
-            token=t.token,
-            deep_link=build_start_link(username, t.deployment_id, t.token),
-            max_uses=t.max_uses,
-            uses=t.uses,
-            runs_started=runs_started,
-            runs_completed=runs_completed,
-            bound_telegram_user_id=t.bound_telegram_user_id,
-            expires_at=t.expires_at,
-            revoked_at=t.revoked_at,
-            created_at=t.created_at,
-            utm={key: getattr(t, f"utm_{key}") for key in _UTM},
-        )
-        for t, username, runs_started, runs_completed in (await session.execute(stmt)).all()
-    ]
+    return await service.revoke_token(ctx, access, deployment_id, token_id)

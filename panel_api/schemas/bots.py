@@ -6,7 +6,7 @@ from typing import Annotated
 from pydantic import AfterValidator, BaseModel, Field
 from pydantic_core import PydanticCustomError
 
-from panel_api.bot_tokens import MALFORMED_TOKEN, is_bot_token
+from botapi.tokens import MALFORMED_TOKEN, is_bot_token
 from panel_api.schemas.common import StrictIn
 from storage.models import BotMode
 

@@ -11,7 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
-from adapters.telegram.deeplink import build_start_payload
+from botapi.deeplink import build_start_payload
 from courses.loader import load_course
 from engine.model import element_to_data
 from storage.crypto import Secret, SecretBox

@@ -17,9 +17,9 @@ from redis.asyncio import Redis
 from sqlalchemy import select
 
 from adapters.telegram.bot_runtime import RuntimeOptions
-from adapters.telegram.deeplink import build_start_payload
 from adapters.telegram.runtime import TelegramRuntime
 from adapters.telegram.sender import RateLimits
+from botapi.deeplink import build_start_payload
 from courses.workers import CourseWorkBusyError, CourseWorkers
 from panel_api.services.course_work import BUSY
 from storage.models import ProcessedUpdate

@@ -31,7 +31,7 @@ from aiogram.types import (
 )
 from aiohttp import web
 
-from adapters.telegram.bot_factory import SessionPools, api_server, make_bot, make_session
+from botapi.bot_factory import SessionPools, api_server, make_bot, make_session
 from tests.fakes.telegram_api import FakeBot, FakeTelegram, Limits
 
 STUDENT = 1001

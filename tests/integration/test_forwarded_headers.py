@@ -4,7 +4,7 @@ process on the machine could claim to be YooKassa (whose notifications are filte
 source address when YOOKASSA_CHECK_IP is on) or anyone else in the access log.
 
 The app and the uvicorn server are built exactly as `coursebot up` builds them
-(adapters/process.py); what tells us who the server thought was calling is whether the
+(process.py); what tells us who the server thought was calling is whether the
 YooKassa notification got past the address check, i.e. whether (fake) YooKassa was asked
 about the payment.
 """
@@ -20,7 +20,7 @@ import httpx
 import pytest
 import uvicorn
 
-from adapters.process import Process, build_process, server_config
+from process import Process, build_process, server_config
 from storage.config import Settings, parse_trusted_proxies
 from storage.crypto import Secret
 from tests.fakes.yookassa_api import FakeYooKassa

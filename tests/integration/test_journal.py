@@ -16,7 +16,6 @@ from sqlalchemy import func, select, text
 
 from adapters.telegram import effect_codec
 from adapters.telegram.course_cache import CourseCache
-from adapters.telegram.deeplink import build_start_payload
 from adapters.telegram.enrollment import HostedBot
 from adapters.telegram.journal import Journal
 from adapters.telegram.journal_items import (
@@ -27,6 +26,7 @@ from adapters.telegram.journal_items import (
     StoreOutcome,
 )
 from adapters.telegram.updates import read_update, translate
+from botapi.deeplink import build_start_payload
 from storage.models import ProcessedUpdate, Run
 from tests.course_files import fixture_text
 from tests.course_workers import shared_course_workers

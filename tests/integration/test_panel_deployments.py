@@ -8,7 +8,7 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 from sqlalchemy import select
 
-from adapters.telegram.deeplink import MAX_PAYLOAD_LENGTH, parse_start_payload
+from botapi.deeplink import MAX_PAYLOAD_LENGTH, parse_start_payload
 from storage.models import AccountMember
 from storage.repositories import runs, tokens
 from tests.integration.test_panel_support import panel_client, panel_context, user_headers

@@ -18,7 +18,6 @@ import pytest
 from fastapi import FastAPI
 from fastapi.routing import iter_route_contexts
 
-from adapters.process import build_process
 from panel_api.access import route_rules
 from panel_api.app import API_PREFIX, create_app
 from panel_api.permissions import (
@@ -28,6 +27,7 @@ from panel_api.permissions import (
     Permission,
     roles_table_markdown,
 )
+from process import build_process
 from storage.models import MemberRole
 from tests.integration.conftest import process_settings
 from tests.integration.test_panel_support import (

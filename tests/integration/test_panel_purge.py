@@ -13,8 +13,8 @@ from fastapi import FastAPI
 from redis.asyncio import Redis
 from sqlalchemy import text
 
-from adapters.process import build_process
 from adapters.telegram.keys import AccountBotKeyBuilder, make_storage
+from process import build_process
 from storage.redis_keys import ERASE_BATCH
 from tests.integration.conftest import process_settings
 from tests.integration.test_panel_support import user_headers

@@ -28,7 +28,6 @@ from adapters.payments import (
     PaymentsNotConfigured,
     RevokedAccess,
     YooKassaClient,
-    notification_url,
     payments_router,
 )
 from adapters.payments.ip_allowlist import is_yookassa_address
@@ -40,6 +39,7 @@ from storage.config import Settings
 from storage.crypto import Secret, SecretBox
 from storage.db import Database
 from storage.models import Environment, Payment
+from storage.public_urls import notification_url
 from storage.repositories import bots, courses, deployments
 from storage.repositories import payments as payments_repo
 from tests.fakes.yookassa_api import FakeYooKassa, Shop

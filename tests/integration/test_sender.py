@@ -17,7 +17,6 @@ from aiogram import Bot
 from aiogram.exceptions import TelegramForbiddenError, TelegramRetryAfter, TelegramServerError
 from aiogram.methods import SendMessage, SendPoll
 
-from adapters.telegram.bot_factory import make_bot
 from adapters.telegram.sender import (
     BotSender,
     ChatBlocked,
@@ -25,6 +24,7 @@ from adapters.telegram.sender import (
     RetryPolicy,
     SenderClosed,
 )
+from botapi.bot_factory import make_bot
 from tests.fakes.telegram_api import FakeBot, FakeTelegram
 from tests.integration.virtual_time import SteppedClock, settle
 

@@ -9,7 +9,7 @@ import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from adapters.process import Process, build_process
+from process import Process, build_process
 from tests.integration.conftest import process_settings
 from tests.reliability.support import (
     Cohort,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from adapters.telegram.deeplink import (
+from botapi.deeplink import (
     DeepLink,
     build_start_link,
     build_start_payload,

@@ -12,7 +12,7 @@ from pathlib import Path
 
 ENGINE = Path(__file__).parents[2] / "engine"
 FORBIDDEN = ("asyncio", "aiogram", "sqlalchemy", "asyncpg", "redis", "httpx", "aiohttp")
-OTHER_LAYERS = ("courses", "storage", "adapters", "panel_api", "runner")
+OTHER_LAYERS = ("courses", "storage", "botapi", "adapters", "panel_api", "runner", "process")
 ALLOWED_THIRD_PARTY = ("pydantic",)
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from adapters.process import default_llm_endpoint
+from process import default_llm_endpoint
 from storage.config import Settings
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from adapters.process import runtime_options
+from process import runtime_options
 from storage.config import Settings
 
 

@@ -12,8 +12,8 @@ from panel_api.auth.principal import UserPrincipal
 from panel_api.deps import Ctx
 from panel_api.errors import ApiError
 from panel_api.permissions import GlobalRule, Permission
-from panel_api.routers import accounts as accounts_api
 from panel_api.schemas.accounts import AccountCreate
+from panel_api.services import accounts as accounts_service
 from panel_api.web.rendering import render
 from panel_api.web.routes.common import (
     Form,
@@ -42,7 +42,7 @@ async def _list_page(
     errors: list[str] | None = None,
     values: dict[str, str] | None = None,
 ) -> Response:
-    mine = await accounts_api.list_my_accounts(user, ctx)
+    mine = await accounts_service.list_my_accounts(ctx, user)
     return await render(
         request,
         "accounts.html",
@@ -57,7 +57,7 @@ async def _list_page(
 async def create_account(request: Request, user: LoggedIn, form: Form, ctx: Ctx) -> Response:
     values = fields(form, ("name", "slug"))
     try:
-        created = await accounts_api.create_account(AccountCreate(**values), user, ctx)
+        created = await accounts_service.create_account(ctx, user, AccountCreate(**values))
     except ValidationError as exc:
         return await _list_page(request, user, ctx, errors=validation_messages(exc), values=values)
     except ApiError as exc:
@@ -76,5 +76,5 @@ async def switch_account(request: Request, user: LoggedIn) -> Response:
 
 @router.get("/accounts/{account_id}")
 async def overview(request: Request, account_id: int, access: ReadAccount, ctx: Ctx) -> Response:
-    account = await accounts_api.get_account(access.account_id, access, ctx)
+    account = await accounts_service.get_account(ctx, access)
     return await render(request, "overview.html", access=access, overview=account)

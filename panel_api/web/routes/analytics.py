@@ -9,14 +9,10 @@ from typing import Annotated
 from fastapi import Request, Response
 
 from panel_api import spreadsheet
-from panel_api.access import Access
 from panel_api.deps import Ctx
 from panel_api.permissions import Permission
-from panel_api.queries import analytics as analytics_queries
-from panel_api.routers import analytics as analytics_api
-from panel_api.routers import deployments as deployments_api
-from panel_api.schemas.analytics import FunnelOut, FunnelStepOut
-from panel_api.schemas.deployments import DeploymentOut
+from panel_api.services import analytics as analytics_service
+from panel_api.services import deployments as deployments_service
 from panel_api.web import charts, lookups
 from panel_api.web.rendering import page_translator, render
 from panel_api.web.routes.common import page_router, rule, see_other
@@ -38,9 +34,7 @@ def _int_param(request: Request, name: str, low: int, high: int) -> int | None:
 @router.get("/accounts/{account_id}/analytics")
 async def analytics_index(request: Request, account_id: int, access: Read, ctx: Ctx) -> Response:
     """Analytics are per deployment: with one deployment go straight there."""
-    items = await deployments_api.list_deployments(
-        access.account_id, access, ctx, bot_id=None, course_id=None
-    )
+    items = await deployments_service.list_deployments(ctx, access)
     if len(items) == 1:
         return see_other(f"/accounts/{access.account_id}/deployments/{items[0].id}/analytics")
     async with ctx.db.tenant(access.account_id) as session:
@@ -55,7 +49,7 @@ async def analytics_page(
     request: Request, account_id: int, deployment_id: int, access: Read, ctx: Ctx
 ) -> Response:
     t = await page_translator(request, access)
-    deployment = await deployments_api.get_deployment(access.account_id, deployment_id, access, ctx)
+    deployment = await deployments_service.get_deployment(ctx, access, deployment_id)
     days = _int_param(request, "days", 1, 366) or DEFAULT_DAYS
     async with ctx.db.tenant(access.account_id) as session:
         versions = await lookups.versions_of(session, access.account_id, deployment.course_id)
@@ -66,12 +60,13 @@ async def analytics_page(
         errors.append(t("analytics.bad_version"))
         version_id = None
     # Four independent reports on four pooled connections: the page costs the slowest one.
-    a, d = access.account_id, deployment_id
     (funnel, elements), conversion, cohorts, scores = await asyncio.gather(
-        _funnel(ctx, access, deployment, version_id, limit=MAX_FUNNEL_ROWS),
-        analytics_api.conversion(a, d, access, ctx),
-        analytics_api.cohorts(a, d, access, ctx, days=days),
-        analytics_api.scores(a, d, access, ctx, course_version_id=version_id),
+        analytics_service.funnel_concurrently(
+            ctx, access, deployment, version_id, limit=MAX_FUNNEL_ROWS
+        ),
+        analytics_service.conversion(ctx, access, deployment_id),
+        analytics_service.cohorts(ctx, access, deployment_id, days=days),
+        analytics_service.scores(ctx, access, deployment_id, version_id),
     )
     return await render(
         request,
@@ -95,26 +90,6 @@ async def analytics_page(
     )
 
 
-async def _funnel(
-    ctx: Ctx, access: Access, deployment: DeploymentOut, version_id: int | None, *, limit: int
-) -> tuple[FunnelOut, int]:
-    """The API's funnel (same query, same shape) with its first `limit` steps, and how many
-    elements the version has; its scans run side by side: this page has a 300 ms budget
-    with 10k runs. `version_id` is already known to be of this course."""
-    version = version_id or deployment.course_version_id
-    result = await analytics_queries.funnel_concurrently(
-        ctx.db, access.account_id, deployment.id, version
-    )
-    out = FunnelOut(
-        deployment_id=deployment.id,
-        course_version_id=version,
-        runs=result.runs,
-        runs_without_lines=result.runs_without_lines,
-        steps=[FunnelStepOut(**step.__dict__) for step in result.steps[:limit]],
-    )
-    return out, len(result.steps)
-
-
 @router.get("/accounts/{account_id}/deployments/{deployment_id}/analytics.csv")
 async def analytics_csv(
     request: Request, account_id: int, deployment_id: int, access: Read, ctx: Ctx
@@ -126,14 +101,12 @@ async def analytics_csv(
     days = _int_param(request, "days", 1, 366) or DEFAULT_DAYS
     a, d = access.account_id, deployment_id
     if report == "funnel":
-        deployment = await deployments_api.get_deployment(a, d, access, ctx)
+        deployment = await deployments_service.get_deployment(ctx, access, d)
         async with ctx.db.tenant(a) as session:
             versions = await lookups.versions_of(session, a, deployment.course_id)
         if version_id not in {vid for vid, _ in versions}:
             version_id = None
-        funnel = await analytics_queries.funnel_concurrently(
-            ctx.db, a, d, version_id or deployment.course_version_id
-        )
+        funnel, _ = await analytics_service.funnel_concurrently(ctx, access, deployment, version_id)
         text = spreadsheet.to_csv(
             ("position", "element_id", "type", "reached", "completed", "in_progress", "dropped"),
             (
@@ -142,14 +115,14 @@ async def analytics_csv(
             ),
         )
     elif report in ("tokens", "utm"):
-        conversion = await analytics_api.conversion(a, d, access, ctx)
+        conversion = await analytics_service.conversion(ctx, access, d)
         items = conversion.by_token if report == "tokens" else conversion.by_utm_source
         text = spreadsheet.to_csv(
             ("token" if report == "tokens" else "utm_source", "started", "completed", "rate"),
             ((c.key, c.started, c.completed, "" if c.rate is None else c.rate) for c in items),
         )
     elif report == "cohorts":
-        cohorts = await analytics_api.cohorts(a, d, access, ctx, days=days)
+        cohorts = await analytics_service.cohorts(ctx, access, d, days=days)
         text = spreadsheet.to_csv(
             ("day", "started", "completed", "active", "dropped"),
             (
@@ -158,7 +131,7 @@ async def analytics_csv(
             ),
         )
     else:
-        scores = await analytics_api.scores(a, d, access, ctx, course_version_id=version_id)
+        scores = await analytics_service.scores(ctx, access, d, version_id)
         text = spreadsheet.to_csv(
             (
                 "element_id",

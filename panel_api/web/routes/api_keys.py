@@ -11,8 +11,8 @@ from panel_api.access import Access
 from panel_api.deps import Ctx
 from panel_api.errors import ApiError
 from panel_api.permissions import ROLES, Permission, role_covers
-from panel_api.routers import api_keys as keys_api
 from panel_api.schemas.members import ApiKeyCreate, ApiKeyCreated
+from panel_api.services import api_keys as keys_service
 from panel_api.web.rendering import render
 from panel_api.web.routes.common import (
     Form,
@@ -42,7 +42,7 @@ async def _page(
     values: dict[str, str] | None = None,
     status_code: int = 200,
 ) -> Response:
-    keys = await keys_api.list_keys(access.account_id, access, ctx)
+    keys = await keys_service.list_keys(ctx, access)
     return await render(
         request,
         "api_keys.html",
@@ -64,7 +64,7 @@ async def create_key(
     must never travel in a URL."""
     values = fields(form, ("name", "role"))
     try:
-        created = await keys_api.create_key(access.account_id, ApiKeyCreate(**values), access, ctx)
+        created = await keys_service.create_key(ctx, access, ApiKeyCreate(**values))
     except ValidationError as exc:
         errors = validation_messages(exc)
         return await _page(request, access, ctx, errors=errors, values=values, status_code=422)
@@ -79,5 +79,5 @@ async def create_key(
 async def revoke_key(
     request: Request, account_id: int, api_key_id: int, access: Manage, form: Form, ctx: Ctx
 ) -> Response:
-    await keys_api.revoke_key(access.account_id, api_key_id, access, ctx)
+    await keys_service.revoke_key(ctx, access, api_key_id)
     return see_other(f"/accounts/{access.account_id}/api-keys", "api_key_revoked")

@@ -25,8 +25,8 @@ from panel_api.auth import sessions
 from panel_api.context import PanelContext
 from panel_api.deps import Ctx
 from panel_api.errors import ApiError, not_found
-from panel_api.routers import auth as auth_api
 from panel_api.schemas.auth import TelegramLoginIn
+from panel_api.services import auth as auth_service
 from panel_api.web import i18n, language, login_nonce
 from panel_api.web.rendering import current_user, render, request_translator
 from panel_api.web.routes.common import Form, field, page_router, safe_next, see_other
@@ -114,9 +114,10 @@ async def telegram_login(request: Request, ctx: Ctx) -> Response:
         return await _login_page(request, ctx, next_path, error=t("login.bad_data"))
     carrier = Response()
     try:
-        me = await auth_api.login(body, carrier, ctx)
+        me, session_token = await auth_service.login(ctx, body)
     except ApiError as exc:
         return await _login_page(request, ctx, next_path, error=f"{t('login.failed')} {exc.detail}")
+    sessions.set_cookie(carrier, ctx, session_token)
     live = [a.id for a in me.accounts if not a.deleted]
     return _signed_in(ctx, carrier, live, next_path)
 
@@ -158,10 +159,9 @@ def _signed_in(ctx: PanelContext, carrier: Response, live: list[int], next_path:
 
 @router.post("/logout", dependencies=Public)
 async def logout(request: Request, form: Form, ctx: Ctx) -> Response:
-    cleared = await auth_api.logout(request, ctx)
+    await sessions.end(ctx, request)
     response = see_other("/login")
-    for cookie in cleared.headers.getlist("set-cookie"):
-        response.headers.append("set-cookie", cookie)
+    sessions.clear_cookie(response, ctx)
     return response
 
 

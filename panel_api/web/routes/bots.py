@@ -11,8 +11,8 @@ from panel_api.access import Access
 from panel_api.deps import Ctx
 from panel_api.errors import ApiError
 from panel_api.permissions import Permission
-from panel_api.routers import bots as bots_api
 from panel_api.schemas.bots import BotCreate, BotUpdate
+from panel_api.services import bots as bots_service
 from panel_api.web.rendering import page_translator, render
 from panel_api.web.routes.common import (
     Form,
@@ -49,7 +49,7 @@ async def _page(
     mode: str = "polling",
     status_code: int = 200,
 ) -> Response:
-    bots = await bots_api.list_bots(access.account_id, access, ctx)
+    bots = await bots_service.list_bots(ctx, access)
     return await render(
         request,
         "bots.html",
@@ -69,7 +69,7 @@ async def add_bot(
     mode = field(form, "mode") or "polling"
     try:
         body = BotCreate(token=field(form, "token") or "", mode=mode)
-        await bots_api.add_bot(access.account_id, body, access, ctx)
+        await bots_service.add_bot(ctx, access, body)
     except ValidationError as exc:
         errors = validation_messages(exc)
         return await _page(request, access, ctx, errors=errors, mode=mode, status_code=422)
@@ -91,7 +91,7 @@ async def change_bot(
             request, access, ctx, action_errors=[t("form.unknown_action")], status_code=422
         )
     try:
-        await bots_api.update_bot(access.account_id, bot_id, BotUpdate(**change), access, ctx)
+        await bots_service.update_bot(ctx, access, bot_id, BotUpdate(**change))
     except ApiError as exc:
         return await _page(request, access, ctx, action_errors=[exc.detail], status_code=exc.status)
     return see_other(f"/accounts/{access.account_id}/bots", "bot_updated")

@@ -14,9 +14,6 @@ from panel_api.access import Access
 from panel_api.deps import Ctx
 from panel_api.errors import ApiError
 from panel_api.permissions import Permission, allows
-from panel_api.routers import bots as bots_api
-from panel_api.routers import courses as courses_api
-from panel_api.routers import integrations as integrations_api
 from panel_api.schemas.courses import (
     CourseUpload,
     SheetCourseImport,
@@ -24,7 +21,10 @@ from panel_api.schemas.courses import (
     SheetsAccessIn,
     VersionUpload,
 )
+from panel_api.services import bots as bots_service
 from panel_api.services import course_work
+from panel_api.services import courses as courses_service
+from panel_api.services import integrations as integrations_service
 from panel_api.services.course_store import diagnostics_out
 from panel_api.web import listing, preview
 from panel_api.web.rendering import page_translator, render
@@ -37,7 +37,6 @@ from panel_api.web.routes.common import (
     upload_text,
     validation_messages,
 )
-from storage.repositories import courses as course_repo
 
 router = page_router()
 Read = Annotated[Access, rule(Permission.COURSES_READ)]
@@ -92,10 +91,10 @@ async def _list_page(
     form_name: str | None = None,
     values: dict[str, str] | None = None,
 ) -> Response:
-    items = await courses_api.list_courses(access.account_id, access, ctx)
+    items = await courses_service.list_courses(ctx, access)
     sheets = None
     if allows(access.role, Permission.INTEGRATIONS_READ):
-        sheets = await integrations_api.get_sheets_access(access.account_id, access, ctx)
+        sheets = await integrations_service.get_sheets_access(ctx, access)
     return await render(
         request,
         "courses.html",
@@ -132,7 +131,7 @@ async def upload_course(
         upload = form.get("file")
         title = values.get("title") or _title_from_file(getattr(upload, "filename", None))
         body = CourseUpload(title=title or "", slug=values.get("slug"), source=source)
-        out = await courses_api.upload_course(access.account_id, body, access, ctx)
+        out = await courses_service.upload_course(ctx, access, body)
     except Problem as problem:
         return await _list_page(
             request, access, ctx, problem=problem, form_name="upload", values=values
@@ -153,7 +152,7 @@ async def import_course(
     values = fields(form, ("spreadsheet", "worksheet", "title", "slug"))
     try:
         body = SheetCourseImport(**values)
-        out = await courses_api.import_course_from_sheet(access.account_id, body, access, ctx)
+        out = await courses_service.import_course_from_sheet(ctx, access, body)
     except (ValidationError, ApiError) as exc:
         return await _list_page(
             request, access, ctx, problem=_problem(exc), form_name="sheet", values=values
@@ -176,8 +175,8 @@ async def set_sheets_key(
             info = json.loads(raw)
         except ValueError:
             raise Problem([t("sheets.not_json")]) from None
-        await integrations_api.put_sheets_access(
-            access.account_id, SheetsAccessIn(service_account=info), access, ctx
+        await integrations_service.put_sheets_access(
+            ctx, access, SheetsAccessIn(service_account=info)
         )
     except (Problem, UnicodeDecodeError) as exc:
         problem = exc if isinstance(exc, Problem) else Problem([t("sheets.not_json")])
@@ -206,8 +205,8 @@ async def _course_page(
     problem: Problem | None = None,
     form_name: str | None = None,
 ) -> Response:
-    course = await courses_api.get_course(access.account_id, course_id, access, ctx)
-    versions = await courses_api.list_versions(access.account_id, course_id, access, ctx)
+    course = await courses_service.get_course(ctx, access, course_id)
+    versions = await courses_service.list_versions(ctx, access, course_id)
     return await render(
         request,
         "course.html",
@@ -228,8 +227,8 @@ async def upload_version(
     source: str | None = None
     try:
         source = await _source(form, t)
-        out = await courses_api.upload_version(
-            access.account_id, course_id, VersionUpload(source=source), access, ctx
+        out = await courses_service.upload_version(
+            ctx, access, course_id, VersionUpload(source=source)
         )
     except Problem as problem:
         return await _course_page(
@@ -248,9 +247,7 @@ async def import_version(
 ) -> Response:
     try:
         body = SheetImport(**fields(form, ("spreadsheet", "worksheet")))
-        out = await courses_api.import_version_from_sheet(
-            access.account_id, course_id, body, access, ctx
-        )
+        out = await courses_service.import_version_from_sheet(ctx, access, course_id, body)
     except (ValidationError, ApiError) as exc:
         return await _course_page(
             request, access, ctx, course_id, problem=_problem(exc), form_name="sheet"
@@ -264,10 +261,8 @@ async def version_page(
 ) -> Response:
     """The version's preview transcript, its warnings, and a form to deploy it."""
     t = await page_translator(request, access)
-    course = await courses_api.get_course(access.account_id, course_id, access, ctx)
-    async with ctx.db.tenant(access.account_id) as session:
-        version = await course_repo.get_version(session, access.account_id, version_id)
-    assert version is not None  # the page's rule checked it is a version of this course
+    course = await courses_service.get_course(ctx, access, course_id)
+    version = await courses_service.get_version(ctx, access, version_id)
     view = await course_work.run(
         ctx,
         access.account_id,
@@ -279,7 +274,7 @@ async def version_page(
     )
     bots = []
     if allows(access.role, Permission.DEPLOYMENTS_MANAGE):
-        bots = await bots_api.list_bots(access.account_id, access, ctx)
+        bots = await bots_service.list_bots(ctx, access)
     return await render(
         request,
         "version.html",

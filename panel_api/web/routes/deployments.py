@@ -12,11 +12,11 @@ from panel_api.access import Access
 from panel_api.deps import Ctx
 from panel_api.errors import ApiError
 from panel_api.permissions import Permission
-from panel_api.routers import bots as bots_api
-from panel_api.routers import deployments as deployments_api
-from panel_api.routers import tokens as tokens_api
 from panel_api.schemas.deployments import DeploymentCreate, DeploymentUpdate
 from panel_api.schemas.tokens import TokenCreate
+from panel_api.services import bots as bots_service
+from panel_api.services import deployments as deployments_service
+from panel_api.services import tokens as tokens_service
 from panel_api.web import lookups, qr
 from panel_api.web.rendering import page_translator, render, security_headers
 from panel_api.web.routes.common import (
@@ -58,13 +58,11 @@ async def _list_page(
     errors: list[str] | None = None,
     values: dict[str, str] | None = None,
 ) -> Response:
-    items = await deployments_api.list_deployments(
-        access.account_id, access, ctx, bot_id=None, course_id=None
-    )
+    items = await deployments_service.list_deployments(ctx, access)
     async with ctx.db.tenant(access.account_id) as session:
         titles = await lookups.course_titles(session, access.account_id)
         choices = await lookups.version_choices(session, access.account_id)
-    bots = await bots_api.list_bots(access.account_id, access, ctx)
+    bots = await bots_service.list_bots(ctx, access)
     return await render(
         request,
         "deployments.html",
@@ -86,7 +84,7 @@ async def create_deployment(
     values = fields(form, ("course_version_id", "bot_id", "environment"))
     try:
         body = DeploymentCreate(**values, restricted=form.get("restricted") == "on")
-        created = await deployments_api.create_deployment(access.account_id, body, access, ctx)
+        created = await deployments_service.create_deployment(ctx, access, body)
     except ValidationError as exc:
         return await _list_page(
             request, access, ctx, errors=validation_messages(exc), values=values
@@ -113,8 +111,8 @@ async def _deployment_page(
     values: dict[str, str] | None = None,
     status_code: int = 200,
 ) -> Response:
-    deployment = await deployments_api.get_deployment(access.account_id, deployment_id, access, ctx)
-    tokens = await tokens_api.list_tokens(access.account_id, deployment_id, access, ctx)
+    deployment = await deployments_service.get_deployment(ctx, access, deployment_id)
+    tokens = await tokens_service.list_tokens(ctx, access, deployment_id)
     async with ctx.db.tenant(access.account_id) as session:
         titles = await lookups.course_titles(session, access.account_id)
     return await render(
@@ -141,7 +139,7 @@ async def change_deployment(
             request, access, ctx, deployment_id, errors=[t("form.unknown_action")], status_code=422
         )
     body = DeploymentUpdate(active=action == "activate")
-    await deployments_api.update_deployment(access.account_id, deployment_id, body, access, ctx)
+    await deployments_service.update_deployment(ctx, access, deployment_id, body)
     return see_other(
         f"/accounts/{access.account_id}/deployments/{deployment_id}", "deployment_updated"
     )
@@ -159,7 +157,7 @@ async def create_token(
     values = fields(form, TOKEN_FIELDS)
     try:
         body = TokenCreate(**_token_body(values))
-        await tokens_api.create_token(access.account_id, deployment_id, body, access, ctx)
+        await tokens_service.create_token(ctx, access, deployment_id, body)
     except ValidationError as exc:
         return await _deployment_page(
             request,
@@ -205,7 +203,7 @@ async def revoke_token(
     form: Form,
     ctx: Ctx,
 ) -> Response:
-    await tokens_api.revoke_token(access.account_id, deployment_id, token_id, access, ctx)
+    await tokens_service.revoke_token(ctx, access, deployment_id, token_id)
     return see_other(f"/accounts/{access.account_id}/deployments/{deployment_id}", "token_revoked")
 
 
@@ -218,7 +216,7 @@ async def token_qr(
     access: TokensRead,
     ctx: Ctx,
 ) -> Response:
-    token = await tokens_api.get_token(access.account_id, deployment_id, token_id, access, ctx)
+    token = await tokens_service.get_token(ctx, access, deployment_id, token_id)
     return Response(
         qr.svg(token.deep_link),
         media_type="image/svg+xml",

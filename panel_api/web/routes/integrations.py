@@ -16,8 +16,8 @@ from panel_api.access import Access
 from panel_api.deps import Ctx
 from panel_api.errors import ApiError
 from panel_api.permissions import Permission
-from panel_api.routers import integrations as integrations_api
 from panel_api.schemas.integrations import LlmSettingsIn, YooKassaIn
+from panel_api.services import integrations as integrations_service
 from panel_api.web.rendering import render
 from panel_api.web.routes.common import (
     Form,
@@ -61,9 +61,9 @@ async def _page(
     values: dict[str, str] | None = None,
     status_code: int = 200,
 ) -> Response:
-    llm = await integrations_api.get_llm_settings(access.account_id, access, ctx)
-    yookassa = await integrations_api.get_yookassa(access.account_id, access, ctx)
-    sheets = await integrations_api.get_sheets_access(access.account_id, access, ctx)
+    llm = await integrations_service.get_llm_settings(ctx, access)
+    yookassa = await integrations_service.get_yookassa(ctx, access)
+    sheets = await integrations_service.get_sheets_access(ctx, access)
     # A refused form shows what was typed (never the secrets); otherwise the stored values.
     shown = dict(values or {})
     shown.pop("api_key", None)
@@ -112,7 +112,7 @@ async def save_llm(
     values = fields(form, LLM_FIELDS)
     try:
         body = LlmSettingsIn(**values)
-        await integrations_api.put_llm_settings(access.account_id, body, access, ctx)
+        await integrations_service.put_llm_settings(ctx, access, body)
     except (ValidationError, ApiError) as exc:
         return await _refused(request, access, ctx, exc, "llm", values)
     return see_other(_url(access.account_id), "llm_saved")
@@ -122,7 +122,7 @@ async def save_llm(
 async def delete_llm(
     request: Request, account_id: int, access: Manage, form: Form, ctx: Ctx
 ) -> Response:
-    await integrations_api.delete_llm_settings(access.account_id, access, ctx)
+    await integrations_service.delete_llm_settings(ctx, access)
     return see_other(_url(access.account_id), "llm_deleted")
 
 
@@ -133,7 +133,7 @@ async def save_yookassa(
     values = fields(form, YOOKASSA_FIELDS)
     try:
         body = YooKassaIn(**values)
-        await integrations_api.put_yookassa(access.account_id, body, access, ctx)
+        await integrations_service.put_yookassa(ctx, access, body)
     except (ValidationError, ApiError) as exc:
         return await _refused(request, access, ctx, exc, "yookassa", values)
     return see_other(_url(access.account_id), "yookassa_saved")
@@ -143,5 +143,5 @@ async def save_yookassa(
 async def delete_yookassa(
     request: Request, account_id: int, access: Manage, form: Form, ctx: Ctx
 ) -> Response:
-    await integrations_api.delete_yookassa(access.account_id, access, ctx)
+    await integrations_service.delete_yookassa(ctx, access)
     return see_other(_url(access.account_id), "yookassa_deleted")

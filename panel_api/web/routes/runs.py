@@ -16,9 +16,9 @@ from panel_api.deps import MAX_ID, Ctx
 from panel_api.errors import ApiError
 from panel_api.permissions import Permission
 from panel_api.queries.runs import RunFilter
-from panel_api.routers import deployments as deployments_api
-from panel_api.routers import runs as runs_api
-from panel_api.routers import students as students_api
+from panel_api.services import deployments as deployments_service
+from panel_api.services import runs as runs_service
+from panel_api.services import students as students_service
 from panel_api.web import lookups
 from panel_api.web.rendering import page_translator, render
 from panel_api.web.routes.common import Form, page_router, rule, see_other
@@ -90,12 +90,8 @@ async def runs_page(request: Request, account_id: int, access: Read, ctx: Ctx) -
     filters, shown, invalid = parse_filters(dict(request.query_params))
     offset_raw = request.query_params.get("offset", "0")
     offset = int(offset_raw) if offset_raw.isdigit() and int(offset_raw) <= MAX_OFFSET else 0
-    page = await runs_api.list_runs(
-        access.account_id, access, ctx, filters, limit=PAGE_SIZE, offset=offset
-    )
-    deployments = await deployments_api.list_deployments(
-        access.account_id, access, ctx, bot_id=None, course_id=None
-    )
+    page = await runs_service.list_runs(ctx, access, filters, limit=PAGE_SIZE, offset=offset)
+    deployments = await deployments_service.list_deployments(ctx, access)
     async with ctx.db.tenant(access.account_id) as session:
         titles = await lookups.course_titles(session, access.account_id)
     keep = {k: v for k, v in shown.items() if k != "offset"}
@@ -130,14 +126,12 @@ async def run_page(
 async def _run_page(
     request: Request, access: Read, ctx: Ctx, run_id: int, *, errors: list[str] | None = None
 ) -> Response:
-    run = await runs_api.get_run(access.account_id, run_id, access, ctx)
-    lines = await runs_api.get_conversation(access.account_id, run_id, access, ctx)
-    deployment = await deployments_api.get_deployment(
-        access.account_id, run.deployment_id, access, ctx
-    )
+    run = await runs_service.get_run(ctx, access, run_id)
+    lines = await runs_service.get_conversation(ctx, access, run_id)
+    deployment = await deployments_service.get_deployment(ctx, access, run.deployment_id)
     bans = [
         ban
-        for ban in await students_api.list_bans(access.account_id, access, ctx)
+        for ban in await students_service.list_bans(ctx, access)
         if ban.telegram_user_id == run.telegram_user_id
     ]
     async with ctx.db.tenant(access.account_id) as session:
@@ -162,7 +156,7 @@ async def stop_run(
     request: Request, account_id: int, run_id: int, access: Manage, form: Form, ctx: Ctx
 ) -> Response:
     try:
-        await runs_api.stop_run(access.account_id, run_id, access, ctx)
+        await runs_service.stop_run(ctx, access, run_id)
     except ApiError as exc:
         return await _run_page(request, access, ctx, run_id, errors=[exc.detail])
     return see_other(f"/accounts/{access.account_id}/runs/{run_id}", "run_stopped")

@@ -12,9 +12,9 @@ from panel_api.access import Access
 from panel_api.deps import Ctx
 from panel_api.errors import ApiError
 from panel_api.permissions import Permission
-from panel_api.routers import bots as bots_api
-from panel_api.routers import students as students_api
 from panel_api.schemas.runs import BanCreate
+from panel_api.services import bots as bots_service
+from panel_api.services import students as students_service
 from panel_api.web.rendering import render
 from panel_api.web.routes.common import (
     Form,
@@ -49,11 +49,9 @@ async def _page(
     q = (request.query_params.get("q") or "").strip()[:64].replace("\x00", "") or None
     offset_raw = request.query_params.get("offset", "0")
     offset = int(offset_raw) if offset_raw.isdigit() and int(offset_raw) <= 1_000_000 else 0
-    page = await students_api.list_students(
-        access.account_id, access, ctx, q=q, limit=PAGE_SIZE, offset=offset
-    )
-    bans = await students_api.list_bans(access.account_id, access, ctx)
-    bots = await bots_api.list_bots(access.account_id, access, ctx)
+    page = await students_service.list_students(ctx, access, q=q, limit=PAGE_SIZE, offset=offset)
+    bans = await students_service.list_bans(ctx, access)
+    bots = await bots_service.list_bots(ctx, access)
     return await render(
         request,
         "students.html",
@@ -78,7 +76,7 @@ async def ban(request: Request, account_id: int, access: Manage, form: Form, ctx
             **fields(form, ("telegram_user_id", "bot_id", "reason")),
             stop_runs=form.get("stop_runs") == "on",
         )
-        await students_api.ban_user(access.account_id, body, access, ctx)
+        await students_service.ban_user(ctx, access, body)
     except ValidationError as exc:
         return await _page(request, access, ctx, errors=validation_messages(exc), status_code=422)
     except ApiError as exc:
@@ -91,5 +89,5 @@ async def unban(
     request: Request, account_id: int, ban_id: int, access: Manage, form: Form, ctx: Ctx
 ) -> Response:
     back = safe_next(field(form, "next"), f"/accounts/{access.account_id}/students")
-    await students_api.unban_user(access.account_id, ban_id, access, ctx)
+    await students_service.unban_user(ctx, access, ban_id)
     return see_other(back, "student_unbanned")

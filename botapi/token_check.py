@@ -1,8 +1,8 @@
 """Checking a bot token with Telegram's getMe, through TELEGRAM_API_BASE when it is set.
 
 A real aiogram Bot makes the call, so the panel accepts exactly the tokens the runtime will
-be able to use. Only a token of the form @BotFather hands out is ever sent (panel_api/
-bot_tokens.py). The token itself never appears in an error: Telegram's reason does.
+be able to use. Only a token of the form @BotFather hands out is ever sent (botapi/
+tokens.py). The token itself never appears in an error: Telegram's reason does.
 """
 
 from __future__ import annotations
@@ -17,8 +17,8 @@ from aiogram.exceptions import (
     TelegramServerError,
 )
 
-from adapters.telegram.bot_factory import make_bot
-from panel_api.bot_tokens import MALFORMED_TOKEN, is_bot_token
+from botapi.bot_factory import make_bot
+from botapi.tokens import MALFORMED_TOKEN, is_bot_token
 from storage.crypto import Secret
 
 log = logging.getLogger(__name__)

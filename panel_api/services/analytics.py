@@ -1,0 +1,140 @@
+"""Analytics of a deployment: funnel, conversion by token and UTM source, cohorts, scores.
+
+Funnels and scores are per course version (elements differ between versions): by default the
+version the deployment serves now; `course_version_id` picks an older one.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from panel_api.access import Access
+from panel_api.context import PanelContext
+from panel_api.errors import not_found, unprocessable
+from panel_api.queries import analytics
+from panel_api.schemas.analytics import (
+    CohortOut,
+    ConversionOut,
+    ConversionReport,
+    FunnelOut,
+    FunnelStepOut,
+    ScoreDistributionOut,
+    ScorePointOut,
+    ScoresOut,
+)
+from panel_api.schemas.deployments import DeploymentOut
+from storage.repositories import courses, deployments
+
+
+async def funnel(
+    ctx: PanelContext, access: Access, deployment_id: int, course_version_id: int | None
+) -> FunnelOut:
+    """Reached/completed/dropped per element, its queries one after another."""
+    async with ctx.db.tenant(access.account_id) as session:
+        version_id = await _version(session, access, deployment_id, course_version_id)
+        result = await analytics.funnel(session, access.account_id, deployment_id, version_id)
+    return FunnelOut(
+        deployment_id=deployment_id,
+        course_version_id=version_id,
+        runs=result.runs,
+        runs_without_lines=result.runs_without_lines,
+        steps=[FunnelStepOut(**step.__dict__) for step in result.steps],
+    )
+
+
+async def funnel_concurrently(
+    ctx: PanelContext,
+    access: Access,
+    deployment: DeploymentOut,
+    version_id: int | None,
+    *,
+    limit: int | None = None,
+) -> tuple[FunnelOut, int]:
+    """The same funnel with its first `limit` steps (all when None), and how many elements
+    the version has; its scans run side by side: a page has a 300 ms budget with 10k runs.
+    `version_id` (None: the deployed version) is already known to be of this course."""
+    version = version_id or deployment.course_version_id
+    result = await analytics.funnel_concurrently(ctx.db, access.account_id, deployment.id, version)
+    out = FunnelOut(
+        deployment_id=deployment.id,
+        course_version_id=version,
+        runs=result.runs,
+        runs_without_lines=result.runs_without_lines,
+        steps=[FunnelStepOut(**step.__dict__) for step in result.steps[:limit]],
+    )
+    return out, len(result.steps)
+
+
+async def conversion(ctx: PanelContext, access: Access, deployment_id: int) -> ConversionReport:
+    """Starts -> completions per token and per UTM source."""
+    async with ctx.db.tenant(access.account_id) as session:
+        by_token, by_source = await analytics.conversion(session, access.account_id, deployment_id)
+    return ConversionReport(
+        deployment_id=deployment_id,
+        by_token=[_conversion(c) for c in by_token],
+        by_utm_source=[_conversion(c) for c in by_source],
+    )
+
+
+async def cohorts(
+    ctx: PanelContext, access: Access, deployment_id: int, *, days: int
+) -> list[CohortOut]:
+    """Runs by start day, `days` back."""
+    since = ctx.clock() - timedelta(days=days)
+    async with ctx.db.tenant(access.account_id) as session:
+        rows = await analytics.cohorts(session, access.account_id, deployment_id, since)
+    return [CohortOut(**row.__dict__) for row in rows]
+
+
+async def scores(
+    ctx: PanelContext, access: Access, deployment_id: int, course_version_id: int | None
+) -> ScoresOut:
+    """Score distribution of each test element."""
+    async with ctx.db.tenant(access.account_id) as session:
+        version_id = await _version(session, access, deployment_id, course_version_id)
+        stats = await analytics.scores(session, access.account_id, deployment_id, version_id)
+    return ScoresOut(
+        deployment_id=deployment_id,
+        course_version_id=version_id,
+        tests=[
+            ScoreDistributionOut(
+                element_id=s.element_id,
+                runs=s.runs,
+                mean_percent=s.mean_percent,
+                buckets=s.buckets,
+                by_score=[
+                    ScorePointOut(score=score, maxscore=maxscore, runs=count)
+                    for (score, maxscore), count in sorted(s.by_score.items())
+                ],
+            )
+            for s in stats
+        ],
+    )
+
+
+async def _version(
+    session: AsyncSession, access: Access, deployment_id: int, requested: int | None
+) -> int:
+    deployment = await deployments.get(session, access.account_id, deployment_id)
+    assert deployment is not None
+    if requested is None:
+        return deployment.course_version_id
+    version = await courses.get_version(session, access.account_id, requested)
+    if version is None:
+        raise not_found("course version")
+    current = await courses.get_version(session, access.account_id, deployment.course_version_id)
+    if current is None or version.course_id != current.course_id:
+        raise unprocessable("course_version_id must be a version of the deployed course")
+    return version.id
+
+
+def _conversion(item: analytics.Conversion) -> ConversionOut:
+    return ConversionOut(
+        key=item.key,
+        token_id=item.token_id,
+        started=item.started,
+        completed=item.completed,
+        rate=item.rate,
+    )

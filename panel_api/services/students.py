@@ -1,0 +1,111 @@
+"""Students (the account's Telegram users), searched and paged, and bans (with stopping the
+banned user's active runs when asked)."""
+
+from __future__ import annotations
+
+from sqlalchemy import delete, select
+
+from panel_api.access import Access
+from panel_api.audit import record
+from panel_api.context import PanelContext
+from panel_api.errors import conflict, not_found
+from panel_api.queries import students as student_queries
+from panel_api.schemas.common import Page
+from panel_api.schemas.runs import BanCreate, BanCreated, BanOut, StudentOut
+from storage.models import Banned, Run
+from storage.repositories import bans, bots, runs
+
+
+async def list_students(
+    ctx: PanelContext, access: Access, *, q: str | None, limit: int, offset: int
+) -> Page[StudentOut]:
+    """Newest first; `q` is a part of the username or name."""
+    async with ctx.db.tenant(access.account_id) as session:
+        rows, total = await student_queries.page(
+            session, access.account_id, q, limit=limit, offset=offset
+        )
+    items = [
+        StudentOut(
+            telegram_user_id=row.participant.telegram_user_id,
+            username=row.participant.username,
+            first_name=row.participant.first_name,
+            last_name=row.participant.last_name,
+            banned=row.banned,
+            runs=row.runs,
+            created_at=row.participant.created_at,
+        )
+        for row in rows
+    ]
+    return Page[StudentOut](items=items, total=total, limit=limit, offset=offset)
+
+
+async def list_bans(ctx: PanelContext, access: Access) -> list[BanOut]:
+    async with ctx.db.tenant(access.account_id) as session:
+        rows = await bans.list_banned(session, access.account_id)
+    return [_ban_out(row) for row in rows]
+
+
+async def ban_user(ctx: PanelContext, access: Access, body: BanCreate) -> BanCreated:
+    async with ctx.db.tenant(access.account_id) as session:
+        if (
+            body.bot_id is not None
+            and await bots.get(session, access.account_id, body.bot_id) is None
+        ):
+            raise not_found("bot")
+        existing = await student_queries.ban_of(
+            session, access.account_id, body.telegram_user_id, body.bot_id
+        )
+        if existing is not None:
+            raise conflict("this user is already banned there", ban_id=existing.id)
+        await bans.ban(
+            session,
+            access.account_id,
+            telegram_user_id=body.telegram_user_id,
+            bot_id=body.bot_id,
+            reason=body.reason,
+        )
+        row = await student_queries.ban_of(
+            session, access.account_id, body.telegram_user_id, body.bot_id
+        )
+        assert row is not None
+        stopped = 0
+        if body.stop_runs:
+            active = select(Run.id).where(
+                Run.account_id == access.account_id,
+                Run.telegram_user_id == body.telegram_user_id,
+                Run.is_active,
+            )
+            if body.bot_id is not None:
+                active = active.where(Run.bot_id == body.bot_id)
+            for run_id in (await session.scalars(active)).all():
+                if await runs.stop(session, access.account_id, run_id, now=ctx.clock()):
+                    stopped += 1
+        await record(
+            session,
+            access,
+            "student.ban",
+            "ban",
+            row.id,
+            telegram_user_id=body.telegram_user_id,
+            bot_id=body.bot_id,
+            stopped_runs=stopped,
+        )
+    return BanCreated(**_ban_out(row).model_dump(), stopped_runs=stopped)
+
+
+async def unban_user(ctx: PanelContext, access: Access, ban_id: int) -> None:
+    async with ctx.db.tenant(access.account_id) as session:
+        await session.execute(
+            delete(Banned).where(Banned.account_id == access.account_id, Banned.id == ban_id)
+        )
+        await record(session, access, "student.unban", "ban", ban_id)
+
+
+def _ban_out(row: Banned) -> BanOut:
+    return BanOut(
+        id=row.id,
+        telegram_user_id=row.telegram_user_id,
+        bot_id=row.bot_id,
+        reason=row.reason,
+        created_at=row.created_at,
+    )
