@@ -367,6 +367,17 @@ def parse_duration(text: str) -> timedelta:
     return timedelta(seconds=total)
 
 
+def format_duration(delta: timedelta) -> str:
+    """`1d:2h:3m:4s` style, as course authors write waits (whole seconds, none below 0s)."""
+    seconds = max(int(delta.total_seconds()), 0)
+    parts = []
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60), ("s", 1)):
+        amount, seconds = divmod(seconds, size)
+        if amount:
+            parts.append(f"{amount}{unit}")
+    return ":".join(parts) or "0s"
+
+
 # --- plain-data form (JSON storage of normalised course versions) -------------------------
 
 

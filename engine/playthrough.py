@@ -4,7 +4,7 @@ Telegram, with simulated time.
 `Playthrough` feeds events to `step()` and does with the effects what the adapter does:
 reports the id of every poll sent, hands `AskLLM` to a chat model when it has one, and lets
 time pass until a timer is due when that timer fires. It remembers what the chat offers to
-answer (the newest buttons and poll), and `play` drives it to the end with a student who
+answer (the newest buttons and poll), and `drive` plays it to the end with a student who
 answers whatever the run waits for. The terminal player (courses/player.py), the panel's
 preview, the tests' scripted student and the engine benchmark are this, each with its own
 student and presentation (`show` sees every effect, in order, as it happens). Pure: no
@@ -19,7 +19,7 @@ from datetime import datetime
 from typing import Literal
 
 from engine.effects import AskLLM, Effect, InlineButton, SendMedia, SendPoll, SendText
-from engine.events import Event, LLMFailed, LLMReply, PollSent, Start, TimerFired
+from engine.events import Event, LLMFailed, LLMReply, PollAnswer, PollSent, Start, TimerFired
 from engine.model import Course
 from engine.progress import Waiting, waiting_for
 from engine.state import RunState
@@ -77,6 +77,10 @@ class Playthrough:
         """The newest buttons that answer the run (not links)."""
         return tuple(button for button in self.buttons if button.data is not None)
 
+    def poll_answer(self, option_ids: tuple[int, ...]) -> PollAnswer:
+        """The student's answer to the poll the run waits for."""
+        return PollAnswer(self.state.poll_id or "", option_ids)
+
     def waiting_for(self) -> Waiting:
         return waiting_for(self.state)
 
@@ -110,7 +114,7 @@ class Playthrough:
                     self.now = max(self.now, wait.due_at)
 
 
-def play(playthrough: Playthrough, answer: Answer, *, max_steps: int | None = None) -> Ending:
+def drive(playthrough: Playthrough, answer: Answer, *, max_steps: int | None = None) -> Ending:
     """Start the run if it has not started and let `answer` answer whatever it waits for
     until it finishes, `answer` has nothing to give ("stuck"), or more than `max_steps`
     events were fed ("too_long": default answers can go round a loop forever)."""
