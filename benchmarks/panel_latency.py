@@ -34,7 +34,7 @@ from sqlalchemy.pool import NullPool
 from adapters.process import course_workers
 from benchmarks.services import add_server_arguments, scratch_database, servers
 from courses.loader import load_course
-from engine.model import element_to_data
+from engine.model import course_to_elements
 from panel_api.app import create_app
 from panel_api.auth import sessions
 from panel_api.context import PanelContext
@@ -101,7 +101,7 @@ async def seed(db: Database, box: SecretBox, owner_url: str, runs: int) -> Seede
             row.id,
             source_text=COURSE,
             source_format="yaml",
-            elements=[{"id": e.id, **element_to_data(e)} for e in course.elements],
+            elements=course_to_elements(course),
             checksum="0" * 64,
         )
         deployment = await deployments.create(

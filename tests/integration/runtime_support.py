@@ -13,7 +13,7 @@ from datetime import UTC, datetime, timedelta
 
 from adapters.telegram.deeplink import build_start_payload
 from courses.loader import load_course
-from engine.model import element_to_data
+from engine.model import course_to_elements
 from storage.crypto import Secret, SecretBox
 from storage.db import Database
 from storage.models import Run
@@ -53,7 +53,7 @@ async def add_bot(
 async def add_course_version(db: Database, account_id: int, source_text: str, title: str) -> int:
     loaded = load_course(source_text, source_name=title)
     assert loaded.course is not None, [str(d) for d in loaded.errors]
-    elements = [{"id": e.id, "type": e.type, **element_to_data(e)} for e in loaded.course.elements]
+    elements = course_to_elements(loaded.course)
     async with db.tenant(account_id) as session:
         course = await courses.create(session, account_id, title=title, slug=title.lower())
         version = await courses.add_version(
