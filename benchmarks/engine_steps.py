@@ -54,7 +54,7 @@ def script(course: Course) -> list[tuple[Event, datetime]]:
                 return Button(callbacks[-1].data or "") if callbacks else WebAppData("{}")
             case "timer" if waiting.timer is not None:
                 return TimerFired(waiting.timer.wait_id)
-            case "text":
+            case "text" | "dialog":
                 return Text("answer")
         return None
 

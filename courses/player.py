@@ -163,7 +163,7 @@ class TerminalPlayer:
                 return self._choose_button(with_webapp=waiting.kind == "miniapp")
             case "poll" if self.playthrough.poll is not None:
                 return self._answer_poll(self.playthrough.poll)
-            case "text":
+            case "text" | "dialog":
                 return Text(self._read_nonempty("> "))
             case "timer" if waiting.timer is not None:
                 return self._wait(waiting.timer)

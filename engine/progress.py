@@ -15,7 +15,9 @@ from engine.elements.test import totals
 from engine.model import Course, Element
 from engine.state import PendingWait, RunState
 
-WaitingKind = Literal["button", "miniapp", "text", "poll", "timer", "llm", "nothing", "finished"]
+WaitingKind = Literal[
+    "button", "miniapp", "text", "dialog", "poll", "timer", "llm", "nothing", "finished"
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -23,8 +25,9 @@ class Waiting:
     """What the run waits for.
 
     `button`: a press of one of the newest callback buttons. `miniapp`: the mini app's data
-    or its "continue" button. `text`: a message (an input's answer, or the student's turn in
-    a dialog). `poll`: an answer to the newest poll. `timer`: `timer` falling due, the
+    or its "continue" button. `text`: a typed answer (an input's). `dialog`: the student's
+    turn in a dialog with the chat model (a message, typed or spoken). `poll`: an answer to
+    the newest poll. `timer`: `timer` falling due, the
     earliest pending one. `llm`: the chat model's reply. `nothing`: the run has not started
     (or waits for nothing it could be given). `finished`: the run is over.
     """
@@ -54,7 +57,7 @@ _KINDS: dict[str, WaitingKind] = {
     "button": "button",
     "webapp": "miniapp",
     "text": "text",
-    "dialog": "text",
+    "dialog": "dialog",
     "poll": "poll",
     "timer": "timer",
     "llm": "llm",

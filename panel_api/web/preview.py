@@ -195,7 +195,7 @@ class _Player:
                 return Button(callbacks[0].data or "") if callbacks else WebAppData("{}")
             case "poll":
                 return self.playthrough.poll_answer((0,))
-            case "text":
+            case "text" | "dialog":
                 return Text(self.sample_text)
             case "timer" if waiting.timer is not None:
                 wait = waiting.timer

@@ -78,7 +78,7 @@ def test_position_progress_score_and_waiting_along_a_run() -> None:
     student.webapp("{}")
     assert (position(student.state), waiting_for(student.state)) == ("chat", Waiting("llm"))
     student.llm("Hello!")
-    assert waiting_for(student.state) == Waiting("text")  # the student's turn in the dialog
+    assert waiting_for(student.state) == Waiting("dialog")  # the student's turn
     student.type("Bye")
     student.llm("Bye {STOP}")
 
