@@ -12,7 +12,6 @@ a Python keyword); `yaml_key` / `field_for_yaml_key` translate.
 from __future__ import annotations
 
 import dataclasses
-import functools
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -52,9 +51,14 @@ class Option:
 _PLAIN = frozenset({str, int, float, bool, type(None), tuple})
 
 
-@functools.cache
+_FIELD_NAMES: dict[type[BaseElement], tuple[str, ...]] = {}
+
+
 def _field_names(cls: type[BaseElement]) -> tuple[str, ...]:
-    return tuple(f.name for f in dataclasses.fields(cls))
+    names = _FIELD_NAMES.get(cls)
+    if names is None:
+        names = _FIELD_NAMES[cls] = tuple(f.name for f in dataclasses.fields(cls))
+    return names
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -280,15 +284,18 @@ def field_for_yaml_key(cls: type[BaseElement], key: str) -> str | None:
     return _fields_by_yaml_key(cls).get(key)
 
 
-@functools.cache
-def _fields_by_yaml_key(cls: type[BaseElement]) -> Mapping[str, str]:
-    return FrozenMap(
-        {
+_FIELDS_BY_YAML_KEY: dict[type[BaseElement], dict[str, str]] = {}
+
+
+def _fields_by_yaml_key(cls: type[BaseElement]) -> dict[str, str]:
+    fields = _FIELDS_BY_YAML_KEY.get(cls)
+    if fields is None:
+        fields = _FIELDS_BY_YAML_KEY[cls] = {
             f.metadata.get("yaml", f.name): f.name
             for f in dataclasses.fields(cls)
             if f.name != "extra"
         }
-    )
+    return fields
 
 
 def element_gotos(element: BaseElement) -> tuple[str, ...]:
