@@ -116,8 +116,9 @@ class Playthrough:
 
 def drive(playthrough: Playthrough, answer: Answer, *, max_steps: int | None = None) -> Ending:
     """Start the run if it has not started and let `answer` answer whatever it waits for
-    until it finishes, `answer` has nothing to give ("stuck"), or more than `max_steps`
-    events were fed ("too_long": default answers can go round a loop forever)."""
+    until it finishes, `answer` has nothing to give ("stuck"), or `max_steps` events have
+    been fed ("too_long": default answers can go round a loop forever; the events that
+    follow an answer, poll ids and chat-model replies, may take it a little past)."""
     if playthrough.state.current is None and not playthrough.finished:
         playthrough.send(Start())
     while not playthrough.finished:
