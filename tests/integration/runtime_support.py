@@ -208,7 +208,7 @@ class Autopilot:
                 return
             if time.monotonic() > deadline:
                 raise AssertionError(
-                    f"student {self.user_id} has nothing to answer at {_position(run)!r}"
+                    f"student {self.user_id} has nothing to answer at {run_position(run)!r}"
                 )
             await asyncio.sleep(0.2)
 
@@ -231,14 +231,14 @@ class Autopilot:
             idle_since = idle_since or time.monotonic()
             if time.monotonic() - idle_since > patience_s:
                 raise AssertionError(
-                    f"student {self.user_id} is stuck at {_position(run)!r} "
-                    f"waiting for {_waiting(run)!r}"
+                    f"student {self.user_id} is stuck at {run_position(run)!r} "
+                    f"waiting for {run_waiting(run)!r}"
                 )
             await asyncio.sleep(0.2)
         raise AssertionError(f"student {self.user_id} did not finish in {max_steps} steps")
 
     async def _act(self, run: Run) -> bool:
-        waiting = _waiting(run)
+        waiting = run_waiting(run)
         awaiting = waiting.kind
         last = self._latest_unhandled()
         if awaiting == "poll" and last is not None and last.poll is not None:
@@ -261,7 +261,7 @@ class Autopilot:
                 )
                 return True
         if awaiting == "dialog":
-            element = str(_position(run))
+            element = str(run_position(run))
             turn = self.dialog_turns.get(element, 0)
             self.dialog_turns[element] = turn + 1
             line = self.dialog_lines[min(turn, len(self.dialog_lines) - 1)]
@@ -287,10 +287,16 @@ class Autopilot:
         return None
 
 
-def _waiting(run: Run) -> Waiting:
-    """What the run waits for, as the engine reads its stored state."""
-    return waiting_for(RunState.from_row(run.state))
+def run_state(run: Run) -> RunState:
+    """The run's stored state as the engine reads it."""
+    return RunState.from_row(run.state)
 
 
-def _position(run: Run) -> str | None:
-    return position(RunState.from_row(run.state))
+def run_waiting(run: Run) -> Waiting:
+    """What the run waits for (engine/progress.py)."""
+    return waiting_for(run_state(run))
+
+
+def run_position(run: Run) -> str | None:
+    """The element the run is at (engine/progress.py)."""
+    return position(run_state(run))
