@@ -16,24 +16,15 @@ import argparse
 import sys
 import time
 from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 
 from courses.loader import load_course_file
 from engine import RunState, step
-from engine.effects import SendPoll
-from engine.events import (
-    Button,
-    Event,
-    LLMReply,
-    PollAnswer,
-    PollSent,
-    Start,
-    Text,
-    TimerFired,
-    WebAppData,
-)
+from engine.events import Button, Event, LLMReply, Text, TimerFired, WebAppData
 from engine.model import Course
+from engine.playthrough import Playthrough, drive
+from engine.progress import Waiting
 
 DEFAULT_COURSE = (
     Path(__file__).resolve().parents[1] / "tests" / "fixtures" / "courses" / "words_and_charts.yaml"
@@ -42,40 +33,34 @@ T0 = datetime(2025, 1, 6, 9, 0, tzinfo=UTC)
 MAX_EVENTS = 10_000
 
 
-def script(course: Course) -> list[Event]:
-    """One deterministic playthrough: polls answered right and wrong in turn, the last
-    button of every prompt pressed (for the default course: "more words" at every jump)."""
-    state, events, answered = RunState.new(), [], 0
-    state, effects = step(course, state, Start(), T0)
-    events.append(Start())
-    while not state.finished:
-        if len(events) > MAX_EVENTS:
-            raise RuntimeError("the scripted student is stuck; is the course finite?")
-        event = _next_event(state, effects, answered)
-        if isinstance(event, PollAnswer):
-            answered += 1
-        events.append(event)
-        state, new_effects = step(course, state, event, T0 + timedelta(days=len(events)))
-        effects = new_effects or effects
-    return events
+def script(course: Course) -> list[tuple[Event, datetime]]:
+    """One deterministic playthrough, every event fed with its time: polls answered right
+    and wrong in turn, the last button of every prompt pressed (for the default course:
+    "more words" at every jump), dialogs ended by the first reply."""
+    playthrough = Playthrough(course, T0, chat_model=lambda _: LLMReply("ok {STOP}"))
+    answered = 0
 
+    def answer(waiting: Waiting) -> Event | None:
+        nonlocal answered
+        callbacks = playthrough.callbacks
+        match waiting.kind:
+            case "poll" if playthrough.poll is not None:
+                poll = playthrough.poll
+                right = poll.correct_option_ids[:1] or (0,)
+                wrong = tuple(i for i in range(len(poll.options)) if i not in right)[:1] or right
+                answered += 1
+                return playthrough.poll_answer(wrong if answered % 3 == 1 else right)
+            case "button" | "miniapp":
+                return Button(callbacks[-1].data or "") if callbacks else WebAppData("{}")
+            case "timer" if waiting.timer is not None:
+                return TimerFired(waiting.timer.wait_id)
+            case "text" | "dialog":
+                return Text("answer")
+        return None
 
-def _next_event(state: RunState, effects: list, answered: int) -> Event:
-    if state.awaiting == "poll":
-        if state.poll_id is None:
-            return PollSent(f"poll-{state.poll_ref}", state.poll_ref or "")
-        poll = next(e for e in reversed(effects) if isinstance(e, SendPoll))
-        right = poll.correct_option_ids[:1] or (0,)
-        wrong = tuple(i for i in range(len(poll.options)) if i not in right)[:1] or right
-        return PollAnswer(state.poll_id, right if answered % 3 else wrong)
-    if state.awaiting in ("button", "webapp"):
-        buttons = [b for e in effects for b in getattr(e, "buttons", ()) if b.data]
-        return Button(buttons[-1].data) if buttons else WebAppData("{}")
-    if state.awaiting == "timer":
-        return TimerFired(state.waits[-1].wait_id)
-    if state.awaiting == "llm":
-        return LLMReply("ok {STOP}")
-    return Text("answer")
+    if drive(playthrough, answer, max_steps=MAX_EVENTS) != "finished":
+        raise RuntimeError("the scripted student is stuck; is the course finite?")
+    return playthrough.fed
 
 
 def _time(action: Callable[[], object], runs: int) -> float:
@@ -87,18 +72,18 @@ def _time(action: Callable[[], object], runs: int) -> float:
 
 def measure(course: Course, runs: int) -> list[tuple[str, int, float]]:
     """(name, operations, seconds) rows; the first row is the baseline."""
-    events = script(course)
+    fed = script(course)
     states = [RunState.new()]
-    for index, event in enumerate(events):
-        states.append(step(course, states[-1], event, T0 + timedelta(days=index + 1))[0])
+    for event, now in fed:
+        states.append(step(course, states[-1], event, now)[0])
     if not states[-1].finished:
         raise RuntimeError("replaying the script did not finish the course")
-    pairs = list(zip(states, events, strict=False))
+    steps = [(state, event, now) for state, (event, now) in zip(states, fed, strict=False)]
     stale = [(s, Button(f"{s.seq + 1}:0")) for s in states[:-1]]
 
     def play() -> None:
-        for index, (state, event) in enumerate(pairs):
-            step(course, state, event, T0 + timedelta(days=index + 1))
+        for state, event, now in steps:
+            step(course, state, event, now)
 
     def round_trip() -> None:
         for state in states[1:]:
@@ -108,7 +93,7 @@ def measure(course: Course, runs: int) -> list[tuple[str, int, float]]:
         for state, event in stale:
             step(course, state, event, T0)
 
-    count = len(events)
+    count = len(fed)
     return [
         ("RunState JSON round trip (baseline)", count * runs, _time(round_trip, runs)),
         ("step(): course playthrough", count * runs, _time(play, runs)),

@@ -33,7 +33,8 @@ from sqlalchemy.pool import NullPool
 
 from benchmarks.services import add_server_arguments, scratch_database, servers
 from courses.loader import load_course
-from engine.model import element_to_data
+from engine.model import course_to_elements
+from engine.state import RunState
 from panel_api.app import create_app
 from panel_api.auth import sessions
 from panel_api.context import PanelContext
@@ -101,7 +102,7 @@ async def seed(db: Database, box: SecretBox, owner_url: str, runs: int) -> Seede
             row.id,
             source_text=COURSE,
             source_format="yaml",
-            elements=[{"id": e.id, **element_to_data(e)} for e in course.elements],
+            elements=course_to_elements(course),
             checksum="0" * 64,
         )
         deployment = await deployments.create(
@@ -148,7 +149,7 @@ async def seed(db: Database, box: SecretBox, owner_url: str, runs: int) -> Seede
                     "is_active": status == "active",
                     "started_at": started,
                     "finished_at": None if status == "active" else started + timedelta(hours=2),
-                    "state": {"current": element_ids[0]},
+                    "state": RunState(current=element_ids[0]).to_dict(),
                 }
             )
         for chunk in range(0, runs, 2_000):

@@ -18,7 +18,7 @@ from sqlalchemy.pool import NullPool
 
 from botapi.deeplink import build_start_payload
 from courses.loader import load_course
-from engine.model import element_to_data
+from engine.model import course_to_elements
 from storage import system
 from storage.crypto import Secret, SecretBox, token_hash
 from storage.db import Database
@@ -49,7 +49,7 @@ def course_elements(source_text: str, name: str) -> list[dict[str, object]]:
     loaded = load_course(source_text, source_name=name)
     if loaded.course is None:
         raise ValueError(f"{name} does not load: " + "; ".join(map(str, loaded.errors)))
-    return [{"id": e.id, "type": e.type, **element_to_data(e)} for e in loaded.course.elements]
+    return course_to_elements(loaded.course)
 
 
 async def provision_schools(

@@ -124,6 +124,13 @@ class ElementBuilder:
         for entry in entries:
             if entry.key == "type":
                 continue
+            if entry.key == "id":  # the stored form has one "id": the element's own
+                reader.warning(
+                    "the element's id is its key in the course: this field is ignored",
+                    entry.key,
+                    entry.line,
+                )
+                continue
             spec = specs.get(entry.key)
             if spec is None:
                 reader.warning(

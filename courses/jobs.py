@@ -1,11 +1,11 @@
-"""Course work done in the worker processes (courses/workers.py): source text in, small
-results out.
+"""Course work done in the worker processes (courses/workers.py): texts in, small results
+out.
 
-A parsed 30,000-element `Course` takes ~0.2 s to unpickle, so what the panel needs comes back
+A 30,000-element `Course` takes ~0.1 s to unpickle, so what the panel needs comes back
 already reduced: the verdict with at most `MAX_REPORTED_DIAGNOSTICS` diagnostics, the
 normalised elements as one JSON text (stored as is, never rebuilt as Python objects), the
-exported YAML. Only the runtime, which steps the engine, takes the `Course` itself, once per
-version per process.
+exported YAML. Only the runtime, which steps the engine, takes the `Course` itself, built
+from a big version's stored elements once per version per process.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from courses.diagnostics import Diagnostic
 from courses.exporter import export_course
 from courses.gsheets import rows_to_course
 from courses.loader import LoadResult, load_course
-from engine.model import Course, element_to_data
+from engine.model import Course, course_from_elements, course_to_elements
 
 MAX_REPORTED_DIAGNOSTICS = 1000
 """A creator fixes the first problems and uploads again; 60,000 diagnostics of a broken
@@ -73,9 +73,11 @@ def export_normalised(text: str, source_name: str) -> str | None:
     return export_course(loaded.course) if loaded.course is not None else None
 
 
-def parse(text: str, source_name: str) -> Course | None:
-    """The course the engine steps (None: it does not load)."""
-    return load_course(text, source_name=source_name).course
+def build(elements_json: str) -> Course:
+    """The course the engine steps, from a version's stored elements (`Checked.elements_json`
+    as the database gives it back); ValueError / TypeError / KeyError when they do not form
+    one."""
+    return course_from_elements(orjson.loads(elements_json))
 
 
 def reported(diagnostics: Sequence[Diagnostic], limit: int) -> tuple[Diagnostic, ...]:
@@ -90,7 +92,7 @@ def _checked(result: LoadResult) -> Checked:
     course = result.course
     elements = (
         orjson.dumps(
-            [{"id": e.id, **element_to_data(e)} for e in course.elements],
+            course_to_elements(course),
             option=orjson.OPT_NON_STR_KEYS,  # a test's score bands: {0: ..., 50: ...}
         ).decode()
         if course is not None

@@ -1,22 +1,21 @@
 """Play a course in the terminal through the real engine (`coursebot play`).
 
-A course author's fastest feedback loop: no Telegram, no database. The player does what the
-Telegram adapter does -- execute effects in order, feed results back as events -- with the
-terminal as the chat: buttons and poll options become numbered choices, delays can be
-skipped, and time is simulated so a "1d" pause takes no real time.
+A course author's fastest feedback loop: no Telegram, no database. The engine's in-memory
+playthrough (engine/playthrough.py) does what the Telegram adapter does, with simulated time
+so a "1d" pause takes no real time; the player adds the terminal as the chat: effects are
+printed as they happen, buttons and poll options become numbered choices, delays can be
+skipped.
 """
 
 from __future__ import annotations
 
 import html
 import re
-from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 
 from courses.llm import ChatModel, LLMError
-from engine import step
 from engine.effects import (
     AskLLM,
     Effect,
@@ -34,16 +33,15 @@ from engine.events import (
     Event,
     LLMFailed,
     LLMReply,
-    PollAnswer,
-    PollSent,
-    Start,
     Text,
     TimerFired,
     WebAppData,
 )
 from engine.limits import MAX_UNATTENDED_STEPS
-from engine.model import Course
-from engine.state import RunState
+from engine.model import Course, format_duration
+from engine.playthrough import Playthrough, drive
+from engine.progress import Waiting
+from engine.state import PendingWait
 
 _TAG = re.compile(r"<[^>]+>")
 _DIGITS = re.compile(r"[0-9]{1,6}")
@@ -69,14 +67,10 @@ class TerminalIO:
             raise EndOfInput from None
 
 
-@dataclass
-class _Poll:
-    poll_id: str
-    options: tuple[str, ...]
-    multiple: bool
-
-
 class TerminalPlayer:
+    """The terminal as the chat of a `Playthrough`: effects printed as they happen, the
+    person's input read as the student's answers."""
+
     def __init__(
         self,
         course: Course,
@@ -86,38 +80,29 @@ class TerminalPlayer:
         fast: bool = False,
         start: datetime | None = None,
     ) -> None:
-        self.course = course
         self.io = io
         self.chat = chat
         self.fast = fast
-        self.now = start or datetime.now(UTC)
-        self.state = RunState.new()
-        self.pending: deque[Event] = deque([Start()])
-        self.buttons: tuple[InlineButton, ...] = ()
-        self.poll: _Poll | None = None
-        self.polls_sent = 0
+        self.playthrough = Playthrough(
+            course, start or datetime.now(UTC), show=self._show, chat_model=self._ask_llm
+        )
 
     def run(self) -> int:
         """Play until the course finishes (0), input ends (0), or the run gets stuck or the
         engine halts it as a loop without input (1)."""
         try:
-            while True:
-                event = self.pending.popleft() if self.pending else self._next_input()
-                if event is None:
-                    self.io.write("The course is not waiting for anything and did not finish.")
-                    return 1
-                self.state, effects = step(self.course, self.state, event, self.now)
-                for effect in effects:
-                    self._execute(effect)
-                if self.state.finished:
-                    return 1 if self.state.status == "halted" else 0
+            ending = drive(self.playthrough, self._answer)
         except EndOfInput:
             self.io.write("\n(end of input: leaving the course)")
             return 0
+        if ending == "stuck":
+            self.io.write("The course is not waiting for anything and did not finish.")
+            return 1
+        return 1 if self.playthrough.state.status == "halted" else 0
 
     # --- effects ---------------------------------------------------------------------------
 
-    def _execute(self, effect: Effect) -> None:
+    def _show(self, effect: Effect) -> None:
         match effect:
             case SendText():
                 self.io.write(_readable(effect.text, effect.parse_mode))
@@ -134,13 +119,14 @@ class TerminalPlayer:
                 if effect.caption:
                     self.io.write(_readable(effect.caption, effect.parse_mode))
             case SendPoll():
-                self._show_poll(effect)
+                kind = " (choose one or more)" if effect.multiple else ""
+                self.io.write(f"📊 {effect.question.strip()}{kind}")
+                for number, option in enumerate(effect.options, start=1):
+                    self.io.write(f"  ({number}) {option}")
             case Record(role="user", score=score, maxscore=maxscore) if maxscore:
                 self.io.write(f"   [score {_number(score or 0)}/{_number(maxscore)}]")
             case Typing():
                 self.io.write("…")
-            case AskLLM():
-                self.pending.append(self._ask_llm(effect))
             case Finish(status="completed"):
                 self.io.write("🏁 Course completed.")
             case Finish(status="halted"):
@@ -152,9 +138,6 @@ class TerminalPlayer:
                 self.io.write("⏹ Stopped.")
 
     def _show_buttons(self, buttons: tuple[InlineButton, ...]) -> None:
-        if not buttons:
-            return
-        self.buttons = buttons
         number = 0
         for button in buttons:
             if button.data is not None:
@@ -163,17 +146,7 @@ class TerminalPlayer:
             else:
                 self.io.write(f"  🌐 {button.text}: {button.web_app_url or button.url}")
 
-    def _show_poll(self, poll: SendPoll) -> None:
-        self.polls_sent += 1
-        poll_id = f"terminal-poll-{self.polls_sent}"
-        self.poll = _Poll(poll_id, poll.options, poll.multiple)
-        kind = " (choose one or more)" if poll.multiple else ""
-        self.io.write(f"📊 {poll.question.strip()}{kind}")
-        for number, option in enumerate(poll.options, start=1):
-            self.io.write(f"  ({number}) {option}")
-        self.pending.append(PollSent(poll_id, poll.ref))
-
-    def _ask_llm(self, request: AskLLM) -> Event:
+    def _ask_llm(self, request: AskLLM) -> LLMReply | LLMFailed:
         try:
             return LLMReply(
                 self.chat.complete(request.model, request.messages, request.temperature)
@@ -184,20 +157,20 @@ class TerminalPlayer:
 
     # --- input -----------------------------------------------------------------------------
 
-    def _next_input(self) -> Event | None:
-        awaiting = self.state.awaiting
-        if awaiting in ("button", "webapp"):
-            return self._choose_button(with_webapp=awaiting == "webapp")
-        if awaiting == "poll" and self.poll is not None:
-            return self._answer_poll(self.poll)
-        if awaiting in ("text", "dialog"):
-            return Text(self._read_nonempty("> "))
-        if self.state.waits:
-            return self._wait()
+    def _answer(self, waiting: Waiting) -> Event | None:
+        match waiting.kind:
+            case "button" | "miniapp":
+                return self._choose_button(with_webapp=waiting.kind == "miniapp")
+            case "poll" if self.playthrough.poll is not None:
+                return self._answer_poll(self.playthrough.poll)
+            case "text" | "dialog":
+                return Text(self._read_nonempty("> "))
+            case "timer" if waiting.timer is not None:
+                return self._wait(waiting.timer)
         return None
 
     def _choose_button(self, *, with_webapp: bool) -> Event:
-        callbacks = [b for b in self.buttons if b.data is not None]
+        callbacks = self.playthrough.callbacks
         hint = f"Type a number from 1 to {len(callbacks)}"
         if with_webapp:
             hint += ", or any other text to send it as the mini app's answer"
@@ -210,7 +183,7 @@ class TerminalPlayer:
                 return WebAppData(answer)
             self.io.write(hint + ".")
 
-    def _answer_poll(self, poll: _Poll) -> Event:
+    def _answer_poll(self, poll: SendPoll) -> Event:
         count = len(poll.options)
         hint = (
             f"Type one or more numbers from 1 to {count}, e.g. 1 3."
@@ -223,7 +196,7 @@ class TerminalPlayer:
             if None not in numbers:
                 chosen = sorted({n - 1 for n in numbers if n is not None})
                 if poll.multiple or len(chosen) == 1:
-                    return PollAnswer(poll.poll_id, tuple(chosen))
+                    return self.playthrough.poll_answer(tuple(chosen))
             self.io.write(hint)
 
     def _read_nonempty(self, prompt: str) -> str:
@@ -233,28 +206,14 @@ class TerminalPlayer:
                 return text
             self.io.write("(type your answer)")
 
-    def _wait(self) -> Event:
-        wait = min(self.state.waits, key=lambda w: w.due_at)
-        if wait.continuation:  # the engine's own pause between batches: nobody waits for it
-            return TimerFired(wait.wait_id)
-        left = format_duration(wait.due_at - self.now)
-        if self.fast:
-            self.io.write(f"⏳ waiting {left} — skipped (--fast)")
-        else:
-            self.io.ask(f"⏳ waiting {left} — press Enter to skip ")
-        self.now = max(self.now, wait.due_at)
+    def _wait(self, wait: PendingWait) -> Event:
+        if not wait.continuation:  # the engine's own pause between batches: nobody waits
+            left = format_duration(wait.due_at - self.playthrough.now)
+            if self.fast:
+                self.io.write(f"⏳ waiting {left} — skipped (--fast)")
+            else:
+                self.io.ask(f"⏳ waiting {left} — press Enter to skip ")
         return TimerFired(wait.wait_id)
-
-
-def format_duration(delta: timedelta) -> str:
-    """`1d:2h:3m:4s` style, as course authors write waits."""
-    seconds = max(int(delta.total_seconds()), 0)
-    parts = []
-    for unit, size in (("d", 86400), ("h", 3600), ("m", 60), ("s", 1)):
-        amount, seconds = divmod(seconds, size)
-        if amount:
-            parts.append(f"{amount}{unit}")
-    return ":".join(parts) or "0s"
 
 
 def _choice_number(text: str, count: int) -> int | None:

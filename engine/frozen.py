@@ -56,8 +56,13 @@ class FrozenMap(Mapping[K, V]):
         return FrozenMap(data)
 
 
+_SCALARS = frozenset({str, int, float, bool, type(None)})
+
+
 def freeze(value: Any) -> Any:
     """Deep-convert dicts to FrozenMap and lists to tuples (YAML values -> immutable)."""
+    if type(value) in _SCALARS:  # most values: answered before the slow Mapping check
+        return value
     if isinstance(value, Mapping):
         return FrozenMap({key: freeze(item) for key, item in value.items()})
     if isinstance(value, list | tuple):

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import dataclasses
 import re
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any, ClassVar, Literal
@@ -48,6 +48,19 @@ class Option:
     wait_text: str | None = None
 
 
+_PLAIN = frozenset({str, int, float, bool, type(None), tuple})
+
+
+_FIELD_NAMES: dict[type[BaseElement], tuple[str, ...]] = {}
+
+
+def _field_names(cls: type[BaseElement]) -> tuple[str, ...]:
+    names = _FIELD_NAMES.get(cls)
+    if names is None:
+        names = _FIELD_NAMES[cls] = tuple(f.name for f in dataclasses.fields(cls))
+    return names
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class BaseElement:
     """Fields every element type accepts; `extra` keeps unknown YAML fields verbatim."""
@@ -62,10 +75,13 @@ class BaseElement:
     def __post_init__(self) -> None:
         # Free-form values (extra, question, conversation...) may arrive as dicts/lists;
         # freeze them so an element is truly immutable, hashable and compares by value.
-        for f in dataclasses.fields(self):
-            value = getattr(self, f.name)
+        # (Plain values skip the Mapping check: it is slow, and 30,000 elements add up.)
+        for name in _field_names(type(self)):
+            value = getattr(self, name)
+            if value is _EMPTY or type(value) in _PLAIN:
+                continue
             if isinstance(value, Mapping | list):
-                object.__setattr__(self, f.name, freeze(value))
+                object.__setattr__(self, name, freeze(value))
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -266,10 +282,21 @@ def yaml_key(cls: type[BaseElement], field_name: str) -> str:
 
 def field_for_yaml_key(cls: type[BaseElement], key: str) -> str | None:
     """The model field a YAML key of element class `cls` fills, or None if unknown."""
-    for f in dataclasses.fields(cls):
-        if f.metadata.get("yaml", f.name) == key and f.name != "extra":
-            return f.name
-    return None
+    return _fields_by_yaml_key(cls).get(key)
+
+
+_FIELDS_BY_YAML_KEY: dict[type[BaseElement], dict[str, str]] = {}
+
+
+def _fields_by_yaml_key(cls: type[BaseElement]) -> dict[str, str]:
+    fields = _FIELDS_BY_YAML_KEY.get(cls)
+    if fields is None:
+        fields = _FIELDS_BY_YAML_KEY[cls] = {
+            f.metadata.get("yaml", f.name): f.name
+            for f in dataclasses.fields(cls)
+            if f.name != "extra"
+        }
+    return fields
 
 
 def element_gotos(element: BaseElement) -> tuple[str, ...]:
@@ -368,7 +395,18 @@ def parse_duration(text: str) -> timedelta:
     return timedelta(seconds=total)
 
 
-# --- plain-data form (JSON storage of normalised course versions) -------------------------
+def format_duration(delta: timedelta) -> str:
+    """`1d:2h:3m:4s` style, as course authors write waits (whole seconds, none below 0s)."""
+    seconds = max(int(delta.total_seconds()), 0)
+    parts = []
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60), ("s", 1)):
+        amount, seconds = divmod(seconds, size)
+        if amount:
+            parts.append(f"{amount}{unit}")
+    return ":".join(parts) or "0s"
+
+
+# --- plain-data form (the normalised elements a course version stores) ---------------------
 
 
 def element_to_data(element: BaseElement) -> dict[str, Any]:
@@ -429,15 +467,18 @@ def element_from_data(element_id: str, data: Mapping[str, Any]) -> Element:
     return cls(**kwargs)
 
 
-def course_to_data(course: Course) -> dict[str, Any]:
-    """JSON-ready form: ``{"title": ..., "elements": [[id, {...}], ...]}`` (order kept)."""
-    return {
-        "title": course.title,
-        "elements": [[element.id, element_to_data(element)] for element in course.elements],
-    }
+def course_to_elements(course: Course) -> list[dict[str, Any]]:
+    """The stored form of a course version's elements: ``[{"id": ..., "type": ..., ...}]``
+    in course order, JSON-ready (a test's score bands keep their int keys: dump them with
+    non-string keys allowed)."""
+    return [{**element_to_data(element), "id": element.id} for element in course.elements]
 
 
-def course_from_data(data: Mapping[str, Any]) -> Course:
-    """Inverse of `course_to_data`."""
-    elements = tuple(element_from_data(eid, item) for eid, item in data["elements"])
-    return Course(elements=elements, title=data.get("title"))
+def course_from_elements(items: Iterable[Mapping[str, Any]]) -> Course:
+    """Inverse of `course_to_elements`, for the validated elements a version stored (the
+    runtime steps this instead of parsing the source again)."""
+    elements = tuple(
+        element_from_data(item["id"], {k: v for k, v in item.items() if k != "id"})
+        for item in items
+    )
+    return Course(elements=elements)

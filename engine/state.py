@@ -130,6 +130,11 @@ class RunState:
         return cls.from_dict(data)
 
     @classmethod
+    def from_row(cls, stored: dict[str, Any] | None) -> RunState:
+        """A run row's `state` column: empty (`{}`) until the run's first step."""
+        return cls.from_dict(stored) if stored else cls.new()
+
+    @classmethod
     def from_dict(cls, data: Any) -> RunState:
         """Inverse of `to_dict`; ValueError with a clear message on anything else."""
         try:

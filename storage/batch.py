@@ -104,8 +104,8 @@ ORDER BY r.id
 FOR UPDATE OF r
 """
 
-_COURSE_SOURCES = """
-SELECT v.id, v.source_text FROM course_version v
+_COURSE_ELEMENTS = """
+SELECT v.id, v.elements::text AS elements FROM course_version v
 JOIN unnest($1::bigint[], $2::bigint[]) AS s(id, account_id)
   ON v.id = s.id AND v.account_id = s.account_id
 """
@@ -377,13 +377,14 @@ class BatchConnection:
             for r in found
         }
 
-    async def course_sources(self, versions: Iterable[tuple[int, int]]) -> dict[int, str]:
-        """(version id, account id) -> the version's source text (for the course cache)."""
+    async def course_elements(self, versions: Iterable[tuple[int, int]]) -> dict[int, str]:
+        """(version id, account id) -> the version's stored elements as JSON text (for the
+        course cache)."""
         rows = sorted(set(versions))
         if not rows:
             return {}
-        found = await self.fetch(_COURSE_SOURCES, *columns(rows, 2))
-        return {r["id"]: r["source_text"] for r in found}
+        found = await self.fetch(_COURSE_ELEMENTS, *columns(rows, 2))
+        return {r["id"]: r["elements"] for r in found}
 
     async def write_runs(self, writes: RunWrites) -> None:
         """Cancelled timers first, then the new ones, states, and conversation lines."""

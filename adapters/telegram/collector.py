@@ -1,6 +1,6 @@
 """Python's cyclic garbage collector, tuned while the runtime runs.
 
-The runtime keeps a large heap that lives as long as the process (parsed courses, run
+The runtime keeps a large heap that lives as long as the process (built courses, run
 states, the ORM's and aiogram's type machinery, thousands of hosted bots), and it allocates
 quickly: every update builds request and answer models. With the default thresholds the
 collector ran its full pass over that whole heap again and again, and took about 40% of the

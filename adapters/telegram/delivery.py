@@ -40,6 +40,8 @@ from adapters.telegram.sender import BotSender, ChatBlocked
 from adapters.telegram.student_texts import Notice, notice_text
 from engine.effects import AskLLM, InlineButton, SendAudio, SendMedia, SendPoll, SendText
 from engine.events import Event, LLMFailed, LLMReply, PollSent, Voice
+from engine.progress import current_element
+from engine.state import RunState
 from storage.batch import PENDING_LIMIT
 from storage.db import Database
 from storage.repositories import outbox, runs
@@ -274,8 +276,7 @@ class Delivery:
             if run is None:
                 return None
             course = await self._courses.get(session, account_id, run.course_version_id)
-        current = run.state.get("current")
-        element = course.get(current) if isinstance(current, str) and current in course else None
+        element = current_element(course, RunState.from_row(run.state))
         return getattr(element, "transcription_language", None)
 
     async def _finish(self, row: OutboxRow, event: Event | None) -> bool:

@@ -18,10 +18,10 @@ statement PostgreSQL refuses fails the whole batch; its items are then committed
 and only the item that fails alone is settled as failed. A database that is down or
 restarting fails every item of the batch with that error, leaving all of it to be retried.
 
-Nor may one account's course hold the others up: a batch that needs a course not parsed yet
-is rolled back (journal_batch.CoursesLoading); its other items go again at once, and the
-items that need the course wait aside, their futures pending, until its parse (in a worker
-process) is done.
+Nor may one account's course hold the others up: a batch that needs a course still being
+built is rolled back (journal_batch.CoursesLoading); its other items go again at once, and
+the items that need the course wait aside, their futures pending, until its build (in a
+worker process) is done.
 """
 
 from __future__ import annotations
@@ -84,7 +84,7 @@ class Journal:
         self._clock = clock
         self._concurrency = concurrency
         self._queue: list[Item] = []
-        self._parked: set[Item] = set()  # waiting for their course to be parsed
+        self._parked: set[Item] = set()  # waiting for their course to be built
         self._wake = asyncio.Event()
         self._workers: list[asyncio.Task[None]] = []
 
@@ -194,11 +194,11 @@ class Journal:
 
     def _park(self, items: list[Item], loading: CoursesLoading) -> None:
         """The batch was rolled back: its items go again, those waiting for a course once
-        it is parsed."""
+        it is built."""
         self._requeue([item for item in items if item not in loading.waits])
-        for item, parse in loading.waits.items():
+        for item, build in loading.waits.items():
             self._parked.add(item)
-            parse.add_done_callback(partial(self._unpark, item))
+            build.add_done_callback(partial(self._unpark, item))
 
     def _unpark(self, item: Item, _parsed: object = None) -> None:
         if item in self._parked:

@@ -8,11 +8,12 @@ in memory, and then each table written once for the whole batch. Our code failin
 update is recorded against that update alone; anything PostgreSQL refuses fails the batch
 (the journal then retries its items one by one).
 
-A run's course must be parsed before the run is stepped, and parsing a large course takes
-seconds (in a worker process: adapters/telegram/course_cache.py). A batch that finds courses
-not parsed yet starts their parse, rolls back and raises `CoursesLoading`: the journal runs
-the other items again at once and the waiting ones when their course is ready, so no chat
-waits for another account's course.
+A run's course must be built (from the version's stored elements) before the run is
+stepped; a small one is built on the spot, a large one takes a tenth of a second and more
+(in a worker process: adapters/telegram/course_cache.py). A batch that finds courses being
+built rolls back and raises `CoursesLoading`: the journal runs the other items again at
+once and the waiting ones when their course is ready, so no chat waits for another
+account's course.
 """
 
 from __future__ import annotations
@@ -61,11 +62,11 @@ log = logging.getLogger(__name__)
 
 
 class CoursesLoading(Exception):
-    """The batch was rolled back: `waits` maps each item whose run's course is being parsed
-    to that parse; the batch's other items can go again at once."""
+    """The batch was rolled back: `waits` maps each item whose run's course is being built
+    to that build; the batch's other items can go again at once."""
 
     def __init__(self, waits: dict[Item, asyncio.Task[None]]) -> None:
-        super().__init__(f"{len(waits)} item(s) wait for a course to be parsed")
+        super().__init__(f"{len(waits)} item(s) wait for a course to be built")
         self.waits = waits
 
 
@@ -143,7 +144,7 @@ class Batch:
             begun = await self._admit(starts, runs) if starts else {}
             starting = set(starts)
             runs.update(begun)
-            waits = await self._parse_missing(runs, [*claimed, *feeding])
+            waits = await self._build_missing(runs, [*claimed, *feeding])
             if waits:
                 raise CoursesLoading(waits)
             for handle in claimed:
@@ -251,11 +252,11 @@ class Batch:
         claimed = await self._conn.claim_updates(keys, self._now)
         return [h for h in handles if h.arrival.inbox_id in claimed]
 
-    async def _parse_missing(
+    async def _build_missing(
         self, runs: dict[ChatKey, ActiveRun], items: list[HandleItem | SentItem]
     ) -> dict[Item, asyncio.Task[None]]:
-        """Start parsing the runs' courses this process does not know yet; the items that
-        need one of them, with the parse they wait for."""
+        """Build the runs' courses this process does not know yet; the items that need one
+        still being built (in a worker), with the build they wait for."""
         missing = {
             run.course_version_id: run.account_id
             for run in runs.values()
@@ -264,9 +265,9 @@ class Batch:
         if not missing:
             return {}
         unread = {(v, a) for v, a in missing.items() if self._courses.loading(v) is None}
-        sources = await self._conn.course_sources(unread)
+        elements = await self._conn.course_elements(unread)
         for version_id, account_id in unread:
-            self._courses.load(version_id, account_id, sources.get(version_id))
+            self._courses.load(version_id, account_id, elements.get(version_id))
         waits: dict[Item, asyncio.Task[None]] = {}
         for item in items:
             run = runs.get(_chat_of(item))

@@ -45,7 +45,7 @@ class TelegramRuntime:
         reconcile_interval_s: float = 1.0,
         session_pools: SessionPools | None = None,
     ) -> None:
-        """`workers` parse courses (the caller owns them: the panel shares them);
+        """`workers` build big courses (the caller owns them: the panel shares them);
         `session_pools` replaces the HTTP pools (benchmarks: an in-process Bot API); the
         caller then owns them and closes them."""
         self._db = db

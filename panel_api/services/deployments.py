@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import re
 
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import CursorResult, delete, func, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -284,6 +284,7 @@ async def _repin_runs(
         )
         .values(course_version_id=version_id)
     )
+    assert isinstance(result, CursorResult)  # an UPDATE's result holds its row count
     return result.rowcount
 
 

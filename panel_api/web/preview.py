@@ -1,29 +1,28 @@
 """A read-only preview of a course: the engine plays it with default answers, and the
 transcript is what a student would have seen.
 
-The same loop as the Telegram adapter (execute effects in order, feed results back as
-events), with a student who always takes the first button or poll option, types a fixed
-sample text, never waits (timers fire at once) and a dialog partner that answers one stub
-line and ends the dialog. Pure: no I/O. Playing a 30,000-element course takes a CPU for
-seconds, so the version page asks a worker process for `version_view`, which also keeps the
-transcript short enough to send back and render.
+The engine's in-memory playthrough (engine/playthrough.py, what the Telegram adapter does
+with effects), with a student who always takes the first button or poll option, types a
+fixed sample text, never waits (timers fire at once) and a dialog partner that answers one
+stub line and ends the dialog; the preview adds the transcript. Pure: no I/O. Playing a
+30,000-element course takes a CPU for seconds, so the version page asks a worker process for
+`version_view`, which also keeps the transcript short enough to send back and render.
 """
 
 from __future__ import annotations
 
 import html
 import re
-from collections import deque
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Literal
 
 from courses.diagnostics import Diagnostic
 from courses.jobs import reported
 from courses.loader import load_course
-from engine import step
 from engine.effects import (
     AskLLM,
+    Effect,
     Finish,
     InlineButton,
     Record,
@@ -32,19 +31,10 @@ from engine.effects import (
     SendPoll,
     SendText,
 )
-from engine.events import (
-    Button,
-    Event,
-    LLMReply,
-    PollAnswer,
-    PollSent,
-    Start,
-    Text,
-    TimerFired,
-    WebAppData,
-)
-from engine.model import Course
-from engine.state import RunState
+from engine.events import Button, Event, LLMReply, Text, TimerFired, WebAppData
+from engine.model import Course, format_duration
+from engine.playthrough import Playthrough, drive
+from engine.progress import Waiting
 
 MAX_STEPS = 400
 """Default answers can send a course round in circles (a revision replaying the mistakes
@@ -53,6 +43,8 @@ MAX_SHOWN_LINES = 300
 """A page with more bubbles is unreadable and slow to render; the rest is counted."""
 MAX_SHOWN_WARNINGS = 100
 STOP_MARKER = "{STOP}"
+START = datetime(2026, 1, 1, 9, 0, tzinfo=UTC)
+"""The preview's simulated clock starts here (only the waits' lengths are shown)."""
 _TAG = re.compile(r"<[^>]+>")
 
 
@@ -125,33 +117,27 @@ def plain_text(text: str, parse_mode: str | None) -> str:
 
 
 class _Player:
+    """The preview's chat: a transcript of what the playthrough shows, and a student who
+    gives the default answers."""
+
     def __init__(self, course: Course, sample_text: str, dialog_reply: str) -> None:
-        self.course = course
         self.sample_text = sample_text
         self.dialog_reply = dialog_reply
-        self.now = datetime(2026, 1, 1, 9, 0, tzinfo=UTC)
-        self.state = RunState.new()
-        self.events: deque[Event] = deque([Start()])
+        self.playthrough = Playthrough(
+            course, START, show=self._show, chat_model=self._dialog_partner
+        )
         self.lines: list[Line] = []
         self.unclaimed: Line | None = None  # the last bot line still waiting for its Record
-        self.buttons: tuple[InlineButton, ...] = ()
-        self.polls = 0
 
     def run(self) -> Preview:
-        for _ in range(MAX_STEPS):
-            event = self.events.popleft() if self.events else self._default_answer()
-            if event is None:
-                self._note("preview.stuck")
-                return Preview(self.lines, finished=False)
-            self.state, effects = step(self.course, self.state, event, self.now)
-            for effect in effects:
-                self._execute(effect)
-            if self.state.finished:
-                return Preview(self.lines, finished=True)
-        self._note("preview.too_long", steps=str(MAX_STEPS))
-        return Preview(self.lines, finished=False)
+        ending = drive(self.playthrough, self._default_answer, max_steps=MAX_STEPS)
+        if ending == "stuck":
+            self._note("preview.stuck")
+        elif ending == "too_long":
+            self._note("preview.too_long", steps=str(MAX_STEPS))
+        return Preview(self.lines, finished=ending == "finished")
 
-    def _execute(self, effect: object) -> None:
+    def _show(self, effect: Effect) -> None:
         match effect:
             case SendText():
                 self._bot(plain_text(effect.text, effect.parse_mode), buttons=effect.buttons)
@@ -161,10 +147,8 @@ class _Player:
             case SendAudio():
                 self._bot(plain_text(effect.caption or "", effect.parse_mode), media=effect.urls)
             case SendPoll():
-                self.polls += 1
                 line = self._bot(effect.question.strip())
                 line.options = effect.options
-                self.events.append(PollSent(f"preview-poll-{self.polls}", effect.ref))
             case Record(role="bot"):
                 line = self.unclaimed or self._bot(effect.text.strip())
                 line.element_id = effect.element_id
@@ -180,10 +164,12 @@ class _Player:
                         maxscore=effect.maxscore,
                     )
                 )
-            case AskLLM():
-                self.events.append(LLMReply(f"{self.dialog_reply} {STOP_MARKER}"))
             case Finish(status=status):
                 self._note("preview.finished" if status == "completed" else "preview.stopped")
+
+    def _dialog_partner(self, request: AskLLM) -> LLMReply:
+        """One stub line, and the dialog ends."""
+        return LLMReply(f"{self.dialog_reply} {STOP_MARKER}")
 
     def _bot(
         self,
@@ -192,8 +178,6 @@ class _Player:
         media: tuple[str, ...] = (),
         buttons: tuple[InlineButton, ...] = (),
     ) -> Line:
-        if buttons:
-            self.buttons = buttons
         line = Line("bot", text=text, media=media, buttons=tuple(b.text for b in buttons))
         self.lines.append(line)
         self.unclaimed = line
@@ -202,31 +186,21 @@ class _Player:
     def _note(self, key: str, **params: str) -> None:
         self.lines.append(Line("note", note=key, params=params))
 
-    def _default_answer(self) -> Event | None:
-        awaiting = self.state.awaiting
-        callbacks = [b for b in self.buttons if b.data is not None]
-        if awaiting == "button" and callbacks:
-            return Button(callbacks[0].data or "")
-        if awaiting == "webapp":
-            return Button(callbacks[0].data or "") if callbacks else WebAppData("{}")
-        if awaiting == "poll" and self.state.poll_id is not None:
-            return PollAnswer(self.state.poll_id, (0,))
-        if awaiting in ("text", "dialog"):
-            return Text(self.sample_text)
-        if self.state.waits:
-            wait = min(self.state.waits, key=lambda w: w.due_at)
-            if not wait.continuation:  # the engine's own pause between batches is not shown
-                self._note("preview.waited", duration=_duration(wait.due_at - self.now))
-            self.now = max(self.now, wait.due_at)
-            return TimerFired(wait.wait_id)
+    def _default_answer(self, waiting: Waiting) -> Event | None:
+        callbacks = self.playthrough.callbacks
+        match waiting.kind:
+            case "button" if callbacks:
+                return Button(callbacks[0].data or "")
+            case "miniapp":
+                return Button(callbacks[0].data or "") if callbacks else WebAppData("{}")
+            case "poll":
+                return self.playthrough.poll_answer((0,))
+            case "text" | "dialog":
+                return Text(self.sample_text)
+            case "timer" if waiting.timer is not None:
+                wait = waiting.timer
+                if not wait.continuation:  # the engine's own pause between batches is not shown
+                    left = wait.due_at - self.playthrough.now
+                    self._note("preview.waited", duration=format_duration(left))
+                return TimerFired(wait.wait_id)
         return None
-
-
-def _duration(delta: timedelta) -> str:
-    seconds = max(int(delta.total_seconds()), 0)
-    parts = []
-    for unit, size in (("d", 86400), ("h", 3600), ("m", 60), ("s", 1)):
-        amount, seconds = divmod(seconds, size)
-        if amount:
-            parts.append(f"{amount}{unit}")
-    return ":".join(parts) or "0s"

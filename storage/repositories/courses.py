@@ -137,13 +137,6 @@ async def get_version(
     return (await session.scalars(stmt)).one_or_none()
 
 
-async def source_text(session: AsyncSession, account_id: int, version_id: int) -> str | None:
-    stmt = select(CourseVersion.source_text).where(
-        CourseVersion.account_id == account_id, CourseVersion.id == version_id
-    )
-    return await session.scalar(stmt)
-
-
 async def elements_json(session: AsyncSession, account_id: int, version_id: int) -> str | None:
     """The version's normalised elements as the JSON array text PostgreSQL keeps: handed on
     (an API answer, a worker) without being decoded here."""

@@ -13,7 +13,9 @@ from datetime import UTC, datetime, timedelta
 
 from botapi.deeplink import build_start_payload
 from courses.loader import load_course
-from engine.model import element_to_data
+from engine.model import course_to_elements
+from engine.progress import Waiting, position, waiting_for
+from engine.state import RunState
 from storage.crypto import Secret, SecretBox
 from storage.db import Database
 from storage.models import Run
@@ -53,7 +55,7 @@ async def add_bot(
 async def add_course_version(db: Database, account_id: int, source_text: str, title: str) -> int:
     loaded = load_course(source_text, source_name=title)
     assert loaded.course is not None, [str(d) for d in loaded.errors]
-    elements = [{"id": e.id, "type": e.type, **element_to_data(e)} for e in loaded.course.elements]
+    elements = course_to_elements(loaded.course)
     async with db.tenant(account_id) as session:
         course = await courses.create(session, account_id, title=title, slug=title.lower())
         version = await courses.add_version(
@@ -206,7 +208,7 @@ class Autopilot:
                 return
             if time.monotonic() > deadline:
                 raise AssertionError(
-                    f"student {self.user_id} has nothing to answer at {run.state.get('current')!r}"
+                    f"student {self.user_id} has nothing to answer at {run_position(run)!r}"
                 )
             await asyncio.sleep(0.2)
 
@@ -229,14 +231,15 @@ class Autopilot:
             idle_since = idle_since or time.monotonic()
             if time.monotonic() - idle_since > patience_s:
                 raise AssertionError(
-                    f"student {self.user_id} is stuck at {run.state.get('current')!r} "
-                    f"awaiting {run.state.get('awaiting')!r}"
+                    f"student {self.user_id} is stuck at {run_position(run)!r} "
+                    f"waiting for {run_waiting(run)!r}"
                 )
             await asyncio.sleep(0.2)
         raise AssertionError(f"student {self.user_id} did not finish in {max_steps} steps")
 
     async def _act(self, run: Run) -> bool:
-        awaiting = run.state.get("awaiting")
+        waiting = run_waiting(run)
+        awaiting = waiting.kind
         last = self._latest_unhandled()
         if awaiting == "poll" and last is not None and last.poll is not None:
             self.handled.add(last.message_id)
@@ -244,7 +247,7 @@ class Autopilot:
                 self.course.fake_bot, self.user_id, last.poll["id"], self.pick(last.poll)
             )
             return True
-        if awaiting in ("button", "webapp") and last is not None:
+        if awaiting in ("button", "miniapp") and last is not None:
             callbacks = [b for b in last.buttons if b.get("callback_data")]
             if callbacks:
                 self.handled.add(last.message_id)
@@ -252,13 +255,13 @@ class Autopilot:
                 if preferred:
                     choice = preferred[0]
                 else:
-                    choice = callbacks[-1] if awaiting == "webapp" else callbacks[0]
+                    choice = callbacks[-1] if awaiting == "miniapp" else callbacks[0]
                 self.fake.press_button(
                     self.course.fake_bot, self.user_id, last, choice["callback_data"]
                 )
                 return True
         if awaiting == "dialog":
-            element = str(run.state.get("current"))
+            element = str(run_position(run))
             turn = self.dialog_turns.get(element, 0)
             self.dialog_turns[element] = turn + 1
             line = self.dialog_lines[min(turn, len(self.dialog_lines) - 1)]
@@ -267,11 +270,10 @@ class Autopilot:
         if awaiting == "text":
             self.fake.push_text(self.course.fake_bot, self.user_id, self.text_answer)
             return True
-        waits = run.state.get("waits") or []
-        if awaiting == "timer" or waits:
+        if waiting.timer is not None:
             if self.clock is None:
                 return False
-            due = min(datetime.fromisoformat(w[1]) for w in waits)
+            due = waiting.timer.due_at
             self.clock.advance(max(timedelta(), due - self.clock()) + timedelta(seconds=1))
             await asyncio.sleep(0.6)  # the scheduler polls every 0.25 s
             return True
@@ -283,3 +285,18 @@ class Autopilot:
             if item.poll is not None or item.buttons:
                 return None if item.message_id in self.handled else item
         return None
+
+
+def run_state(run: Run) -> RunState:
+    """The run's stored state as the engine reads it."""
+    return RunState.from_row(run.state)
+
+
+def run_waiting(run: Run) -> Waiting:
+    """What the run waits for (engine/progress.py)."""
+    return waiting_for(run_state(run))
+
+
+def run_position(run: Run) -> str | None:
+    """The element the run is at (engine/progress.py)."""
+    return position(run_state(run))

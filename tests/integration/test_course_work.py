@@ -162,12 +162,18 @@ async def test_a_heavy_export_by_one_tenant_leaves_other_tenants_served(
         assert (await queued).status_code == 200
 
 
-async def test_a_course_being_parsed_for_one_tenant_holds_up_no_other_tenants_students(
-    db, secret_box, make_account, service_urls
+async def test_a_course_being_built_for_one_tenant_holds_up_no_other_tenants_students(
+    db, secret_box, make_account, service_urls, limited_workers, tmp_path: Path
 ):
-    """Tenant B's student starts a 20,000-element course the process has not parsed yet;
-    tenant A's student, who starts after B's update was taken in, is answered first, and B's
-    student once the course is parsed (in a worker, not on the event loop)."""
+    """Tenant B's student starts a 20,000-element course the process has not built yet, while
+    every worker is busy; tenant A's student, who starts after B's update was taken in, is
+    answered (A's small course is built on the spot, with no worker), and B's student once
+    a worker has built B's course."""
+    gate = tmp_path / "open"
+    busy = [
+        asyncio.create_task(limited_workers.run(account, wait_for_file, str(gate)))
+        for account in (-1, -2)
+    ]
     redis = Redis.from_url(service_urls.redis_url)
     async with FakeTelegram() as fake:
         runtime = TelegramRuntime(
@@ -179,7 +185,7 @@ async def test_a_course_being_parsed_for_one_tenant_holds_up_no_other_tenants_st
                 poll_timeout_s=1,
                 rate_limits=RateLimits(chat_per_second=200.0, bot_per_second=500.0),
             ),
-            workers=shared_course_workers(),
+            workers=limited_workers,
             reconcile_interval_s=0.3,
         )
         await runtime.start()
@@ -191,20 +197,23 @@ async def test_a_course_being_parsed_for_one_tenant_holds_up_no_other_tenants_st
             student_b, student_a = random_telegram_id(), random_telegram_id()
 
             fake.push_start(heavy.fake_bot, student_b, heavy.payload)
-            await until(lambda: not fake.pending_updates(heavy.fake_bot))
+            await until(lambda: runtime.courses.loading(heavy.version_id) is not None)
             fake.push_start(light.fake_bot, student_a, light.payload)
             answered = await fake.wait_for_sent(student_a, bot=light.fake_bot, timeout=60)
             assert answered[0].text == "Hi"
             assert fake.sent_to(student_b, heavy.fake_bot) == []
 
+            gate.touch()
             first = await fake.wait_for_sent(student_b, bot=heavy.fake_bot, timeout=120)
             assert first[0].text == "Welcome"
         finally:
+            gate.touch()
+            await asyncio.gather(*busy)
             await runtime.stop()
             await redis.aclose()
 
 
-async def test_a_version_that_does_not_load_fails_its_updates_and_is_not_parsed_again(
+async def test_a_version_that_does_not_build_fails_its_updates_and_is_not_built_again(
     db, secret_box, make_account, service_urls
 ):
     redis = Redis.from_url(service_urls.redis_url)
@@ -219,7 +228,10 @@ async def test_a_version_that_does_not_load_fails_its_updates_and_is_not_parsed_
         )
         await runtime.start()
         try:
-            broken = await _deployed(fake, db, secret_box, make_account, TINY, stored="junk: [")
+            nowhere = [{"id": "hello", "type": "delay", "wait": "1h", "goto": "nowhere"}]
+            broken = await _deployed(
+                fake, db, secret_box, make_account, TINY, stored_elements=nowhere
+            )
             await until(lambda: runtime.pool.get(broken.bot_id) is not None)
             students = [random_telegram_id(), random_telegram_id()]
             for student in students:
@@ -240,15 +252,15 @@ async def _deployed(
     make_account,
     source: str,
     *,
-    stored: str | None = None,
+    stored_elements: list[dict[str, str]] | None = None,
 ) -> Deployed:
-    """A new account's bot deploying `source` (stored as the text `stored` instead, when
-    given: a version that no longer loads)."""
+    """A new account's bot deploying `source` (stored with the elements `stored_elements`
+    instead, when given: a version that no longer builds)."""
     account_id = await make_account()
     fake_bot = fake.add_bot()
     bot_id = await add_bot(db, secret_box, account_id, fake_bot)
     version_id = await add_course_version(db, account_id, source, f"c{bot_id}")
-    if stored is not None:
+    if stored_elements is not None:
         async with db.tenant(account_id) as session:
             version = await courses.get_version(session, account_id, version_id)
             assert version is not None
@@ -257,9 +269,9 @@ async def _deployed(
                     session,
                     account_id,
                     version.course_id,
-                    source_text=stored,
+                    source_text=source,
                     source_format="yaml",
-                    elements=[{"id": "hello", "type": "message", "text": "Hi"}],
+                    elements=stored_elements,
                     checksum="0" * 64,
                 )
             ).id

@@ -38,6 +38,8 @@ from tests.integration.runtime_support import (
     add_token,
     deploy,
     latest_run,
+    run_position,
+    run_state,
 )
 from tests.integration.test_panel_support import panel_client, panel_context, user_headers
 
@@ -256,5 +258,5 @@ async def test_a_dialog_whose_model_ends_it_at_once_behind_a_loop_is_halted_on_a
 
     run = await finished_run(db, course, user, tick=stack.clock)
     assert (run.status, run.note) == ("halted", HALTED_NO_STUDENT_INPUT)
-    assert run.state["current"] == "Chat" and run.state["unattended"] == 2
+    assert run_position(run) == "Chat" and run_state(run).unattended == 2
     assert len(stack.llm.completions()) == 2

@@ -24,6 +24,7 @@ from adapters.telegram.student_texts import Notice, notice_text
 from courses.loader import load_course
 from engine import texts as engine_texts
 from engine.model import DialogElement
+from engine.progress import Waiting
 from storage.crypto import Secret
 from storage.models import Conversation
 from storage.outbound import AllowList, OutboundClient
@@ -44,6 +45,7 @@ from tests.integration.runtime_support import (
     deploy,
     latest_run,
     quiet,
+    run_waiting,
 )
 
 pytestmark = pytest.mark.integration
@@ -265,7 +267,7 @@ async def test_llm_outage_mid_dialog_leaves_the_run_resumable(stack, db, secret_
         lambda: any("ещё раз" in (s.text or "") for s in stack.fake.sent_to(user)), 10
     )
     run = await active_run(db, account_id, course.bot_id, user)
-    assert run is not None and run.state["awaiting"] == "dialog"
+    assert run is not None and run_waiting(run) == Waiting("dialog")
     stack.llm.fail_next(1, status="timeout")
     stack.fake.push_text(course.fake_bot, user, "still there?")
     await stack.fake.wait_for(
@@ -315,7 +317,7 @@ async def test_account_timeout_gives_the_fallback_and_keeps_the_dialog(
         lambda: any(s.text == engine_texts.LLM_FAILED for s in stack.fake.sent_to(user)), 2.0
     )
     run = await active_run(db, account_id, course.bot_id, user)
-    assert run is not None and run.state["awaiting"] == "dialog"
+    assert run is not None and run_waiting(run) == Waiting("dialog")
     stack.llm.latency = 0.0
     stack.fake.push_text(course.fake_bot, user, "Привет!")
     await stack.fake.wait_for(
@@ -338,7 +340,7 @@ async def test_voice_without_speech_to_text_asks_to_type_and_the_dialog_goes_on(
     )
     assert [r.status for r in stack.llm.requests] == [404], "only the transcription was tried"
     run = await active_run(db, account_id, course.bot_id, user)
-    assert run is not None and run.state["awaiting"] == "dialog"
+    assert run is not None and run_waiting(run) == Waiting("dialog")
     stack.fake.push_text(course.fake_bot, user, "Привет!")
     await stack.fake.wait_for(
         lambda: any(s.text == "Ответ: Привет!" for s in stack.fake.sent_to(user)), 10
@@ -432,4 +434,4 @@ async def test_an_account_endpoint_inside_the_network_is_never_called(
         said = (await session.scalars(select(Conversation.text))).all()
     assert "Привет!" in said and not any(MARKER in text for text in said)
     run = await active_run(db, account_id, course.bot_id, user)
-    assert run is not None and run.state["awaiting"] == "dialog"
+    assert run is not None and run_waiting(run) == Waiting("dialog")

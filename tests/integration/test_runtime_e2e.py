@@ -36,6 +36,8 @@ from tests.integration.runtime_support import (
     latest_run,
     quiet,
     right_answer,
+    run_position,
+    run_waiting,
     wrong_answer,
 )
 
@@ -310,11 +312,11 @@ async def test_fsm_keys_are_prefixed_by_account_and_bot_and_flushall_loses_no_pr
     for _ in range(3):  # a few steps in, then Redis loses everything
         await pilot.step()
         await quiet(stack.fake, pilot.user_id)
-    position = (await active_run(db, account_id, course.bot_id, pilot.user_id)).state["current"]
+    position = run_position(await active_run(db, account_id, course.bot_id, pilot.user_id))
     await stack.redis.flushall()
 
     run = await active_run(db, account_id, course.bot_id, pilot.user_id)
-    assert run is not None and run.state["current"] == position
+    assert run is not None and run_position(run) == position
     finished = await pilot.play()
     assert finished.status == "completed"
 
@@ -341,7 +343,7 @@ async def test_delay_fires_once_after_it_falls_due(stack, db, secret_box, make_a
         pytest.fail("never reached the jump with a wait")
     await quiet(stack.fake, user)
     run = await active_run(db, account_id, course.bot_id, user)
-    assert run.state["waits"], "a durable wait is pending"
+    assert run_waiting(run).timer is not None, "a durable wait is pending"
     sent_before = len(stack.fake.sent_to(user))
     await asyncio.sleep(1.0)
     assert len(stack.fake.sent_to(user)) == sent_before, "nothing happens before it is due"

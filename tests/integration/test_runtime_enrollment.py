@@ -31,6 +31,8 @@ from tests.integration.runtime_support import (
     add_course_version,
     deploy,
     quiet,
+    run_position,
+    run_state,
 )
 
 pytestmark = pytest.mark.integration
@@ -327,7 +329,7 @@ async def test_banned_student_is_refused_and_starts_once_unbanned(
         assert await bans.unban(session, school.account_id, telegram_user_id=user, bot_id=ban_bot)
     assert await start(stack, school, user, link.payload) == [welcome("Alpha")]
     (run,) = await runs_in_chat(db, school, user)
-    assert run.status == "active" and run.state["current"] == "intro"
+    assert run.status == "active" and run_position(run) == "intro"
     assert (await token_row(db, school, link)).uses == 1
 
 
@@ -618,10 +620,10 @@ async def test_forged_callback_queries_change_nothing(stack, db, secret_box, mak
     user = new_user()
     assert await start(stack, school, user, link.payload) == [welcome("Alpha")]
     run = await active_run(db, school.account_id, school.bot_id, user)
-    assert run is not None and run.state["current"] == "intro"
+    assert run is not None and run_position(run) == "intro"
     (shown,) = stack.fake.sent_to(user, school.fake_bot)
     (real,) = shown.buttons
-    seq = run.state["seq"]
+    seq = run_state(run).seq
     assert real["callback_data"] == f"{seq}:0"
 
     forged = [
@@ -651,7 +653,7 @@ async def test_forged_callback_queries_change_nothing(stack, db, secret_box, mak
     stack.fake.press_button(school.fake_bot, user, shown, real["callback_data"])
     assert await texts_after(stack, school, user, before=1) == ["Alpha: second step"]
     moved = await active_run(db, school.account_id, school.bot_id, user)
-    assert moved is not None and moved.state["current"] == "second"
+    assert moved is not None and run_position(moved) == "second"
 
 
 def _answered_callbacks(fake: FakeTelegram, bot: FakeBot) -> list[Call]:

@@ -6,12 +6,10 @@ buttons and poll options by their visible text so tests read like a chat transcr
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
 from courses.loader import load_course_file
-from engine import step
 from engine.effects import (
     AskLLM,
     Effect,
@@ -29,7 +27,6 @@ from engine.events import (
     LLMFailed,
     LLMReply,
     PollAnswer,
-    PollSent,
     Start,
     Stop,
     Text,
@@ -38,6 +35,7 @@ from engine.events import (
     WebAppData,
 )
 from engine.model import Course
+from engine.playthrough import Playthrough, poll_id_of
 from engine.state import RunState
 
 T0 = datetime(2025, 1, 6, 9, 0, tzinfo=UTC)
@@ -47,27 +45,31 @@ class ScriptError(AssertionError):
     """The script asked for something the chat does not offer (a missing button...)."""
 
 
-@dataclass
 class Student:
-    course: Course
-    state: RunState = field(default_factory=RunState.new)
-    now: datetime = T0
-    log: list[Effect] = field(default_factory=list)
-    last: list[Effect] = field(default_factory=list)
+    """A test's student: a `Playthrough` (poll ids reported as the adapter would, time
+    passing when a timer fires) that the test answers step by step; LLM calls are answered
+    by the test too (`llm`, `llm_fails`)."""
+
+    def __init__(self, course: Course, now: datetime = T0) -> None:
+        self.course = course
+        self.chat = Playthrough(course, now)
+        self.log: list[Effect] = []
+        self.last: list[Effect] = []
+
+    @property
+    def state(self) -> RunState:
+        return self.chat.state
+
+    @property
+    def now(self) -> datetime:
+        return self.chat.now
 
     # --- driving ----------------------------------------------------------------------
 
     def send(self, event: Event) -> list[Effect]:
-        """Feed one event; like the adapter, report the id of every poll sent."""
-        self.state, effects = step(self.course, self.state, event, self.now)
-        self.last = list(effects)
-        self.log.extend(effects)
-        for effect in effects:
-            if isinstance(effect, SendPoll):
-                self.state, more = step(
-                    self.course, self.state, PollSent(f"tg-{effect.ref}", effect.ref), self.now
-                )
-                assert more == [], "PollSent must not produce effects"
+        """Feed one event (and the poll ids of the polls it sends)."""
+        self.last = self.chat.send(event)
+        self.log.extend(self.last)
         return self.last
 
     def start(self) -> list[Effect]:
@@ -88,16 +90,16 @@ class Student:
         if missing:
             raise ScriptError(f"poll {poll.question!r} has no option(s) {missing}")
         ids = tuple(poll.options.index(label) for label in labels)
-        return self.send(PollAnswer(f"tg-{poll.ref}", ids))
+        return self.send(PollAnswer(poll_id_of(poll.ref), ids))
 
     def choose_correct(self) -> list[Effect]:
         poll = self.last_poll()
-        return self.send(PollAnswer(f"tg-{poll.ref}", poll.correct_option_ids[:1]))
+        return self.send(PollAnswer(poll_id_of(poll.ref), poll.correct_option_ids[:1]))
 
     def choose_wrong(self) -> list[Effect]:
         poll = self.last_poll()
         wrong = [i for i in range(len(poll.options)) if i not in poll.correct_option_ids]
-        return self.send(PollAnswer(f"tg-{poll.ref}", (wrong[0],)))
+        return self.send(PollAnswer(poll_id_of(poll.ref), (wrong[0],)))
 
     def type(self, text: str) -> list[Effect]:
         return self.send(Text(text))
@@ -119,7 +121,7 @@ class Student:
         schedule = next((e for e in reversed(self.log) if isinstance(e, Schedule)), None)
         if schedule is None:
             raise ScriptError("no timer was scheduled")
-        self.now = max(self.now, schedule.due_at)
+        self.chat.now = max(self.chat.now, schedule.due_at)
         return self.send(TimerFired(schedule.wait_id))
 
     def stop(self) -> list[Effect]:
@@ -128,10 +130,9 @@ class Student:
     # --- reading the chat ------------------------------------------------------------
 
     def last_poll(self) -> SendPoll:
-        poll = next((e for e in reversed(self.log) if isinstance(e, SendPoll)), None)
-        if poll is None:
+        if self.chat.poll is None:
             raise ScriptError("no poll in the chat")
-        return poll
+        return self.chat.poll
 
     def last_ask(self) -> AskLLM:
         ask = next((e for e in reversed(self.log) if isinstance(e, AskLLM)), None)

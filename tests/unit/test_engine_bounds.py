@@ -13,8 +13,8 @@ import pytest
 from courses.limits import MAX_SOURCE_BYTES
 from courses.loader import load_course_file
 from engine import RunState, step
-from engine.effects import Finish, Schedule, SendText
-from engine.events import Button, PollAnswer, Start, TimerFired
+from engine.effects import Effect, Finish, Schedule, SendText
+from engine.events import Button, Event, LLMReply, Start, Text, TimerFired
 from engine.limits import HALTED_NO_STUDENT_INPUT, MAX_ELEMENTS_PER_STEP, MAX_UNATTENDED_STEPS
 from engine.model import (
     Answer,
@@ -28,6 +28,8 @@ from engine.model import (
     QuizElement,
     RevisionElement,
 )
+from engine.playthrough import Playthrough, drive
+from engine.progress import Waiting
 from engine.state import PendingWait
 from tests.course_files import OWN_COURSES, legacy_courses
 from tests.unit.student import T0, Student, texts
@@ -229,31 +231,30 @@ def test_a_stale_continuation_fires_nothing():
 # --- real courses are never cut short ----------------------------------------------------------
 
 
-def _play(course: Course, choice: int) -> tuple[list, str | None]:
+def _play(course: Course, choice: int) -> tuple[list[Effect], str | None]:
     """A student who takes button/option number `choice` (from the end when negative), types
     a fixed text, lets every timer fire and gets short dialogs; the whole chat, and how the
     run ended."""
-    student = Student(course)
-    student.start()
-    for _ in range(2_000):
-        awaiting = student.state.awaiting
-        if student.finished or awaiting is None:
-            break
-        if awaiting in ("button", "webapp"):
-            buttons = [b for e in student.log for b in getattr(e, "buttons", ()) if b.data]
-            seq = f"{student.state.seq}:"
-            current = [b for b in buttons if b.data.startswith(seq)]
-            student.send(Button(current[choice % len(current)].data))
-        elif awaiting == "poll":
-            options = len(student.last_poll().options)
-            student.send(PollAnswer(student.state.poll_id or "", (choice % options,)))
-        elif awaiting in ("text", "dialog"):
-            student.type("1 2 3")
-        elif awaiting == "llm":
-            student.llm("Good. {STOP}")
-        else:
-            student.wait_for_timer()
-    return student.log, student.state.status
+    chat: list[Effect] = []
+    playthrough = Playthrough(
+        course, T0, show=chat.append, chat_model=lambda _: LLMReply("Good. {STOP}")
+    )
+
+    def answer(waiting: Waiting) -> Event | None:
+        callbacks = playthrough.callbacks
+        match waiting.kind:
+            case "button" | "miniapp" if callbacks:
+                return Button(callbacks[choice % len(callbacks)].data or "")
+            case "poll" if playthrough.poll is not None:
+                return playthrough.poll_answer((choice % len(playthrough.poll.options),))
+            case "text" | "dialog":
+                return Text("1 2 3")
+            case "timer" if waiting.timer is not None:
+                return TimerFired(waiting.timer.wait_id)
+        return None
+
+    drive(playthrough, answer, max_steps=2_000)
+    return chat, playthrough.state.status
 
 
 @pytest.mark.parametrize("path", [*OWN_COURSES, *legacy_courses()], ids=lambda p: p.name)

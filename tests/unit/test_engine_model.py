@@ -17,8 +17,8 @@ from engine.model import (
     Option,
     QuizElement,
     TestElement,
-    course_from_data,
-    course_to_data,
+    course_from_elements,
+    course_to_elements,
     element_to_data,
     parse_duration,
 )
@@ -84,7 +84,6 @@ def test_elements_are_immutable_and_hashable():
 
 def test_course_plain_data_round_trips_through_json():
     c = Course(
-        title="Demo",
         elements=(
             MessageElement(
                 id="m",
@@ -105,7 +104,8 @@ def test_course_plain_data_round_trips_through_json():
             ),
         ),
     )
-    assert course_from_data(json.loads(json.dumps(course_to_data(c)))) == c
+    assert course_from_elements(json.loads(json.dumps(course_to_elements(c)))) == c
+    assert [item["id"] for item in course_to_elements(c)] == ["m", "d", "t", "j"]
 
 
 def test_element_data_uses_yaml_keys_and_keeps_unknown_fields():

@@ -15,6 +15,7 @@ from engine.model import (
     QuestionElement,
     QuizElement,
 )
+from engine.playthrough import poll_id_of
 from tests.unit.student import T0, Student, polls, scores, texts, user_records
 
 QUIZ = QuizElement(
@@ -62,10 +63,10 @@ def test_poll_answer_for_another_poll_or_before_poll_sent_is_ignored():
     assert step(c, state, PollAnswer("someone-else", (1,)), T0) == (state, [])
     # before the adapter reported the poll id nothing is accepted either
     unsent = state.replace(poll_id=None)
-    assert step(c, unsent, PollAnswer(f"tg-{state.poll_ref}", (1,)), T0) == (unsent, [])
+    assert step(c, unsent, PollAnswer(poll_id_of(state.poll_ref or ""), (1,)), T0) == (unsent, [])
     # an empty or out-of-range answer (retracted vote) does not move the run
     for ids in ((), (7,), (-1,)):
-        assert step(c, state, PollAnswer(f"tg-{state.poll_ref}", ids), T0) == (state, [])
+        assert step(c, state, PollAnswer(poll_id_of(state.poll_ref or ""), ids), T0) == (state, [])
 
 
 def test_text_while_poll_awaited_gets_a_hint():
@@ -143,7 +144,7 @@ def test_multi_choice_ignores_option_ids_out_of_range_but_keeps_valid_ones():
     student = Student(c)
     student.start()
     poll = student.last_poll()
-    _, effects = step(c, student.state, PollAnswer(f"tg-{poll.ref}", (0, 2, 9)), T0)
+    _, effects = step(c, student.state, PollAnswer(poll_id_of(poll.ref), (0, 2, 9)), T0)
     assert texts(effects)[0].endswith("All right")
 
 
@@ -154,4 +155,7 @@ def test_quiz_poll_refs_are_unique_per_prompt():
     (second,) = polls(student.choose("Viral"))
     assert first.ref != second.ref
     # the first poll's id no longer answers anything
-    assert step(c, student.state, PollAnswer(f"tg-{first.ref}", (1,)), T0) == (student.state, [])
+    assert step(c, student.state, PollAnswer(poll_id_of(first.ref), (1,)), T0) == (
+        student.state,
+        [],
+    )

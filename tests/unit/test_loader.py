@@ -319,6 +319,18 @@ def test_unknown_fields_are_kept_verbatim_with_a_warning() -> None:
     assert [(d.field, d.line) for d in result.warnings] == [("colour", 4), ("meta", 5)]
 
 
+def test_an_id_field_inside_an_element_is_ignored_with_a_warning() -> None:
+    """The element's id is its key: a second one would shadow it in the stored elements."""
+    text = "A:\n  type: message\n  text: hi\n  id: B\n"
+    result = load_course(text, source_name="u.yaml")
+    assert result.ok
+    element = result.course.get("A")
+    assert element.id == "A" and dict(element.extra) == {}
+    [warning] = result.warnings
+    assert (warning.element_id, warning.field, warning.line) == ("A", "id", 4)
+    assert "ignored" in warning.message
+
+
 def test_schema_names_exactly_the_model_fields() -> None:
     """The loader's schema and the engine model must not drift apart."""
     for name, cls in ELEMENT_TYPES.items():

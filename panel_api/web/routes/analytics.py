@@ -9,6 +9,7 @@ from typing import Annotated
 from fastapi import Request, Response
 
 from panel_api import spreadsheet
+from panel_api.access import Access
 from panel_api.deps import Ctx
 from panel_api.permissions import Permission
 from panel_api.services import analytics as analytics_service
