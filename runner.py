@@ -1,4 +1,4 @@
-"""`coursebot` command line: up | migrate | validate | play.
+"""`coursebot` command line: up | migrate | validate | play | import-profochatbot.
 
 `up` is the main job: it brings up the stores (embedded ones when no URLs are configured),
 migrates, then serves the Telegram runtime and the panel in one asyncio process.
@@ -11,7 +11,8 @@ import asyncio
 import logging
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 
 from adapters.observability.logs import configure_logging
 from storage.config import Settings
@@ -93,6 +94,19 @@ def _cmd_migrate(settings: Settings) -> int:
     return 0
 
 
+@contextmanager
+def _stores() -> Iterator[Settings]:
+    """Settings with reachable stores (embedded ones if unset), stopped on the way out."""
+    settings = Settings.from_env()
+    configure_logging(settings.log_level)
+    settings, services = _resolve_stores(settings, announce=True)
+    try:
+        yield settings
+    finally:
+        if services is not None:
+            services.stop()
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="coursebot", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -100,6 +114,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     sub.add_parser("migrate", help="upgrade the database schema to the latest migration")
     sub.add_parser("validate", help="validate course YAML files", add_help=False)
     sub.add_parser("play", help="play a course in the terminal", add_help=False)
+    sub.add_parser(
+        "import-profochatbot",
+        help="move an old ProfoChatBot installation into an account",
+        add_help=False,
+    )
     args, rest = parser.parse_known_args(argv)
 
     if args.command == "validate":
@@ -110,6 +129,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         from courses.cli import play_main
 
         return play_main(rest)
+    if args.command == "import-profochatbot":
+        from storage.legacy_import.cli import import_main
+
+        return import_main(rest, stores=_stores)
     if rest:
         parser.error(f"unrecognized arguments: {' '.join(rest)}")
 

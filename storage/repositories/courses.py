@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, NamedTuple
 
@@ -14,6 +15,11 @@ from sqlalchemy.orm.attributes import set_committed_value
 
 from storage.models import Course, CourseElement, CourseVersion, SourceFormat
 from storage.repositories._common import UNSET, Unset, get_scoped, given, update_scoped
+
+
+def source_checksum(source_text: str) -> str:
+    """A version's checksum: SHA-256 of its source, whichever way the version came in."""
+    return hashlib.sha256(source_text.encode()).hexdigest()
 
 
 async def create(session: AsyncSession, account_id: int, *, title: str, slug: str) -> Course:
