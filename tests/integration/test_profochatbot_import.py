@@ -17,6 +17,8 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.engine import make_url
 
+from adapters.telegram.course_cache import CourseCache
+from adapters.telegram.scheduler import TimerScheduler
 from engine.events import Text, TimerFired
 from engine.state import RunState
 from engine.step import step
@@ -36,7 +38,8 @@ from storage.models import (
     Run,
     Waiting,
 )
-from storage.repositories import bots, courses
+from storage.repositories import bots, conversation, courses, runs
+from tests.course_workers import shared_course_workers
 from tests.integration.conftest import (
     create_database,
     database_url,
@@ -50,6 +53,7 @@ pytestmark = pytest.mark.integration
 FIXTURES = Path(__file__).parent.parent / "fixtures" / "profochatbot"
 MOSCOW = ZoneInfo("Europe/Moscow")
 IMPORTED_AT = datetime(2026, 1, 5, 12, 0, tzinfo=UTC)
+LONG_AGO = datetime(1961, 1, 1, 12, 0, tzinfo=UTC)
 
 
 @dataclass(frozen=True)
@@ -311,3 +315,52 @@ async def test_students_continue_where_the_old_bot_left_them(db, secret_box, leg
     assert state.current == "Lesson_2"
     assert any(getattr(e, "text", None) == "Lesson 2 begins now." for e in effects)
     assert step(course, state, TimerFired("w1"), now) == (state, [])
+
+
+async def test_the_runtime_fires_an_imported_delay_once_and_resends_a_button_prompt(
+    db, secret_box, legacy, account
+):
+    """The runtime's own scheduler takes the imported timers: the pause ends once, at its
+    old due time, and the student at a button gets that prompt again, with buttons of ours."""
+    account_id, slug = account
+    # Due long ago, so this scheduler claims these timers and nobody else's.
+    conn = await asyncpg.connect(legacy.dsn)
+    try:
+        await conn.execute("UPDATE waiting_element SET waiting_till_date = '1961-01-01 12:00'")
+    finally:
+        await conn.close()
+    snapshot = await read_snapshot(legacy.dsn)
+    options = ImportOptions(
+        account_slug=slug, timezone=MOSCOW, bot_tokens=legacy.command_line_tokens
+    )
+    await import_snapshot(db, secret_box, snapshot, options, LONG_AGO)
+    chats = await runs_by_chat(db, account_id)
+    sleeper, sheeter = chats[1003][0].id, chats[1004][0].id
+    kicked: list[tuple[int, int]] = []
+    scheduler = TimerScheduler(
+        db,
+        CourseCache(shared_course_workers()),
+        lambda bot_id, chat_id: kicked.append((bot_id, chat_id)),
+        lambda: LONG_AGO + timedelta(days=1),
+    )
+
+    assert await scheduler.fire_due() == 2
+    assert await scheduler.fire_due() == 0
+
+    async with db.tenant(account_id) as session:
+        lines = {
+            run_id: [
+                (c.element_id, c.text)
+                for c in await conversation.list_for_run(session, account_id, run_id)
+            ]
+            for run_id in (sleeper, sheeter)
+        }
+        states = {
+            run_id: RunState.from_dict((await runs.get(session, account_id, run_id)).state)
+            for run_id in (sleeper, sheeter)
+        }
+    assert lines[sleeper].count(("Lesson_2", "Lesson 2 begins now.")) == 1
+    assert (states[sleeper].current, states[sleeper].awaiting) == ("Lesson_2", "button")
+    assert lines[sheeter].count(("Sheet_Hello", "Hi from the sheet")) == 2  # old + re-sent
+    assert (states[sheeter].current, states[sheeter].awaiting) == ("Sheet_Hello", "button")
+    assert {chat for _, chat in kicked} == {1003, 1004}
