@@ -5,8 +5,10 @@ the old bot left them."""
 
 from __future__ import annotations
 
+import asyncio
 import secrets
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -23,7 +25,9 @@ from engine.events import Text, TimerFired
 from engine.state import RunState
 from engine.step import step
 from storage import system
+from storage.config import Settings
 from storage.crypto import Secret
+from storage.legacy_import.cli import import_main
 from storage.legacy_import.importer import ImportOptions, import_snapshot
 from storage.legacy_import.legacy_db import read_snapshot
 from storage.legacy_import.summary import Summary
@@ -44,6 +48,7 @@ from tests.integration.conftest import (
     create_database,
     database_url,
     drop_database,
+    process_settings,
     random_name,
     random_telegram_id,
 )
@@ -364,3 +369,44 @@ async def test_the_runtime_fires_an_imported_delay_once_and_resends_a_button_pro
     assert lines[sheeter].count(("Sheet_Hello", "Hi from the sheet")) == 2  # old + re-sent
     assert (states[sheeter].current, states[sheeter].awaiting) == ("Sheet_Hello", "button")
     assert {chat for _, chat in kicked} == {1003, 1004}
+
+
+async def test_the_command_prints_the_summary_table(
+    db, legacy, account, test_database, service_urls, tmp_path
+):
+    account_id, slug = account
+    printed: list[str] = []
+
+    @contextmanager
+    def stores() -> Iterator[Settings]:
+        yield process_settings(test_database, service_urls.redis_url, tmp_path)
+
+    argv = ["--from", legacy.dsn, "--account", slug, "--timezone", "Europe/Moscow"]
+    if legacy.shape == "monolith":
+        argv += ["--bot-token", f"school_bot={legacy.token.reveal()}"]
+    # asyncio.run inside: the command runs in a thread of its own, as from a shell.
+    code = await asyncio.to_thread(import_main, argv, stores=stores, write=printed.append)
+
+    assert code == 0
+    (table,) = printed
+    assert "ProfoChatBot import" in table
+    runs_row = next(line for line in table.splitlines() if line.startswith("runs "))
+    assert runs_row.split()[1:] == ["6", "0", "1"]
+    assert legacy.token.reveal() not in table
+    assert (await table_counts(db, account_id))["run"] == 6
+
+
+async def test_the_command_refuses_an_unknown_account(
+    legacy, test_database, service_urls, tmp_path
+):
+    printed: list[str] = []
+
+    @contextmanager
+    def stores() -> Iterator[Settings]:
+        yield process_settings(test_database, service_urls.redis_url, tmp_path)
+
+    argv = ["--from", legacy.dsn, "--account", "no-such-school"]
+    code = await asyncio.to_thread(import_main, argv, stores=stores, write=printed.append)
+
+    assert code == 1
+    assert printed == ["import failed: no account with slug 'no-such-school'"]
