@@ -376,6 +376,7 @@ class _Import:
             self.settle(old, row, run_lines, waits.get(old.run_id), is_current, busy)
             new_runs.append(row)
             histories.append(run_lines)
+        await self.link_participants(new_runs)
         ids = await self.insert_runs(new_runs)
         await self.insert_history(ids, histories)
         await self.insert_waits(ids, new_runs)
@@ -392,6 +393,7 @@ class _Import:
             "bot_id": self.bot_ids[old.bot_name or ""],
             "chat_id": old.chat_id,
             "telegram_user_id": old.chat_id,  # the old bot ran in private chats
+            "_username": old.username,
             "started_at": started_at,
             "utm_source": old.utm_source,
             "utm_campaign": old.utm_campaign,
@@ -478,6 +480,23 @@ class _Import:
         )
         return {(b, c) for b, c in (await self.session.execute(stmt)).all()}
 
+    async def link_participants(self, rows: list[dict[str, Any]]) -> None:
+        """Each student once per account (the students page lists them); a student this
+        account already knows keeps the profile the live bot last saw."""
+        usernames: dict[int, str | None] = {}
+        for row in rows:
+            usernames[row["telegram_user_id"]] = row.pop("_username")
+        if not usernames:
+            return
+        ids = list(usernames)
+        names = [u if u and u != "--empty--" else None for u in usernames.values()]
+        found = await self.session.execute(
+            _UPSERT_PARTICIPANTS, {"account_id": self.account_id, "ids": ids, "names": names}
+        )
+        participant_ids = {user_id: pid for pid, user_id in found.all()}
+        for row in rows:
+            row["participant_id"] = participant_ids[row["telegram_user_id"]]
+
     async def insert_runs(self, rows: list[dict[str, Any]]) -> list[int]:
         if not rows:
             return []
@@ -518,6 +537,23 @@ class _Import:
         if waits:
             await self.session.execute(insert(Waiting), waits)
 
+
+_UPSERT_PARTICIPANTS = text(
+    """
+WITH given AS (
+    SELECT * FROM unnest(CAST(:ids AS bigint[]), CAST(:names AS text[])) AS g(user_id, username)
+), added AS (
+    INSERT INTO participant (account_id, telegram_user_id, username)
+    SELECT :account_id, user_id, username FROM given
+    ON CONFLICT (account_id, telegram_user_id) DO NOTHING
+    RETURNING id, telegram_user_id
+)
+SELECT id, telegram_user_id FROM added
+UNION ALL
+SELECT p.id, p.telegram_user_id FROM participant p JOIN given ON p.telegram_user_id = given.user_id
+WHERE p.account_id = :account_id
+"""
+)
 
 # Conversation lines go in as one INSERT over arrays: 100,000 lines are one statement, not
 # 100,000 parameter sets (COPY is not allowed into a table under row-level security).

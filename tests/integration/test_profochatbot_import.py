@@ -38,6 +38,7 @@ from storage.models import (
     Course,
     CourseDeployment,
     CourseVersion,
+    Participant,
     Restricted,
     Run,
     Waiting,
@@ -129,7 +130,16 @@ async def table_counts(db, account_id: int) -> dict[str, int]:
             model.__tablename__: await session.scalar(
                 select(func.count()).select_from(model).where(model.account_id == account_id)
             )
-            for model in (Bot, Course, CourseDeployment, Run, Conversation, Waiting, Banned)
+            for model in (
+                Bot,
+                Course,
+                CourseDeployment,
+                Participant,
+                Run,
+                Conversation,
+                Waiting,
+                Banned,
+            )
         } | {
             "restricted": await session.scalar(
                 select(func.count())
@@ -240,6 +250,22 @@ async def test_the_fixture_installation_moves_over_and_unmappable_rows_are_repor
         1004: ["active"],
         1005: ["active"],
     }
+    async with db.tenant(account_id) as session:
+        students = (
+            await session.execute(
+                select(Participant.id, Participant.telegram_user_id, Participant.username).where(
+                    Participant.account_id == account_id
+                )
+            )
+        ).all()
+    assert sorted(s[1:] for s in students) == [
+        (1001, "finisher"),
+        (1002, "learner"),
+        (1003, "sleeper"),
+        (1004, "sheeter"),
+        (1005, "Alice"),
+    ]
+    assert {r.participant_id for rs in chats.values() for r in rs} == {s[0] for s in students}
     finished = chats[1001][0]
     assert finished.started_at == datetime(2025, 4, 1, 10, 0, tzinfo=MOSCOW)
     assert (finished.utm_source, finished.utm_campaign) == ("vk", "spring")
