@@ -339,6 +339,13 @@ class _Import:
 
     async def import_runs(self) -> None:
         lines = lines_by_run(self.old.runs, self.old.lines)
+        orphans = len(self.old.lines) - sum(len(v) for v in lines.values())
+        if orphans:
+            self.summary.unmapped(
+                "conversation lines",
+                f"{orphans} conversation line(s) belong to no known run",
+                n=orphans,
+            )
         waits = waits_by_run(self.old.runs, self.old.waits)
         for wait in set(self.old.waits) - set(waits.values()):
             self.summary.unmapped(
@@ -410,30 +417,53 @@ class _Import:
         is_current: bool,
         busy: set[tuple[int, int]],
     ) -> None:
-        """Completed, stopped (left behind, or not placeable) or active at its place."""
-        course = self.versions[old.course_code].course
+        """Completed, stopped (left behind, or not placeable) or active at its place; a
+        pending delay moves only with an active run."""
+        status = self.place_run(old, row, lines, wait, is_current, busy)
+        if status is not RunStatus.ACTIVE:
+            self.finish(row, self.versions[old.course_code].course, lines, status)
+            if wait is not None:
+                self.summary.unmapped(
+                    "pending delays",
+                    f"pending delay {wait.waiting_id} (chat {old.chat_id}): its run is "
+                    f"imported as {status.value}",
+                )
+            return
+        self.summary.imported("  active")
+        if wait is not None:
+            self.summary.imported("pending delays")
+        elif row["state"]["waits"]:
+            self.summary.imported("prompts to re-send")
+
+    def place_run(
+        self,
+        old: LegacyRun,
+        row: dict[str, Any],
+        lines: Sequence[LegacyLine],
+        wait: LegacyWait | None,
+        is_current: bool,
+        busy: set[tuple[int, int]],
+    ) -> RunStatus:
+        """Make `row` active at its place, or say how it ends instead."""
         if old.ended:
-            return self.finish(row, course, lines, RunStatus.COMPLETED)
+            return RunStatus.COMPLETED
         if not is_current:
-            return self.finish(row, course, lines, RunStatus.STOPPED)
-        delay = (
-            PendingDelay(wait.element_id, self.local(wait.due))
-            if wait is not None and wait.due is not None
-            else None
-        )
+            return RunStatus.STOPPED
+        due = self.local(wait.due) if wait is not None and wait.due is not None else self.now
+        delay = PendingDelay(wait.element_id, due) if wait is not None else None
         try:
-            position = place(course, lines, delay, self.now)
+            position = place(self.versions[old.course_code].course, lines, delay, self.now)
         except Unplaceable as exc:
             self.summary.problems.append(f"run {old.run_id} (chat {old.chat_id}): {exc}; stopped")
-            return self.finish(row, course, lines, RunStatus.STOPPED)
+            return RunStatus.STOPPED
         if position.finished:
-            return self.finish(row, course, lines, RunStatus.COMPLETED)
+            return RunStatus.COMPLETED
         if (row["bot_id"], old.chat_id) in busy:
             self.summary.problems.append(
                 f"run {old.run_id} (chat {old.chat_id}): the chat already has an active run "
                 "in this bot; stopped"
             )
-            return self.finish(row, course, lines, RunStatus.STOPPED)
+            return RunStatus.STOPPED
         busy.add((row["bot_id"], old.chat_id))
         row.update(
             status=RunStatus.ACTIVE.value,
@@ -441,12 +471,7 @@ class _Import:
             finished_at=None,
             state=position.state.to_dict(),
         )
-        self.summary.imported("  active")
-        if delay is not None:
-            self.summary.imported("pending delays")
-        elif position.state.waits:
-            self.summary.imported("prompts to re-send")
-        return None
+        return RunStatus.ACTIVE
 
     def finish(
         self,
