@@ -52,6 +52,8 @@ from storage.models import (
 )
 from storage.repositories import bans, bots, courses, deployments
 
+# The start of a run that has no date and no lines: fixed, so that a second import finds it.
+UNKNOWN_START = datetime(1970, 1, 1)
 _TOKEN = re.compile(r"^(\d{1,20}):[A-Za-z0-9_-]{10,}$")
 _USERNAME = re.compile(r"^[a-z0-9_]{1,64}$")
 
@@ -371,7 +373,7 @@ class _Import:
                 if old.run_id in waits:
                     self.summary.unmapped("pending delays")
                 continue
-            started_at = self.local(old.started)
+            started_at = self.local(started_at_of(old, run_lines) or UNKNOWN_START)
             if (deployment_id, old.chat_id, started_at) in known:
                 self.summary.existing("runs")
                 self.summary.existing("conversation lines", len(run_lines))
@@ -405,7 +407,7 @@ class _Import:
             "utm_source": old.utm_source,
             "utm_campaign": old.utm_campaign,
             "is_active": False,
-            "finished_at": self.local(old.ended_at or last_at or old.started),
+            "finished_at": self.local(old.ended_at or last_at or started_at),
         }
 
     def settle(
@@ -611,11 +613,16 @@ def lines_by_run(
         candidates = [
             r
             for r in starts.get((line.chat_id, line.course_code or ""), [])
-            if line.at is None or r.started <= line.at
+            if line.at is None or r.started is None or r.started <= line.at
         ]
         if candidates:
-            by_run[max(candidates, key=lambda r: r.started).run_id].append(line)
+            by_run[max(candidates, key=_start_order).run_id].append(line)
     return by_run
+
+
+def started_at_of(run: LegacyRun, lines: Sequence[LegacyLine]) -> datetime | None:
+    """When the run began: its own timestamp, else its first line's."""
+    return run.started or next((ln.at for ln in lines if ln.at is not None), None)
 
 
 def current_runs(runs: Sequence[LegacyRun]) -> set[int]:
@@ -626,12 +633,13 @@ def current_runs(runs: Sequence[LegacyRun]) -> set[int]:
         if run.ended:
             continue
         key = (run.bot_name, run.chat_id)
-        if key not in latest or (run.started, run.run_id) > (
-            latest[key].started,
-            latest[key].run_id,
-        ):
+        if key not in latest or _start_order(run) > _start_order(latest[key]):
             latest[key] = run
     return {r.run_id for r in latest.values()}
+
+
+def _start_order(run: LegacyRun) -> tuple[datetime, int]:
+    return (run.started or datetime.min, run.run_id)
 
 
 def waits_by_run(runs: Sequence[LegacyRun], waits: Sequence[LegacyWait]) -> dict[int, LegacyWait]:

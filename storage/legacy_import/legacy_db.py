@@ -43,7 +43,7 @@ class LegacyRun:
     username: str | None
     bot_name: str | None
     course_code: str
-    started: datetime
+    started: datetime | None
     ended: bool
     ended_at: datetime | None
     utm_source: str | None
@@ -222,9 +222,11 @@ async def _runs(conn: asyncpg.Connection, cat: _Catalogue) -> tuple[LegacyRun, .
     bot_name = "botname"
     if not cat.has("run", "botname") and cat.has("run", "bot_id"):
         bot_name = "(SELECT b.bot_name FROM bot b WHERE b.bot_id = run.bot_id)"
+    # `is_ended` in both shapes; a run table with only the SaaS `is_active` says it so.
+    ended = "COALESCE(is_ended, false)" if cat.has("run", "is_ended") else "NOT is_active"
     rows = await conn.fetch(
         f"SELECT run_id, chat_id, username, {bot_name} AS bot_name, "
-        f"{cat.code('run')} AS code, date_inserted, is_ended, "
+        f"{cat.code('run')} AS code, date_inserted, {ended} AS is_ended, "
         f"{cat.col('run', 'ended_at')}, {cat.col('run', 'utm_source')}, "
         f"{cat.col('run', 'utm_campaign')} "
         f"FROM run {cat.where('run', 'chat_id IS NOT NULL')} ORDER BY run_id"

@@ -49,7 +49,7 @@ class PendingDelay:
 def answers_of(course: Course, lines: Sequence[LegacyLine]) -> FrozenMap[str, ScoredAnswer]:
     answers: dict[str, ScoredAnswer] = {}
     for line in lines:
-        if line.role == "user" and line.element_id in course:
+        if line.role == "user" and line.element_id is not None and line.element_id in course:
             answers[line.element_id] = ScoredAnswer(line.report or "", line.score, line.maxscore)
     return FrozenMap(answers)
 
