@@ -6,4 +6,8 @@ their history, pending delays, bans and allow-lists directly, in one RLS-scoped 
 for the account (`importer`), so a failure leaves nothing half-done. What cannot be mapped
 is reported, never fatal (`summary`). Runs are placed with the engine's own rules
 (`positions`).
+
+Unlike the rest of `storage`, this package reads `courses` (to make versions exactly as an
+upload does) and `engine` (run states): it is a tool on top of both, reached only from
+runner.py; nothing else in `storage` imports it.
 """
