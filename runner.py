@@ -1,4 +1,4 @@
-"""`coursebot` command line: up | migrate | validate | play.
+"""`coursebot` command line: up | migrate | validate | play | import-profochatbot.
 
 `up` is the main job: it brings up the stores (embedded ones when no URLs are configured),
 migrates, then serves the Telegram runtime and the panel in one asyncio process.
@@ -11,7 +11,9 @@ import asyncio
 import logging
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from functools import partial
 from typing import TYPE_CHECKING
 
 from adapters.observability.logs import configure_logging
@@ -116,6 +118,17 @@ def _cmd_play(settings: Settings, argv: list[str]) -> int:
     return play_main(argv, chat=chat, chat_description=description)
 
 
+@contextmanager
+def _stores(settings: Settings) -> Iterator[Settings]:
+    """Settings with reachable stores (embedded ones if unset), stopped on the way out."""
+    settings, services = _resolve_stores(settings, announce=True)
+    try:
+        yield settings
+    finally:
+        if services is not None:
+            services.stop()
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="coursebot", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -129,13 +142,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     sub.add_parser("migrate", help="upgrade the database schema to the latest migration")
     sub.add_parser("validate", help="validate course YAML files", add_help=False)
     sub.add_parser("play", help="play a course in the terminal", add_help=False)
+    sub.add_parser(
+        "import-profochatbot",
+        help="move an old ProfoChatBot installation into an account",
+        add_help=False,
+    )
     args, rest = parser.parse_known_args(argv)
 
     if args.command == "validate":
         from courses.cli import validate_main
 
         return validate_main(rest)
-    if rest and args.command != "play":
+    if rest and args.command not in ("play", "import-profochatbot"):
         parser.error(f"unrecognized arguments: {' '.join(rest)}")
 
     try:
@@ -150,6 +168,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.error(str(exc))
     if args.command == "up":
         return _cmd_up(settings)
+    if args.command == "import-profochatbot":
+        from storage.legacy_import.cli import import_main
+
+        return import_main(rest, stores=partial(_stores, settings))
     return _cmd_migrate(settings)
 
 

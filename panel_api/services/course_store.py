@@ -8,7 +8,6 @@ and a checksum of the source.
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Iterable
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -52,7 +51,7 @@ def require_valid(checked: Checked) -> str:
 
 
 def checksum(source_text: str) -> str:
-    return hashlib.sha256(source_text.encode()).hexdigest()
+    return courses.source_checksum(source_text)
 
 
 async def store_version(

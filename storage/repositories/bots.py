@@ -63,6 +63,11 @@ async def get(session: AsyncSession, account_id: int, bot_id: int) -> Bot | None
     return await get_scoped(session, Bot, account_id, Bot.id == bot_id)
 
 
+async def get_by_token(session: AsyncSession, account_id: int, token: Secret) -> Bot | None:
+    """The account's bot with this token (the ProfoChatBot import finds bots it made)."""
+    return await get_scoped(session, Bot, account_id, Bot.token_hash == token_hash(token))
+
+
 async def list_all(session: AsyncSession, account_id: int) -> list[Bot]:
     stmt = select(Bot).where(Bot.account_id == account_id).order_by(Bot.id)
     return list((await session.scalars(stmt)).all())

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, NamedTuple
 
@@ -17,6 +18,11 @@ from storage.repositories._common import (
     get_scoped,
     rows_changed,
 )
+
+
+def source_checksum(source_text: str) -> str:
+    """A version's checksum: SHA-256 of its source, whichever way the version came in."""
+    return hashlib.sha256(source_text.encode()).hexdigest()
 
 
 async def create(session: AsyncSession, account_id: int, *, title: str, slug: str) -> Course:
