@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import html
 import logging
 from collections.abc import AsyncIterator, Sequence
 
@@ -161,17 +162,22 @@ class Delivery:
         return [await self._sender.call(chat_id, method) for method in methods]
 
     async def _send_fallback(self, row: OutboxRow, effect: object) -> list[object] | None:
-        """Plain text instead of what Telegram refused; None when even that failed."""
-        plain = _plain_fallback(effect)
-        if plain is None:
+        """Words instead of what Telegram refused, formatted as the course wrote them where
+        that may be what still goes through, else plain; None when even that failed."""
+        fallbacks = _fallbacks(effect)
+        if not fallbacks:
             await self._give_up(row, "refused by Telegram", final=True)
             return None
-        try:
-            results = await self._send_all(row.chat_id, render(row.chat_id, plain))
-        except Exception as exc:
-            await self._give_up(row, f"fallback failed: {type(exc).__name__}", final=True)
-            return None
-        return results
+        for fallback in fallbacks:
+            try:
+                return await self._send_all(row.chat_id, render(row.chat_id, fallback))
+            except TelegramBadRequest:
+                continue  # its formatting was refused too: the plain words next
+            except Exception as exc:
+                await self._give_up(row, f"fallback failed: {type(exc).__name__}", final=True)
+                return None
+        await self._give_up(row, "fallback refused by Telegram", final=True)
+        return None
 
     @contextlib.asynccontextmanager
     async def _typing(self, chat_id: int, *, at_once: bool) -> AsyncIterator[None]:
@@ -293,15 +299,23 @@ class Delivery:
             )
 
 
-def _plain_fallback(effect: object) -> SendText | None:
-    """The effect's words without formatting, with links instead of unfetchable media and
-    with its buttons kept (a lesson waiting for a button must still get one)."""
+def _fallbacks(effect: object) -> list[SendText]:
+    """What to send instead of an effect Telegram refused, best first: the words with links
+    instead of unfetchable media (formatted as written, then plain), with the buttons kept
+    (a lesson waiting for a button must still get one). A refused text is sent plain: its
+    formatting is the likely reason."""
     if isinstance(effect, SendText):
-        return SendText(effect.text, None, effect.buttons, effect.link_preview)
-    if isinstance(effect, SendMedia):
-        words = "\n".join([*([effect.caption] if effect.caption else []), *effect.urls])
-        return SendText(words, None, effect.buttons)
-    if isinstance(effect, SendAudio):
-        words = "\n".join([*([effect.caption] if effect.caption else []), *effect.urls])
-        return SendText(words, None)
-    return None
+        return [SendText(effect.text, None, effect.buttons, effect.link_preview)]
+    if isinstance(effect, SendMedia | SendAudio):
+        buttons = effect.buttons if isinstance(effect, SendMedia) else ()
+        plain = SendText(_with_links(effect.caption, effect.urls, None), None, buttons)
+        if effect.parse_mode is None or not effect.caption:
+            return [plain]
+        mode = effect.parse_mode
+        return [SendText(_with_links(effect.caption, effect.urls, mode), mode, buttons), plain]
+    return []
+
+
+def _with_links(caption: str | None, urls: tuple[str, ...], parse_mode: str | None) -> str:
+    links = [html.escape(url) if parse_mode == "HTML" else url for url in urls]
+    return "\n".join([*([caption] if caption else []), *links])

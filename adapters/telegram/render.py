@@ -29,6 +29,7 @@ from adapters.telegram.lean_methods import (
     LeanSendPoll,
     LeanSendVideo,
 )
+from adapters.telegram.media_links import fetchable_url
 from engine.effects import InlineButton, SendAudio, SendMedia, SendPoll, SendText, Typing
 
 MESSAGE_LIMIT = 4096
@@ -125,7 +126,7 @@ def _media(chat_id: int, effect: SendMedia) -> list[TelegramMethod]:
     caption_fits = caption is None or len(caption) <= CAPTION_LIMIT
     methods: list[TelegramMethod] = []
     if len(effect.urls) == 1 and caption_fits:
-        url = effect.urls[0]
+        url = fetchable_url(effect.urls[0])
         cls = LeanSendVideo if _is_video(url) else LeanSendPhoto
         field = "video" if cls is LeanSendVideo else "photo"
         methods.append(
@@ -143,10 +144,12 @@ def _media(chat_id: int, effect: SendMedia) -> list[TelegramMethod]:
         if len(batch) == 1:
             cls = LeanSendVideo if _is_video(batch[0]) else LeanSendPhoto
             field = "video" if cls is LeanSendVideo else "photo"
-            methods.append(cls(chat_id=chat_id, **{field: batch[0]}))
+            methods.append(cls(chat_id=chat_id, **{field: fetchable_url(batch[0])}))
             continue
         media = [
-            InputMediaVideo(media=url) if _is_video(url) else InputMediaPhoto(media=url)
+            InputMediaVideo(media=fetchable_url(url))
+            if _is_video(url)
+            else InputMediaPhoto(media=fetchable_url(url))
             for url in batch
         ]
         methods.append(LeanSendMediaGroup(chat_id=chat_id, media=media))
@@ -166,7 +169,7 @@ def _audio(chat_id: int, effect: SendAudio) -> list[TelegramMethod]:
         methods.append(
             LeanSendAudio(
                 chat_id=chat_id,
-                audio=url,
+                audio=fetchable_url(url),
                 caption=caption if index == 0 else None,
                 parse_mode=telegram_parse_mode(effect.parse_mode),
             )
