@@ -23,7 +23,8 @@ from collections.abc import AsyncIterator, Sequence
 from aiogram import Bot
 from aiogram.enums import ChatAction
 from aiogram.exceptions import TelegramAPIError, TelegramBadRequest, TelegramNetworkError
-from aiogram.methods import SendChatAction, TelegramMethod
+from aiogram.methods import SendChatAction, SendVoice, TelegramMethod
+from aiogram.types import BufferedInputFile
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from adapters.llm import LLMClient, LLMError
@@ -36,10 +37,18 @@ from adapters.telegram.enrollment import HostedBot
 from adapters.telegram.journal import Journal
 from adapters.telegram.journal_items import OutboxRow
 from adapters.telegram.lean_methods import Sent
-from adapters.telegram.render import render
+from adapters.telegram.render import RenderableEffect, render
 from adapters.telegram.sender import BotSender, ChatBlocked
 from adapters.telegram.student_texts import Notice, notice_text
-from engine.effects import AskLLM, InlineButton, SendAudio, SendMedia, SendPoll, SendText
+from engine.effects import (
+    AskLLM,
+    InlineButton,
+    SendAudio,
+    SendMedia,
+    SendPoll,
+    SendText,
+    Speech,
+)
 from engine.events import Event, LLMFailed, LLMReply, PollSent, Voice
 from storage.batch import PENDING_LIMIT
 from storage.db import Database
@@ -140,14 +149,15 @@ class Delivery:
                 return await self._finish(row, None)
             effect = offer
         try:
-            results = await self._send_all(row.chat_id, render(row.chat_id, effect))
+            results = await self._send_all(row.chat_id, await self._methods(row, effect))
         except ChatBlocked:
             return await self._give_up(row, "blocked by the user", final=True)
         except TelegramBadRequest as exc:
             log.warning("bot %s: Telegram refused outbox %s: %s", self._bot.bot_id, row.id, exc)
-            results = await self._send_fallback(row, effect)
-            if results is None:
+            fallback = await self._send_fallback(row, effect)
+            if fallback is None:
                 return True  # given up on (recorded there)
+            results = fallback
         except Exception as exc:
             await self._give_up(row, f"{type(exc).__name__}: {exc}", final=False)
             raise DeliveryPaused(str(exc)) from exc
@@ -157,6 +167,27 @@ class Delivery:
             if poll is not None:
                 event = PollSent(poll.id, effect.ref)
         return await self._finish(row, event)
+
+    async def _methods(self, row: OutboxRow, effect: RenderableEffect) -> list[TelegramMethod]:
+        """The Bot API calls for an effect; a reply to be spoken is synthesised first."""
+        if isinstance(effect, SendText) and effect.voice is not None:
+            audio = await self._speak(row, effect.text, effect.voice)
+            if audio is not None:
+                voice = BufferedInputFile(audio, filename="reply.ogg")
+                return [SendVoice(chat_id=row.chat_id, voice=voice)]
+        return render(row.chat_id, effect)
+
+    async def _speak(self, row: OutboxRow, text: str, speech: Speech) -> bytes | None:
+        """The reply as OGG/Opus, or None (the text goes instead: a provider without speech
+        must never leave the student without an answer)."""
+        if self._llm is None:
+            return None
+        try:
+            async with self._typing(row.chat_id, at_once=True):
+                return await self._llm.speak(self._bot.account_id, text, speech)
+        except LLMError as exc:
+            log.warning("bot %s: reply sent as text, no speech: %s", self._bot.bot_id, exc)
+            return None
 
     async def _send_all(self, chat_id: int, methods: list[TelegramMethod]) -> list[object]:
         return [await self._sender.call(chat_id, method) for method in methods]
