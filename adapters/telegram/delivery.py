@@ -37,6 +37,7 @@ from adapters.telegram.enrollment import HostedBot
 from adapters.telegram.journal import Journal
 from adapters.telegram.journal_items import OutboxRow
 from adapters.telegram.lean_methods import Sent
+from adapters.telegram.media_memory import MediaMemory
 from adapters.telegram.render import RenderableEffect, render
 from adapters.telegram.sender import BotSender, ChatBlocked
 from adapters.telegram.student_texts import Notice, notice_text
@@ -93,6 +94,7 @@ class Delivery:
         self._queued_meanwhile: dict[int, int] = {}
         self._payments = payments
         self._typing_interval_s = typing_interval_s
+        self._media = MediaMemory(bot, self._session, courses)
 
     @contextlib.asynccontextmanager
     async def _session(self) -> AsyncIterator[AsyncSession]:
@@ -154,6 +156,8 @@ class Delivery:
             return await self._give_up(row, "blocked by the user", final=True)
         except TelegramBadRequest as exc:
             log.warning("bot %s: Telegram refused outbox %s: %s", self._bot.bot_id, row.id, exc)
+            if isinstance(effect, SendMedia | SendAudio):
+                await self._media.note_refusal(row.run_id, effect.urls, exc.message)
             fallback = await self._send_fallback(row, effect)
             if fallback is None:
                 return True  # given up on (recorded there)
@@ -161,6 +165,9 @@ class Delivery:
         except Exception as exc:
             await self._give_up(row, f"{type(exc).__name__}: {exc}", final=False)
             raise DeliveryPaused(str(exc)) from exc
+        else:
+            if isinstance(effect, SendMedia | SendAudio):
+                await self._media.remember(effect.urls, results)
         event: Event | None = None
         if isinstance(effect, SendPoll):
             poll = next((r.poll for r in results if isinstance(r, Sent) and r.poll), None)
@@ -169,12 +176,15 @@ class Delivery:
         return await self._finish(row, event)
 
     async def _methods(self, row: OutboxRow, effect: RenderableEffect) -> list[TelegramMethod]:
-        """The Bot API calls for an effect; a reply to be spoken is synthesised first."""
+        """The Bot API calls for an effect: a reply to be spoken is synthesised first, media
+        Telegram fetched for this bot before go by file id."""
         if isinstance(effect, SendText) and effect.voice is not None:
             audio = await self._speak(row, effect.text, effect.voice)
             if audio is not None:
                 voice = BufferedInputFile(audio, filename="reply.ogg")
                 return [SendVoice(chat_id=row.chat_id, voice=voice)]
+        if isinstance(effect, SendMedia | SendAudio):
+            return render(row.chat_id, effect, await self._media.file_ids())
         return render(row.chat_id, effect)
 
     async def _speak(self, row: OutboxRow, text: str, speech: Speech) -> bytes | None:
