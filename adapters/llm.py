@@ -1,4 +1,4 @@
-"""Chat completions and voice transcription for `dialog` elements, per account.
+"""Chat completions, voice transcription and speech for `dialog` elements, per account.
 
 Each account may bring its own OpenAI-compatible endpoint, key, model and call timeout (the
 key stored encrypted); otherwise the process default (OPENAI_BASE_URL) serves it. Every call
@@ -19,9 +19,10 @@ from datetime import datetime
 from typing import Any, Protocol
 
 from adapters.telegram.student_texts import Notice, notice_text
+from engine.effects import Speech
 from storage.crypto import SecretBox
 from storage.db import Database
-from storage.outbound import OutboundClient, OutboundError
+from storage.outbound import OutboundClient, OutboundError, OutboundResponse
 from storage.repositories import llm as llm_repo
 
 
@@ -47,6 +48,8 @@ class LLMClient(Protocol):
         self, account_id: int, audio: bytes, filename: str, language: str | None
     ) -> str: ...
 
+    async def speak(self, account_id: int, text: str, speech: Speech) -> bytes: ...
+
 
 @dataclass(frozen=True)
 class Endpoint:
@@ -55,6 +58,8 @@ class Endpoint:
     model: str
     transcription_model: str = "whisper-1"
     timeout_s: float = 60.0
+    speech_model: str = "tts-1"
+    speech_voice: str = "alloy"
 
     def __repr__(self) -> str:  # the key must never reach a log
         return f"Endpoint(base_url={self.base_url!r}, model={self.model!r})"
@@ -170,14 +175,37 @@ class AccountLLM:
             raise LLMError("transcription is empty")
         return text.strip()
 
+    async def speak(self, account_id: int, text: str, speech: Speech) -> bytes:
+        """`text` spoken, as OGG/Opus (what Telegram plays as a voice message)."""
+        endpoint = await self._endpoint(account_id, check_budget=True)
+        body: dict[str, Any] = {
+            "model": speech.model or endpoint.speech_model,
+            "voice": speech.voice or endpoint.speech_voice,
+            "input": text,
+            "response_format": "opus",
+        }
+        if speech.speed is not None:
+            body["speed"] = speech.speed
+        answer = await self._send(endpoint, "/audio/speech", json=body)
+        if not answer.content:
+            raise LLMError("speech is empty")
+        return answer.content
+
     async def _post(self, endpoint: Endpoint, path: str, **request: Any) -> dict[str, Any]:
+        answer = await self._send(endpoint, path, **request)
+        try:
+            return answer.json_object()
+        except OutboundError as exc:
+            raise LLMError(str(exc)) from None
+
+    async def _send(self, endpoint: Endpoint, path: str, **request: Any) -> OutboundResponse:
         headers = {"Authorization": f"Bearer {endpoint.api_key}"} if endpoint.api_key else {}
         url = endpoint.base_url.rstrip("/") + path
         try:
             answer = await self._outbound.request(
                 "POST", url, headers=headers, timeout_s=endpoint.timeout_s, **request
             )
-            return answer.ensure_ok().json_object()
+            return answer.ensure_ok()
         except OutboundError as exc:
             raise LLMError(str(exc)) from None
 

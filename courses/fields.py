@@ -46,6 +46,7 @@ _TRUE_WORDS = {"yes", "true", "on", "y"}
 _FALSE_WORDS = {"no", "false", "off", "n"}
 PARSE_MODES = ("HTML", "MARKDOWN", "HTML!")
 _DIGITS = re.compile(r"[0-9]+")
+_NON_ASCII = re.compile(r"[^\x00-\x7f]")
 
 
 def is_null(node: Node) -> bool:
@@ -58,6 +59,18 @@ def looks_like_url(value: str) -> bool:
     except ValueError:  # e.g. "http://[oops": an unbalanced IPv6 bracket
         return False
     return parts.scheme in ("http", "https") and bool(parts.netloc)
+
+
+def words_after_url(value: str) -> str | None:
+    """The words glued onto a link, if any: editors paste a link and keep typing
+    (`...usp=drive_linkВ учительской...`). A link has no spaces, and its query has no
+    letters outside ASCII (an address's path may: wiki links are pasted that way)."""
+    text = value.strip()
+    space = re.search(r"\s", text)
+    query_start = text.find("?")
+    foreign = _NON_ASCII.search(text, query_start) if query_start >= 0 else None
+    cuts = [m.start() for m in (space, foreign) if m is not None]
+    return text[min(cuts) :].strip() if cuts else None
 
 
 def is_whole_number(text: str) -> bool:
@@ -241,6 +254,14 @@ class FieldReader:
             if not looks_like_url(item.value):
                 self.warning(
                     f"media entry {item.value!r} is not an http(s) URL; Telegram will reject it",
+                    entry.key,
+                    line_of(item),
+                )
+            elif (words := words_after_url(item.value)) is not None:
+                self.warning(
+                    f"media entry {shorten(item.value, 60)!r} has words after the link "
+                    f"({shorten(words)!r}); Telegram will reject it: keep only the link here "
+                    "and put the words in the text",
                     entry.key,
                     line_of(item),
                 )

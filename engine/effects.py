@@ -24,11 +24,25 @@ class InlineButton:
 
 
 @dataclass(frozen=True, slots=True)
+class Speech:
+    """How a dialog wants its replies spoken (the course's `tts_*` settings; None: the
+    provider's default)."""
+
+    model: str | None = None
+    voice: str | None = None
+    speed: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class SendText:
+    """`voice`: say it as a voice message where the adapter can synthesise speech; the
+    words are the same either way, so everything that only reads them treats it as text."""
+
     text: str
     parse_mode: str | None
     buttons: tuple[InlineButton, ...] = ()
     link_preview: bool = True
+    voice: Speech | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -506,6 +506,45 @@ class Outbox(Base):
     sent_at: Mapped[datetime | None]
 
 
+class BotMedia(Base):
+    """A media link Telegram fetched once for a bot, and the `file_id` it gave back: sent
+    again, the file goes by id instead of Telegram downloading the link anew (file ids are
+    per bot, DESIGN §12)."""
+
+    __tablename__ = "bot_media"
+    __table_args__ = (
+        UniqueConstraint("bot_id", "url"),
+        tenant_fk("bot_id", "bot", ondelete="CASCADE"),
+    )
+
+    id: Mapped[int] = _pk()
+    account_id: Mapped[int] = _account_id()
+    bot_id: Mapped[int]
+    url: Mapped[str]
+    file_id: Mapped[str]
+    created_at: Mapped[datetime] = _created_at()
+
+
+class RefusedMedia(Base):
+    """A media link of a course version that Telegram refused to send (an HTML page, a file
+    too large, a dead link): recorded once per version, element and link so the creator
+    sees it on the version and its runs, while students get the words instead."""
+
+    __tablename__ = "refused_media"
+    __table_args__ = (
+        UniqueConstraint("course_version_id", "element_id", "url"),
+        tenant_fk("course_version_id", "course_version", ondelete="CASCADE"),
+    )
+
+    id: Mapped[int] = _pk()
+    account_id: Mapped[int] = _account_id()
+    course_version_id: Mapped[int]
+    element_id: Mapped[str]
+    url: Mapped[str]
+    reason: Mapped[str]
+    created_at: Mapped[datetime] = _created_at()
+
+
 class Banned(Base):
     """A banned Telegram user: for the whole account (bot_id NULL) or for one bot."""
 

@@ -16,13 +16,15 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import html
 import logging
 from collections.abc import AsyncIterator, Sequence
 
 from aiogram import Bot
 from aiogram.enums import ChatAction
 from aiogram.exceptions import TelegramAPIError, TelegramBadRequest, TelegramNetworkError
-from aiogram.methods import SendChatAction, TelegramMethod
+from aiogram.methods import SendChatAction, SendVoice, TelegramMethod
+from aiogram.types import BufferedInputFile
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from adapters.llm import LLMClient, LLMError
@@ -35,10 +37,19 @@ from adapters.telegram.enrollment import HostedBot
 from adapters.telegram.journal import Journal
 from adapters.telegram.journal_items import OutboxRow
 from adapters.telegram.lean_methods import Sent
-from adapters.telegram.render import render
+from adapters.telegram.media_memory import MediaMemory
+from adapters.telegram.render import RenderableEffect, render
 from adapters.telegram.sender import BotSender, ChatBlocked
 from adapters.telegram.student_texts import Notice, notice_text
-from engine.effects import AskLLM, InlineButton, SendAudio, SendMedia, SendPoll, SendText
+from engine.effects import (
+    AskLLM,
+    InlineButton,
+    SendAudio,
+    SendMedia,
+    SendPoll,
+    SendText,
+    Speech,
+)
 from engine.events import Event, LLMFailed, LLMReply, PollSent, Voice
 from engine.progress import current_element
 from engine.state import RunState
@@ -85,6 +96,7 @@ class Delivery:
         self._queued_meanwhile: dict[int, int] = {}
         self._payments = payments
         self._typing_interval_s = typing_interval_s
+        self._media = MediaMemory(bot, self._session, courses)
 
     @contextlib.asynccontextmanager
     async def _session(self) -> AsyncIterator[AsyncSession]:
@@ -142,17 +154,23 @@ class Delivery:
             effect = offer
         results: list[object] | None
         try:
-            results = await self._send_all(row.chat_id, render(row.chat_id, effect))
+            results = await self._send_all(row.chat_id, await self._methods(row, effect))
         except ChatBlocked:
             return await self._give_up(row, "blocked by the user", final=True)
         except TelegramBadRequest as exc:
             log.warning("bot %s: Telegram refused outbox %s: %s", self._bot.bot_id, row.id, exc)
-            results = await self._send_fallback(row, effect)
-            if results is None:
+            if isinstance(effect, SendMedia | SendAudio):
+                await self._media.note_refusal(row.run_id, effect.urls, exc.message)
+            fallback = await self._send_fallback(row, effect)
+            if fallback is None:
                 return True  # given up on (recorded there)
+            results = fallback
         except Exception as exc:
             await self._give_up(row, f"{type(exc).__name__}: {exc}", final=False)
             raise DeliveryPaused(str(exc)) from exc
+        else:
+            if isinstance(effect, SendMedia | SendAudio):
+                await self._media.remember(effect.urls, results)
         event: Event | None = None
         if isinstance(effect, SendPoll):
             poll = next((r.poll for r in results if isinstance(r, Sent) and r.poll), None)
@@ -160,21 +178,50 @@ class Delivery:
                 event = PollSent(poll.id, effect.ref)
         return await self._finish(row, event)
 
+    async def _methods(self, row: OutboxRow, effect: RenderableEffect) -> list[TelegramMethod]:
+        """The Bot API calls for an effect: a reply to be spoken is synthesised first, media
+        Telegram fetched for this bot before go by file id."""
+        if isinstance(effect, SendText) and effect.voice is not None:
+            audio = await self._speak(row, effect.text, effect.voice)
+            if audio is not None:
+                voice = BufferedInputFile(audio, filename="reply.ogg")
+                return [SendVoice(chat_id=row.chat_id, voice=voice)]
+        if isinstance(effect, SendMedia | SendAudio):
+            return render(row.chat_id, effect, await self._media.file_ids())
+        return render(row.chat_id, effect)
+
+    async def _speak(self, row: OutboxRow, text: str, speech: Speech) -> bytes | None:
+        """The reply as OGG/Opus, or None (the text goes instead: a provider without speech
+        must never leave the student without an answer)."""
+        if self._llm is None:
+            return None
+        try:
+            async with self._typing(row.chat_id, at_once=True):
+                return await self._llm.speak(self._bot.account_id, text, speech)
+        except LLMError as exc:
+            log.warning("bot %s: reply sent as text, no speech: %s", self._bot.bot_id, exc)
+            return None
+
     async def _send_all(self, chat_id: int, methods: list[TelegramMethod]) -> list[object]:
         return [await self._sender.call(chat_id, method) for method in methods]
 
     async def _send_fallback(self, row: OutboxRow, effect: object) -> list[object] | None:
-        """Plain text instead of what Telegram refused; None when even that failed."""
-        plain = _plain_fallback(effect)
-        if plain is None:
+        """Words instead of what Telegram refused, formatted as the course wrote them where
+        that may be what still goes through, else plain; None when even that failed."""
+        fallbacks = _fallbacks(effect)
+        if not fallbacks:
             await self._give_up(row, "refused by Telegram", final=True)
             return None
-        try:
-            results = await self._send_all(row.chat_id, render(row.chat_id, plain))
-        except Exception as exc:
-            await self._give_up(row, f"fallback failed: {type(exc).__name__}", final=True)
-            return None
-        return results
+        for fallback in fallbacks:
+            try:
+                return await self._send_all(row.chat_id, render(row.chat_id, fallback))
+            except TelegramBadRequest:
+                continue  # its formatting was refused too: the plain words next
+            except Exception as exc:
+                await self._give_up(row, f"fallback failed: {type(exc).__name__}", final=True)
+                return None
+        await self._give_up(row, "fallback refused by Telegram", final=True)
+        return None
 
     @contextlib.asynccontextmanager
     async def _typing(self, chat_id: int, *, at_once: bool) -> AsyncIterator[None]:
@@ -295,15 +342,23 @@ class Delivery:
             )
 
 
-def _plain_fallback(effect: object) -> SendText | None:
-    """The effect's words without formatting, with links instead of unfetchable media and
-    with its buttons kept (a lesson waiting for a button must still get one)."""
+def _fallbacks(effect: object) -> list[SendText]:
+    """What to send instead of an effect Telegram refused, best first: the words with links
+    instead of unfetchable media (formatted as written, then plain), with the buttons kept
+    (a lesson waiting for a button must still get one). A refused text is sent plain: its
+    formatting is the likely reason."""
     if isinstance(effect, SendText):
-        return SendText(effect.text, None, effect.buttons, effect.link_preview)
-    if isinstance(effect, SendMedia):
-        words = "\n".join([*([effect.caption] if effect.caption else []), *effect.urls])
-        return SendText(words, None, effect.buttons)
-    if isinstance(effect, SendAudio):
-        words = "\n".join([*([effect.caption] if effect.caption else []), *effect.urls])
-        return SendText(words, None)
-    return None
+        return [SendText(effect.text, None, effect.buttons, effect.link_preview)]
+    if isinstance(effect, SendMedia | SendAudio):
+        buttons = effect.buttons if isinstance(effect, SendMedia) else ()
+        plain = SendText(_with_links(effect.caption, effect.urls, None), None, buttons)
+        if effect.parse_mode is None or not effect.caption:
+            return [plain]
+        mode = effect.parse_mode
+        return [SendText(_with_links(effect.caption, effect.urls, mode), mode, buttons), plain]
+    return []
+
+
+def _with_links(caption: str | None, urls: tuple[str, ...], parse_mode: str | None) -> str:
+    links = [html.escape(url) if parse_mode == "HTML" else url for url in urls]
+    return "\n".join([*([caption] if caption else []), *links])

@@ -9,7 +9,16 @@ from __future__ import annotations
 from dataclasses import dataclass, fields
 from typing import Any
 
-from engine.effects import AskLLM, InlineButton, SendAudio, SendMedia, SendPoll, SendText, Typing
+from engine.effects import (
+    AskLLM,
+    InlineButton,
+    SendAudio,
+    SendMedia,
+    SendPoll,
+    SendText,
+    Speech,
+    Typing,
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,6 +80,10 @@ def encode(effect: OutgoingEffect) -> dict[str, Any]:
         value = getattr(effect, name)
         if name == "buttons":
             value = [_button(button) for button in value]
+        elif name == "voice":
+            if value is None:
+                continue  # most texts: the payload stays as it was before voices
+            value = {"model": value.model, "voice": value.voice, "speed": value.speed}
         payload[name] = value
     return payload
 
@@ -84,6 +97,8 @@ def decode(payload: dict[str, Any]) -> OutgoingEffect:
     cls = _KINDS[fields.pop("effect")]
     if "buttons" in fields:
         fields["buttons"] = tuple(InlineButton(**b) for b in fields["buttons"])
+    if fields.get("voice") is not None:
+        fields["voice"] = Speech(**fields["voice"])
     for name in ("urls", "options", "correct_option_ids", "messages"):
         if name in fields:
             fields[name] = tuple(fields[name])

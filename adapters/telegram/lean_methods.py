@@ -32,13 +32,30 @@ class SentPoll(BaseModel):
     id: str
 
 
+class SentFile(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    file_id: str
+
+
 class Sent(BaseModel):
-    """A message Telegram accepted, as far as the runtime cares."""
+    """A message Telegram accepted, as far as the runtime cares: its poll, and the file id
+    of media it fetched (sent again by id, Telegram need not download it anew)."""
 
     model_config = ConfigDict(extra="ignore")
 
     message_id: int
     poll: SentPoll | None = None
+    photo: list[SentFile] | None = None  # sizes, smallest first
+    video: SentFile | None = None
+    audio: SentFile | None = None
+
+    @property
+    def file_id(self) -> str | None:
+        if self.photo:
+            return self.photo[-1].file_id
+        media = self.video or self.audio
+        return media.file_id if media is not None else None
 
 
 class LeanSendMessage(SendMessage):

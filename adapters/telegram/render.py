@@ -7,7 +7,9 @@ stays free of them.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from functools import lru_cache
+from types import MappingProxyType
 
 from aiogram.enums import ChatAction, ParseMode, PollType
 from aiogram.methods import SendChatAction, TelegramMethod
@@ -29,6 +31,7 @@ from adapters.telegram.lean_methods import (
     LeanSendPoll,
     LeanSendVideo,
 )
+from adapters.telegram.media_links import fetchable_url
 from engine.effects import InlineButton, SendAudio, SendMedia, SendPoll, SendText, Typing
 
 MESSAGE_LIMIT = 4096
@@ -37,6 +40,7 @@ ALBUM_LIMIT = 10
 _VIDEO_SUFFIXES = (".mp4", ".mov", ".webm")
 
 RenderableEffect = SendText | SendMedia | SendAudio | SendPoll | Typing
+_NO_FILES: Mapping[str, str] = MappingProxyType({})
 
 
 def telegram_parse_mode(engine_mode: str | None) -> str | None:
@@ -92,6 +96,12 @@ def split_text(text: str, limit: int = MESSAGE_LIMIT) -> list[str]:
 _NO_LINK_PREVIEW = LinkPreviewOptions(is_disabled=True)
 
 
+def _source(url: str, files: Mapping[str, str]) -> str:
+    """What Telegram is given for a course's media link: the file id it returned for the
+    link before, else a link it can download."""
+    return files.get(url) or fetchable_url(url)
+
+
 def _is_video(url: str) -> bool:
     return url.split("?", 1)[0].lower().endswith(_VIDEO_SUFFIXES)
 
@@ -119,7 +129,7 @@ def _text_messages(
     return methods
 
 
-def _media(chat_id: int, effect: SendMedia) -> list[TelegramMethod]:
+def _media(chat_id: int, effect: SendMedia, files: Mapping[str, str]) -> list[TelegramMethod]:
     caption = effect.caption
     mode = telegram_parse_mode(effect.parse_mode)
     caption_fits = caption is None or len(caption) <= CAPTION_LIMIT
@@ -131,7 +141,7 @@ def _media(chat_id: int, effect: SendMedia) -> list[TelegramMethod]:
         methods.append(
             cls(
                 chat_id=chat_id,
-                **{field: url},
+                **{field: _source(url, files)},
                 caption=caption,
                 parse_mode=mode,
                 reply_markup=keyboard(effect.buttons),
@@ -143,10 +153,12 @@ def _media(chat_id: int, effect: SendMedia) -> list[TelegramMethod]:
         if len(batch) == 1:
             cls = LeanSendVideo if _is_video(batch[0]) else LeanSendPhoto
             field = "video" if cls is LeanSendVideo else "photo"
-            methods.append(cls(chat_id=chat_id, **{field: batch[0]}))
+            methods.append(cls(chat_id=chat_id, **{field: _source(batch[0], files)}))
             continue
         media = [
-            InputMediaVideo(media=url) if _is_video(url) else InputMediaPhoto(media=url)
+            InputMediaVideo(media=_source(url, files))
+            if _is_video(url)
+            else InputMediaPhoto(media=_source(url, files))
             for url in batch
         ]
         methods.append(LeanSendMediaGroup(chat_id=chat_id, media=media))
@@ -156,7 +168,7 @@ def _media(chat_id: int, effect: SendMedia) -> list[TelegramMethod]:
     return methods
 
 
-def _audio(chat_id: int, effect: SendAudio) -> list[TelegramMethod]:
+def _audio(chat_id: int, effect: SendAudio, files: Mapping[str, str]) -> list[TelegramMethod]:
     caption = effect.caption
     methods: list[TelegramMethod] = []
     if caption and len(caption) > CAPTION_LIMIT:
@@ -166,7 +178,7 @@ def _audio(chat_id: int, effect: SendAudio) -> list[TelegramMethod]:
         methods.append(
             LeanSendAudio(
                 chat_id=chat_id,
-                audio=url,
+                audio=_source(url, files),
                 caption=caption if index == 0 else None,
                 parse_mode=telegram_parse_mode(effect.parse_mode),
             )
@@ -194,16 +206,19 @@ def _poll_options(options: tuple[str, ...]) -> list[InputPollOption]:
     return [InputPollOption(text=option) for option in options]
 
 
-def render(chat_id: int, effect: RenderableEffect) -> list[TelegramMethod]:
-    """The Bot API calls that carry out one effect, in order."""
+def render(
+    chat_id: int, effect: RenderableEffect, files: Mapping[str, str] = _NO_FILES
+) -> list[TelegramMethod]:
+    """The Bot API calls that carry out one effect, in order. `files`: media links Telegram
+    fetched for this bot before -> their file ids."""
     if isinstance(effect, SendText):
         return _text_messages(
             chat_id, effect.text, effect.parse_mode, effect.buttons, effect.link_preview
         )
     if isinstance(effect, SendMedia):
-        return _media(chat_id, effect)
+        return _media(chat_id, effect, files)
     if isinstance(effect, SendAudio):
-        return _audio(chat_id, effect)
+        return _audio(chat_id, effect, files)
     if isinstance(effect, SendPoll):
         return [_poll(chat_id, effect)]
     return [SendChatAction(chat_id=chat_id, action=ChatAction.TYPING)]

@@ -4,7 +4,8 @@ On entry the element text is sent and becomes the first assistant message of a f
 history (after any `conversation` seed); with `auto_start` the LLM speaks first. Each
 student message is recorded, then Typing + AskLLM with the rendered system prompt. A reply
 containing ``{STOP}`` or ``#конецдиалога`` ends the dialog (markers stripped, the rest sent
-if non-empty), as does the reply to the `max_messages`-th student message. A failed LLM
+if non-empty), as does the reply to the `max_messages`-th student message. With
+`voice_response` the replies are to be spoken (`SendText.voice`, the `tts_*` settings). A failed LLM
 call sends a short apology and keeps the dialog open so the student can write again.
 """
 
@@ -15,7 +16,7 @@ from collections.abc import Mapping
 
 from engine import texts
 from engine.draft import Draft
-from engine.effects import AskLLM, Record, SendText, Typing
+from engine.effects import AskLLM, Record, SendText, Speech, Typing
 from engine.elements.base import Handler
 from engine.elements.prompt import render_prompt
 from engine.events import LLMFailed, LLMReply, Text
@@ -49,6 +50,12 @@ def _ask(ctx: Draft, element: DialogElement) -> Outcome:
     ctx.effects.append(AskLLM(element.id, element.model, messages, element.temperature))
     ctx.begin_wait("llm")
     return WAIT
+
+
+def _speech(element: DialogElement) -> Speech | None:
+    if not element.voice_response:
+        return None
+    return Speech(element.tts_model, element.tts_voice, element.tts_speed)
 
 
 def _history(ctx: Draft, element: DialogElement) -> tuple[DialogMessage, ...]:
@@ -90,7 +97,7 @@ def react(ctx: Draft, element: DialogElement, event: object) -> Outcome:
     if reply:
         parse_mode = "HTML" if element.parse_mode == "HTML!" else None
         link_preview = bool(element.link_preview)
-        ctx.effects.append(SendText(reply, parse_mode, (), link_preview))
+        ctx.effects.append(SendText(reply, parse_mode, (), link_preview, _speech(element)))
         ctx.effects.append(Record(element.id, "bot", reply))
         _append(ctx, element, DialogMessage("assistant", reply))
     user_messages = _student_messages(_history(ctx, element)) - _student_messages(

@@ -1,4 +1,4 @@
-"""A fake OpenAI-compatible API: chat completions and audio transcriptions over real HTTP.
+"""A fake OpenAI-compatible API: chat completions, transcriptions and speech over real HTTP.
 
 Point any OpenAI-compatible client at `fake.base_url` (ends in /v1). Replies are scripted:
 by default the model answers `Ответ: <last user message>` and says "{STOP}" once the last
@@ -33,6 +33,7 @@ from aiohttp import web
 
 Messages = list[dict[str, Any]]
 STOP_WORDS = ("конец", "stop")
+OGG_SIGNATURE = b"OggS"
 
 
 def default_reply(messages: Messages) -> str:
@@ -98,11 +99,15 @@ class FakeOpenAI:
         transcribe: Callable[[bytes, str], str] = default_transcript,
         latency: float = 0.0,
         hang_s: float = 30.0,
+        speech: bool = True,
     ) -> None:
+        """`speech` False: a provider without /audio/speech (it answers 404, as many
+        OpenAI-compatible servers do)."""
         # None accepts any key (or none); a set makes unknown keys a 401 like the real API.
         self.api_keys = set(api_keys) if api_keys is not None else None
         self.reply = reply
         self.transcribe = transcribe
+        self.speech = speech
         self.latency = latency
         self.hang_s = hang_s
         self.requests: list[RecordedRequest] = []
@@ -124,6 +129,7 @@ class FakeOpenAI:
         app = web.Application(client_max_size=25 * 1024 * 1024)  # the API's audio file cap
         app.router.add_post("/v1/chat/completions", self._chat)
         app.router.add_post("/v1/audio/transcriptions", self._transcriptions)
+        app.router.add_post("/v1/audio/speech", self._speech)
         self._runner = web.AppRunner(app, shutdown_timeout=1.0, access_log=None)
         await self._runner.setup()
         site = web.TCPSite(self._runner, "127.0.0.1", 0)
@@ -225,6 +231,34 @@ class FakeOpenAI:
         if form.get("response_format") == "text":
             return web.Response(text=text)
         return web.json_response({"text": text})
+
+    async def _speech(self, request: web.Request) -> web.Response:
+        """Speech as OGG/Opus: the Ogg signature, then the spoken words as UTF-8 (so a test
+        can tell which reply was spoken)."""
+        try:
+            body = await request.json()
+        except json.JSONDecodeError:
+            body = None
+        record = RecordedRequest(
+            request.path,
+            request.headers.get("Authorization"),
+            body if isinstance(body, dict) else {},
+        )
+        self.requests.append(record)
+        if not self.speech:
+            return _error(record, 404, "Not found")
+        refusal = await self._gate(record)
+        if refusal is not None:
+            return refusal
+        for field in ("model", "input", "voice"):
+            if not isinstance(record.body.get(field), str):
+                return _error(record, 400, f"you must provide a {field} parameter", field)
+        record.status = 200
+        audio = OGG_SIGNATURE + record.body["input"].encode()
+        return web.Response(body=audio, content_type="audio/ogg")
+
+    def speeches(self) -> list[RecordedRequest]:
+        return [r for r in self.requests if r.path.endswith("/audio/speech")]
 
     async def _gate(self, record: RecordedRequest) -> web.Response | None:
         """Latency, injected faults and the API key check, in the order a client sees them."""

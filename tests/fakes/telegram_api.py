@@ -469,6 +469,11 @@ class FakeTelegram:
             if c.method.lower() == wanted and (bot_id is None or c.bot_id == bot_id)
         ]
 
+    def file_data(self, file_id: str) -> bytes | None:
+        """What a bot uploaded as this file (None: sent by URL, or unknown)."""
+        file = self._files.get(file_id)
+        return file.data if file is not None else None
+
     def pending_updates(self, bot: BotRef) -> list[dict[str, Any]]:
         """Updates queued and not yet confirmed by getUpdates or acknowledged by a webhook."""
         return list(self._bot(bot).pending)
@@ -767,6 +772,7 @@ class FakeTelegram:
             "sendphoto": self._send_photo,
             "sendvideo": self._send_video,
             "sendaudio": self._send_audio,
+            "sendvoice": self._send_voice,
             "sendmediagroup": self._send_media_group,
             "editmessagereplymarkup": self._edit_reply_markup,
             "answercallbackquery": self._answer_callback_query,
@@ -1056,6 +1062,11 @@ class FakeTelegram:
     ) -> dict[str, Any]:
         return self._send_media(state, params, uploads, "audio", "sendAudio")
 
+    async def _send_voice(
+        self, state: _BotState, params: dict[str, Any], uploads: dict[str, bytes]
+    ) -> dict[str, Any]:
+        return self._send_media(state, params, uploads, "voice", "sendVoice")
+
     def _send_media(
         self,
         state: _BotState,
@@ -1267,6 +1278,8 @@ class FakeTelegram:
         elif kind == "video":
             duration = params.get("duration", 1)
             fields = {"video": ident | {"width": 640, "height": 360, "duration": duration}}
+        elif kind == "voice":
+            fields = {"voice": ident | {"duration": 1, "mime_type": "audio/ogg"}}
         else:
             audio = ident | {"duration": params.get("duration", 1), "mime_type": "audio/mpeg"}
             for tag in ("performer", "title"):

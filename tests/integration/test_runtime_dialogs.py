@@ -32,8 +32,8 @@ from storage.repositories import llm as llm_repo
 from tests.course_files import fixture, legacy_courses
 from tests.course_workers import shared_course_workers
 from tests.fakes.listener import MARKER, Listener
-from tests.fakes.openai_api import FakeOpenAI
-from tests.fakes.telegram_api import FakeTelegram
+from tests.fakes.openai_api import OGG_SIGNATURE, FakeOpenAI
+from tests.fakes.telegram_api import FakeTelegram, Sent
 from tests.integration.runtime_support import (
     Autopilot,
     Course,
@@ -154,6 +154,15 @@ def _chat_actions(stack: Stack, course: Course, user: int) -> list[float]:
     ]
 
 
+def _heard(stack: Stack, sent: Sent) -> str:
+    """What the student reads, or hears from a voice message (the fake speech is the Ogg
+    signature followed by the words)."""
+    if sent.method != "sendVoice":
+        return sent.text or ""
+    audio = stack.fake.file_data(sent.message["voice"]["file_id"]) or b""
+    return audio.removeprefix(OGG_SIGNATURE).decode()
+
+
 def _visible_reply(text: str) -> str:
     """What the student reads of a model reply: stop markers are removed, the rest sent."""
     return text.replace("{STOP}", "").replace("#конецдиалога", "").strip()
@@ -202,7 +211,7 @@ async def test_courses_with_dialogs_finish_end_to_end(stack, db, secret_box, mak
         typed = [m["content"] for r in asked for m in r.body["messages"] if m["role"] == "user"]
         assert pilot.dialog_lines[0] in typed, f"the student's line reached {element.id}'s LLM"
 
-    texts = [s.text or "" for s in stack.fake.sent_to(user)]
+    texts = [_heard(stack, s) for s in stack.fake.sent_to(user)]
     replies = [_visible_reply(stack.llm.reply(r.body["messages"])) for r in requests]
     unseen = Counter(r for r in replies if r) - Counter(texts)
     assert not unseen, f"LLM replies that never reached the student: {unseen}"
@@ -292,6 +301,70 @@ async def test_voice_in_a_dialog_is_transcribed_and_answered(stack, db, secret_b
     )
     texts = [s.text or "" for s in stack.fake.sent_to(user)]
     assert any("как дела" in t and "🎤" in t for t in texts), "the transcript is shown first"
+
+
+SPOKEN_DIALOG_COURSE = """\
+Chat:
+  type: dialog
+  text: Поговорим голосом.
+  prompt: You are a tutor.
+  voice_response: true
+  tts_model: tts-1-hd
+  tts_voice: nova
+  tts_speed: 1.25
+After:
+  type: end
+  text: Спасибо!
+"""
+
+
+async def test_a_dialog_with_voice_response_answers_with_a_voice_message(
+    stack, db, secret_box, make_account
+):
+    account_id = await make_account()
+    course = await provision(stack, db, secret_box, account_id, SPOKEN_DIALOG_COURSE)
+    user = next(_users)
+    await Autopilot(stack.fake, db, course, user, clock=stack.clock).start()
+    await quiet(stack.fake, user)
+    stack.fake.push_text(course.fake_bot, user, "Привет")
+
+    voice = await stack.fake.wait_for(
+        lambda: next((s for s in stack.fake.sent_to(user) if s.method == "sendVoice"), None), 10
+    )
+    assert _heard(stack, voice) == "Ответ: Привет"
+    [speech] = stack.llm.speeches()
+    assert speech.body == {
+        "model": "tts-1-hd",
+        "voice": "nova",
+        "input": "Ответ: Привет",
+        "response_format": "opus",
+        "speed": 1.25,
+    }
+    assert not any(s.text == "Ответ: Привет" for s in stack.fake.sent_to(user))
+
+
+async def test_a_provider_without_speech_gives_the_text_and_the_dialog_goes_on(
+    stack, db, secret_box, make_account, caplog
+):
+    stack.llm.speech = False
+    account_id = await make_account()
+    course = await provision(stack, db, secret_box, account_id, SPOKEN_DIALOG_COURSE)
+    user = next(_users)
+    await Autopilot(stack.fake, db, course, user, clock=stack.clock).start()
+    await quiet(stack.fake, user)
+    with caplog.at_level("WARNING", logger="adapters.telegram.delivery"):
+        stack.fake.push_text(course.fake_bot, user, "Привет")
+        await stack.fake.wait_for(
+            lambda: any(s.text == "Ответ: Привет" for s in stack.fake.sent_to(user)), 10
+        )
+        stack.fake.push_text(course.fake_bot, user, "конец")
+        await stack.fake.wait_for(
+            lambda: any(s.text == "Спасибо!" for s in stack.fake.sent_to(user)), 10
+        )
+    assert not any(s.method == "sendVoice" for s in stack.fake.sent_to(user))
+    mine = f"bot {course.bot_id}: "
+    warnings = [r.getMessage() for r in caplog.records if r.getMessage().startswith(mine)]
+    assert len(warnings) == 1 and "no speech" in warnings[0]
 
 
 @pytest.mark.parametrize("own_endpoint", [True, False], ids=["own-endpoint", "default-endpoint"])

@@ -14,6 +14,7 @@ from sqlalchemy import func, select
 
 from adapters.telegram import journal_batch
 from adapters.telegram.bot_runtime import RuntimeOptions
+from adapters.telegram.deeplink import build_start_payload
 from adapters.telegram.runtime import TelegramRuntime
 from adapters.telegram.sender import RateLimits
 from adapters.telegram.step_plan import react
@@ -21,6 +22,7 @@ from courses.loader import load_course
 from engine.events import Text
 from storage import system
 from storage.models import Conversation, ProcessedUpdate, Run
+from storage.repositories import media
 from tests.course_files import fixture_text
 from tests.course_workers import shared_course_workers
 from tests.fakes.telegram_api import FakeTelegram
@@ -527,3 +529,76 @@ async def test_an_update_our_code_fails_on_is_recorded_and_the_course_goes_on(
     assert row.error == "RuntimeError: boom: handling failed"
     run = await student.play()
     assert run.status == "completed"
+
+
+DRIVE_SHARE = "https://drive.google.com/file/d/1AbC-d_9/view?usp=sharing"
+DRIVE_LESSON = f"""
+Lesson:
+  type: message
+  text: "<b>Схема</b> урока"
+  parse_mode: HTML
+  media:
+    - {DRIVE_SHARE}
+  button: Дальше
+The_End:
+  type: end
+  text: Всё
+"""
+
+
+async def test_a_drive_image_is_fetched_directly_and_a_refused_one_keeps_its_formatting(
+    stack, db, secret_box, make_account
+):
+    account_id = await make_account()
+    fake_bot = stack.fake.add_bot()
+    bot_id = await add_bot(db, secret_box, account_id, fake_bot)
+    version_id = await add_course_version(db, account_id, DRIVE_LESSON, "drive")
+    deployment_id = await deploy(db, account_id, version_id, bot_id)
+    token = await add_token(db, account_id, deployment_id)
+    await wait_hosted(stack, bot_id)
+    stack.fake.fail_next(
+        "sendPhoto", 400, description="Bad Request: wrong type of the web page content"
+    )
+    student = new_user()
+    stack.fake.push_start(fake_bot, student, build_start_payload(deployment_id, token))
+
+    [fallback] = await stack.fake.wait_for_sent(student, count=1)
+    [attempt] = stack.fake.calls_of("sendPhoto", fake_bot)
+    assert attempt.params["photo"] == (
+        "https://drive.usercontent.google.com/download?id=1AbC-d_9&export=download"
+    )
+    assert fallback.method == "sendMessage"
+    assert fallback.message["text"] == f"<b>Схема</b> урока\n{DRIVE_SHARE}"
+    [words] = stack.fake.calls_of("sendMessage", fake_bot)
+    assert words.params["parse_mode"] == "HTML"
+    assert [b["text"] for b in fallback.buttons] == ["Дальше"]
+    async with db.tenant(account_id) as session:
+        [refusal] = await media.refusals(session, account_id, version_id)
+    assert (refusal.element_id, refusal.url) == ("Lesson", DRIVE_SHARE)
+    assert "wrong type of the web page content" in refusal.reason
+
+
+async def test_media_telegram_fetched_once_is_sent_by_its_file_id_afterwards(
+    stack, db, secret_box, make_account
+):
+    account_id = await make_account()
+    fake_bot = stack.fake.add_bot()
+    bot_id = await add_bot(db, secret_box, account_id, fake_bot)
+    version_id = await add_course_version(db, account_id, DRIVE_LESSON, "drive")
+    deployment_id = await deploy(db, account_id, version_id, bot_id)
+    token = await add_token(db, account_id, deployment_id)
+    await wait_hosted(stack, bot_id)
+    first, second = new_user(), new_user()
+
+    stack.fake.push_start(fake_bot, first, build_start_payload(deployment_id, token))
+    [photo] = await stack.fake.wait_for_sent(first, count=1)
+    stack.fake.push_start(fake_bot, second, build_start_payload(deployment_id, token))
+    await stack.fake.wait_for_sent(second, count=1)
+
+    fetched, reused = stack.fake.calls_of("sendPhoto", fake_bot)
+    assert fetched.params["photo"].startswith("https://drive.usercontent.google.com/")
+    assert reused.params["photo"] == photo.message["photo"][-1]["file_id"]
+    async with db.tenant(account_id) as session:
+        assert await media.file_ids(session, account_id, bot_id) == {
+            DRIVE_SHARE: photo.message["photo"][-1]["file_id"]
+        }

@@ -55,6 +55,28 @@ def test_quiz_answer_gets_its_feedback_and_score(choice, feedback, score):
     assert student.state.answers["q"].score == score
 
 
+TWO_MARKED = QuizElement(
+    id="q",
+    text="Which?",
+    answers=(
+        Answer("First marked", correct=True),
+        Answer("Unmarked"),
+        Answer("Last marked", correct=True),
+    ),
+)
+
+
+@pytest.mark.parametrize(
+    ("choice", "score"), [("Last marked", 1.0), ("First marked", 0.0), ("Unmarked", 0.0)]
+)
+def test_a_quiz_marking_two_answers_counts_the_last_one_as_the_old_bot_did(choice, score):
+    student = Student(Course(elements=(TWO_MARKED, AFTER)))
+    (poll,) = polls(student.start())
+    assert (poll.kind, poll.correct_option_ids) == ("quiz", (2,))
+    effects = student.choose(choice)
+    assert scores(effects) == {"q": (score, 1.0)}
+
+
 def test_poll_answer_for_another_poll_or_before_poll_sent_is_ignored():
     c = Course(elements=(QUIZ, AFTER))
     student = Student(c)
