@@ -14,10 +14,10 @@ from sqlalchemy import func, select
 
 from adapters.telegram import journal_batch
 from adapters.telegram.bot_runtime import RuntimeOptions
-from adapters.telegram.deeplink import build_start_payload
 from adapters.telegram.runtime import TelegramRuntime
 from adapters.telegram.sender import RateLimits
 from adapters.telegram.step_plan import react
+from botapi.deeplink import build_start_payload
 from courses.loader import load_course
 from engine.events import Text
 from storage import system
