@@ -38,9 +38,9 @@ from panel_api.services.course_store import (
 )
 from panel_api.services.plan_limits import require_room
 from panel_api.services.sheets_access import check_token_uri, load_credentials
-from storage.models import Course, CourseVersion, SourceFormat
+from storage.models import Course, CourseVersion, RefusedMedia, SourceFormat
 from storage.outbound import OutboundError
-from storage.repositories import courses
+from storage.repositories import courses, media
 
 
 async def list_courses(ctx: PanelContext, access: Access) -> list[CourseOut]:
@@ -142,6 +142,12 @@ async def get_version(ctx: PanelContext, access: Access, version_id: int) -> Cou
         version = await courses.get_version(session, access.account_id, version_id)
     assert version is not None  # the caller's rule checked it is a version of this account
     return version
+
+
+async def refused_media(ctx: PanelContext, access: Access, version_id: int) -> list[RefusedMedia]:
+    """The version's media links Telegram would not send (students got the words instead)."""
+    async with ctx.db.tenant(access.account_id) as session:
+        return await media.refusals(session, access.account_id, version_id)
 
 
 async def get_version_json(ctx: PanelContext, access: Access, version_id: int) -> str:

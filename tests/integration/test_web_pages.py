@@ -15,7 +15,7 @@ from sqlalchemy import select, update
 from panel_api.queries import analytics
 from storage.models import AccountMember
 from storage.repositories import bots as bot_repo
-from storage.repositories import conversation, members, participants, runs, tokens
+from storage.repositories import conversation, media, members, participants, runs, tokens
 from storage.repositories import courses as course_repo
 from tests.course_files import fixture_text
 from tests.fakes.telegram_api import FakeTelegram
@@ -468,6 +468,32 @@ async def test_runs_filter_and_a_run_reads_as_a_chat_with_scores(
         assert re.search(r'id="run-status"><span class="status stopped">stopped<', stopped.text)
         twice = await browser.post(f"{base}/{active['run_id']}/stop")
         assert twice.status_code == 409 and "the run is not active" in text_of(twice.text)
+
+
+async def test_media_telegram_refused_is_shown_on_the_version_and_its_runs(
+    ctx, db, secret_box, fake, make_account
+):
+    async with Opened(ctx, make_account) as (browser, account_id, _):
+        world = await seed_run(db, secret_box, fake, account_id)
+        link = "https://example.org/lesson-page.html"
+        async with db.tenant(account_id) as s:
+            await media.record_refusals(
+                s,
+                account_id,
+                world["version_id"],
+                [("Exam_Welcome", link)],
+                "Bad Request: wrong type of the web page content",
+            )
+            version = await course_repo.get_version(s, account_id, world["version_id"])
+        pages = [
+            f"/accounts/{account_id}/courses/{version.course_id}/versions/{version.id}",
+            f"/accounts/{account_id}/runs/{world['run_id']}",
+        ]
+        for page in pages:
+            shown = text_of((await browser.get(page)).text)
+            assert "Telegram could not send these files" in shown, page
+            assert f"Element Exam_Welcome: {link}" in shown, page
+            assert "wrong type of the web page content" in shown, page
 
 
 async def test_students_are_banned_and_unbanned(ctx, db, secret_box, fake, make_account):

@@ -285,6 +285,7 @@ async def version_page(
         warnings_total=view.warnings_total,
         preview=view.preview,
         bots=bots,
+        refused=await courses_service.refused_media(ctx, access, version_id),
     )
 
 

@@ -16,6 +16,7 @@ from panel_api.deps import MAX_ID, Ctx
 from panel_api.errors import ApiError
 from panel_api.permissions import Permission
 from panel_api.queries.runs import RunFilter
+from panel_api.services import courses as courses_service
 from panel_api.services import deployments as deployments_service
 from panel_api.services import runs as runs_service
 from panel_api.services import students as students_service
@@ -146,6 +147,7 @@ async def _run_page(
         deployment=deployment,
         course_title=titles.get(deployment.course_id, ""),
         bans=bans,
+        refused=await courses_service.refused_media(ctx, access, run.course_version_id),
         errors=errors or [],
         unattended_steps=MAX_UNATTENDED_STEPS,  # named by the note of a halted run
     )
