@@ -38,6 +38,7 @@ from storage.repositories import (
     deployments,
     inbox,
     llm,
+    media,
     members,
     outbox,
     participants,
@@ -293,6 +294,12 @@ def seed_account(db, make_account, secret_box) -> SeedAccount:
                 s, account_id, day=date.today(), prompt_tokens=10, completion_tokens=5
             )
             await audit.record(s, account_id, actor="system", action="seed", object_type="account")
+            await media.remember_file_ids(
+                s, account_id, bot.id, {"https://x.org/seed.png": "seed-file-id"}
+            )
+            await media.record_refusals(
+                s, account_id, version.id, [("intro", "https://x.org/page.html")], "seed"
+            )
             assert bot.webhook_secret_ciphertext is not None
             webhook_secret = secret_box.decrypt(bot.webhook_secret_ciphertext)
         return SeededAccount(
