@@ -1,4 +1,5 @@
-"""The YAML source of an old course: its `course.yaml`, or one built from its element rows.
+"""An old course as ours: its YAML source (its `course.yaml`, or one built from its element
+rows) and its slug (its old code).
 
 Courses imported into the old bot from Google Sheets exist only as `course_element` rows
 (element id -> element data, ordered by row id); written out as the legacy YAML mapping they
@@ -7,6 +8,9 @@ creator can read, export and edit like any other.
 """
 
 from __future__ import annotations
+
+import re
+import unicodedata
 
 import yaml
 
@@ -24,3 +28,10 @@ def course_source(course: LegacyCourse) -> str:
     if not elements:
         raise NoSource(f"course {course.code!r} has no yaml and no readable course_element rows")
     return yaml.safe_dump(elements, allow_unicode=True, sort_keys=False, width=100)
+
+
+def course_slug(code: str) -> str:
+    """The course's slug in the account: its old code, as a URL-safe lower-case name."""
+    ascii_code = unicodedata.normalize("NFKD", code).encode("ascii", "ignore").decode()
+    slug = re.sub(r"[^a-z0-9]+", "-", ascii_code.lower()).strip("-")[:60]
+    return slug or "course"

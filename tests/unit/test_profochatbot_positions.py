@@ -13,8 +13,8 @@ from engine.events import Text, TimerFired
 from engine.step import step
 from storage.crypto import Secret
 from storage.legacy_import.cli import bot_tokens
-from storage.legacy_import.course_source import NoSource, course_source
-from storage.legacy_import.importer import course_slug, current_runs, lines_by_run
+from storage.legacy_import.course_source import NoSource, course_slug, course_source
+from storage.legacy_import.history import current_runs, lines_by_run
 from storage.legacy_import.legacy_db import LegacyCourse, LegacyLine, LegacyRun
 from storage.legacy_import.positions import PendingDelay, Unplaceable, place
 
