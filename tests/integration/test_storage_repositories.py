@@ -242,40 +242,38 @@ async def test_restricted_allow_list_by_id_or_username(db, seed_account):
 async def test_payments_are_idempotent_per_account(db, seed_account, secret_box):
     seeded = await seed_account()
     account = seeded.account_id
+    order = {
+        "deployment_id": seeded.deployment_id,
+        "idempotence_key": "order-1",
+        "amount": Decimal("10.50"),
+        "currency": "RUB",
+        "chat_id": 4242,
+        "telegram_user_id": 4242,
+        "description": "The course",
+        "return_url": "https://t.me/seed_bot",
+        "metadata": {"run_id": seeded.run_id},
+    }
     async with db.tenant(account) as s:
-        payment = await payments.create(
-            s,
-            account,
-            deployment_id=seeded.deployment_id,
-            idempotence_key="order-1",
-            amount=Decimal("10.50"),
-            currency="RUB",
-            metadata={"run_id": seeded.run_id},
+        payment = await payments.create_once(s, account, **order)
+        await payments.attach_provider_payment(
+            s, account, payment.id, provider_payment_id="yk-1", confirmation_url=None
         )
-        await payments.set_provider_id(s, account, payment.id, "yk-1")
         paid = await payments.set_status(s, account, payment.id, "succeeded")
         assert (paid.status, paid.amount, paid.meta) == (
             "succeeded",
             Decimal("10.50"),
             {"run_id": seeded.run_id},
         )
-        assert (await payments.get_by_provider_id(s, account, "yk-1")).id == payment.id
+        assert (await payments.lock_by_provider_id(s, account, "yk-1")).id == payment.id
         assert (await payments.get_by_idempotence_key(s, account, "order-1")).id == payment.id
         creds = await payments.set_credentials(
             s, account, shop_id="654321", secret=Secret("new-secret"), box=secret_box
         )
         assert payments.reveal_secret(creds, secret_box) == Secret("new-secret")
         assert (await payments.get_credentials(s, account)).shop_id == "654321"
-    with pytest.raises(IntegrityError, match="idempotence_key"):
-        async with db.tenant(account) as s:
-            await payments.create(
-                s,
-                account,
-                deployment_id=seeded.deployment_id,
-                idempotence_key="order-1",
-                amount=Decimal("10.50"),
-                currency="RUB",
-            )
+    async with db.tenant(account) as s:  # the same order again: the same row, nothing new
+        again = await payments.create_once(s, account, **{**order, "amount": Decimal("1.00")})
+    assert (again.id, again.amount, again.status) == (payment.id, Decimal("10.50"), "succeeded")
 
 
 async def test_members_roles_conversation_and_audit(db, seed_account):
