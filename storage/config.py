@@ -157,7 +157,7 @@ class Settings(BaseSettings):
         description="URL of the non-owner role the app uses (Row-Level Security applies to it)",
         json_schema_extra={"shown": "derived from the secret key"},
     )
-    db_pool_size: Annotated[int, _whole_number(1)] = Field(
+    db_pool_size: Annotated[int, _whole_number(0)] = Field(
         10, alias="DATABASE_POOL_SIZE", description="app connection pool size"
     )
     db_max_overflow: Annotated[int, _whole_number(0)] = Field(
@@ -190,7 +190,7 @@ class Settings(BaseSettings):
     panel_host: str = Field(
         "127.0.0.1", alias="COURSEBOT_HOST", description="address the panel listens on"
     )
-    panel_port: Annotated[int, _whole_number(1)] = Field(
+    panel_port: Annotated[int, _whole_number(0)] = Field(
         8000, alias="COURSEBOT_PORT", description="port the panel listens on"
     )
     # Reverse proxies whose X-Forwarded-For / -Proto are believed; none by default.

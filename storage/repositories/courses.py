@@ -13,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import undefer
 from sqlalchemy.orm.attributes import set_committed_value
 
-from storage.models import Course, CourseElement, CourseVersion, SourceFormat
+from storage.models import Course, CourseVersion, SourceFormat
 from storage.repositories._common import (
     get_scoped,
     rows_changed,
@@ -193,16 +193,5 @@ async def list_versions(
         select(CourseVersion)
         .where(CourseVersion.account_id == account_id, CourseVersion.course_id == course_id)
         .order_by(CourseVersion.number)
-    )
-    return list((await session.scalars(stmt)).all())
-
-
-async def list_elements(
-    session: AsyncSession, account_id: int, version_id: int
-) -> list[CourseElement]:
-    stmt = (
-        select(CourseElement)
-        .where(CourseElement.account_id == account_id, CourseElement.version_id == version_id)
-        .order_by(CourseElement.position)
     )
     return list((await session.scalars(stmt)).all())

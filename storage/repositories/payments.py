@@ -22,37 +22,6 @@ from storage.repositories._common import get_scoped, rows_changed, update_scoped
 OPEN_STATUSES = (PaymentStatus.PENDING.value, PaymentStatus.WAITING_FOR_CAPTURE.value)
 
 
-async def create(
-    session: AsyncSession,
-    account_id: int,
-    *,
-    deployment_id: int,
-    idempotence_key: str,
-    amount: Decimal,
-    currency: str,
-    run_id: int | None = None,
-    chat_id: int | None = None,
-    telegram_user_id: int | None = None,
-    metadata: Mapping[str, Any] | None = None,
-    provider: str = "yookassa",
-) -> Payment:
-    row = Payment(
-        account_id=account_id,
-        deployment_id=deployment_id,
-        idempotence_key=idempotence_key,
-        amount=amount,
-        currency=currency,
-        run_id=run_id,
-        chat_id=chat_id,
-        telegram_user_id=telegram_user_id,
-        meta=dict(metadata or {}),
-        provider=provider,
-    )
-    session.add(row)
-    await session.flush()
-    return row
-
-
 async def create_once(
     session: AsyncSession,
     account_id: int,
@@ -199,31 +168,12 @@ async def record_provider_state(
     return await update_scoped(session, Payment, account_id, payment_id, values)
 
 
-async def get(session: AsyncSession, account_id: int, payment_id: int) -> Payment | None:
-    return await get_scoped(session, Payment, account_id, Payment.id == payment_id)
-
-
-async def get_by_provider_id(
-    session: AsyncSession, account_id: int, provider_payment_id: str
-) -> Payment | None:
-    return await get_scoped(
-        session, Payment, account_id, Payment.provider_payment_id == provider_payment_id
-    )
-
-
 async def get_by_idempotence_key(
     session: AsyncSession, account_id: int, idempotence_key: str
 ) -> Payment | None:
     return await get_scoped(
         session, Payment, account_id, Payment.idempotence_key == idempotence_key
     )
-
-
-async def set_provider_id(
-    session: AsyncSession, account_id: int, payment_id: int, provider_payment_id: str
-) -> Payment | None:
-    values = {"provider_payment_id": provider_payment_id}
-    return await update_scoped(session, Payment, account_id, payment_id, values)
 
 
 async def set_status(

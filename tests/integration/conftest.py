@@ -270,14 +270,18 @@ def seed_account(db, make_account, secret_box) -> SeedAccount:
             await inbox.store(
                 s, account_id, bot_id=bot.id, update_id=1, chat_id=user, payload={"update_id": 1}
             )
-            await payments.create(
+            await payments.create_once(
                 s,
                 account_id,
                 deployment_id=deployment.id,
                 idempotence_key=secrets.token_hex(8),
                 amount=Decimal("990.00"),
                 currency="RUB",
-                run_id=run.id,
+                chat_id=(payer := random_telegram_id()),  # nobody the tests play as
+                telegram_user_id=payer,
+                description="Seed course",
+                return_url="https://t.me/seed_bot",
+                metadata={"run": run.id},
             )
             await payments.set_credentials(
                 s, account_id, shop_id="123456", secret=payment_secret, box=secret_box

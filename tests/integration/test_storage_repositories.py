@@ -7,9 +7,12 @@ from decimal import Decimal
 
 import orjson
 import pytest
+from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.crypto import Secret
+from storage.models import CourseElement
 from storage.repositories import (
     audit,
     bans,
@@ -23,6 +26,16 @@ from storage.repositories import (
 )
 
 pytestmark = pytest.mark.integration
+
+
+async def element_rows(s: AsyncSession, account: int, version_id: int) -> list[CourseElement]:
+    """A version's element rows as the database holds them, in order."""
+    stmt = (
+        select(CourseElement)
+        .where(CourseElement.account_id == account, CourseElement.version_id == version_id)
+        .order_by(CourseElement.position)
+    )
+    return list((await s.scalars(stmt)).all())
 
 
 async def test_redelivered_update_is_stored_once(db, seed_account):
@@ -90,7 +103,7 @@ async def test_course_versions_are_numbered_and_keep_their_elements(db, make_acc
         )
         assert (v1.number, v2.number) == (1, 2)
         assert (await courses.latest_version(s, account, course.id)).id == v2.id
-        rows = await courses.list_elements(s, account, v1.id)
+        rows = await element_rows(s, account, v1.id)
         assert [(r.position, r.element_id, r.type) for r in rows] == [
             (0, "intro", "message"),
             (1, "q_1", "quiz"),
@@ -130,7 +143,7 @@ async def test_a_version_given_as_json_text_gets_its_element_rows(db, make_accou
             elements=document,
             checksum="c",
         )
-        rows = await courses.list_elements(s, account, version.id)
+        rows = await element_rows(s, account, version.id)
     assert version.elements_count == 300
     assert [(r.position, r.element_id, r.type) for r in rows[:2]] == [
         (0, "m0", "message"),
@@ -139,7 +152,7 @@ async def test_a_version_given_as_json_text_gets_its_element_rows(db, make_accou
     assert rows[-1].data == {"id": "m299", "type": "message", "text": "Step 299"}
     assert {r.account_id for r in rows} == {account}
     async with db.tenant(other) as s:
-        assert await courses.list_elements(s, other, version.id) == []
+        assert await element_rows(s, other, version.id) == []
         assert await courses.elements_json(s, other, version.id) is None
 
     with pytest.raises(ValueError, match="element #1 needs string 'id' and 'type'"):
@@ -229,40 +242,38 @@ async def test_restricted_allow_list_by_id_or_username(db, seed_account):
 async def test_payments_are_idempotent_per_account(db, seed_account, secret_box):
     seeded = await seed_account()
     account = seeded.account_id
+    order = {
+        "deployment_id": seeded.deployment_id,
+        "idempotence_key": "order-1",
+        "amount": Decimal("10.50"),
+        "currency": "RUB",
+        "chat_id": 4242,
+        "telegram_user_id": 4242,
+        "description": "The course",
+        "return_url": "https://t.me/seed_bot",
+        "metadata": {"run_id": seeded.run_id},
+    }
     async with db.tenant(account) as s:
-        payment = await payments.create(
-            s,
-            account,
-            deployment_id=seeded.deployment_id,
-            idempotence_key="order-1",
-            amount=Decimal("10.50"),
-            currency="RUB",
-            metadata={"run_id": seeded.run_id},
+        payment = await payments.create_once(s, account, **order)
+        await payments.attach_provider_payment(
+            s, account, payment.id, provider_payment_id="yk-1", confirmation_url=None
         )
-        await payments.set_provider_id(s, account, payment.id, "yk-1")
         paid = await payments.set_status(s, account, payment.id, "succeeded")
         assert (paid.status, paid.amount, paid.meta) == (
             "succeeded",
             Decimal("10.50"),
             {"run_id": seeded.run_id},
         )
-        assert (await payments.get_by_provider_id(s, account, "yk-1")).id == payment.id
+        assert (await payments.lock_by_provider_id(s, account, "yk-1")).id == payment.id
         assert (await payments.get_by_idempotence_key(s, account, "order-1")).id == payment.id
         creds = await payments.set_credentials(
             s, account, shop_id="654321", secret=Secret("new-secret"), box=secret_box
         )
         assert payments.reveal_secret(creds, secret_box) == Secret("new-secret")
         assert (await payments.get_credentials(s, account)).shop_id == "654321"
-    with pytest.raises(IntegrityError, match="idempotence_key"):
-        async with db.tenant(account) as s:
-            await payments.create(
-                s,
-                account,
-                deployment_id=seeded.deployment_id,
-                idempotence_key="order-1",
-                amount=Decimal("10.50"),
-                currency="RUB",
-            )
+    async with db.tenant(account) as s:  # the same order again: the same row, nothing new
+        again = await payments.create_once(s, account, **{**order, "amount": Decimal("1.00")})
+    assert (again.id, again.amount, again.status) == (payment.id, Decimal("10.50"), "succeeded")
 
 
 async def test_members_roles_conversation_and_audit(db, seed_account):

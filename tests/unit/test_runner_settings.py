@@ -33,7 +33,7 @@ def test_a_malformed_setting_stops_the_command_naming_it(
     with pytest.raises(SystemExit) as done:
         runner.main(["migrate"])
     assert done.value.code == 2
-    assert "COURSEBOT_PORT must be a whole number of at least 1, not 'eighty'" in (
+    assert "COURSEBOT_PORT must be a whole number of at least 0, not 'eighty'" in (
         capsys.readouterr().err
     )
 
