@@ -25,7 +25,7 @@ def lines_by_run(
     known = {r.run_id for r in runs}
     for line in lines:
         if line.run_id in known:
-            by_run[line.run_id].append(line)  # type: ignore[index]
+            by_run[line.run_id].append(line)
             continue
         candidates = [
             r

@@ -38,6 +38,7 @@ from storage.models import (
     Conversation,
     Course,
     CourseDeployment,
+    CourseElement,
     CourseVersion,
     Participant,
     Restricted,
@@ -200,8 +201,12 @@ async def test_the_fixture_installation_moves_over_and_unmappable_rows_are_repor
         assert slugs == {"english", "sheet-course", "vip"}
         sheet = await courses.get_by_slug(session, account_id, "sheet-course")
         version = await courses.latest_version(session, account_id, sheet.id)
-        elements = await courses.list_elements(session, account_id, version.id)
-        assert [e.element_id for e in elements] == ["Sheet_Hello", "Sheet_Name", "Sheet_End"]
+        element_ids = await session.scalars(
+            select(CourseElement.element_id)
+            .where(CourseElement.version_id == version.id)
+            .order_by(CourseElement.position)
+        )
+        assert list(element_ids) == ["Sheet_Hello", "Sheet_Name", "Sheet_End"]
         restricted = (
             await session.execute(
                 select(CourseDeployment.restricted, Course.slug)
