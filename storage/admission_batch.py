@@ -72,7 +72,11 @@ JOIN enrollment_token t
   ON t.account_id = s.account_id AND t.deployment_id = s.deployment_id AND t.token = s.token
 """
 
-# As repositories.runs.stop: timers cancelled, unsent messages dropped.
+# A stopped run (a teacher, a ban, a refund, another course begun) says nothing more: its
+# timers are cancelled and its unsent messages dropped (DESIGN §10). Delivery learns of the
+# drop when it records the message it was sending (storage/batch.py `_MARK_SENT`), so that
+# one message may still arrive. A run that completes keeps its outbox: its last messages are
+# queued by the very step that finishes it.
 _STOP_RUNS = """
 WITH stopped AS (
     UPDATE run r SET status = 'stopped', is_active = false, finished_at = now(),
@@ -109,6 +113,19 @@ SELECT * FROM unnest($1::bigint[], $2::bigint[], $3::bigint[], $4::bigint[], $5:
                      $9::text[], $10::text[], $11::text[], $12::text[], $13::text[])
 ON CONFLICT (bot_id, chat_id) WHERE is_active DO NOTHING
 RETURNING id, bot_id, chat_id
+"""
+
+# A paid course's token was counted when the payment was offered: only its UTM is read.
+_TOKENS_BY_ID = """
+SELECT s.key, t.id, t.utm_source, t.utm_medium, t.utm_campaign, t.utm_content, t.utm_term
+FROM unnest($1::bigint[], $2::bigint[], $3::bigint[]) AS s(key, account_id, id)
+JOIN enrollment_token t ON t.id = s.id AND t.account_id = s.account_id
+"""
+
+_PARTICIPANT_IDS = """
+SELECT p.id, p.account_id, p.telegram_user_id
+FROM unnest($1::bigint[], $2::bigint[]) AS s(account_id, user_id)
+JOIN participant p ON p.account_id = s.account_id AND p.telegram_user_id = s.user_id
 """
 
 UTM_KEYS = ("source", "medium", "campaign", "content", "term")
@@ -179,7 +196,7 @@ class NewRun:
     bot_id: int
     chat_id: int
     user_id: int
-    participant_id: int
+    participant_id: int | None
     token: CountedToken | None
 
 
@@ -274,9 +291,34 @@ async def token_states(
     }
 
 
+async def tokens_by_id(
+    conn: BatchConnection, wanted: Mapping[int, tuple[int, int]]
+) -> dict[int, CountedToken]:
+    """The caller's key -> (account id, token id)'s token, as counted (absent: deleted)."""
+    if not wanted:
+        return {}
+    rows = [(key, account_id, token_id) for key, (account_id, token_id) in wanted.items()]
+    found = await conn.fetch(_TOKENS_BY_ID, *columns(rows, 3))
+    return {
+        r["key"]: CountedToken(r["id"], {name: r[f"utm_{name}"] for name in UTM_KEYS})
+        for r in found
+    }
+
+
+async def participant_ids(
+    conn: BatchConnection, students: Sequence[tuple[int, int]]
+) -> dict[tuple[int, int], int]:
+    """(account id, user id) -> participant id, for the students who have one."""
+    rows = sorted(set(students))
+    if not rows:
+        return {}
+    found = await conn.fetch(_PARTICIPANT_IDS, *columns(rows, 2))
+    return {(r["account_id"], r["telegram_user_id"]): r["id"] for r in found}
+
+
 async def stop_runs(conn: BatchConnection, runs: Sequence[tuple[int, int]]) -> None:
     """End (run id, account id) as `stopped`, cancel their timers and drop their unsent
-    messages (a new course starts: the student has moved on)."""
+    messages."""
     if runs:
         await conn.execute(_STOP_RUNS, *columns(runs, 2))
 

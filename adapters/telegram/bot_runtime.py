@@ -39,8 +39,8 @@ from adapters.telegram.bot_factory import SessionPools, make_bot
 from adapters.telegram.chat_workers import ChatWorkers
 from adapters.telegram.course_cache import CourseCache
 from adapters.telegram.delivery import TYPING_INTERVAL_S, Delivery, DeliveryPaused
-from adapters.telegram.enrollment import HostedBot
 from adapters.telegram.handling import Handled, InboxReader
+from adapters.telegram.hosted_bot import HostedBot
 from adapters.telegram.journal import Journal
 from adapters.telegram.journal_items import (
     Arrival,
@@ -52,8 +52,8 @@ from adapters.telegram.journal_items import (
 from adapters.telegram.keys import AccountBotKeyBuilder
 from adapters.telegram.lean_methods import LeanGetUpdates
 from adapters.telegram.position_mirror import PositionMirror
+from adapters.telegram.run_position import RunPosition
 from adapters.telegram.sender import BotSender, Clock, RateLimits
-from adapters.telegram.transitions import RunPosition
 from adapters.telegram.updates import read_update, translate
 from storage.db import Database
 from storage.models import RunStatus
@@ -293,9 +293,9 @@ class BotRuntime:
             self.workers.kick(chat_id)
         return len(incoming)
 
-    def kick_outbox(self, chat_id: int) -> None:
-        """Messages were queued for the chat outside its worker (timer, payment)."""
-        self._outbox_hint.add(chat_id)
+    def kick_inbox(self, chat_id: int) -> None:
+        """An event was written into the chat's inbox (a timer, a payment, the panel)."""
+        self._inbox_hint.add(chat_id)
         self.workers.kick(chat_id)
 
     async def _poll(self) -> None:

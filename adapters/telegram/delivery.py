@@ -31,7 +31,7 @@ from adapters.payments import AlreadyPaid, PaymentError, PaymentService
 from adapters.telegram import effect_codec
 from adapters.telegram.course_cache import CourseCache
 from adapters.telegram.effect_codec import OfferPayment, TranscribeVoice
-from adapters.telegram.enrollment import HostedBot
+from adapters.telegram.hosted_bot import HostedBot
 from adapters.telegram.journal import Journal
 from adapters.telegram.journal_items import OutboxRow
 from adapters.telegram.lean_methods import Sent

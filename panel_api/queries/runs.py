@@ -51,7 +51,7 @@ COLUMNS = (
     Run.status,
     Run.note,
     Run.token_id,
-    Run.state["current"].astext.label("current_element"),
+    Run.current_element,
     Run.started_at,
     Run.finished_at,
     Run.utm_source,

@@ -26,7 +26,8 @@ from panel_api.schemas.deployments import (
     RestrictedImportOut,
     UpgradeOut,
 )
-from storage.models import Bot, CourseDeployment, CourseElement, CourseVersion, Restricted, Run
+from storage import inbox_events
+from storage.models import Bot, CourseDeployment, CourseVersion, Restricted, Run
 from storage.repositories import bans, bots, courses, deployments
 
 router = APIRouter(prefix="/accounts/{account_id}/deployments", tags=["deployments"])
@@ -154,9 +155,11 @@ async def upgrade_deployment(
             session, access.account_id, deployment_id, course_version_id=new.id
         )
         migrated = 0
-        if body.migrate_running:
-            migrated = await _repin_runs(session, access.account_id, deployment_id, new.id)
-        pinned = await session.scalar(
+        if body.migrate_running:  # applied by the runtime in each run's order
+            migrated = await inbox_events.repin_deployment(
+                session, access.account_id, deployment_id, new.id
+            )
+        on_other_versions = await session.scalar(
             select(func.count()).where(
                 Run.account_id == access.account_id,
                 Run.deployment_id == deployment_id,
@@ -164,6 +167,7 @@ async def upgrade_deployment(
                 Run.course_version_id != new.id,
             )
         )
+        pinned = (on_other_versions or 0) - migrated
         await record(
             session,
             access,
@@ -175,7 +179,7 @@ async def upgrade_deployment(
             migrated_runs=migrated,
         )
         out = await _one_out(session, access.account_id, deployment_id)
-    return UpgradeOut(deployment=out, migrated_runs=migrated, pinned_runs=pinned or 0)
+    return UpgradeOut(deployment=out, migrated_runs=migrated, pinned_runs=pinned)
 
 
 @router.delete(
@@ -328,29 +332,6 @@ def _parse_entries(items: list[str]) -> tuple[list[int], list[str], list[str]]:
         else:
             invalid.append(item[:64])
     return list(user_ids), list(usernames), invalid
-
-
-async def _repin_runs(
-    session: AsyncSession, account_id: int, deployment_id: int, version_id: int
-) -> int:
-    """Move active runs whose current element exists in the new version (or that have not
-    begun); a run standing on a removed element could not continue, so it keeps its pin."""
-    current = Run.state["current"].astext
-    ids = select(CourseElement.element_id).where(
-        CourseElement.account_id == account_id, CourseElement.version_id == version_id
-    )
-    result = await session.execute(
-        update(Run)
-        .where(
-            Run.account_id == account_id,
-            Run.deployment_id == deployment_id,
-            Run.is_active,
-            Run.course_version_id != version_id,
-            (current.is_(None)) | (current.in_(ids)),
-        )
-        .values(course_version_id=version_id)
-    )
-    return result.rowcount
 
 
 async def _query_out(

@@ -20,8 +20,9 @@ from panel_api.queries.runs import RunFilter
 from panel_api.schemas.common import Page
 from panel_api.schemas.runs import ConversationLine, RunOut
 from panel_api.spreadsheet import csv_lines
+from storage import inbox_events
 from storage.models import RunStatus
-from storage.repositories import conversation, runs
+from storage.repositories import conversation
 
 router = APIRouter(prefix="/accounts/{account_id}/runs", tags=["runs"])
 Read = Annotated[Access, Depends(AccountRule(Permission.RUNS_READ))]
@@ -154,11 +155,17 @@ async def get_conversation(
     ]
 
 
-@router.post("/{run_id}/stop", response_model=RunOut, summary="Finish an active run as stopped")
+@router.post(
+    "/{run_id}/stop",
+    response_model=RunOut,
+    status_code=202,
+    summary="Stop an active run",
+    description="The runtime applies the stop in the run's order (within moments): the "
+    "run then reads `stopped`, and nothing more of it reaches the student.",
+)
 async def stop_run(account_id: AccountId, run_id: RunId, access: Manage, ctx: Ctx) -> RunOut:
     async with ctx.db.tenant(access.account_id) as session:
-        stopped = await runs.stop(session, access.account_id, run_id, now=ctx.clock())
-        if stopped is None:
+        if not await inbox_events.stop_run(session, access.account_id, run_id):
             raise conflict("the run is not active")
         await record(session, access, "run.stop", "run", run_id)
         row = await run_queries.one(session, access.account_id, run_id)

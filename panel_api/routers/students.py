@@ -15,8 +15,9 @@ from panel_api.errors import conflict, not_found
 from panel_api.permissions import Permission
 from panel_api.schemas.common import Page
 from panel_api.schemas.runs import BanCreate, BanCreated, BanOut, StudentOut
+from storage import inbox_events
 from storage.models import Banned, Participant, Run
-from storage.repositories import bans, bots, runs
+from storage.repositories import bans, bots
 
 router = APIRouter(prefix="/accounts/{account_id}", tags=["students"])
 Read = Annotated[Access, Depends(AccountRule(Permission.STUDENTS_READ))]
@@ -113,17 +114,10 @@ async def ban_user(account_id: AccountId, body: BanCreate, access: Manage, ctx: 
         row = await _find_ban(session, access.account_id, body.telegram_user_id, body.bot_id)
         assert row is not None
         stopped = 0
-        if body.stop_runs:
-            active = select(Run.id).where(
-                Run.account_id == access.account_id,
-                Run.telegram_user_id == body.telegram_user_id,
-                Run.is_active,
+        if body.stop_runs:  # applied by the runtime in each run's order, within moments
+            stopped = await inbox_events.stop_user_runs(
+                session, access.account_id, body.telegram_user_id, body.bot_id
             )
-            if body.bot_id is not None:
-                active = active.where(Run.bot_id == body.bot_id)
-            for run_id in (await session.scalars(active)).all():
-                if await runs.stop(session, access.account_id, run_id, now=ctx.clock()):
-                    stopped += 1
         await record(
             session,
             access,
