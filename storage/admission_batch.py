@@ -17,6 +17,7 @@ from decimal import Decimal
 from typing import Any
 
 from storage.batch import BatchConnection, columns
+from storage.models import RunStatus
 
 _START_FACTS = """
 SELECT s.n, d.id AS deployment_id, d.bot_id, d.active, d.restricted, d.decline_text,
@@ -41,7 +42,7 @@ LEFT JOIN course_deployment d ON d.id = s.deployment_id AND d.account_id = s.acc
 """
 
 # The account rows stay locked until commit, so that concurrent starts cannot all take the
-# plan's last seat (as storage.plans.lock_account does for one start).
+# plan's last seat.
 _LOCK_ACCOUNTS_USAGE = """
 SELECT a.id,
        (SELECT count(DISTINCT r.telegram_user_id) FROM run r
@@ -51,8 +52,12 @@ ORDER BY a.id
 FOR UPDATE OF a
 """
 
-# As repositories.tokens.use, for many starts; each token at most once per statement (an
-# UPDATE ... FROM matching one row twice updates it once), the caller runs rounds.
+# A use is counted by a conditional UPDATE: the row lock it takes serialises concurrent
+# starts, and PostgreSQL re-checks the WHERE clause (uses < max_uses, not revoked, not
+# expired, right user) on the updated row, so a group token with max_uses=10 admits exactly
+# ten students however many press /start at once; a start rolled back un-counts its use.
+# Each token at most once per statement (an UPDATE ... FROM matching one row twice updates
+# it once): the caller runs rounds.
 _USE_TOKENS = """
 UPDATE enrollment_token t SET uses = t.uses + 1
 FROM unnest($1::bigint[], $2::bigint[], $3::bigint[], $4::text[], $5::bigint[])
@@ -79,8 +84,7 @@ JOIN enrollment_token t
 # queued by the very step that finishes it.
 _STOP_RUNS = """
 WITH stopped AS (
-    UPDATE run r SET status = 'stopped', is_active = false, finished_at = now(),
-                     updated_at = now()
+    UPDATE run r SET status = $3, is_active = false, finished_at = now(), updated_at = now()
     FROM unnest($1::bigint[], $2::bigint[]) AS s(id, account_id)
     WHERE r.id = s.id AND r.account_id = s.account_id AND r.is_active
     RETURNING r.id, r.account_id, r.bot_id, r.chat_id
@@ -316,11 +320,13 @@ async def participant_ids(
     return {(r["account_id"], r["telegram_user_id"]): r["id"] for r in found}
 
 
-async def stop_runs(conn: BatchConnection, runs: Sequence[tuple[int, int]]) -> None:
-    """End (run id, account id) as `stopped`, cancel their timers and drop their unsent
-    messages."""
+async def stop_runs(
+    conn: BatchConnection, runs: Sequence[tuple[int, int]], status: str = RunStatus.STOPPED
+) -> None:
+    """End (run id, account id) as `status` (`stopped`, or `blocked` by the student),
+    cancel their timers and drop their unsent messages."""
     if runs:
-        await conn.execute(_STOP_RUNS, *columns(runs, 2))
+        await conn.execute(_STOP_RUNS, *columns(runs, 2), RunStatus(status).value)
 
 
 async def upsert_participants(

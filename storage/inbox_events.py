@@ -66,7 +66,13 @@ class Repin:
     course_version_id: int
 
 
-InboxEvent = TimerDue | AccessGranted | AccessRefunded | StopRun | Repin
+@dataclass(frozen=True, slots=True)
+class Blocked:
+    """The student blocked the bot (Telegram answered 403): the chat's run ends as
+    `blocked` (its unsent messages were given up when the answer came)."""
+
+
+InboxEvent = TimerDue | AccessGranted | AccessRefunded | StopRun | Repin | Blocked
 
 _KINDS: dict[type[Any], InboxKind] = {
     TimerDue: InboxKind.TIMER,
@@ -74,6 +80,7 @@ _KINDS: dict[type[Any], InboxKind] = {
     AccessRefunded: InboxKind.REFUND,
     StopRun: InboxKind.STOP,
     Repin: InboxKind.REPIN,
+    Blocked: InboxKind.BLOCKED,
 }
 _TYPES = {kind: type_ for type_, kind in _KINDS.items()}
 

@@ -118,6 +118,7 @@ class InboxKind(enum.StrEnum):
     REFUND = "refund"  # the payment was refunded: stop the course
     STOP = "stop"  # the panel stopped the run (a teacher, a ban)
     REPIN = "repin"  # the panel moved the run to another version of its course
+    BLOCKED = "blocked"  # the student blocked the bot: the run ends as `blocked`
 
 
 class WaitStatus(enum.StrEnum):
@@ -130,8 +131,8 @@ class OutboxStatus(enum.StrEnum):
     PENDING = "pending"
     SENT = "sent"
     FAILED = "failed"  # Telegram refused it, or the student blocked the bot
-    # Dropped because its run was stopped (runs.stop); with `sent_at` set, it was the one
-    # message already on its way to Telegram when the stop came.
+    # Dropped because its run was stopped (admission_batch.stop_runs); with `sent_at` set,
+    # it was the one message already on its way to Telegram when the stop came.
     CANCELLED = "cancelled"
 
 

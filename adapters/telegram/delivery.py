@@ -17,7 +17,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 
 from aiogram import Bot
 from aiogram.enums import ChatAction
@@ -54,6 +54,11 @@ class DeliveryPaused(Exception):
     """Telegram kept failing (network/5xx after retries): try this chat again later."""
 
 
+class EventWaiting(Exception):
+    """Another producer's event waits in the chat's inbox (a teacher's stop, say): it is
+    applied before the rest of the chat's messages go out."""
+
+
 class Delivery:
     def __init__(
         self,
@@ -68,9 +73,11 @@ class Delivery:
         payments: PaymentService | None = None,
         *,
         typing_interval_s: float = TYPING_INTERVAL_S,
+        event_waiting: Callable[[int], bool] = lambda chat_id: False,
     ) -> None:
         """`db_slots` bounds the sessions this process's delivery and database lanes hold at
-        once (below the pool's size)."""
+        once (below the pool's size). `event_waiting(chat_id)`: an event waits in the chat's
+        inbox, to apply before the next message goes out."""
         self._db = db
         self._journal = journal
         self._db_slots = db_slots
@@ -83,6 +90,7 @@ class Delivery:
         self._queued_meanwhile: dict[int, int] = {}
         self._payments = payments
         self._typing_interval_s = typing_interval_s
+        self._event_waiting = event_waiting
 
     @contextlib.asynccontextmanager
     async def _session(self) -> AsyncIterator[AsyncSession]:
@@ -93,7 +101,8 @@ class Delivery:
         """Send everything pending for the chat, in order, including what sending produces.
 
         `first`: the oldest pending rows, as the caller's just-committed transaction read
-        them (handling an update); otherwise they are read here."""
+        them (handling an update); otherwise they are read here. Raises EventWaiting, with
+        rows still pending, when an event for the chat must be applied first."""
         account_id = self._bot.account_id
         while True:
             rows, first = first, None
@@ -111,6 +120,8 @@ class Delivery:
                     current = await self._deliver(row)
                     if not current:
                         break  # the rows read with it may be dropped too: read them again
+                    if self._event_waiting(chat_id):
+                        raise EventWaiting
             finally:
                 queued = self._queued_meanwhile.pop(chat_id, 0)
             # A short batch was all there was, unless a result fed back into the run (an LLM

@@ -58,8 +58,8 @@ class InboxListener:
                 self._connection.terminate()
                 self._connection = None
 
-    def _notified(self, _conn: object, _pid: int, _channel: str, payload: str) -> None:
-        bot_id, _, chat_id = payload.partition(":")
+    def _notified(self, _conn: object, _pid: int, _channel: str, payload: object) -> None:
+        bot_id, _, chat_id = str(payload).partition(":")
         try:
             self._kick(int(bot_id), int(chat_id))
         except ValueError:

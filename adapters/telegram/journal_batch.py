@@ -66,11 +66,13 @@ from storage.batch import (
 from storage.inbox_events import (
     AccessGranted,
     AccessRefunded,
+    Blocked,
     InboxEvent,
     Repin,
     StopRun,
     TimerDue,
 )
+from storage.models import RunStatus
 
 log = logging.getLogger(__name__)
 
@@ -105,7 +107,8 @@ class Batch:
         self._writes = RunWrites()
         self._messages: list[NewMessage] = []
         self._errors: list[tuple[int, int, str]] = []
-        self._stops: list[tuple[int, int]] = []  # (run id, account id)
+        # (run id, account id) by the status they end with
+        self._stops: dict[RunStatus, list[tuple[int, int]]] = {}
         self._repins: list[tuple[int, int, int]] = []  # (run id, account id, version id)
 
     async def run(self, *, failed: str | None = None) -> dict[Item, Any]:
@@ -178,7 +181,8 @@ class Batch:
             run = runs.get((sent.bot.bot_id, sent.row.chat_id))
             queued = self._feed(sent, run) if sent in feeding else 0
             results[sent] = SentOutcome(sent.row.id in current, queued)
-        await admission_batch.stop_runs(self._conn, self._stops)
+        for status, stopped in self._stops.items():
+            await admission_batch.stop_runs(self._conn, stopped, status)
         await self._conn.repin_runs(self._repins)
         await self._conn.record_errors(self._errors, self._now)
         await self._conn.write_runs(self._writes)
@@ -363,6 +367,8 @@ class Batch:
                     return True, self._stop(run)
                 case Repin(run_id=run_id, course_version_id=version) if run and run.id == run_id:
                     self._repins.append((run.id, run.account_id, version))
+                case Blocked() if run:
+                    return True, self._stop(run, RunStatus.BLOCKED)
         except Exception as exc:
             log.exception("bot %s: event %s failed", handle.bot.bot_id, handle.arrival.inbox_id)
             error = f"{type(exc).__name__}: {exc}"[:500]
@@ -370,9 +376,10 @@ class Batch:
             return False, None
         return True, None
 
-    def _stop(self, run: ActiveRun) -> RunPosition:
-        """End the run as `stopped`: its timers cancelled, its unsent messages dropped."""
-        self._stops.append((run.id, run.account_id))
+    def _stop(self, run: ActiveRun, status: RunStatus = RunStatus.STOPPED) -> RunPosition:
+        """End the run (as `stopped` unless told): its timers cancelled, its unsent messages
+        dropped."""
+        self._stops.setdefault(status, []).append((run.id, run.account_id))
         self._new_states[(run.bot_id, run.chat_id)] = None
         return RunPosition(run.id, None, True)
 
@@ -432,7 +439,7 @@ class Batch:
 
 
 # Events that stop or move a run without stepping it: they need no parsed course.
-_COURSELESS = (StopRun, AccessRefunded, Repin)
+_COURSELESS = (StopRun, AccessRefunded, Repin, Blocked)
 
 
 def _load_state(stored: dict[str, Any]) -> RunState:

@@ -4,7 +4,8 @@ Revision ID: 0010
 Revises: 0009
 
 Every change to a run is applied by the journal (DESIGN §5 "One writer"). A timer falling
-due, a payment verdict and a panel action (stop, ban, upgrade) become rows of the inbox
+due, a payment verdict, a panel action (stop, ban, upgrade) and a student blocking the bot
+become rows of the inbox
 (`processed_update`) beside Telegram's updates, written in their producer's transaction:
 - `kind` says what a row is (`telegram` for Telegram's updates, the default);
 - such an event takes its `update_id` from the sequence `inbox_event_update_id`, which counts
@@ -32,7 +33,7 @@ down_revision: str | Sequence[str] | None = "0009"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
-_KINDS = "kind IN ('telegram', 'timer', 'grant', 'refund', 'stop', 'repin')"
+_KINDS = "kind IN ('telegram', 'timer', 'grant', 'refund', 'stop', 'repin', 'blocked')"
 
 _NOTIFY = """
 CREATE FUNCTION inbox_event_notify() RETURNS trigger LANGUAGE plpgsql AS $$

@@ -27,6 +27,7 @@ async def apply_inbox_events(db: Database, account_id: int) -> int:
                     ProcessedUpdate.account_id == account_id,
                     ProcessedUpdate.processed_at.is_(None),
                     ProcessedUpdate.kind != InboxKind.TELEGRAM.value,
+                    ProcessedUpdate.chat_id.is_not(None),
                 )
                 .distinct()
             )
@@ -38,6 +39,7 @@ async def apply_inbox_events(db: Database, account_id: int) -> int:
     handled = 0
     try:
         for bot_id, chat_id in chats:
+            assert chat_id is not None  # every event is for a chat
             bot = HostedBot(bot_id, account_id, "bot", None)
             while (found := await reader.oldest(bot, chat_id)) is not None:
                 arrival, _ = found
