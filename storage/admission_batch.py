@@ -18,8 +18,9 @@ from typing import Any
 
 from storage.batch import BatchConnection, columns
 from storage.models import RunStatus
+from storage.repositories.payments import GRANTS_ACCESS
 
-_START_FACTS = """
+_START_FACTS = f"""
 SELECT s.n, d.id AS deployment_id, d.bot_id, d.active, d.restricted, d.decline_text,
        d.price_amount, d.course_version_id, a.plan, a.limits::text AS limits,
        EXISTS (SELECT 1 FROM banned b
@@ -30,8 +31,7 @@ SELECT s.n, d.id AS deployment_id, d.bot_id, d.active, d.restricted, d.decline_t
                  AND (r.telegram_user_id = s.user_id OR r.username = s.username)) AS allowed,
        EXISTS (SELECT 1 FROM payment p
                WHERE p.account_id = s.account_id AND p.deployment_id = s.deployment_id
-                 AND p.telegram_user_id = s.user_id AND p.status = 'succeeded'
-                 AND p.refunded_amount < p.amount) AS paid,
+                 AND p.telegram_user_id = s.user_id AND {GRANTS_ACCESS}) AS paid,
        EXISTS (SELECT 1 FROM run u
                WHERE u.account_id = s.account_id AND u.telegram_user_id = s.user_id
                  AND u.is_active) AS student_active

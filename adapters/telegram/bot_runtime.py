@@ -442,7 +442,7 @@ class BotRuntime:
     async def _handle(self, chat_id: int, arrival: Arrival) -> HandleResult | None:
         started = time.perf_counter()
         result = await self._journal.handle(self.hosted, chat_id, arrival)
-        if result is not None:
+        if result is not None and arrival.event is None:  # Telegram's updates, not events
             elapsed = time.perf_counter() - started
             count_handled(self.config.account_id, ok=result.ok, seconds=elapsed)
         return result
