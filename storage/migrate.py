@@ -36,14 +36,11 @@ async def upgrade_to_head(owner_url: str) -> None:
 
 async def upgrade_to(owner_url: str, revision: str) -> None:
     """Upgrade to one revision: how a test puts rows in place under an older schema."""
-    await _run(owner_url, lambda config: command.upgrade(config, revision))
+    await run_alembic(owner_url, lambda config: command.upgrade(config, revision))
 
 
-async def downgrade_to_base(owner_url: str) -> None:
-    await _run(owner_url, lambda config: command.downgrade(config, "base"))
-
-
-async def _run(owner_url: str, alembic_command: Callable[[Config], None]) -> None:
+async def run_alembic(owner_url: str, alembic_command: Callable[[Config], None]) -> None:
+    """Run one Alembic command as the owner, holding the migration lock."""
     config = alembic_config()
 
     def run(connection: Connection) -> None:

@@ -16,10 +16,11 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncConnection, create_async_engine
 from sqlalchemy.pool import NullPool
 
+from alembic import command
 from storage.migrate import (
     PROJECT_ROOT,
     alembic_config,
-    downgrade_to_base,
+    run_alembic,
     upgrade_to,
     upgrade_to_head,
 )
@@ -79,7 +80,7 @@ async def test_downgrade_removes_everything_and_upgrade_restores_it(empty_databa
     assert first["diff"] == []
     assert "sys_claim_due_waitings" in first["functions"]
 
-    await downgrade_to_base(empty_database)
+    await run_alembic(empty_database, lambda config: command.downgrade(config, "base"))
     empty = await _schema_summary(empty_database)
     assert empty["tables"] == ["alembic_version"]
     assert empty["functions"] == []
