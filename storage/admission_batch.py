@@ -17,8 +17,10 @@ from decimal import Decimal
 from typing import Any
 
 from storage.batch import BatchConnection, columns
+from storage.models import RunStatus
+from storage.repositories.payments import GRANTS_ACCESS
 
-_START_FACTS = """
+_START_FACTS = f"""
 SELECT s.n, d.id AS deployment_id, d.bot_id, d.active, d.restricted, d.decline_text,
        d.price_amount, d.course_version_id, a.plan, a.limits::text AS limits,
        EXISTS (SELECT 1 FROM banned b
@@ -29,8 +31,7 @@ SELECT s.n, d.id AS deployment_id, d.bot_id, d.active, d.restricted, d.decline_t
                  AND (r.telegram_user_id = s.user_id OR r.username = s.username)) AS allowed,
        EXISTS (SELECT 1 FROM payment p
                WHERE p.account_id = s.account_id AND p.deployment_id = s.deployment_id
-                 AND p.telegram_user_id = s.user_id AND p.status = 'succeeded'
-                 AND p.refunded_amount < p.amount) AS paid,
+                 AND p.telegram_user_id = s.user_id AND {GRANTS_ACCESS}) AS paid,
        EXISTS (SELECT 1 FROM run u
                WHERE u.account_id = s.account_id AND u.telegram_user_id = s.user_id
                  AND u.is_active) AS student_active
@@ -41,7 +42,7 @@ LEFT JOIN course_deployment d ON d.id = s.deployment_id AND d.account_id = s.acc
 """
 
 # The account rows stay locked until commit, so that concurrent starts cannot all take the
-# plan's last seat (as storage.plans.lock_account does for one start).
+# plan's last seat.
 _LOCK_ACCOUNTS_USAGE = """
 SELECT a.id,
        (SELECT count(DISTINCT r.telegram_user_id) FROM run r
@@ -51,8 +52,12 @@ ORDER BY a.id
 FOR UPDATE OF a
 """
 
-# As repositories.tokens.use, for many starts; each token at most once per statement (an
-# UPDATE ... FROM matching one row twice updates it once), the caller runs rounds.
+# A use is counted by a conditional UPDATE: the row lock it takes serialises concurrent
+# starts, and PostgreSQL re-checks the WHERE clause (uses < max_uses, not revoked, not
+# expired, right user) on the updated row, so a group token with max_uses=10 admits exactly
+# ten students however many press /start at once; a start rolled back un-counts its use.
+# Each token at most once per statement (an UPDATE ... FROM matching one row twice updates
+# it once): the caller runs rounds.
 _USE_TOKENS = """
 UPDATE enrollment_token t SET uses = t.uses + 1
 FROM unnest($1::bigint[], $2::bigint[], $3::bigint[], $4::text[], $5::bigint[])
@@ -72,11 +77,14 @@ JOIN enrollment_token t
   ON t.account_id = s.account_id AND t.deployment_id = s.deployment_id AND t.token = s.token
 """
 
-# As repositories.runs.stop: timers cancelled, unsent messages dropped.
+# A stopped run (a teacher, a ban, a refund, another course begun) says nothing more: its
+# timers are cancelled and its unsent messages dropped (DESIGN §10). Delivery learns of the
+# drop when it records the message it was sending (storage/batch.py `_MARK_SENT`), so that
+# one message may still arrive. A run that completes keeps its outbox: its last messages are
+# queued by the very step that finishes it.
 _STOP_RUNS = """
 WITH stopped AS (
-    UPDATE run r SET status = 'stopped', is_active = false, finished_at = now(),
-                     updated_at = now()
+    UPDATE run r SET status = $3, is_active = false, finished_at = now(), updated_at = now()
     FROM unnest($1::bigint[], $2::bigint[]) AS s(id, account_id)
     WHERE r.id = s.id AND r.account_id = s.account_id AND r.is_active
     RETURNING r.id, r.account_id, r.bot_id, r.chat_id
@@ -109,6 +117,19 @@ SELECT * FROM unnest($1::bigint[], $2::bigint[], $3::bigint[], $4::bigint[], $5:
                      $9::text[], $10::text[], $11::text[], $12::text[], $13::text[])
 ON CONFLICT (bot_id, chat_id) WHERE is_active DO NOTHING
 RETURNING id, bot_id, chat_id
+"""
+
+# A paid course's token was counted when the payment was offered: only its UTM is read.
+_TOKENS_BY_ID = """
+SELECT s.key, t.id, t.utm_source, t.utm_medium, t.utm_campaign, t.utm_content, t.utm_term
+FROM unnest($1::bigint[], $2::bigint[], $3::bigint[]) AS s(key, account_id, id)
+JOIN enrollment_token t ON t.id = s.id AND t.account_id = s.account_id
+"""
+
+_PARTICIPANT_IDS = """
+SELECT p.id, p.account_id, p.telegram_user_id
+FROM unnest($1::bigint[], $2::bigint[]) AS s(account_id, user_id)
+JOIN participant p ON p.account_id = s.account_id AND p.telegram_user_id = s.user_id
 """
 
 UTM_KEYS = ("source", "medium", "campaign", "content", "term")
@@ -179,7 +200,7 @@ class NewRun:
     bot_id: int
     chat_id: int
     user_id: int
-    participant_id: int
+    participant_id: int | None
     token: CountedToken | None
 
 
@@ -274,11 +295,38 @@ async def token_states(
     }
 
 
-async def stop_runs(conn: BatchConnection, runs: Sequence[tuple[int, int]]) -> None:
-    """End (run id, account id) as `stopped`, cancel their timers and drop their unsent
-    messages (a new course starts: the student has moved on)."""
+async def tokens_by_id(
+    conn: BatchConnection, wanted: Mapping[int, tuple[int, int]]
+) -> dict[int, CountedToken]:
+    """The caller's key -> (account id, token id)'s token, as counted (absent: deleted)."""
+    if not wanted:
+        return {}
+    rows = [(key, account_id, token_id) for key, (account_id, token_id) in wanted.items()]
+    found = await conn.fetch(_TOKENS_BY_ID, *columns(rows, 3))
+    return {
+        r["key"]: CountedToken(r["id"], {name: r[f"utm_{name}"] for name in UTM_KEYS})
+        for r in found
+    }
+
+
+async def participant_ids(
+    conn: BatchConnection, students: Sequence[tuple[int, int]]
+) -> dict[tuple[int, int], int]:
+    """(account id, user id) -> participant id, for the students who have one."""
+    rows = sorted(set(students))
+    if not rows:
+        return {}
+    found = await conn.fetch(_PARTICIPANT_IDS, *columns(rows, 2))
+    return {(r["account_id"], r["telegram_user_id"]): r["id"] for r in found}
+
+
+async def stop_runs(
+    conn: BatchConnection, runs: Sequence[tuple[int, int]], status: str = RunStatus.STOPPED
+) -> None:
+    """End (run id, account id) as `status` (`stopped`, or `blocked` by the student),
+    cancel their timers and drop their unsent messages."""
     if runs:
-        await conn.execute(_STOP_RUNS, *columns(runs, 2))
+        await conn.execute(_STOP_RUNS, *columns(runs, 2), RunStatus(status).value)
 
 
 async def upsert_participants(

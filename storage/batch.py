@@ -110,17 +110,30 @@ JOIN unnest($1::bigint[], $2::bigint[]) AS s(id, account_id)
   ON v.id = s.id AND v.account_id = s.account_id
 """
 
-# A finished run leaves `is_active` and gets `finished_at` and its note, as
-# repositories.runs.finish does.
+# A finished run leaves `is_active` and gets `finished_at` and its note. The element it
+# stands on is kept beside the state for the panel (migration 0010).
 _SAVE_STATES = """
-UPDATE run r SET state = s.state::jsonb, updated_at = now(),
+UPDATE run r SET state = s.state::jsonb, current_element = s.current, updated_at = now(),
        status = COALESCE(s.finish, r.status),
        is_active = s.finish IS NULL,
        finished_at = CASE WHEN s.finish IS NULL THEN NULL ELSE now() END,
        note = s.note
-FROM unnest($1::bigint[], $2::bigint[], $3::text[], $4::text[], $5::text[])
-     AS s(id, account_id, state, finish, note)
+FROM unnest($1::bigint[], $2::bigint[], $3::text[], $4::text[], $5::text[], $6::text[])
+     AS s(id, account_id, state, current, finish, note)
 WHERE r.id = s.id AND r.account_id = s.account_id AND r.is_active
+"""
+
+# A run moves to another version of its course only if the element it stands on exists
+# there (one that has not begun always moves): elsewhere it could not go on.
+_REPIN_RUNS = """
+UPDATE run r SET course_version_id = s.version_id, updated_at = now()
+FROM unnest($1::bigint[], $2::bigint[], $3::bigint[]) AS s(id, account_id, version_id)
+WHERE r.id = s.id AND r.account_id = s.account_id AND r.is_active
+  AND r.course_version_id <> s.version_id
+  AND (r.current_element IS NULL OR EXISTS (
+      SELECT 1 FROM course_element e
+      WHERE e.account_id = r.account_id AND e.version_id = s.version_id
+        AND e.element_id = r.current_element))
 """
 
 _CANCEL_WAITS = """
@@ -249,8 +262,10 @@ class ChatsWithWork:
 class RunWrites:
     """Everything a batch writes for the runs it advanced, gathered run by run."""
 
-    # (run id, account id, state JSON, final status or None, note of the final status)
-    states: list[tuple[int, int, str, str | None, str | None]] = field(default_factory=list)
+    # (run id, account id, state JSON, current element, final status or None, its note)
+    states: list[tuple[int, int, str, str | None, str | None, str | None]] = field(
+        default_factory=list
+    )
     cancel_waits: list[tuple[int, int]] = field(default_factory=list)  # (run_id, account_id)
     waits: list[NewWait] = field(default_factory=list)
     lines: list[tuple[int, int, Line]] = field(default_factory=list)  # (account, run, line)
@@ -394,7 +409,7 @@ class BatchConnection:
             rows = [(w.account_id, w.run_id, w.wait_id, w.due_at, w.goto) for w in writes.waits]
             await self.execute(_ADD_WAITS, *columns(rows, 5))
         if writes.states:
-            await self.execute(_SAVE_STATES, *columns(writes.states, 5))
+            await self.execute(_SAVE_STATES, *columns(writes.states, 6))
         if writes.lines:
             lines = [
                 (
@@ -409,6 +424,12 @@ class BatchConnection:
                 for account, run, ln in writes.lines
             ]
             await self.execute(_APPEND_LINES, *columns(lines, 7))
+
+    async def repin_runs(self, runs: Sequence[tuple[int, int, int]]) -> None:
+        """(run id, account id, course version id): move each active run to that version of
+        its course where it can go on there."""
+        if runs:
+            await self.execute(_REPIN_RUNS, *columns(runs, 3))
 
     # ---- outbox ----------------------------------------------------------------------------
 

@@ -140,6 +140,10 @@ class Database:
         """A connection of its own for group-commit transactions (the caller closes it)."""
         return BatchConnection(await asyncpg.connect(self._batch_dsn), self.batch_stats)
 
+    async def connect_plain(self) -> asyncpg.Connection:
+        """A plain asyncpg connection of the app role (e.g. to LISTEN; the caller closes it)."""
+        return await asyncpg.connect(self._batch_dsn)
+
     async def dispose(self) -> None:
         await self.engine.dispose()
 

@@ -108,6 +108,19 @@ class ConversationRole(enum.StrEnum):
     USER = "user"
 
 
+class InboxKind(enum.StrEnum):
+    """What an inbox row is: Telegram's update, or an event another producer wrote for the
+    journal to apply (storage/inbox_events.py)."""
+
+    TELEGRAM = "telegram"
+    TIMER = "timer"  # a durable timer fell due
+    GRANT = "grant"  # a payment gave the student access: start the course
+    REFUND = "refund"  # the payment was refunded: stop the course
+    STOP = "stop"  # the panel stopped the run (a teacher, a ban)
+    REPIN = "repin"  # the panel moved the run to another version of its course
+    BLOCKED = "blocked"  # the student blocked the bot: the run ends as `blocked`
+
+
 class WaitStatus(enum.StrEnum):
     PENDING = "pending"
     FIRED = "fired"
@@ -118,8 +131,8 @@ class OutboxStatus(enum.StrEnum):
     PENDING = "pending"
     SENT = "sent"
     FAILED = "failed"  # Telegram refused it, or the student blocked the bot
-    # Dropped because its run was stopped (runs.stop); with `sent_at` set, it was the one
-    # message already on its way to Telegram when the stop came.
+    # Dropped because its run was stopped (admission_batch.stop_runs); with `sent_at` set,
+    # it was the one message already on its way to Telegram when the stop came.
     CANCELLED = "cancelled"
 
 
@@ -429,6 +442,9 @@ class Run(Utm, Base):
     # Grows with every write of `state` (a trigger, whoever writes): a process that holds a
     # run's parsed state knows from the number alone whether it is still current.
     state_version: Mapped[int] = mapped_column(Integer, server_default=text("0"))
+    # The element the run stands on (None: not begun), written with every state by the
+    # journal, so that readers need no key of the engine's state JSON.
+    current_element: Mapped[str | None]
     started_at: Mapped[datetime] = _created_at()
     finished_at: Mapped[datetime | None]
     updated_at: Mapped[datetime] = _updated_at()
@@ -599,7 +615,8 @@ class Restricted(Base):
 
 
 class ProcessedUpdate(Base):
-    """Update inbox: stored before Telegram is acknowledged; (bot_id, update_id) de-duplicates."""
+    """The inbox: Telegram's updates, stored before Telegram is acknowledged ((bot_id,
+    update_id) de-duplicates), and the events other producers write for the journal."""
 
     __tablename__ = "processed_update"
     __table_args__ = (
@@ -613,12 +630,16 @@ class ProcessedUpdate(Base):
             postgresql_where=text("processed_at IS NULL"),
         ),
         tenant_fk("bot_id", "bot", ondelete="CASCADE"),
+        enum_check("kind", InboxKind),
     )
 
     id: Mapped[int] = _pk()
     account_id: Mapped[int] = _account_id()
     bot_id: Mapped[int]
+    # Telegram's update id; an event's comes from the sequence `inbox_event_update_id`
+    # (negative, counting up: a chat's events go before its waiting updates, in order).
     update_id: Mapped[int]
+    kind: Mapped[str] = mapped_column(server_default=InboxKind.TELEGRAM.value)
     chat_id: Mapped[int | None]
     payload: Mapped[dict[str, Any]] = mapped_column(JSONB)
     received_at: Mapped[datetime] = _created_at()

@@ -3,7 +3,8 @@
 A plan names default limits; `account.limits` (set by a platform super-admin) overrides any of
 them per account, e.g. a school on `free` granted a second bot. `None` means unlimited. The
 panel enforces bots and courses when they are created; the runtime enforces active students
-when a new run starts (`usage().active_students` against `max_active_students`).
+when a new run starts (storage/admission_batch.py `_LOCK_ACCOUNTS_USAGE`, against
+`max_active_students`); `usage` shows the counts in the panel.
 """
 
 from __future__ import annotations

@@ -17,9 +17,12 @@ before the tokens are counted, so a start refused for its token may have kept a 
 of the same batch from the account's very last seat (it is told the course is full and can
 try again).
 
+A paid course begins when its payment succeeds (`admit_grants`, for the payment's event in
+the chat's inbox), through the same statements.
+
 The facts come from storage/admission_batch.py in a fixed number of statements per batch;
-`admit_starts` returns what each start writes, and the journal takes the first step of the
-runs it begins.
+`admit_starts` and `admit_grants` return what each start or grant writes, and the journal
+takes the first step of the runs they begin.
 """
 
 from __future__ import annotations
@@ -31,7 +34,7 @@ from typing import Any
 
 from adapters.telegram import effect_codec
 from adapters.telegram.effect_codec import OfferPayment
-from adapters.telegram.enrollment import HostedBot
+from adapters.telegram.hosted_bot import HostedBot
 from adapters.telegram.student_texts import Notice, notice_text
 from adapters.telegram.updates import Inbound, StartRequest
 from botapi.deeplink import parse_start_payload
@@ -47,6 +50,7 @@ from storage.admission_batch import (
     TokenWanted,
 )
 from storage.batch import ActiveRun, BatchConnection
+from storage.inbox_events import AccessGranted
 from storage.plans import limits_of
 from storage.repositories.bans import normalise_username
 from storage.repositories.tokens import TokenRefusal, refusal_of
@@ -69,6 +73,16 @@ class Start:
     bot: HostedBot
     inbound: Inbound
     request: StartRequest
+    current: ActiveRun | None
+
+
+@dataclass(frozen=True, slots=True)
+class Grant:
+    """A payment's grant to apply: the bot, the chat, its active run (locked), the grant."""
+
+    bot: HostedBot
+    chat_id: int
+    access: AccessGranted
     current: ActiveRun | None
 
 
@@ -186,7 +200,7 @@ async def admit_starts(
             beginning.append((index, deployment, used))
             continue
         # The checkout link needs an HTTP call to the provider: made after commit, from the
-        # outbox. The run starts when the payment succeeds (see paid_access).
+        # outbox. The run starts when the payment succeeds (`admit_grants`).
         student = start.inbound.student
         offer = OfferPayment(
             deployment.id,
@@ -213,6 +227,63 @@ async def admit_starts(
             participants[(start.bot.account_id, user_id)],
             used,
         )
+    await _write_runs(conn, admissions)
+    return admissions
+
+
+async def admit_grants(conn: BatchConnection, grants: list[Grant]) -> list[Admission]:
+    """Begin the paid courses; returns each grant's writes. The student passed every check
+    when the payment was offered (its token was counted then) and has paid, so only the
+    deployment is looked up; a run of another deployment in the chat ends."""
+    admissions = [Admission() for _ in grants]
+    wanted = [
+        (index, grant)
+        for index, grant in enumerate(grants)
+        if grant.current is None or grant.current.deployment_id != grant.access.deployment_id
+    ]  # the same deployment: begun by an earlier report of this payment
+    if not wanted:
+        return admissions
+    questions = [
+        StartQuestion(
+            g.bot.account_id, g.bot.bot_id, g.access.telegram_user_id, None, g.access.deployment_id
+        )
+        for _, g in wanted
+    ]
+    facts = await facts_sql.start_facts(conn, questions)
+    tokens = await facts_sql.tokens_by_id(
+        conn,
+        {
+            index: (g.bot.account_id, g.access.token_id)
+            for index, g in wanted
+            if g.access.token_id is not None
+        },
+    )
+    participants = await facts_sql.participant_ids(
+        conn, [(g.bot.account_id, g.access.telegram_user_id) for _, g in wanted]
+    )
+    for (index, grant), fact in zip(wanted, facts, strict=True):
+        deployment = fact.deployment
+        if deployment is None or deployment.bot_id != grant.bot.bot_id:
+            log.warning("paid deployment %s no longer exists", grant.access.deployment_id)
+            continue
+        user_id = grant.access.telegram_user_id
+        admissions[index].stop = grant.current
+        admissions[index].begin = NewRun(
+            grant.bot.account_id,
+            deployment.id,
+            deployment.course_version_id,
+            grant.bot.bot_id,
+            grant.chat_id,
+            user_id,
+            participants.get((grant.bot.account_id, user_id)),
+            tokens.get(index),
+        )
+    await _write_runs(conn, admissions)
+    return admissions
+
+
+async def _write_runs(conn: BatchConnection, admissions: list[Admission]) -> None:
+    """Stop the runs the admissions end, insert those they begin (`begun`: the new ids)."""
     await facts_sql.stop_runs(conn, [(a.stop.id, a.stop.account_id) for a in admissions if a.stop])
     begins = [a.begin for a in admissions if a.begin is not None]
     run_ids = await facts_sql.insert_runs(conn, begins)
@@ -222,7 +293,6 @@ async def admit_starts(
             if key not in run_ids:  # the caller stopped any run, so only a race lands here
                 raise RuntimeError(f"chat {key[1]} of bot {key[0]} got a run meanwhile")
             admission.begun = run_ids[key]
-    return admissions
 
 
 def _question(start: Start, deployment_id: int) -> StartQuestion:

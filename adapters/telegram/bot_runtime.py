@@ -37,9 +37,14 @@ from adapters.payments import PaymentService
 from adapters.telegram.arrivals import Arrivals
 from adapters.telegram.chat_workers import ChatWorkers
 from adapters.telegram.course_cache import CourseCache
-from adapters.telegram.delivery import TYPING_INTERVAL_S, Delivery, DeliveryPaused
-from adapters.telegram.enrollment import HostedBot
+from adapters.telegram.delivery import (
+    TYPING_INTERVAL_S,
+    Delivery,
+    DeliveryPaused,
+    EventWaiting,
+)
 from adapters.telegram.handling import Handled, InboxReader
+from adapters.telegram.hosted_bot import HostedBot
 from adapters.telegram.journal import Journal
 from adapters.telegram.journal_items import (
     Arrival,
@@ -51,13 +56,14 @@ from adapters.telegram.journal_items import (
 from adapters.telegram.keys import AccountBotKeyBuilder
 from adapters.telegram.lean_methods import LeanGetUpdates
 from adapters.telegram.position_mirror import PositionMirror
+from adapters.telegram.run_position import RunPosition
 from adapters.telegram.sender import BotSender, Clock, RateLimits
-from adapters.telegram.transitions import RunPosition
 from adapters.telegram.updates import read_update, translate
 from botapi.bot_factory import SessionPools, make_bot
+from storage import inbox_events
 from storage.db import Database
-from storage.models import RunStatus
-from storage.repositories import outbox, runs
+from storage.inbox_events import Blocked
+from storage.repositories import outbox
 
 log = logging.getLogger(__name__)
 
@@ -187,6 +193,8 @@ class BotRuntime:
         )
         self._keys = AccountBotKeyBuilder(config.account_id, config.bot_id)
         self._inbox = InboxReader(db)
+        # chats with another producer's event in the inbox: applied before more is sent
+        self._event_hint: set[int] = set()
         self._delivery = Delivery(
             db,
             self.hosted,
@@ -198,6 +206,7 @@ class BotRuntime:
             db_slots,
             payments,
             typing_interval_s=options.typing_interval_s,
+            event_waiting=self._event_hint.__contains__,
         )
         self.workers = ChatWorkers(self._work_chat, enter=self._enter_chat)
         self._arrivals = Arrivals()  # the fast lane: stored updates, per chat, in order
@@ -293,9 +302,12 @@ class BotRuntime:
             self.workers.kick(chat_id)
         return len(incoming)
 
-    def kick_outbox(self, chat_id: int) -> None:
-        """Messages were queued for the chat outside its worker (timer, payment)."""
-        self._outbox_hint.add(chat_id)
+    def kick_inbox(self, chat_id: int) -> None:
+        """An event was written into the chat's inbox (a timer, a payment, the panel): the
+        chat's delivery stops after the message on its way, so that the event (a stop, say)
+        is applied before the rest goes out."""
+        self._inbox_hint.add(chat_id)
+        self._event_hint.add(chat_id)
         self.workers.kick(chat_id)
 
     async def _poll(self) -> None:
@@ -416,6 +428,7 @@ class BotRuntime:
     async def _handle_from_database(self, chat_id: int) -> Handled | None:
         """The database lane: the chat's oldest unprocessed update, read from the inbox."""
         self._inbox_hint.discard(chat_id)
+        self._event_hint.discard(chat_id)
         async with self._db_slots:
             found = await self._inbox.oldest(self.hosted, chat_id)
         if found is None:
@@ -434,7 +447,7 @@ class BotRuntime:
     async def _handle(self, chat_id: int, arrival: Arrival) -> HandleResult | None:
         started = time.perf_counter()
         result = await self._journal.handle(self.hosted, chat_id, arrival)
-        if result is not None:
+        if result is not None and arrival.event is None:  # Telegram's updates, not events
             elapsed = time.perf_counter() - started
             count_handled(self.config.account_id, ok=result.ok, seconds=elapsed)
         return result
@@ -449,6 +462,8 @@ class BotRuntime:
         except DeliveryPaused:
             self._outbox_hint.add(chat_id)
             return False
+        except EventWaiting:
+            self._outbox_hint.add(chat_id)  # the rest goes out once the event is applied
         return True
 
     def _remember_position(self, chat_id: int, position: RunPosition) -> None:
@@ -459,12 +474,12 @@ class BotRuntime:
         self._mirror.put(key, state)
 
     async def _on_blocked(self, bot_id: int, chat_id: int) -> None:
+        """Give up the chat's unsent messages and ask the journal to end its run as
+        `blocked` (an event in the chat's inbox, applied in the run's order)."""
         account_id = self.config.account_id
         async with self._db.tenant(account_id) as session:
-            await runs.finish_active_in_chat(
-                session, account_id, bot_id, chat_id, RunStatus.BLOCKED, now=self._clock()
-            )
             await outbox.fail_pending_for_chat(
                 session, account_id, bot_id, chat_id, error="blocked by the user"
             )
-        log.info("bot %s: chat %s blocked the bot; its run is marked blocked", bot_id, chat_id)
+            await inbox_events.post(session, account_id, bot_id, chat_id, Blocked())
+        log.info("bot %s: chat %s blocked the bot; its run ends as blocked", bot_id, chat_id)

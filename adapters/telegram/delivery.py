@@ -18,7 +18,7 @@ import asyncio
 import contextlib
 import html
 import logging
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 
 from aiogram import Bot
 from aiogram.enums import ChatAction
@@ -33,7 +33,7 @@ from adapters.payments import AlreadyPaid, PaymentError, PaymentService
 from adapters.telegram import effect_codec
 from adapters.telegram.course_cache import CourseCache
 from adapters.telegram.effect_codec import OfferPayment, TranscribeVoice
-from adapters.telegram.enrollment import HostedBot
+from adapters.telegram.hosted_bot import HostedBot
 from adapters.telegram.journal import Journal
 from adapters.telegram.journal_items import OutboxRow
 from adapters.telegram.lean_methods import Sent
@@ -67,6 +67,11 @@ class DeliveryPaused(Exception):
     """Telegram kept failing (network/5xx after retries): try this chat again later."""
 
 
+class EventWaiting(Exception):
+    """Another producer's event waits in the chat's inbox (a teacher's stop, say): it is
+    applied before the rest of the chat's messages go out."""
+
+
 class Delivery:
     def __init__(
         self,
@@ -81,9 +86,11 @@ class Delivery:
         payments: PaymentService | None = None,
         *,
         typing_interval_s: float = TYPING_INTERVAL_S,
+        event_waiting: Callable[[int], bool] = lambda chat_id: False,
     ) -> None:
         """`db_slots` bounds the sessions this process's delivery and database lanes hold at
-        once (below the pool's size)."""
+        once (below the pool's size). `event_waiting(chat_id)`: an event waits in the chat's
+        inbox, to apply before the next message goes out."""
         self._db = db
         self._journal = journal
         self._db_slots = db_slots
@@ -97,6 +104,7 @@ class Delivery:
         self._payments = payments
         self._typing_interval_s = typing_interval_s
         self._media = MediaMemory(bot, self._session, courses)
+        self._event_waiting = event_waiting
 
     @contextlib.asynccontextmanager
     async def _session(self) -> AsyncIterator[AsyncSession]:
@@ -107,7 +115,8 @@ class Delivery:
         """Send everything pending for the chat, in order, including what sending produces.
 
         `first`: the oldest pending rows, as the caller's just-committed transaction read
-        them (handling an update); otherwise they are read here."""
+        them (handling an update); otherwise they are read here. Raises EventWaiting, with
+        rows still pending, when an event for the chat must be applied first."""
         account_id = self._bot.account_id
         while True:
             rows, first = first, None
@@ -125,6 +134,8 @@ class Delivery:
                     current = await self._deliver(row)
                     if not current:
                         break  # the rows read with it may be dropped too: read them again
+                    if self._event_waiting(chat_id):
+                        raise EventWaiting
             finally:
                 queued = self._queued_meanwhile.pop(chat_id, 0)
             # A short batch was all there was, unless a result fed back into the run (an LLM

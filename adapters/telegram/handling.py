@@ -1,8 +1,9 @@
-"""The database lane: a chat's oldest unprocessed update, read from the inbox.
+"""The database lane: a chat's oldest unprocessed inbox row, read from the inbox.
 
 The fast lane hands the journal updates it still has in memory; this lane reads what the
 inbox holds that memory does not: work left by a crash or by another runner, updates past
-a flooding chat's cap, or an update whose claim failed because an older one waited. Either
+a flooding chat's cap, an update whose claim failed because an older one waited, and the
+events other producers wrote (timers, payments, panel actions: storage/inbox_events.py). Either
 way the journal handles it (adapters/telegram/journal.py), so there is one way to handle an
 update, and the journal's claim keeps each chat in Telegram's order.
 """
@@ -13,11 +14,13 @@ import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from adapters.telegram.enrollment import HostedBot
+from adapters.telegram.hosted_bot import HostedBot
 from adapters.telegram.journal_items import Arrival, OutboxRow
-from adapters.telegram.transitions import RunPosition
+from adapters.telegram.run_position import RunPosition
 from adapters.telegram.updates import read_update, translate
+from storage import inbox_events
 from storage.db import Database
+from storage.models import InboxKind
 from storage.repositories import inbox
 
 log = logging.getLogger(__name__)
@@ -41,7 +44,7 @@ class InboxReader:
         self._db = db
 
     async def oldest(self, bot: HostedBot, chat_id: int) -> tuple[Arrival, bool] | None:
-        """The chat's oldest unprocessed update and whether another one waits after it."""
+        """The chat's oldest unprocessed inbox row and whether another one waits after it."""
         async with self._db.tenant(bot.account_id) as session:
             rows = await inbox.oldest_for_chat(
                 session, bot.account_id, bot.bot_id, chat_id, limit=2
@@ -49,6 +52,9 @@ class InboxReader:
         if not rows:
             return None
         row = rows[0]
+        if row.kind != InboxKind.TELEGRAM:
+            event = inbox_events.decode(row.kind, row.payload)
+            return Arrival(row.id, row.update_id, None, event), len(rows) > 1
         update = read_update(row.payload)
         if update is None:
             log.warning("bot %s: stored update %s does not parse", bot.bot_id, row.update_id)

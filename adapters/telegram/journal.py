@@ -36,7 +36,7 @@ from typing import Any
 
 from adapters.observability.metrics import observe_batch
 from adapters.telegram.course_cache import CourseCache
-from adapters.telegram.enrollment import HostedBot
+from adapters.telegram.hosted_bot import HostedBot
 from adapters.telegram.journal_batch import Batch, CoursesLoading
 from adapters.telegram.journal_items import (
     Arrival,

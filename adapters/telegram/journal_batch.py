@@ -1,12 +1,13 @@
 """One group-commit transaction: the journal's items in a fixed order of set-based
 statements (storage/batch.py), results handed back only after COMMIT.
 
-Within the transaction: updates are stored, sent messages recorded, the updates to handle
+Within the transaction: updates are stored, sent messages recorded, the inbox rows to handle
 claimed (each only while it is its chat's oldest unprocessed one), their runs locked in id
-order, `/start`s decided (adapters/telegram/admission.py), every run stepped by the engine
-in memory, and then each table written once for the whole batch. Our code failing on one
-update is recorded against that update alone; anything PostgreSQL refuses fails the batch
-(the journal then retries its items one by one).
+order, `/start`s and paid grants decided (adapters/telegram/admission.py), every run stepped
+by the engine in memory or stopped or moved (other producers' events:
+storage/inbox_events.py), and then each table written once for the whole batch. Our code
+failing on one update is recorded against that update alone; anything PostgreSQL refuses
+fails the batch (the journal then retries its items one by one).
 
 A run's course must be built (from the version's stored elements) before the run is
 stepped; a small one is built on the spot, a large one takes a tenth of a second and more
@@ -25,9 +26,10 @@ from typing import Any
 
 import orjson
 
-from adapters.telegram.admission import Start, admit_starts
+from adapters.telegram import effect_codec
+from adapters.telegram.admission import Admission, Grant, Start, admit_grants, admit_starts
 from adapters.telegram.course_cache import CourseCache
-from adapters.telegram.enrollment import HostedBot
+from adapters.telegram.hosted_bot import HostedBot
 from adapters.telegram.journal_items import (
     HandleItem,
     HandleResult,
@@ -38,15 +40,20 @@ from adapters.telegram.journal_items import (
     StoreItem,
     StoreOutcome,
     SweepItem,
+    is_grant,
     is_start,
 )
+from adapters.telegram.run_position import RunPosition
 from adapters.telegram.state_cache import KnownState, StateCache
 from adapters.telegram.step_plan import Advance, Reply, StepWrites, plan_step, react
-from adapters.telegram.transitions import RunPosition, load_state
+from adapters.telegram.student_texts import Notice, notice_text
 from adapters.telegram.updates import StartRequest
 from engine import step
-from engine.events import Event
+from engine.effects import SendText
+from engine.events import Event, TimerFired
 from engine.events import Start as StartEvent
+from engine.state import RunState
+from storage import admission_batch
 from storage.batch import (
     ActiveRun,
     BatchConnection,
@@ -57,6 +64,16 @@ from storage.batch import (
     RunQuery,
     RunWrites,
 )
+from storage.inbox_events import (
+    AccessGranted,
+    AccessRefunded,
+    Blocked,
+    InboxEvent,
+    Repin,
+    StopRun,
+    TimerDue,
+)
+from storage.models import RunStatus
 
 log = logging.getLogger(__name__)
 
@@ -91,6 +108,9 @@ class Batch:
         self._writes = RunWrites()
         self._messages: list[NewMessage] = []
         self._errors: list[tuple[int, int, str]] = []
+        # (run id, account id) by the status they end with
+        self._stops: dict[RunStatus, list[tuple[int, int]]] = {}
+        self._repins: list[tuple[int, int, int]] = []  # (run id, account id, version id)
 
     async def run(self, *, failed: str | None = None) -> dict[Item, Any]:
         """`failed`: settle the (handle) items as failed with this error instead."""
@@ -141,22 +161,30 @@ class Batch:
                 outcomes[handle] = (False, None)
         else:
             starts = [h for h in claimed if is_start(h)]
-            begun = await self._admit(starts, runs) if starts else {}
-            starting = set(starts)
+            grants = [h for h in claimed if is_grant(h)]
+            begun = await self._admit(starts, grants, runs) if starts or grants else {}
+            beginning = {*starts, *grants}
             runs.update(begun)
-            waits = await self._build_missing(runs, [*claimed, *feeding])
+            stepping = [h for h in claimed if not isinstance(h.arrival.event, _COURSELESS)]
+            waits = await self._build_missing(runs, [*stepping, *feeding])
             if waits:
                 raise CoursesLoading(waits)
             for handle in claimed:
                 key = (handle.bot.bot_id, handle.chat_id)
-                if handle in starting:
+                event = handle.arrival.event
+                if handle in beginning:
                     outcomes[handle] = self._begin(handle, begun.get(key))
+                elif event is not None:
+                    outcomes[handle] = self._apply(handle, event, runs.get(key))
                 else:
                     outcomes[handle] = self._handle(handle, runs.get(key))
         for sent in sents:
             run = runs.get((sent.bot.bot_id, sent.row.chat_id))
             queued = self._feed(sent, run) if sent in feeding else 0
             results[sent] = SentOutcome(sent.row.id in current, queued)
+        for status, stopped in self._stops.items():
+            await admission_batch.stop_runs(self._conn, stopped, status)
+        await self._conn.repin_runs(self._repins)
         await self._conn.record_errors(self._errors, self._now)
         await self._conn.write_runs(self._writes)
         pending = await self._conn.enqueue(
@@ -173,19 +201,32 @@ class Batch:
         return results
 
     async def _admit(
-        self, starts: list[HandleItem], runs: dict[ChatKey, ActiveRun]
+        self, starts: list[HandleItem], grants: list[HandleItem], runs: dict[ChatKey, ActiveRun]
     ) -> dict[ChatKey, ActiveRun]:
-        """Decide the batch's `/start`s; queue what they say; the runs they begin (not
-        stepped yet), by chat."""
+        """Decide the batch's `/start`s and paid grants; queue what they say; the runs they
+        begin (not stepped yet), by chat."""
         requests = []
         for handle in starts:
             inbound = handle.arrival.inbound
             assert inbound is not None and isinstance(inbound.action, StartRequest)
             current = runs.get((handle.bot.bot_id, handle.chat_id))
             requests.append(Start(handle.bot, inbound, inbound.action, current))
-        decided = await admit_starts(self._conn, requests, self._now)
+        decided = await admit_starts(self._conn, requests, self._now) if requests else []
+        paid = []
+        for handle in grants:
+            access = handle.arrival.event
+            assert isinstance(access, AccessGranted)
+            current = runs.get((handle.bot.bot_id, handle.chat_id))
+            paid.append(Grant(handle.bot, handle.chat_id, access, current))
+        decided += await admit_grants(self._conn, paid) if paid else []
+        return self._admitted([*starts, *grants], decided)
+
+    def _admitted(
+        self, handles: list[HandleItem], decided: list[Admission]
+    ) -> dict[ChatKey, ActiveRun]:
+        """Queue what the admissions say; the runs they begin, by chat."""
         begun: dict[ChatKey, ActiveRun] = {}
-        for handle, admission in zip(starts, decided, strict=True):
+        for handle, admission in zip(handles, decided, strict=True):
             for payload in admission.messages:
                 self._messages.append(
                     NewMessage(
@@ -207,7 +248,7 @@ class Batch:
         return begun
 
     def _begin(self, handle: HandleItem, run: ActiveRun | None) -> tuple[bool, RunPosition | None]:
-        """The first step of a run a `/start` began (None: the start was refused)."""
+        """The first step of a run a `/start` or a grant began (None: none began)."""
         if run is None:
             return True, None
         position, _ = self._step(run, StartEvent(None))
@@ -259,8 +300,9 @@ class Batch:
         still being built (in a worker), with the build they wait for."""
         missing = {
             run.course_version_id: run.account_id
-            for run in runs.values()
-            if not self._courses.known(run.course_version_id)
+            for item in items
+            if (run := runs.get(_chat_of(item))) is not None
+            and not self._courses.known(run.course_version_id)
         }
         if not missing:
             return {}
@@ -305,6 +347,45 @@ class Batch:
             return False, None
         return True, position
 
+    def _apply(
+        self, handle: HandleItem, event: InboxEvent, run: ActiveRun | None
+    ) -> tuple[bool, RunPosition | None]:
+        """Apply another producer's event to the chat's active run (an event for a run that
+        ended meanwhile changes nothing); (ok, where the run now stands)."""
+        try:
+            match event:
+                case TimerDue(run_id=run_id, wait_id=wait_id) if run and run.id == run_id:
+                    position, _ = self._step(run, TimerFired(wait_id))
+                    return True, position
+                case StopRun(run_id=run_id) if run and run.id == run_id:
+                    return True, self._stop(run)
+                case AccessRefunded(deployment_id=deployment) if (
+                    run and run.deployment_id == deployment
+                ):
+                    text = notice_text(Notice.ACCESS_REFUNDED, None)
+                    message = effect_codec.encode(SendText(text, None))
+                    self._messages.append(
+                        NewMessage(run.account_id, run.bot_id, run.chat_id, None, message)
+                    )
+                    return True, self._stop(run)
+                case Repin(run_id=run_id, course_version_id=version) if run and run.id == run_id:
+                    self._repins.append((run.id, run.account_id, version))
+                case Blocked() if run:
+                    return True, self._stop(run, RunStatus.BLOCKED)
+        except Exception as exc:
+            log.exception("bot %s: event %s failed", handle.bot.bot_id, handle.arrival.inbox_id)
+            error = f"{type(exc).__name__}: {exc}"[:500]
+            self._errors.append((handle.arrival.inbox_id, handle.bot.account_id, error))
+            return False, None
+        return True, None
+
+    def _stop(self, run: ActiveRun, status: RunStatus = RunStatus.STOPPED) -> RunPosition:
+        """End the run (as `stopped` unless told): its timers cancelled, its unsent messages
+        dropped."""
+        self._stops.setdefault(status, []).append((run.id, run.account_id))
+        self._new_states[(run.bot_id, run.chat_id)] = None
+        return RunPosition(run.id, None, True)
+
     def _feed(self, sent: SentItem, run: ActiveRun | None) -> int:
         """Apply Telegram's answer to the row's run (if it is still the active one)."""
         if run is None or run.id != sent.row.run_id or sent.event is None:
@@ -324,7 +405,7 @@ class Batch:
             raise LookupError(f"course version {run.course_version_id} does not load")
         chat = (run.bot_id, run.chat_id)
         # No state from the database: it said the one we hold is current.
-        before = self._known[chat].state if run.state is None else load_state(run.state)
+        before = self._known[chat].state if run.state is None else _load_state(run.state)
         state, effects = step(course, before, event, self._now)
         writes = plan_step(state, effects)
         self._keep(run, writes)
@@ -343,6 +424,7 @@ class Batch:
                 run.id,
                 account_id,
                 orjson.dumps(writes.state).decode(),
+                writes.element,
                 writes.finish_status,
                 writes.finish_note,
             )
@@ -357,6 +439,15 @@ class Batch:
             self._writes.lines.append((account_id, run.id, line))
         for payload in writes.messages:
             self._messages.append(NewMessage(account_id, run.bot_id, run.chat_id, run.id, payload))
+
+
+# Events that stop or move a run without stepping it: they need no parsed course.
+_COURSELESS = (StopRun, AccessRefunded, Repin, Blocked)
+
+
+def _load_state(stored: dict[str, Any]) -> RunState:
+    """A run row's `state` column as the engine's RunState (`{}`: not started yet)."""
+    return RunState.from_dict(stored) if stored else RunState.new()
 
 
 def _chat_of(item: HandleItem | SentItem) -> ChatKey:

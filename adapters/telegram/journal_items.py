@@ -1,7 +1,8 @@
 """What the runtime hands the journal, and what it gets back (adapters/telegram/journal.py).
 
-Items are the durable steps of an update's life: store it, handle it, record that a message
-went out, and look for work left behind. Each carries the future its submitter awaits; the
+Items are the durable steps of an update's life: store it, handle it (or another
+producer's event: a timer, a payment, a panel action), record that a message went out, and
+look for work left behind. Each carries the future its submitter awaits; the
 journal resolves it only after the item's batch committed.
 """
 
@@ -13,11 +14,12 @@ from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any, NamedTuple, Protocol
 
-from adapters.telegram.enrollment import HostedBot
-from adapters.telegram.transitions import RunPosition
+from adapters.telegram.hosted_bot import HostedBot
+from adapters.telegram.run_position import RunPosition
 from adapters.telegram.updates import Inbound, StartRequest
 from engine.events import Event
 from storage.batch import PendingMessage
+from storage.inbox_events import AccessGranted, InboxEvent
 
 
 class StoreOutcome(Enum):
@@ -41,12 +43,14 @@ class Stored(NamedTuple):
 
 
 class Arrival(NamedTuple):
-    """A stored, not yet handled update of a chat, as its worker takes it in (`inbound`
-    None: it means nothing to a course, and is only marked processed)."""
+    """A stored, not yet handled inbox row of a chat, as its worker takes it in: Telegram's
+    update (`inbound`; None: it means nothing to a course, and is only marked processed) or
+    another producer's event (`event`: storage/inbox_events.py)."""
 
     inbox_id: int
     update_id: int
     inbound: Inbound | None
+    event: InboxEvent | None = None
 
 
 class HandleResult(NamedTuple):
@@ -119,3 +123,7 @@ class SentItem(Item):
 def is_start(handle: HandleItem) -> bool:
     inbound = handle.arrival.inbound
     return inbound is not None and isinstance(inbound.action, StartRequest)
+
+
+def is_grant(handle: HandleItem) -> bool:
+    return isinstance(handle.arrival.event, AccessGranted)

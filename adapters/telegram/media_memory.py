@@ -16,7 +16,7 @@ from contextlib import AbstractAsyncContextManager
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from adapters.telegram.course_cache import CourseCache
-from adapters.telegram.enrollment import HostedBot
+from adapters.telegram.hosted_bot import HostedBot
 from adapters.telegram.lean_methods import Sent
 from storage.repositories import media, runs
 

@@ -87,11 +87,11 @@ class BotPool:
     def hosted(self) -> list[BotRuntime]:
         return list(self._bots.values())
 
-    def kick(self, bot_id: int, chat_id: int) -> None:
-        """Messages were queued for the chat outside its worker (a timer, a payment)."""
+    def kick_inbox(self, bot_id: int, chat_id: int) -> None:
+        """An event was written into the chat's inbox (a timer, a payment, the panel)."""
         runtime = self._bots.get(bot_id)
         if runtime is not None:
-            runtime.kick_outbox(chat_id)
+            runtime.kick_inbox(chat_id)
 
     async def reconcile(self) -> None:
         async with self._db.system() as session:

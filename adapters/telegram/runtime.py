@@ -1,4 +1,5 @@
-"""The Telegram runtime of one process: the bot pool plus the timer scheduler."""
+"""The Telegram runtime of one process: the bot pool, the journal, the timer scheduler and
+the listener that wakes chats for other producers' events."""
 
 from __future__ import annotations
 
@@ -10,12 +11,13 @@ from fastapi import APIRouter
 from redis.asyncio import Redis
 
 from adapters.llm import LLMClient
-from adapters.payments import PaymentService
+from adapters.payments import AccessHook, PaymentService
 from adapters.telegram.bot_runtime import BotConfig, BotRuntime, RuntimeOptions
 from adapters.telegram.collector import CollectorTuning
 from adapters.telegram.course_cache import CourseCache
+from adapters.telegram.inbox_listener import InboxListener
 from adapters.telegram.journal import Journal
-from adapters.telegram.paid_access import PaidAccess
+from adapters.telegram.paid_access import paid_access
 from adapters.telegram.pool import BotPool
 from adapters.telegram.position_mirror import PositionMirror
 from adapters.telegram.response_types import pin_response_types
@@ -59,7 +61,8 @@ class TelegramRuntime:
         self._given_pools = session_pools
         self._pools: SessionPools | None = None
         self.pool = BotPool(db, box, self._make_bot_runtime, interval_s=reconcile_interval_s)
-        self.scheduler = TimerScheduler(db, self.courses, self.pool.kick, clock)
+        self.scheduler = TimerScheduler(db, clock)
+        self._listener = InboxListener(db, self.pool.kick_inbox)
         self.journal = Journal(db, self.courses, clock, concurrency=options.journal_concurrency)
         self._mirror = PositionMirror(redis)
         self._tasks: list[asyncio.Task[None]] = []
@@ -83,9 +86,10 @@ class TelegramRuntime:
         )
 
     @property
-    def paid_access(self) -> PaidAccess:
-        """The hook the payments service calls when a student gains or loses access."""
-        return PaidAccess(self.courses, self.pool.kick, self._clock)
+    def paid_access(self) -> AccessHook:
+        """The hook the payments service calls when a student gains or loses access: it
+        writes the change into the chat's inbox, for the journal."""
+        return paid_access
 
     @property
     def router(self) -> APIRouter:
@@ -96,8 +100,10 @@ class TelegramRuntime:
         self._pools = self._given_pools or SessionPools.create(self._options.api_base)
         self.journal.start()
         self._mirror.start()
+        await self._listener.connect()
         await self.pool.reconcile()
         self._tasks = [
+            asyncio.create_task(self._listener.run(), name="inbox-events"),
             asyncio.create_task(self.pool.run(), name="bot-pool"),
             asyncio.create_task(self.pool.sweep(self._options.sweep_interval_s), name="sweeps"),
             asyncio.create_task(self.scheduler.run(), name="timers"),

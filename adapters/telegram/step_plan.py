@@ -1,8 +1,8 @@
 """What an update or an engine step turns into, decided without I/O.
 
-Two executors write these plans: `transitions` through the SQLAlchemy repositories (timers,
-enrollment, payments, LLM results: one run at a time) and `journal` with set-based statements
-for the work of many chats in one transaction. Deciding here keeps the two in agreement.
+`react` says what a Telegram update asks of its chat, and `plan_step` which rows an engine
+step writes; the journal writes those rows for the work of many chats at once, with the
+set-based statements of storage/batch.py (adapters/telegram/journal_batch.py).
 """
 
 from __future__ import annotations
@@ -28,10 +28,12 @@ class StepWrites(NamedTuple):
     `cancel_waits` cancels the run's timers pending before this step; `schedules` are the
     timers this step leaves pending (a CancelWaits after a Schedule of the same step already
     dropped that Schedule here, so "cancel, then add" is always the right order).
-    `finish_note` says why the engine ended the run (`halted`), for the teacher.
+    `finish_note` says why the engine ended the run (`halted`), for the teacher. `element`
+    is where the run now stands (None: nowhere yet), kept beside the state for the panel.
     """
 
     state: dict[str, Any]
+    element: str | None
     lines: tuple[Line, ...]
     messages: tuple[dict[str, Any], ...]
     cancel_waits: bool
@@ -62,6 +64,7 @@ def plan_step(state: RunState, effects: Iterable[Effect]) -> StepWrites:
             messages.append(effect_codec.encode(effect))
     return StepWrites(
         state.to_dict(),
+        state.current,
         tuple(lines),
         tuple(messages),
         cancel,

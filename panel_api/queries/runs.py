@@ -51,7 +51,7 @@ COLUMNS = (
     Run.status,
     Run.note,
     Run.token_id,
-    Run.state["current"].astext.label("current_element"),
+    Run.current_element,
     Run.started_at,
     Run.finished_at,
     Run.utm_source,
@@ -62,7 +62,9 @@ COLUMNS = (
 )
 
 
-def _select(account_id: int, where: Sequence[ColumnElement[bool]]) -> Select[Any]:
+def _select(
+    account_id: int, where: Sequence[ColumnElement[bool]]
+) -> Select[*tuple[Any, ...]]:
     return (
         select(*COLUMNS)
         .outerjoin(

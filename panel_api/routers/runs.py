@@ -103,6 +103,13 @@ async def get_conversation(
     return await service.get_conversation(ctx, access, run_id)
 
 
-@router.post("/{run_id}/stop", response_model=RunOut, summary="Finish an active run as stopped")
+@router.post(
+    "/{run_id}/stop",
+    response_model=RunOut,
+    status_code=202,
+    summary="Stop an active run",
+    description="The runtime applies the stop in the run's order (within moments): the "
+    "run then reads `stopped`, and nothing more of it reaches the student.",
+)
 async def stop_run(account_id: AccountId, run_id: RunId, access: Manage, ctx: Ctx) -> RunOut:
     return await service.stop_run(ctx, access, run_id)

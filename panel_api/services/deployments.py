@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import re
 
-from sqlalchemy import CursorResult, delete, func, select, update
+from sqlalchemy import delete, func, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -24,7 +24,8 @@ from panel_api.schemas.deployments import (
     RestrictedImportOut,
     UpgradeOut,
 )
-from storage.models import Bot, CourseDeployment, CourseElement, Restricted, Run
+from storage import inbox_events
+from storage.models import Bot, CourseDeployment, Restricted, Run
 from storage.repositories import bans, bots, courses, deployments
 
 _USER_ID = re.compile(r"[0-9]{1,18}")
@@ -107,7 +108,7 @@ async def upgrade_deployment(
     ctx: PanelContext, access: Access, deployment_id: int, body: DeploymentUpgrade
 ) -> UpgradeOut:
     """Point the deployment at another version of the same course; with `migrate_running`,
-    active runs move too where they can (`_repin_runs`)."""
+    active runs move too where they can (storage/inbox_events.repin_deployment)."""
     async with ctx.db.tenant(access.account_id) as session:
         current = await deployments.get(session, access.account_id, deployment_id)
         assert current is not None
@@ -121,9 +122,11 @@ async def upgrade_deployment(
             session, access.account_id, deployment_id, course_version_id=new.id
         )
         migrated = 0
-        if body.migrate_running:
-            migrated = await _repin_runs(session, access.account_id, deployment_id, new.id)
-        pinned = await session.scalar(
+        if body.migrate_running:  # applied by the runtime in each run's order
+            migrated = await inbox_events.repin_deployment(
+                session, access.account_id, deployment_id, new.id
+            )
+        on_other_versions = await session.scalar(
             select(func.count()).where(
                 Run.account_id == access.account_id,
                 Run.deployment_id == deployment_id,
@@ -131,6 +134,7 @@ async def upgrade_deployment(
                 Run.course_version_id != new.id,
             )
         )
+        pinned = (on_other_versions or 0) - migrated
         await record(
             session,
             access,
@@ -142,7 +146,7 @@ async def upgrade_deployment(
             migrated_runs=migrated,
         )
         out = await _one_out(session, access.account_id, deployment_id)
-    return UpgradeOut(deployment=out, migrated_runs=migrated, pinned_runs=pinned or 0)
+    return UpgradeOut(deployment=out, migrated_runs=migrated, pinned_runs=pinned)
 
 
 async def delete_deployment(ctx: PanelContext, access: Access, deployment_id: int) -> None:
@@ -262,30 +266,6 @@ def _parse_entries(items: list[str]) -> tuple[list[int], list[str], list[str]]:
         else:
             invalid.append(item[:64])
     return list(user_ids), list(usernames), invalid
-
-
-async def _repin_runs(
-    session: AsyncSession, account_id: int, deployment_id: int, version_id: int
-) -> int:
-    """Move active runs whose current element exists in the new version (or that have not
-    begun); a run standing on a removed element could not continue, so it keeps its pin."""
-    current = Run.state["current"].astext
-    ids = select(CourseElement.element_id).where(
-        CourseElement.account_id == account_id, CourseElement.version_id == version_id
-    )
-    result = await session.execute(
-        update(Run)
-        .where(
-            Run.account_id == account_id,
-            Run.deployment_id == deployment_id,
-            Run.is_active,
-            Run.course_version_id != version_id,
-            (current.is_(None)) | (current.in_(ids)),
-        )
-        .values(course_version_id=version_id)
-    )
-    assert isinstance(result, CursorResult)  # an UPDATE's result holds its row count
-    return result.rowcount
 
 
 async def _query_out(

@@ -16,7 +16,8 @@ from panel_api.queries import runs as run_queries
 from panel_api.queries.runs import RunFilter
 from panel_api.schemas.common import Page
 from panel_api.schemas.runs import ConversationLine, RunOut
-from storage.repositories import conversation, runs
+from storage import inbox_events
+from storage.repositories import conversation
 
 # Each batch is read and formatted on the event loop between two awaits: 1,000 rows take
 # ~20 ms of CPU (5,000 took ~80 ms), so a large export never holds other requests up for long.
@@ -95,10 +96,10 @@ async def get_conversation(
 
 
 async def stop_run(ctx: PanelContext, access: Access, run_id: int) -> RunOut:
-    """Finish an active run as stopped."""
+    """Ask the runtime to stop an active run: it applies the stop in the run's order
+    (DESIGN §5, one writer), within moments."""
     async with ctx.db.tenant(access.account_id) as session:
-        stopped = await runs.stop(session, access.account_id, run_id, now=ctx.clock())
-        if stopped is None:
+        if not await inbox_events.stop_run(session, access.account_id, run_id):
             raise conflict("the run is not active")
         await record(session, access, "run.stop", "run", run_id)
         row = await run_queries.one(session, access.account_id, run_id)

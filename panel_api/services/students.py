@@ -3,7 +3,7 @@ banned user's active runs when asked)."""
 
 from __future__ import annotations
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete
 
 from panel_api.access import Access
 from panel_api.audit import record
@@ -12,8 +12,9 @@ from panel_api.errors import conflict, not_found
 from panel_api.queries import students as student_queries
 from panel_api.schemas.common import Page
 from panel_api.schemas.runs import BanCreate, BanCreated, BanOut, StudentOut
-from storage.models import Banned, Run
-from storage.repositories import bans, bots, runs
+from storage import inbox_events
+from storage.models import Banned
+from storage.repositories import bans, bots
 
 
 async def list_students(
@@ -69,17 +70,10 @@ async def ban_user(ctx: PanelContext, access: Access, body: BanCreate) -> BanCre
         )
         assert row is not None
         stopped = 0
-        if body.stop_runs:
-            active = select(Run.id).where(
-                Run.account_id == access.account_id,
-                Run.telegram_user_id == body.telegram_user_id,
-                Run.is_active,
+        if body.stop_runs:  # applied by the runtime in each run's order, within moments
+            stopped = await inbox_events.stop_user_runs(
+                session, access.account_id, body.telegram_user_id, body.bot_id
             )
-            if body.bot_id is not None:
-                active = active.where(Run.bot_id == body.bot_id)
-            for run_id in (await session.scalars(active)).all():
-                if await runs.stop(session, access.account_id, run_id, now=ctx.clock()):
-                    stopped += 1
         await record(
             session,
             access,

@@ -25,6 +25,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from courses import jobs
+from engine import progress
 from engine.model import Course as EngineCourse
 from engine.state import RunState
 from storage import system
@@ -481,6 +482,7 @@ class _Import:
             is_active=True,
             finished_at=None,
             state=position.state.to_dict(),
+            current_element=progress.position(position.state),
         )
         return RunStatus.ACTIVE
 
@@ -498,7 +500,9 @@ class _Import:
             finished=True,
             status="completed" if status is RunStatus.COMPLETED else "stopped",
         )
-        row.update(status=status.value, state=state.to_dict())
+        row.update(
+            status=status.value, state=state.to_dict(), current_element=progress.position(state)
+        )
         self.summary.imported(f"  {status.value}")
 
     async def known_runs(self) -> set[tuple[int, int, datetime]]:

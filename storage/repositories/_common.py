@@ -1,22 +1,12 @@
 """Small helpers shared by the repositories (keyword-only partial updates, scoped lookups,
-parameters of prebuilt statements, row counts, Core tables)."""
+row counts, Core tables)."""
 
 from __future__ import annotations
 
 import enum
 from typing import Any, TypeVar
 
-from sqlalchemy import (
-    ColumnElement,
-    CursorResult,
-    DateTime,
-    Executable,
-    Table,
-    bindparam,
-    func,
-    select,
-    update,
-)
+from sqlalchemy import ColumnElement, CursorResult, Executable, Table, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.models import Base
@@ -31,16 +21,6 @@ class Unset(enum.Enum):
 
 
 UNSET = Unset.UNSET
-
-
-def now_param() -> ColumnElement[Any]:
-    """The `now` parameter of a statement built once at import; None stands for the
-    database's clock.
-
-    The hot path runs a handful of statements for every update, and building one anew costs
-    about as much CPU as executing it (docs/benchmarks.md): those are built once, with
-    parameters, and executed with their values."""
-    return func.coalesce(bindparam("now", type_=DateTime(timezone=True)), func.now())
 
 
 def given(**values: Any) -> dict[str, Any]:

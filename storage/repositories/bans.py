@@ -7,7 +7,7 @@ treats them case-insensitively.
 
 from __future__ import annotations
 
-from sqlalchemy import delete, or_, select
+from sqlalchemy import delete, select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -51,18 +51,6 @@ async def unban(
     return await rows_changed(session, stmt) > 0
 
 
-async def is_banned(
-    session: AsyncSession, account_id: int, *, telegram_user_id: int, bot_id: int
-) -> bool:
-    """True if banned account-wide or on this bot."""
-    stmt = select(Banned.id).where(
-        Banned.account_id == account_id,
-        Banned.telegram_user_id == telegram_user_id,
-        or_(Banned.bot_id.is_(None), Banned.bot_id == bot_id),
-    )
-    return (await session.scalars(stmt.limit(1))).first() is not None
-
-
 async def list_banned(session: AsyncSession, account_id: int) -> list[Banned]:
     stmt = select(Banned).where(Banned.account_id == account_id).order_by(Banned.id)
     return list((await session.scalars(stmt)).all())
@@ -94,24 +82,6 @@ async def disallow(session: AsyncSession, account_id: int, restricted_id: int) -
         Restricted.account_id == account_id, Restricted.id == restricted_id
     )
     return await rows_changed(session, stmt) > 0
-
-
-async def is_allowed(
-    session: AsyncSession,
-    account_id: int,
-    *,
-    deployment_id: int,
-    telegram_user_id: int,
-    username: str | None = None,
-) -> bool:
-    """Whether the user is on the deployment's allow-list (by id, or by current username)."""
-    match = Restricted.telegram_user_id == telegram_user_id
-    if username:
-        match = or_(match, Restricted.username == normalise_username(username))
-    stmt = select(Restricted.id).where(
-        Restricted.account_id == account_id, Restricted.deployment_id == deployment_id, match
-    )
-    return (await session.scalars(stmt.limit(1))).first() is not None
 
 
 async def list_allowed(

@@ -1,20 +1,21 @@
-"""The durable send queue: effects become rows in the transaction that advanced the run,
-so a crash between step() and the Bot API call re-sends instead of silently losing a message.
+"""The durable send queue, as delivery reads it and records failures. Effects become rows
+in the journal's transaction that advanced the run (storage/batch.py), so a crash between
+step() and the Bot API call re-sends instead of silently losing a message.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
 from typing import Any
 
-from sqlalchemy import bindparam, insert, select, update
+from sqlalchemy import bindparam, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.models import Outbox, OutboxStatus
-from storage.repositories._common import rows_changed, table_of
+from storage.repositories._common import rows_changed
 
-# Built once: these run for every message (see _common.now_param).
-_OUTBOX = table_of(Outbox)
+# Built once: these run for every message (building a statement costs about as much CPU as
+# executing it, docs/benchmarks.md).
+_OUTBOX = Outbox.__table__
 _PENDING_FOR_CHAT = (
     select(Outbox)
     .where(
@@ -26,49 +27,6 @@ _PENDING_FOR_CHAT = (
     .order_by(Outbox.id)
     .limit(bindparam("limit"))
 )
-
-
-async def enqueue(
-    session: AsyncSession,
-    account_id: int,
-    *,
-    bot_id: int,
-    chat_id: int,
-    payload: Mapping[str, Any],
-    run_id: int | None = None,
-) -> Outbox:
-    row = Outbox(
-        account_id=account_id, bot_id=bot_id, chat_id=chat_id, run_id=run_id, payload=dict(payload)
-    )
-    session.add(row)
-    await session.flush()
-    return row
-
-
-async def enqueue_many(
-    session: AsyncSession,
-    account_id: int,
-    *,
-    bot_id: int,
-    chat_id: int,
-    run_id: int | None,
-    payloads: Sequence[Mapping[str, Any]],
-) -> None:
-    """A step's messages in one Core INSERT (ids follow the order given): the hot path,
-    where building ORM objects and flushing them cost more than the INSERT."""
-    if not payloads:
-        return
-    rows = [
-        {
-            "account_id": account_id,
-            "bot_id": bot_id,
-            "chat_id": chat_id,
-            "run_id": run_id,
-            "payload": dict(payload),
-        }
-        for payload in payloads
-    ]
-    await session.execute(insert(_OUTBOX), rows)
 
 
 async def mark_failed(

@@ -10,7 +10,7 @@ from collections.abc import Mapping
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import delete, exists, func, select
+from sqlalchemy import delete, func, select, text
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -98,20 +98,26 @@ async def count_closed_for_student(
     return int(await session.scalar(stmt) or 0)
 
 
+# The one rule of paid access (of `payment p`): paid, and the money not fully returned. The
+# payments service asks it for a verdict, and `/start` too (storage/admission_batch.py).
+GRANTS_ACCESS = "p.status = 'succeeded' AND p.refunded_amount < p.amount"
+_HAS_ACCESS = text(
+    "SELECT EXISTS (SELECT 1 FROM payment p WHERE p.account_id = :account_id "
+    "AND p.deployment_id = :deployment_id AND p.telegram_user_id = :user_id "
+    f"AND {GRANTS_ACCESS})"
+)
+
+
 async def has_access(
     session: AsyncSession, account_id: int, deployment_id: int, telegram_user_id: int
 ) -> bool:
     """Whether the student paid for the deployment and the money was not fully returned."""
-    stmt = select(
-        exists().where(
-            Payment.account_id == account_id,
-            Payment.deployment_id == deployment_id,
-            Payment.telegram_user_id == telegram_user_id,
-            Payment.status == PaymentStatus.SUCCEEDED.value,
-            Payment.refunded_amount < Payment.amount,
-        )
-    )
-    return bool(await session.scalar(stmt))
+    params = {
+        "account_id": account_id,
+        "deployment_id": deployment_id,
+        "user_id": telegram_user_id,
+    }
+    return bool(await session.scalar(_HAS_ACCESS, params))
 
 
 async def lock_by_provider_id(

@@ -1,20 +1,17 @@
-"""Enrollment tokens (the `<token>` of `cd_<deploymentId>_<token>` deep links).
+"""Enrollment tokens (the `<token>` of `cd_<deploymentId>_<token>` deep links), as the
+panel makes, lists and revokes them.
 
-A use is counted by ONE conditional UPDATE ... RETURNING: the row lock it takes serialises
-concurrent starts, and PostgreSQL re-checks the WHERE clause (uses < max_uses, not revoked,
-not expired, right user) on the updated row, so a group token with max_uses=10 admits exactly
-ten students however many press /start at once. Call it in the transaction that starts the
-run: if the run is not created, the rollback un-counts the use.
+A `/start` counts a use in the journal's transaction (storage/admission_batch.py
+`_USE_TOKENS`); `refusal_of` says why one was not counted.
 """
 
 from __future__ import annotations
 
 import enum
 import secrets
-from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import func, or_, select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.models import EnrollmentToken, TokenKind
@@ -29,18 +26,6 @@ class TokenRefusal(enum.StrEnum):
     EXPIRED = "expired"
     EXHAUSTED = "exhausted"
     WRONG_USER = "wrong_user"
-
-
-@dataclass(frozen=True)
-class TokenUse:
-    """Outcome of `use`: the counted token, or why it was refused (for a clear message)."""
-
-    token: EnrollmentToken | None
-    refusal: TokenRefusal | None = None
-
-    @property
-    def ok(self) -> bool:
-        return self.refusal is None
 
 
 async def create(
@@ -79,18 +64,6 @@ async def get(session: AsyncSession, account_id: int, token_id: int) -> Enrollme
     return await get_scoped(session, EnrollmentToken, account_id, EnrollmentToken.id == token_id)
 
 
-async def find(
-    session: AsyncSession, account_id: int, deployment_id: int, token: str
-) -> EnrollmentToken | None:
-    return await get_scoped(
-        session,
-        EnrollmentToken,
-        account_id,
-        EnrollmentToken.deployment_id == deployment_id,
-        EnrollmentToken.token == token,
-    )
-
-
 async def list_all(
     session: AsyncSession, account_id: int, *, deployment_id: int | None = None
 ) -> list[EnrollmentToken]:
@@ -113,54 +86,6 @@ async def revoke(
         .values(revoked_at=now or func.now())
     )
     return await rows_changed(session, stmt) > 0
-
-
-async def use(
-    session: AsyncSession,
-    account_id: int,
-    *,
-    deployment_id: int,
-    token: str,
-    telegram_user_id: int,
-    now: datetime | None = None,
-) -> TokenUse:
-    """Count one use of `token` if it is valid right now for this user."""
-    at = now or func.now()
-    t = EnrollmentToken
-    stmt = (
-        update(t)
-        .where(
-            t.account_id == account_id,
-            t.deployment_id == deployment_id,
-            t.token == token,
-            t.revoked_at.is_(None),
-            or_(t.expires_at.is_(None), t.expires_at > at),
-            or_(t.max_uses.is_(None), t.uses < t.max_uses),
-            or_(t.bound_telegram_user_id.is_(None), t.bound_telegram_user_id == telegram_user_id),
-        )
-        .values(uses=t.uses + 1)
-        .returning(t)
-    )
-    result = await session.scalars(stmt, execution_options={"populate_existing": True})
-    counted = result.one_or_none()
-    if counted is not None:
-        return TokenUse(counted)
-    return TokenUse(None, await _why_refused(session, account_id, deployment_id, token, now))
-
-
-async def _why_refused(
-    session: AsyncSession,
-    account_id: int,
-    deployment_id: int,
-    token: str,
-    now: datetime | None,
-) -> TokenRefusal:
-    row = await find(session, account_id, deployment_id, token)
-    if row is None:
-        return TokenRefusal.NOT_FOUND
-    current = now or await session.scalar(select(func.now()))
-    assert current is not None  # SELECT now() gives a row
-    return refusal_of(row.revoked_at, row.expires_at, row.max_uses, row.uses, current)
 
 
 def refusal_of(

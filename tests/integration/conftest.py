@@ -33,20 +33,15 @@ from storage.repositories import (
     audit,
     bans,
     bots,
-    conversation,
     courses,
     deployments,
-    inbox,
     llm,
     media,
     members,
-    outbox,
-    participants,
     payments,
-    runs,
     tokens,
-    waiting,
 )
+from tests.integration import seeding
 
 TEST_SECRET_KEY = "61fcytjnFxVmjl_wUiFJZ8aoABfvYjya493JxCAr2Tg="
 FAR_FUTURE = datetime(2100, 1, 1, tzinfo=UTC)
@@ -243,10 +238,10 @@ def seed_account(db, make_account, secret_box) -> SeedAccount:
             token = await tokens.create(
                 s, account_id, deployment_id=deployment.id, kind=TokenKind.GROUP, max_uses=5
             )
-            participant = await participants.upsert(
+            participant = await seeding.participant(
                 s, account_id, telegram_user_id=user, first_name="Ann"
             )
-            run = await runs.start(
+            run = await seeding.run(
                 s,
                 account_id,
                 deployment_id=deployment.id,
@@ -258,16 +253,16 @@ def seed_account(db, make_account, secret_box) -> SeedAccount:
                 token_id=token.id,
             )
             assert run is not None
-            await conversation.append(
+            await seeding.line(
                 s, account_id, run_id=run.id, element_id="intro", role="bot", text="Hi"
             )
-            await waiting.add(s, account_id, run_id=run.id, wait_id="w1", due_at=FAR_FUTURE)
-            await outbox.enqueue(
+            await seeding.timer(s, account_id, run_id=run.id, wait_id="w1", due_at=FAR_FUTURE)
+            await seeding.message(
                 s, account_id, bot_id=bot.id, chat_id=user, run_id=run.id, payload={"text": "Hi"}
             )
             await bans.ban(s, account_id, telegram_user_id=random_telegram_id(), bot_id=bot.id)
             await bans.allow(s, account_id, deployment_id=deployment.id, username="@Seed_User")
-            await inbox.store(
+            await seeding.update_row(
                 s, account_id, bot_id=bot.id, update_id=1, chat_id=user, payload={"update_id": 1}
             )
             await payments.create_once(

@@ -16,7 +16,7 @@ from sqlalchemy import func, select, text
 
 from adapters.telegram import effect_codec
 from adapters.telegram.course_cache import CourseCache
-from adapters.telegram.enrollment import HostedBot
+from adapters.telegram.hosted_bot import HostedBot
 from adapters.telegram.journal import Journal
 from adapters.telegram.journal_items import (
     Arrival,

@@ -8,7 +8,7 @@ import dataclasses
 import pytest
 from sqlalchemy import text
 
-from storage.repositories import participants
+from tests.integration import seeding
 from tests.integration.conftest import random_telegram_id
 from tests.integration.test_panel_support import (
     SUPERADMIN_ID,
@@ -184,7 +184,7 @@ async def test_members_invite_change_remove_and_owner_protection(db, secret_box,
     owner, admin, student = 92_000_020, 92_000_021, 92_000_022
     account_id = await make_account(owner_telegram_user_id=owner)
     async with db.tenant(account_id) as s:
-        await participants.upsert(s, account_id, telegram_user_id=student, username="Kate_T")
+        await seeding.participant(s, account_id, telegram_user_id=student, username="Kate_T")
     base = f"/api/v1/accounts/{account_id}/members"
     as_owner, as_admin = await user_headers(ctx, owner), await user_headers(ctx, admin)
     async with panel_client(ctx) as client:

@@ -11,6 +11,9 @@ from sqlalchemy import select
 from botapi.deeplink import MAX_PAYLOAD_LENGTH, parse_start_payload
 from storage.models import AccountMember
 from storage.repositories import runs, tokens
+from storage.repositories.tokens import TokenRefusal, refusal_of
+from tests.integration import seeding
+from tests.integration.inbox_support import apply_inbox_events
 from tests.integration.test_panel_support import panel_client, panel_context, user_headers
 
 pytestmark = pytest.mark.integration
@@ -89,15 +92,8 @@ async def test_deploy_tokens_and_deep_links(db, secret_box, seed_account):
 
         group = made["group"]
         async with db.tenant(seeded.account_id) as s:
-            used = await tokens.use(
-                s,
-                seeded.account_id,
-                deployment_id=deployment["id"],
-                token=group["token"],
-                telegram_user_id=4242,
-            )
-            assert used.ok
-            await runs.start(
+            await seeding.token_use(s, seeded.account_id, group["id"])
+            await seeding.run(
                 s,
                 seeded.account_id,
                 deployment_id=deployment["id"],
@@ -113,14 +109,12 @@ async def test_deploy_tokens_and_deep_links(db, secret_box, seed_account):
         revoked = await client.post(f"{tokens_url}/{group['id']}/revoke", headers=headers)
         assert revoked.json()["revoked_at"] is not None
         async with db.tenant(seeded.account_id) as s:
-            refused = await tokens.use(
-                s,
-                seeded.account_id,
-                deployment_id=deployment["id"],
-                token=group["token"],
-                telegram_user_id=4343,
-            )
-        assert refused.refusal == tokens.TokenRefusal.REVOKED
+            stored = await tokens.get(s, seeded.account_id, group["id"])
+        now = datetime.now(UTC)  # what a `/start` with it is told (adapters/telegram/admission)
+        refusal = refusal_of(
+            stored.revoked_at, stored.expires_at, stored.max_uses, stored.uses, now
+        )
+        assert refusal is TokenRefusal.REVOKED
 
         listing = await client.get(tokens_url, headers=headers)
         assert len(listing.json()) == 5
@@ -155,7 +149,7 @@ async def test_upgrade_keeps_running_students_pinned_unless_migrated(db, secret_
         async with db.tenant(seeded.account_id) as s:
             started = {}
             for chat, current in ((7001, "intro"), (7002, "old_step"), (7003, None)):
-                run = await runs.start(
+                run = await seeding.run(
                     s,
                     seeded.account_id,
                     deployment_id=deployment["id"],
@@ -164,6 +158,7 @@ async def test_upgrade_keeps_running_students_pinned_unless_migrated(db, secret_
                     chat_id=chat,
                     telegram_user_id=chat,
                     state={"current": current} if current else {},
+                    current_element=current,
                 )
                 started[chat] = run.id
 
@@ -190,6 +185,7 @@ async def test_upgrade_keeps_running_students_pinned_unless_migrated(db, secret_
         )
         # intro exists in v2, a run that has not begun can move; old_step is gone in v2.
         assert (migrated.json()["migrated_runs"], migrated.json()["pinned_runs"]) == (2, 1)
+        assert await apply_inbox_events(db, seeded.account_id) == 2  # as the runtime does
         async with db.tenant(seeded.account_id) as s:
             pinned = {
                 chat: (await runs.get(s, seeded.account_id, run_id)).course_version_id

@@ -19,7 +19,8 @@ import pytest
 from sqlalchemy import select, update
 
 from storage.models import AccountMember, Run
-from storage.repositories import conversation, participants, runs, tokens
+from tests.integration import seeding
+from tests.integration.inbox_support import apply_inbox_events
 from tests.integration.test_panel_support import panel_client, panel_context, user_headers
 
 pytestmark = pytest.mark.integration
@@ -114,20 +115,14 @@ async def _history(db, secret_box, client, seeded) -> History:
     async with db.tenant(seeded.account_id) as s:
         for n, (name, (token, lines, final)) in enumerate(plan.items()):
             user = 8_000_000 + n
-            participant = await participants.upsert(
+            participant = await seeding.participant(
                 s, seeded.account_id, telegram_user_id=user, username=f"student_{name.lower()}"
             )
             utm = {}
             if token:
-                used = await tokens.use(
-                    s,
-                    seeded.account_id,
-                    deployment_id=deployment,
-                    token=token,
-                    telegram_user_id=user,
-                )
-                utm = {"source": used.token.utm_source}
-            run = await runs.start(
+                used = await seeding.token_use(s, seeded.account_id, made[token])
+                utm = {"source": used.utm_source}
+            run = await seeding.run(
                 s,
                 seeded.account_id,
                 deployment_id=deployment,
@@ -139,11 +134,12 @@ async def _history(db, secret_box, client, seeded) -> History:
                 token_id=made[token] if token else None,
                 utm=utm,
                 state={"current": lines[-1][0]} if lines else {},
+                current_element=lines[-1][0] if lines else None,
             )
             for line in lines:
                 element = line[0]
                 if len(line) == 2:  # a student's scored answer
-                    await conversation.append(
+                    await seeding.line(
                         s,
                         seeded.account_id,
                         run_id=run.id,
@@ -155,7 +151,7 @@ async def _history(db, secret_box, client, seeded) -> History:
                     )
                 else:
                     score, maxscore = (line[1], line[2]) if len(line) == 3 else (None, None)
-                    await conversation.append(
+                    await seeding.line(
                         s,
                         seeded.account_id,
                         run_id=run.id,
@@ -166,7 +162,7 @@ async def _history(db, secret_box, client, seeded) -> History:
                         maxscore=maxscore,
                     )
             if final:
-                await runs.finish(s, seeded.account_id, run.id, final)
+                await seeding.finish_run(s, seeded.account_id, run.id, final)
             started[name] = run.id
         two_days_ago = datetime.now(UTC) - timedelta(days=2)
         await s.execute(update(Run).where(Run.id == started["R1"]).values(started_at=two_days_ago))
@@ -282,7 +278,10 @@ async def test_runs_list_filters_conversation_csv_and_stop(db, secret_box, seed_
         assert {int(row["id"]) for row in rows} == set(r.values())
         assert {row["utm_source"] for row in rows} == {"vk", "tg", ""}
 
-        stopped = await client.post(f"{base}/{r['R4']}/stop", headers=headers)
+        stopping = await client.post(f"{base}/{r['R4']}/stop", headers=headers)
+        assert stopping.status_code == 202  # the runtime applies it, in the run's order
+        assert await apply_inbox_events(db, h.account_id) == 1
+        stopped = await client.get(f"{base}/{r['R4']}", headers=headers)
         assert stopped.json()["status"] == "stopped"
         assert (await client.post(f"{base}/{r['R4']}/stop", headers=headers)).status_code == 409
 
@@ -304,6 +303,7 @@ async def test_students_ban_and_unban(db, secret_box, seed_account):
             f"{base}/bans", json={"telegram_user_id": r5_user, "reason": "spam"}, headers=headers
         )
         assert banned.status_code == 201 and banned.json()["stopped_runs"] == 1
+        assert await apply_inbox_events(db, h.account_id) == 1  # as the runtime does at once
         run = (await client.get(f"{base}/runs/{h.runs['R5']}", headers=headers)).json()
         assert run["status"] == "stopped"
         again = await client.post(
@@ -335,8 +335,8 @@ async def test_runs_csv_never_hands_a_spreadsheet_a_formula(db, secret_box, seed
         owner = await s.scalar(select(AccountMember.telegram_user_id))
         for n, name in enumerate(FORMULA_NAMES):
             user = 8_100_000 + n
-            student = await participants.upsert(s, account, telegram_user_id=user, first_name=name)
-            await runs.start(
+            student = await seeding.participant(s, account, telegram_user_id=user, first_name=name)
+            await seeding.run(
                 s,
                 account,
                 deployment_id=seeded.deployment_id,

@@ -19,7 +19,6 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.engine import make_url
 
-from adapters.telegram.course_cache import CourseCache
 from adapters.telegram.scheduler import TimerScheduler
 from courses import jobs
 from engine.events import Text, TimerFired
@@ -46,7 +45,6 @@ from storage.models import (
     Waiting,
 )
 from storage.repositories import bots, conversation, courses, runs
-from tests.course_workers import shared_course_workers
 from tests.integration.conftest import (
     create_database,
     database_url,
@@ -55,6 +53,7 @@ from tests.integration.conftest import (
     random_name,
     random_telegram_id,
 )
+from tests.integration.inbox_support import apply_inbox_events
 
 pytestmark = pytest.mark.integration
 
@@ -372,16 +371,11 @@ async def test_the_runtime_fires_an_imported_delay_once_and_resends_a_button_pro
     await import_snapshot(db, secret_box, snapshot, options, LONG_AGO)
     chats = await runs_by_chat(db, account_id)
     sleeper, sheeter = chats[1003][0].id, chats[1004][0].id
-    kicked: list[tuple[int, int]] = []
-    scheduler = TimerScheduler(
-        db,
-        CourseCache(shared_course_workers()),
-        lambda bot_id, chat_id: kicked.append((bot_id, chat_id)),
-        lambda: LONG_AGO + timedelta(days=1),
-    )
+    scheduler = TimerScheduler(db, lambda: LONG_AGO + timedelta(days=1))
 
     assert await scheduler.fire_due() == 2
     assert await scheduler.fire_due() == 0
+    assert await apply_inbox_events(db, account_id) == 2  # as the runtime applies them
 
     async with db.tenant(account_id) as session:
         lines = {
@@ -399,7 +393,6 @@ async def test_the_runtime_fires_an_imported_delay_once_and_resends_a_button_pro
     assert (states[sleeper].current, states[sleeper].awaiting) == ("Lesson_2", "button")
     assert lines[sheeter].count(("Sheet_Hello", "Hi from the sheet")) == 2  # old + re-sent
     assert (states[sheeter].current, states[sheeter].awaiting) == ("Sheet_Hello", "button")
-    assert {chat for _, chat in kicked} == {1003, 1004}
 
 
 async def test_the_command_prints_the_summary_table(

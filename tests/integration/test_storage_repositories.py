@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from datetime import UTC, datetime
 from decimal import Decimal
 
 import orjson
@@ -11,6 +12,14 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from storage.admission_batch import (
+    Profile,
+    StartFacts,
+    StartQuestion,
+    start_facts,
+    upsert_participants,
+)
+from storage.batch import NewUpdate
 from storage.crypto import Secret
 from storage.models import CourseElement
 from storage.repositories import (
@@ -24,6 +33,8 @@ from storage.repositories import (
     participants,
     payments,
 )
+from tests.integration import seeding
+from tests.integration.batch_support import batch
 
 pytestmark = pytest.mark.integration
 
@@ -41,15 +52,15 @@ async def element_rows(s: AsyncSession, account: int, version_id: int) -> list[C
 async def test_redelivered_update_is_stored_once(db, seed_account):
     seeded = await seed_account()
     account = seeded.account_id
-    update = {"update_id": 77, "message": {"text": "/start"}}
+    payload = orjson.dumps({"update_id": 77, "message": {"text": "/start"}}).decode()
+    update = NewUpdate(account, seeded.bot_id, 77, 5, payload)
+    now = datetime.now(UTC)
+    async with batch(db, account) as conn:
+        first = await conn.store_updates([update], now)
+    async with batch(db, account) as conn:
+        again = await conn.store_updates([update], now)
+    assert list(first) == [(seeded.bot_id, 77)] and again == {}
     async with db.tenant(account) as s:
-        first = await inbox.store(
-            s, account, bot_id=seeded.bot_id, update_id=77, payload=update, chat_id=5
-        )
-        again = await inbox.store(
-            s, account, bot_id=seeded.bot_id, update_id=77, payload=update, chat_id=5
-        )
-        assert first is not None and again is None
         waiting = await inbox.oldest_for_chat(s, account, seeded.bot_id, 5, limit=10)
     assert [row.update_id for row in waiting] == [77]
 
@@ -59,7 +70,7 @@ async def test_outbox_keeps_order_and_records_failed_attempts(db, seed_account):
     account = seeded.account_id
     async with db.tenant(account) as s:
         for n in range(4):
-            await outbox.enqueue(
+            await seeding.message(
                 s, account, bot_id=seeded.bot_id, chat_id=9, payload={"text": f"m{n}"}
             )
         queued = await outbox.pending_for_chat(s, account, seeded.bot_id, 9)
@@ -193,13 +204,21 @@ async def test_simultaneous_uploads_get_consecutive_version_numbers(db, make_acc
 
 async def test_participant_profile_follows_telegram(db, make_account):
     account = await make_account()
+    async with batch(db, account) as conn:
+        first = await upsert_participants(conn, [Profile(account, 555, "ann", None, None)])
+    async with batch(db, account) as conn:
+        again = await upsert_participants(conn, [Profile(account, 555, "ann_new", None, "ru")])
+    assert first == again == {(account, 555): first[(account, 555)]}
     async with db.tenant(account) as s:
-        first = await participants.upsert(s, account, telegram_user_id=555, username="ann")
-        again = await participants.upsert(
-            s, account, telegram_user_id=555, username="ann_new", language_code="ru"
-        )
-    assert first.id == again.id
-    assert (again.username, again.language_code) == ("ann_new", "ru")
+        profile = await participants.get(s, account, first[(account, 555)])
+    assert (profile.username, profile.language_code) == ("ann_new", "ru")
+
+
+async def _start_facts(db, seeded, user: int, username: str | None = None) -> StartFacts:
+    """What `/start` of the seeded deployment learns about the student (admission.py)."""
+    question = StartQuestion(seeded.account_id, seeded.bot_id, user, username, seeded.deployment_id)
+    async with batch(db, seeded.account_id) as conn:
+        return (await start_facts(conn, [question]))[0]
 
 
 async def test_bans_cover_one_bot_or_the_whole_account(db, seed_account):
@@ -210,16 +229,17 @@ async def test_bans_cover_one_bot_or_the_whole_account(db, seed_account):
         await bans.ban(s, account, telegram_user_id=100, bot_id=bot, reason="twice")
         await bans.ban(s, account, telegram_user_id=200)
         await bans.ban(s, account, telegram_user_id=200)  # account-wide twice: still one row
-        assert await bans.is_banned(s, account, telegram_user_id=100, bot_id=bot)
-        assert await bans.is_banned(s, account, telegram_user_id=200, bot_id=bot)
-        assert not await bans.is_banned(s, account, telegram_user_id=300, bot_id=bot)
         banned = [b for b in await bans.list_banned(s, account) if b.telegram_user_id in (100, 200)]
         assert sorted((b.telegram_user_id, b.reason) for b in banned) == [
             (100, "spam"),
             (200, None),
         ]
+    assert (await _start_facts(db, seeded, 100)).banned
+    assert (await _start_facts(db, seeded, 200)).banned
+    assert not (await _start_facts(db, seeded, 300)).banned
+    async with db.tenant(account) as s:
         assert await bans.unban(s, account, telegram_user_id=200)
-        assert not await bans.is_banned(s, account, telegram_user_id=200, bot_id=bot)
+    assert not (await _start_facts(db, seeded, 200)).banned
 
 
 async def test_restricted_allow_list_by_id_or_username(db, seed_account):
@@ -227,13 +247,9 @@ async def test_restricted_allow_list_by_id_or_username(db, seed_account):
     account, deployment = seeded.account_id, seeded.deployment_id
     async with db.tenant(account) as s:
         await bans.allow(s, account, deployment_id=deployment, telegram_user_id=42)
-        assert await bans.is_allowed(s, account, deployment_id=deployment, telegram_user_id=42)
-        assert await bans.is_allowed(
-            s, account, deployment_id=deployment, telegram_user_id=1, username="SEED_user"
-        )
-        assert not await bans.is_allowed(
-            s, account, deployment_id=deployment, telegram_user_id=1, username="other"
-        )
+    assert (await _start_facts(db, seeded, 42)).allowed
+    assert (await _start_facts(db, seeded, 1, bans.normalise_username("SEED_user"))).allowed
+    assert not (await _start_facts(db, seeded, 1, "other")).allowed
     with pytest.raises(IntegrityError):
         async with db.tenant(account) as s:
             await bans.allow(s, account, deployment_id=deployment, username="seed_user")
@@ -287,7 +303,7 @@ async def test_members_roles_conversation_and_audit(db, seed_account):
         with pytest.raises(ValueError):
             await members.add(s, account, telegram_user_id=32, role="god")
 
-        await conversation.append(
+        await seeding.line(
             s,
             account,
             run_id=seeded.run_id,

@@ -16,6 +16,7 @@ from storage.db import APP_ROLE_PASSWORD_PURPOSE, Database, open_database
 from storage.models import GLOBAL_TABLES, TENANT_TABLES
 from storage.repositories import runs
 from storage.roles import AppRoleError, ensure_app_role
+from tests.integration import seeding
 
 pytestmark = pytest.mark.integration
 
@@ -178,7 +179,7 @@ async def test_rows_cannot_point_at_another_accounts_rows(db, seed_account):
     b = await seed_account()
     with pytest.raises(IntegrityError, match="foreign key"):
         async with db.tenant(a.account_id) as session:
-            await runs.start(
+            await seeding.run(
                 session,
                 a.account_id,
                 deployment_id=b.deployment_id,

@@ -12,12 +12,13 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import create_async_engine
 from sqlalchemy.pool import NullPool
 
-from storage import system
+from storage import system, timers
 from storage.crypto import Secret, token_hash
-from storage.db import Database, bind_tenant
+from storage.db import Database
 from storage.migrate import upgrade_to_head
-from storage.repositories import accounts, api_keys, bots, members, runs, waiting
+from storage.repositories import accounts, api_keys, bots, members, waiting
 from storage.roles import AppRoleError, ensure_app_role
+from tests.integration import seeding
 from tests.integration.conftest import (
     create_database,
     database_url,
@@ -140,68 +141,53 @@ async def test_account_creation_binds_the_session_to_the_new_account(db):
 
 async def _wait_for(db, seeded, due_at: datetime, wait_id: str = "w") -> int:
     async with db.tenant(seeded.account_id) as s:
-        row = await waiting.add(
+        row = await seeding.timer(
             s, seeded.account_id, run_id=seeded.run_id, wait_id=wait_id, due_at=due_at
         )
         return row.id
 
 
-async def claim_one(session, now) -> system.ClaimedWait | None:
-    """The oldest due timer, locked, with the session switched to its account."""
-    claims = await system.claim_due_waits(session, now, limit=1)
-    if not claims:
-        return None
-    await bind_tenant(session, claims[0].account_id)
-    return claims[0]
-
-
 async def test_due_timer_is_claimed_once_and_fired_in_the_same_transaction(db, seed_account):
     seeded = await seed_account()
-    due = await _wait_for(db, seeded, EPOCH)
+    await _wait_for(db, seeded, EPOCH)
     not_yet = await _wait_for(db, seeded, EPOCH + timedelta(days=1), "later")
 
     async with db.system() as s:
-        claim = await claim_one(s, EPOCH + timedelta(minutes=1))
-        assert claim == system.ClaimedWait(due, seeded.account_id, seeded.run_id)
-        # The session is now the timer's account: tenant repositories work in the same tx.
-        fired = await waiting.mark_fired(s, seeded.account_id, claim.waiting_id)
-        assert fired is not None and fired.status == "fired"
+        assert await timers.fire_due(s, EPOCH + timedelta(minutes=1), limit=10) == [EPOCH]
 
     async with db.system() as s:
-        assert await claim_one(s, EPOCH + timedelta(minutes=1)) is None
+        assert await timers.fire_due(s, EPOCH + timedelta(minutes=1), limit=10) == []
     async with db.tenant(seeded.account_id) as s:
         assert (await waiting.get(s, seeded.account_id, not_yet)).status == "pending"
-        assert await waiting.cancel(s, seeded.account_id, seeded.run_id) >= 1
+        await seeding.cancel_timers(s, seeded.account_id, seeded.run_id)
 
 
 async def test_concurrent_schedulers_never_claim_the_same_timer(db, seed_account):
     seeded = await seed_account()
-    ids = {await _wait_for(db, seeded, EPOCH + timedelta(seconds=i), f"w{i}") for i in range(3)}
+    for i in range(3):
+        await _wait_for(db, seeded, EPOCH + timedelta(seconds=i), f"w{i}")
     now = EPOCH + timedelta(hours=1)
     holding = asyncio.Event()
     release = asyncio.Event()
 
-    async def slow_scheduler() -> int:
+    async def slow_scheduler() -> list[datetime]:
         async with db.system() as s:
-            claim = await claim_one(s, now)
+            fired = await timers.fire_due(s, now, limit=1)
             holding.set()
             await release.wait()
-            await waiting.mark_fired(s, claim.account_id, claim.waiting_id)
-            return claim.waiting_id
+            return fired
 
     task = asyncio.create_task(slow_scheduler())
     await holding.wait()
-    claimed = []
+    fired = []
     for _ in range(2):  # while the first row is locked, others get the remaining rows
         async with db.system() as s:
-            claim = await claim_one(s, now)
-            await waiting.mark_fired(s, claim.account_id, claim.waiting_id)
-            claimed.append(claim.waiting_id)
+            fired += await timers.fire_due(s, now, limit=1)
     async with db.system() as s:
-        assert await claim_one(s, now) is None  # one locked, two fired
+        assert await timers.fire_due(s, now, limit=1) == []  # one locked, two fired
     release.set()
-    claimed.append(await task)
-    assert sorted(claimed) == sorted(ids)
+    fired += await task
+    assert sorted(fired) == [EPOCH + timedelta(seconds=i) for i in range(3)]
 
 
 async def test_timers_of_deleted_accounts_are_not_claimed(db, seed_account):
@@ -213,7 +199,7 @@ async def test_timers_of_deleted_accounts_are_not_claimed(db, seed_account):
         claims = await system.claim_due_waits(s, EPOCH - timedelta(hours=1), limit=1000)
     assert seeded.account_id not in {claim.account_id for claim in claims}
     async with db.tenant(seeded.account_id) as s:
-        await runs.finish(s, seeded.account_id, seeded.run_id, "stopped")  # tidy its timers
+        await seeding.cancel_timers(s, seeded.account_id, seeded.run_id)  # tidy up
 
 
 @pytest.fixture

@@ -1,17 +1,21 @@
-"""The timer scheduler fires due timers in batches; a timer our code fails on is set aside
-instead of rolling its batch back for ever (which would stop every timer behind it)."""
+"""The timer scheduler fires due timers in batches, without touching their runs: each becomes
+an event in its run's chat inbox, written in the firing transaction and announced by NOTIFY,
+for the journal to apply (DESIGN §5 "One writer"). A timer of a run that ended fires with no
+event."""
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from sqlalchemy import select, text
 
-import adapters.telegram.scheduler as scheduler_module
-from adapters.telegram.course_cache import CourseCache
+from adapters.telegram.inbox_listener import CHANNEL
 from adapters.telegram.scheduler import TimerScheduler
-from storage.repositories import runs, waiting
-from tests.course_workers import shared_course_workers
+from storage.models import ProcessedUpdate
+from storage.repositories import waiting
+from tests.integration import seeding
 
 pytestmark = pytest.mark.integration
 
@@ -19,43 +23,51 @@ pytestmark = pytest.mark.integration
 LONG_AGO = datetime(1960, 1, 1, tzinfo=UTC)
 
 
-async def test_a_failing_timer_is_set_aside_and_the_rest_of_its_batch_fires(
-    db, seed_account, monkeypatch
-):
-    good, bad = await seed_account(), await seed_account()
+async def test_due_timers_become_events_in_their_chats_inboxes(db, seed_account):
+    live, ended = await seed_account(), await seed_account()
     timers = {}
-    for seeded, name in ((good, "good"), (bad, "bad")):
+    for seeded, name in ((live, "live"), (ended, "ended")):
         async with db.tenant(seeded.account_id) as session:
-            row = await waiting.add(
+            row = await seeding.timer(
                 session, seeded.account_id, run_id=seeded.run_id, wait_id=name, due_at=LONG_AGO
             )
             timers[name] = (seeded.account_id, row.id)
-    stepped: list[int] = []
-
-    async def apply_event(session, run, course, event, now):  # type: ignore[no-untyped-def]
-        if run.id == bad.run_id:
-            raise RuntimeError("this run's course cannot take the event")
-        stepped.append(run.id)
-
-    monkeypatch.setattr(scheduler_module, "apply_event", apply_event)
-    kicked: list[tuple[int, int]] = []
-    scheduler = TimerScheduler(
-        db,
-        CourseCache(shared_course_workers()),
-        lambda bot_id, chat_id: kicked.append((bot_id, chat_id)),
-        lambda: LONG_AGO + timedelta(minutes=1),
-        batch=10,
-    )
-
-    assert await scheduler.fire_due() == 2  # both claimed in one batch
-    assert await scheduler.fire_due() == 0  # and neither is due any more
+    async with db.tenant(ended.account_id) as session:
+        await session.execute(
+            text(
+                "UPDATE run SET status = 'completed', is_active = false, finished_at = now() "
+                "WHERE id = :id"
+            ),
+            {"id": ended.run_id},
+        )
+    notified: asyncio.Queue[str] = asyncio.Queue()
+    listening = await db.connect_plain()
+    await listening.add_listener(CHANNEL, lambda *args: notified.put_nowait(args[-1]))
+    try:
+        scheduler = TimerScheduler(db, lambda: LONG_AGO + timedelta(minutes=1), batch=10)
+        assert await scheduler.fire_due() == 2  # both claimed in one batch
+        assert await scheduler.fire_due() == 0  # and neither is due any more
+        woken = await asyncio.wait_for(notified.get(), 5)
+    finally:
+        await listening.close()
 
     statuses = {}
     for name, (account_id, waiting_id) in timers.items():
         async with db.tenant(account_id) as session:
             statuses[name] = (await waiting.get(session, account_id, waiting_id)).status
-    assert statuses == {"good": "fired", "bad": "cancelled"}
-    assert set(stepped) == {good.run_id}  # (once in the batch rolled back, once for good)
-    async with db.tenant(good.account_id) as session:
-        run = await runs.get(session, good.account_id, good.run_id)
-    assert kicked == [(run.bot_id, run.chat_id)]
+    assert statuses == {"live": "fired", "ended": "fired"}
+    assert woken == f"{live.bot_id}:{live.chat_id}"
+    assert notified.empty()
+    for seeded, expected in ((live, [{"run_id": live.run_id, "wait_id": "live"}]), (ended, [])):
+        async with db.tenant(seeded.account_id) as session:
+            events = (
+                await session.scalars(
+                    select(ProcessedUpdate).where(
+                        ProcessedUpdate.account_id == seeded.account_id,
+                        ProcessedUpdate.kind == "timer",
+                    )
+                )
+            ).all()
+        assert [e.payload for e in events] == expected
+        assert all(e.update_id < 0 and e.processed_at is None for e in events)
+        assert all((e.bot_id, e.chat_id) == (seeded.bot_id, seeded.chat_id) for e in events)

@@ -15,10 +15,12 @@ from sqlalchemy import select, update
 from panel_api.queries import analytics
 from storage.models import AccountMember
 from storage.repositories import bots as bot_repo
-from storage.repositories import conversation, media, members, participants, runs, tokens
 from storage.repositories import courses as course_repo
+from storage.repositories import media, members, tokens
 from tests.course_files import fixture_text
 from tests.fakes.telegram_api import FakeTelegram
+from tests.integration import seeding
+from tests.integration.inbox_support import apply_inbox_events
 from tests.integration.runtime_support import (
     add_bot,
     add_course_version,
@@ -83,10 +85,10 @@ async def seed_run(db, secret_box, fake, account_id: int, *, status: str = "comp
         token = await tokens.create(
             s, account_id, deployment_id=deployment_id, kind="public", utm={"source": "=vk"}
         )
-        participant = await participants.upsert(
+        participant = await seeding.participant(
             s, account_id, telegram_user_id=student, username="ann_student", first_name="Ann"
         )
-        run = await runs.start(
+        run = await seeding.run(
             s,
             account_id,
             deployment_id=deployment_id,
@@ -103,7 +105,7 @@ async def seed_run(db, secret_box, fake, account_id: int, *, status: str = "comp
             ("exam_1", "bot", "Capital of France?", None),
             ("exam_1", "user", "Paris", 1.0),
         ]:
-            await conversation.append(
+            await seeding.line(
                 s,
                 account_id,
                 run_id=run.id,
@@ -114,7 +116,7 @@ async def seed_run(db, secret_box, fake, account_id: int, *, status: str = "comp
                 maxscore=1.0 if score is not None else None,
             )
         if status != "active":
-            await runs.finish(s, account_id, run.id, status)
+            await seeding.finish_run(s, account_id, run.id, status)
     return {
         "bot_id": bot_id,
         "fake_bot": fake_bot,
@@ -464,7 +466,10 @@ async def test_runs_filter_and_a_run_reads_as_a_chat_with_scores(
         shown = text_of(run_page.text)
         assert "Bot · Exam_Welcome" in shown and "Hello <there>" in shown
         assert "Student · exam_1" in shown and "Paris 1/1" in shown
-        stopped = await browser.post(f"{base}/{active['run_id']}/stop", follow=True)
+        stopping = await browser.post(f"{base}/{active['run_id']}/stop")
+        assert stopping.status_code == 303
+        assert await apply_inbox_events(db, account_id) == 1  # as the runtime does at once
+        stopped = await browser.get(stopping.headers["location"])
         assert re.search(r'id="run-status"><span class="status stopped">stopped<', stopped.text)
         twice = await browser.post(f"{base}/{active['run_id']}/stop")
         assert twice.status_code == 409 and "the run is not active" in text_of(twice.text)
@@ -501,11 +506,12 @@ async def test_students_are_banned_and_unbanned(ctx, db, secret_box, fake, make_
         world = await seed_run(db, secret_box, fake, account_id, status="active")
         page = await browser.get(f"/accounts/{account_id}/students?q=ann")
         assert f'data-student="{world["student"]}"' in page.text
-        banned = await browser.post(
+        banning = await browser.post(
             f"/accounts/{account_id}/bans",
             {"telegram_user_id": str(world["student"]), "stop_runs": "on"},
-            follow=True,
         )
+        assert await apply_inbox_events(db, account_id) == 1  # as the runtime does at once
+        banned = await browser.get(banning.headers["location"])
         shown = text_of(banned.text)
         assert "The student is banned." in shown and "banned" in shown
         run = await browser.get(f"/accounts/{account_id}/runs/{world['run_id']}")
@@ -669,7 +675,7 @@ async def test_the_pages_concurrent_funnel_equals_the_apis(ctx, db, secret_box, 
     async with Opened(ctx, make_account) as (_, account_id, _):
         world = await seed_run(db, secret_box, fake, account_id, status="active")
         async with db.tenant(account_id) as s:
-            second = await runs.start(
+            second = await seeding.run(
                 s,
                 account_id,
                 deployment_id=world["deployment_id"],
@@ -678,10 +684,10 @@ async def test_the_pages_concurrent_funnel_equals_the_apis(ctx, db, secret_box, 
                 chat_id=new_user(),
                 telegram_user_id=new_user(),
             )
-            await conversation.append(
+            await seeding.line(
                 s, account_id, run_id=second.id, element_id="Exam_Welcome", role="bot", text="Hi"
             )
-            await runs.finish(s, account_id, second.id, "stopped")
+            await seeding.finish_run(s, account_id, second.id, "stopped")
             one_pass = await analytics.funnel(
                 s, account_id, world["deployment_id"], world["version_id"]
             )

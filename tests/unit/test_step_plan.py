@@ -1,5 +1,5 @@
 """What an update and an engine step turn into, decided without I/O (adapters/telegram/
-step_plan.py): both executors (one run at a time, and the journal's batches) write this."""
+step_plan.py): the journal writes these rows for the work of many chats at once."""
 
 from __future__ import annotations
 

@@ -1,7 +1,7 @@
 """Media Telegram fetched once (its file ids, per bot) and media it refused (per version).
 
-Revision ID: 0010
-Revises: 0009
+Revision ID: 0011
+Revises: 0010
 
 `bot_media` keeps the `file_id` Telegram returned for a course's media link, so the next
 student gets the file by id instead of Telegram downloading the link again. `refused_media`
@@ -17,8 +17,8 @@ import sqlalchemy as sa
 
 from alembic import op
 
-revision: str = "0010"
-down_revision: str | Sequence[str] | None = "0009"
+revision: str = "0011"
+down_revision: str | Sequence[str] | None = "0010"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

@@ -1,0 +1,66 @@
+"""Wakes a chat as soon as another producer's event lands in its inbox.
+
+Inserting an event NOTIFYs `coursebot_inbox` with `<bot_id>:<chat_id>` (migration 0010),
+delivered when the producer commits, from whichever process wrote it: the timer scheduler,
+the payments service, the panel. The runtime LISTENs on a connection of its own and kicks
+the chat, whose worker then reads the event from the inbox. A notification missed while the
+connection was down costs only time: the backlog sweep finds every unprocessed row.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+
+import asyncpg
+
+from storage.db import Database
+
+log = logging.getLogger(__name__)
+
+CHANNEL = "coursebot_inbox"
+RETRY_S = 1.0
+
+
+class InboxListener:
+    def __init__(self, db: Database, kick: Callable[[int, int], None]) -> None:
+        """`kick(bot_id, chat_id)`: the chat has an event in its inbox."""
+        self._db = db
+        self._kick = kick
+        self._connection: asyncpg.Connection | None = None
+        self._closed = asyncio.Event()
+
+    async def connect(self) -> None:
+        """Listen from now on (events written before are the start-up sweep's)."""
+        self._closed.clear()
+        connection = await self._db.connect_plain()
+        connection.add_termination_listener(lambda _: self._closed.set())
+        await connection.add_listener(CHANNEL, self._notified)
+        self._connection = connection
+
+    async def run(self) -> None:
+        """Keep listening: reconnect whenever the connection is lost."""
+        try:
+            while True:
+                if self._connection is None or self._connection.is_closed():
+                    try:
+                        await self.connect()
+                    except Exception as exc:
+                        log.warning("cannot LISTEN for inbox events (%s); retrying", exc)
+                        await asyncio.sleep(RETRY_S)
+                        continue
+                await self._closed.wait()
+                log.warning("the inbox events connection closed; reconnecting")
+                await asyncio.sleep(RETRY_S)
+        finally:
+            if self._connection is not None:
+                self._connection.terminate()
+                self._connection = None
+
+    def _notified(self, _conn: object, _pid: int, _channel: str, payload: object) -> None:
+        bot_id, _, chat_id = str(payload).partition(":")
+        try:
+            self._kick(int(bot_id), int(chat_id))
+        except ValueError:
+            log.warning("ignored an inbox notification %r", payload)
