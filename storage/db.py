@@ -8,7 +8,7 @@ starts another transaction; a pooled connection never carries it over to the nex
 
 `db.system()` is a transaction with no account set: tenant tables are invisible there, and
 only the SECURITY DEFINER `sys_*` functions (storage/system.py) read across accounts.
-`bind_tenant` switches such a session to one account, e.g. after claiming a due timer.
+`bind_tenant` switches such a session to one account, e.g. after creating that account.
 """
 
 from __future__ import annotations

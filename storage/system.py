@@ -79,8 +79,8 @@ async def claim_due_waits(session: AsyncSession, now: datetime, *, limit: int) -
     """Lock up to `limit` due pending timers, oldest first (SKIP LOCKED, so several runners
     share the work); the locks are released when the transaction ends.
 
-    The timers may belong to different accounts: switch the session to each one's account
-    (`storage.db.bind_tenant`) before touching its rows with the tenant repositories.
+    The timers may belong to different accounts: storage/timers.py names them all to
+    PostgreSQL (`app.account_ids`) and fires the batch in one statement.
     """
     rows = await session.execute(
         text("SELECT id, account_id, run_id FROM sys_claim_due_waitings(:now, :limit)"),
