@@ -62,9 +62,7 @@ COLUMNS = (
 )
 
 
-def _select(
-    account_id: int, where: Sequence[ColumnElement[bool]]
-) -> Select[*tuple[Any, ...]]:
+def _select(account_id: int, where: Sequence[ColumnElement[bool]]) -> Select[*tuple[Any, ...]]:
     return (
         select(*COLUMNS)
         .outerjoin(
