@@ -13,6 +13,7 @@ import pytest
 from playwright.async_api import Dialog, Page, Route, expect
 
 from storage.repositories import bots as bot_repo
+from storage.repositories import media
 from tests.course_files import fixture
 from tests.integration.runtime_support import Autopilot, Course
 from tests.integration.test_panel_support import LOGIN_BOT_TOKEN
@@ -206,8 +207,23 @@ async def test_from_login_to_a_finished_run_in_the_funnel(
     await expect(page.locator("html")).to_have_attribute("lang", "ru")
     await shots.take(page, "funnel-ru")
 
-    # --- ban and unban the student from the run page --------------------------------------
+    # --- an image Telegram refused is shown on the run page, on a phone ----------------------
+    async with db.tenant(account_id) as session:
+        await media.record_refusals(
+            session,
+            account_id,
+            run.course_version_id,
+            [(run.current_element or "Intro", "https://example.org/a-web-page-not-an-image")],
+            "Bad Request: wrong type of the web page content",
+        )
+    await page.set_viewport_size({"width": 390, "height": 844})
     await page.goto(f"{panel.base_url}/accounts/{account_id}/runs/{run.id}")
+    await expect(page.locator("#refused-media")).to_contain_text("a-web-page-not-an-image")
+    assert await page.evaluate("document.documentElement.scrollWidth") <= 390  # no side-scroll
+    await shots.take(page, "refused-media-on-a-phone")
+    await page.set_viewport_size({"width": 1280, "height": 900})
+
+    # --- ban and unban the student from the run page --------------------------------------
     await page.get_by_role("button", name="Заблокировать").click()
     await expect(page.locator("p.notice")).to_contain_text("Ученик заблокирован")
     await shots.take(page, "student-banned")
