@@ -31,8 +31,6 @@ from aiogram.fsm.storage.base import StorageKey
 from aiogram.methods import AnswerCallbackQuery, DeleteWebhook, SetWebhook
 
 from adapters.llm import LLMClient
-from adapters.observability.logs import bind_log_ids, log_context
-from adapters.observability.metrics import Backlog, count_handled, count_received
 from adapters.payments import PaymentService
 from adapters.telegram.arrivals import Arrivals
 from adapters.telegram.chat_workers import ChatWorkers
@@ -60,6 +58,8 @@ from adapters.telegram.run_position import RunPosition
 from adapters.telegram.sender import BotSender, Clock, RateLimits
 from adapters.telegram.updates import read_update, translate
 from botapi.bot_factory import SessionPools, make_bot
+from observability.logs import bind_log_ids, log_context
+from observability.metrics import Backlog, count_handled, count_received
 from storage import inbox_events
 from storage.db import Database
 from storage.inbox_events import Blocked

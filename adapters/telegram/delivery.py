@@ -28,7 +28,6 @@ from aiogram.types import BufferedInputFile
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from adapters.llm import LLMClient, LLMError
-from adapters.observability.logs import bind_log_ids
 from adapters.payments import AlreadyPaid, PaymentError, PaymentService
 from adapters.telegram import effect_codec
 from adapters.telegram.course_cache import CourseCache
@@ -53,6 +52,7 @@ from engine.effects import (
 from engine.events import Event, LLMFailed, LLMReply, PollSent, Voice
 from engine.progress import current_element
 from engine.state import RunState
+from observability.logs import bind_log_ids
 from storage.batch import PENDING_LIMIT
 from storage.db import Database
 from storage.repositories import outbox, runs

@@ -34,7 +34,6 @@ from datetime import datetime
 from functools import partial
 from typing import Any
 
-from adapters.observability.metrics import observe_batch
 from adapters.telegram.course_cache import CourseCache
 from adapters.telegram.hosted_bot import HostedBot
 from adapters.telegram.journal_batch import Batch, CoursesLoading
@@ -54,6 +53,7 @@ from adapters.telegram.journal_items import (
 )
 from adapters.telegram.state_cache import StateCache
 from engine.events import Event
+from observability.metrics import observe_batch
 from storage.batch import BatchConnection, ChatsWithWork
 from storage.db import Database, is_transient_failure
 

@@ -53,6 +53,10 @@ def test_the_lower_layers_import_neither_runtime_nor_panel():
         assert offenders(package, ("adapters", "panel_api", "botapi", "process")) == {}
 
 
+def test_observability_sits_below_the_runtime_and_the_panel():
+    assert offenders("observability", ("adapters", "panel_api", "process")) == {}
+
+
 def test_pages_call_services_not_route_handlers():
     assert offenders("panel_api/web", ("panel_api.routers",)) == {}
 
