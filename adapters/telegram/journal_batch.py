@@ -47,12 +47,12 @@ from adapters.telegram.run_position import RunPosition
 from adapters.telegram.state_cache import KnownState, StateCache
 from adapters.telegram.step_plan import Advance, Reply, StepWrites, plan_step, react
 from adapters.telegram.student_texts import Notice, notice_text
-from adapters.telegram.updates import StartRequest
 from engine import step
 from engine.effects import SendText
 from engine.events import Event, TimerFired
 from engine.events import Start as StartEvent
 from engine.state import RunState
+from runtime.inbound import StartRequest
 from storage import admission_batch
 from storage.batch import (
     ActiveRun,

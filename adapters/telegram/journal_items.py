@@ -16,8 +16,8 @@ from typing import Any, NamedTuple, Protocol
 
 from adapters.telegram.hosted_bot import HostedBot
 from adapters.telegram.run_position import RunPosition
-from adapters.telegram.updates import Inbound, StartRequest
 from engine.events import Event
+from runtime.inbound import Inbound, StartRequest
 from storage.batch import PendingMessage
 from storage.inbox_events import AccessGranted, InboxEvent
 

@@ -14,10 +14,10 @@ from typing import Any, NamedTuple
 from adapters.telegram import effect_codec
 from adapters.telegram.effect_codec import TranscribeVoice
 from adapters.telegram.student_texts import Notice, notice_text
-from adapters.telegram.updates import Inbound, StartRequest, VoiceNote
 from engine.effects import CancelWaits, Effect, Finish, Record, Schedule, SendText
 from engine.events import Event, Text
 from engine.state import RunState
+from runtime.inbound import Inbound, StartRequest, VoiceNote
 from storage.models import RunStatus
 from storage.repositories.conversation import Line
 
