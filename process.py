@@ -14,12 +14,12 @@ from redis.asyncio import Redis
 from sqlalchemy import text
 
 from adapters.llm import AccountLLM, Endpoint
-from adapters.observability.metrics import install_log_counter, metrics_router
 from adapters.payments import PaymentsConfig, PaymentService, payments_router
 from adapters.telegram.bot_runtime import RuntimeOptions
 from adapters.telegram.runtime import TelegramRuntime, utc_now
 from adapters.telegram.sender import RateLimits
 from courses.workers import CourseWorkers
+from observability.metrics import install_log_counter, metrics_router
 from panel_api.app import create_app
 from panel_api.context import PanelContext
 from panel_api.health import HealthProbe

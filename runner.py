@@ -16,7 +16,7 @@ from contextlib import contextmanager
 from functools import partial
 from typing import TYPE_CHECKING
 
-from adapters.observability.logs import configure_logging
+from observability.logs import configure_logging
 from storage.config import Settings, setting_lines
 
 if TYPE_CHECKING:  # imported when needed: embedded servers are not always started

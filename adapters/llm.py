@@ -18,8 +18,8 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any, Protocol
 
-from adapters.telegram.student_texts import Notice, notice_text
 from engine.effects import Speech
+from runtime.student_texts import Notice, notice_text
 from storage.crypto import SecretBox
 from storage.db import Database
 from storage.outbound import OutboundClient, OutboundError, OutboundResponse

@@ -2,7 +2,7 @@
 know about each start (deployment, bans, allow-list, paid access, plan room), counting
 token uses, and the rows an admitted start writes (participant, run).
 
-The rules that read these facts live in adapters/telegram/admission.py; these statements
+The rules that read these facts live in runtime/admission.py; these statements
 only gather and write, one statement for all the starts of a batch (see storage/batch.py).
 """
 

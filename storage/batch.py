@@ -1,4 +1,4 @@
-"""Set-based statements for the runtime's group commit (adapters/telegram/journal.py).
+"""Set-based statements for the runtime's group commit (runtime/journal.py).
 
 One transaction carries the work of many chats, of many accounts: the updates to store, the
 updates to handle, the messages Telegram accepted. Every statement here takes parallel

@@ -17,12 +17,9 @@ import hmac
 import logging
 import os
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 from cryptography.fernet import Fernet, InvalidToken, MultiFernet
-
-if TYPE_CHECKING:  # storage.config holds a Secret: the import would run in a circle
-    from storage.config import Settings
 
 log = logging.getLogger(__name__)
 
@@ -120,7 +117,21 @@ def token_hash(token: str | Secret) -> str:
     return hashlib.sha256(value.encode()).hexdigest()
 
 
-def load_secret_box(settings: Settings) -> SecretBox:
+class KeySettings(Protocol):
+    """The settings a process's SecretBox comes from (`storage.config.Settings` has them;
+    named here because the settings hold `Secret`s, so crypto sits below config)."""
+
+    @property
+    def secret_key(self) -> str | None: ...
+
+    @property
+    def production(self) -> bool: ...
+
+    @property
+    def data_dir(self) -> Path: ...
+
+
+def load_secret_box(settings: KeySettings) -> SecretBox:
     """The process's SecretBox: from COURSEBOT_SECRET_KEY, or the dev key file outside prod."""
     if settings.secret_key:
         return SecretBox.from_key_string(settings.secret_key)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections import deque
 
-from adapters.telegram.journal_items import Arrival
+from runtime.journal_items import Arrival
 
 MAX_PER_CHAT = 256
 

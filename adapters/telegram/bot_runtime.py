@@ -31,12 +31,9 @@ from aiogram.fsm.storage.base import StorageKey
 from aiogram.methods import AnswerCallbackQuery, DeleteWebhook, SetWebhook
 
 from adapters.llm import LLMClient
-from adapters.observability.logs import bind_log_ids, log_context
-from adapters.observability.metrics import Backlog, count_handled, count_received
 from adapters.payments import PaymentService
 from adapters.telegram.arrivals import Arrivals
 from adapters.telegram.chat_workers import ChatWorkers
-from adapters.telegram.course_cache import CourseCache
 from adapters.telegram.delivery import (
     TYPING_INTERVAL_S,
     Delivery,
@@ -44,22 +41,25 @@ from adapters.telegram.delivery import (
     EventWaiting,
 )
 from adapters.telegram.handling import Handled, InboxReader
-from adapters.telegram.hosted_bot import HostedBot
-from adapters.telegram.journal import Journal
-from adapters.telegram.journal_items import (
+from adapters.telegram.keys import AccountBotKeyBuilder
+from adapters.telegram.lean_methods import LeanGetUpdates
+from adapters.telegram.position_mirror import PositionMirror
+from adapters.telegram.sender import BotSender, Clock, RateLimits
+from adapters.telegram.updates import read_update, translate
+from botapi.bot_factory import SessionPools, make_bot
+from observability.logs import bind_log_ids, log_context
+from observability.metrics import Backlog, count_handled, count_received
+from runtime.course_cache import CourseCache
+from runtime.hosted_bot import HostedBot
+from runtime.journal import Journal
+from runtime.journal_items import (
     Arrival,
     HandleResult,
     IncomingUpdate,
     OutboxRow,
     StoreOutcome,
 )
-from adapters.telegram.keys import AccountBotKeyBuilder
-from adapters.telegram.lean_methods import LeanGetUpdates
-from adapters.telegram.position_mirror import PositionMirror
-from adapters.telegram.run_position import RunPosition
-from adapters.telegram.sender import BotSender, Clock, RateLimits
-from adapters.telegram.updates import read_update, translate
-from botapi.bot_factory import SessionPools, make_bot
+from runtime.run_position import RunPosition
 from storage import inbox_events
 from storage.db import Database
 from storage.inbox_events import Blocked

@@ -28,19 +28,11 @@ from aiogram.types import BufferedInputFile
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from adapters.llm import LLMClient, LLMError
-from adapters.observability.logs import bind_log_ids
 from adapters.payments import AlreadyPaid, PaymentError, PaymentService
-from adapters.telegram import effect_codec
-from adapters.telegram.course_cache import CourseCache
-from adapters.telegram.effect_codec import OfferPayment, TranscribeVoice
-from adapters.telegram.hosted_bot import HostedBot
-from adapters.telegram.journal import Journal
-from adapters.telegram.journal_items import OutboxRow
 from adapters.telegram.lean_methods import Sent
 from adapters.telegram.media_memory import MediaMemory
 from adapters.telegram.render import RenderableEffect, render
 from adapters.telegram.sender import BotSender, ChatBlocked
-from adapters.telegram.student_texts import Notice, notice_text
 from engine.effects import (
     AskLLM,
     InlineButton,
@@ -53,6 +45,14 @@ from engine.effects import (
 from engine.events import Event, LLMFailed, LLMReply, PollSent, Voice
 from engine.progress import current_element
 from engine.state import RunState
+from observability.logs import bind_log_ids
+from runtime import effect_codec
+from runtime.course_cache import CourseCache
+from runtime.effect_codec import OfferPayment, TranscribeVoice
+from runtime.hosted_bot import HostedBot
+from runtime.journal import Journal
+from runtime.journal_items import OutboxRow
+from runtime.student_texts import Notice, notice_text
 from storage.batch import PENDING_LIMIT
 from storage.db import Database
 from storage.repositories import outbox, runs

@@ -4,7 +4,7 @@ The fast lane hands the journal updates it still has in memory; this lane reads 
 inbox holds that memory does not: work left by a crash or by another runner, updates past
 a flooding chat's cap, an update whose claim failed because an older one waited, and the
 events other producers wrote (timers, payments, panel actions: storage/inbox_events.py). Either
-way the journal handles it (adapters/telegram/journal.py), so there is one way to handle an
+way the journal handles it (runtime/journal.py), so there is one way to handle an
 update, and the journal's claim keeps each chat in Telegram's order.
 """
 
@@ -14,10 +14,10 @@ import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from adapters.telegram.hosted_bot import HostedBot
-from adapters.telegram.journal_items import Arrival, OutboxRow
-from adapters.telegram.run_position import RunPosition
 from adapters.telegram.updates import read_update, translate
+from runtime.hosted_bot import HostedBot
+from runtime.journal_items import Arrival, OutboxRow
+from runtime.run_position import RunPosition
 from storage import inbox_events
 from storage.db import Database
 from storage.models import InboxKind

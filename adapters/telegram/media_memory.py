@@ -15,9 +15,9 @@ from contextlib import AbstractAsyncContextManager
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from adapters.telegram.course_cache import CourseCache
-from adapters.telegram.hosted_bot import HostedBot
 from adapters.telegram.lean_methods import Sent
+from runtime.course_cache import CourseCache
+from runtime.hosted_bot import HostedBot
 from storage.repositories import media, runs
 
 log = logging.getLogger(__name__)

@@ -14,17 +14,17 @@ from adapters.llm import LLMClient
 from adapters.payments import AccessHook, PaymentService
 from adapters.telegram.bot_runtime import BotConfig, BotRuntime, RuntimeOptions
 from adapters.telegram.collector import CollectorTuning
-from adapters.telegram.course_cache import CourseCache
-from adapters.telegram.inbox_listener import InboxListener
-from adapters.telegram.journal import Journal
 from adapters.telegram.paid_access import paid_access
 from adapters.telegram.pool import BotPool
 from adapters.telegram.position_mirror import PositionMirror
 from adapters.telegram.response_types import pin_response_types
-from adapters.telegram.scheduler import TimerScheduler
 from adapters.telegram.webhook import webhook_router
 from botapi.bot_factory import SessionPools
 from courses.workers import CourseWorkers
+from runtime.course_cache import CourseCache
+from runtime.inbox_listener import InboxListener
+from runtime.journal import Journal
+from runtime.scheduler import TimerScheduler
 from storage.crypto import SecretBox
 from storage.db import Database
 

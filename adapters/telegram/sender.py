@@ -45,8 +45,8 @@ from aiogram.exceptions import (
 )
 from aiogram.methods import TelegramMethod
 
-from adapters.observability.logs import bind_log_ids
-from adapters.observability.metrics import SendOutcome, count_send
+from observability.logs import bind_log_ids
+from observability.metrics import SendOutcome, count_send
 
 log = logging.getLogger(__name__)
 

@@ -1,4 +1,4 @@
-"""Telegram updates -> what the student did, in engine terms.
+"""Telegram updates -> what the student did, in the core's terms (runtime/inbound.py).
 
 Only the handful of update kinds a course reacts to are translated; anything else (edited
 messages, stickers, channel posts, hostile junk) becomes None and is ignored.
@@ -10,45 +10,14 @@ the rest, instead of aiogram's `Update`, which builds a model for every part of 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any, NamedTuple
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from engine.events import Button, Event, PollAnswer, Text, WebAppData
+from runtime.inbound import Inbound, StartRequest, Student, VoiceNote
 
 START_COMMAND = "/start"
-
-
-class Student(NamedTuple):
-    telegram_user_id: int
-    username: str | None
-    first_name: str | None
-    language_code: str | None
-
-
-@dataclass(frozen=True, slots=True)
-class StartRequest:
-    """`/start [payload]`: handled by enrollment, not by the engine directly."""
-
-    payload: str | None
-
-
-@dataclass(frozen=True, slots=True)
-class VoiceNote:
-    """A voice message still to be transcribed (file id kept for the transcriber)."""
-
-    file_id: str
-    duration: int
-
-
-class Inbound(NamedTuple):
-    chat_id: int
-    chat_type: str
-    student: Student
-    action: Event | StartRequest | VoiceNote
-    callback_query_id: str | None = None
-    message_id: int | None = None
 
 
 class _Lean(BaseModel):

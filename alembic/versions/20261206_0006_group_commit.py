@@ -5,7 +5,7 @@ Revision ID: 0006
 Revises: 0005
 
 The runtime now writes the work of many chats, of many accounts, in one transaction
-(adapters/telegram/journal.py): one transaction per update cost more CPU than everything
+(runtime/journal.py): one transaction per update cost more CPU than everything
 else an update needs (docs/benchmarks.md). Such a transaction names its accounts in
 `app.account_ids` (a bigint array literal), and a second permissive policy on every tenant
 table shows exactly those accounts' rows. `app.account_id` and its policy stay as they were

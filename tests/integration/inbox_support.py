@@ -8,10 +8,10 @@ from datetime import UTC, datetime
 
 from sqlalchemy import select
 
-from adapters.telegram.course_cache import CourseCache
 from adapters.telegram.handling import InboxReader
-from adapters.telegram.hosted_bot import HostedBot
-from adapters.telegram.journal import Journal
+from runtime.course_cache import CourseCache
+from runtime.hosted_bot import HostedBot
+from runtime.journal import Journal
 from storage.db import Database
 from storage.models import InboxKind, ProcessedUpdate
 from tests.course_workers import shared_course_workers

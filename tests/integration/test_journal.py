@@ -14,19 +14,19 @@ import orjson
 import pytest
 from sqlalchemy import func, select, text
 
-from adapters.telegram import effect_codec
-from adapters.telegram.course_cache import CourseCache
-from adapters.telegram.hosted_bot import HostedBot
-from adapters.telegram.journal import Journal
-from adapters.telegram.journal_items import (
+from adapters.telegram.updates import read_update, translate
+from botapi.deeplink import build_start_payload
+from runtime import effect_codec
+from runtime.course_cache import CourseCache
+from runtime.hosted_bot import HostedBot
+from runtime.journal import Journal
+from runtime.journal_items import (
     Arrival,
     HandleResult,
     IncomingUpdate,
     Stored,
     StoreOutcome,
 )
-from adapters.telegram.updates import read_update, translate
-from botapi.deeplink import build_start_payload
 from storage.models import ProcessedUpdate, Run
 from tests.course_files import fixture_text
 from tests.course_workers import shared_course_workers

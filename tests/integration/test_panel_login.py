@@ -23,7 +23,7 @@ import httpx
 import pytest
 import uvicorn
 
-from adapters.observability.logs import configure_logging
+from observability.logs import configure_logging
 from panel_api.app import create_app
 from panel_api.context import PanelContext
 from tests.integration.test_panel_support import LOGIN_BOT_TOKEN, panel_client, panel_context

@@ -19,11 +19,11 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.engine import make_url
 
-from adapters.telegram.scheduler import TimerScheduler
 from courses import jobs
 from engine.events import Text, TimerFired
 from engine.state import RunState
 from engine.step import step
+from runtime.scheduler import TimerScheduler
 from storage import system
 from storage.config import Settings
 from storage.crypto import Secret

@@ -20,11 +20,11 @@ from adapters.llm import AccountLLM, Endpoint
 from adapters.telegram.bot_runtime import RuntimeOptions
 from adapters.telegram.runtime import TelegramRuntime
 from adapters.telegram.sender import RateLimits
-from adapters.telegram.student_texts import Notice, notice_text
 from courses.loader import load_course
 from engine import texts as engine_texts
 from engine.model import DialogElement
 from engine.progress import Waiting
+from runtime.student_texts import Notice, notice_text
 from storage.crypto import Secret
 from storage.models import Conversation
 from storage.outbound import AllowList, OutboundClient

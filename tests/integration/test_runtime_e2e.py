@@ -12,14 +12,14 @@ import pytest
 from redis.asyncio import Redis
 from sqlalchemy import func, select
 
-from adapters.telegram import journal_batch
 from adapters.telegram.bot_runtime import RuntimeOptions
 from adapters.telegram.runtime import TelegramRuntime
 from adapters.telegram.sender import RateLimits
-from adapters.telegram.step_plan import react
 from botapi.deeplink import build_start_payload
 from courses.loader import load_course
 from engine.events import Text
+from runtime import journal_batch
+from runtime.step_plan import react
 from storage import system
 from storage.models import Conversation, ProcessedUpdate, Run
 from storage.repositories import media

@@ -17,8 +17,8 @@ from sqlalchemy import select
 from adapters.telegram.bot_runtime import RuntimeOptions
 from adapters.telegram.runtime import TelegramRuntime
 from adapters.telegram.sender import RateLimits
-from adapters.telegram.student_texts import Notice, notice_text
 from botapi.deeplink import build_start_payload
+from runtime.student_texts import Notice, notice_text
 from storage.crypto import Secret
 from storage.models import EnrollmentToken, ProcessedUpdate, Run
 from storage.repositories import bans, bots, deployments, tokens

@@ -11,8 +11,8 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlalchemy import select, text
 
-from adapters.telegram.inbox_listener import CHANNEL
-from adapters.telegram.scheduler import TimerScheduler
+from runtime.inbox_listener import CHANNEL
+from runtime.scheduler import TimerScheduler
 from storage.models import ProcessedUpdate
 from storage.repositories import waiting
 from tests.integration import seeding

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 from redis.asyncio import Redis
 
-from adapters.observability.logs import (
+from observability.logs import (
     LOG_FORMAT_ENV,
     bind_log_ids,
     configure_logging,

@@ -10,9 +10,9 @@ from typing import Any
 import orjson
 import pytest
 
-from adapters.telegram.course_cache import BUILD_ON_LOOP_BYTES, CourseCache
 from courses.jobs import check
 from engine.model import MessageElement
+from runtime.course_cache import BUILD_ON_LOOP_BYTES, CourseCache
 
 
 class RecordingWorkers:

@@ -5,13 +5,13 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from adapters.telegram import effect_codec
-from adapters.telegram.effect_codec import TranscribeVoice
-from adapters.telegram.step_plan import Advance, Enroll, Ignore, Reply, plan_step, react
-from adapters.telegram.updates import Inbound, StartRequest, Student, VoiceNote
 from engine.effects import CancelWaits, Finish, Record, Schedule, SendText
 from engine.events import Button, PollAnswer, Text
 from engine.state import RunState
+from runtime import effect_codec
+from runtime.effect_codec import TranscribeVoice
+from runtime.inbound import Inbound, StartRequest, Student, VoiceNote
+from runtime.step_plan import Advance, Enroll, Ignore, Reply, plan_step, react
 
 DUE = datetime(2026, 1, 1, tzinfo=UTC)
 ANN = Student(42, "ann", "Ann", "en")

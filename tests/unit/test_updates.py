@@ -3,8 +3,9 @@ anything that is not an update of the kinds a course reacts to means nothing."""
 
 from __future__ import annotations
 
-from adapters.telegram.updates import StartRequest, VoiceNote, read_update, translate
+from adapters.telegram.updates import read_update, translate
 from engine.events import Button, PollAnswer, Text, WebAppData
+from runtime.inbound import StartRequest, VoiceNote
 
 STUDENT = {"id": 42, "is_bot": False, "first_name": "Ann", "language_code": "ru"}
 CHAT = {"id": 42, "type": "private", "first_name": "Ann"}

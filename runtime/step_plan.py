@@ -2,7 +2,7 @@
 
 `react` says what a Telegram update asks of its chat, and `plan_step` which rows an engine
 step writes; the journal writes those rows for the work of many chats at once, with the
-set-based statements of storage/batch.py (adapters/telegram/journal_batch.py).
+set-based statements of storage/batch.py (runtime/journal_batch.py).
 """
 
 from __future__ import annotations
@@ -11,13 +11,13 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
-from adapters.telegram import effect_codec
-from adapters.telegram.effect_codec import TranscribeVoice
-from adapters.telegram.student_texts import Notice, notice_text
-from adapters.telegram.updates import Inbound, StartRequest, VoiceNote
 from engine.effects import CancelWaits, Effect, Finish, Record, Schedule, SendText
 from engine.events import Event, Text
 from engine.state import RunState
+from runtime import effect_codec
+from runtime.effect_codec import TranscribeVoice
+from runtime.inbound import Inbound, StartRequest, VoiceNote
+from runtime.student_texts import Notice, notice_text
 from storage.models import RunStatus
 from storage.repositories.conversation import Line
 

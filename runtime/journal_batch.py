@@ -3,7 +3,7 @@ statements (storage/batch.py), results handed back only after COMMIT.
 
 Within the transaction: updates are stored, sent messages recorded, the inbox rows to handle
 claimed (each only while it is its chat's oldest unprocessed one), their runs locked in id
-order, `/start`s and paid grants decided (adapters/telegram/admission.py), every run stepped
+order, `/start`s and paid grants decided (runtime/admission.py), every run stepped
 by the engine in memory or stopped or moved (other producers' events:
 storage/inbox_events.py), and then each table written once for the whole batch. Our code
 failing on one update is recorded against that update alone; anything PostgreSQL refuses
@@ -11,7 +11,7 @@ fails the batch (the journal then retries its items one by one).
 
 A run's course must be built (from the version's stored elements) before the run is
 stepped; a small one is built on the spot, a large one takes a tenth of a second and more
-(in a worker process: adapters/telegram/course_cache.py). A batch that finds courses being
+(in a worker process: runtime/course_cache.py). A batch that finds courses being
 built rolls back and raises `CoursesLoading`: the journal runs the other items again at
 once and the waiting ones when their course is ready, so no chat waits for another
 account's course.
@@ -26,11 +26,17 @@ from typing import Any
 
 import orjson
 
-from adapters.telegram import effect_codec
-from adapters.telegram.admission import Admission, Grant, Start, admit_grants, admit_starts
-from adapters.telegram.course_cache import CourseCache
-from adapters.telegram.hosted_bot import HostedBot
-from adapters.telegram.journal_items import (
+from engine import step
+from engine.effects import SendText
+from engine.events import Event, TimerFired
+from engine.events import Start as StartEvent
+from engine.state import RunState
+from runtime import effect_codec
+from runtime.admission import Admission, Grant, Start, admit_grants, admit_starts
+from runtime.course_cache import CourseCache
+from runtime.hosted_bot import HostedBot
+from runtime.inbound import StartRequest
+from runtime.journal_items import (
     HandleItem,
     HandleResult,
     Item,
@@ -43,16 +49,10 @@ from adapters.telegram.journal_items import (
     is_grant,
     is_start,
 )
-from adapters.telegram.run_position import RunPosition
-from adapters.telegram.state_cache import KnownState, StateCache
-from adapters.telegram.step_plan import Advance, Reply, StepWrites, plan_step, react
-from adapters.telegram.student_texts import Notice, notice_text
-from adapters.telegram.updates import StartRequest
-from engine import step
-from engine.effects import SendText
-from engine.events import Event, TimerFired
-from engine.events import Start as StartEvent
-from engine.state import RunState
+from runtime.run_position import RunPosition
+from runtime.state_cache import KnownState, StateCache
+from runtime.step_plan import Advance, Reply, StepWrites, plan_step, react
+from runtime.student_texts import Notice, notice_text
 from storage import admission_batch
 from storage.batch import (
     ActiveRun,

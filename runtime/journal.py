@@ -34,11 +34,12 @@ from datetime import datetime
 from functools import partial
 from typing import Any
 
-from adapters.observability.metrics import observe_batch
-from adapters.telegram.course_cache import CourseCache
-from adapters.telegram.hosted_bot import HostedBot
-from adapters.telegram.journal_batch import Batch, CoursesLoading
-from adapters.telegram.journal_items import (
+from engine.events import Event
+from observability.metrics import observe_batch
+from runtime.course_cache import CourseCache
+from runtime.hosted_bot import HostedBot
+from runtime.journal_batch import Batch, CoursesLoading
+from runtime.journal_items import (
     Arrival,
     HandleItem,
     HandleResult,
@@ -52,8 +53,7 @@ from adapters.telegram.journal_items import (
     StoreOutcome,
     SweepItem,
 )
-from adapters.telegram.state_cache import StateCache
-from engine.events import Event
+from runtime.state_cache import StateCache
 from storage.batch import BatchConnection, ChatsWithWork
 from storage.db import Database, is_transient_failure
 

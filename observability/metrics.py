@@ -18,7 +18,7 @@ import logging
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from fastapi import APIRouter, Response
 from prometheus_client import (
@@ -32,9 +32,6 @@ from prometheus_client import (
     generate_latest,
 )
 from prometheus_client.core import GaugeMetricFamily, Metric
-
-if TYPE_CHECKING:
-    from adapters.telegram.bot_runtime import BotRuntime
 
 REGISTRY = CollectorRegistry()
 ProcessCollector(registry=REGISTRY)  # RSS, CPU, open files: the operator's first questions
@@ -153,6 +150,30 @@ class Backlog:
     outbox_chats: int = 0
 
 
+class _Queue(Protocol):
+    @property
+    def queued(self) -> int: ...
+
+
+class _Workers(Protocol):
+    @property
+    def busy(self) -> int: ...
+
+
+class HostedDepths(Protocol):
+    """What the gauges read of a hosted bot (the Telegram runtime's `BotRuntime`), named
+    here so that metrics, which the runtime imports, need not import the runtime back."""
+
+    @property
+    def sender(self) -> _Queue: ...
+
+    @property
+    def workers(self) -> _Workers: ...
+
+    @property
+    def backlog(self) -> Backlog: ...
+
+
 class LogCounter(logging.Handler):
     def __init__(self) -> None:
         super().__init__(level=logging.WARNING)
@@ -172,7 +193,7 @@ class RuntimeGauges:
     """Depths read from the hosted bots and the journal at scrape time."""
 
     def __init__(
-        self, hosted: Callable[[], Iterable[BotRuntime]], journal_queued: Callable[[], int]
+        self, hosted: Callable[[], Iterable[HostedDepths]], journal_queued: Callable[[], int]
     ) -> None:
         self._hosted = hosted
         self._journal_queued = journal_queued
@@ -221,7 +242,7 @@ class _Exposition:
 
 
 def metrics_router(
-    hosted: Callable[[], Iterable[BotRuntime]], journal_queued: Callable[[], int]
+    hosted: Callable[[], Iterable[HostedDepths]], journal_queued: Callable[[], int]
 ) -> APIRouter:
     """GET /metrics in Prometheus text format: process-wide counters + live depths."""
     exposition = _Exposition(REGISTRY, RuntimeGauges(hosted, journal_queued))

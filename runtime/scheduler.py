@@ -14,7 +14,7 @@ import logging
 from collections.abc import Callable
 from datetime import datetime
 
-from adapters.observability.metrics import observe_timer
+from observability.metrics import observe_timer
 from storage import timers
 from storage.db import Database
 

@@ -32,13 +32,13 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from adapters.telegram import effect_codec
-from adapters.telegram.effect_codec import OfferPayment
-from adapters.telegram.hosted_bot import HostedBot
-from adapters.telegram.student_texts import Notice, notice_text
-from adapters.telegram.updates import Inbound, StartRequest
 from botapi.deeplink import parse_start_payload
 from engine.effects import SendText
+from runtime import effect_codec
+from runtime.effect_codec import OfferPayment
+from runtime.hosted_bot import HostedBot
+from runtime.inbound import Inbound, StartRequest
+from runtime.student_texts import Notice, notice_text
 from storage import admission_batch as facts_sql
 from storage.admission_batch import (
     CountedToken,

@@ -1,4 +1,4 @@
-"""What the runtime hands the journal, and what it gets back (adapters/telegram/journal.py).
+"""What the runtime hands the journal, and what it gets back (runtime/journal.py).
 
 Items are the durable steps of an update's life: store it, handle it (or another
 producer's event: a timer, a payment, a panel action), record that a message went out, and
@@ -14,10 +14,10 @@ from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any, NamedTuple, Protocol
 
-from adapters.telegram.hosted_bot import HostedBot
-from adapters.telegram.run_position import RunPosition
-from adapters.telegram.updates import Inbound, StartRequest
 from engine.events import Event
+from runtime.hosted_bot import HostedBot
+from runtime.inbound import Inbound, StartRequest
+from runtime.run_position import RunPosition
 from storage.batch import PendingMessage
 from storage.inbox_events import AccessGranted, InboxEvent
 
