@@ -15,7 +15,7 @@ from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.db import bind_tenant
-from storage.models import Account, CourseDeployment, MemberRole
+from storage.models import Account, MemberRole
 
 
 @dataclass(frozen=True)
@@ -87,18 +87,6 @@ async def claim_due_waits(session: AsyncSession, now: datetime, *, limit: int) -
         {"now": now, "limit": limit},
     )
     return [ClaimedWait(waiting_id=r.id, account_id=r.account_id, run_id=r.run_id) for r in rows]
-
-
-async def deep_link_deployment(
-    session: AsyncSession, deployment_id: int, bot_id: int
-) -> CourseDeployment | None:
-    """The deployment a `cd_<id>_<token>` link names, only if it belongs to this bot."""
-    stmt = select(CourseDeployment).from_statement(
-        text("SELECT * FROM sys_deep_link_deployment(:deployment_id, :bot_id)").bindparams(
-            deployment_id=deployment_id, bot_id=bot_id
-        )
-    )
-    return (await session.scalars(stmt)).one_or_none()
 
 
 async def accounts_of_user(

@@ -1,12 +1,12 @@
 """Small helpers shared by the repositories (keyword-only partial updates, scoped lookups,
-row counts, Core tables)."""
+row counts)."""
 
 from __future__ import annotations
 
 import enum
 from typing import Any, TypeVar
 
-from sqlalchemy import ColumnElement, CursorResult, Executable, Table, select, update
+from sqlalchemy import ColumnElement, CursorResult, Executable, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.models import Base
@@ -63,11 +63,3 @@ async def rows_changed(
     result = await session.execute(statement, params)
     assert isinstance(result, CursorResult)
     return result.rowcount
-
-
-def table_of(model: type[Base]) -> Table:
-    """The model's Core table, for statements built once (SQLAlchemy types `__table__` as
-    any FromClause, which `insert`/`update` do not take)."""
-    table = model.__table__
-    assert isinstance(table, Table)
-    return table

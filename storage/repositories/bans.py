@@ -40,17 +40,6 @@ async def ban(
     await session.execute(stmt)
 
 
-async def unban(
-    session: AsyncSession, account_id: int, *, telegram_user_id: int, bot_id: int | None = None
-) -> bool:
-    stmt = delete(Banned).where(
-        Banned.account_id == account_id,
-        Banned.telegram_user_id == telegram_user_id,
-        Banned.bot_id.is_(None) if bot_id is None else Banned.bot_id == bot_id,
-    )
-    return await rows_changed(session, stmt) > 0
-
-
 async def list_banned(session: AsyncSession, account_id: int) -> list[Banned]:
     stmt = select(Banned).where(Banned.account_id == account_id).order_by(Banned.id)
     return list((await session.scalars(stmt)).all())

@@ -1,7 +1,4 @@
-"""Deployments: a course version served by a bot in an environment (prod | test).
-
-Resolving a deep link's deployment id from a bot alone is `storage.system.deep_link_deployment`.
-"""
+"""Deployments: a course version served by a bot in an environment (prod | test)."""
 
 from __future__ import annotations
 

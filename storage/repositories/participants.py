@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.models import Participant
@@ -11,16 +10,3 @@ from storage.repositories._common import get_scoped
 
 async def get(session: AsyncSession, account_id: int, participant_id: int) -> Participant | None:
     return await get_scoped(session, Participant, account_id, Participant.id == participant_id)
-
-
-async def list_all(
-    session: AsyncSession, account_id: int, *, limit: int = 100, offset: int = 0
-) -> list[Participant]:
-    stmt = (
-        select(Participant)
-        .where(Participant.account_id == account_id)
-        .order_by(Participant.id)
-        .limit(limit)
-        .offset(offset)
-    )
-    return list((await session.scalars(stmt)).all())

@@ -10,7 +10,7 @@ from __future__ import annotations
 from sqlalchemy import Select, bindparam, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from storage.models import Run, RunStatus
+from storage.models import Run
 from storage.repositories._common import get_scoped
 
 # Built once: delivery reads it for every LLM call.
@@ -32,21 +32,3 @@ async def get_active(
     """The chat's active run."""
     params = {"account_id": account_id, "bot_id": bot_id, "chat_id": chat_id}
     return (await session.scalars(_ACTIVE_IN_CHAT, params)).one_or_none()
-
-
-async def list_all(
-    session: AsyncSession,
-    account_id: int,
-    *,
-    deployment_id: int | None = None,
-    status: RunStatus | str | None = None,
-    limit: int = 100,
-    offset: int = 0,
-) -> list[Run]:
-    stmt = select(Run).where(Run.account_id == account_id)
-    if deployment_id is not None:
-        stmt = stmt.where(Run.deployment_id == deployment_id)
-    if status is not None:
-        stmt = stmt.where(Run.status == RunStatus(status).value)
-    stmt = stmt.order_by(Run.id.desc()).limit(limit).offset(offset)
-    return list((await session.scalars(stmt)).all())

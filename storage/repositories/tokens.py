@@ -11,7 +11,7 @@ import enum
 import secrets
 from datetime import datetime
 
-from sqlalchemy import func, select, update
+from sqlalchemy import func, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.models import EnrollmentToken, TokenKind
@@ -62,15 +62,6 @@ async def create(
 
 async def get(session: AsyncSession, account_id: int, token_id: int) -> EnrollmentToken | None:
     return await get_scoped(session, EnrollmentToken, account_id, EnrollmentToken.id == token_id)
-
-
-async def list_all(
-    session: AsyncSession, account_id: int, *, deployment_id: int | None = None
-) -> list[EnrollmentToken]:
-    stmt = select(EnrollmentToken).where(EnrollmentToken.account_id == account_id)
-    if deployment_id is not None:
-        stmt = stmt.where(EnrollmentToken.deployment_id == deployment_id)
-    return list((await session.scalars(stmt.order_by(EnrollmentToken.id))).all())
 
 
 async def revoke(

@@ -11,6 +11,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
+from sqlalchemy import select
+
 from botapi.deeplink import build_start_payload
 from courses.loader import load_course
 from engine.model import course_to_elements
@@ -122,9 +124,12 @@ async def active_run(db: Database, account_id: int, bot_id: int, chat_id: int) -
 
 async def latest_run(db: Database, account_id: int, chat_id: int) -> Run | None:
     async with db.tenant(account_id) as session:
-        found = await runs.list_all(session, account_id)
-    mine = [r for r in found if r.chat_id == chat_id]
-    return max(mine, key=lambda r: r.id) if mine else None
+        return await session.scalar(
+            select(Run)
+            .where(Run.account_id == account_id, Run.chat_id == chat_id)
+            .order_by(Run.id.desc())
+            .limit(1)
+        )
 
 
 async def quiet(

@@ -12,12 +12,13 @@ import orjson
 import pytest
 from sqlalchemy import select, text
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.admission_batch import NewRun, TokenWanted, insert_runs, stop_runs, token_states
 from storage.admission_batch import use_tokens as count_tokens
 from storage.batch import RunWrites
-from storage.models import Outbox, OutboxStatus, RunStatus, TokenKind
-from storage.repositories import runs, tokens, waiting
+from storage.models import Outbox, OutboxStatus, RunStatus, TokenKind, Waiting, WaitStatus
+from storage.repositories import runs, tokens
 from storage.repositories.tokens import TokenRefusal, refusal_of
 from tests.integration import seeding
 from tests.integration.batch_support import batch
@@ -89,7 +90,7 @@ async def test_a_stopped_run_drops_its_timers_and_unsent_messages(db, seed_accou
     soon = datetime.now(UTC) + timedelta(hours=1)
     async with db.tenant(account) as s:
         await seeding.timer(s, account, run_id=seeded.run_id, wait_id="drip", due_at=soon)
-        assert len(await waiting.list_pending(s, account, seeded.run_id)) == 2
+        assert len(await _pending_timers(s, account, seeded.run_id)) == 2
         notice = await seeding.message(
             s, account, bot_id=seeded.bot_id, chat_id=seeded.chat_id, payload={"text": "Hi"}
         )
@@ -103,7 +104,7 @@ async def test_a_stopped_run_drops_its_timers_and_unsent_messages(db, seed_accou
         statuses = dict(found.all())
         assert statuses.pop(notice.id) == OutboxStatus.PENDING
         assert list(statuses.values()) == [OutboxStatus.CANCELLED]
-        assert await waiting.list_pending(s, account, seeded.run_id) == []
+        assert await _pending_timers(s, account, seeded.run_id) == []
         assert (await runs.get(s, account, seeded.run_id)).status == RunStatus.STOPPED
 
 
@@ -231,3 +232,14 @@ async def test_token_text_is_deep_link_safe(db, seed_account):
                 kind="public",
                 token="has space",
             )
+
+
+async def _pending_timers(session: AsyncSession, account_id: int, run_id: int) -> list[int]:
+    found = await session.scalars(
+        select(Waiting.id).where(
+            Waiting.account_id == account_id,
+            Waiting.run_id == run_id,
+            Waiting.status == WaitStatus.PENDING.value,
+        )
+    )
+    return list(found)

@@ -80,16 +80,6 @@ async def test_webhook_routing_by_public_id(db, seed_account, secret_box):
     assert public_id not in seeded.bot_token.reveal() and len(public_id) >= 20
 
 
-async def test_deep_link_resolves_only_through_its_own_bot(db, seed_account):
-    a = await seed_account()
-    b = await seed_account()
-    async with db.system() as s:
-        found = await system.deep_link_deployment(s, a.deployment_id, a.bot_id)
-        wrong_bot = await system.deep_link_deployment(s, a.deployment_id, b.bot_id)
-    assert (found.id, found.account_id) == (a.deployment_id, a.account_id)
-    assert wrong_bot is None
-
-
 async def test_login_lists_the_users_accounts_and_roles(db, make_account):
     user = random_telegram_id()
     first = await make_account(owner_telegram_user_id=user, name="First")

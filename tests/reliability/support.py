@@ -31,7 +31,7 @@ from storage import system
 from storage.crypto import SecretBox
 from storage.db import Database
 from storage.models import Outbox, OutboxStatus, ProcessedUpdate, Run, Waiting, WaitStatus
-from storage.repositories import bots, conversation, members, runs
+from storage.repositories import bots, conversation, members
 from tests.course_workers import shared_course_workers
 from tests.fakes.telegram_api import FakeTelegram, Sent
 from tests.integration.runtime_support import (
@@ -428,10 +428,16 @@ async def _audit_student(
 ) -> list[str]:
     course = student.course
     async with db.tenant(course.account_id) as session:
-        found = await runs.list_all(session, course.account_id, limit=10_000)
-        mine: list[Run] = [
-            r for r in found if r.bot_id == course.bot_id and r.chat_id == student.user_id
-        ]
+        found = await session.scalars(
+            select(Run)
+            .where(
+                Run.account_id == course.account_id,
+                Run.bot_id == course.bot_id,
+                Run.chat_id == student.user_id,
+            )
+            .order_by(Run.id.desc())
+        )
+        mine: list[Run] = list(found)
         lines = (
             await conversation.list_for_run(session, course.account_id, mine[0].id)
             if len(mine) == 1
