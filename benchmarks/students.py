@@ -146,4 +146,4 @@ def _callback_buttons(message: dict[str, Any]) -> list[str]:
 
 def script_kinds(course: Course) -> list[Kind]:
     """The student's update kinds along the engine benchmark's playthrough of `course`."""
-    return student_kinds(script(course))
+    return student_kinds([event for event, _ in script(course)])

@@ -106,10 +106,16 @@ class Journal:
         elsewhere already, or an older update of the chat is still unprocessed)."""
         return await self._submit(HandleItem(bot, chat_id, arrival))
 
-    async def sent(self, bot: HostedBot, row: OutboxRow, event: Event | None) -> SentOutcome:
+    async def sent(
+        self,
+        bot: HostedBot,
+        row: OutboxRow,
+        event: Event | None,
+        files: tuple[tuple[str, str], ...] = (),
+    ) -> SentOutcome:
         """Record that Telegram accepted an outbox row and, if it was still pending, feed
-        `event` to its run."""
-        return await self._submit(SentItem(bot, row, event))
+        `event` to its run; keep the file ids Telegram returned for its media links."""
+        return await self._submit(SentItem(bot, row, event, files))
 
     @property
     def queued(self) -> int:

@@ -144,6 +144,9 @@ class Batch:
         current = await self._conn.mark_sent(
             [(s.row.id, s.bot.account_id) for s in sents], self._now
         )
+        await self._conn.remember_files(
+            [(s.bot.account_id, s.bot.bot_id, url, fid) for s in sents for url, fid in s.files]
+        )
         claimed = await self._claim(handles) if failed is None else handles
         results.update(dict.fromkeys(set(handles).difference(claimed)))
         feeding = {

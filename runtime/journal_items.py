@@ -118,6 +118,7 @@ class HandleItem(Item):
 class SentItem(Item):
     row: OutboxRow
     event: Event | None  # what Telegram's answer means to the run (a poll's id), if anything
+    files: tuple[tuple[str, str], ...] = ()  # (media link, file id) Telegram fetched for it
 
 
 def is_start(handle: HandleItem) -> bool:

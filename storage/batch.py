@@ -88,6 +88,14 @@ WHERE o.id = s.id AND o.account_id = s.account_id AND o.status IN ('pending', 'c
 RETURNING o.id, o.status = 'sent' AS sent
 """
 
+# The first file id Telegram gave a bot for a media link stays (another runner may have
+# recorded the same link meanwhile).
+_REMEMBER_FILES = """
+INSERT INTO bot_media (account_id, bot_id, url, file_id)
+SELECT * FROM unnest($1::bigint[], $2::bigint[], $3::text[], $4::text[])
+ON CONFLICT (bot_id, url) DO NOTHING
+"""
+
 # Locked in id order, as every batch does, so two batches never wait on each other in a cycle.
 # The state comes back only when the caller does not hold it already (same run, version).
 _LOCK_ACTIVE_RUNS = """
@@ -477,6 +485,11 @@ class BatchConnection:
                     )
                 )
         return pending
+
+    async def remember_files(self, rows: Sequence[tuple[int, int, str, str]]) -> None:
+        """(account id, bot id, media link, file id) Telegram returned for links it fetched."""
+        if rows:
+            await self.execute(_REMEMBER_FILES, *columns(rows, 4))
 
     async def mark_sent(self, rows: Sequence[tuple[int, int]], now: datetime) -> set[int]:
         """(outbox id, account id) of messages Telegram accepted; the ids of those that were

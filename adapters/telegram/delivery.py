@@ -179,15 +179,15 @@ class Delivery:
         except Exception as exc:
             await self._give_up(row, f"{type(exc).__name__}: {exc}", final=False)
             raise DeliveryPaused(str(exc)) from exc
-        else:
-            if isinstance(effect, SendMedia | SendAudio):
-                await self._media.remember(effect.urls, results)
+        files: tuple[tuple[str, str], ...] = ()
+        if isinstance(effect, SendMedia | SendAudio):
+            files = await self._media.learn(effect.urls, results)
         event: Event | None = None
         if isinstance(effect, SendPoll):
             poll = next((r.poll for r in results if isinstance(r, Sent) and r.poll), None)
             if poll is not None:
                 event = PollSent(poll.id, effect.ref)
-        return await self._finish(row, event)
+        return await self._finish(row, event, files)
 
     async def _methods(self, row: OutboxRow, effect: RenderableEffect) -> list[TelegramMethod]:
         """The Bot API calls for an effect: a reply to be spoken is synthesised first, media
@@ -337,10 +337,12 @@ class Delivery:
         element = current_element(course, RunState.from_row(run.state))
         return getattr(element, "transcription_language", None)
 
-    async def _finish(self, row: OutboxRow, event: Event | None) -> bool:
-        """Mark the row sent and feed `event` (poll id, LLM reply) to its run, atomically;
-        False when the row was no longer pending."""
-        outcome = await self._journal.sent(self._bot, row, event)
+    async def _finish(
+        self, row: OutboxRow, event: Event | None, files: tuple[tuple[str, str], ...] = ()
+    ) -> bool:
+        """Mark the row sent and feed `event` (poll id, LLM reply) to its run, atomically,
+        keeping the file ids of its media; False when the row was no longer pending."""
+        outcome = await self._journal.sent(self._bot, row, event, files)
         if row.chat_id in self._queued_meanwhile:
             self._queued_meanwhile[row.chat_id] += outcome.queued
         return outcome.current

@@ -2,7 +2,8 @@
 
 Telegram downloads a media link each time it is sent by link; the file id it returns lets
 the next student get the same file without that (and without the course's host serving it
-again), so the first id per bot and link is kept (DESIGN §12). A link Telegram refuses is
+again), so the first id per bot and link is kept (DESIGN §12), written by the journal with
+the message's record. A link Telegram refuses is
 noted once per course version and element, for the creator to see on the version's and the
 run's pages; the student gets the words with the link instead (delivery's fallback).
 """
@@ -41,21 +42,22 @@ class MediaMemory:
                 self._files = await media.file_ids(session, self._bot.account_id, self._bot.bot_id)
         return self._files
 
-    async def remember(self, urls: Sequence[str], results: Iterable[object]) -> None:
-        """Keep the file ids Telegram returned for links it was sent (results in the order
-        of the calls, an album's messages in the order of its items)."""
+    async def learn(
+        self, urls: Sequence[str], results: Iterable[object]
+    ) -> tuple[tuple[str, str], ...]:
+        """The (link, file id) pairs Telegram returned for links it was sent and this bot did
+        not know yet (results in the order of the calls, an album's messages in the order of
+        its items). They are kept here at once and in the database with the message's
+        record (the journal's batch), so they cost no transaction of their own."""
         known = await self.file_ids()
         ids = [sent.file_id for sent in _flatten(results) if sent.file_id is not None]
         new = {
             url: file_id
             for url, file_id in zip(urls, ids, strict=False)
-            if url not in known and file_id != url
+            if url not in known and file_id != url and len(url) <= media.MAX_URL_CHARS
         }
-        if not new:
-            return
-        async with self._session() as session:
-            await media.remember_file_ids(session, self._bot.account_id, self._bot.bot_id, new)
         known.update(new)
+        return tuple(new.items())
 
     async def note_refusal(self, run_id: int | None, urls: Sequence[str], reason: str) -> None:
         """Note the links (those not sent by file id before) of the run's version's elements

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 
 from sqlalchemy import select
 from sqlalchemy.dialects.postgresql import insert
@@ -10,8 +10,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.models import BotMedia, RefusedMedia
 
-# A link longer than this is not remembered: ids are for the links courses repeat, and
-# the unique index must stay small.
+# A link longer than this is not remembered (adapters/telegram/media_memory.py): ids are for
+# the links courses repeat, and the unique index must stay small.
 MAX_URL_CHARS = 2048
 
 
@@ -23,19 +23,6 @@ async def file_ids(session: AsyncSession, account_id: int, bot_id: int) -> dict[
         )
     )
     return {url: file_id for url, file_id in rows.all()}
-
-
-async def remember_file_ids(
-    session: AsyncSession, account_id: int, bot_id: int, files: Mapping[str, str]
-) -> None:
-    """Keep `files` (link -> file id); a link already known keeps its first id."""
-    rows = [
-        {"account_id": account_id, "bot_id": bot_id, "url": url, "file_id": file_id}
-        for url, file_id in files.items()
-        if len(url) <= MAX_URL_CHARS
-    ]
-    if rows:
-        await session.execute(insert(BotMedia).on_conflict_do_nothing(), rows)
 
 
 async def record_refusals(

@@ -27,7 +27,7 @@ from storage.config import Settings
 from storage.crypto import Secret, SecretBox
 from storage.db import APP_ROLE_PASSWORD_PURPOSE, Database
 from storage.migrate import upgrade_to_head
-from storage.models import Environment, TokenKind
+from storage.models import BotMedia, Environment, TokenKind
 from storage.repositories import (
     api_keys,
     audit,
@@ -293,8 +293,13 @@ def seed_account(db, make_account, secret_box) -> SeedAccount:
                 s, account_id, day=date.today(), prompt_tokens=10, completion_tokens=5
             )
             await audit.record(s, account_id, actor="system", action="seed", object_type="account")
-            await media.remember_file_ids(
-                s, account_id, bot.id, {"https://x.org/seed.png": "seed-file-id"}
+            s.add(
+                BotMedia(
+                    account_id=account_id,
+                    bot_id=bot.id,
+                    url="https://x.org/seed.png",
+                    file_id="seed-file-id",
+                )
             )
             await media.record_refusals(
                 s, account_id, version.id, [("intro", "https://x.org/page.html")], "seed"
