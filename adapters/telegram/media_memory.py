@@ -10,6 +10,7 @@ run's pages; the student gets the words with the link instead (delivery's fallba
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Callable, Iterable, Sequence
 from contextlib import AbstractAsyncContextManager
@@ -34,12 +35,17 @@ class MediaMemory:
         self._session = session
         self._courses = courses
         self._files: dict[str, str] | None = None
+        self._loading = asyncio.Lock()  # the bot's chats ask at once: one read serves them all
 
     async def file_ids(self) -> dict[str, str]:
         """Link -> the file id Telegram gave this bot for it."""
         if self._files is None:
-            async with self._session() as session:
-                self._files = await media.file_ids(session, self._bot.account_id, self._bot.bot_id)
+            async with self._loading:
+                if self._files is None:
+                    async with self._session() as session:
+                        self._files = await media.file_ids(
+                            session, self._bot.account_id, self._bot.bot_id
+                        )
         return self._files
 
     async def learn(
