@@ -15,13 +15,12 @@ from sqlalchemy import func, select
 from adapters.telegram.bot_runtime import RuntimeOptions
 from adapters.telegram.runtime import TelegramRuntime
 from adapters.telegram.sender import RateLimits
-from botapi.deeplink import build_start_payload
 from courses.loader import load_course
 from engine.events import Text
 from runtime import journal_batch
 from runtime.step_plan import react
 from storage import system
-from storage.models import Conversation, ProcessedUpdate, Run
+from storage.models import Conversation, ProcessedUpdate, RefusedMedia, Run
 from storage.repositories import media
 from tests.course_files import fixture_text
 from tests.course_workers import shared_course_workers
@@ -102,10 +101,19 @@ def new_user() -> int:
 async def provision(
     stack: Stack, db, secret_box, account_id: int, course_file: str, **deploy_options: object
 ) -> Course:
+    source = fixture_text(course_file)
+    return await provision_source(
+        stack, db, secret_box, account_id, source, course_file, **deploy_options
+    )
+
+
+async def provision_source(
+    stack: Stack, db, secret_box, account_id: int, source: str, title: str, **deploy_options
+) -> Course:
+    """A new bot hosting `source` as a deployed course with a public token."""
     fake_bot = stack.fake.add_bot()
     bot_id = await add_bot(db, secret_box, account_id, fake_bot)
-    source = fixture_text(course_file)
-    version_id = await add_course_version(db, account_id, source, course_file)
+    version_id = await add_course_version(db, account_id, source, title)
     deployment_id = await deploy(db, account_id, version_id, bot_id, **deploy_options)
     token = await add_token(db, account_id, deployment_id)
     await wait_hosted(stack, bot_id)
@@ -550,17 +558,13 @@ async def test_a_drive_image_is_fetched_directly_and_a_refused_one_keeps_its_for
     stack, db, secret_box, make_account
 ):
     account_id = await make_account()
-    fake_bot = stack.fake.add_bot()
-    bot_id = await add_bot(db, secret_box, account_id, fake_bot)
-    version_id = await add_course_version(db, account_id, DRIVE_LESSON, "drive")
-    deployment_id = await deploy(db, account_id, version_id, bot_id)
-    token = await add_token(db, account_id, deployment_id)
-    await wait_hosted(stack, bot_id)
+    course = await provision_source(stack, db, secret_box, account_id, DRIVE_LESSON, "drive")
+    fake_bot = course.fake_bot
     stack.fake.fail_next(
         "sendPhoto", 400, description="Bad Request: wrong type of the web page content"
     )
     student = new_user()
-    stack.fake.push_start(fake_bot, student, build_start_payload(deployment_id, token))
+    stack.fake.push_start(fake_bot, student, course.payload)
 
     [fallback] = await stack.fake.wait_for_sent(student, count=1)
     [attempt] = stack.fake.calls_of("sendPhoto", fake_bot)
@@ -573,7 +577,9 @@ async def test_a_drive_image_is_fetched_directly_and_a_refused_one_keeps_its_for
     assert words.params["parse_mode"] == "HTML"
     assert [b["text"] for b in fallback.buttons] == ["Дальше"]
     async with db.tenant(account_id) as session:
-        [refusal] = await media.refusals(session, account_id, version_id)
+        [refusal] = await session.scalars(
+            select(RefusedMedia).where(RefusedMedia.account_id == account_id)
+        )
     assert (refusal.element_id, refusal.url) == ("Lesson", DRIVE_SHARE)
     assert "wrong type of the web page content" in refusal.reason
 
@@ -582,23 +588,19 @@ async def test_media_telegram_fetched_once_is_sent_by_its_file_id_afterwards(
     stack, db, secret_box, make_account
 ):
     account_id = await make_account()
-    fake_bot = stack.fake.add_bot()
-    bot_id = await add_bot(db, secret_box, account_id, fake_bot)
-    version_id = await add_course_version(db, account_id, DRIVE_LESSON, "drive")
-    deployment_id = await deploy(db, account_id, version_id, bot_id)
-    token = await add_token(db, account_id, deployment_id)
-    await wait_hosted(stack, bot_id)
+    course = await provision_source(stack, db, secret_box, account_id, DRIVE_LESSON, "drive")
+    fake_bot = course.fake_bot
     first, second = new_user(), new_user()
 
-    stack.fake.push_start(fake_bot, first, build_start_payload(deployment_id, token))
+    stack.fake.push_start(fake_bot, first, course.payload)
     [photo] = await stack.fake.wait_for_sent(first, count=1)
-    stack.fake.push_start(fake_bot, second, build_start_payload(deployment_id, token))
+    stack.fake.push_start(fake_bot, second, course.payload)
     await stack.fake.wait_for_sent(second, count=1)
 
     fetched, reused = stack.fake.calls_of("sendPhoto", fake_bot)
     assert fetched.params["photo"].startswith("https://drive.usercontent.google.com/")
     assert reused.params["photo"] == photo.message["photo"][-1]["file_id"]
     async with db.tenant(account_id) as session:
-        assert await media.file_ids(session, account_id, bot_id) == {
+        assert await media.file_ids(session, account_id, course.bot_id) == {
             DRIVE_SHARE: photo.message["photo"][-1]["file_id"]
         }
