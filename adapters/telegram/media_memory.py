@@ -3,9 +3,9 @@
 Telegram downloads a media link each time it is sent by link; the file id it returns lets
 the next student get the same file without that (and without the course's host serving it
 again), so the first id per bot and link is kept (DESIGN §12), written by the journal with
-the message's record. A link Telegram refuses is
-noted once per course version and element, for the creator to see on the version's and the
-run's pages; the student gets the words with the link instead (delivery's fallback).
+the message's record. A link Telegram refuses is noted once per course version and element,
+for the creator to see on the version's and the run's pages; the student gets the words
+with the link instead (delivery's fallback).
 """
 
 from __future__ import annotations
