@@ -169,7 +169,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command == "up":
         return _cmd_up(settings)
     if args.command == "import-profochatbot":
-        from storage.legacy_import.cli import import_main
+        from legacy_import.cli import import_main
 
         return import_main(rest, stores=partial(_stores, settings))
     return _cmd_migrate(settings)

@@ -26,11 +26,11 @@ from sqlalchemy.engine import make_url
 
 from benchmarks.report import Column, machine_line, ratio, render_table
 from benchmarks.services import add_server_arguments, scratch_database, servers
+from legacy_import.importer import ImportOptions, import_snapshot
+from legacy_import.legacy_db import read_snapshot
 from storage import system
 from storage.crypto import Secret
 from storage.db import Database
-from storage.legacy_import.importer import ImportOptions, import_snapshot
-from storage.legacy_import.legacy_db import read_snapshot
 
 FIXTURE = Path(__file__).parent.parent / "tests" / "fixtures" / "profochatbot" / "monolith.sql"
 

@@ -23,14 +23,14 @@ from courses import jobs
 from engine.events import Text, TimerFired
 from engine.state import RunState
 from engine.step import step
+from legacy_import.cli import import_main
+from legacy_import.importer import ImportOptions, import_snapshot
+from legacy_import.legacy_db import read_snapshot
+from legacy_import.summary import Summary
 from runtime.scheduler import TimerScheduler
 from storage import system
 from storage.config import Settings
 from storage.crypto import Secret
-from storage.legacy_import.cli import import_main
-from storage.legacy_import.importer import ImportOptions, import_snapshot
-from storage.legacy_import.legacy_db import read_snapshot
-from storage.legacy_import.summary import Summary
 from storage.models import (
     Banned,
     Bot,

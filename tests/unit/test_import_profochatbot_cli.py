@@ -13,7 +13,7 @@ def no_stores() -> AbstractContextManager[Settings]:
 
 
 def test_help_starts_nothing(capsys):
-    from storage.legacy_import.cli import import_main
+    from legacy_import.cli import import_main
 
     assert import_main(["--help"], stores=no_stores) == 0
     out = capsys.readouterr().out
@@ -21,7 +21,7 @@ def test_help_starts_nothing(capsys):
 
 
 def test_missing_arguments_and_unknown_zones_are_refused_before_any_store(capsys):
-    from storage.legacy_import.cli import import_main
+    from legacy_import.cli import import_main
 
     printed: list[str] = []
     assert import_main(["--account", "school"], stores=no_stores) == 2
@@ -38,7 +38,7 @@ def test_runner_dispatches_the_sub_command(monkeypatch):
         seen.append(argv)
         return 0
 
-    import storage.legacy_import.cli as cli
+    import legacy_import.cli as cli
 
     monkeypatch.setattr(cli, "import_main", fake_main)
     assert runner.main(["import-profochatbot", "--from", "u", "--account", "a"]) == 0

@@ -83,6 +83,12 @@ def test_the_lower_layers_import_neither_runtime_nor_panel():
         assert offenders(package, forbidden) == {}
 
 
+def test_storage_sits_below_the_course_sources_and_the_engine():
+    """DESIGN §2: what reads courses or runs the engine lives above storage (the
+    ProfoChatBot importer is its own package for that reason)."""
+    assert offenders("storage", ("courses", "engine", "legacy_import")) == {}
+
+
 def test_observability_sits_below_the_runtime_and_the_panel():
     assert offenders("observability", ("runtime", "adapters", "panel_api", "process")) == {}
 

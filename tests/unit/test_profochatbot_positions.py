@@ -1,4 +1,4 @@
-"""Placing an old ProfoChatBot run in the engine (storage/legacy_import/positions.py) and the
+"""Placing an old ProfoChatBot run in the engine (legacy_import/positions.py) and the
 pure pieces of the import around it: the course source of a Sheets-made course, which run a
 line without `run_id` belongs to, and the command line's bot tokens."""
 
@@ -11,12 +11,12 @@ import pytest
 from courses.loader import load_course
 from engine.events import Text, TimerFired
 from engine.step import step
+from legacy_import.cli import bot_tokens
+from legacy_import.course_source import NoSource, course_slug, course_source
+from legacy_import.history import current_runs, lines_by_run
+from legacy_import.legacy_db import LegacyCourse, LegacyLine, LegacyRun
+from legacy_import.positions import PendingDelay, Unplaceable, place
 from storage.crypto import Secret
-from storage.legacy_import.cli import bot_tokens
-from storage.legacy_import.course_source import NoSource, course_slug, course_source
-from storage.legacy_import.history import current_runs, lines_by_run
-from storage.legacy_import.legacy_db import LegacyCourse, LegacyLine, LegacyRun
-from storage.legacy_import.positions import PendingDelay, Unplaceable, place
 
 NOW = datetime(2026, 1, 5, 12, 0, tzinfo=UTC)
 COURSE = load_course(

@@ -14,11 +14,11 @@ from contextlib import AbstractContextManager
 from datetime import UTC, datetime
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from legacy_import.importer import AccountNotFound, ImportOptions, import_snapshot
+from legacy_import.legacy_db import read_snapshot
 from storage.config import Settings
 from storage.crypto import Secret, load_secret_box
 from storage.db import open_database
-from storage.legacy_import.importer import AccountNotFound, ImportOptions, import_snapshot
-from storage.legacy_import.legacy_db import read_snapshot
 
 
 def _parser() -> argparse.ArgumentParser:

@@ -28,25 +28,25 @@ from courses import jobs
 from engine import progress
 from engine.model import Course as EngineCourse
 from engine.state import RunState
-from storage import system
-from storage.crypto import Secret, SecretBox
-from storage.db import Database
-from storage.legacy_import.course_source import NoSource, course_slug, course_source
-from storage.legacy_import.history import (
+from legacy_import.course_source import NoSource, course_slug, course_source
+from legacy_import.history import (
     current_runs,
     lines_by_run,
     started_at_of,
     waits_by_run,
 )
-from storage.legacy_import.legacy_db import (
+from legacy_import.legacy_db import (
     LegacyCourse,
     LegacyLine,
     LegacyRun,
     LegacySnapshot,
     LegacyWait,
 )
-from storage.legacy_import.positions import PendingDelay, Unplaceable, answers_of, place
-from storage.legacy_import.summary import Summary
+from legacy_import.positions import PendingDelay, Unplaceable, answers_of, place
+from legacy_import.summary import Summary
+from storage import system
+from storage.crypto import Secret, SecretBox
+from storage.db import Database
 from storage.models import (
     CourseDeployment,
     Environment,

@@ -7,7 +7,6 @@ for the account (`importer`), so a failure leaves nothing half-done. What cannot
 is reported, never fatal (`summary`). Runs are placed with the engine's own rules
 (`positions`).
 
-Unlike the rest of `storage`, this package reads `courses` (to make versions exactly as an
-upload does) and `engine` (run states): it is a tool on top of both, reached only from
-runner.py; nothing else in `storage` imports it.
+It reads `courses` (to make versions exactly as an upload does), `engine` (run states) and
+writes through `storage`: a tool on top of the three, reached only from runner.py.
 """

@@ -10,7 +10,7 @@ from collections import defaultdict
 from collections.abc import Sequence
 from datetime import datetime
 
-from storage.legacy_import.legacy_db import LegacyLine, LegacyRun, LegacyWait
+from legacy_import.legacy_db import LegacyLine, LegacyRun, LegacyWait
 
 
 def lines_by_run(

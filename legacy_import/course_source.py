@@ -14,7 +14,7 @@ import unicodedata
 
 import yaml
 
-from storage.legacy_import.legacy_db import LegacyCourse
+from legacy_import.legacy_db import LegacyCourse
 
 
 class NoSource(ValueError):

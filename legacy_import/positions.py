@@ -25,7 +25,7 @@ from engine.frozen import FrozenMap
 from engine.model import Course, DelayElement, EndElement
 from engine.outcomes import WAIT
 from engine.state import DialogMessage, PendingWait, RunState, ScoredAnswer
-from storage.legacy_import.legacy_db import LegacyLine
+from legacy_import.legacy_db import LegacyLine
 
 _ANSWERED_BY_TYPING = ("text", "dialog")
 
