@@ -191,7 +191,10 @@ class Utm:
 
 class Account(Base):
     __tablename__ = "account"
-    __table_args__ = (CheckConstraint("slug ~ '^[a-z0-9][a-z0-9-]{1,62}$'", name="slug_format"),)
+    __table_args__ = (
+        CheckConstraint("slug ~ '^[a-z0-9][a-z0-9-]{1,62}$'", name="slug_format"),
+        CheckConstraint("stuck_after_minutes > 0", name="stuck_after_minutes_positive"),
+    )
 
     id: Mapped[int] = _pk()
     slug: Mapped[str] = mapped_column(unique=True)
@@ -203,6 +206,10 @@ class Account(Base):
     deleted_at: Mapped[datetime | None]
     # Google service-account JSON for Sheets imports, encrypted like bot tokens.
     sheets_credentials_ciphertext: Mapped[str | None]
+    # IANA zone the account's people read and enter times in (storage/run_activity.py checks it).
+    time_zone: Mapped[str] = mapped_column(server_default="UTC")
+    # An active run that has waited this long for its student counts as stuck.
+    stuck_after_minutes: Mapped[int] = mapped_column(Integer, server_default=text("1440"))
 
 
 class AccountMember(Base):
@@ -415,6 +422,12 @@ class Run(Utm, Base):
         ),
         Index(None, "account_id", "deployment_id", "started_at"),
         Index(None, "account_id", "telegram_user_id"),
+        Index(
+            "ix_run_account_id_updated_at_active",
+            "account_id",
+            "updated_at",
+            postgresql_where=text("is_active"),
+        ),
         tenant_fk("deployment_id", "course_deployment"),
         tenant_fk("course_version_id", "course_version"),
         tenant_fk("bot_id", "bot"),
