@@ -18,6 +18,7 @@ from panel_api import errors
 from panel_api.access import Rule, rule_table, stamp_openapi
 from panel_api.context import PanelContext
 from panel_api.deps import reject_nul_query
+from panel_api.openapi import describe, mount_docs, operation_id
 from panel_api.routers import (
     accounts,
     admin,
@@ -59,10 +60,13 @@ def create_app(ctx: PanelContext) -> FastAPI:
     app = FastAPI(
         title="coursebot panel API",
         version="1",
-        docs_url="/docs",
+        docs_url=None,  # panel_api/openapi.py serves it without a CDN
+        redoc_url=None,
         openapi_url="/openapi.json",
+        generate_unique_id_function=operation_id,
     )
     app.state.ctx = ctx
+    mount_docs(app)
 
     @app.get("/health", tags=["ops"], summary="Liveness and dependency check")
     async def get_health() -> JSONResponse:
@@ -87,8 +91,11 @@ def _publish_rules(app: FastAPI, table: dict[tuple[str, str], Rule]) -> None:
     generate = app.openapi
 
     def openapi() -> dict[str, Any]:
+        if app.openapi_schema is not None:
+            return app.openapi_schema
         schema = generate()
         stamp_openapi(schema, table)
+        describe(schema, table)
         return schema
 
     app.openapi = openapi  # type: ignore[method-assign]  # FastAPI's documented override

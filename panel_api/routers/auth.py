@@ -12,7 +12,7 @@ from panel_api.auth import sessions
 from panel_api.auth.principal import UserPrincipal
 from panel_api.deps import Ctx
 from panel_api.permissions import GlobalRule
-from panel_api.schemas.auth import MeOut, TelegramLoginIn
+from panel_api.schemas.auth import DevLoginIn, MeOut, TelegramLoginIn
 from panel_api.services import auth as service
 
 router = APIRouter(tags=["auth"])
@@ -27,6 +27,24 @@ router = APIRouter(tags=["auth"])
 )
 async def login(body: TelegramLoginIn, response: Response, ctx: Ctx) -> MeOut:
     me, session_token = await service.login(ctx, body)
+    sessions.set_cookie(response, ctx, session_token)
+    return me
+
+
+@router.post(
+    "/auth/dev",
+    response_model=MeOut,
+    summary="Development only: log in as a Telegram user id; sets the session cookie",
+    description=(
+        "For scripts against a panel on your own machine: it exists only when the panel is "
+        "not in production, has no login bot (COURSEBOT_LOGIN_BOT_TOKEN unset) and listens on "
+        "a loopback address, exactly like the login page's local form; everywhere else 404."
+    ),
+    dependencies=[Depends(PublicRule())],
+)
+async def dev_login(body: DevLoginIn, response: Response, ctx: Ctx) -> MeOut:
+    username = body.username.removeprefix("@") if body.username else None
+    me, session_token = await service.dev_login(ctx, body.telegram_user_id, username)
     sessions.set_cookie(response, ctx, session_token)
     return me
 

@@ -29,6 +29,13 @@ class TelegramLoginIn(BaseModel):
         return reject_nul(data)
 
 
+class DevLoginIn(BaseModel):
+    """Who to be on a development panel (see `POST /auth/dev`)."""
+
+    telegram_user_id: int = Field(ge=1, le=2**63 - 1)
+    username: str | None = Field(default=None, pattern=r"^@?[A-Za-z0-9_]{1,32}$")
+
+
 class UserOut(BaseModel):
     telegram_user_id: int
     username: str | None

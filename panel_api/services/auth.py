@@ -3,13 +3,14 @@ logged-in user is with their accounts."""
 
 from __future__ import annotations
 
+import ipaddress
 from datetime import timedelta
 
 from panel_api.auth import sessions
 from panel_api.auth.principal import UserPrincipal
 from panel_api.auth.telegram_login import LoginError, verify_login
 from panel_api.context import PanelContext
-from panel_api.errors import ApiError, unauthorized
+from panel_api.errors import ApiError, not_found, unauthorized
 from panel_api.schemas.auth import MeOut, TelegramLoginIn, UserOut
 from panel_api.services.accounts import list_my_accounts
 from storage import logins
@@ -48,3 +49,36 @@ async def me(ctx: PanelContext, user: UserPrincipal) -> MeOut:
         ),
         accounts=await list_my_accounts(ctx, user),
     )
+
+
+def dev_login_available(ctx: PanelContext) -> bool:
+    """Logging in as any Telegram user id without Telegram, for a panel on one's own machine:
+    not in production, no login bot configured (a panel with one has real users to
+    impersonate) and listening on loopback only (nobody but this machine reaches it). The
+    login form and the API's /auth/dev share this one guard."""
+    return (
+        not ctx.settings.production
+        and ctx.panel.login_bot_token is None
+        and _is_loopback(ctx.settings.panel_host)
+    )
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+async def dev_login(
+    ctx: PanelContext, telegram_user_id: int, username: str | None
+) -> tuple[MeOut, str]:
+    """A session for this user id where `dev_login_available`; elsewhere the way in does not
+    exist (404, like any unknown path)."""
+    if not dev_login_available(ctx):
+        raise not_found("page")
+    session_token = await sessions.start(ctx, telegram_user_id, username)
+    user = UserPrincipal(telegram_user_id, username, telegram_user_id in ctx.panel.superadmins)
+    return await me(ctx, user), session_token

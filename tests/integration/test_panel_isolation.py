@@ -87,11 +87,7 @@ OUTSIDE_THE_RULES = {
     ("GET", "/openapi.json"): "the API's schema, the same for everyone",
     ("HEAD", "/openapi.json"): "the API's schema, the same for everyone",
     ("GET", "/docs"): "the schema's viewer page",
-    ("HEAD", "/docs"): "the schema's viewer page",
-    ("GET", "/docs/oauth2-redirect"): "part of the schema's viewer",
-    ("HEAD", "/docs/oauth2-redirect"): "part of the schema's viewer",
-    ("GET", "/redoc"): "the schema's other viewer page",
-    ("HEAD", "/redoc"): "the schema's other viewer page",
+    ("*", "/docs/assets/{path}"): "the schema viewer's files (swagger-ui-bundle)",
     ("*", "/static/{path}"): "the pages' CSS and JavaScript files",
 }
 

@@ -271,3 +271,33 @@ async def test_login_data_reaches_no_log_line(db, secret_box, fmt):
     assert any("GET /login/telegram?" in line for line in lines)
     for data in (by_page, by_api, in_url):
         assert [line for line in lines if data["hash"] in line] == []
+
+
+async def test_a_script_logs_in_to_a_development_panel_with_one_api_call(
+    db, secret_box, make_account
+):
+    user = next(_users)
+    account_id = await make_account(owner_telegram_user_id=user)
+    ctx = local_panel(panel_context(db, secret_box))
+    async with panel_client(ctx) as client:
+        login = await client.post(
+            "/api/v1/auth/dev", json={"telegram_user_id": user, "username": "@teacher_1"}
+        )
+        assert login.status_code == 200
+        assert [a["id"] for a in login.json()["accounts"]] == [account_id]
+        me = await client.get("/api/v1/me")  # the client keeps the cookie, as a script would
+    assert me.status_code == 200 and me.json()["user"]["username"] == "teacher_1"
+
+
+@pytest.mark.parametrize(
+    "changes",
+    [{"login_bot_token": LOGIN_BOT_TOKEN}, {"production": True}, {"panel_host": "0.0.0.0"}],
+    ids=["a login bot is set", "production", "all interfaces"],
+)
+async def test_the_api_development_login_is_guarded_like_the_form(db, secret_box, changes):
+    ctx = local_panel(panel_context(db, secret_box), **changes)
+    async with panel_client(ctx) as client:
+        login = await client.post("/api/v1/auth/dev", json={"telegram_user_id": next(_users)})
+        me = await client.get("/api/v1/me")
+    assert login.status_code == 404 and "set-cookie" not in login.headers
+    assert me.status_code == 401

@@ -13,7 +13,6 @@ nobody else can use it (`dev_login_available`); everywhere else it is a 404.
 
 from __future__ import annotations
 
-import ipaddress
 import json
 import re
 
@@ -27,6 +26,7 @@ from panel_api.deps import Ctx
 from panel_api.errors import ApiError, not_found
 from panel_api.schemas.auth import TelegramLoginIn
 from panel_api.services import auth as auth_service
+from panel_api.services.auth import dev_login_available
 from panel_api.web import i18n, language, login_nonce
 from panel_api.web.rendering import current_user, render, request_translator
 from panel_api.web.routes.common import Form, field, page_router, safe_next, see_other
@@ -35,25 +35,6 @@ from storage import system
 router = page_router()
 Public = [Depends(PublicRule())]
 _USERNAME = re.compile(r"[A-Za-z0-9_]{1,32}")
-
-
-def dev_login_available(ctx: PanelContext) -> bool:
-    """Not in production, no login bot configured (a panel with one has real users to
-    impersonate) and listening on loopback only (nobody but this machine reaches it)."""
-    return (
-        not ctx.settings.production
-        and ctx.panel.login_bot_token is None
-        and _is_loopback(ctx.settings.panel_host)
-    )
-
-
-def _is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 @router.get("/", dependencies=Public)
@@ -141,9 +122,9 @@ async def dev_login(request: Request, ctx: Ctx) -> Response:
         return await _login_page(request, ctx, next_path, error=t("login.dev_bad_username"))
     name = username.removeprefix("@") if username else None
     carrier = Response()
-    sessions.set_cookie(carrier, ctx, await sessions.start(ctx, int(user_id), name))
-    async with ctx.db.system() as session:
-        live = [a.account_id for a in await system.accounts_of_user(session, int(user_id))]
+    me, session_token = await auth_service.dev_login(ctx, int(user_id), name)
+    sessions.set_cookie(carrier, ctx, session_token)
+    live = [a.id for a in me.accounts if not a.deleted]
     return _signed_in(ctx, carrier, live, next_path)
 
 
