@@ -64,6 +64,12 @@ class DeploymentOut(BaseModel):
     price_currency: str | None
     created_at: datetime
     updated_at: datetime
+    lacks: list[str] = Field(
+        description="what the course needs and the account lacks, each a reason students "
+        "will be stuck: `language_model` (the course has dialogs and no language model is "
+        "set up), `payments` (a price and no YooKassa shop), `allow_list` (restricted, and "
+        "nobody is on the allow-list)"
+    )
 
 
 class UpgradeOut(BaseModel):

@@ -14,6 +14,7 @@ from panel_api.audit import record
 from panel_api.context import PanelContext
 from panel_api.errors import conflict, not_found, unprocessable
 from panel_api.queries import deployments as deployment_queries
+from panel_api.queries.deployment_needs import Plan, lacks
 from panel_api.schemas.deployments import (
     DeploymentCreate,
     DeploymentOut,
@@ -36,7 +37,7 @@ async def list_deployments(
     ctx: PanelContext, access: Access, *, bot_id: int | None = None, course_id: int | None = None
 ) -> list[DeploymentOut]:
     async with ctx.db.tenant(access.account_id) as session:
-        return await _query_out(session, access.account_id, bot_id=bot_id, course_id=course_id)
+        return await _query_out(ctx, session, access.account_id, bot_id=bot_id, course_id=course_id)
 
 
 async def create_deployment(
@@ -69,12 +70,12 @@ async def create_deployment(
             bot_id=body.bot_id,
             environment=body.environment.value,
         )
-        return await _one_out(session, access.account_id, row.id)
+        return await _one_out(ctx, session, access.account_id, row.id)
 
 
 async def get_deployment(ctx: PanelContext, access: Access, deployment_id: int) -> DeploymentOut:
     async with ctx.db.tenant(access.account_id) as session:
-        return await _one_out(session, access.account_id, deployment_id)
+        return await _one_out(ctx, session, access.account_id, deployment_id)
 
 
 async def update_deployment(
@@ -101,7 +102,7 @@ async def update_deployment(
                 deployment_id,
                 fields=sorted(changes),
             )
-        return await _one_out(session, access.account_id, deployment_id)
+        return await _one_out(ctx, session, access.account_id, deployment_id)
 
 
 async def upgrade_deployment(
@@ -145,7 +146,7 @@ async def upgrade_deployment(
             to_version=new.number,
             migrated_runs=migrated,
         )
-        out = await _one_out(session, access.account_id, deployment_id)
+        out = await _one_out(ctx, session, access.account_id, deployment_id)
     return UpgradeOut(deployment=out, migrated_runs=migrated, pinned_runs=pinned)
 
 
@@ -269,6 +270,7 @@ def _parse_entries(items: list[str]) -> tuple[list[int], list[str], list[str]]:
 
 
 async def _query_out(
+    ctx: PanelContext,
     session: AsyncSession,
     account_id: int,
     *,
@@ -278,6 +280,12 @@ async def _query_out(
 ) -> list[DeploymentOut]:
     rows = await deployment_queries.listed(
         session, account_id, deployment_id=deployment_id, bot_id=bot_id, course_id=course_id
+    )
+    plans = [
+        Plan(d.course_version_id, d.price_amount is not None, d.restricted, d.id) for d, *_ in rows
+    ]
+    found = await lacks(
+        session, account_id, plans, platform_model=ctx.settings.llm_base_url is not None
     )
     return [
         DeploymentOut(
@@ -295,13 +303,16 @@ async def _query_out(
             price_currency=d.price_currency,
             created_at=d.created_at,
             updated_at=d.updated_at,
+            lacks=[lack.value for lack in lacking],
         )
-        for d, course_id_, number, username in rows
+        for (d, course_id_, number, username), lacking in zip(rows, found, strict=True)
     ]
 
 
-async def _one_out(session: AsyncSession, account_id: int, deployment_id: int) -> DeploymentOut:
-    rows = await _query_out(session, account_id, deployment_id=deployment_id)
+async def _one_out(
+    ctx: PanelContext, session: AsyncSession, account_id: int, deployment_id: int
+) -> DeploymentOut:
+    rows = await _query_out(ctx, session, account_id, deployment_id=deployment_id)
     assert rows, "the access rule checked the deployment exists"
     return rows[0]
 

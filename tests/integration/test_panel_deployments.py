@@ -6,10 +6,10 @@ from datetime import UTC, datetime, timedelta
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import delete, select
 
 from botapi.deeplink import MAX_PAYLOAD_LENGTH, parse_start_payload
-from storage.models import AccountMember
+from storage.models import AccountMember, LlmSettings, PaymentCredentials
 from storage.repositories import runs, tokens
 from storage.repositories.tokens import TokenRefusal, refusal_of
 from tests.integration import seeding
@@ -231,3 +231,67 @@ async def test_restricted_list_import(db, secret_box, seed_account):
         entry = (await client.get(url, headers=headers)).json()[0]
         assert (await client.delete(f"{url}/{entry['id']}", headers=headers)).status_code == 204
         assert (await client.get(url, headers=headers)).json() == []
+
+
+DIALOG_COURSE = (
+    "chat:\n  type: dialog\n  text: Talk to me\n  prompt: You are a tutor.\n"
+    "\nbye:\n  type: end\n  text: Bye\n"
+)
+
+
+async def test_a_deployment_says_what_its_students_would_lack_until_it_is_fixed(
+    db, secret_box, seed_account
+):
+    """Dialogs without a language model, a price without a shop, a restricted deployment
+    nobody is listed for: each deploys, and each is named on the API and the page."""
+    seeded = await seed_account()
+    account_id = seeded.account_id
+    async with db.tenant(account_id) as s:  # the seeded account has a model and a shop
+        await s.execute(delete(LlmSettings).where(LlmSettings.account_id == account_id))
+        await s.execute(
+            delete(PaymentCredentials).where(PaymentCredentials.account_id == account_id)
+        )
+    ctx = panel_context(db, secret_box)
+    headers = await user_headers(ctx, await _owner(db, account_id))
+    base = f"/api/v1/accounts/{account_id}"
+    async with panel_client(ctx) as client:
+        upload = await client.post(
+            f"{base}/courses",
+            json={"title": "Talks", "source": DIALOG_COURSE},
+            headers=headers,
+        )
+        assert upload.status_code == 201, upload.text
+        created = await client.post(
+            f"{base}/deployments",
+            json={
+                "course_version_id": upload.json()["version"]["id"],
+                "bot_id": seeded.bot_id,
+                "environment": "test",
+                "restricted": True,
+                "price_amount": "100.00",
+                "price_currency": "RUB",
+            },
+            headers=headers,
+        )
+        assert created.status_code == 201, created.text
+        deployment_id = created.json()["id"]
+        assert created.json()["lacks"] == ["language_model", "payments", "allow_list"]
+        page = await client.get(
+            f"/accounts/{account_id}/deployments/{deployment_id}", headers=headers
+        )
+        assert "no language model is set up" in page.text
+        assert "no YooKassa shop is connected" in page.text
+        assert "the list is empty" in page.text
+
+        listed = await client.post(
+            f"{base}/deployments/{deployment_id}/restricted",
+            json={"entries": ["@a_student"]},
+            headers=headers,
+        )
+        assert listed.status_code in (200, 201), listed.text
+        fixed = ctx.settings.replace(llm_base_url="https://llm.example.com/v1")
+        ctx.settings = fixed  # the operator's default model counts as one
+        again = await client.get(f"{base}/deployments/{deployment_id}", headers=headers)
+        listing = await client.get(f"{base}/deployments", headers=headers)
+    assert again.json()["lacks"] == ["payments"]
+    assert {d["id"]: d["lacks"] for d in listing.json()}[deployment_id] == ["payments"]
