@@ -226,7 +226,7 @@ class BotRuntime:
             await self._poll_bot(DeleteWebhook(drop_pending_updates=False))
             self._tasks.append(asyncio.create_task(self._poll(), name=f"poll-{self.config.bot_id}"))
         # In the background: a start must not wait for Telegram's answer about the menu.
-        menu = register_menu(self._send_bot, self._db, self.hosted)
+        menu = register_menu(self._send_bot, self._db, self.hosted, self._db_slots)
         self._tasks.append(asyncio.create_task(menu, name=f"menu-{self.config.bot_id}"))
         # Work left by a crash is picked up at once; later sweeps come from the pool's sweeper.
         # Awaited, not a task: the pool starts bots a few at a time, and a thousand sweeps

@@ -9,6 +9,7 @@ and they are sent again only when they changed (new texts, another default langu
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import logging
 
@@ -36,12 +37,15 @@ def digest(wanted: dict[str, list[tuple[str, str]]]) -> str:
     return hashlib.sha256(orjson.dumps(wanted, option=orjson.OPT_SORT_KEYS)).hexdigest()
 
 
-async def register_menu(bot: Bot, db: Database, hosted: HostedBot) -> None:
+async def register_menu(
+    bot: Bot, db: Database, hosted: HostedBot, db_slots: asyncio.Semaphore
+) -> None:
     """Send the bot's menus to Telegram unless they are registered already. A failure is
     logged and left for the bot's next start: the commands work typed, with or without
-    the menu."""
+    the menu. `db_slots` (the process's database-lane sessions) keeps a thousand bots
+    starting at once from asking for a thousand connections."""
     try:
-        async with db.tenant(hosted.account_id) as session:
+        async with db_slots, db.tenant(hosted.account_id) as session:
             stored, owner_language = await bots.menu_state(
                 session, hosted.account_id, hosted.bot_id
             )
@@ -57,7 +61,7 @@ async def register_menu(bot: Bot, db: Database, hosted: HostedBot) -> None:
                     language_code=language or None,
                 )
             )
-        async with db.tenant(hosted.account_id) as session:
+        async with db_slots, db.tenant(hosted.account_id) as session:
             await bots.remember_menu(session, hosted.account_id, hosted.bot_id, wanted_digest)
     except (TelegramAPIError, SQLAlchemyError, OSError) as exc:
         log.warning("bot %s: command menu not registered: %s", hosted.bot_id, exc)
