@@ -370,6 +370,15 @@ async def test_restart_asks_and_begins_again_from_the_first_element(school: Scho
     reply = await school.press(student, question, "Yes, restart")
     assert reply.text == en(Notice.QUESTION_EXPIRED)
     assert (await school.run(student)).id == new.id
+    # Every press (Go, Cancel, Yes twice) was answered: the student's app stops its spinner.
+    answered = await school.fake.wait_for(
+        lambda: (
+            (calls := school.fake.calls_of("answerCallbackQuery", school.fake_bot))
+            and len(calls) >= 4
+            and calls
+        )
+    )
+    assert len(answered) == 4 and all(call.status == 200 for call in answered)
 
 
 async def test_a_restart_follows_the_start_rules(school: School) -> None:
