@@ -9,7 +9,9 @@ Policy for a chat that already has an active run (documented in the README):
   every stopped run) and the new one starts, in one transaction, so a student can never end
   up with two active runs or with none;
 - a bare `/start` (Telegram's Start button, or a student retyping it mid-course): carry on.
-  Only a deep link switches courses, so a confused tap never costs anyone their progress.
+  Only a deep link switches courses, so a confused tap never costs anyone their progress;
+- a confirmed `/restart` (`Restart`): the same deployment begins again, checked like the
+  `/start` of its deep link (the run keeps its seat; its token is checked and counted).
 
 The plan's active-student limit is checked with the account rows locked, so concurrent
 starts cannot all take the last seat. Within one batch the seats are handed out in order
@@ -67,12 +69,25 @@ _REFUSALS = {
 
 
 @dataclass(frozen=True, slots=True)
+class Restart:
+    """A confirmed `/restart` (runtime/commands.py): the chat's run of `deployment_id` ends
+    and the deployment begins again, admitted like a `/start` of its deep link with the
+    run's token (`token`; None: the run began without one), so bans, deactivation and the
+    token's state and uses count as they would for that `/start`. A restart that is refused
+    leaves the run as it was."""
+
+    deployment_id: int
+    token: str | None
+
+
+@dataclass(frozen=True, slots=True)
 class Start:
-    """A `/start` to decide: the bot, its chat's active run (locked), what the student sent."""
+    """A `/start` (or a restart) to decide: the bot, its chat's active run (locked), what
+    the student sent."""
 
     bot: HostedBot
     inbound: Inbound
-    request: StartRequest
+    request: StartRequest | Restart
     current: ActiveRun | None
 
 
@@ -104,6 +119,8 @@ def _say(admission: Admission, inbound: Inbound, notice: Notice, custom: str | N
 
 def _wanted_deployment(start: Start, admission: Admission) -> tuple[int, str | None] | None:
     """(deployment id, token) the start asks for, or None when it was answered already."""
+    if isinstance(start.request, Restart):
+        return start.request.deployment_id, start.request.token
     if start.request.payload is None:
         if start.current is not None:
             _say(admission, start.inbound, Notice.ALREADY_RUNNING)
@@ -131,7 +148,11 @@ def _refusal(start: Start, facts: StartFacts) -> tuple[Notice, str | None] | Non
         return Notice.BANNED, deployment.decline_text
     if deployment.restricted and not facts.allowed:
         return Notice.NOT_ALLOWED, deployment.decline_text
-    if start.current is not None and start.current.deployment_id == deployment.id:
+    if (
+        start.current is not None
+        and start.current.deployment_id == deployment.id
+        and not isinstance(start.request, Restart)
+    ):
         return Notice.ALREADY_RUNNING, None
     return None
 
@@ -215,7 +236,8 @@ async def admit_starts(
         start, admission = starts[index], admissions[index]
         if start.current is not None:
             admission.stop = start.current
-            _say(admission, start.inbound, Notice.PREVIOUS_RUN_ENDED)
+            again = isinstance(start.request, Restart)
+            _say(admission, start.inbound, Notice.RESTARTED if again else Notice.PREVIOUS_RUN_ENDED)
         user_id = start.inbound.student.telegram_user_id
         admission.begin = NewRun(
             start.bot.account_id,

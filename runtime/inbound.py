@@ -4,7 +4,7 @@ Telegram form (adapters/telegram/updates.py translates one into the other)."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import NamedTuple
+from typing import Literal, NamedTuple
 
 from engine.events import Event
 
@@ -31,10 +31,30 @@ class VoiceNote:
     duration: int
 
 
+CommandName = Literal["progress", "help", "restart", "stop"]
+
+
+@dataclass(frozen=True, slots=True)
+class Command:
+    """A student command (runtime/commands.py): answered by the runtime, never given to
+    the course as an answer."""
+
+    name: CommandName
+
+
+@dataclass(frozen=True, slots=True)
+class Confirmation:
+    """A press on the runtime's own buttons under a `/restart` or `/stop` question:
+    `command` None is "Cancel"; `run_id` is the run the question was about."""
+
+    command: Literal["restart", "stop"] | None
+    run_id: int
+
+
 class Inbound(NamedTuple):
     chat_id: int
     chat_type: str
     student: Student
-    action: Event | StartRequest | VoiceNote
+    action: Event | StartRequest | VoiceNote | Command | Confirmation
     callback_query_id: str | None = None
     message_id: int | None = None

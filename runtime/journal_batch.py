@@ -31,11 +31,11 @@ from engine.effects import SendText
 from engine.events import Event, TimerFired
 from engine.events import Start as StartEvent
 from engine.state import RunState
-from runtime import effect_codec
-from runtime.admission import Admission, Grant, Start, admit_grants, admit_starts
+from runtime import commands, effect_codec
+from runtime.admission import Admission, Grant, Restart, Start, admit_grants, admit_starts
 from runtime.course_cache import CourseCache
 from runtime.hosted_bot import HostedBot
-from runtime.inbound import StartRequest
+from runtime.inbound import Command, Confirmation, StartRequest
 from runtime.journal_items import (
     HandleItem,
     HandleResult,
@@ -51,7 +51,7 @@ from runtime.journal_items import (
 )
 from runtime.run_position import RunPosition
 from runtime.state_cache import KnownState, StateCache
-from runtime.step_plan import Advance, Reply, StepWrites, plan_step, react
+from runtime.step_plan import Advance, Answer, Reply, StepWrites, plan_step, react
 from runtime.student_texts import Notice, notice_text
 from storage import admission_batch
 from storage.batch import (
@@ -64,6 +64,7 @@ from storage.batch import (
     RunQuery,
     RunWrites,
 )
+from storage.command_batch import CommandFacts, CommandQuestion, command_facts
 from storage.inbox_events import (
     AccessGranted,
     AccessRefunded,
@@ -111,6 +112,7 @@ class Batch:
         # (run id, account id) by the status they end with
         self._stops: dict[RunStatus, list[tuple[int, int]]] = {}
         self._repins: list[tuple[int, int, int]] = []  # (run id, account id, version id)
+        self._command_facts: dict[HandleItem, CommandFacts] = {}
 
     async def run(self, *, failed: str | None = None) -> dict[Item, Any]:
         """`failed`: settle the (handle) items as failed with this error instead."""
@@ -165,8 +167,12 @@ class Batch:
         else:
             starts = [h for h in claimed if is_start(h)]
             grants = [h for h in claimed if is_grant(h)]
-            begun = await self._admit(starts, grants, runs) if starts or grants else {}
-            beginning = {*starts, *grants}
+            restarts = await self._gather_commands(claimed, runs)
+            if starts or grants or restarts:
+                begun = await self._admit(starts, grants, runs, restarts)
+            else:
+                begun = {}
+            beginning = {*starts, *grants, *restarts}
             runs.update(begun)
             stepping = [h for h in claimed if not isinstance(h.arrival.event, _COURSELESS)]
             waits = await self._build_missing(runs, [*stepping, *feeding])
@@ -203,17 +209,49 @@ class Batch:
             )
         return results
 
+    async def _gather_commands(
+        self, claimed: list[HandleItem], runs: dict[ChatKey, ActiveRun]
+    ) -> list[HandleItem]:
+        """Read what the batch's student commands need (runtime/commands.py); the confirmed
+        restarts of the chats' active runs, which admission begins again."""
+        asked: list[tuple[HandleItem, CommandQuestion]] = []
+        restarts = []
+        for handle in claimed:
+            inbound = handle.arrival.inbound
+            if inbound is None or not isinstance(inbound.action, Command | Confirmation):
+                continue
+            run = runs.get((handle.bot.bot_id, handle.chat_id))
+            deployment = run.deployment_id if run else handle.bot.default_deployment_id
+            asked.append(
+                (handle, CommandQuestion(handle.bot.account_id, deployment, run and run.id))
+            )
+            if commands.confirms_restart(inbound.action, run and run.id):
+                restarts.append(handle)
+        if asked:
+            found = await command_facts(self._conn, [question for _, question in asked])
+            self._command_facts = {h: f for (h, _), f in zip(asked, found, strict=True)}
+        return restarts
+
     async def _admit(
-        self, starts: list[HandleItem], grants: list[HandleItem], runs: dict[ChatKey, ActiveRun]
+        self,
+        starts: list[HandleItem],
+        grants: list[HandleItem],
+        runs: dict[ChatKey, ActiveRun],
+        restarts: list[HandleItem],
     ) -> dict[ChatKey, ActiveRun]:
-        """Decide the batch's `/start`s and paid grants; queue what they say; the runs they
-        begin (not stepped yet), by chat."""
+        """Decide the batch's `/start`s, paid grants and restarts; queue what they say; the
+        runs they begin (not stepped yet), by chat."""
         requests = []
         for handle in starts:
             inbound = handle.arrival.inbound
             assert inbound is not None and isinstance(inbound.action, StartRequest)
             current = runs.get((handle.bot.bot_id, handle.chat_id))
             requests.append(Start(handle.bot, inbound, inbound.action, current))
+        for handle in restarts:
+            inbound, run = handle.arrival.inbound, runs[(handle.bot.bot_id, handle.chat_id)]
+            assert inbound is not None
+            again = Restart(run.deployment_id, self._command_facts[handle].token)
+            requests.append(Start(handle.bot, inbound, again, run))
         decided = await admit_starts(self._conn, requests, self._now) if requests else []
         paid = []
         for handle in grants:
@@ -222,7 +260,7 @@ class Batch:
             current = runs.get((handle.bot.bot_id, handle.chat_id))
             paid.append(Grant(handle.bot, handle.chat_id, access, current))
         decided += await admit_grants(self._conn, paid) if paid else []
-        return self._admitted([*starts, *grants], decided)
+        return self._admitted([*starts, *restarts, *grants], decided)
 
     def _admitted(
         self, handles: list[HandleItem], decided: list[Admission]
@@ -328,6 +366,8 @@ class Batch:
             return True, None
         try:
             reaction = react(inbound, run is not None)
+            if isinstance(reaction, Answer):
+                return True, self._answer(handle, reaction, run)
             if isinstance(reaction, Reply):
                 run_id = run.id if run is not None and reaction.run_bound else None
                 for payload in reaction.messages:
@@ -349,6 +389,39 @@ class Batch:
             self._errors.append((handle.arrival.inbox_id, handle.bot.account_id, error))
             return False, None
         return True, position
+
+    def _answer(
+        self, handle: HandleItem, answer: Answer, run: ActiveRun | None
+    ) -> RunPosition | None:
+        """Answer a student command (runtime/commands.py); where the run now stands if the
+        command ended it."""
+        inbound = handle.arrival.inbound
+        assert inbound is not None
+        view = None
+        if run is not None:
+            view = commands.RunView(
+                run.id, self._courses.cached(run.course_version_id), self._state_of(run)
+            )
+        decision = commands.decide(
+            answer.action,
+            view,
+            self._command_facts.get(handle),
+            inbound.student.language_code,
+            self._now,
+        )
+        for message in decision.messages:
+            payload = effect_codec.encode(message)
+            bot = handle.bot
+            self._messages.append(
+                NewMessage(bot.account_id, bot.bot_id, handle.chat_id, None, payload)
+            )
+        return self._stop(run) if decision.stop and run is not None else None
+
+    def _state_of(self, run: ActiveRun) -> RunState:
+        """The run's state as locked: no state from the database means the one we hold is
+        current."""
+        chat = (run.bot_id, run.chat_id)
+        return self._known[chat].state if run.state is None else _load_state(run.state)
 
     def _apply(
         self, handle: HandleItem, event: InboxEvent, run: ActiveRun | None
@@ -407,8 +480,7 @@ class Batch:
         if course is None:
             raise LookupError(f"course version {run.course_version_id} does not load")
         chat = (run.bot_id, run.chat_id)
-        # No state from the database: it said the one we hold is current.
-        before = self._known[chat].state if run.state is None else _load_state(run.state)
+        before = self._state_of(run)
         state, effects = step(course, before, event, self._now)
         writes = plan_step(state, effects)
         self._keep(run, writes)

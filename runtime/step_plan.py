@@ -16,7 +16,7 @@ from engine.events import Event, Text
 from engine.state import RunState
 from runtime import effect_codec
 from runtime.effect_codec import TranscribeVoice
-from runtime.inbound import Inbound, StartRequest, VoiceNote
+from runtime.inbound import Command, Confirmation, Inbound, StartRequest, VoiceNote
 from runtime.student_texts import Notice, notice_text
 from storage.models import RunStatus
 from storage.repositories.conversation import Line
@@ -100,11 +100,19 @@ class Reply:
 
 
 @dataclass(frozen=True, slots=True)
+class Answer:
+    """A student command or a press on its buttons: answered by runtime/commands.py, never
+    fed to the course."""
+
+    action: Command | Confirmation
+
+
+@dataclass(frozen=True, slots=True)
 class Ignore:
     """Nothing to do (a poll answer or a button press with no course running)."""
 
 
-Reaction = Enroll | Advance | Reply | Ignore
+Reaction = Enroll | Advance | Reply | Answer | Ignore
 
 
 def react(inbound: Inbound, has_active_run: bool) -> Reaction:
@@ -112,6 +120,8 @@ def react(inbound: Inbound, has_active_run: bool) -> Reaction:
     action = inbound.action
     if isinstance(action, StartRequest):
         return Enroll(action)
+    if isinstance(action, Command | Confirmation):
+        return Answer(action)
     if isinstance(action, VoiceNote):
         if not has_active_run:
             return Ignore()

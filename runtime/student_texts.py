@@ -28,6 +28,31 @@ class Notice(Enum):
     PAYMENT_BUTTON = "payment_button"
     PAYMENT_UNAVAILABLE = "payment_unavailable"
     ACCESS_REFUNDED = "access_refunded"
+    # student commands (runtime/commands.py)
+    MENU_PROGRESS = "menu_progress"
+    MENU_HELP = "menu_help"
+    MENU_RESTART = "menu_restart"
+    MENU_STOP = "menu_stop"
+    HELP_DEFAULT = "help_default"
+    PROGRESS_STEP = "progress_step"
+    PROGRESS_SCORE = "progress_score"
+    NEXT_BUTTON = "next_button"
+    NEXT_TEXT = "next_text"
+    NEXT_POLL = "next_poll"
+    NEXT_DIALOG = "next_dialog"
+    NEXT_MINIAPP = "next_miniapp"
+    NEXT_LLM = "next_llm"
+    NEXT_TIMER = "next_timer"
+    NEXT_NOTHING = "next_nothing"
+    CONFIRM_RESTART = "confirm_restart"
+    CONFIRM_STOP = "confirm_stop"
+    YES_RESTART = "yes_restart"
+    YES_STOP = "yes_stop"
+    CANCEL = "cancel"
+    CANCELLED = "cancelled"
+    RESTARTED = "restarted"
+    STOPPED = "stopped"
+    QUESTION_EXPIRED = "question_expired"
 
 
 _TEXTS: dict[Notice, dict[str, str]] = {
@@ -99,6 +124,98 @@ _TEXTS: dict[Notice, dict[str, str]] = {
     Notice.PREVIOUS_RUN_ENDED: {
         "ru": "Предыдущий курс завершён, начинаем новый.",
         "en": "Your previous course has been closed; starting the new one.",
+    },
+    Notice.MENU_PROGRESS: {
+        "ru": "Где я в курсе и что дальше",
+        "en": "Where I am in the course and what's next",
+    },
+    Notice.MENU_HELP: {"ru": "Справка по курсу", "en": "Help for this course"},
+    Notice.MENU_RESTART: {"ru": "Начать курс заново", "en": "Start the course again"},
+    Notice.MENU_STOP: {"ru": "Остановить курс", "en": "Stop the course"},
+    Notice.HELP_DEFAULT: {
+        "ru": "Вы проходите курс в этом чате: отвечайте на сообщения бота кнопками или "
+        "текстом, как он просит.\n\n"
+        "/progress — где вы сейчас и что дальше\n"
+        "/restart — начать курс заново\n"
+        "/stop — остановить курс\n\n"
+        "С вопросами о курсе обращайтесь к преподавателю.",
+        "en": "You take the course in this chat: answer the bot's messages with the buttons "
+        "or by typing, as it asks.\n\n"
+        "/progress — where you are and what comes next\n"
+        "/restart — start the course again\n"
+        "/stop — stop the course\n\n"
+        "For questions about the course, contact your teacher.",
+    },
+    Notice.PROGRESS_STEP: {
+        "ru": "Вы на шаге {step} из {total}: пройдено {percent}% курса.",
+        "en": "You are at step {step} of {total}: {percent}% of the course done.",
+    },
+    Notice.PROGRESS_SCORE: {
+        "ru": "Баллы за тесты и задания: {score} из {maxscore}.",
+        "en": "Your score in tests and quizzes so far: {score} of {maxscore}.",
+    },
+    Notice.NEXT_BUTTON: {
+        "ru": "Дальше: нажмите кнопку под последним сообщением.",
+        "en": "Next: press a button under the latest message.",
+    },
+    Notice.NEXT_TEXT: {
+        "ru": "Дальше: курс ждёт вашего ответа — напишите его сообщением.",
+        "en": "Next: the course is waiting for your answer — type it as a message.",
+    },
+    Notice.NEXT_POLL: {
+        "ru": "Дальше: ответьте на последний опрос.",
+        "en": "Next: answer the latest poll.",
+    },
+    Notice.NEXT_DIALOG: {
+        "ru": "Дальше: ваша очередь в диалоге — напишите сообщение.",
+        "en": "Next: it is your turn in the conversation — write a message.",
+    },
+    Notice.NEXT_MINIAPP: {
+        "ru": "Дальше: откройте мини-приложение кнопкой под последним сообщением.",
+        "en": "Next: open the mini app with the button under the latest message.",
+    },
+    Notice.NEXT_LLM: {
+        "ru": "Дальше: ассистент готовит ответ, подождите немного.",
+        "en": "Next: the assistant is preparing a reply, please wait a moment.",
+    },
+    Notice.NEXT_TIMER: {
+        "ru": "Дальше: следующее сообщение придёт в {when}.",
+        "en": "Next: the next message arrives at {when}.",
+    },
+    Notice.NEXT_NOTHING: {
+        "ru": "Дальше: подождите, бот скоро продолжит.",
+        "en": "Next: please wait, the bot will go on shortly.",
+    },
+    Notice.CONFIRM_RESTART: {
+        "ru": "Начать курс заново? Ваши ответы и баллы в этом прохождении будут сброшены, "
+        "курс начнётся с первого шага.",
+        "en": "Start the course again? Your answers and score in this run will be reset, "
+        "and the course begins at the first step.",
+    },
+    Notice.CONFIRM_STOP: {
+        "ru": "Остановить курс? Бот больше не будет присылать сообщения этого курса.",
+        "en": "Stop the course? The bot will send you nothing more from it.",
+    },
+    Notice.YES_RESTART: {"ru": "Да, начать заново", "en": "Yes, restart"},
+    Notice.YES_STOP: {"ru": "Да, остановить", "en": "Yes, stop"},
+    Notice.CANCEL: {"ru": "Отмена", "en": "Cancel"},
+    Notice.CANCELLED: {
+        "ru": "Хорошо, продолжаем с того же места.",
+        "en": "All right, carry on from where you are.",
+    },
+    Notice.RESTARTED: {
+        "ru": "Начинаем курс заново.",
+        "en": "Starting the course again from the beginning.",
+    },
+    Notice.STOPPED: {
+        "ru": "Курс остановлен. Чтобы пройти его снова, ещё раз откройте ссылку на курс "
+        "от преподавателя.",
+        "en": "The course is stopped. To take it again, open the course link from your "
+        "teacher once more.",
+    },
+    Notice.QUESTION_EXPIRED: {
+        "ru": "Этот вопрос уже неактуален. Отправьте команду ещё раз, если нужно.",
+        "en": "That question is out of date. Send the command again if you need it.",
     },
 }
 

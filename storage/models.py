@@ -277,6 +277,8 @@ class Bot(Base):
     active: Mapped[bool] = mapped_column(Boolean, server_default=text("true"))
     default_deployment_id: Mapped[int | None]
     last_update_at: Mapped[datetime | None]
+    # Digest of the command menus last registered with Telegram (adapters/telegram/menu.py).
+    commands_hash: Mapped[str | None]
     created_at: Mapped[datetime] = _created_at()
     updated_at: Mapped[datetime] = _updated_at()
 
@@ -360,6 +362,8 @@ class CourseDeployment(Base):
     decline_text: Mapped[str | None]
     price_amount: Mapped[Decimal | None]
     price_currency: Mapped[str | None]
+    # What `/help` answers in the bot (NULL: the default text, runtime/student_texts.py).
+    help_text: Mapped[str | None]
     created_at: Mapped[datetime] = _created_at()
     updated_at: Mapped[datetime] = _updated_at()
 

@@ -43,6 +43,7 @@ from adapters.telegram.delivery import (
 from adapters.telegram.handling import Handled, InboxReader
 from adapters.telegram.keys import AccountBotKeyBuilder
 from adapters.telegram.lean_methods import LeanGetUpdates
+from adapters.telegram.menu import register_menu
 from adapters.telegram.position_mirror import PositionMirror
 from adapters.telegram.sender import BotSender, Clock, RateLimits
 from adapters.telegram.updates import read_update, translate
@@ -224,6 +225,9 @@ class BotRuntime:
         else:
             await self._poll_bot(DeleteWebhook(drop_pending_updates=False))
             self._tasks.append(asyncio.create_task(self._poll(), name=f"poll-{self.config.bot_id}"))
+        # In the background: a start must not wait for Telegram's answer about the menu.
+        menu = register_menu(self._send_bot, self._db, self.hosted, self._db_slots)
+        self._tasks.append(asyncio.create_task(menu, name=f"menu-{self.config.bot_id}"))
         # Work left by a crash is picked up at once; later sweeps come from the pool's sweeper.
         # Awaited, not a task: the pool starts bots a few at a time, and a thousand sweeps
         # queueing for connections at once held a session each (docs/benchmarks.md).

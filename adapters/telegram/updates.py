@@ -15,7 +15,8 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from engine.events import Button, Event, PollAnswer, Text, WebAppData
-from runtime.inbound import Inbound, StartRequest, Student, VoiceNote
+from runtime.commands import parse_command, parse_confirmation
+from runtime.inbound import Command, Confirmation, Inbound, StartRequest, Student, VoiceNote
 
 START_COMMAND = "/start"
 
@@ -107,9 +108,10 @@ def translate(update: LeanUpdate) -> Inbound | None:
         message = update.message
         if message.from_user is None or message.from_user.is_bot:
             return None
-        action: Event | StartRequest | VoiceNote | None = None
+        action: Event | StartRequest | VoiceNote | Command | Confirmation | None = None
         if message.text is not None:
-            action = _start_payload(message.text) or Text(message.text)
+            text = message.text
+            action = _start_payload(text) or parse_command(text) or Text(text)
         elif message.voice is not None:
             action = VoiceNote(message.voice.file_id, message.voice.duration)
         elif message.web_app_data is not None:
@@ -133,7 +135,7 @@ def translate(update: LeanUpdate) -> Inbound | None:
             chat_id=pressed_on.chat.id,
             chat_type=pressed_on.chat.type,
             student=_student(query.from_user),
-            action=Button(query.data),
+            action=parse_confirmation(query.data) or Button(query.data),
             callback_query_id=query.id,
             message_id=pressed_on.message_id,
         )

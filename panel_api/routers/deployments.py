@@ -56,7 +56,7 @@ async def get_deployment(
 @router.patch(
     "/{deployment_id}",
     response_model=DeploymentOut,
-    summary="Activate/deactivate, restricted, decline text, price",
+    summary="Activate/deactivate, restricted, decline text, help text, price",
 )
 async def update_deployment(
     account_id: AccountId,

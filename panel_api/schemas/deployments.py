@@ -3,13 +3,20 @@ from __future__ import annotations
 from datetime import datetime
 from decimal import Decimal
 
-from pydantic import BaseModel, Field, model_validator
+from pydantic import BaseModel, Field, field_validator, model_validator
 
 from panel_api.schemas.common import StrictIn
 from storage.models import Environment
 
 Price = Field(None, gt=0, le=Decimal("9999999999.99"), max_digits=12, decimal_places=2)
 Currency = Field(None, pattern=r"^[A-Z]{3}$", description="ISO 4217, e.g. RUB")
+HELP_TEXT_MAX = 4096  # one Telegram message
+HelpText = Field(
+    None,
+    min_length=1,
+    max_length=HELP_TEXT_MAX,
+    description="what the bot answers to /help (plain text; null: a default text)",
+)
 
 
 class _PricePair(StrictIn):
@@ -24,6 +31,13 @@ class _PricePair(StrictIn):
         return self
 
 
+def _help_text(value: str | None) -> str | None:
+    """A help text of blanks would answer /help with nothing: refused in plain words."""
+    if value is not None and not value.strip():
+        raise ValueError("help_text must not be blank (send null or clear_help_text instead)")
+    return value.strip() if value is not None else None
+
+
 class DeploymentCreate(_PricePair):
     course_version_id: int = Field(ge=1, le=2**63 - 1)
     bot_id: int = Field(ge=1, le=2**63 - 1)
@@ -31,6 +45,9 @@ class DeploymentCreate(_PricePair):
     active: bool = True
     restricted: bool = False
     decline_text: str | None = Field(None, min_length=1, max_length=4096)
+    help_text: str | None = HelpText
+
+    _blank_help = field_validator("help_text")(_help_text)
 
 
 class DeploymentUpdate(_PricePair):
@@ -38,6 +55,10 @@ class DeploymentUpdate(_PricePair):
     restricted: bool | None = None
     decline_text: str | None = Field(None, min_length=1, max_length=4096)
     clear_decline_text: bool = False
+    help_text: str | None = HelpText
+    clear_help_text: bool = False
+
+    _blank_help = field_validator("help_text")(_help_text)
 
 
 class DeploymentUpgrade(StrictIn):
@@ -60,6 +81,7 @@ class DeploymentOut(BaseModel):
     active: bool
     restricted: bool
     decline_text: str | None
+    help_text: str | None
     price_amount: Decimal | None
     price_currency: str | None
     created_at: datetime

@@ -59,6 +59,7 @@ async def create_deployment(
             decline_text=body.decline_text,
             price_amount=body.price_amount,
             price_currency=body.price_currency,
+            help_text=body.help_text,
         )
         await record(
             session,
@@ -83,14 +84,18 @@ async def update_deployment(
 ) -> DeploymentOut:
     if body.clear_decline_text and body.decline_text is not None:
         raise unprocessable("give decline_text or clear_decline_text, not both")
+    if body.clear_help_text and body.help_text is not None:
+        raise unprocessable("give help_text or clear_help_text, not both")
     changes = body.model_dump(
-        exclude_unset=True, exclude={"clear_decline_text"}, exclude_none=False
+        exclude_unset=True, exclude={"clear_decline_text", "clear_help_text"}, exclude_none=False
     )
-    for key in ("active", "restricted", "decline_text"):
+    for key in ("active", "restricted", "decline_text", "help_text"):
         if changes.get(key, "unset") is None:
-            changes.pop(key)  # null means "no change" for these; use clear_decline_text
+            changes.pop(key)  # null means "no change" for these; use clear_*_text
     if body.clear_decline_text:
         changes["decline_text"] = None
+    if body.clear_help_text:
+        changes["help_text"] = None
     async with ctx.db.tenant(access.account_id) as session:
         await deployments.update_deployment(session, access.account_id, deployment_id, **changes)
         if changes:
@@ -299,6 +304,7 @@ async def _query_out(
             active=d.active,
             restricted=d.restricted,
             decline_text=d.decline_text,
+            help_text=d.help_text,
             price_amount=d.price_amount,
             price_currency=d.price_currency,
             created_at=d.created_at,

@@ -7,11 +7,11 @@ from __future__ import annotations
 
 import secrets
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.crypto import Secret, SecretBox, token_hash
-from storage.models import Bot, BotMode
+from storage.models import AccountMember, Bot, BotMode, MemberRole
 from storage.repositories._common import (
     UNSET,
     Unset,
@@ -71,6 +71,32 @@ async def get_by_token(session: AsyncSession, account_id: int, token: Secret) ->
 async def list_all(session: AsyncSession, account_id: int) -> list[Bot]:
     stmt = select(Bot).where(Bot.account_id == account_id).order_by(Bot.id)
     return list((await session.scalars(stmt)).all())
+
+
+async def menu_state(
+    session: AsyncSession, account_id: int, bot_id: int
+) -> tuple[str | None, str | None]:
+    """(digest of the command menu last registered for the bot, or None; the panel language
+    of the account's first owner, or None): what deciding the bot's menu needs."""
+    digest = await session.scalar(
+        select(Bot.commands_hash).where(Bot.account_id == account_id, Bot.id == bot_id)
+    )
+    language = await session.scalar(
+        select(AccountMember.ui_language)
+        .where(AccountMember.account_id == account_id, AccountMember.role == MemberRole.OWNER)
+        .order_by(AccountMember.id)
+        .limit(1)
+    )
+    return digest, language
+
+
+async def remember_menu(session: AsyncSession, account_id: int, bot_id: int, digest: str) -> None:
+    """Record that the bot's command menu is registered as `digest` says."""
+    await session.execute(
+        update(Bot)
+        .where(Bot.account_id == account_id, Bot.id == bot_id)
+        .values(commands_hash=digest)
+    )
 
 
 async def update_bot(

@@ -23,6 +23,7 @@ async def create(
     decline_text: str | None = None,
     price_amount: Decimal | None = None,
     price_currency: str | None = None,
+    help_text: str | None = None,
 ) -> CourseDeployment:
     deployment = CourseDeployment(
         account_id=account_id,
@@ -34,6 +35,7 @@ async def create(
         decline_text=decline_text,
         price_amount=price_amount,
         price_currency=price_currency,
+        help_text=help_text,
     )
     session.add(deployment)
     await session.flush()
@@ -68,6 +70,7 @@ async def update_deployment(
     decline_text: str | Unset | None = UNSET,
     price_amount: Decimal | Unset | None = UNSET,
     price_currency: str | Unset | None = UNSET,
+    help_text: str | Unset | None = UNSET,
 ) -> CourseDeployment | None:
     """Pointing a deployment at a new version affects new runs only: runs pin their version."""
     values = given(
@@ -77,5 +80,6 @@ async def update_deployment(
         decline_text=decline_text,
         price_amount=price_amount,
         price_currency=price_currency,
+        help_text=help_text,
     )
     return await update_scoped(session, CourseDeployment, account_id, deployment_id, values)

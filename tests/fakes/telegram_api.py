@@ -105,6 +105,8 @@ _BOOL_PARAMS = frozenset(
 _JSON_PARAMS = frozenset(
     {
         "reply_markup",
+        "commands",
+        "scope",
         "entities",
         "caption_entities",
         "options",
@@ -317,6 +319,8 @@ class _BotState:
     send_bucket: _Bucket | None = None
     chat_buckets: dict[int, _Bucket] = field(default_factory=dict)
     group_send_times: dict[int, deque[float]] = field(default_factory=dict)
+    # (scope type, language code or "") -> the command menu set with setMyCommands
+    commands: dict[tuple[str, str], list[dict[str, str]]] = field(default_factory=dict)
 
 
 # Bot ids are unique across every fake of the process: tests share one database, where a
@@ -778,6 +782,8 @@ class FakeTelegram:
             "answercallbackquery": self._answer_callback_query,
             "sendchataction": self._send_chat_action,
             "getfile": self._get_file,
+            "setmycommands": self._set_my_commands,
+            "getmycommands": self._get_my_commands,
         }
 
     def _inject_fault(self, state: _BotState, method: str, params: dict[str, Any]) -> None:
@@ -1145,6 +1151,39 @@ class FakeTelegram:
         if params.get("action") not in _CHAT_ACTIONS:
             raise ApiError(400, "Bad Request: wrong parameter action in request")
         return True
+
+    async def _set_my_commands(self, state: _BotState, params: dict[str, Any], _: Any) -> bool:
+        """Telegram's checks: 1-100 commands, names 1-32 of [a-z0-9_], descriptions 1-256
+        characters, a two-letter language code or none."""
+        commands = params.get("commands")
+        if not isinstance(commands, list) or not 0 < len(commands) <= 100:
+            raise ApiError(400, "Bad Request: commands must be a non-empty list of up to 100")
+        for command in commands:
+            name = command.get("command") if isinstance(command, dict) else None
+            description = command.get("description") if isinstance(command, dict) else None
+            if not isinstance(name, str) or not re.fullmatch(r"[a-z0-9_]{1,32}", name):
+                raise ApiError(400, "Bad Request: BOT_COMMAND_INVALID")
+            if not isinstance(description, str) or not 0 < len(description) <= 256:
+                raise ApiError(400, "Bad Request: BOT_COMMAND_DESCRIPTION_INVALID")
+        language = params.get("language_code") or ""
+        if language and not re.fullmatch(r"[a-z]{2}", language):
+            raise ApiError(400, "Bad Request: LANG_CODE_INVALID")
+        scope = params.get("scope") or {"type": "default"}
+        state.commands[(scope.get("type", "default"), language)] = [
+            {"command": c["command"], "description": c["description"]} for c in commands
+        ]
+        return True
+
+    async def _get_my_commands(
+        self, state: _BotState, params: dict[str, Any], _: Any
+    ) -> list[dict[str, str]]:
+        scope = params.get("scope") or {"type": "default"}
+        key = (scope.get("type", "default"), params.get("language_code") or "")
+        return state.commands.get(key) or state.commands.get((key[0], ""), [])
+
+    def commands_of(self, bot: BotRef, language: str = "") -> list[dict[str, str]]:
+        """The bot's default-scope command menu for `language` ("": for everyone else)."""
+        return self._bot(bot).commands.get(("default", language), [])
 
     async def _get_file(self, state: _BotState, params: dict[str, Any], _: Any) -> dict[str, Any]:
         file = self._files.get(params.get("file_id", ""))

@@ -441,6 +441,26 @@ async def test_deploying_from_the_deployments_page(ctx, db, secret_box, fake, ma
         assert re.search(r'id="deployment-status">inactive<', off.text)
 
 
+async def test_the_help_text_for_students_is_set_on_the_deployment_page(
+    ctx, db, secret_box, fake, make_account
+):
+    async with Opened(ctx, make_account) as (browser, account_id, _):
+        world = await seed_run(db, secret_box, fake, account_id)
+        page = f"/accounts/{account_id}/deployments/{world['deployment_id']}"
+        shown = await browser.get(page)
+        assert "Help for students (/help)" in text_of(shown.text)
+        saved = await browser.post(
+            f"{page}/help", {"help_text": "Write to @teacher <b>now</b>"}, follow=True
+        )
+        assert "The deployment is updated." in text_of(saved.text)
+        assert ">Write to @teacher &lt;b&gt;now&lt;/b&gt;</textarea>" in saved.text
+        too_long = await browser.post(f"{page}/help", {"help_text": "x" * 5000})
+        assert too_long.status_code == 422
+        assert "Write to @teacher &lt;b&gt;now&lt;/b&gt;" not in too_long.text
+        cleared = await browser.post(f"{page}/help", {"help_text": "  "}, follow=True)
+        assert "></textarea>" in cleared.text
+
+
 # --- runs, students, analytics ----------------------------------------------------------------
 
 

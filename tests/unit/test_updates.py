@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from adapters.telegram.updates import read_update, translate
 from engine.events import Button, PollAnswer, Text, WebAppData
-from runtime.inbound import StartRequest, VoiceNote
+from runtime.inbound import Command, Confirmation, StartRequest, VoiceNote
 
 STUDENT = {"id": 42, "is_bot": False, "first_name": "Ann", "language_code": "ru"}
 CHAT = {"id": 42, "type": "private", "first_name": "Ann"}
@@ -32,6 +32,25 @@ def test_start_with_a_deep_link_keeps_its_payload():
         "cd_5_abc"
     )
     assert translate(read_update(message(text="/start@school_bot"))).action == StartRequest(None)
+
+
+def test_student_commands_and_their_buttons_are_not_course_answers():
+    assert translate(read_update(message(text="/progress"))).action == Command("progress")
+    assert translate(read_update(message(text="/stop@school_bot"))).action == Command("stop")
+    assert translate(read_update(message(text="/progressive"))).action == Text("/progressive")
+    update = {
+        "update_id": 8,
+        "callback_query": {
+            "id": "q1",
+            "from": STUDENT,
+            "chat_instance": "c",
+            "data": "cmd:r:77",
+            "message": {"message_id": 9, "date": 0, "chat": CHAT, "text": "restart?"},
+        },
+    }
+    inbound = translate(read_update(update))
+    assert inbound.action == Confirmation("restart", 77)
+    assert inbound.callback_query_id == "q1"
 
 
 def test_voice_and_mini_app_data():

@@ -108,6 +108,7 @@ async def _deployment_page(
     deployment_id: int,
     *,
     errors: list[str] | None = None,
+    help_errors: list[str] | None = None,
     values: dict[str, str] | None = None,
     status_code: int = 200,
 ) -> Response:
@@ -124,6 +125,7 @@ async def _deployment_page(
         course_title=titles.get(deployment.course_id, ""),
         tokens=tokens,
         errors=errors or [],
+        help_errors=help_errors or [],
         values=values or {},
     )
 
@@ -139,6 +141,34 @@ async def change_deployment(
             request, access, ctx, deployment_id, errors=[t("form.unknown_action")], status_code=422
         )
     body = DeploymentUpdate(active=action == "activate")
+    await deployments_service.update_deployment(ctx, access, deployment_id, body)
+    return see_other(
+        f"/accounts/{access.account_id}/deployments/{deployment_id}", "deployment_updated"
+    )
+
+
+@router.post("/accounts/{account_id}/deployments/{deployment_id}/help")
+async def change_help_text(
+    request: Request, account_id: int, deployment_id: int, access: Manage, form: Form, ctx: Ctx
+) -> Response:
+    """The text `/help` answers in the bot; an empty box brings back the default text."""
+    text = str(form.get("help_text") or "")
+    try:
+        body = (
+            DeploymentUpdate(help_text=text)
+            if text.strip()
+            else DeploymentUpdate(clear_help_text=True)
+        )
+    except ValidationError as exc:
+        return await _deployment_page(
+            request,
+            access,
+            ctx,
+            deployment_id,
+            help_errors=validation_messages(exc),
+            values={"help_text": text},
+            status_code=422,
+        )
     await deployments_service.update_deployment(ctx, access, deployment_id, body)
     return see_other(
         f"/accounts/{access.account_id}/deployments/{deployment_id}", "deployment_updated"
