@@ -5,13 +5,17 @@ code."""
 from __future__ import annotations
 
 import re
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 
 from courses.loader import load_course
 from courses.schema import COMMON_FIELDS, ELEMENT_FIELDS
+from engine.effects import Effect, SendMedia, SendPoll, SendText
+from engine.events import Button, Event, PollAnswer, Start, Text
 from engine.model import ELEMENT_TYPES
+from engine.playthrough import Playthrough
 
 DOC = Path(__file__).resolve().parents[2] / "docs" / "elements.md"
 TEXT = DOC.read_text(encoding="utf-8")
@@ -74,3 +78,47 @@ def test_each_section_names_every_field_of_its_type(element_type: str) -> None:
 
 def test_every_common_field_has_its_own_heading() -> None:
     assert set(FIELD_HEADING.findall(TEXT)) >= set(COMMON_FIELDS)
+
+
+PRESS = Button("")
+"""Stands for a press of the newest button in `_played`'s answers."""
+
+
+def _played(element_type: str, *answers: Event) -> list[str]:
+    """The texts and poll questions the bot sends while a student plays the example of
+    `element_type`'s section, giving `answers` in order (a poll answer goes to the newest
+    poll, PRESS presses the newest button)."""
+    course = load_course(_blocks(_type_sections()[element_type])[0]).course
+    assert course is not None
+    run = Playthrough(course, datetime(2026, 1, 1, tzinfo=UTC))
+    said: list[str] = []
+
+    def record(effects: list[Effect]) -> None:
+        for effect in effects:
+            if isinstance(effect, SendText | SendMedia):
+                said.append(effect.text if isinstance(effect, SendText) else effect.caption or "")
+            elif isinstance(effect, SendPoll):
+                said.append(effect.question)
+
+    record(run.send(Start()))
+    for answer in answers:
+        if isinstance(answer, PollAnswer):
+            answer = run.poll_answer(answer.option_ids)
+        elif answer is PRESS:
+            answer = Button(run.callbacks[0].data or "")
+        record(run.send(answer))
+    return said
+
+
+def test_the_test_example_gives_the_verdict_the_page_describes() -> None:
+    # One of two answers right: half the points lost, which the 50 threshold covers.
+    said = _played("test", PollAnswer("", (0,)), Text("8"))
+    assert said[-1] == "You scored 1 out of 2.\n\nGood work."
+
+
+def test_the_revision_example_asks_again_only_what_was_wrong() -> None:
+    said = _played("revision", PollAnswer("", (1,)), Text("6"), PRESS)
+    assert said[-2:] == [
+        "Let's try the questions you missed once more.",
+        "What colour do you get by mixing blue and yellow?",
+    ]
