@@ -322,6 +322,8 @@ class Course:
     elements: tuple[Element, ...]
     title: str | None = None
     _index: Mapping[str, int] = field(init=False, repr=False, compare=False, hash=False)
+    #: What the bot's own words (hints, default buttons) are in: engine/texts.py.
+    language: str = field(init=False, repr=False, compare=False, hash=False)
 
     def __post_init__(self) -> None:
         index: dict[str, int] = {}
@@ -339,6 +341,7 @@ class Course:
                 except ValueError as exc:
                     raise ValueError(f"element {element.id!r}: {exc}") from None
         object.__setattr__(self, "_index", FrozenMap(index))
+        object.__setattr__(self, "language", written_in(self.elements))
 
     @property
     def ids(self) -> tuple[str, ...]:
@@ -359,6 +362,32 @@ class Course:
         """Id of the element after `element_id` in course order, None after the last one."""
         position = self._index[element_id] + 1
         return self.elements[position].id if position < len(self.elements) else None
+
+
+#: Texts read to tell a course's language: enough to decide, bounded for huge courses.
+_LANGUAGE_SAMPLE = 200
+#: Fields a person wrote for students to read (not ids, URLs or prompts to a model).
+_WORDING_FIELDS = ("text", "title", "button", "continue_text", "yes_text", "no_text")
+
+
+def written_in(elements: Iterable[BaseElement]) -> str:
+    """ "ru" when the course's texts are mostly Cyrillic, else "en". Courses declare no
+    language, and their students' Telegram setting says nothing about the course's."""
+    cyrillic = latin = 0
+    for position, element in enumerate(elements):
+        if position >= _LANGUAGE_SAMPLE:
+            break
+        text = " ".join(
+            value
+            for name in _WORDING_FIELDS
+            if isinstance(value := getattr(element, name, None), str)
+        )
+        for char in text:
+            if "а" <= char.lower() <= "я" or char in "ёЁ":
+                cyrillic += 1
+            elif char.isascii() and char.isalpha():
+                latin += 1
+    return "ru" if cyrillic >= latin and cyrillic > 0 else "en"
 
 
 def _waits(element: BaseElement) -> tuple[str, ...]:

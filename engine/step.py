@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from datetime import datetime
 
-from engine import flow, texts
+from engine import flow
 from engine.draft import Draft
 from engine.effects import Effect, SendText
 from engine.elements import handler_for
@@ -33,6 +33,7 @@ from engine.limits import HALTED_NO_STUDENT_INPUT, MAX_UNATTENDED_STEPS
 from engine.model import Course
 from engine.outcomes import IGNORED, Choice, Fired, Goto, Outcome, Replay
 from engine.state import RunState
+from engine.texts import Say, say
 
 _CALLBACK = re.compile(r"(\d{1,9}):(\d{1,4})")
 
@@ -54,12 +55,12 @@ _FITS: dict[type, tuple[str, ...]] = {
 _STUDENT_INPUT = (Button, Text, PollAnswer, WebAppData)
 
 #: What to tell a student who types while the run waits for something else.
-_HINTS: dict[str, str] = {
-    "button": texts.PRESS_BUTTON,
-    "poll": texts.ANSWER_POLL,
-    "webapp": texts.OPEN_MINIAPP,
-    "llm": texts.WAIT_FOR_REPLY,
-    "timer": texts.WAIT_FOR_TIMER,
+_HINTS: dict[str, Say] = {
+    "button": Say.PRESS_BUTTON,
+    "poll": Say.ANSWER_POLL,
+    "webapp": Say.OPEN_MINIAPP,
+    "llm": Say.WAIT_FOR_REPLY,
+    "timer": Say.WAIT_FOR_TIMER,
 }
 
 
@@ -102,9 +103,9 @@ def _voice(
     if state.awaiting not in _FITS[Text]:
         return _react(course, state, Text(event.transcript or ""), now)
     if event.transcript is None:
-        return state, [SendText(texts.TYPE_INSTEAD_OF_VOICE, None)]
+        return state, [SendText(say(Say.TYPE_INSTEAD_OF_VOICE, course.language), None)]
     new_state, effects = _react(course, state, Text(event.transcript), now)
-    echo = SendText(texts.VOICE_RECOGNISED.format(text=event.transcript), None)
+    echo = SendText(say(Say.VOICE_RECOGNISED, course.language, text=event.transcript), None)
     return new_state, [echo, *effects]
 
 
@@ -123,7 +124,7 @@ def _react(
         return state, []
     if state.awaiting not in _FITS.get(type(derived), ()):
         hint = _HINTS.get(state.awaiting or "") if isinstance(derived, Text) else None
-        return state, ([SendText(hint, None)] if hint else [])
+        return state, ([SendText(say(hint, course.language), None)] if hint else [])
     if isinstance(event, _STUDENT_INPUT):
         ctx.unattended = 0
     elif state.unattended >= MAX_UNATTENDED_STEPS:

@@ -7,16 +7,17 @@ goes to `goto` or the next element, no asks again after the same pause.
 
 from __future__ import annotations
 
-from engine import texts
 from engine.draft import Draft, callback
 from engine.effects import InlineButton
 from engine.elements.base import Handler
 from engine.model import DelayElement
 from engine.outcomes import IGNORED, NEXT, WAIT, Choice, Fired, Goto, Outcome
+from engine.texts import Say, say
 
 
-def _labels(element: DelayElement) -> tuple[str, str]:
-    return element.yes_text or texts.DEFAULT_YES, element.no_text or texts.DEFAULT_NO
+def _labels(element: DelayElement, language: str) -> tuple[str, str]:
+    yes = element.yes_text or say(Say.DEFAULT_YES, language)
+    return yes, element.no_text or say(Say.DEFAULT_NO, language)
 
 
 def enter(ctx: Draft, element: DelayElement) -> Outcome:
@@ -34,12 +35,12 @@ def react(ctx: Draft, element: DelayElement, event: object) -> Outcome:
         if not element.asks_to_continue:
             return Goto(event.wait.goto)
         seq = ctx.begin_wait("button")
-        yes, no = _labels(element)
+        yes, no = _labels(element, ctx.course.language)
         buttons = (InlineButton(yes, callback(seq, 0)), InlineButton(no, callback(seq, 1)))
         ctx.say(element, element.continue_text or "", buttons)
         return WAIT
     if isinstance(event, Choice) and element.asks_to_continue and event.index in (0, 1):
-        ctx.record_user(element.id, _labels(element)[event.index])
+        ctx.record_user(element.id, _labels(element, ctx.course.language)[event.index])
         if event.index == 1:
             ctx.schedule(element.duration, element.id)
             return WAIT

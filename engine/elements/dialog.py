@@ -14,7 +14,6 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 
-from engine import texts
 from engine.draft import Draft
 from engine.effects import AskLLM, Record, SendText, Speech, Typing
 from engine.elements.base import Handler
@@ -23,6 +22,7 @@ from engine.events import LLMFailed, LLMReply, Text
 from engine.model import DialogElement
 from engine.outcomes import IGNORED, NEXT, WAIT, Outcome
 from engine.state import DialogMessage
+from engine.texts import Say, say
 
 _STOP = re.compile(r"\{STOP\}|#конецдиалога", re.IGNORECASE)
 
@@ -85,7 +85,7 @@ def react(ctx: Draft, element: DialogElement, event: object) -> Outcome:
         _append(ctx, element, DialogMessage("user", event.text))
         return _ask(ctx, element)
     if isinstance(event, LLMFailed):
-        ctx.effects.append(SendText(event.notice or texts.LLM_FAILED, None))
+        ctx.effects.append(SendText(event.notice or say(Say.LLM_FAILED, ctx.course.language), None))
         if event.final:
             return NEXT
         ctx.begin_wait("dialog")

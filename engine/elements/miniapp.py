@@ -10,13 +10,13 @@ from __future__ import annotations
 
 from urllib.parse import quote
 
-from engine import texts
 from engine.draft import Draft, callback
 from engine.effects import InlineButton
 from engine.elements.base import Handler
 from engine.events import WebAppData
 from engine.model import MiniappElement
 from engine.outcomes import IGNORED, NEXT, WAIT, Choice, Outcome
+from engine.texts import Say, say
 
 
 def app_url(element: MiniappElement) -> str:
@@ -28,7 +28,7 @@ def enter(ctx: Draft, element: MiniappElement) -> Outcome:
     seq = ctx.begin_wait("webapp")
     buttons = (
         InlineButton(element.button, web_app_url=app_url(element)),
-        InlineButton(texts.MINIAPP_CONTINUE, callback(seq, 0)),
+        InlineButton(say(Say.MINIAPP_CONTINUE, ctx.course.language), callback(seq, 0)),
     )
     ctx.show(element, element.text, buttons)
     return WAIT
@@ -39,7 +39,7 @@ def react(ctx: Draft, element: MiniappElement, event: object) -> Outcome:
         ctx.answer(element.id, event.data)
         return NEXT
     if isinstance(event, Choice) and event.index == 0:
-        ctx.record_user(element.id, texts.MINIAPP_CONTINUE)
+        ctx.record_user(element.id, say(Say.MINIAPP_CONTINUE, ctx.course.language))
         return NEXT
     return IGNORED
 

@@ -21,9 +21,9 @@ from adapters.telegram.bot_runtime import RuntimeOptions
 from adapters.telegram.runtime import TelegramRuntime
 from adapters.telegram.sender import RateLimits
 from courses.loader import load_course
-from engine import texts as engine_texts
 from engine.model import DialogElement
 from engine.progress import Waiting
+from engine.texts import Say, say
 from runtime.student_texts import Notice, notice_text
 from storage.crypto import Secret
 from storage.models import Conversation
@@ -59,6 +59,8 @@ After:
   type: end
   text: Thanks, bye.
 """
+
+# DIALOG_COURSE is in English, so the bot's own words (engine/texts.py) are too.
 
 # Short enough that a test sees several refreshes of "typing…" during one slow LLM call.
 TYPING_INTERVAL_S = 0.4
@@ -273,14 +275,14 @@ async def test_llm_outage_mid_dialog_leaves_the_run_resumable(stack, db, secret_
     stack.llm.fail_next(1, status=500)
     stack.fake.push_text(course.fake_bot, user, "hello?")
     await stack.fake.wait_for(
-        lambda: any("ещё раз" in (s.text or "") for s in stack.fake.sent_to(user)), 10
+        lambda: any("again" in (s.text or "") for s in stack.fake.sent_to(user)), 10
     )
     run = await active_run(db, account_id, course.bot_id, user)
     assert run is not None and run_waiting(run) == Waiting("dialog")
     stack.llm.fail_next(1, status="timeout")
     stack.fake.push_text(course.fake_bot, user, "still there?")
     await stack.fake.wait_for(
-        lambda: sum("ещё раз" in (s.text or "") for s in stack.fake.sent_to(user)) >= 2, 15
+        lambda: sum("again" in (s.text or "") for s in stack.fake.sent_to(user)) >= 2, 15
     )
     stack.fake.push_text(course.fake_bot, user, "Привет!")
     await stack.fake.wait_for(
@@ -387,7 +389,7 @@ async def test_account_timeout_gives_the_fallback_and_keeps_the_dialog(
     stack.llm.latency = 2.0
     stack.fake.push_text(course.fake_bot, user, "ты тут?")
     await stack.fake.wait_for(
-        lambda: any(s.text == engine_texts.LLM_FAILED for s in stack.fake.sent_to(user)), 2.0
+        lambda: any(s.text == say(Say.LLM_FAILED, "en") for s in stack.fake.sent_to(user)), 2.0
     )
     run = await active_run(db, account_id, course.bot_id, user)
     assert run is not None and run_waiting(run) == Waiting("dialog")
@@ -408,7 +410,9 @@ async def test_voice_without_speech_to_text_asks_to_type_and_the_dialog_goes_on(
     stack.llm.fail_next(1, status=404)
     stack.fake.push_voice(course.fake_bot, user, "как дела".encode())
     await stack.fake.wait_for(
-        lambda: any(s.text == engine_texts.TYPE_INSTEAD_OF_VOICE for s in stack.fake.sent_to(user)),
+        lambda: any(
+            s.text == say(Say.TYPE_INSTEAD_OF_VOICE, "en") for s in stack.fake.sent_to(user)
+        ),
         10,
     )
     assert [r.status for r in stack.llm.requests] == [404], "only the transcription was tried"
@@ -499,7 +503,7 @@ async def test_an_account_endpoint_inside_the_network_is_never_called(
         course, user = await in_the_dialog(stack, db, secret_box, account_id)
         stack.fake.push_text(course.fake_bot, user, "Привет!")
         await stack.fake.wait_for(
-            lambda: any(s.text == engine_texts.LLM_FAILED for s in stack.fake.sent_to(user)), 10
+            lambda: any(s.text == say(Say.LLM_FAILED, "en") for s in stack.fake.sent_to(user)), 10
         )
     assert inside.connections == 0
     assert not any(MARKER in str(call.params) for call in stack.fake.calls)

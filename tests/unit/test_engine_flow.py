@@ -178,7 +178,7 @@ def test_delay_sends_text_schedules_and_resumes_at_goto_when_the_timer_fires():
     # an unknown / stale timer changes nothing, text gets a hint
     assert step(c, student.state, TimerFired("w999"), T0) == (student.state, [])
     state, hint = step(c, student.state, Text("hello?"), T0)
-    assert state == student.state and "позже" in texts(hint)[0]
+    assert state == student.state and "later" in texts(hint)[0]
     assert texts(student.wait_for_timer()) == ["Day 2"]
     assert student.state.waits == ()
     # firing the same timer twice does nothing
@@ -230,7 +230,7 @@ def test_miniapp_offers_web_app_and_continue_buttons():
         "MARKDOWN",
         (
             InlineButton("Launch", web_app_url="https://x.org/app?lang=ru&question=app%201"),
-            InlineButton("Продолжить", data=f"{seq}:0"),
+            InlineButton("Continue", data=f"{seq}:0"),
         ),
         True,
     )
@@ -240,7 +240,7 @@ def test_miniapp_offers_web_app_and_continue_buttons():
 
     skipper = Student(c)
     skipper.start()
-    assert texts(skipper.press("Продолжить")) == ["After"]
+    assert texts(skipper.press("Continue")) == ["After"]
 
 
 def test_stop_cancels_timers_and_finishes_as_stopped():

@@ -87,7 +87,7 @@ def test_voice_answer_is_echoed_and_checked_like_text():
     )
     student.start()
     effects = student.speak("москва")
-    assert texts(effects) == ["🎤 Распознано: москва", "Да", "After"]
+    assert texts(effects) == ["🎤 I heard: москва", "Да", "After"]
 
 
 def test_voice_without_transcription_asks_to_type_and_keeps_waiting():
@@ -96,4 +96,4 @@ def test_voice_without_transcription_asks_to_type_and_keeps_waiting():
     student.start()
     state, effects = step(c, student.state, Voice(None), T0)
     assert state == student.state
-    assert "текстом" in texts(effects)[0]
+    assert "type it" in texts(effects)[0]

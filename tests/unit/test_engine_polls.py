@@ -96,7 +96,7 @@ def test_text_while_poll_awaited_gets_a_hint():
     student = Student(c)
     student.start()
     state, effects = step(c, student.state, Text("Essential"), T0)
-    assert state == student.state and "опрос" in texts(effects)[0]
+    assert state == student.state and "poll" in texts(effects)[0]
 
 
 def test_question_is_a_regular_unscored_poll_with_feedback():
