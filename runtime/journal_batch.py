@@ -30,6 +30,7 @@ from engine import step
 from engine.effects import SendText
 from engine.events import Event, TimerFired
 from engine.events import Start as StartEvent
+from engine.personal_texts import Student
 from engine.state import RunState
 from runtime import effect_codec
 from runtime.admission import Admission, Grant, Start, admit_grants, admit_starts
@@ -74,6 +75,7 @@ from storage.inbox_events import (
     TimerDue,
 )
 from storage.models import RunStatus
+from storage.webhooks import HookEvent, hook_event, record_events
 
 log = logging.getLogger(__name__)
 
@@ -111,6 +113,7 @@ class Batch:
         # (run id, account id) by the status they end with
         self._stops: dict[RunStatus, list[tuple[int, int]]] = {}
         self._repins: list[tuple[int, int, int]] = []  # (run id, account id, version id)
+        self._hooks: list[HookEvent] = []  # for the accounts' webhooks, in this transaction
 
     async def run(self, *, failed: str | None = None) -> dict[Item, Any]:
         """`failed`: settle the (handle) items as failed with this error instead."""
@@ -190,6 +193,7 @@ class Batch:
         await self._conn.repin_runs(self._repins)
         await self._conn.record_errors(self._errors, self._now)
         await self._conn.write_runs(self._writes)
+        await record_events(self._conn.execute, self._hooks)
         pending = await self._conn.enqueue(
             self._messages, [(h.bot.account_id, h.bot.bot_id, h.chat_id) for h in claimed]
         )
@@ -230,6 +234,8 @@ class Batch:
         """Queue what the admissions say; the runs they begin, by chat."""
         begun: dict[ChatKey, ActiveRun] = {}
         for handle, admission in zip(handles, decided, strict=True):
+            if admission.stop is not None:
+                self._hook(admission.stop, "run.stopped", status=RunStatus.STOPPED.value)
             for payload in admission.messages:
                 self._messages.append(
                     NewMessage(
@@ -238,7 +244,9 @@ class Batch:
                 )
             new = admission.begin
             if new is not None and admission.begun is not None:
-                begun[(new.bot_id, new.chat_id)] = ActiveRun(
+                inbound = handle.arrival.inbound
+                student = inbound.student if inbound is not None else None
+                run = ActiveRun(
                     admission.begun,
                     new.account_id,
                     new.bot_id,
@@ -247,7 +255,12 @@ class Batch:
                     new.course_version_id,
                     0,
                     {},
+                    student.first_name if student is not None else None,
+                    student.username if student is not None else None,
+                    new.user_id,
                 )
+                begun[(new.bot_id, new.chat_id)] = run
+                self._hook(run, "run.started")
         return begun
 
     def _begin(self, handle: HandleItem, run: ActiveRun | None) -> tuple[bool, RunPosition | None]:
@@ -386,6 +399,7 @@ class Batch:
         """End the run (as `stopped` unless told): its timers cancelled, its unsent messages
         dropped."""
         self._stops.setdefault(status, []).append((run.id, run.account_id))
+        self._hook(run, "run.stopped", status=status.value)
         self._new_states[(run.bot_id, run.chat_id)] = None
         return RunPosition(run.id, None, True)
 
@@ -409,7 +423,8 @@ class Batch:
         chat = (run.bot_id, run.chat_id)
         # No state from the database: it said the one we hold is current.
         before = self._known[chat].state if run.state is None else _load_state(run.state)
-        state, effects = step(course, before, event, self._now)
+        student = Student(run.first_name, run.username)
+        state, effects = step(course, before, event, self._now, student)
         writes = plan_step(state, effects)
         self._keep(run, writes)
         finished = writes.finish_status is not None
@@ -442,6 +457,23 @@ class Batch:
             self._writes.lines.append((account_id, run.id, line))
         for payload in writes.messages:
             self._messages.append(NewMessage(account_id, run.bot_id, run.chat_id, run.id, payload))
+        for event_type, data in writes.hooks:
+            self._hook(run, event_type, **data)
+        if writes.finish_status == RunStatus.COMPLETED.value:
+            self._hook(run, "run.completed", status=writes.finish_status)
+        elif writes.finish_status is not None:
+            self._hook(run, "run.stopped", status=writes.finish_status)
+
+    def _hook(self, run: ActiveRun, event_type: str, **data: Any) -> None:
+        """An event about `run` for the account's webhooks, written with the batch."""
+        facts = {
+            "run_id": run.id,
+            "deployment_id": run.deployment_id,
+            "bot_id": run.bot_id,
+            "chat_id": run.chat_id,
+            "telegram_user_id": run.telegram_user_id,
+        }
+        self._hooks.append(hook_event(run.account_id, event_type, self._now, facts | data))
 
 
 # Events that stop or move a run without stepping it: they need no parsed course.

@@ -102,11 +102,13 @@ _LOCK_ACTIVE_RUNS = """
 SELECT r.id, r.account_id, r.bot_id, r.chat_id, r.deployment_id, r.course_version_id,
        r.state_version,
        CASE WHEN r.id = c.known_run AND r.state_version = c.known_version THEN NULL
-            ELSE r.state::text END AS state
+            ELSE r.state::text END AS state,
+       p.first_name, p.username, r.telegram_user_id
 FROM run r
 JOIN unnest($1::bigint[], $2::bigint[], $3::bigint[], $4::bigint[], $5::int[])
      AS c(account_id, bot_id, chat_id, known_run, known_version)
   ON r.bot_id = c.bot_id AND r.chat_id = c.chat_id AND r.account_id = c.account_id
+LEFT JOIN participant p ON p.account_id = r.account_id AND p.id = r.participant_id
 WHERE r.is_active
 ORDER BY r.id
 FOR UPDATE OF r
@@ -209,7 +211,8 @@ class NewUpdate(NamedTuple):
 
 
 class ActiveRun(NamedTuple):
-    """A chat's active run, locked; `state` None: the caller said it holds this version."""
+    """A chat's active run, locked; `state` None: the caller said it holds this version.
+    `first_name`/`username`: the student's, as last seen (for personal texts)."""
 
     id: int
     account_id: int
@@ -219,6 +222,9 @@ class ActiveRun(NamedTuple):
     course_version_id: int
     state_version: int
     state: dict[str, Any] | None
+    first_name: str | None = None
+    username: str | None = None
+    telegram_user_id: int | None = None
 
 
 class RunQuery(NamedTuple):
@@ -396,6 +402,9 @@ class BatchConnection:
                 r["course_version_id"],
                 r["state_version"],
                 orjson.loads(r["state"]) if r["state"] is not None else None,
+                r["first_name"],
+                r["username"],
+                r["telegram_user_id"],
             )
             for r in found
         }

@@ -81,7 +81,7 @@ def enter(ctx: Draft, element: DialogElement) -> Outcome:
 
 def react(ctx: Draft, element: DialogElement, event: object) -> Outcome:
     if isinstance(event, Text):
-        ctx.effects.append(Record(element.id, "user", event.text))
+        ctx.effects.append(Record(element.id, "user", event.text, answer=True))
         _append(ctx, element, DialogMessage("user", event.text))
         return _ask(ctx, element)
     if isinstance(event, LLMFailed):
