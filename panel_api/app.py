@@ -33,6 +33,7 @@ from panel_api.routers import (
     runs,
     students,
     tokens,
+    webhooks,
 )
 from panel_api.web import mount_web
 
@@ -52,6 +53,7 @@ ROUTERS = (
     students,
     analytics,
     audit_log,
+    webhooks,
 )
 
 
