@@ -36,9 +36,9 @@ POLL_TYPES = ("quiz", "question", "multi_choice")
 # Texts the student is sent as messages or captions, so personal texts apply to them
 # (a poll's `text` is its question: Telegram shows it as is).
 PERSONAL_FIELDS = ("text", "no_mistakes", "continue_text")
-# Single-brace names that mean something else where they occur: a test's totals, a dialog's
-# stop marker.
-_OTHER_BRACE_NAMES = {"test": ("score", "maxscore"), "dialog": ("STOP",)}
+# Single-brace names old courses use for something else: a test's totals (also mentioned in
+# the prose of messages that explain tests), a dialog's stop marker.
+_OTHER_BRACE_NAMES = ("score", "maxscore", "STOP")
 
 # Same shape as the engine's dialog prompt variables: {{id}}, {{N]id}}, {{id[M}}.
 PROMPT_VARIABLE = re.compile(r"\{\{\s*(?:\d+\s*\]\s*)?([^\s\[\]{}]+?)\s*(?:\[\s*\d+\s*)?\}\}")
@@ -376,7 +376,7 @@ class ElementBuilder:
         """`{{id}}` is checked once every id is known; a `{name}` that is neither the
         student's name nor a name the element gives a meaning is a warning now (it is sent
         as written, as old courses with braces in their prose need)."""
-        known = (*STUDENT_NAMES, *_OTHER_BRACE_NAMES.get(element_type, ()))
+        known = (*STUDENT_NAMES, *_OTHER_BRACE_NAMES)
         for key in PERSONAL_FIELDS:
             if key == "text" and element_type in POLL_TYPES:
                 continue
