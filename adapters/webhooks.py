@@ -83,6 +83,7 @@ class WebhookDelivery:
         self._clock = clock
         self._busy: dict[int, int] = {}  # account id -> attempts in flight here
         self._inflight: set[asyncio.Task[None]] = set()
+        self._freed = asyncio.Event()  # an attempt ended: there may be room for more
         self._task: asyncio.Task[None] | None = None
 
     def start(self) -> None:
@@ -98,18 +99,24 @@ class WebhookDelivery:
         await asyncio.gather(*self._inflight, return_exceptions=True)
 
     async def _loop(self) -> None:
+        """A round every `interval_s`, and at once whenever an attempt ends (a backlog
+        drains as fast as the endpoints answer, within the bounds)."""
         while True:
+            self._freed.clear()
             try:
                 await self.run_once(wait=False)
             except Exception:
                 log.exception("webhook delivery round failed")
-            await asyncio.sleep(self.settings.interval_s)
+            try:
+                async with asyncio.timeout(self.settings.interval_s):
+                    await self._freed.wait()
+            except TimeoutError:
+                pass
 
     async def run_once(self, *, wait: bool = True) -> int:
         """Claim what is due and start its attempts; how many were started. `wait`: return
         only when they are all done."""
         free = self.settings.concurrency - len(self._inflight)
-        busy = [a for a, n in self._busy.items() if n >= self.settings.per_account]
         if free <= 0:
             return 0
         now = self._clock()
@@ -119,7 +126,7 @@ class WebhookDelivery:
                 now,
                 limit=free,
                 per_account=self.settings.per_account,
-                busy=busy,
+                inflight=dict(self._busy),
                 lease=self.settings.lease,
             )
         tasks = []
@@ -145,6 +152,7 @@ class WebhookDelivery:
                 self._busy[delivery.account_id] = left
             else:
                 self._busy.pop(delivery.account_id, None)
+            self._freed.set()
 
     async def _post(self, delivery: webhooks.Claimed) -> tuple[int | None, str | None]:
         """(HTTP status, our words for what went wrong); the endpoint's own answer is never

@@ -224,7 +224,8 @@ class Claimed:
 _NAME_ACCOUNTS = text("SELECT set_config('app.account_ids', :ids, true)")
 _CLAIM = text(
     "SELECT id, account_id FROM "
-    "sys_claim_webhook_deliveries(:now, :limit, :per_account, CAST(:busy AS bigint[]))"
+    "sys_claim_webhook_deliveries(:now, :limit, :per_account, "
+    "CAST(:busy AS bigint[]), CAST(:inflight AS integer[]))"
 )
 _TAKE = text("""
 UPDATE webhook_delivery d
@@ -242,18 +243,21 @@ async def claim(
     *,
     limit: int,
     per_account: int,
-    busy: Sequence[int],
+    inflight: Mapping[int, int],
     lease: timedelta,
 ) -> list[Claimed]:
     """Claim up to `limit` due deliveries in the caller's system transaction, at most
-    `per_account` of one account and none of `busy` accounts; until `now + lease` no other
-    runner takes them (a runner that dies mid-attempt leaves them due again after that)."""
-    found = (
-        await session.execute(
-            _CLAIM,
-            {"now": now, "limit": limit, "per_account": per_account, "busy": list(busy)},
-        )
-    ).all()
+    `per_account` of one account counting the caller's `inflight` attempts (account id ->
+    how many); until `now + lease` no other runner takes them (a runner that dies
+    mid-attempt leaves them due again after that)."""
+    params = {
+        "now": now,
+        "limit": limit,
+        "per_account": per_account,
+        "busy": list(inflight),
+        "inflight": list(inflight.values()),
+    }
+    found = (await session.execute(_CLAIM, params)).all()
     if not found:
         return []
     accounts = "{" + ",".join(str(a) for a in sorted({row.account_id for row in found})) + "}"

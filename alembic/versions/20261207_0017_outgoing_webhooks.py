@@ -27,27 +27,30 @@ depends_on: str | Sequence[str] | None = None
 CURRENT_ACCOUNT = "NULLIF(current_setting('app.account_id', true), '')::bigint"
 CURRENT_ACCOUNTS = "NULLIF(current_setting('app.account_ids', true), '')::bigint[]"
 TABLES = ("webhook_endpoint", "webhook_delivery")
+CLAIM_SIGNATURE = "sys_claim_webhook_deliveries(timestamptz, integer, integer, bigint[], integer[])"
 
-# Due deliveries, at most `p_per_account` of each account and none of the accounts the
-# caller is still busy with, oldest first. The ranking reads the due rows without locks; the
-# lock (SKIP LOCKED) is taken on the picked ones only.
+# Due deliveries, oldest first, at most `p_per_account` of each account counting the
+# `p_inflight` attempts the caller still has going for the accounts in `p_busy`. The ranking
+# reads the due rows without locks; the lock (SKIP LOCKED) is taken on the picked ones only.
 _CLAIM = """
 CREATE FUNCTION sys_claim_webhook_deliveries(
-    p_now timestamptz, p_limit integer, p_per_account integer, p_busy bigint[]
+    p_now timestamptz, p_limit integer, p_per_account integer, p_busy bigint[],
+    p_inflight integer[]
 )
 RETURNS TABLE (id bigint, account_id bigint)
 LANGUAGE sql VOLATILE SECURITY DEFINER SET search_path = {schema}, pg_temp AS $$
     SELECT d.id, d.account_id FROM webhook_delivery d
     WHERE d.id IN (
         SELECT ranked.id FROM (
-            SELECT w.id, row_number() OVER (
+            SELECT w.id, w.account_id, row_number() OVER (
                 PARTITION BY w.account_id ORDER BY w.next_attempt_at, w.id
             ) AS place
             FROM webhook_delivery w
             WHERE w.status = 'pending' AND w.next_attempt_at <= p_now
-              AND NOT (w.account_id = ANY (p_busy))
         ) ranked
-        WHERE ranked.place <= p_per_account
+        LEFT JOIN unnest(p_busy, p_inflight) AS b(account_id, n)
+          ON b.account_id = ranked.account_id
+        WHERE ranked.place <= p_per_account - COALESCE(b.n, 0)
     )
       AND d.status = 'pending' AND d.next_attempt_at <= p_now
       AND EXISTS (SELECT 1 FROM account a WHERE a.id = d.account_id AND a.deleted_at IS NULL)
@@ -148,15 +151,10 @@ def upgrade() -> None:
             f"USING (account_id = ANY ((SELECT {CURRENT_ACCOUNTS})::bigint[]))"
         )
     op.execute(_CLAIM.format(schema=f'"{_schema()}"'))
-    op.execute(
-        "REVOKE ALL ON FUNCTION "
-        "sys_claim_webhook_deliveries(timestamptz, integer, integer, bigint[]) FROM PUBLIC"
-    )
+    op.execute(f"REVOKE ALL ON FUNCTION {CLAIM_SIGNATURE} FROM PUBLIC")
 
 
 def downgrade() -> None:
-    op.execute(
-        "DROP FUNCTION sys_claim_webhook_deliveries(timestamptz, integer, integer, bigint[])"
-    )
+    op.execute(f"DROP FUNCTION {CLAIM_SIGNATURE}")
     for table in reversed(TABLES):
         op.drop_table(table)

@@ -4,6 +4,7 @@ accounts and the outbound policy at save. Personal texts ride along (the same co
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import hmac
 import json
@@ -294,3 +295,41 @@ async def test_an_internal_address_is_refused_at_save(db, secret_box, make_accou
             listed = await client.get(f"/api/v1/accounts/{account_id}/webhooks", headers=headers)
             assert listed.json() == []
         assert inside.connections == 0
+
+
+async def test_a_slow_endpoint_does_not_hold_up_another_accounts_events(
+    db, secret_box, make_account
+):
+    """Account A's endpoint takes 3 s per answer and has 12 events waiting; account B's one
+    event is delivered at once, and A never has more than its share of attempts going."""
+    owner_a, owner_b = new_user(), new_user()
+    a = await make_account(owner_telegram_user_id=owner_a)
+    b = await make_account(owner_telegram_user_id=owner_b)
+    async with Listener(body=b"{}", delay=3.0) as slow, Listener(body=b"{}") as fast:
+        allow = f"127.0.0.1:{slow.port},127.0.0.1:{fast.port}"
+        outbound = OutboundClient.allowing(AllowList.parse(allow))
+        try:
+            ctx = panel_context(db, secret_box, outbound=outbound)
+            async with panel_client(ctx) as client:
+                await add_endpoint(client, await user_headers(ctx, owner_a), a, slow.url("/h"))
+                await add_endpoint(client, await user_headers(ctx, owner_b), b, fast.url("/h"))
+            now = datetime.now(UTC)
+            for _ in range(12):
+                await _one_event(db, a, now)
+            await _one_event(db, b, now + timedelta(milliseconds=1))  # the last one due
+            settings = DeliverySettings(per_account=2, concurrency=8, interval_s=0.1)
+            loop = WebhookDelivery(db, secret_box, outbound, settings)
+            loop.start()
+            try:
+                began = time.monotonic()
+                while not fast.requests:
+                    assert time.monotonic() - began < 2.0, "B waited behind A"
+                    await asyncio.sleep(0.02)
+                await asyncio.sleep(1.0)  # A's first two are still being answered
+                assert slow.connections == 2
+                [delivered] = await deliveries(db, b)
+                assert delivered.status == "delivered"
+            finally:
+                await loop.stop()
+        finally:
+            await outbound.aclose()
