@@ -465,7 +465,10 @@ class Batch:
             self._hook(run, "run.stopped", status=writes.finish_status)
 
     def _hook(self, run: ActiveRun, event_type: str, **data: Any) -> None:
-        """An event about `run` for the account's webhooks, written with the batch."""
+        """An event about `run` for the account's webhooks, written with the batch (an
+        account without endpoints costs no statement)."""
+        if not run.hooked:
+            return
         facts = {
             "run_id": run.id,
             "deployment_id": run.deployment_id,

@@ -103,7 +103,9 @@ SELECT r.id, r.account_id, r.bot_id, r.chat_id, r.deployment_id, r.course_versio
        r.state_version,
        CASE WHEN r.id = c.known_run AND r.state_version = c.known_version THEN NULL
             ELSE r.state::text END AS state,
-       p.first_name, p.username, r.telegram_user_id
+       p.first_name, p.username, r.telegram_user_id,
+       EXISTS (SELECT 1 FROM webhook_endpoint w
+               WHERE w.account_id = r.account_id AND w.active) AS hooked
 FROM run r
 JOIN unnest($1::bigint[], $2::bigint[], $3::bigint[], $4::bigint[], $5::int[])
      AS c(account_id, bot_id, chat_id, known_run, known_version)
@@ -212,7 +214,9 @@ class NewUpdate(NamedTuple):
 
 class ActiveRun(NamedTuple):
     """A chat's active run, locked; `state` None: the caller said it holds this version.
-    `first_name`/`username`: the student's, as last seen (for personal texts)."""
+    `first_name`/`username`: the student's, as last seen (for personal texts). `hooked`:
+    the account has a webhook endpoint, so the run's events are worth writing (True when not
+    known)."""
 
     id: int
     account_id: int
@@ -225,6 +229,7 @@ class ActiveRun(NamedTuple):
     first_name: str | None = None
     username: str | None = None
     telegram_user_id: int | None = None
+    hooked: bool = True
 
 
 class RunQuery(NamedTuple):
@@ -405,6 +410,7 @@ class BatchConnection:
                 r["first_name"],
                 r["username"],
                 r["telegram_user_id"],
+                r["hooked"],
             )
             for r in found
         }
