@@ -225,13 +225,21 @@ class Batch:
             assert isinstance(access, AccessGranted)
             current = runs.get((handle.bot.bot_id, handle.chat_id))
             paid.append(Grant(handle.bot, handle.chat_id, access, current))
-        decided += await admit_grants(self._conn, paid) if paid else []
-        return self._admitted([*starts, *grants], decided)
+        granted = await admit_grants(self._conn, paid) if paid else []
+        # A grant has no update to name its student: their names come from the database.
+        names = await self._conn.student_names(
+            (a.begin.account_id, a.begin.user_id) for a in granted if a.begin is not None
+        )
+        return self._admitted([*starts, *grants], decided + granted, names)
 
     def _admitted(
-        self, handles: list[HandleItem], decided: list[Admission]
+        self,
+        handles: list[HandleItem],
+        decided: list[Admission],
+        names: dict[tuple[int, int], tuple[str | None, str | None]],
     ) -> dict[ChatKey, ActiveRun]:
-        """Queue what the admissions say; the runs they begin, by chat."""
+        """Queue what the admissions say; the runs they begin, by chat (with the student's
+        names: from the update, else `names`)."""
         begun: dict[ChatKey, ActiveRun] = {}
         for handle, admission in zip(handles, decided, strict=True):
             if admission.stop is not None:
@@ -245,7 +253,11 @@ class Batch:
             new = admission.begin
             if new is not None and admission.begun is not None:
                 inbound = handle.arrival.inbound
-                student = inbound.student if inbound is not None else None
+                first_name, username = (
+                    (inbound.student.first_name, inbound.student.username)
+                    if inbound is not None
+                    else names.get((new.account_id, new.user_id), (None, None))
+                )
                 run = ActiveRun(
                     admission.begun,
                     new.account_id,
@@ -255,8 +267,8 @@ class Batch:
                     new.course_version_id,
                     0,
                     {},
-                    student.first_name if student is not None else None,
-                    student.username if student is not None else None,
+                    first_name,
+                    username,
                     new.user_id,
                 )
                 begun[(new.bot_id, new.chat_id)] = run

@@ -116,6 +116,12 @@ ORDER BY r.id
 FOR UPDATE OF r
 """
 
+_STUDENT_NAMES = """
+SELECT p.account_id, p.telegram_user_id, p.first_name, p.username FROM participant p
+JOIN unnest($1::bigint[], $2::bigint[]) AS s(account_id, user_id)
+  ON p.account_id = s.account_id AND p.telegram_user_id = s.user_id
+"""
+
 _COURSE_ELEMENTS = """
 SELECT v.id, v.elements::text AS elements FROM course_version v
 JOIN unnest($1::bigint[], $2::bigint[]) AS s(id, account_id)
@@ -412,6 +418,19 @@ class BatchConnection:
                 r["telegram_user_id"],
                 r["hooked"],
             )
+            for r in found
+        }
+
+    async def student_names(
+        self, students: Iterable[tuple[int, int]]
+    ) -> dict[tuple[int, int], tuple[str | None, str | None]]:
+        """(account id, Telegram user id) -> (first name, username) of those known."""
+        rows = sorted(set(students))
+        if not rows:
+            return {}
+        found = await self.fetch(_STUDENT_NAMES, *columns(rows, 2))
+        return {
+            (r["account_id"], r["telegram_user_id"]): (r["first_name"], r["username"])
             for r in found
         }
 
