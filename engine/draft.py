@@ -22,7 +22,7 @@ from engine.effects import (
 )
 from engine.frozen import FrozenMap
 from engine.model import BaseElement, Course, DialogElement, MessageElement
-from engine.personal_texts import PersonalFacts, Student, personalize
+from engine.personal_texts import Student, facts_of, personalize
 from engine.state import (
     Awaiting,
     DialogMessage,
@@ -196,8 +196,7 @@ class Draft:
         step time, so what the outbox and the conversation log keep is what was sent."""
         if "{" not in text:
             return text
-        answers = {element_id: answer.text for element_id, answer in self.answers.items()}
-        return personalize(text, PersonalFacts(self.student, answers), parse_mode)
+        return personalize(text, facts_of(self.student, self.answers), parse_mode)
 
     def record_user(self, element_id: str, text: str) -> None:
         """Log a user action (button press) that is not an answer."""

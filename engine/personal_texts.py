@@ -25,6 +25,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Literal
 
+from engine.state import ScoredAnswer
+
 #: The student's own names a text may use in single braces.
 STUDENT_NAMES = ("first_name", "username")
 
@@ -62,6 +64,14 @@ class PersonalFacts:
         if key == "username":
             return self.student.username or ""
         return None
+
+
+def facts_of(student: Student | None, answers: Mapping[str, ScoredAnswer]) -> PersonalFacts:
+    """The facts of a run: the student's names and its latest answers (`RunState.answers`);
+    what a broadcast or a reminder passes for a student with a run."""
+    return PersonalFacts(
+        student or Student(), {element_id: answer.text for element_id, answer in answers.items()}
+    )
 
 
 @dataclass(frozen=True, slots=True)
