@@ -17,12 +17,13 @@ import pytest
 from sqlalchemy import select
 
 from adapters.webhooks import DeliverySettings, WebhookDelivery
+from storage import inbox_events
 from storage.models import WebhookDelivery as DeliveryRow
 from storage.outbound import AllowList, OutboundClient
 from storage.webhooks import hook_event, record_events, session_execute
 from tests.fakes.listener import Listener
 from tests.integration import test_runtime_e2e as e2e
-from tests.integration.runtime_support import Autopilot, ShiftableClock
+from tests.integration.runtime_support import Autopilot, ShiftableClock, active_run
 from tests.integration.test_panel_support import panel_client, panel_context, user_headers
 from tests.integration.test_runtime_e2e import new_user, provision_source
 
@@ -333,3 +334,31 @@ async def test_a_slow_endpoint_does_not_hold_up_another_accounts_events(
                 await loop.stop()
         finally:
             await outbound.aclose()
+
+
+async def test_a_run_stopped_from_the_panel_is_reported_once(
+    stack, db, secret_box, make_account, receiver
+):
+    owner = new_user()
+    account_id = await make_account(owner_telegram_user_id=owner)
+    ctx = panel_context(db, secret_box, outbound=receiver.outbound)
+    async with panel_client(ctx) as client:
+        await add_endpoint(
+            client, await user_headers(ctx, owner), account_id, receiver.url, ["run.stopped"]
+        )
+    course = await provision_source(stack, db, secret_box, account_id, COURSE, "stops")
+    student = new_user()
+    pilot = Autopilot(stack.fake, db, course, student)
+    await pilot.start()
+    run = await active_run(db, account_id, course.bot_id, student)
+    assert run is not None
+    async with db.tenant(account_id) as session:
+        assert await inbox_events.stop_run(session, account_id, run.id)
+    deadline = time.monotonic() + 10
+    while not (rows := await deliveries(db, account_id)):
+        assert time.monotonic() < deadline, "no run.stopped event"
+        await asyncio.sleep(0.1)
+    [row] = rows
+    event = json.loads(row.body)
+    assert event["type"] == "run.stopped"
+    assert event["data"]["run_id"] == run.id and event["data"]["status"] == "stopped"
