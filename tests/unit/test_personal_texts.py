@@ -9,9 +9,9 @@ import pytest
 
 from courses.loader import load_course
 from engine import step
-from engine.effects import Record, SendMedia, SendText
+from engine.effects import AskLLM, Record, SendMedia, SendText
 from engine.events import Start, Text
-from engine.model import Course, InputElement, MessageElement
+from engine.model import Course, DialogElement, InputElement, MessageElement
 from engine.personal_texts import PersonalFacts, Student, names_used, personalize
 from engine.state import RunState
 from tests.course_files import legacy_courses
@@ -133,3 +133,14 @@ def test_legacy_courses_get_no_personal_text_warnings(path: Path):
         for w in result.warnings
         if "a text can use" in w.message or "names no element, so" in w.message
     ] == []
+
+
+def test_a_dialog_opening_reaches_the_model_with_the_name_put_in():
+    course = Course(
+        elements=(
+            DialogElement(id="d", text="Hi {first_name}!", prompt="Be kind.", auto_start=True),
+        )
+    )
+    _, effects = step(course, RunState.new(), Start(), T0, Student(first_name="<Ann>"))
+    [ask] = [e for e in effects if isinstance(e, AskLLM)]
+    assert ask.messages[-1] == {"role": "assistant", "content": "Hi <Ann>!"}
