@@ -84,6 +84,7 @@ async def test_owner_adds_an_endpoint_sees_the_secret_once_and_replays(
         log = await browser.get(f"{base}/{endpoint.id}")
         text = text_of(log.text)
         assert "run.completed" in text and delivered in text and replay in text
+        assert "&#34;type&#34;:&#34;run.completed&#34;" in log.text  # the body, escaped
         [delivery] = await webhooks_of(db, account_id, endpoint.id)
         replayed = await browser.post(
             f"{base}/{endpoint.id}/deliveries/{delivery.id}/replay", follow=True
