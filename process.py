@@ -18,6 +18,7 @@ from adapters.payments import PaymentsConfig, PaymentService, payments_router
 from adapters.telegram.bot_runtime import RuntimeOptions
 from adapters.telegram.runtime import TelegramRuntime, utc_now
 from adapters.telegram.sender import RateLimits
+from adapters.webhooks import WebhookDelivery
 from courses.workers import CourseWorkers
 from observability.metrics import install_log_counter, metrics_router
 from panel_api.app import create_app
@@ -40,12 +41,15 @@ class Process:
     payments: PaymentService
     outbound: OutboundClient
     workers: CourseWorkers
+    webhooks: WebhookDelivery
 
     async def start(self) -> None:
         await self.workers.start()
         await self.runtime.start()
+        self.webhooks.start()
 
     async def stop(self) -> None:
+        await self.webhooks.stop()
         await self.runtime.stop()
         await self.workers.close()
         await self.llm.close()
@@ -142,4 +146,5 @@ async def build_process(settings: Settings) -> Process:
     app.include_router(payments_router(payments))
     app.include_router(metrics_router(lambda: runtime.pool.hosted, lambda: runtime.journal.queued))
     install_log_counter()
-    return Process(app, db, redis, runtime, llm, payments, outbound, workers)
+    webhooks = WebhookDelivery(db, box, outbound, clock=utc_now)
+    return Process(app, db, redis, runtime, llm, payments, outbound, workers, webhooks)

@@ -1,8 +1,8 @@
 """Build one engine element from its YAML mapping, reporting every problem it has.
 
 Cross-element checks (goto targets, test/revision prefixes, dialog prompt variables) need
-the whole course, so the builder only collects what it saw in `references`, `prefixes` and
-`prompt_refs`; the loader checks them once all elements are known.
+the whole course, so the builder only collects what it saw in `references`, `prefixes`,
+`prompt_refs` and `personal_refs`; the loader checks them once all elements are known.
 """
 
 from __future__ import annotations
@@ -29,8 +29,16 @@ from engine.model import (
     Option,
     field_for_yaml_key,
 )
+from engine.personal_texts import STUDENT_NAMES, names_used
 
 POLL_TYPES = ("quiz", "question", "multi_choice")
+
+# Texts the student is sent as messages or captions, so personal texts apply to them
+# (a poll's `text` is its question: Telegram shows it as is).
+PERSONAL_FIELDS = ("text", "no_mistakes", "continue_text")
+# Single-brace names old courses use for something else: a test's totals (also mentioned in
+# the prose of messages that explain tests), a dialog's stop marker.
+_OTHER_BRACE_NAMES = ("score", "maxscore", "STOP")
 
 # Same shape as the engine's dialog prompt variables: {{id}}, {{N]id}}, {{id[M}}.
 PROMPT_VARIABLE = re.compile(r"\{\{\s*(?:\d+\s*\]\s*)?([^\s\[\]{}]+?)\s*(?:\[\s*\d+\s*)?\}\}")
@@ -52,6 +60,7 @@ class ElementBuilder:
     references: list[Reference] = field(default_factory=list)
     prefixes: list[Reference] = field(default_factory=list)
     prompt_refs: list[Reference] = field(default_factory=list)
+    personal_refs: list[Reference] = field(default_factory=list)
 
     def build(self, element_id: str, line: int, node: Node) -> Element | None:
         """The element, or None when it has errors (they are in the sink by then)."""
@@ -350,11 +359,42 @@ class ElementBuilder:
             self.prefixes.append(
                 Reference(values["prefix"], reader.element_id, "prefix", fields["prefix"].line)
             )
+        self._check_personal_texts(reader, element_type, fields, values)
         if element_type == "dialog" and "prompt" in values:
             for match in PROMPT_VARIABLE.finditer(values["prompt"]):
                 self.prompt_refs.append(
                     Reference(match.group(1), reader.element_id, "prompt", fields["prompt"].line)
                 )
+
+    def _check_personal_texts(
+        self,
+        reader: FieldReader,
+        element_type: str,
+        fields: dict[str, Entry],
+        values: dict[str, Any],
+    ) -> None:
+        """`{{id}}` is checked once every id is known; a `{name}` that is neither the
+        student's name nor a name the element gives a meaning is a warning now (it is sent
+        as written, as old courses with braces in their prose need)."""
+        known = (*STUDENT_NAMES, *_OTHER_BRACE_NAMES)
+        for key in PERSONAL_FIELDS:
+            if key == "text" and element_type in POLL_TYPES:
+                continue
+            value = values.get(key)
+            if not isinstance(value, str) or key not in fields:
+                continue
+            for use in names_used(value):
+                if use.kind == "element":
+                    self.personal_refs.append(
+                        Reference(use.key, reader.element_id, key, fields[key].line)
+                    )
+                elif use.key not in known:
+                    reader.warning(
+                        f"{{{use.key}}} is not a name a text can use ({{first_name}}, "
+                        "{username} or {{element_id}}): it is sent as written",
+                        key,
+                        fields[key].line,
+                    )
 
     def _check_poll(
         self,

@@ -151,6 +151,15 @@ def _check_references(builder: ElementBuilder, known: set[str], sink: Diagnostic
                 field=ref.field,
                 line=ref.line,
             )
+    for ref in builder.personal_refs:
+        if ref.target not in known:
+            sink.warning(
+                f"{{{{{ref.target}}}}} names no element, so it is always empty; "
+                "use the id of an earlier element whose answer to show",
+                element_id=ref.element_id,
+                field=ref.field,
+                line=ref.line,
+            )
 
 
 def _warn_about_loops(course: Course, builder: ElementBuilder, sink: DiagnosticSink) -> None:

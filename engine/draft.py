@@ -22,6 +22,7 @@ from engine.effects import (
 )
 from engine.frozen import FrozenMap
 from engine.model import BaseElement, Course, DialogElement, MessageElement
+from engine.personal_texts import Student, facts_of, personalize
 from engine.state import (
     Awaiting,
     DialogMessage,
@@ -75,13 +76,17 @@ class Draft:
         "revision",
         "seq",
         "status",
+        "student",
         "unattended",
         "waits",
     )
 
-    def __init__(self, course: Course, state: RunState, now: datetime) -> None:
+    def __init__(
+        self, course: Course, state: RunState, now: datetime, student: Student | None = None
+    ) -> None:
         self.course = course
         self.now = now
+        self.student = student or Student()
         self.current: str | None = state.current
         self.awaiting: Awaiting | None = state.awaiting
         self.seq = state.seq
@@ -168,6 +173,7 @@ class Draft:
         maxscore: float | None = None,
     ) -> None:
         """Send an element's main text, with its media (as caption) when it has any."""
+        text = self.personal(text, text_parse_mode(element))
         media = sendable_media(element.media)
         if media:
             self.effects.append(SendMedia(media, text, text_parse_mode(element), buttons))
@@ -180,9 +186,17 @@ class Draft:
     def say(self, element: BaseElement, text: str, buttons: tuple[InlineButton, ...] = ()) -> None:
         """Send a follow-up text of an element (feedback, wait_text, a question) without
         repeating its media."""
+        text = self.personal(text, text_parse_mode(element))
         link_preview = True if element.link_preview is None else element.link_preview
         self.effects.append(SendText(text, text_parse_mode(element), buttons, link_preview))
         self.effects.append(Record(element.id, "bot", text))
+
+    def personal(self, text: str, parse_mode: str | None) -> str:
+        """A course text with the student's names and answers so far put in: done here, at
+        step time, so what the outbox and the conversation log keep is what was sent."""
+        if "{" not in text:
+            return text
+        return personalize(text, facts_of(self.student, self.answers), parse_mode)
 
     def record_user(self, element_id: str, text: str) -> None:
         """Log a user action (button press) that is not an answer."""
@@ -196,5 +210,5 @@ class Draft:
         maxscore: float | None = None,
     ) -> None:
         """Log the student's answer and keep it as the element's latest answer."""
-        self.effects.append(Record(element_id, "user", text, score, maxscore))
+        self.effects.append(Record(element_id, "user", text, score, maxscore, answer=True))
         self.answers = self.answers.set(element_id, ScoredAnswer(text, score, maxscore))

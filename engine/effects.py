@@ -6,7 +6,7 @@ an album with buttons or an over-long caption is rendered is the adapter's busin
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Literal
 
@@ -90,13 +90,16 @@ class CancelWaits:
 
 @dataclass(frozen=True, slots=True)
 class Record:
-    """One line of the run's conversation log (analytics, reports, dialog context)."""
+    """One line of the run's conversation log (analytics, reports, dialog context).
+    `answer`: the student answered the element (not a mere button press to go on); it is
+    what the outside world hears of as an answer (outgoing webhooks), not part of the line."""
 
     element_id: str
     role: Literal["bot", "user"]
     text: str
     score: float | None = None
     maxscore: float | None = None
+    answer: bool = field(default=False, compare=False)
 
 
 @dataclass(frozen=True, slots=True)

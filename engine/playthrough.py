@@ -21,6 +21,7 @@ from typing import Literal
 from engine.effects import AskLLM, Effect, InlineButton, SendMedia, SendPoll, SendText
 from engine.events import Event, LLMFailed, LLMReply, PollAnswer, PollSent, Start, TimerFired
 from engine.model import Course
+from engine.personal_texts import Student
 from engine.progress import Waiting, waiting_for
 from engine.state import RunState
 from engine.step import step
@@ -46,7 +47,8 @@ def _no_show(effect: Effect) -> None:
 class Playthrough:
     """One student's run of `course`, starting at `now` (simulated: it moves only when a
     timer fires, to that timer's due time). Without a `chat_model` an `AskLLM` stays
-    unanswered: the caller sends `LLMReply` / `LLMFailed` itself."""
+    unanswered: the caller sends `LLMReply` / `LLMFailed` itself. `student`: the names
+    personal texts put in."""
 
     def __init__(
         self,
@@ -55,8 +57,10 @@ class Playthrough:
         *,
         show: Show = _no_show,
         chat_model: ChatModel | None = None,
+        student: Student | None = None,
     ) -> None:
         self.course = course
+        self.student = student
         self.now = now
         self.state = RunState.new()
         self.show = show
@@ -93,7 +97,7 @@ class Playthrough:
             event = queue.popleft()
             self._let_time_pass(event)
             self.fed.append((event, self.now))
-            self.state, produced = step(self.course, self.state, event, self.now)
+            self.state, produced = step(self.course, self.state, event, self.now, self.student)
             for effect in produced:
                 self.show(effect)
                 if isinstance(effect, SendText | SendMedia) and effect.buttons:

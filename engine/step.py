@@ -32,6 +32,7 @@ from engine.events import (
 from engine.limits import HALTED_NO_STUDENT_INPUT, MAX_UNATTENDED_STEPS
 from engine.model import Course
 from engine.outcomes import IGNORED, Choice, Fired, Goto, Outcome, Replay
+from engine.personal_texts import Student
 from engine.state import RunState
 from engine.texts import Say, say
 
@@ -65,7 +66,11 @@ _HINTS: dict[str, Say] = {
 
 
 def step(
-    course: Course, state: RunState, event: Event, now: datetime
+    course: Course,
+    state: RunState,
+    event: Event,
+    now: datetime,
+    student: Student | None = None,
 ) -> tuple[RunState, list[Effect]]:
     """Apply `event` to `state`; return the new state and the effects to execute in order.
 
@@ -73,17 +78,18 @@ def step(
     fresh run only; on a running or finished run it does nothing (restarts are the
     runtime's decision). `Stop` ends any unfinished run as "stopped". A run that would take
     more than MAX_UNATTENDED_STEPS steps since the student's last answer ends as "halted".
+    `student`: the names personal texts may use (engine/personal_texts.py).
     """
     if state.finished:
         return state, []
     if isinstance(event, Stop):
-        ctx = Draft(course, state, now)
+        ctx = Draft(course, state, now, student)
         ctx.finish("stopped")
         return ctx.result()
     if state.current is None:
         if not isinstance(event, Start):
             return state, []
-        ctx = Draft(course, state, now)
+        ctx = Draft(course, state, now, student)
         flow.proceed(ctx, Goto(course.elements[0].id if course.elements else None))
         return ctx.result()
     if state.current not in course:  # a state from another course version: nothing fits
@@ -91,20 +97,20 @@ def step(
     if isinstance(event, PollSent):
         return _poll_sent(state, event), []
     if isinstance(event, Voice):
-        return _voice(course, state, event, now)
-    return _react(course, state, event, now)
+        return _voice(course, state, event, now, student)
+    return _react(course, state, event, now, student)
 
 
 def _voice(
-    course: Course, state: RunState, event: Voice, now: datetime
+    course: Course, state: RunState, event: Voice, now: datetime, student: Student | None
 ) -> tuple[RunState, list[Effect]]:
     """Where text is awaited a voice message counts as text (the transcript is echoed so
     the student sees what was understood); without a transcript, ask to type."""
     if state.awaiting not in _FITS[Text]:
-        return _react(course, state, Text(event.transcript or ""), now)
+        return _react(course, state, Text(event.transcript or ""), now, student)
     if event.transcript is None:
         return state, [SendText(say(Say.TYPE_INSTEAD_OF_VOICE, course.language), None)]
-    new_state, effects = _react(course, state, Text(event.transcript), now)
+    new_state, effects = _react(course, state, Text(event.transcript), now, student)
     echo = SendText(say(Say.VOICE_RECOGNISED, course.language, text=event.transcript), None)
     return new_state, [echo, *effects]
 
@@ -116,9 +122,9 @@ def _poll_sent(state: RunState, event: PollSent) -> RunState:
 
 
 def _react(
-    course: Course, state: RunState, event: Event, now: datetime
+    course: Course, state: RunState, event: Event, now: datetime, student: Student | None
 ) -> tuple[RunState, list[Effect]]:
-    ctx = Draft(course, state, now)
+    ctx = Draft(course, state, now, student)
     derived = _derive(ctx, state, event)
     if derived is None:
         return state, []

@@ -43,6 +43,8 @@ from storage.models import (
     MemberRole,
     Restricted,
     Run,
+    WebhookDelivery,
+    WebhookEndpoint,
 )
 from storage.repositories import accounts, api_keys, members
 
@@ -73,6 +75,8 @@ PATH_OBJECTS: dict[str, PathObject] = {
     "entry_id": PathObject(
         "restricted-list entry", Restricted.id, ("deployment_id", Restricted.deployment_id)
     ),
+    "endpoint_id": PathObject("webhook endpoint", WebhookEndpoint.id),
+    "delivery_id": PathObject("webhook delivery", WebhookDelivery.id),
 }
 
 

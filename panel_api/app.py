@@ -34,6 +34,7 @@ from panel_api.routers import (
     runs,
     students,
     tokens,
+    webhooks,
 )
 from panel_api.web import mount_web
 
@@ -53,6 +54,7 @@ ROUTERS = (
     students,
     analytics,
     audit_log,
+    webhooks,
 )
 
 

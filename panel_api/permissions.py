@@ -95,9 +95,12 @@ DESCRIPTIONS: Mapping[Permission, str] = {
     Permission.BOTS_MANAGE: "add bots, rotate tokens, enable/disable, mode, default deployment",
     Permission.COURSES_READ: "list courses, versions, diffs, export YAML",
     Permission.COURSES_WRITE: "upload/import courses and versions, delete courses",
-    Permission.INTEGRATIONS_READ: "see Google Sheets, LLM and YooKassa settings (no secrets)",
+    Permission.INTEGRATIONS_READ: (
+        "see Google Sheets, LLM and YooKassa settings (no secrets), webhooks and their deliveries"
+    ),
     Permission.INTEGRATIONS_MANAGE: (
-        "set or remove the Google service account, LLM endpoint and budget, YooKassa shop"
+        "set or remove the Google service account, LLM endpoint and budget, YooKassa shop, "
+        "webhooks; read webhook secrets, replay deliveries"
     ),
     Permission.DEPLOYMENTS_READ: "list deployments",
     Permission.DEPLOYMENTS_MANAGE: "deploy, activate/deactivate, upgrade, price, decline text",

@@ -30,6 +30,7 @@ from engine import step
 from engine.effects import SendText
 from engine.events import Event, TimerFired
 from engine.events import Start as StartEvent
+from engine.personal_texts import Student
 from engine.state import RunState
 from runtime import commands, effect_codec
 from runtime.admission import Admission, Grant, Restart, Start, admit_grants, admit_starts
@@ -75,6 +76,7 @@ from storage.inbox_events import (
     TimerDue,
 )
 from storage.models import RunStatus
+from storage.webhooks import HookEvent, hook_event, record_events
 
 log = logging.getLogger(__name__)
 
@@ -113,6 +115,7 @@ class Batch:
         self._stops: dict[RunStatus, list[tuple[int, int]]] = {}
         self._repins: list[tuple[int, int, int]] = []  # (run id, account id, version id)
         self._command_facts: dict[HandleItem, CommandFacts] = {}
+        self._hooks: list[HookEvent] = []  # for the accounts' webhooks, in this transaction
 
     async def run(self, *, failed: str | None = None) -> dict[Item, Any]:
         """`failed`: settle the (handle) items as failed with this error instead."""
@@ -196,6 +199,7 @@ class Batch:
         await self._conn.repin_runs(self._repins)
         await self._conn.record_errors(self._errors, self._now)
         await self._conn.write_runs(self._writes)
+        await record_events(self._conn.execute, self._hooks)
         pending = await self._conn.enqueue(
             self._messages, [(h.bot.account_id, h.bot.bot_id, h.chat_id) for h in claimed]
         )
@@ -259,15 +263,25 @@ class Batch:
             assert isinstance(access, AccessGranted)
             current = runs.get((handle.bot.bot_id, handle.chat_id))
             paid.append(Grant(handle.bot, handle.chat_id, access, current))
-        decided += await admit_grants(self._conn, paid) if paid else []
-        return self._admitted([*starts, *restarts, *grants], decided)
+        granted = await admit_grants(self._conn, paid) if paid else []
+        # A grant has no update to name its student: their names come from the database.
+        names = await self._conn.student_names(
+            (a.begin.account_id, a.begin.user_id) for a in granted if a.begin is not None
+        )
+        return self._admitted([*starts, *restarts, *grants], decided + granted, names)
 
     def _admitted(
-        self, handles: list[HandleItem], decided: list[Admission]
+        self,
+        handles: list[HandleItem],
+        decided: list[Admission],
+        names: dict[tuple[int, int], tuple[str | None, str | None]],
     ) -> dict[ChatKey, ActiveRun]:
-        """Queue what the admissions say; the runs they begin, by chat."""
+        """Queue what the admissions say; the runs they begin, by chat (with the student's
+        names: from the update, else `names`)."""
         begun: dict[ChatKey, ActiveRun] = {}
         for handle, admission in zip(handles, decided, strict=True):
+            if admission.stop is not None:
+                self._hook(admission.stop, "run.stopped", status=RunStatus.STOPPED.value)
             for payload in admission.messages:
                 self._messages.append(
                     NewMessage(
@@ -276,7 +290,13 @@ class Batch:
                 )
             new = admission.begin
             if new is not None and admission.begun is not None:
-                begun[(new.bot_id, new.chat_id)] = ActiveRun(
+                inbound = handle.arrival.inbound
+                first_name, username = (
+                    (inbound.student.first_name, inbound.student.username)
+                    if inbound is not None
+                    else names.get((new.account_id, new.user_id), (None, None))
+                )
+                run = ActiveRun(
                     admission.begun,
                     new.account_id,
                     new.bot_id,
@@ -285,7 +305,12 @@ class Batch:
                     new.course_version_id,
                     0,
                     {},
+                    first_name,
+                    username,
+                    new.user_id,
                 )
+                begun[(new.bot_id, new.chat_id)] = run
+                self._hook(run, "run.started")
         return begun
 
     def _begin(self, handle: HandleItem, run: ActiveRun | None) -> tuple[bool, RunPosition | None]:
@@ -459,6 +484,7 @@ class Batch:
         """End the run (as `stopped` unless told): its timers cancelled, its unsent messages
         dropped."""
         self._stops.setdefault(status, []).append((run.id, run.account_id))
+        self._hook(run, "run.stopped", status=status.value)
         self._new_states[(run.bot_id, run.chat_id)] = None
         return RunPosition(run.id, None, True)
 
@@ -481,7 +507,8 @@ class Batch:
             raise LookupError(f"course version {run.course_version_id} does not load")
         chat = (run.bot_id, run.chat_id)
         before = self._state_of(run)
-        state, effects = step(course, before, event, self._now)
+        student = Student(run.first_name, run.username)
+        state, effects = step(course, before, event, self._now, student)
         writes = plan_step(state, effects)
         self._keep(run, writes)
         finished = writes.finish_status is not None
@@ -514,6 +541,26 @@ class Batch:
             self._writes.lines.append((account_id, run.id, line))
         for payload in writes.messages:
             self._messages.append(NewMessage(account_id, run.bot_id, run.chat_id, run.id, payload))
+        for event_type, data in writes.hooks:
+            self._hook(run, event_type, **data)
+        if writes.finish_status == RunStatus.COMPLETED.value:
+            self._hook(run, "run.completed", status=writes.finish_status)
+        elif writes.finish_status is not None:
+            self._hook(run, "run.stopped", status=writes.finish_status)
+
+    def _hook(self, run: ActiveRun, event_type: str, **data: Any) -> None:
+        """An event about `run` for the account's webhooks, written with the batch (an
+        account without endpoints costs no statement)."""
+        if not run.hooked:
+            return
+        facts = {
+            "run_id": run.id,
+            "deployment_id": run.deployment_id,
+            "bot_id": run.bot_id,
+            "chat_id": run.chat_id,
+            "telegram_user_id": run.telegram_user_id,
+        }
+        self._hooks.append(hook_event(run.account_id, event_type, self._now, facts | data))
 
 
 # Events that stop or move a run without stepping it: they need no parsed course.

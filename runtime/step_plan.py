@@ -30,6 +30,8 @@ class StepWrites(NamedTuple):
     dropped that Schedule here, so "cancel, then add" is always the right order).
     `finish_note` says why the engine ended the run (`halted`), for the teacher. `element`
     is where the run now stands (None: nowhere yet), kept beside the state for the panel.
+    `hooks`: what the step tells the account's webhooks, (event type, its data about the
+    step), in order; the run's own facts are added by the journal.
     """
 
     state: dict[str, Any]
@@ -40,12 +42,33 @@ class StepWrites(NamedTuple):
     schedules: tuple[Schedule, ...]
     finish_status: str | None
     finish_note: str | None
+    hooks: tuple[tuple[str, dict[str, Any]], ...] = ()
+
+
+def hook_of(record: Record) -> tuple[str, dict[str, Any]] | None:
+    """The webhook event a conversation line stands for: the student's answer, or a test's
+    total score (the only bot line with a score); None for the rest."""
+    if record.role == "user" and record.answer:
+        return "answer.recorded", {
+            "element_id": record.element_id,
+            "answer": record.text,
+            "score": record.score,
+            "maxscore": record.maxscore,
+        }
+    if record.role == "bot" and record.maxscore is not None:
+        return "test.scored", {
+            "element_id": record.element_id,
+            "score": record.score,
+            "maxscore": record.maxscore,
+        }
+    return None
 
 
 def plan_step(state: RunState, effects: Iterable[Effect]) -> StepWrites:
     lines: list[Line] = []
     messages: list[dict[str, Any]] = []
     schedules: list[Schedule] = []
+    hooks: list[tuple[str, dict[str, Any]]] = []
     cancel = False
     finish: Finish | None = None
     for effect in effects:
@@ -53,6 +76,9 @@ def plan_step(state: RunState, effects: Iterable[Effect]) -> StepWrites:
             lines.append(
                 Line(effect.element_id, effect.role, effect.text, effect.score, effect.maxscore)
             )
+            hook = hook_of(effect)
+            if hook is not None:
+                hooks.append(hook)
         elif isinstance(effect, Schedule):
             schedules.append(effect)
         elif isinstance(effect, CancelWaits):
@@ -71,6 +97,7 @@ def plan_step(state: RunState, effects: Iterable[Effect]) -> StepWrites:
         tuple(schedules),
         RunStatus(finish.status).value if finish is not None else None,
         finish.note if finish is not None else None,
+        tuple(hooks),
     )
 
 

@@ -102,14 +102,24 @@ _LOCK_ACTIVE_RUNS = """
 SELECT r.id, r.account_id, r.bot_id, r.chat_id, r.deployment_id, r.course_version_id,
        r.state_version,
        CASE WHEN r.id = c.known_run AND r.state_version = c.known_version THEN NULL
-            ELSE r.state::text END AS state
+            ELSE r.state::text END AS state,
+       p.first_name, p.username, r.telegram_user_id,
+       EXISTS (SELECT 1 FROM webhook_endpoint w
+               WHERE w.account_id = r.account_id AND w.active) AS hooked
 FROM run r
 JOIN unnest($1::bigint[], $2::bigint[], $3::bigint[], $4::bigint[], $5::int[])
      AS c(account_id, bot_id, chat_id, known_run, known_version)
   ON r.bot_id = c.bot_id AND r.chat_id = c.chat_id AND r.account_id = c.account_id
+LEFT JOIN participant p ON p.account_id = r.account_id AND p.id = r.participant_id
 WHERE r.is_active
 ORDER BY r.id
 FOR UPDATE OF r
+"""
+
+_STUDENT_NAMES = """
+SELECT p.account_id, p.telegram_user_id, p.first_name, p.username FROM participant p
+JOIN unnest($1::bigint[], $2::bigint[]) AS s(account_id, user_id)
+  ON p.account_id = s.account_id AND p.telegram_user_id = s.user_id
 """
 
 _COURSE_ELEMENTS = """
@@ -209,7 +219,10 @@ class NewUpdate(NamedTuple):
 
 
 class ActiveRun(NamedTuple):
-    """A chat's active run, locked; `state` None: the caller said it holds this version."""
+    """A chat's active run, locked; `state` None: the caller said it holds this version.
+    `first_name`/`username`: the student's, as last seen (for personal texts). `hooked`:
+    the account has a webhook endpoint, so the run's events are worth writing (True when not
+    known)."""
 
     id: int
     account_id: int
@@ -219,6 +232,10 @@ class ActiveRun(NamedTuple):
     course_version_id: int
     state_version: int
     state: dict[str, Any] | None
+    first_name: str | None = None
+    username: str | None = None
+    telegram_user_id: int | None = None
+    hooked: bool = True
 
 
 class RunQuery(NamedTuple):
@@ -396,7 +413,24 @@ class BatchConnection:
                 r["course_version_id"],
                 r["state_version"],
                 orjson.loads(r["state"]) if r["state"] is not None else None,
+                r["first_name"],
+                r["username"],
+                r["telegram_user_id"],
+                r["hooked"],
             )
+            for r in found
+        }
+
+    async def student_names(
+        self, students: Iterable[tuple[int, int]]
+    ) -> dict[tuple[int, int], tuple[str | None, str | None]]:
+        """(account id, Telegram user id) -> (first name, username) of those known."""
+        rows = sorted(set(students))
+        if not rows:
+            return {}
+        found = await self.fetch(_STUDENT_NAMES, *columns(rows, 2))
+        return {
+            (r["account_id"], r["telegram_user_id"]): (r["first_name"], r["username"])
             for r in found
         }
 

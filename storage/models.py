@@ -40,7 +40,7 @@ from sqlalchemy import (
     func,
     text,
 )
-from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 from sqlalchemy.orm import DeclarativeBase, Mapped, column_property, mapped_column
 
 NAMING_CONVENTION = {
@@ -803,6 +803,66 @@ class UsedLogin(Base):
 
     login_hash: Mapped[str] = mapped_column(primary_key=True)
     expires_at: Mapped[datetime]
+
+
+class WebhookStatus(enum.StrEnum):
+    PENDING = "pending"  # waiting for its (next) attempt
+    DELIVERED = "delivered"  # the endpoint answered 2xx
+    FAILED = "failed"  # given up: no 2xx within the retry window
+
+
+class WebhookEndpoint(Base):
+    """An account's outgoing webhook: where events are POSTed and which ones. The signing
+    secret is ours (generated), kept only as ciphertext; `events` are the subscribed types."""
+
+    __tablename__ = "webhook_endpoint"
+    __table_args__ = (UniqueConstraint("account_id", "id"),)
+
+    id: Mapped[int] = _pk()
+    account_id: Mapped[int] = _account_id()
+    url: Mapped[str]
+    secret_ciphertext: Mapped[str]
+    events: Mapped[list[str]] = mapped_column(ARRAY(Text))
+    active: Mapped[bool] = mapped_column(Boolean, server_default=text("true"))
+    created_at: Mapped[datetime] = _created_at()
+    updated_at: Mapped[datetime] = _updated_at()
+
+
+class WebhookDelivery(Base):
+    """One event for one endpoint: written in the transaction of the change it reports, then
+    POSTed by a runner's delivery loop until the endpoint takes it or the window closes.
+    `body` is the exact JSON sent (and re-sent on a retry or replay, so its signature's
+    payload never changes but for the timestamp)."""
+
+    __tablename__ = "webhook_delivery"
+    __table_args__ = (
+        UniqueConstraint("account_id", "id"),
+        Index(None, "account_id", "endpoint_id", "id"),
+        Index(
+            "ix_webhook_delivery_due",
+            "next_attempt_at",
+            postgresql_where=text("status = 'pending'"),
+        ),
+        tenant_fk("endpoint_id", "webhook_endpoint", ondelete="CASCADE"),
+        enum_check("status", WebhookStatus),
+    )
+
+    id: Mapped[int] = _pk()
+    account_id: Mapped[int] = _account_id()
+    endpoint_id: Mapped[int]
+    event_id: Mapped[str]
+    event_type: Mapped[str]
+    body: Mapped[str]
+    status: Mapped[str] = mapped_column(server_default=WebhookStatus.PENDING.value)
+    attempts: Mapped[int] = mapped_column(Integer, server_default=text("0"))
+    next_attempt_at: Mapped[datetime]
+    # When the retry window started: the first attempt, or the latest replay.
+    window_start: Mapped[datetime]
+    last_attempt_at: Mapped[datetime | None]
+    last_status: Mapped[int | None] = mapped_column(Integer)
+    last_error: Mapped[str | None]
+    delivered_at: Mapped[datetime | None]
+    created_at: Mapped[datetime] = _created_at()
 
 
 # Tables of a person rather than of an account: no account_id, so no Row-Level Security

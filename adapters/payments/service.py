@@ -25,6 +25,7 @@ import logging
 import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -58,6 +59,7 @@ from storage.crypto import Secret, SecretBox
 from storage.db import Database
 from storage.models import CourseDeployment, Payment, PaymentStatus
 from storage.repositories import bots, courses, deployments, payments
+from storage.webhooks import HookEvent, hook_event, record_events, session_execute
 
 log = logging.getLogger(__name__)
 
@@ -398,10 +400,15 @@ class PaymentService:
             after = advance(before, fetched)
             if after == before:
                 return NotificationResult(Outcome.UNCHANGED, f"payment is {after.status.value}")
-            return await self._record(session, account_id, row, after)
+            return await self._record(session, account_id, row, before, after)
 
     async def _record(
-        self, session: AsyncSession, account_id: int, row: Payment, after: RowState
+        self,
+        session: AsyncSession,
+        account_id: int,
+        row: Payment,
+        before: RowState,
+        after: RowState,
     ) -> NotificationResult:
         user_id, chat_id, bot_id = row.telegram_user_id, row.chat_id, row.meta.get("bot")
         deployment_id = row.deployment_id
@@ -415,6 +422,7 @@ class PaymentService:
             status=after.status,
             refunded_amount=after.refunded_amount,
         )
+        await record_events(session_execute(session), _payment_events(row, before, after))
         has = user_id is not None and await payments.has_access(
             session, account_id, deployment_id, user_id
         )
@@ -487,6 +495,30 @@ def _request_body(row: Payment) -> dict[str, object]:
         "description": row.description,
         "metadata": row.meta,
     }
+
+
+def _payment_events(row: Payment, before: RowState, after: RowState) -> list[HookEvent]:
+    """What the accounts' webhooks hear of a payment's new state, written in its
+    transaction: it succeeded, and/or more of it was refunded."""
+    now = datetime.now(UTC)
+    data = {
+        "payment_id": row.id,
+        "provider_payment_id": row.provider_payment_id,
+        "deployment_id": row.deployment_id,
+        "run_id": row.run_id,
+        "chat_id": row.chat_id,
+        "telegram_user_id": row.telegram_user_id,
+        "amount": str(row.amount),
+        "currency": row.currency,
+        "refunded_amount": str(after.refunded_amount),
+        "status": after.status.value,
+    }
+    events = []
+    if after.status is PaymentStatus.SUCCEEDED and before.status is not PaymentStatus.SUCCEEDED:
+        events.append(hook_event(row.account_id, "payment.succeeded", now, data))
+    if after.refunded_amount > before.refunded_amount:
+        events.append(hook_event(row.account_id, "payment.refunded", now, data))
+    return events
 
 
 async def _course_title(

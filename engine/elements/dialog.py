@@ -72,7 +72,10 @@ def _student_messages(messages: tuple[DialogMessage, ...]) -> int:
 
 def enter(ctx: Draft, element: DialogElement) -> Outcome:
     ctx.show(element, element.text)
-    ctx.dialogs = ctx.dialogs.set(element.id, seed_history(element))
+    # The model reads the text as the student got it: names and answers put in (unescaped).
+    *seeded, opening = seed_history(element)
+    personal = DialogMessage("assistant", ctx.personal(opening.text, None))
+    ctx.dialogs = ctx.dialogs.set(element.id, (*seeded, personal))
     if element.auto_start:
         return _ask(ctx, element)
     ctx.begin_wait("dialog")
@@ -81,7 +84,7 @@ def enter(ctx: Draft, element: DialogElement) -> Outcome:
 
 def react(ctx: Draft, element: DialogElement, event: object) -> Outcome:
     if isinstance(event, Text):
-        ctx.effects.append(Record(element.id, "user", event.text))
+        ctx.effects.append(Record(element.id, "user", event.text, answer=True))
         _append(ctx, element, DialogMessage("user", event.text))
         return _ask(ctx, element)
     if isinstance(event, LLMFailed):

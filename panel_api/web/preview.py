@@ -33,6 +33,7 @@ from engine.effects import (
 )
 from engine.events import Button, Event, LLMReply, Text, TimerFired, WebAppData
 from engine.model import Course, format_duration
+from engine.personal_texts import Student
 from engine.playthrough import Playthrough, drive
 from engine.progress import Waiting
 
@@ -91,12 +92,17 @@ class VersionView:
 
 
 def version_view(
-    source_text: str, source_name: str, sample_text: str, dialog_reply: str
+    source_text: str, source_name: str, sample_text: str, dialog_reply: str, sample_name: str
 ) -> VersionView:
     loaded = load_course(source_text, source_name=source_name)
     played = None
     if loaded.course is not None:
-        played = play(loaded.course, sample_text=sample_text, dialog_reply=dialog_reply)
+        played = play(
+            loaded.course,
+            sample_text=sample_text,
+            dialog_reply=dialog_reply,
+            student=Student(first_name=sample_name),
+        )
     return VersionView(
         reported(loaded.warnings, MAX_SHOWN_WARNINGS),
         len(loaded.warnings),
@@ -104,9 +110,12 @@ def version_view(
     )
 
 
-def play(course: Course, *, sample_text: str, dialog_reply: str) -> Preview:
-    """Play `course` to its end (or until it gets stuck or loops) with default answers."""
-    return _Player(course, sample_text, dialog_reply).run()
+def play(
+    course: Course, *, sample_text: str, dialog_reply: str, student: Student | None = None
+) -> Preview:
+    """Play `course` to its end (or until it gets stuck or loops) with default answers, as
+    `student` (personal texts show their names)."""
+    return _Player(course, sample_text, dialog_reply, student).run()
 
 
 def plain_text(text: str, parse_mode: str | None) -> str:
@@ -120,11 +129,13 @@ class _Player:
     """The preview's chat: a transcript of what the playthrough shows, and a student who
     gives the default answers."""
 
-    def __init__(self, course: Course, sample_text: str, dialog_reply: str) -> None:
+    def __init__(
+        self, course: Course, sample_text: str, dialog_reply: str, student: Student | None
+    ) -> None:
         self.sample_text = sample_text
         self.dialog_reply = dialog_reply
         self.playthrough = Playthrough(
-            course, START, show=self._show, chat_model=self._dialog_partner
+            course, START, show=self._show, chat_model=self._dialog_partner, student=student
         )
         self.lines: list[Line] = []
         self.unclaimed: Line | None = None  # the last bot line still waiting for its Record

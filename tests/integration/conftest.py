@@ -17,17 +17,17 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import text
+from sqlalchemy import select, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from sqlalchemy.pool import NullPool
 
-from storage import system
+from storage import system, webhooks
 from storage.config import Settings
 from storage.crypto import Secret, SecretBox
 from storage.db import APP_ROLE_PASSWORD_PURPOSE, Database
 from storage.migrate import upgrade_to_head
-from storage.models import BotMedia, Environment, TokenKind
+from storage.models import BotMedia, Environment, TokenKind, WebhookDelivery
 from storage.repositories import (
     api_keys,
     audit,
@@ -189,6 +189,9 @@ class SeededAccount:
     run_id: int
     chat_id: int
     telegram_user_id: int
+    endpoint_id: int = 0
+    delivery_id: int = 0
+    hook_secret: Secret | None = None
 
 
 SeedAccount = Callable[[], Awaitable[SeededAccount]]
@@ -304,6 +307,19 @@ def seed_account(db, make_account, secret_box) -> SeedAccount:
             await media.record_refusals(
                 s, account_id, version.id, [("intro", "https://x.org/page.html")], "seed"
             )
+            hook_secret = Secret(webhooks.new_secret())
+            endpoint = await webhooks.add_endpoint(
+                s,
+                account_id,
+                url="https://crm.example.com/hook",
+                secret_ciphertext=secret_box.encrypt(hook_secret),
+                events=["run.started"],
+            )
+            event = webhooks.hook_event(account_id, "run.started", FAR_FUTURE, {"run_id": run.id})
+            await webhooks.record_events(webhooks.session_execute(s), [event])
+            delivery_id = await s.scalar(
+                select(WebhookDelivery.id).where(WebhookDelivery.account_id == account_id)
+            )
             assert bot.webhook_secret_ciphertext is not None
             webhook_secret = secret_box.decrypt(bot.webhook_secret_ciphertext)
         return SeededAccount(
@@ -321,6 +337,9 @@ def seed_account(db, make_account, secret_box) -> SeedAccount:
             run_id=run.id,
             chat_id=user,
             telegram_user_id=user,
+            endpoint_id=endpoint.id,
+            delivery_id=delivery_id,
+            hook_secret=hook_secret,
         )
 
     return seed

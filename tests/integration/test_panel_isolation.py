@@ -150,6 +150,7 @@ def _leaks(world: PanelWorld, text: str) -> bool:
         world.seed.bot_token.reveal(),
         world.seed.webhook_secret.reveal(),
         world.seed.payment_secret.reveal(),
+        world.seed.hook_secret.reveal() if world.seed.hook_secret else "",
         str(world.seed.chat_id),
     )
     return any(secret in text for secret in secrets)

@@ -127,6 +127,8 @@ async def build_world(db: Database, seed: SeededAccount) -> PanelWorld:
         "member_user_id": world.users[MemberRole.VIEWER],
         "ban_id": ban_id,
         "entry_id": entry_id,
+        "endpoint_id": seed.endpoint_id,
+        "delivery_id": seed.delivery_id,
     }
     return world
 

@@ -4,6 +4,7 @@ served by uvicorn, so notifications travel fake -> webhook -> re-fetch from the 
 from __future__ import annotations
 
 import asyncio
+import json
 import secrets
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -35,10 +36,11 @@ from adapters.payments.yookassa import (
     ShopCredentials,
     YooKassaRejected,
 )
+from storage import webhooks
 from storage.config import Settings
 from storage.crypto import Secret, SecretBox
 from storage.db import Database
-from storage.models import Environment, Payment
+from storage.models import Environment, Payment, WebhookDelivery
 from storage.public_urls import notification_url
 from storage.repositories import bots, courses, deployments
 from storage.repositories import payments as payments_repo
@@ -634,3 +636,57 @@ async def test_ip_allow_list_when_enabled(secret_box, harness):
     assert is_yookassa_address("::ffff:77.75.153.10")
     assert not is_yookassa_address("77.75.152.1")
     assert not is_yookassa_address("not an ip")
+
+
+# --- outgoing webhooks ----------------------------------------------------------------------------
+
+
+async def _hook_events(harness: Harness, school: School) -> list[dict]:
+    async with harness.db.tenant(school.account_id) as s:
+        rows = await s.scalars(
+            select(WebhookDelivery)
+            .where(WebhookDelivery.account_id == school.account_id)
+            .order_by(WebhookDelivery.id)
+        )
+        return [json.loads(row.body) for row in rows]
+
+
+async def test_payments_reach_the_accounts_webhooks_with_their_change(harness):
+    """payment.succeeded and payment.refunded are written in the verdict's own transaction:
+    a verdict rolled back leaves no event, a replayed notification adds none."""
+    school = await harness.school()
+    async with harness.db.tenant(school.account_id) as s:
+        await webhooks.add_endpoint(
+            s,
+            school.account_id,
+            url="https://crm.example.com/hook",
+            secret_ciphertext=harness.secret_box.encrypt(webhooks.new_secret()),
+            events=["payment.succeeded", "payment.refunded"],
+        )
+    link = await harness.checkout(school, 7979)
+    harness.hook.fail_next = 1
+    paid = await harness.kassa.succeed(link.provider_payment_id)
+    assert harness.kassa.deliveries[-1].status == 500
+    assert await _hook_events(harness, school) == []  # rolled back with the grant
+    assert await harness.kassa.notify(school.shop.shop_id, "payment.succeeded", paid) == 200
+    assert await harness.kassa.notify(school.shop.shop_id, "payment.succeeded", paid) == 200
+    await harness.kassa.refund(link.provider_payment_id)
+    events = await _hook_events(harness, school)
+    assert [e["type"] for e in events] == ["payment.succeeded", "payment.refunded"]
+    [row] = await harness.rows(school)
+    assert events[0]["data"] | {"refunded_amount": "990.00"} == events[1]["data"] | {
+        "status": "succeeded"
+    }
+    assert events[0]["data"] == {
+        "payment_id": row.id,
+        "provider_payment_id": link.provider_payment_id,
+        "deployment_id": school.deployment_id,
+        "run_id": None,
+        "chat_id": 7979,
+        "telegram_user_id": 7979,
+        "amount": "990.00",
+        "currency": "RUB",
+        "refunded_amount": "0.00",
+        "status": "succeeded",
+    }
+    assert events[1]["data"]["refunded_amount"] == "990.00"

@@ -78,6 +78,15 @@ EXPECTED_RULES: dict[tuple[str, str], str] = {
     ("POST", "/login/telegram"): "public",
     ("POST", "/logout"): "public",
     ("GET", "/switch"): "authenticated",
+    ("GET", "/accounts/{account_id}/webhooks"): "integrations.read",
+    ("POST", "/accounts/{account_id}/webhooks"): "integrations.manage",
+    ("GET", "/accounts/{account_id}/webhooks/{endpoint_id}"): "integrations.read",
+    ("POST", "/accounts/{account_id}/webhooks/{endpoint_id}/delete"): "integrations.manage",
+    ("POST", "/accounts/{account_id}/webhooks/{endpoint_id}/secret"): "integrations.manage",
+    (
+        "POST",
+        "/accounts/{account_id}/webhooks/{endpoint_id}/deliveries/{delivery_id}/replay",
+    ): "integrations.manage",
 }
 
 

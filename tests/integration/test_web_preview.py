@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from courses.loader import load_course
+from engine.personal_texts import Student
 from panel_api.web.preview import MAX_STEPS, plain_text, play
 from tests.course_files import OWN_COURSES, legacy_courses
 
@@ -118,3 +119,25 @@ bye:
 def test_html_is_shown_as_text_and_markdown_as_written():
     assert plain_text("<i>a</i> &amp; b", "HTML") == "a & b"
     assert plain_text("*bold* <x>", None) == "*bold* <x>"
+
+
+def test_personal_texts_show_the_sample_student_and_answers():
+    preview = play(
+        course(
+            """
+name:
+  type: input
+  text: "Hi {first_name}! Your name?"
+bye:
+  type: end
+  text: "Bye, {{name}}"
+"""
+        ),
+        sample_text="Ann",
+        dialog_reply="stub",
+        student=Student(first_name="Anna"),
+    )
+    assert [line.text for line in preview.lines if line.role == "bot"] == [
+        "Hi Anna! Your name?",
+        "Bye, Ann",
+    ]

@@ -5,8 +5,11 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
+from engine import step
 from engine.effects import CancelWaits, Finish, Record, Schedule, SendText
-from engine.events import Button, PollAnswer, Text
+from engine.events import Button, PollAnswer, Start, Text
+from engine.frozen import FrozenMap
+from engine.model import Course, InputElement, MessageElement, TestElement
 from engine.state import RunState
 from runtime import effect_codec
 from runtime.effect_codec import TranscribeVoice
@@ -87,3 +90,27 @@ def test_a_voice_message_in_a_run_is_queued_for_transcription():
 
     assert isinstance(reply, Reply) and reply.run_bound
     assert [effect_codec.decode(m) for m in reply.messages] == [TranscribeVoice("F")]
+
+
+def test_answers_and_test_scores_become_webhook_events_in_order():
+    """A student's answer and a test's total are events; a button press to go on, the bot's
+    own lines and a question's feedback are not."""
+    course = Course(
+        elements=(
+            MessageElement(id="hi", text="Hi", button="Go"),
+            InputElement(id="q1", text="2+2?", correct_answer="4", feedback_correct="Right"),
+            TestElement(
+                id="t", text="{score}/{maxscore}", prefix="q", score=FrozenMap({100: "ok"})
+            ),
+        )
+    )
+    state, effects = step(course, RunState.new(), Start(), DUE)
+    assert plan_step(state, effects).hooks == ()
+    state, effects = step(course, state, Button(f"{state.seq}:0"), DUE)  # "Go": no answer
+    assert plan_step(state, effects).hooks == ()
+    state, effects = step(course, state, Text(" 4 "), DUE)
+    hooks = plan_step(state, effects).hooks
+    assert hooks == (
+        ("answer.recorded", {"element_id": "q1", "answer": " 4 ", "score": 1.0, "maxscore": 1.0}),
+        ("test.scored", {"element_id": "t", "score": 1.0, "maxscore": 1.0}),
+    )

@@ -15,6 +15,7 @@ from panel_api.web.routes import (
     integrations,
     runs,
     students,
+    webhooks,
 )
 
 MODULES = (
@@ -27,6 +28,7 @@ MODULES = (
     students,
     analytics,
     integrations,
+    webhooks,
     api_keys,
 )
 

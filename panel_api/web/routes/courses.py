@@ -271,6 +271,7 @@ async def version_page(
         f"v{version.number}",
         t("preview.sample_text"),
         t("preview.dialog_reply"),
+        t("preview.sample_name"),
     )
     bots = []
     if allows(access.role, Permission.DEPLOYMENTS_MANAGE):
