@@ -22,7 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, create_async_engine
 from sqlalchemy.pool import NullPool
 
 from storage.crypto import Secret
-from storage.models import GLOBAL_TABLES, TENANT_TABLES
+from storage.models import GLOBAL_TABLES, PLATFORM_TABLES, TENANT_TABLES
 
 log = logging.getLogger(__name__)
 
@@ -37,8 +37,9 @@ TABLE_PRIVILEGES: dict[str, str] = (
         "course_element": "SELECT, INSERT, DELETE",
         "audit_log": "SELECT, INSERT",
     }
-    | dict.fromkeys(GLOBAL_TABLES, "SELECT, INSERT, DELETE")
-)  # sessions, used logins: never edited
+    | dict.fromkeys(GLOBAL_TABLES, "SELECT, INSERT, DELETE")  # sessions, logins: never edited
+    | dict.fromkeys(PLATFORM_TABLES, _READ_WRITE)  # heartbeats and leases are renewed
+)
 
 
 class AppRoleError(RuntimeError):

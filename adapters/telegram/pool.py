@@ -3,16 +3,22 @@
 The panel only writes rows; a short reconcile loop (default every second) notices a bot
 added, disabled, switched to webhook or given a new token, and starts, stops or restarts
 that bot alone, so no change ever needs a process restart.
+
+With several runners (DESIGN §8) the pool hosts only the bots whose lease its runner holds
+(runtime/leases.py): each round renews the leases, stops the bots lost or given up (before
+their leases are released, so no two runners ever host one bot) and starts those acquired.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections.abc import Callable
 
 from adapters.telegram.bot_runtime import BotConfig, BotRuntime
+from runtime.leases import LeaseKeeper
 from storage import system
 from storage.crypto import SecretBox
 from storage.db import Database
@@ -66,8 +72,11 @@ class BotPool:
         factory: Callable[[BotConfig], BotRuntime],
         *,
         interval_s: float = 1.0,
+        leases: LeaseKeeper | None = None,
     ) -> None:
+        """Without `leases` the pool hosts every active bot (one runner per database)."""
         self._db = db
+        self.leases = leases
         self._box = box
         self._factory = factory
         self._interval_s = interval_s
@@ -86,6 +95,12 @@ class BotPool:
     @property
     def hosted(self) -> list[BotRuntime]:
         return list(self._bots.values())
+
+    def kick_update(self, bot_id: int, chat_id: int) -> None:
+        """Another process stored a Telegram update of the chat (a webhook call)."""
+        runtime = self._bots.get(bot_id)
+        if runtime is not None:
+            runtime.kick_update(chat_id)
 
     def kick_inbox(self, bot_id: int, chat_id: int) -> None:
         """An event was written into the chat's inbox (a timer, a payment, the panel)."""
@@ -111,11 +126,23 @@ class BotPool:
             self._configs[row.id] = (sealed, wanted[row.id])
         for gone in self._configs.keys() - wanted.keys():
             del self._configs[gone]
+        surplus: frozenset[int] = frozenset()
+        if self.leases is not None:
+            # Every active bot counts for the shares, startable or not: a lease is the right
+            # to try, and a bot that fails to start is retried by its holder.
+            await self.leases.tick([row.id for row in rows])
+            surplus = self.leases.surplus()
+            hosted = self.leases.held - surplus
+            wanted = {bot_id: c for bot_id, c in wanted.items() if bot_id in hosted}
+        stops = []
         for bot_id, runtime in list(self._bots.items()):
             config = wanted.get(bot_id)
             if config is None or config.fingerprint != runtime.config.fingerprint:
                 del self._bots[bot_id]
-                await runtime.stop()
+                stops.append(runtime.stop())
+        await asyncio.gather(*stops)
+        if surplus and self.leases is not None:
+            await self.leases.release(surplus)  # stopped first: never hosted twice
         starts = [
             (bot_id, config)
             for bot_id, config in wanted.items()
@@ -168,7 +195,25 @@ class BotPool:
                 raise
             except Exception:
                 log.exception("bot pool reconcile failed")
+            await self._fence_lost()
+            await self._next_round()
+
+    async def _next_round(self) -> None:
+        """Sleep a round, or less when another runner joined, left or released bots."""
+        if self.leases is None:
             await asyncio.sleep(self._interval_s)
+            return
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self.leases.wake.wait(), self._interval_s)
+        self.leases.wake.clear()
+
+    async def _fence_lost(self) -> None:
+        """Leases not renewed in time may be another runner's soon: stop every bot now."""
+        if self.leases is None or not self.leases.expired or not self._bots:
+            return
+        log.warning("bot leases could not be renewed in time; stopping every bot")
+        self.leases.forget()
+        await self.stop_all()
 
     async def sweep(self, interval_s: float) -> None:
         """Sweep every hosted bot's backlog, each at most every `interval_s`, spread evenly
