@@ -16,11 +16,13 @@ import time
 from collections import Counter
 from collections.abc import Sequence
 
+import httpx
 import pytest
 from sqlalchemy import text
 
 from storage.db import Database
 from tests.fakes.telegram_api import FakeTelegram
+from tests.integration.runtime_support import add_bot, add_course_version, add_token, deploy
 from tests.reliability.processes import (
     LEASE_TTL_S,
     RunnerProcess,
@@ -28,6 +30,7 @@ from tests.reliability.processes import (
     process_env,
 )
 from tests.reliability.support import (
+    COURSE,
     Cohort,
     Course,
     Student,
@@ -213,3 +216,58 @@ async def test_three_runners_survive_a_kill_and_a_rolling_restart(
     # any reaches a live runner (which backs off instead of looping).
     assert conflict_count <= 80, conflict_count
     assert seen_count <= BOTS // 3, seen_count
+
+
+async def test_a_webhook_update_reaches_the_runner_through_a_panel_process(
+    fake, db, secret_box, test_database, service_urls, tmp_path
+):
+    """Telegram calls a `coursebot panel` process; the bot is hosted by a `coursebot runner`
+    process. The panel stores each update and wakes the runner, which plays the course: every
+    message once, in order. Each process's /health says what it is and whether it is ready."""
+    rng = make_rng("webhook-through-panel")
+    panel_port, runner_port = free_port(), free_port()
+    env = process_env(test_database.owner_url, service_urls.redis_url, fake.base_url, tmp_path)
+    env.update(
+        COURSEBOT_PORT=str(panel_port),
+        COURSEBOT_RUNNER_PORT=str(runner_port),
+        COURSEBOT_PUBLIC_URL=f"http://127.0.0.1:{panel_port}",
+    )
+    account_id = await create_account(db)
+    fake_bot = fake.add_bot()
+    bot_id = await add_bot(db, secret_box, account_id, fake_bot, mode="webhook")
+    version_id = await add_course_version(db, account_id, COURSE, "webhook-through-panel")
+    deployment_id = await deploy(db, account_id, version_id, bot_id)
+    course = Course(
+        account_id, bot_id, fake_bot, deployment_id, await add_token(db, account_id, deployment_id)
+    )
+    panel, runner = RunnerProcess(env, "panel"), RunnerProcess(env, "runner")
+    try:
+        await asyncio.gather(panel.start(), runner.start())
+        await fake.wait_for(lambda: fake.calls_of("setWebhook", fake_bot), 15)
+        cohort = Cohort(fake, [course], [], rng, timeout_s=30)
+        cohort.students = [Student(fake, course, cohort._new_user(), rng) for _ in range(3)]
+        cohort.start()
+        await cohort.finish()
+        problems = await audit(db, cohort, resends_allowed=False)
+        async with httpx.AsyncClient() as client:
+            runner_health = await client.get(f"http://127.0.0.1:{runner_port}/health")
+            panel_health = await client.get(f"http://127.0.0.1:{panel_port}/health")
+            runner_metrics = (await client.get(f"http://127.0.0.1:{runner_port}/metrics")).text
+    finally:
+        await asyncio.gather(panel.stop(), runner.stop())
+        await deactivate(db, [course])
+
+    assert not problems, "\n".join(problems)
+    hook = fake.calls_of("setWebhook", fake_bot)[-1].params["url"]
+    assert hook.startswith(f"http://127.0.0.1:{panel_port}/telegram/webhook/"), hook
+    answers = [d.status for d in fake.deliveries if d.bot_id == fake_bot.id]
+    assert answers and set(answers) == {200}, "the panel process took every update"
+    assert not fake.calls_of("getUpdates", fake_bot), "a webhook bot is never polled"
+    assert runner_health.status_code == 200, runner_health.text
+    report = runner_health.json()
+    assert report["role"] == "runner" and report["checks"]["leases"] == "ok"
+    assert report["leases_held"] >= 1 and report["oldest_unhandled_update_s"] is None
+    assert panel_health.status_code == 200 and panel_health.json()["role"] == "panel"
+    assert "leases_held" not in panel_health.json()
+    assert 'coursebot_process_role{role="runner"} 1.0' in runner_metrics
+    assert "coursebot_bot_leases_held" in runner_metrics
