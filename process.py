@@ -211,7 +211,6 @@ def health_probe(stores: Stores, role: Role, runtime: TelegramRuntime | None) ->
                 session, [(b.config.bot_id, b.config.account_id) for b in hosted]
             )
         return {
-            "runner_id": keeper.me,
             "leases_held": len(keeper.held),
             "bots_hosted": len(hosted),
             "live_runners": keeper.live_runners,

@@ -23,6 +23,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.batch import BatchConnection
+from storage.db import name_accounts
 
 # Woken on commit whenever a runner joins, leaves or releases leases: the others look again
 # at once instead of at their next tick (the payload is the sender's runner id).
@@ -62,8 +63,6 @@ RETURNING bot_id
 _RELEASE = text("DELETE FROM bot_lease WHERE holder = :me AND bot_id = ANY(:ids)")
 _LEAVE = text("DELETE FROM runner WHERE id = :me")
 _NOTIFY = text("SELECT pg_notify(:channel, :me)")
-# The bots' accounts named to PostgreSQL for Row-Level Security, as the journal's batches do.
-_NAME_ACCOUNTS = text("SELECT set_config('app.account_ids', :ids, true)")
 _FENCE = """
 SELECT bot_id FROM bot_lease
 WHERE bot_id = ANY($1::bigint[]) AND holder = $2 AND expires_at > now()
@@ -152,8 +151,7 @@ async def oldest_unhandled_s(
     if not bots:
         return None
     pairs = sorted(bots)
-    accounts = "{" + ",".join(str(a) for a in sorted({a for _, a in pairs})) + "}"
-    await session.execute(_NAME_ACCOUNTS, {"ids": accounts})
+    await name_accounts(session, (a for _, a in pairs))
     age = await session.scalar(
         _OLDEST_UNHANDLED, {"bots": [b for b, _ in pairs], "accounts": [a for _, a in pairs]}
     )
