@@ -28,6 +28,7 @@ log = logging.getLogger(__name__)
 
 DEFAULT_APP_ROLE = "coursebot_app"
 _ROLE_NAME = re.compile(r"[a-z_][a-z0-9_]{0,62}")
+_ROLE_LOCK = 0x636F_7572_7366  # any constant shared by every process (not the migrations')
 
 _READ_WRITE = "SELECT, INSERT, UPDATE, DELETE"
 TABLE_PRIVILEGES: dict[str, str] = (
@@ -69,6 +70,10 @@ async def ensure_app_role(
     engine = create_async_engine(owner_url, poolclass=NullPool, isolation_level="AUTOCOMMIT")
     try:
         async with engine.connect() as conn:
+            # Processes starting together (several runners and panels) would otherwise grant
+            # at once, and PostgreSQL refuses concurrent catalog updates of one object
+            # ("tuple concurrently updated"). Released with the connection.
+            await conn.execute(text("SELECT pg_advisory_lock(:key)"), {"key": _ROLE_LOCK})
             if app_url is None:
                 await _create_role(conn, role, password)
             await _check_role(conn, role)
