@@ -15,6 +15,7 @@ from tests.integration.conftest import TEST_SECRET_KEY
 
 REPO = Path(__file__).resolve().parents[2]
 LEASE_TTL_S = 3
+START_TIMEOUT_S = 150
 
 
 def free_port() -> int:
@@ -79,9 +80,10 @@ class RunnerProcess:
             stderr=asyncio.subprocess.STDOUT,
         )
         assert self.process.stdout is not None
-        deadline = time.monotonic() + 60
+        # Generous: three processes starting at once on a loaded 2-core machine took ~60 s.
+        deadline = time.monotonic() + START_TIMEOUT_S
         while time.monotonic() < deadline:
-            line = await asyncio.wait_for(self.process.stdout.readline(), 60)
+            line = await asyncio.wait_for(self.process.stdout.readline(), START_TIMEOUT_S)
             if not line:
                 tail = "\n".join(self.output[-30:])
                 raise RuntimeError(f"{self.command} exited during start-up:\n{tail}")
