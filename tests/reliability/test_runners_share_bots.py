@@ -47,7 +47,10 @@ pytestmark = pytest.mark.integration
 RUNNERS = 3
 BOTS = 30
 FIRST_STUDENTS = 30
-ARRIVAL_EVERY_S = 0.5  # one more student opens a deep link this often, until the last restart
+# One more student opens a deep link this often (at most MAX_ARRIVALS, and none after the
+# last restart), so that some are mid-course at every change.
+ARRIVAL_EVERY_S = 0.5
+MAX_ARRIVALS = 80
 THINK_S = (0.2, 0.8)
 SIGTERM_TAKEOVER_S = 2.0
 
@@ -110,7 +113,7 @@ async def wait_taken_over(
 
 
 async def keep_arriving(cohort: Cohort, courses: Sequence[Course], rng) -> None:
-    while True:
+    for _ in range(MAX_ARRIVALS):
         await asyncio.sleep(ARRIVAL_EVERY_S)
         cohort.add_student(rng.choice(courses)).think_s = THINK_S
 
