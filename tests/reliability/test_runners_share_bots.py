@@ -118,6 +118,15 @@ async def keep_arriving(cohort: Cohort, courses: Sequence[Course], rng) -> None:
         cohort.add_student(rng.choice(courses)).think_s = THINK_S
 
 
+async def newcomers(cohort: Cohort, courses: Sequence[Course], rng) -> int:
+    """Three more students just before a change (whatever the arrivals did so far); how
+    many are mid-course."""
+    for _ in range(3):
+        cohort.add_student(rng.choice(courses)).think_s = THINK_S
+    await asyncio.sleep(0.5)
+    return cohort.unfinished()
+
+
 def conflicts(fake: FakeTelegram, courses: Sequence[Course]) -> int:
     """getUpdates calls Telegram answered 409 for these bots: an older poll ended by a newer
     one, mostly a stopped runner's poll still open at Telegram, whose answer nobody reads."""
@@ -165,7 +174,7 @@ async def test_three_runners_survive_a_kill_and_a_rolling_restart(
         await cohort.reach(0.3, timeout=60)
 
         victim, *others = runners
-        mid_course = [cohort.unfinished()]
+        mid_course = [await newcomers(cohort, courses, rng)]
         bots = await held_by(db, bot_ids, victim)
         killed_at = time.monotonic()
         await victim.kill()
@@ -175,7 +184,7 @@ async def test_three_runners_survive_a_kill_and_a_rolling_restart(
         live = list(others)
         for index, runner in enumerate(others):
             await asyncio.sleep(1.0)  # students move on between the restarts
-            mid_course.append(cohort.unfinished())
+            mid_course.append(await newcomers(cohort, courses, rng))
             bots = await held_by(db, bot_ids, runner)
             gone_pid, stopped_at = runner.pid, time.monotonic()
             stopping = asyncio.create_task(runner.terminate())
