@@ -52,6 +52,7 @@ class LeaseKeeper:
         self._margin_s = min(2.0, ttl_s / 3)
         self._monotonic = monotonic
         self._valid_until = float("-inf")
+        self._renewed_at = float("-inf")
         self.held: frozenset[int] = frozenset()
         self.joined = False  # a first round committed: this runner counts in the shares
         self.live_runners = 0
@@ -75,7 +76,7 @@ class LeaseKeeper:
             result = await leases.tick(session, self.me, active, ttl_s=self._ttl_s, acquire=True)
             if not self.joined:
                 await leases.notify(session, self.me)  # the others make room for us
-        self._valid_until = started + self._ttl_s - self._margin_s
+        self._renewed(started)
         if result.acquired:
             log.info("runner %s took %d bot(s)", self.me, len(result.acquired))
         self.held = result.held
@@ -83,6 +84,31 @@ class LeaseKeeper:
         self.target = result.target
         self.joined = True
         return result
+
+    async def keep_renewed(self, every_s: float) -> None:
+        """Renew between the pool's rounds too: a round that starts many bots on a busy
+        machine may take longer than a lease lasts, and the pool must not lose its bots
+        for being slow."""
+        while True:
+            await asyncio.sleep(every_s)
+            if not self.joined or not self.held:
+                continue
+            if self._monotonic() - self._renewed_at < every_s:
+                continue  # the pool's round just did
+            asked, started = self.held, self._monotonic()
+            try:
+                async with self._db.system() as session:
+                    kept = await leases.renew(session, self.me, asked, ttl_s=self._ttl_s)
+            except Exception as exc:
+                log.warning("could not renew the bot leases (%s); retrying", exc)
+                continue
+            self.held = self.held - (asked - kept)  # lost: the pool stops them next round
+            self._renewed(started)
+
+    def _renewed(self, started: float) -> None:
+        """Every lease held was renewed by a transaction begun at `started` (or later)."""
+        self._renewed_at = started
+        self._valid_until = max(self._valid_until, started + self._ttl_s - self._margin_s)
 
     def surplus(self) -> frozenset[int]:
         """Bots above this runner's share, for another runner (the newest first: the oldest

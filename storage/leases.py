@@ -108,6 +108,15 @@ async def tick(
     return Tick(frozenset(held | acquired), frozenset(acquired), live, target)
 
 
+async def renew(
+    session: AsyncSession, me: str, bot_ids: Collection[int], *, ttl_s: float
+) -> set[int]:
+    """Heartbeat and renew the given leases only (no acquiring): of `bot_ids`, those renewed."""
+    params = {"me": me, "ttl": ttl_s}
+    await session.execute(_HEARTBEAT, params)
+    return set((await session.scalars(_RENEW, {**params, "active": sorted(bot_ids)})).all())
+
+
 async def release(session: AsyncSession, me: str, bot_ids: Collection[int]) -> None:
     """Give bots back (their runtimes already stopped) and wake the other runners."""
     await session.execute(_RELEASE, {"me": me, "ids": sorted(bot_ids)})

@@ -140,7 +140,7 @@ class BotPool:
             if config is None or config.fingerprint != runtime.config.fingerprint:
                 del self._bots[bot_id]
                 stops.append(runtime.stop())
-        await asyncio.gather(*stops)
+        await asyncio.gather(*stops, return_exceptions=True)
         if surplus and self.leases is not None:
             await self.leases.release(surplus)  # stopped first: never hosted twice
         starts = [

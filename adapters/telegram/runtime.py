@@ -68,6 +68,7 @@ class TelegramRuntime:
         self._given_pools = session_pools
         self._pools: SessionPools | None = None
         self.leases = leases
+        self._reconcile_interval_s = reconcile_interval_s
         self.pool = BotPool(
             db, box, self._make_bot_runtime, interval_s=reconcile_interval_s, leases=leases
         )
@@ -126,6 +127,9 @@ class TelegramRuntime:
             asyncio.create_task(self.pool.sweep(self._options.sweep_interval_s), name="sweeps"),
             asyncio.create_task(self.scheduler.run(), name="timers"),
         ]
+        if self.leases is not None:
+            renewing = self.leases.keep_renewed(self._reconcile_interval_s)
+            self._tasks.append(asyncio.create_task(renewing, name="lease-renewal"))
         self._collector.apply()
 
     async def stop(self) -> None:

@@ -99,6 +99,26 @@ async def test_a_dead_runners_bots_are_taken_after_the_lease_expires(db, no_othe
     assert dead.expired, "a runner that could not renew knows its leases are void"
 
 
+async def test_leases_are_renewed_between_rounds(db, no_other_runner):
+    """A pool round that takes long (many bots starting on a busy machine) must not cost
+    the runner its bots: the keeper renews on its own meanwhile."""
+    bots = list(range(900_021, 900_024))
+    busy, other = LeaseKeeper(db, ttl_s=1.5), LeaseKeeper(db, ttl_s=1.5)
+    await busy.tick(bots)
+    renewing = asyncio.create_task(busy.keep_renewed(0.3))
+    try:
+        for _ in range(8):  # 2.4 s: longer than the lease lasts
+            await asyncio.sleep(0.3)
+            await other.tick(bots)
+            assert other.held == set() and not busy.expired
+    finally:
+        renewing.cancel()
+    assert busy.held == set(bots)
+    await asyncio.sleep(1.6)
+    await other.tick(bots)
+    assert other.held == set(bots)
+
+
 async def test_a_lost_lease_fences_the_journal(db, secret_box, make_account, no_other_runner):
     """A runner that lost a bot's lease (stalled past its expiry) applies nothing for it
     even if it still holds the update in memory: the new holder handles it, once."""
