@@ -246,11 +246,12 @@ class BotRuntime:
             self.config.mode,
         )
 
-    async def stop(self) -> None:
+    async def stop(self, grace_s: float = 0.0) -> None:
+        """Intake stops at once; chats at work get `grace_s` to finish their round."""
         for task in self._tasks:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
-        await self.workers.close()
+        await self.workers.close(grace_s)
         await self.sender.close(drain=False)
         log.info("bot %s stopped", self.config.bot_id)
 

@@ -32,6 +32,10 @@ START_CONCURRENCY = 32
 # Backlog sweeps per second across all hosted bots: each is a transaction, and the sweep is
 # a safety net (new work always comes with a kick), so a big pool sweeps each bot less often.
 SWEEPS_PER_SECOND = 20.0
+# A bot handed to another runner (or stopped for good) lets its chats finish the round at
+# work this long, so the message on its way is recorded rather than sent again by the next
+# holder. Short against the lease: the next holder waits for the release.
+HANDOVER_GRACE_S = 1.0
 
 
 def sealed_fingerprint(bot: PoolBot) -> tuple[object, ...]:
@@ -139,7 +143,7 @@ class BotPool:
             config = wanted.get(bot_id)
             if config is None or config.fingerprint != runtime.config.fingerprint:
                 del self._bots[bot_id]
-                stops.append(runtime.stop())
+                stops.append(runtime.stop(HANDOVER_GRACE_S))
         await asyncio.gather(*stops, return_exceptions=True)
         if surplus and self.leases is not None:
             await self.leases.release(surplus)  # stopped first: never hosted twice
@@ -160,6 +164,9 @@ class BotPool:
         runtime = self._factory(config)
         try:
             await runtime.start()
+        except asyncio.CancelledError:  # the process stops: no poll may outlive the pool
+            await runtime.stop()
+            raise
         except Exception as exc:
             await runtime.stop()
             delay = self._note_failure(bot_id, config)
@@ -213,7 +220,7 @@ class BotPool:
             return
         log.warning("bot leases could not be renewed in time; stopping every bot")
         self.leases.forget()
-        await self.stop_all()
+        await self.stop_all(grace_s=0.0)  # no time left: the leases may lapse any moment
 
     async def sweep(self, interval_s: float) -> None:
         """Sweep every hosted bot's backlog, each at most every `interval_s`, spread evenly
@@ -232,6 +239,6 @@ class BotPool:
                 if self._bots.get(bot.config.bot_id) is bot:  # not stopped meanwhile
                     await bot.sweep_once()
 
-    async def stop_all(self) -> None:
+    async def stop_all(self, grace_s: float = HANDOVER_GRACE_S) -> None:
         bots, self._bots = list(self._bots.values()), {}
-        await asyncio.gather(*(b.stop() for b in bots), return_exceptions=True)
+        await asyncio.gather(*(b.stop(grace_s) for b in bots), return_exceptions=True)
