@@ -1,7 +1,11 @@
-"""`coursebot` command line: up | migrate | validate | play | import-profochatbot.
+"""`coursebot` command line: up | runner | panel | migrate | validate | play |
+import-profochatbot.
 
 `up` is the main job: it brings up the stores (embedded ones when no URLs are configured),
-migrates, then serves the Telegram runtime and the panel in one asyncio process.
+migrates, then serves the Telegram runtime and the panel in one asyncio process. `runner`
+(bots, timers, delivery; /health and /metrics on COURSEBOT_RUNNER_PORT) and `panel` (API,
+pages, webhooks; no bots) split that job over processes: any number of each against one
+DATABASE_URL and REDIS_URL with one COURSEBOT_SECRET_KEY (docs/architecture.md).
 """
 
 from __future__ import annotations
@@ -9,6 +13,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import signal
 import sys
 import time
 from collections.abc import Iterator, Sequence
@@ -47,23 +52,39 @@ def _resolve_stores(
     return resolved, services
 
 
-async def _serve(settings: Settings, started_at: float) -> None:
+async def _serve(settings: Settings, started_at: float, role: str) -> None:
+    """Build and run one process; SIGTERM or Ctrl-C stops it (uvicorn's handlers), and
+    stopping hands its bot leases back at once."""
     import uvicorn
 
-    from process import build_process, server_config
+    from process import Role, build_process, server_config
 
-    process = await build_process(settings)
-    server = uvicorn.Server(server_config(process.app, settings))
+    class Server(uvicorn.Server):
+        @contextmanager
+        def capture_signals(self) -> Iterator[None]:
+            """Ours, not uvicorn's: uvicorn re-raises SIGTERM once it has served, which
+            would kill the process before it handed its bot leases back."""
+            yield
+
+    kind = Role(role)
+    process = await build_process(settings, kind)
+    config = server_config(process.app, settings, kind)
+    server = Server(config)
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, partial(setattr, server, "should_exit", True))
     await process.start()
     try:
         serve_task = asyncio.create_task(server.serve())
         while not server.started and not serve_task.done():
             await asyncio.sleep(0.05)
         if server.started:
-            base = f"http://{settings.panel_host}:{settings.panel_port}"
+            base = f"http://{config.host}:{config.port}"
+            panel = f"panel {base}/docs, " if kind.serves_panel else ""
             print(
-                f"coursebot is up in {time.monotonic() - started_at:.1f}s: panel {base}/docs, "
-                f"health {base}/health. Press Ctrl-C to stop.",
+                f"coursebot{'' if kind is Role.UP else ' ' + kind.value} is up in "
+                f"{time.monotonic() - started_at:.1f}s: "
+                f"{panel}health {base}/health. Press Ctrl-C to stop.",
                 flush=True,
             )
         await serve_task
@@ -71,11 +92,11 @@ async def _serve(settings: Settings, started_at: float) -> None:
         await process.stop()
 
 
-def _cmd_up(settings: Settings) -> int:
+def _cmd_serve(settings: Settings, role: str) -> int:
     started_at = time.monotonic()
     settings, services = _resolve_stores(settings, announce=True)
     try:
-        asyncio.run(_serve(settings, started_at))
+        asyncio.run(_serve(settings, started_at, role))
     except KeyboardInterrupt:
         pass
     finally:
@@ -139,6 +160,21 @@ def main(argv: Sequence[str] | None = None) -> int:
         epilog=settings_help(),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
+    sub.add_parser(
+        "runner",
+        help="run the Telegram runtime only: bots, timers, delivery (any number of them)",
+        description="Run the Telegram runtime: the bots this runner's leases name, timers "
+        "and delivery; /health and /metrics on COURSEBOT_RUNNER_PORT.",
+        epilog=settings_help(),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    sub.add_parser(
+        "panel",
+        help="run the panel only: API, web pages, Telegram and YooKassa webhooks",
+        description="Run the panel: API, web pages, Telegram and YooKassa webhooks; no bots.",
+        epilog=settings_help(),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     sub.add_parser("migrate", help="upgrade the database schema to the latest migration")
     sub.add_parser("validate", help="validate course YAML files", add_help=False)
     sub.add_parser("play", help="play a course in the terminal", add_help=False)
@@ -166,8 +202,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         configure_logging(settings.log_level, settings.log_format)
     except ValueError as exc:
         parser.error(str(exc))
-    if args.command == "up":
-        return _cmd_up(settings)
+    if args.command in ("up", "runner", "panel"):
+        return _cmd_serve(settings, args.command)
     if args.command == "import-profochatbot":
         from legacy_import.cli import import_main
 

@@ -90,6 +90,12 @@ JOURNAL_BATCH_SECONDS = Histogram(
     buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0),
     registry=REGISTRY,
 )
+GETUPDATES_CONFLICTS = Counter(
+    "coursebot_getupdates_conflicts",
+    "getUpdates answered 409 (another poller of the same token): each backs off and makes "
+    "the runner re-check its bot leases.",
+    registry=REGISTRY,
+)
 LOG_MESSAGES = Counter(
     "coursebot_log_messages",
     "Warnings and errors logged, by level and logger (the process's error count).",
@@ -130,6 +136,10 @@ _SENDS_BY_OUTCOME = {outcome: SENDS.labels(outcome.value) for outcome in SendOut
 
 def count_send(outcome: SendOutcome) -> None:
     _SENDS_BY_OUTCOME[outcome].inc()
+
+
+def count_conflict() -> None:
+    GETUPDATES_CONFLICTS.inc()
 
 
 def observe_batch(items: int, seconds: float) -> None:
@@ -174,6 +184,16 @@ class HostedDepths(Protocol):
     def backlog(self) -> Backlog: ...
 
 
+class LeaseView(Protocol):
+    """What the gauges read of a runner's bot leases (runtime/leases.py)."""
+
+    @property
+    def held(self) -> frozenset[int]: ...
+
+    @property
+    def live_runners(self) -> int: ...
+
+
 class LogCounter(logging.Handler):
     def __init__(self) -> None:
         super().__init__(level=logging.WARNING)
@@ -193,12 +213,35 @@ class RuntimeGauges:
     """Depths read from the hosted bots and the journal at scrape time."""
 
     def __init__(
-        self, hosted: Callable[[], Iterable[HostedDepths]], journal_queued: Callable[[], int]
+        self,
+        hosted: Callable[[], Iterable[HostedDepths]],
+        journal_queued: Callable[[], int],
+        *,
+        role: str = "up",
+        leases: LeaseView | None = None,
     ) -> None:
         self._hosted = hosted
         self._journal_queued = journal_queued
+        self._role = role
+        self._leases = leases
 
     def collect(self) -> Iterator[Metric]:
+        role = GaugeMetricFamily(
+            "coursebot_process_role", "This process's role (up, runner, panel).", labels=["role"]
+        )
+        role.add_metric([self._role], 1)
+        yield role
+        if self._leases is not None:
+            yield GaugeMetricFamily(
+                "coursebot_bot_leases_held",
+                "Bot leases this runner holds.",
+                value=len(self._leases.held),
+            )
+            yield GaugeMetricFamily(
+                "coursebot_runners_live",
+                "Runners sharing the bots, as this runner's last lease round counted them.",
+                value=self._leases.live_runners,
+            )
         bots = list(self._hosted())
         gauges = (
             ("coursebot_bots_hosted", "Bots this process hosts now.", len(bots)),
@@ -242,10 +285,15 @@ class _Exposition:
 
 
 def metrics_router(
-    hosted: Callable[[], Iterable[HostedDepths]], journal_queued: Callable[[], int]
+    hosted: Callable[[], Iterable[HostedDepths]],
+    journal_queued: Callable[[], int],
+    *,
+    role: str = "up",
+    leases: LeaseView | None = None,
 ) -> APIRouter:
     """GET /metrics in Prometheus text format: process-wide counters + live depths."""
-    exposition = _Exposition(REGISTRY, RuntimeGauges(hosted, journal_queued))
+    gauges = RuntimeGauges(hosted, journal_queued, role=role, leases=leases)
+    exposition = _Exposition(REGISTRY, gauges)
     router = APIRouter()
 
     # async: it must run on the event loop that owns the runtime objects it reads.

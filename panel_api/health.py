@@ -1,7 +1,10 @@
-"""Health probe: answers whether the process can reach its PostgreSQL and Redis.
+"""Health probe: answers whether the process can do its job.
 
-A load balancer or `curl` needs one cheap endpoint that says "this process can do its job";
-checking both stores (not just that the HTTP server is up) is what makes it useful.
+A load balancer, an orchestrator's readiness probe or `curl` needs one cheap endpoint that
+says "this process can do its job": both stores answer and, for a process with bots, it has
+joined the bot leases and keeps them renewed (process.py adds that check). `facts` add what
+an operator looks at next: the process's role, leases held, the age of the oldest update
+its bots have not handled, the journal's queue.
 """
 
 from __future__ import annotations
@@ -18,6 +21,8 @@ Check = Callable[[], Awaitable[object]]
 class HealthProbe:
     checks: dict[str, Check]
     timeout_s: float = 2.0
+    role: str | None = None  # up | runner | panel
+    facts: Callable[[], Awaitable[dict[str, Any]]] | None = None
 
     async def check(self) -> dict[str, Any]:
         results: dict[str, str] = {}
@@ -28,4 +33,12 @@ class HealthProbe:
             except Exception as exc:  # a health probe reports failures, it never raises
                 results[name] = f"error: {type(exc).__name__}"
         status = "ok" if all(v == "ok" for v in results.values()) else "degraded"
-        return {"status": status, "checks": results}
+        report: dict[str, Any] = {"status": status, "checks": results}
+        if self.role is not None:
+            report["role"] = self.role
+        if self.facts is not None:
+            try:
+                report.update(await asyncio.wait_for(self.facts(), self.timeout_s))
+            except Exception as exc:
+                report["facts"] = f"error: {type(exc).__name__}"
+        return report

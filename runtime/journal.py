@@ -38,7 +38,7 @@ from engine.events import Event
 from observability.metrics import observe_batch
 from runtime.course_cache import CourseCache
 from runtime.hosted_bot import HostedBot
-from runtime.journal_batch import Batch, CoursesLoading
+from runtime.journal_batch import Batch, CoursesLoading, Fence
 from runtime.journal_items import (
     Arrival,
     HandleItem,
@@ -75,9 +75,12 @@ class Journal:
         clock: Callable[[], datetime],
         *,
         concurrency: int = 2,
+        fence: Fence | None = None,
     ) -> None:
         """`concurrency` batches may be committing at once, each on a connection of its
-        own: while PostgreSQL works on one, the next one gathers."""
+        own: while PostgreSQL works on one, the next one gathers. `fence`: with several
+        runners, the bots whose lease this runner holds (runtime/leases.py)."""
+        self._fence = fence
         self._db = db
         self._courses = courses
         self._states = StateCache()
@@ -172,7 +175,9 @@ class Journal:
         try:
             if connection is None or connection.closed:
                 connection = await self._db.connect_batch()
-            batch = Batch(connection, items, self._courses, self._states, self._clock())
+            batch = Batch(
+                connection, items, self._courses, self._states, self._clock(), fence=self._fence
+            )
             results = await batch.run()
         except asyncio.CancelledError:
             _fail(items, asyncio.CancelledError())
@@ -260,7 +265,9 @@ class Journal:
         try:
             if connection is None or connection.closed:
                 connection = await self._db.connect_batch()
-            batch = Batch(connection, [item], self._courses, self._states, self._clock())
+            batch = Batch(
+                connection, [item], self._courses, self._states, self._clock(), fence=self._fence
+            )
             results = await batch.run(failed=f"{type(error).__name__}: {error}"[:500])
         except Exception as exc:
             if connection is not None and is_transient_failure(exc):

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Awaitable, Callable
 from datetime import datetime
 from typing import Any
 
@@ -81,6 +82,10 @@ from storage.webhooks import HookEvent, hook_event, record_events
 log = logging.getLogger(__name__)
 
 
+# Of the given bots, those whose lease this runner holds, locked until the batch ends.
+Fence = Callable[[BatchConnection, set[int]], Awaitable[set[int]]]
+
+
 class CoursesLoading(Exception):
     """The batch was rolled back: `waits` maps each item whose run's course is being built
     to that build; the batch's other items can go again at once."""
@@ -100,8 +105,11 @@ class Batch:
         courses: CourseCache,
         states: StateCache,
         now: datetime,
+        *,
+        fence: Fence | None = None,
     ) -> None:
         self._conn = connection
+        self._fence = fence
         self._items = items
         self._courses = courses
         self._states = states
@@ -355,6 +363,9 @@ class Batch:
     async def _claim(self, handles: list[HandleItem]) -> list[HandleItem]:
         if not handles:
             return []
+        if self._fence is not None:  # another runner's bot now: it applies the update
+            held = await self._fence(self._conn, {h.bot.bot_id for h in handles})
+            handles = [h for h in handles if h.bot.bot_id in held]
         keys = [(h.arrival.inbox_id, h.bot.account_id) for h in handles]
         claimed = await self._conn.claim_updates(keys, self._now)
         return [h for h in handles if h.arrival.inbox_id in claimed]

@@ -14,7 +14,14 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import BeforeValidator, Field, ValidationError, ValidationInfo, field_validator
+from pydantic import (
+    BeforeValidator,
+    Field,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 from pydantic.fields import FieldInfo
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
@@ -199,6 +206,26 @@ class Settings(BaseSettings):
         alias=TRUSTED_PROXIES_ENV,
         description="reverse proxies (IP addresses, networks) whose X-Forwarded-* are believed",
     )
+    # `coursebot runner`: its own small listener for /health and /metrics (no panel).
+    runner_port: Annotated[int, _whole_number(0)] = Field(
+        8081,
+        alias="COURSEBOT_RUNNER_PORT",
+        description="port `coursebot runner` serves /health and /metrics on",
+    )
+    # Several runners share the bots through leases in PostgreSQL (DESIGN §8).
+    lease_ttl_s: float = Field(
+        10.0,
+        alias="COURSEBOT_LEASE_TTL",
+        gt=0,
+        description="seconds a bot lease lasts without renewal (a dead runner's bots are "
+        "taken over this long after its last renewal)",
+    )
+    lease_renew_s: float = Field(
+        1.0,
+        alias="COURSEBOT_LEASE_RENEW",
+        gt=0,
+        description="seconds between lease renewals (and bot pool rounds); well below the TTL",
+    )
     public_base_url: str | None = Field(
         None,
         alias="COURSEBOT_PUBLIC_URL",
@@ -326,6 +353,17 @@ class Settings(BaseSettings):
                 f"{LOG_FORMAT_ENV} must be one of {', '.join(LOG_FORMATS)}, got {raw!r}"
             )
         return raw.strip().lower() if isinstance(raw, str) else raw
+
+    @model_validator(mode="after")
+    def _renewed_in_time(self) -> Settings:
+        """A lease renewed less often than a third of its life would lapse on one slow
+        round, and its bots would change hands for nothing."""
+        if self.lease_renew_s * 3 > self.lease_ttl_s:
+            raise ValueError(
+                "COURSEBOT_LEASE_RENEW must be at most a third of COURSEBOT_LEASE_TTL, got "
+                f"{self.lease_renew_s:g} and {self.lease_ttl_s:g}"
+            )
+        return self
 
     @property
     def secure_cookies(self) -> bool:

@@ -865,12 +865,39 @@ class WebhookDelivery(Base):
     created_at: Mapped[datetime] = _created_at()
 
 
+class Runner(Base):
+    """A live runner process (DESIGN §8): its heartbeat, so each runner knows how many share
+    the bots. A row past `expires_at` is a runner that died without saying so."""
+
+    __tablename__ = "runner"
+
+    id: Mapped[str] = mapped_column(primary_key=True)
+    started_at: Mapped[datetime] = _created_at()
+    expires_at: Mapped[datetime]
+
+
+class BotLease(Base):
+    """Which runner hosts a bot (polls it, applies its chats' inbox, delivers its messages)
+    until `expires_at` (storage/leases.py)."""
+
+    __tablename__ = "bot_lease"
+    __table_args__ = (Index(None, "holder"),)
+
+    bot_id: Mapped[int] = mapped_column(primary_key=True, autoincrement=False)
+    holder: Mapped[str]
+    expires_at: Mapped[datetime]
+
+
 # Tables of a person rather than of an account: no account_id, so no Row-Level Security
 # (there is no account to scope them by); the app role's grants (storage/roles.py) say what
 # it may do with them.
 GLOBAL_TABLES: tuple[str, ...] = ("panel_session", "used_login")
 # Every other table belongs to one account and is under Row-Level Security: `account` is
 # keyed by its own id, all the others by account_id.
+# Tables of the platform's own processes (runners and their bot leases): no account either.
+PLATFORM_TABLES: tuple[str, ...] = ("runner", "bot_lease")
 TENANT_TABLES: tuple[str, ...] = tuple(
-    t.name for t in Base.metadata.sorted_tables if t.name not in GLOBAL_TABLES
+    t.name
+    for t in Base.metadata.sorted_tables
+    if t.name not in GLOBAL_TABLES and t.name not in PLATFORM_TABLES
 )

@@ -22,12 +22,13 @@ from sqlalchemy.ext.asyncio import AsyncConnection, create_async_engine
 from sqlalchemy.pool import NullPool
 
 from storage.crypto import Secret
-from storage.models import GLOBAL_TABLES, TENANT_TABLES
+from storage.models import GLOBAL_TABLES, PLATFORM_TABLES, TENANT_TABLES
 
 log = logging.getLogger(__name__)
 
 DEFAULT_APP_ROLE = "coursebot_app"
 _ROLE_NAME = re.compile(r"[a-z_][a-z0-9_]{0,62}")
+_ROLE_LOCK = 0x636F_7572_7366  # any constant shared by every process (not the migrations')
 
 _READ_WRITE = "SELECT, INSERT, UPDATE, DELETE"
 TABLE_PRIVILEGES: dict[str, str] = (
@@ -37,8 +38,9 @@ TABLE_PRIVILEGES: dict[str, str] = (
         "course_element": "SELECT, INSERT, DELETE",
         "audit_log": "SELECT, INSERT",
     }
-    | dict.fromkeys(GLOBAL_TABLES, "SELECT, INSERT, DELETE")
-)  # sessions, used logins: never edited
+    | dict.fromkeys(GLOBAL_TABLES, "SELECT, INSERT, DELETE")  # sessions, logins: never edited
+    | dict.fromkeys(PLATFORM_TABLES, _READ_WRITE)  # heartbeats and leases are renewed
+)
 
 
 class AppRoleError(RuntimeError):
@@ -68,6 +70,10 @@ async def ensure_app_role(
     engine = create_async_engine(owner_url, poolclass=NullPool, isolation_level="AUTOCOMMIT")
     try:
         async with engine.connect() as conn:
+            # Processes starting together (several runners and panels) would otherwise grant
+            # at once, and PostgreSQL refuses concurrent catalog updates of one object
+            # ("tuple concurrently updated"). Released with the connection.
+            await conn.execute(text("SELECT pg_advisory_lock(:key)"), {"key": _ROLE_LOCK})
             if app_url is None:
                 await _create_role(conn, role, password)
             await _check_role(conn, role)

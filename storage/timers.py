@@ -14,11 +14,8 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage import system
+from storage.db import name_accounts
 from storage.models import InboxKind
-
-# The claimed rows' accounts are named to PostgreSQL first (`app.account_ids`, as the
-# journal's batches do), so one statement serves a batch of timers of many accounts.
-_NAME_ACCOUNTS = text("SELECT set_config('app.account_ids', :ids, true)")
 
 # A timer of a run that ended meanwhile is marked fired and has no event.
 _FIRE = text(f"""
@@ -44,7 +41,7 @@ async def fire_due(session: AsyncSession, now: datetime, *, limit: int) -> list[
     claims = await system.claim_due_waits(session, now, limit=limit)
     if not claims:
         return []
-    accounts = "{" + ",".join(str(a) for a in sorted({c.account_id for c in claims})) + "}"
-    await session.execute(_NAME_ACCOUNTS, {"ids": accounts})
+    # The claimed rows' accounts are named first, so one statement fires timers of them all.
+    await name_accounts(session, (c.account_id for c in claims))
     ids = [c.waiting_id for c in claims]
     return list((await session.scalars(_FIRE, {"now": now, "ids": ids})).all())

@@ -19,6 +19,7 @@ import asyncio
 import json
 import logging
 import math
+import random
 import time
 from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass, field
@@ -26,7 +27,7 @@ from datetime import datetime
 from typing import Any, cast
 
 import orjson
-from aiogram.exceptions import TelegramUnauthorizedError
+from aiogram.exceptions import TelegramConflictError, TelegramUnauthorizedError
 from aiogram.fsm.storage.base import StorageKey
 from aiogram.methods import AnswerCallbackQuery, DeleteWebhook, SetWebhook
 
@@ -49,7 +50,7 @@ from adapters.telegram.sender import BotSender, Clock, RateLimits
 from adapters.telegram.updates import read_update, translate
 from botapi.bot_factory import SessionPools, make_bot
 from observability.logs import bind_log_ids, log_context
-from observability.metrics import Backlog, count_handled, count_received
+from observability.metrics import Backlog, count_conflict, count_handled, count_received
 from runtime.course_cache import CourseCache
 from runtime.hosted_bot import HostedBot
 from runtime.journal import Journal
@@ -154,6 +155,13 @@ def _last_update_id(updates: list[dict[str, Any]], offset: int | None) -> int:
     return max(ids, default=(offset or 1) - 1)
 
 
+def conflict_backoff(conflicts: int) -> float:
+    """Pause after the n-th 409 in a row: 1 s, doubling to 30 s, with up to 25% jitter so
+    that two pollers of one token do not keep colliding in step."""
+    base = min(30.0, float(2 ** min(conflicts - 1, 5)))
+    return base * (1 + random.random() / 4)
+
+
 class BotRuntime:
     def __init__(
         self,
@@ -169,11 +177,14 @@ class BotRuntime:
         options: RuntimeOptions,
         clock: Callable[[], datetime],
         db_slots: asyncio.Semaphore,
+        on_conflict: Callable[[], None] | None = None,
     ) -> None:
         """`db_slots` is shared by every bot of the process: the database lane's sessions
         held at once, so it must stay below the pool's size (the journal has its own
-        connections)."""
+        connections). `on_conflict`: Telegram says another getUpdates polls this bot (the
+        pool then checks its lease at once)."""
         self.config = config
+        self._on_conflict = on_conflict
         self.hosted = HostedBot(
             config.bot_id, config.account_id, config.username, config.default_deployment_id
         )
@@ -239,11 +250,12 @@ class BotRuntime:
             self.config.mode,
         )
 
-    async def stop(self) -> None:
+    async def stop(self, grace_s: float = 0.0) -> None:
+        """Intake stops at once; chats at work get `grace_s` to finish their round."""
         for task in self._tasks:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
-        await self.workers.close()
+        await self.workers.close(grace_s)
         await self.sender.close(drain=False)
         log.info("bot %s stopped", self.config.bot_id)
 
@@ -306,6 +318,12 @@ class BotRuntime:
             self.workers.kick(chat_id)
         return len(incoming)
 
+    def kick_update(self, chat_id: int) -> None:
+        """A Telegram update of the chat was stored by another process (a panel's webhook
+        ingress): read it from the inbox, in the chat's order."""
+        self._inbox_hint.add(chat_id)
+        self.workers.kick(chat_id)
+
     def kick_inbox(self, chat_id: int) -> None:
         """An event was written into the chat's inbox (a timer, a payment, the panel): the
         chat's delivery stops after the message on its way, so that the event (a stop, say)
@@ -318,6 +336,7 @@ class BotRuntime:
         bind_log_ids(account_id=self.config.account_id, bot_id=self.config.bot_id)
         offset: int | None = None
         failures = 0
+        conflicts = 0
         while True:
             try:
                 # LeanGetUpdates answers plain JSON objects; aiogram types it as GetUpdates'.
@@ -336,9 +355,24 @@ class BotRuntime:
                     await self.ingest(updates)
                     # Only now, with the updates stored, the next getUpdates confirms them.
                     offset = _last_update_id(updates, offset) + 1
-                failures = 0
+                failures = conflicts = 0
             except asyncio.CancelledError:
                 raise
+            except TelegramConflictError:
+                # Another getUpdates polls this bot: a runner whose lease ran out and has not
+                # stopped yet, or another installation with the same token. Never a tight
+                # loop: back off, doubling, while the pool re-checks the lease.
+                conflicts += 1
+                count_conflict()
+                if self._on_conflict is not None:
+                    self._on_conflict()
+                delay = conflict_backoff(conflicts)
+                log.warning(
+                    "bot %s: another getUpdates polls this bot (409); retry in %.1fs",
+                    self.config.bot_id,
+                    delay,
+                )
+                await asyncio.sleep(delay)
             except TelegramUnauthorizedError:
                 log.error("bot %s: Telegram rejected its token; polling stops", self.config.bot_id)
                 return

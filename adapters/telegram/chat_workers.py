@@ -74,9 +74,14 @@ class ChatWorkers:
         while self._running:
             await asyncio.gather(*list(self._running.values()), return_exceptions=True)
 
-    async def close(self) -> None:
+    async def close(self, grace_s: float = 0.0) -> None:
+        """Stop: no new rounds; running ones get `grace_s` to finish (a message on its way
+        then reaches Telegram and is recorded, instead of being sent again by whoever
+        hosts the bot next), the rest are cancelled."""
         self._closed = True
         tasks = list(self._running.values())
+        if tasks and grace_s > 0:
+            await asyncio.wait(tasks, timeout=grace_s)
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)

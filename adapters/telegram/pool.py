@@ -3,16 +3,22 @@
 The panel only writes rows; a short reconcile loop (default every second) notices a bot
 added, disabled, switched to webhook or given a new token, and starts, stops or restarts
 that bot alone, so no change ever needs a process restart.
+
+With several runners (DESIGN §8) the pool hosts only the bots whose lease its runner holds
+(runtime/leases.py): each round renews the leases, stops the bots lost or given up (before
+their leases are released, so no two runners ever host one bot) and starts those acquired.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections.abc import Callable
 
 from adapters.telegram.bot_runtime import BotConfig, BotRuntime
+from runtime.leases import LeaseKeeper
 from storage import system
 from storage.crypto import SecretBox
 from storage.db import Database
@@ -26,6 +32,10 @@ START_CONCURRENCY = 32
 # Backlog sweeps per second across all hosted bots: each is a transaction, and the sweep is
 # a safety net (new work always comes with a kick), so a big pool sweeps each bot less often.
 SWEEPS_PER_SECOND = 20.0
+# A bot handed to another runner (or stopped for good) lets its chats finish the round at
+# work this long, so the message on its way is recorded rather than sent again by the next
+# holder. Short against the lease: the next holder waits for the release.
+HANDOVER_GRACE_S = 1.0
 
 
 def sealed_fingerprint(bot: PoolBot) -> tuple[object, ...]:
@@ -66,8 +76,11 @@ class BotPool:
         factory: Callable[[BotConfig], BotRuntime],
         *,
         interval_s: float = 1.0,
+        leases: LeaseKeeper | None = None,
     ) -> None:
+        """Without `leases` the pool hosts every active bot (one runner per database)."""
         self._db = db
+        self.leases = leases
         self._box = box
         self._factory = factory
         self._interval_s = interval_s
@@ -86,6 +99,12 @@ class BotPool:
     @property
     def hosted(self) -> list[BotRuntime]:
         return list(self._bots.values())
+
+    def kick_update(self, bot_id: int, chat_id: int) -> None:
+        """Another process stored a Telegram update of the chat (a webhook call)."""
+        runtime = self._bots.get(bot_id)
+        if runtime is not None:
+            runtime.kick_update(chat_id)
 
     def kick_inbox(self, bot_id: int, chat_id: int) -> None:
         """An event was written into the chat's inbox (a timer, a payment, the panel)."""
@@ -111,11 +130,23 @@ class BotPool:
             self._configs[row.id] = (sealed, wanted[row.id])
         for gone in self._configs.keys() - wanted.keys():
             del self._configs[gone]
+        surplus: frozenset[int] = frozenset()
+        if self.leases is not None:
+            # Every active bot counts for the shares, startable or not: a lease is the right
+            # to try, and a bot that fails to start is retried by its holder.
+            await self.leases.tick([row.id for row in rows])
+            surplus = self.leases.surplus()
+            hosted = self.leases.held - surplus
+            wanted = {bot_id: c for bot_id, c in wanted.items() if bot_id in hosted}
+        stops = []
         for bot_id, runtime in list(self._bots.items()):
             config = wanted.get(bot_id)
             if config is None or config.fingerprint != runtime.config.fingerprint:
                 del self._bots[bot_id]
-                await runtime.stop()
+                stops.append(runtime.stop(HANDOVER_GRACE_S))
+        await asyncio.gather(*stops, return_exceptions=True)
+        if surplus and self.leases is not None:
+            await self.leases.release(surplus)  # stopped first: never hosted twice
         starts = [
             (bot_id, config)
             for bot_id, config in wanted.items()
@@ -133,6 +164,9 @@ class BotPool:
         runtime = self._factory(config)
         try:
             await runtime.start()
+        except asyncio.CancelledError:  # the process stops: no poll may outlive the pool
+            await runtime.stop()
+            raise
         except Exception as exc:
             await runtime.stop()
             delay = self._note_failure(bot_id, config)
@@ -168,7 +202,25 @@ class BotPool:
                 raise
             except Exception:
                 log.exception("bot pool reconcile failed")
+            await self._fence_lost()
+            await self._next_round()
+
+    async def _next_round(self) -> None:
+        """Sleep a round, or less when another runner joined, left or released bots."""
+        if self.leases is None:
             await asyncio.sleep(self._interval_s)
+            return
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self.leases.wake.wait(), self._interval_s)
+        self.leases.wake.clear()
+
+    async def _fence_lost(self) -> None:
+        """Leases not renewed in time may be another runner's soon: stop every bot now."""
+        if self.leases is None or not self.leases.expired or not self._bots:
+            return
+        log.warning("bot leases could not be renewed in time; stopping every bot")
+        self.leases.forget()
+        await self.stop_all(grace_s=0.0)  # no time left: the leases may lapse any moment
 
     async def sweep(self, interval_s: float) -> None:
         """Sweep every hosted bot's backlog, each at most every `interval_s`, spread evenly
@@ -187,6 +239,6 @@ class BotPool:
                 if self._bots.get(bot.config.bot_id) is bot:  # not stopped meanwhile
                     await bot.sweep_once()
 
-    async def stop_all(self) -> None:
+    async def stop_all(self, grace_s: float = HANDOVER_GRACE_S) -> None:
         bots, self._bots = list(self._bots.values()), {}
-        await asyncio.gather(*(b.stop() for b in bots), return_exceptions=True)
+        await asyncio.gather(*(b.stop(grace_s) for b in bots), return_exceptions=True)

@@ -4,9 +4,11 @@ Tests point aiogram at `TelegramAPIServer.from_base(fake.base_url)` (or TELEGRAM
 the whole client stack runs for real: form/JSON/multipart encoding, response parsing, aiogram's
 error classes. The fake answers like Telegram does where a runtime could notice the difference:
 401 for unknown tokens, 409 for getUpdates while a webhook is set or when a newer getUpdates
-supersedes an older one, 400 for malformed keyboards, unknown file ids, unknown callback query
-ids, "message is not modified" edits, 403 for users who blocked the bot, and `allowed_updates`
-filtering (a dispatcher that asks only for messages never sees poll answers - as in real life).
+supersedes an older one (as Telegram does: the *older* open poll is answered "Conflict:
+terminated by other getUpdates request", the newer one carries on), 400 for malformed
+keyboards, unknown file ids, unknown callback query ids, "message is not modified" edits,
+403 for users who blocked the bot, and `allowed_updates` filtering (a dispatcher that asks
+only for messages never sees poll answers - as in real life).
 
 Not emulated: Markdown/HTML parsing (text is echoed verbatim; `parse_mode` stays in the recorded
 params), channels and `@username` chat ids, inline mode, payments. Polls answered anonymously

@@ -15,6 +15,7 @@ from sqlalchemy import func, select
 from adapters.telegram.bot_runtime import RuntimeOptions
 from adapters.telegram.runtime import TelegramRuntime
 from adapters.telegram.sender import RateLimits
+from adapters.telegram.webhook import webhook_router
 from courses.loader import load_course
 from engine.events import Text
 from runtime import journal_batch
@@ -415,7 +416,7 @@ async def test_webhook_mode_checks_the_secret_and_serves_students(
         reconcile_interval_s=0.3,
     )
     app = FastAPI()
-    app.include_router(runtime.router)
+    app.include_router(webhook_router(db, secret_box))
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
     serving = asyncio.create_task(server.serve())
     await runtime.start()

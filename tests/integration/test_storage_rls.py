@@ -13,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.config import Settings
 from storage.db import APP_ROLE_PASSWORD_PURPOSE, Database, open_database
-from storage.models import GLOBAL_TABLES, TENANT_TABLES
+from storage.models import GLOBAL_TABLES, PLATFORM_TABLES, TENANT_TABLES
 from storage.repositories import runs
 from storage.roles import AppRoleError, ensure_app_role
 from tests.integration import seeding
@@ -83,8 +83,11 @@ async def test_every_table_has_forced_rls_and_a_tenant_policy(owner_engine):
                 )
             )
         ).all()
-    # No table escaped the lists: a new table is either an account's or, on purpose, a person's.
-    assert {row[0] for row in rows} == set(TENANT_TABLES) | set(GLOBAL_TABLES)
+    # No table escaped the lists: a new table is an account's or, on purpose, a person's or
+    # the platform's own (runners and their bot leases).
+    assert {row[0] for row in rows} == set(TENANT_TABLES) | set(GLOBAL_TABLES) | set(
+        PLATFORM_TABLES
+    )
     tenant_rows = [row for row in rows if row[0] in TENANT_TABLES]
     assert [row[0] for row in tenant_rows if not (row[1] and row[2] and row[3])] == []
 

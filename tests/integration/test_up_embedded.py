@@ -102,7 +102,9 @@ async def test_up_on_the_embedded_default_serves_stops_and_keeps_its_data(tmp_pa
         async with httpx.AsyncClient(base_url=base) as client:
             health = await client.get("/health")
             assert health.status_code == 200
-            assert health.json()["checks"] == {"database": "ok", "redis": "ok"}
+            report = health.json()
+            assert report["checks"] == {"database": "ok", "redis": "ok", "leases": "ok"}
+            assert report["role"] == "up" and report["oldest_unhandled_update_s"] is None
             await log_in(client, 71_000_001)
             created = await client.post("/api/v1/accounts", json={"name": "Kept school"})
             assert created.status_code == 201, created.text

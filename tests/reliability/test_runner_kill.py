@@ -8,16 +8,10 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
-import signal
-import socket
-import sys
-import time
-from pathlib import Path
 
 import pytest
 
-from tests.integration.conftest import TEST_SECRET_KEY
+from tests.reliability.processes import RunnerProcess, process_env
 from tests.reliability.support import (
     audit,
     collapse_repeats,
@@ -29,92 +23,12 @@ from tests.reliability.support import (
 
 pytestmark = pytest.mark.integration
 
-REPO = Path(__file__).resolve().parents[2]
 KILLS = 3
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-class RunnerProcess:
-    """`python -m runner up`; keeps everything it prints, across restarts."""
-
-    def __init__(self, env: dict[str, str]) -> None:
-        self._env = env
-        self.process: asyncio.subprocess.Process | None = None
-        self.output: list[str] = []
-        self.start_times: list[float] = []
-        self._drain: asyncio.Task[None] | None = None
-
-    async def start(self) -> None:
-        started = time.monotonic()
-        self.process = await asyncio.create_subprocess_exec(
-            sys.executable,
-            "-m",
-            "runner",
-            "up",
-            cwd=REPO,
-            env=self._env,
-            stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.STDOUT,
-        )
-        assert self.process.stdout is not None
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            line = await asyncio.wait_for(self.process.stdout.readline(), 60)
-            if not line:
-                tail = "\n".join(self.output[-30:])
-                raise RuntimeError(f"runner exited during start-up:\n{tail}")
-            self.output.append(line.decode(errors="replace"))
-            if b"coursebot is up" in line:
-                self._drain = asyncio.create_task(self._keep_reading(self.process))
-                self.start_times.append(time.monotonic() - started)
-                return
-        raise TimeoutError("runner did not come up")
-
-    async def _keep_reading(self, process: asyncio.subprocess.Process) -> None:
-        assert process.stdout is not None
-        while line := await process.stdout.readline():
-            self.output.append(line.decode(errors="replace"))
-
-    async def kill(self) -> None:
-        assert self.process is not None
-        self.process.send_signal(signal.SIGKILL)
-        await self.process.wait()
-        if self._drain is not None:
-            await self._drain
-
-    async def stop(self) -> None:
-        if self.process is None or self.process.returncode is not None:
-            return
-        self.process.send_signal(signal.SIGINT)
-        try:
-            await asyncio.wait_for(self.process.wait(), 15)
-        except TimeoutError:
-            await self.kill()
-        if self._drain is not None:
-            await self._drain
 
 
 @pytest.fixture
 def runner_env(test_database, service_urls, fake, tmp_path) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("COURSEBOT_")}
-    env.update(
-        DATABASE_URL=test_database.owner_url,
-        REDIS_URL=service_urls.redis_url,
-        TELEGRAM_API_BASE=fake.base_url,
-        COURSEBOT_SECRET_KEY=TEST_SECRET_KEY,
-        COURSEBOT_DATA_DIR=str(tmp_path),
-        COURSEBOT_PORT=str(free_port()),
-        COURSEBOT_POLL_TIMEOUT="1",
-        COURSEBOT_CHAT_RATE="100",
-        COURSEBOT_LOG_LEVEL="INFO",
-        COURSEBOT_LOG_FORMAT="json",
-    )
-    return env
+    return process_env(test_database.owner_url, service_urls.redis_url, fake.base_url, tmp_path)
 
 
 async def test_kill_9_at_random_points_then_restart_loses_and_repeats_nothing(

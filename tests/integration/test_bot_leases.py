@@ -1,0 +1,193 @@
+"""Bot leases against real PostgreSQL (storage/leases.py, runtime/leases.py): shares spread
+as runners join and leave, a lost lease fences the journal, and a bot whose token another
+poller uses backs off on Telegram's 409 instead of hammering it."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+
+import aiohttp
+import pytest
+from redis.asyncio import Redis
+from sqlalchemy import text
+
+from adapters.telegram.bot_runtime import RuntimeOptions
+from adapters.telegram.runtime import TelegramRuntime
+from adapters.telegram.sender import RateLimits
+from observability.metrics import GETUPDATES_CONFLICTS
+from runtime.course_cache import CourseCache
+from runtime.journal import Journal
+from runtime.leases import LeaseKeeper
+from tests.course_workers import shared_course_workers
+from tests.fakes.telegram_api import FakeTelegram
+from tests.integration.runtime_support import add_bot
+from tests.integration.test_journal import arrive, open_school, text_update
+
+pytestmark = pytest.mark.integration
+
+TTL_S = 3.0
+
+
+@pytest.fixture
+async def redis(service_urls) -> AsyncIterator[Redis]:
+    client = Redis.from_url(service_urls.redis_url)
+    yield client
+    await client.aclose()
+
+
+@pytest.fixture
+async def fake() -> AsyncIterator[FakeTelegram]:
+    async with FakeTelegram() as server:
+        yield server
+
+
+@pytest.fixture
+async def no_other_runner(db) -> AsyncIterator[None]:
+    """Runner rows other tests' runtimes left (they expire on their own) would take shares."""
+    async with db.system() as session:
+        await session.execute(text("DELETE FROM runner"))
+        await session.execute(text("DELETE FROM bot_lease"))
+    yield
+
+
+async def round_of(keepers: list[LeaseKeeper], bots: list[int]) -> list[int]:
+    """Each keeper's round as the bot pool does it: renew/acquire, then give back surplus."""
+    for keeper in keepers:
+        await keeper.tick(bots)
+        if surplus := keeper.surplus():
+            await keeper.release(surplus)
+    return [len(k.held) for k in keepers]
+
+
+async def test_shares_spread_as_runners_join_and_leave(db, no_other_runner):
+    bots = list(range(900_001, 900_010))  # nine bots: shares of 9, 5/4, 3/3/3
+    first, second, third = (LeaseKeeper(db, ttl_s=TTL_S) for _ in range(3))
+
+    assert await round_of([first], bots) == [9]
+    await second.tick(bots)  # joins: nothing free yet, its share is 5
+    assert (len(second.held), second.target) == (0, 5)
+    assert await round_of([first, second], bots) == [5, 4]  # the first gave 4 back
+    assert await round_of([first, second], bots) == [5, 4]  # and it stays so
+
+    await third.tick(bots)
+    assert await round_of([first, second, third], bots) == [3, 3, 3]
+    assert await round_of([first, second, third], bots) == [3, 3, 3]
+
+    await second.leave()  # SIGTERM: every lease back at once
+    counts = await round_of([first, third], bots)
+    assert sorted(counts) == [4, 5] and sum(counts) == 9
+    holders = {k.me: set(k.held) for k in (first, third)}
+    assert set().union(*holders.values()) == set(bots)
+    assert not set.intersection(*holders.values()), "no bot is held twice"
+
+
+async def test_a_dead_runners_bots_are_taken_after_the_lease_expires(db, no_other_runner):
+    bots = list(range(900_011, 900_015))
+    dead, alive = LeaseKeeper(db, ttl_s=TTL_S), LeaseKeeper(db, ttl_s=TTL_S)
+    await round_of([dead], bots)
+    await alive.tick(bots)
+    assert len(alive.held) == 0
+    started = time.monotonic()
+    while len(alive.held) < len(bots):  # the dead one never renews again
+        await asyncio.sleep(0.2)
+        await alive.tick(bots)
+    waited = time.monotonic() - started
+    assert TTL_S - 0.5 < waited < TTL_S + 1.0, waited
+    assert dead.expired, "a runner that could not renew knows its leases are void"
+
+
+async def test_leases_are_renewed_between_rounds(db, no_other_runner):
+    """A pool round that takes long (many bots starting on a busy machine) must not cost
+    the runner its bots: the keeper renews on its own meanwhile."""
+    bots = list(range(900_021, 900_024))
+    busy, other = LeaseKeeper(db, ttl_s=1.5), LeaseKeeper(db, ttl_s=1.5)
+    await busy.tick(bots)
+    renewing = asyncio.create_task(busy.keep_renewed(0.3))
+    try:
+        for _ in range(8):  # 2.4 s: longer than the lease lasts
+            await asyncio.sleep(0.3)
+            await other.tick(bots)
+            assert other.held == set() and not busy.expired
+    finally:
+        renewing.cancel()
+    assert busy.held == set(bots)
+    await asyncio.sleep(1.6)
+    await other.tick(bots)
+    assert other.held == set(bots)
+
+
+async def test_a_lost_lease_fences_the_journal(db, secret_box, make_account, no_other_runner):
+    """A runner that lost a bot's lease (stalled past its expiry) applies nothing for it
+    even if it still holds the update in memory: the new holder handles it, once."""
+    school = await open_school(db, secret_box, make_account)
+    old, new = LeaseKeeper(db, ttl_s=1.0), LeaseKeeper(db, ttl_s=TTL_S)
+    await old.tick([school.bot.bot_id])
+    clock = lambda: datetime.now(UTC)  # noqa: E731
+    courses = CourseCache(shared_course_workers())
+    stale = Journal(db, courses, clock, fence=old.fence)
+    fresh = Journal(db, courses, clock, fence=new.fence)
+    stale.start()
+    fresh.start()
+    try:
+        user = 8_900_001
+        arrival = await arrive(
+            stale, school.bot, text_update(user, f"/start {school.start_payload}")
+        )
+        await asyncio.sleep(1.2)  # the old holder stalls past its lease
+        await new.tick([school.bot.bot_id])
+        assert new.held == {school.bot.bot_id}
+
+        assert await stale.handle(school.bot, user, arrival) is None
+        handled = await fresh.handle(school.bot, user, arrival)
+        assert handled is not None and handled.position is not None
+        assert await fresh.handle(school.bot, user, arrival) is None  # never twice
+    finally:
+        await stale.stop()
+        await fresh.stop()
+
+
+async def test_a_conflicting_poller_makes_the_bot_back_off(
+    db, secret_box, redis, fake, make_account
+):
+    """Another poller of the same token (a second installation): every one of its polls ends
+    ours with 409; the runtime backs off, doubling, and counts each 409."""
+    account_id = await make_account()
+    fake_bot = fake.add_bot()
+    bot_id = await add_bot(db, secret_box, account_id, fake_bot)
+    runtime = TelegramRuntime(
+        db,
+        secret_box,
+        redis,
+        RuntimeOptions(
+            api_base=fake.base_url, poll_timeout_s=5, rate_limits=RateLimits(chat_per_second=50)
+        ),
+        workers=shared_course_workers(),
+        reconcile_interval_s=0.3,
+    )
+    conflicts_before = GETUPDATES_CONFLICTS._value.get()
+    await runtime.start()
+    rogue_polls = 0
+    try:
+        while runtime.pool.get(bot_id) is None:
+            await asyncio.sleep(0.05)
+        url = f"{fake.base_url}/bot{fake_bot.token}/getUpdates"
+        started = time.monotonic()
+        async with aiohttp.ClientSession() as client:
+            while time.monotonic() - started < 6.0:  # the other installation polls non-stop
+                async with client.post(url, json={"timeout": 0}) as response:
+                    await response.read()
+                rogue_polls += 1
+                await asyncio.sleep(0.05)
+    finally:
+        await runtime.stop()
+
+    ours = len(fake.calls_of("getUpdates", fake_bot)) - rogue_polls
+    conflicts = GETUPDATES_CONFLICTS._value.get() - conflicts_before
+    print(f"409s: {conflicts}; our polls: {ours}; the other poller's: {rogue_polls}")
+    # Backing off 1, 2, 4 s (plus jitter): about four polls in six seconds, not hundreds.
+    assert 2 <= conflicts <= 5, conflicts
+    assert ours <= conflicts + 2, (ours, rogue_polls)
+    assert rogue_polls > 50
