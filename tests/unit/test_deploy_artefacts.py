@@ -26,6 +26,7 @@ ROOT = Path(__file__).resolve().parents[2]
 DOCKERFILE = ROOT / "Dockerfile"
 COMPOSE = ROOT / "compose.yaml"
 ENV_EXAMPLE = ROOT / ".env.example"
+DEPLOY_DOC = ROOT / "docs" / "deploy.md"
 K8S = ROOT / "deploy" / "k8s"
 IMAGE = "coursebot"
 
@@ -495,3 +496,14 @@ def test_kubernetes_runs_a_migrate_job_replicated_runners_and_a_served_panel() -
 def _runs(doc: dict[str, Any], command: str) -> bool:
     spec = pod_spec(doc) or {}
     return any(c.get("args", [None])[0] == command for c in spec.get("containers", []))
+
+
+def test_the_deploy_guide_lists_every_setting_and_no_other() -> None:
+    text = DEPLOY_DOC.read_text()
+    section = text.split("\n## Settings\n", 1)[1].split("\n## ", 1)[0]
+    listed = set(re.findall(r"^\| `([A-Z][A-Z0-9_]*)`", section, flags=re.MULTILINE))
+    assert listed == set(SETTINGS), (
+        "docs/deploy.md's settings table and storage/config.py differ: "
+        f"not in the table {sorted(set(SETTINGS) - listed)}, "
+        f"not a setting {sorted(listed - set(SETTINGS))}"
+    )
