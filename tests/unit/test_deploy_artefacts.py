@@ -113,6 +113,7 @@ class Dockerfile:
         for key, args in self.runtime if stage is None else stage:
             if key == "ENV":
                 for token in shlex.split(args):
+                    assert "=" in token, f"Dockerfile: write ENV as NAME=value, not {args!r}"
                     name, _, value = token.partition("=")
                     env[name] = value
         return env
@@ -336,6 +337,9 @@ def test_the_image_is_built_in_stages_and_runs_coursebot_as_a_non_root_user() ->
     user = dockerfile.last("USER")
     assert user and user.split(":")[0] not in ("root", "0"), "Dockerfile: runs as root"
     image_argv_prefix()
+    exposed = {int(port.split("/")[0]) for port in (dockerfile.last("EXPOSE") or "").split()}
+    served = {int(dockerfile.env()[name]) for name in set(HEALTH_PORT_SETTING.values())}
+    assert exposed == served, f"Dockerfile: EXPOSE {sorted(exposed)}, ports set {sorted(served)}"
     cmd = dockerfile.cmd()
     assert not cmd or cmd[0] in coursebot_commands(), f"Dockerfile: CMD {cmd} is no command"
     for key, args in (i for stage in dockerfile.stages for i in stage):
