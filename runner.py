@@ -150,7 +150,9 @@ def _stores(settings: Settings) -> Iterator[Settings]:
             services.stop()
 
 
-def main(argv: Sequence[str] | None = None) -> int:
+def build_parser() -> argparse.ArgumentParser:
+    """The command line, apart from running it: the deployment artefacts' test checks every
+    command a Dockerfile, compose file or manifest names against it."""
     parser = argparse.ArgumentParser(prog="coursebot", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser(
@@ -183,6 +185,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         help="move an old ProfoChatBot installation into an account",
         add_help=False,
     )
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
     args, rest = parser.parse_known_args(argv)
 
     if args.command == "validate":
