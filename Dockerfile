@@ -4,7 +4,7 @@
 # different jobs, and a container that silently became the wrong one is worse than one that
 # prints the usage and stops. See docs/deploy.md.
 #
-# No HEALTHCHECK either: the runner answers /health on COURSEBOT_HEALTH_PORT, the panel on
+# No HEALTHCHECK either: the runner answers /health on COURSEBOT_RUNNER_PORT, the panel on
 # COURSEBOT_PORT and `migrate` not at all, so compose.yaml and deploy/k8s/ probe each role.
 
 ARG PYTHON_VERSION=3.11
@@ -55,7 +55,7 @@ ENV PATH=/opt/venv/bin:$PATH \
     COURSEBOT_DATA_DIR=/tmp/coursebot \
     COURSEBOT_HOST=0.0.0.0 \
     COURSEBOT_PORT=8000 \
-    COURSEBOT_HEALTH_PORT=8001
+    COURSEBOT_RUNNER_PORT=8081
 USER 10001:10001
-EXPOSE 8000 8001
+EXPOSE 8000 8081
 ENTRYPOINT ["/usr/bin/tini", "--", "coursebot"]

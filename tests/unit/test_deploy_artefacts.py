@@ -32,7 +32,7 @@ IMAGE = "coursebot"
 
 # Where each command serves /health (docs/deploy.md says the same). `migrate` serves nothing.
 HEALTH_PORT_SETTING = {
-    "runner": "COURSEBOT_HEALTH_PORT",
+    "runner": "COURSEBOT_RUNNER_PORT",
     "panel": "COURSEBOT_PORT",
     "up": "COURSEBOT_PORT",
 }
