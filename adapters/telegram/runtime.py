@@ -24,6 +24,7 @@ from courses.workers import CourseWorkers
 from runtime.course_cache import CourseCache
 from runtime.inbox_listener import InboxListener
 from runtime.journal import Journal
+from runtime.outreach import OutreachSweeps
 from runtime.scheduler import TimerScheduler
 from storage.crypto import SecretBox
 from storage.db import Database
@@ -62,6 +63,7 @@ class TelegramRuntime:
         self._pools: SessionPools | None = None
         self.pool = BotPool(db, box, self._make_bot_runtime, interval_s=reconcile_interval_s)
         self.scheduler = TimerScheduler(db, clock)
+        self.outreach = OutreachSweeps(db, clock)
         self._listener = InboxListener(db, self.pool.kick_inbox)
         self.journal = Journal(db, self.courses, clock, concurrency=options.journal_concurrency)
         self._mirror = PositionMirror(redis)
@@ -107,6 +109,7 @@ class TelegramRuntime:
             asyncio.create_task(self.pool.run(), name="bot-pool"),
             asyncio.create_task(self.pool.sweep(self._options.sweep_interval_s), name="sweeps"),
             asyncio.create_task(self.scheduler.run(), name="timers"),
+            asyncio.create_task(self.outreach.run(), name="outreach"),
         ]
         self._collector.apply()
 
