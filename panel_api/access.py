@@ -41,6 +41,7 @@ from storage.models import (
     CourseVersion,
     EnrollmentToken,
     MemberRole,
+    ReminderRule,
     Restricted,
     Run,
 )
@@ -72,6 +73,9 @@ PATH_OBJECTS: dict[str, PathObject] = {
     "ban_id": PathObject("ban", Banned.id),
     "entry_id": PathObject(
         "restricted-list entry", Restricted.id, ("deployment_id", Restricted.deployment_id)
+    ),
+    "reminder_id": PathObject(
+        "reminder", ReminderRule.id, ("deployment_id", ReminderRule.deployment_id)
     ),
 }
 
