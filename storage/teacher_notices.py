@@ -148,7 +148,7 @@ async def claim(session: AsyncSession, now: datetime, limit: int) -> list[Subscr
             row.last_digest_on,
             row.created_at,
         )
-        for row, bot_id, title, language, zone in rows.tuples()
+        for row, bot_id, title, language, zone in rows.all()
     ]
 
 
@@ -183,6 +183,7 @@ def _of_deployment(sub: Subscription) -> list[ColumnElement[bool]]:
 async def _finished(session: AsyncSession, sub: Subscription, since: datetime) -> list[Any]:
     rows = await session.execute(
         select(Run.id, Run.finished_at, _name())
+        .select_from(Run)
         .outerjoin(Participant, _STUDENT)
         .where(
             *_of_deployment(sub),
@@ -197,8 +198,10 @@ async def _finished(session: AsyncSession, sub: Subscription, since: datetime) -
 async def _failed(
     session: AsyncSession, sub: Subscription, since: datetime, below: int
 ) -> list[Any]:
-    query = select(Run.id, Conversation.created_at, _name(), _PERCENT).join(
-        Run, and_(Run.id == Conversation.run_id, Run.account_id == Conversation.account_id)
+    query = (
+        select(Run.id, Conversation.created_at, _name(), _PERCENT)
+        .select_from(Conversation)
+        .join(Run, and_(Run.id == Conversation.run_id, Run.account_id == Conversation.account_id))
     )
     rows = await session.execute(
         query.outerjoin(Participant, _STUDENT)
@@ -223,6 +226,7 @@ async def _stuck(
     older than `since`."""
     rows = await session.execute(
         select(Run.id, Run.updated_at, _name())
+        .select_from(Run)
         .outerjoin(Participant, _STUDENT)
         .where(
             *_of_deployment(sub),
@@ -271,7 +275,7 @@ async def new_events(session: AsyncSession, sub: Subscription, now: datetime) ->
         .on_conflict_do_nothing()
         .returning(MemberNotice.run_id, MemberNotice.kind, MemberNotice.episode)
     )
-    new = set(told.tuples())
+    new = {tuple(row) for row in told.all()}
     return [
         StudentEvent(kind, run_id, name, pct)
         for kind, run_id, episode, name, pct in found
@@ -291,6 +295,7 @@ async def digest(session: AsyncSession, sub: Subscription, now: datetime) -> Dig
     )
     stuck_rows = await session.execute(
         select(_name())
+        .select_from(Run)
         .outerjoin(Participant, _STUDENT)
         .where(*_of_deployment(sub), is_stuck(now))
         .order_by(Run.updated_at)

@@ -329,9 +329,7 @@ def seed_account(db, make_account, secret_box) -> SeedAccount:
             s.add(opt_in)
             await s.flush()
             s.add(
-                RunReminder(
-                    account_id=account_id, run_id=run.id, rule_id=rule.id, since=FAR_FUTURE
-                )
+                RunReminder(account_id=account_id, run_id=run.id, rule_id=rule.id, since=FAR_FUTURE)
             )
             s.add(
                 MemberNotice(

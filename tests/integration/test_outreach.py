@@ -175,10 +175,12 @@ async def test_a_nudge_comes_after_the_wait_at_most_k_times_and_again_after_an_a
     assert (state.sent, state.since) == (2, run.updated_at)
 
     # The student answers: the count starts again for the new silence (the test clock is
-    # hours ahead of the answer's stamp, so the sweep finds it quiet long enough at once).
+    # hours ahead of the answer's stamp, so the sweep finds it quiet long enough at its
+    # next look).
     hello = stack.fake.sent_to(user, course.fake_bot)[0]
     stack.fake.press_button(course.fake_bot, user, hello, hello.buttons[0]["callback_data"])
     await eventually(lambda: "Your name?" in texts_to(stack, course, user))
+    stack.clock.advance(timedelta(minutes=2))  # the rule's next look
     await eventually(lambda: texts_to(stack, course, user).count(NUDGE) == 3)
     moved = await active_run(db, account_id, course.bot_id, user)
     assert moved is not None and moved.updated_at > run.updated_at
