@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from panel_api.access import Access
@@ -18,8 +19,11 @@ from panel_api.schemas.outreach import (
     clock_minutes,
     clock_text,
 )
-from storage.models import MemberNotification, ReminderRule
+from storage import reminders
+from storage.models import MemberNotification, ReminderRule, Run
+from storage.reminders import RunNudges
 from storage.repositories import bots, deployments, members, outreach
+from storage.run_activity import waits_for_a_timer
 
 
 def reminder_out(row: ReminderRule) -> ReminderOut:
@@ -177,3 +181,26 @@ async def notification_out(session: AsyncSession, row: MemberNotification) -> No
         refused=row.refused_at is not None,
         bot_username=bot.username,
     )
+
+
+async def run_reminders(ctx: PanelContext, access: Access, run_id: int) -> list[RunNudges]:
+    """The deployment's rules as they stand for the run: nudges sent for its current
+    silence, and when the next one is due (in the account's time zone's quiet hours rules)."""
+    async with ctx.db.tenant(access.account_id) as session:
+        run = await session.scalar(
+            select(Run).where(Run.account_id == access.account_id, Run.id == run_id)
+        )
+        if run is None:
+            raise not_found("run")
+        waits_for_timer = await session.scalar(
+            select(waits_for_a_timer()).where(Run.account_id == run.account_id, Run.id == run.id)
+        )
+        return await reminders.run_nudges(
+            session,
+            access.account_id,
+            run.deployment_id,
+            run.id,
+            last_step=run.updated_at,
+            waits_for_student=run.is_active and not waits_for_timer,
+            zone=access.account.time_zone,
+        )
