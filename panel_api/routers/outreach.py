@@ -9,7 +9,6 @@ from fastapi import APIRouter, Depends, Response
 
 from panel_api.access import Access, AccountRule
 from panel_api.deps import AccountId, Ctx, DeploymentId, ReminderId
-from panel_api.errors import not_found
 from panel_api.permissions import Permission
 from panel_api.schemas.outreach import NotificationIn, NotificationOut, ReminderIn, ReminderOut
 from panel_api.services import outreach as service
@@ -81,10 +80,7 @@ async def delete_reminder(
 async def get_my_notifications(
     account_id: AccountId, deployment_id: DeploymentId, access: Read, ctx: Ctx
 ) -> NotificationOut:
-    found = await service.get_notification(ctx, access, deployment_id)
-    if found is None:
-        raise not_found("notification settings")
-    return found
+    return await service.my_notification(ctx, access, deployment_id)
 
 
 @router.put(

@@ -97,6 +97,7 @@ class NotificationIn(StrictIn):
 
 
 class NotificationOut(BaseModel):
+    active: bool = Field(description="false: the member never opted in (everything off)")
     deployment_id: int
     telegram_user_id: int
     on_finish: bool

@@ -122,16 +122,6 @@ def member_of(access: Access) -> int:
     return principal.telegram_user_id
 
 
-async def get_notification(
-    ctx: PanelContext, access: Access, deployment_id: int
-) -> NotificationOut | None:
-    async with ctx.db.tenant(access.account_id) as session:
-        row = await outreach.get_notification(
-            session, access.account_id, deployment_id, member_of(access)
-        )
-        return await notification_out(session, row) if row is not None else None
-
-
 async def set_notification(
     ctx: PanelContext, access: Access, deployment_id: int, body: NotificationIn
 ) -> NotificationOut:
@@ -156,21 +146,42 @@ async def set_notification(
         return await notification_out(session, row)
 
 
-async def delete_notification(ctx: PanelContext, access: Access, deployment_id: int) -> None:
+async def my_notification(ctx: PanelContext, access: Access, deployment_id: int) -> NotificationOut:
+    """The caller's settings; all off (`active` false) when they never opted in."""
     async with ctx.db.tenant(access.account_id) as session:
-        if not await outreach.delete_notification(
+        user_id = member_of(access)
+        row = await outreach.get_notification(session, access.account_id, deployment_id, user_id)
+        if row is None:
+            row = MemberNotification(
+                account_id=access.account_id,
+                deployment_id=deployment_id,
+                telegram_user_id=user_id,
+                on_finish=False,
+                on_fail=False,
+                on_stuck=False,
+            )
+            return await notification_out(session, row, active=False)
+        return await notification_out(session, row)
+
+
+async def delete_notification(ctx: PanelContext, access: Access, deployment_id: int) -> None:
+    """Turn the caller's notifications off (nothing to do when they were off)."""
+    async with ctx.db.tenant(access.account_id) as session:
+        if await outreach.delete_notification(
             session, access.account_id, deployment_id, member_of(access)
         ):
-            raise not_found("notification settings")
-        await record(session, access, "notification.delete", "deployment", deployment_id)
+            await record(session, access, "notification.delete", "deployment", deployment_id)
 
 
-async def notification_out(session: AsyncSession, row: MemberNotification) -> NotificationOut:
+async def notification_out(
+    session: AsyncSession, row: MemberNotification, *, active: bool = True
+) -> NotificationOut:
     deployment = await deployments.get(session, row.account_id, row.deployment_id)
     assert deployment is not None
     bot = await bots.get(session, row.account_id, deployment.bot_id)
     assert bot is not None
     return NotificationOut(
+        active=active,
         deployment_id=row.deployment_id,
         telegram_user_id=row.telegram_user_id,
         on_finish=row.on_finish,

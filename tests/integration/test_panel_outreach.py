@@ -120,12 +120,14 @@ async def test_my_notifications_are_mine_and_checked(db, secret_box, seed_accoun
         f"/api/v1/accounts/{seeded.account_id}/deployments/{seeded.deployment_id}/notifications/me"
     )
     async with panel_client(ctx) as client:
-        assert (await client.get(url, headers=viewer)).status_code == 404  # none yet
+        nothing = await client.get(url, headers=viewer)
+        assert nothing.status_code == 200 and nothing.json()["active"] is False
         saved = await client.put(
             url, json={"on_fail": True, "fail_below": 60, "digest_hour": 9}, headers=viewer
         )
         assert saved.status_code == 200, saved.text
         assert saved.json() | {"telegram_user_id": 0} == {
+            "active": True,
             "deployment_id": seeded.deployment_id,
             "telegram_user_id": 0,
             "on_finish": False,
@@ -161,7 +163,7 @@ async def test_my_notifications_are_mine_and_checked(db, secret_box, seed_accoun
         assert (await client.put(mixed, json={}, headers=viewer)).status_code == 404
 
         assert (await client.delete(url, headers=viewer)).status_code == 204
-        assert (await client.get(url, headers=viewer)).status_code == 404
+        assert (await client.get(url, headers=viewer)).json()["active"] is False
 
 
 @pytest.mark.parametrize(

@@ -118,7 +118,7 @@ async def _deployment_page(
     deployment = await deployments_service.get_deployment(ctx, access, deployment_id)
     tokens = await tokens_service.list_tokens(ctx, access, deployment_id)
     rules = await outreach_service.list_reminders(ctx, access, deployment_id)
-    mine = await outreach_service.get_notification(ctx, access, deployment_id)
+    mine = await outreach_service.my_notification(ctx, access, deployment_id)
     async with ctx.db.tenant(access.account_id) as session:
         titles = await lookups.course_titles(session, access.account_id)
     return await render(
@@ -301,8 +301,7 @@ async def save_notifications(
 ) -> Response:
     here = f"/accounts/{access.account_id}/deployments/{deployment_id}"
     if field(form, "action") == "off":
-        if await outreach_service.get_notification(ctx, access, deployment_id) is not None:
-            await outreach_service.delete_notification(ctx, access, deployment_id)
+        await outreach_service.delete_notification(ctx, access, deployment_id)
         return see_other(here, "notifications_off")
     values = fields(form, ("fail_below", "digest_hour"))
     try:
