@@ -23,9 +23,21 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any, NamedTuple
 
-from sqlalchemy import ColumnElement, Text, and_, case, cast, func, select, text, update
+from sqlalchemy import (
+    ColumnElement,
+    Text,
+    and_,
+    case,
+    cast,
+    exists,
+    func,
+    select,
+    text,
+    update,
+)
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import InstrumentedAttribute
 
 from storage import inbox_events
 from storage.batch import BatchConnection, columns
@@ -43,8 +55,11 @@ from storage.models import (
     Run,
     RunStatus,
 )
-from storage.run_activity import is_stuck, stuck_since
+from storage.run_activity import is_stuck
 
+# Instant notices of one kind per member and look; more wait for the next look (a chat
+# takes about a message a second anyway).
+PER_LOOK = 30
 # How far back a sweep looks for what happened (longer outages are not told afterwards).
 WINDOW = timedelta(days=1)
 
@@ -65,6 +80,7 @@ class Subscription:
     course_title: str
     language: str | None
     time_zone: str
+    stuck_after_minutes: int
     on_finish: bool
     on_fail: bool
     fail_below: int | None
@@ -110,6 +126,7 @@ async def claim(session: AsyncSession, now: datetime, limit: int) -> list[Subscr
             Course.title,
             AccountMember.ui_language,
             Account.time_zone,
+            Account.stuck_after_minutes,
         )
         .join(
             CourseDeployment,
@@ -140,6 +157,7 @@ async def claim(session: AsyncSession, now: datetime, limit: int) -> list[Subscr
             title,
             language,
             zone,
+            stuck_after,
             row.on_finish,
             row.on_fail,
             row.fail_below,
@@ -148,7 +166,7 @@ async def claim(session: AsyncSession, now: datetime, limit: int) -> list[Subscr
             row.last_digest_on,
             row.created_at,
         )
-        for row, bot_id, title, language, zone in rows.all()
+        for row, bot_id, title, language, zone, stuck_after in rows.all()
     ]
 
 
@@ -180,8 +198,30 @@ def _of_deployment(sub: Subscription) -> list[ColumnElement[bool]]:
     return [Run.account_id == sub.account_id, Run.deployment_id == sub.deployment_id]
 
 
-async def _finished(session: AsyncSession, sub: Subscription, since: datetime) -> list[Any]:
-    rows = await session.execute(
+_Episode = (
+    ColumnElement[datetime]
+    | ColumnElement[datetime | None]
+    | InstrumentedAttribute[datetime]
+    | InstrumentedAttribute[datetime | None]
+)
+
+
+def _untold(sub: Subscription, kind: str, episode: _Episode) -> ColumnElement[bool]:
+    """Not yet told to this member (instant notices go out PER_LOOK at a time, oldest first,
+    so each look must skip what earlier looks told)."""
+    return ~exists().where(
+        MemberNotice.account_id == sub.account_id,
+        MemberNotice.notification_id == sub.id,
+        MemberNotice.run_id == Run.id,
+        MemberNotice.kind == kind,
+        MemberNotice.episode == episode,
+    )
+
+
+async def _finished(
+    session: AsyncSession, sub: Subscription, since: datetime, *, untold: bool = False
+) -> list[Any]:
+    query = (
         select(Run.id, Run.finished_at, _name())
         .select_from(Run)
         .outerjoin(Participant, _STUDENT)
@@ -192,18 +232,20 @@ async def _finished(session: AsyncSession, sub: Subscription, since: datetime) -
         )
         .order_by(Run.finished_at)
     )
-    return list(rows.all())
+    if untold:
+        query = query.where(_untold(sub, FINISHED, Run.finished_at)).limit(PER_LOOK)
+    return list((await session.execute(query)).all())
 
 
 async def _failed(
-    session: AsyncSession, sub: Subscription, since: datetime, below: int
+    session: AsyncSession, sub: Subscription, since: datetime, below: int, *, untold: bool = False
 ) -> list[Any]:
     query = (
         select(Run.id, Conversation.created_at, _name(), _PERCENT)
         .select_from(Conversation)
         .join(Run, and_(Run.id == Conversation.run_id, Run.account_id == Conversation.account_id))
     )
-    rows = await session.execute(
+    query = (
         query.outerjoin(Participant, _STUDENT)
         .where(
             Conversation.account_id == sub.account_id,
@@ -215,7 +257,9 @@ async def _failed(
         )
         .order_by(Conversation.created_at)
     )
-    return list(rows.all())
+    if untold:
+        query = query.where(_untold(sub, FAILED, Conversation.created_at)).limit(PER_LOOK)
+    return list((await session.execute(query)).all())
 
 
 async def _stuck(
@@ -223,34 +267,41 @@ async def _stuck(
 ) -> list[Any]:
     """Runs stuck now that became stuck after `since` (earlier ones were told already, or
     belong to before the opt-in): their last step is less than the account's threshold
-    older than `since`."""
-    rows = await session.execute(
+    older than `since`. The explicit range on the last step lets the index on a
+    deployment's active runs bound the scan; `is_stuck` stays the rule."""
+    threshold = timedelta(minutes=sub.stuck_after_minutes)
+    query = (
         select(Run.id, Run.updated_at, _name())
         .select_from(Run)
         .outerjoin(Participant, _STUDENT)
         .where(
             *_of_deployment(sub),
             is_stuck(now),
-            Run.updated_at > stuck_since(now) - (now - since),
+            Run.updated_at > since - threshold,
+            Run.updated_at < now - threshold,
+            _untold(sub, STUCK, Run.updated_at),
         )
         .order_by(Run.updated_at)
+        .limit(PER_LOOK)
     )
-    return list(rows.all())
+    return list((await session.execute(query)).all())
 
 
 async def new_events(session: AsyncSession, sub: Subscription, now: datetime) -> list[StudentEvent]:
-    """What happened since the opt-in (within WINDOW) that this member has not been told;
-    recorded as told, in the caller's transaction."""
+    """What happened since the opt-in (within WINDOW) that this member has not been told,
+    up to PER_LOOK of each kind, oldest first; recorded as told, in the caller's
+    transaction."""
     since = max(sub.created_at, now - WINDOW)
     found: list[tuple[str, int, datetime, str, float | None]] = []
     if sub.on_finish:
         found += [
-            (FINISHED, r, at, name, None) for r, at, name in await _finished(session, sub, since)
+            (FINISHED, r, at, name, None)
+            for r, at, name in await _finished(session, sub, since, untold=True)
         ]
     if sub.on_fail and sub.fail_below is not None:
         found += [
             (FAILED, r, at, name, pct)
-            for r, at, name, pct in await _failed(session, sub, since, sub.fail_below)
+            for r, at, name, pct in await _failed(session, sub, since, sub.fail_below, untold=True)
         ]
     if sub.on_stuck:
         found += [

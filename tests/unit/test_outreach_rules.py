@@ -52,6 +52,7 @@ def _subscription(**changes: object) -> Subscription:
         "course_title": "Astronomy",
         "language": "en",
         "time_zone": "Asia/Tokyo",  # UTC+9
+        "stuck_after_minutes": 1440,
         "on_finish": True,
         "on_fail": False,
         "fail_below": None,
@@ -84,9 +85,7 @@ def test_the_digest_counts_and_names_and_shortens_long_lists() -> None:
         "Daily summary of “Astronomy”",
         "Finished: 1 — Olga",
         "Failed a test: 0",
-        f"Stuck now: {DIGEST_NAMES + 3} — "
-        + ", ".join(many[:DIGEST_NAMES])
-        + " and 3 more",
+        f"Stuck now: {DIGEST_NAMES + 3} — " + ", ".join(many[:DIGEST_NAMES]) + " and 3 more",
     ]
     russian = digest_text(Digest([], ["Иван"], []), "Астрономия", None)
     assert "Не сдали тест: 1 — Иван" in russian
