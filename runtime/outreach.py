@@ -24,14 +24,15 @@ log = logging.getLogger(__name__)
 
 class OutreachSweeps:
     """`look_again`: how soon a rule or an opt-in is looked at again after a look (a nudge
-    or a notice may come this much late)."""
+    or a notice may come this much late). Every `interval_s` a look claims what is due; with
+    nothing due that is one indexed query each."""
 
     def __init__(
         self,
         db: Database,
         clock: Callable[[], datetime],
         *,
-        interval_s: float = 5.0,
+        interval_s: float = 1.0,
         look_again: timedelta = timedelta(minutes=1),
         batch: int = 100,
         runs_per_rule: int = 1000,

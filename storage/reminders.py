@@ -95,13 +95,20 @@ _NEXT_LOOK = text("UPDATE reminder_rule SET sweep_at = :next WHERE id = ANY(:ids
 
 # A run is due when it waits for its student (active, no timer) `after_minutes` since its
 # last step, has no nudge waiting in its inbox, and has had fewer than `max_count` nudges for
-# this silence, the last at least `after_minutes` ago.
+# this silence, the last at least `after_minutes` ago. Its `run_reminder` row is looked up by
+# primary key, run by run (the LIMIT keeps the lookup a per-run index probe): as a join, a
+# planner that thinks the young table empty loops over all of it for every run.
 _POST_DUE = text(f"""
 WITH due AS (
     SELECT r.id AS run_id, r.account_id, r.bot_id, r.chat_id, r.updated_at, rr.id AS rule_id
     FROM reminder_rule rr
     CROSS JOIN LATERAL (
         SELECT r.id, r.account_id, r.bot_id, r.chat_id, r.updated_at FROM run r
+        LEFT JOIN LATERAL (
+            SELECT s.since, s.sent, s.last_sent_at, s.queued_at FROM run_reminder s
+            WHERE s.run_id = r.id AND s.rule_id = rr.id AND s.account_id = r.account_id
+            LIMIT 1
+        ) s ON true
         WHERE r.deployment_id = rr.deployment_id AND r.account_id = rr.account_id
           AND r.is_active
           AND r.updated_at <= CAST(:now AS timestamptz) - make_interval(mins => rr.after_minutes)
@@ -110,13 +117,12 @@ WITH due AS (
           AND NOT EXISTS (
               SELECT 1 FROM waiting w
               WHERE w.account_id = r.account_id AND w.run_id = r.id AND w.status = 'pending')
-          AND NOT EXISTS (
-              SELECT 1 FROM run_reminder s
-              WHERE s.account_id = r.account_id AND s.run_id = r.id AND s.rule_id = rr.id
-                AND (s.queued_at > CAST(:now AS timestamptz) - CAST(:queued_for AS interval)
-                     OR (s.since = r.updated_at AND (s.sent >= rr.max_count
-                         OR s.last_sent_at > CAST(:now AS timestamptz)
-                                             - make_interval(mins => rr.after_minutes)))))
+          AND NOT COALESCE(
+              s.queued_at > CAST(:now AS timestamptz) - CAST(:queued_for AS interval)
+              OR (s.since = r.updated_at AND (s.sent >= rr.max_count
+                  OR s.last_sent_at > CAST(:now AS timestamptz)
+                                      - make_interval(mins => rr.after_minutes))),
+              false)
         ORDER BY r.updated_at
         LIMIT :limit
     ) r

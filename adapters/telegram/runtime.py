@@ -47,7 +47,6 @@ class TelegramRuntime:
         clock: Callable[[], datetime] = utc_now,
         reconcile_interval_s: float = 1.0,
         session_pools: SessionPools | None = None,
-        outreach_interval_s: float = 5.0,
     ) -> None:
         """`workers` build big courses (the caller owns them: the panel shares them);
         `session_pools` replaces the HTTP pools (benchmarks: an in-process Bot API); the
@@ -64,7 +63,7 @@ class TelegramRuntime:
         self._pools: SessionPools | None = None
         self.pool = BotPool(db, box, self._make_bot_runtime, interval_s=reconcile_interval_s)
         self.scheduler = TimerScheduler(db, clock)
-        self.outreach = OutreachSweeps(db, clock, interval_s=outreach_interval_s)
+        self.outreach = OutreachSweeps(db, clock)
         self._listener = InboxListener(db, self.pool.kick_inbox)
         self.journal = Journal(db, self.courses, clock, concurrency=options.journal_concurrency)
         self._mirror = PositionMirror(redis)

@@ -10,24 +10,18 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from datetime import timedelta
 
 import pytest
-from redis.asyncio import Redis
 from sqlalchemy import select, text
 
-from adapters.telegram.bot_runtime import RuntimeOptions
-from adapters.telegram.runtime import TelegramRuntime
-from adapters.telegram.sender import RateLimits
 from storage.models import MemberNotice, ReminderRule, RunReminder
 from storage.repositories import outreach
-from tests.course_workers import shared_course_workers
-from tests.fakes.telegram_api import FakeTelegram
+from tests.integration import test_runtime_e2e as e2e
 from tests.integration.runtime_support import (
     Autopilot,
     Course,
-    ShiftableClock,
     active_run,
     latest_run,
     quiet,
@@ -37,6 +31,9 @@ from tests.integration.test_panel_support import panel_client, panel_context, us
 from tests.integration.test_runtime_e2e import Stack, provision, provision_source
 
 pytestmark = pytest.mark.integration
+
+# The runtime as the end-to-end tests run it (the fake Bot API, Redis, the shiftable clock).
+fake, redis, stack = e2e.fake, e2e.redis, e2e.stack
 
 NUDGE = "Вы ещё здесь? Нажмите «Дальше», чтобы продолжить."
 WAITING_COURSE = """
@@ -57,44 +54,6 @@ bye:
 _users = iter(range(7_000_000, 8_000_000))
 
 
-@pytest.fixture
-async def redis(service_urls) -> AsyncIterator[Redis]:
-    client = Redis.from_url(service_urls.redis_url)
-    yield client
-    await client.aclose()
-
-
-@pytest.fixture(scope="module")
-async def fake() -> AsyncIterator[FakeTelegram]:
-    async with FakeTelegram() as server:
-        yield server
-
-
-@pytest.fixture
-async def stack(db, secret_box, redis, fake) -> AsyncIterator[Stack]:
-    clock = ShiftableClock()
-    runtime = TelegramRuntime(
-        db,
-        secret_box,
-        redis,
-        RuntimeOptions(
-            api_base=fake.base_url,
-            poll_timeout_s=1,
-            rate_limits=RateLimits(chat_per_second=200.0, bot_per_second=500.0),
-            sweep_interval_s=0.5,
-        ),
-        workers=shared_course_workers(),
-        clock=clock,
-        reconcile_interval_s=0.3,
-        outreach_interval_s=0.1,
-    )
-    await runtime.start()
-    try:
-        yield Stack(fake, runtime, clock, redis)
-    finally:
-        await runtime.stop()
-
-
 async def eventually(check: Callable[[], object], timeout: float = 15.0) -> None:
     deadline = time.monotonic() + timeout
     while not await _value(check()):
@@ -109,6 +68,14 @@ async def _value(result: object) -> object:
 
 def texts_to(stack: Stack, course: Course, chat_id: int) -> list[str]:
     return [s.text or "" for s in stack.fake.sent_to(chat_id, course.fake_bot)]
+
+
+async def set_account(db, account_id: int, column: str, value: object) -> None:
+    async with db.tenant(account_id) as session:
+        await session.execute(
+            text(f"UPDATE account SET {column} = :value WHERE id = :id"),
+            {"value": value, "id": account_id},
+        )
 
 
 async def add_rule(db, course: Course, **fields: object) -> int:
@@ -198,10 +165,7 @@ async def test_no_nudge_during_quiet_hours_in_the_accounts_time_zone(
     stack, db, secret_box, make_account
 ):
     account_id = await make_account()
-    async with db.tenant(account_id) as session:
-        await session.execute(
-            text("UPDATE account SET time_zone = 'Asia/Tokyo' WHERE id = :id"), {"id": account_id}
-        )
+    await set_account(db, account_id, "time_zone", "Asia/Tokyo")
     course = await provision_source(stack, db, secret_box, account_id, WAITING_COURSE, "quiet")
     # Quiet from 30 minutes before the moment the nudge falls due, for an hour and a half
     # (Tokyo time; it may span midnight).
@@ -289,10 +253,7 @@ async def test_a_stuck_student_is_told_once_and_a_refusing_chat_shows_on_the_set
     stack, db, secret_box, make_account
 ):
     account_id = await make_account()
-    async with db.tenant(account_id) as session:
-        await session.execute(
-            text("UPDATE account SET stuck_after_minutes = 60 WHERE id = :id"), {"id": account_id}
-        )
+    await set_account(db, account_id, "stuck_after_minutes", 60)
     member = await _member(db, account_id)
     course = await provision_source(stack, db, secret_box, account_id, WAITING_COURSE, "stuck")
     await opt_in(db, course, member, on_stuck=True)
@@ -338,10 +299,7 @@ async def test_a_stuck_student_is_told_once_and_a_refusing_chat_shows_on_the_set
 
 async def test_a_daily_digest_counts_and_names_the_students(stack, db, secret_box, make_account):
     account_id = await make_account()
-    async with db.tenant(account_id) as session:
-        await session.execute(
-            text("UPDATE account SET stuck_after_minutes = 60 WHERE id = :id"), {"id": account_id}
-        )
+    await set_account(db, account_id, "stuck_after_minutes", 60)
     member = await _member(db, account_id)
     course = await provision_source(stack, db, secret_box, account_id, WAITING_COURSE, "digest")
     hour = (stack.clock() + timedelta(hours=23)).hour  # UTC account
