@@ -41,6 +41,7 @@ from storage.models import (
     CourseVersion,
     EnrollmentToken,
     MemberRole,
+    ReminderRule,
     Restricted,
     Run,
     WebhookDelivery,
@@ -77,6 +78,9 @@ PATH_OBJECTS: dict[str, PathObject] = {
     ),
     "endpoint_id": PathObject("webhook endpoint", WebhookEndpoint.id),
     "delivery_id": PathObject("webhook delivery", WebhookDelivery.id),
+    "reminder_id": PathObject(
+        "reminder", ReminderRule.id, ("deployment_id", ReminderRule.deployment_id)
+    ),
 }
 
 

@@ -51,11 +51,12 @@ from runtime.journal_items import (
     is_grant,
     is_start,
 )
+from runtime.outreach_texts import member_message, reminder_message
 from runtime.run_position import RunPosition
 from runtime.state_cache import KnownState, StateCache
 from runtime.step_plan import Advance, Answer, Reply, StepWrites, plan_step, react
 from runtime.student_texts import Notice, notice_text
-from storage import admission_batch
+from storage import admission_batch, reminders, teacher_notices
 from storage.batch import (
     ActiveRun,
     BatchConnection,
@@ -72,12 +73,15 @@ from storage.inbox_events import (
     AccessRefunded,
     Blocked,
     InboxEvent,
+    Notify,
+    Remind,
     Repin,
     StopRun,
     TimerDue,
 )
 from storage.models import RunStatus
 from storage.webhooks import HookEvent, hook_event, record_events
+from storage.reminders import DueNudge
 
 log = logging.getLogger(__name__)
 
@@ -124,6 +128,8 @@ class Batch:
         self._repins: list[tuple[int, int, int]] = []  # (run id, account id, version id)
         self._command_facts: dict[HandleItem, CommandFacts] = {}
         self._hooks: list[HookEvent] = []  # for the accounts' webhooks, in this transaction
+        self._nudges: dict[int, tuple[DueNudge, ActiveRun]] = {}  # by run id
+        self._refused: list[tuple[int, int, int]] = []  # (account, bot, chat): Telegram's 403
 
     async def run(self, *, failed: str | None = None) -> dict[Item, Any]:
         """`failed`: settle the (handle) items as failed with this error instead."""
@@ -202,6 +208,8 @@ class Batch:
             run = runs.get((sent.bot.bot_id, sent.row.chat_id))
             queued = self._feed(sent, run) if sent in feeding else 0
             results[sent] = SentOutcome(sent.row.id in current, queued)
+        await self._send_nudges()
+        await teacher_notices.mark_refused(self._conn, self._refused, self._now)
         for status, stopped in self._stops.items():
             await admission_batch.stop_runs(self._conn, stopped, status)
         await self._conn.repin_runs(self._repins)
@@ -482,14 +490,48 @@ class Batch:
                     return True, self._stop(run)
                 case Repin(run_id=run_id, course_version_id=version) if run and run.id == run_id:
                     self._repins.append((run.id, run.account_id, version))
-                case Blocked() if run:
-                    return True, self._stop(run, RunStatus.BLOCKED)
+                case Remind(run_id=run_id, rule_id=rule_id, since=since) if (
+                    run and run.id == run_id
+                ):
+                    nudge = DueNudge(run.id, run.account_id, rule_id, since)
+                    self._nudges[run.id] = (nudge, run)
+                case Notify(text=words):
+                    self._messages.append(
+                        NewMessage(
+                            handle.bot.account_id,
+                            handle.bot.bot_id,
+                            handle.chat_id,
+                            None,
+                            member_message(words),
+                        )
+                    )
+                case Blocked():
+                    chat = (handle.bot.account_id, handle.bot.bot_id, handle.chat_id)
+                    self._refused.append(chat)
+                    if run:
+                        return True, self._stop(run, RunStatus.BLOCKED)
         except Exception as exc:
             log.exception("bot %s: event %s failed", handle.bot.bot_id, handle.arrival.inbox_id)
             error = f"{type(exc).__name__}: {exc}"[:500]
             self._errors.append((handle.arrival.inbox_id, handle.bot.account_id, error))
             return False, None
         return True, None
+
+    async def _send_nudges(self) -> None:
+        """Count the batch's due reminders and queue those whose runs did not move since
+        the sweep saw them (storage/reminders.py)."""
+        if not self._nudges:
+            return
+        due = await reminders.record_sent(
+            self._conn, [nudge for nudge, _ in self._nudges.values()], self._now
+        )
+        for run_id, rule_text in due.items():
+            run = self._nudges[run_id][1]
+            self._messages.append(
+                NewMessage(
+                    run.account_id, run.bot_id, run.chat_id, run.id, reminder_message(rule_text)
+                )
+            )
 
     def _stop(self, run: ActiveRun, status: RunStatus = RunStatus.STOPPED) -> RunPosition:
         """End the run (as `stopped` unless told): its timers cancelled, its unsent messages
@@ -575,7 +617,7 @@ class Batch:
 
 
 # Events that stop or move a run without stepping it: they need no parsed course.
-_COURSELESS = (StopRun, AccessRefunded, Repin, Blocked)
+_COURSELESS = (StopRun, AccessRefunded, Repin, Blocked, Remind, Notify)
 
 
 def _load_state(stored: dict[str, Any]) -> RunState:

@@ -72,7 +72,24 @@ class Blocked:
     `blocked` (its unsent messages were given up when the answer came)."""
 
 
-InboxEvent = TimerDue | AccessGranted | AccessRefunded | StopRun | Repin | Blocked
+@dataclass(frozen=True, slots=True)
+class Remind:
+    """A reminder rule fell due for the run (storage/reminders.py): nudge the student, unless
+    the run moved since `since` (its `updated_at` when the sweep saw it)."""
+
+    run_id: int
+    rule_id: int
+    since: str
+
+
+@dataclass(frozen=True, slots=True)
+class Notify:
+    """A message for a member of the account in this chat (storage/teacher_notices.py)."""
+
+    text: str
+
+
+InboxEvent = TimerDue | AccessGranted | AccessRefunded | StopRun | Repin | Blocked | Remind | Notify
 
 _KINDS: dict[type[Any], InboxKind] = {
     TimerDue: InboxKind.TIMER,
@@ -81,6 +98,8 @@ _KINDS: dict[type[Any], InboxKind] = {
     StopRun: InboxKind.STOP,
     Repin: InboxKind.REPIN,
     Blocked: InboxKind.BLOCKED,
+    Remind: InboxKind.REMIND,
+    Notify: InboxKind.NOTIFY,
 }
 _TYPES = {kind: type_ for type_, kind in _KINDS.items()}
 

@@ -119,6 +119,8 @@ class InboxKind(enum.StrEnum):
     STOP = "stop"  # the panel stopped the run (a teacher, a ban)
     REPIN = "repin"  # the panel moved the run to another version of its course
     BLOCKED = "blocked"  # the student blocked the bot: the run ends as `blocked`
+    REMIND = "remind"  # a reminder rule fell due for a run waiting for its student
+    NOTIFY = "notify"  # a message for a member of the account (teacher notifications)
 
 
 class WaitStatus(enum.StrEnum):
@@ -432,6 +434,20 @@ class Run(Utm, Base):
             "updated_at",
             postgresql_where=text("is_active"),
         ),
+        # Reminders: a deployment's runs by the age of their last step (migration 0016).
+        Index(
+            "ix_run_deployment_id_updated_at_active",
+            "deployment_id",
+            "updated_at",
+            postgresql_where=text("is_active"),
+        ),
+        # Teacher notifications: a deployment's runs that finished lately.
+        Index(
+            "ix_run_deployment_id_finished_at",
+            "deployment_id",
+            "finished_at",
+            postgresql_where=text("finished_at IS NOT NULL"),
+        ),
         tenant_fk("deployment_id", "course_deployment"),
         tenant_fk("course_version_id", "course_version"),
         tenant_fk("bot_id", "bot"),
@@ -471,6 +487,14 @@ class Conversation(Base):
     __tablename__ = "conversation"
     __table_args__ = (
         Index(None, "run_id", "id"),
+        # The scores of `test` elements (bot lines with a score), by time: teacher
+        # notifications look for tests failed lately (migration 0016).
+        Index(
+            "ix_conversation_account_id_created_at_scored",
+            "account_id",
+            "created_at",
+            postgresql_where=text("role = 'bot' AND maxscore IS NOT NULL"),
+        ),
         tenant_fk("run_id", "run", ondelete="CASCADE"),
         enum_check("role", ConversationRole),
     )
@@ -738,6 +762,112 @@ class AuditLog(Base):
     object_id: Mapped[str | None]
     details: Mapped[dict[str, Any]] = _jsonb_object()
     at: Mapped[datetime] = _created_at()
+
+
+class ReminderRule(Base):
+    """A deployment's nudge: "if a run waits for its student `after_minutes`, send `text`,
+    at most `max_count` times", never between `quiet_start` and `quiet_end` (minutes of the
+    day in the account's time zone). The sweep looks at a rule again at `sweep_at`."""
+
+    __tablename__ = "reminder_rule"
+    __table_args__ = (
+        UniqueConstraint("account_id", "id"),
+        Index(None, "deployment_id"),
+        Index(None, "sweep_at"),
+        tenant_fk("deployment_id", "course_deployment", ondelete="CASCADE"),
+        CheckConstraint("after_minutes > 0", name="after_minutes_positive"),
+        CheckConstraint("max_count BETWEEN 1 AND 20", name="max_count_range"),
+        CheckConstraint("(quiet_start IS NULL) = (quiet_end IS NULL)", name="quiet_pair"),
+        CheckConstraint("quiet_start BETWEEN 0 AND 1439", name="quiet_start_range"),
+        CheckConstraint("quiet_end BETWEEN 0 AND 1439", name="quiet_end_range"),
+    )
+
+    id: Mapped[int] = _pk()
+    account_id: Mapped[int] = _account_id()
+    deployment_id: Mapped[int]
+    after_minutes: Mapped[int] = mapped_column(Integer)
+    max_count: Mapped[int] = mapped_column(Integer)
+    text: Mapped[str]
+    quiet_start: Mapped[int | None] = mapped_column(Integer)
+    quiet_end: Mapped[int | None] = mapped_column(Integer)
+    sweep_at: Mapped[datetime] = mapped_column(server_default=func.now())
+    created_at: Mapped[datetime] = _created_at()
+
+
+class RunReminder(Base):
+    """How many nudges of a rule a run got since its last step (`since`: the run's
+    `updated_at` they count for; a newer step starts the count again). `queued_at`: a nudge
+    waits in the inbox, so the sweep does not queue another."""
+
+    __tablename__ = "run_reminder"
+    __table_args__ = (
+        tenant_fk("run_id", "run", ondelete="CASCADE"),
+        tenant_fk("rule_id", "reminder_rule", ondelete="CASCADE"),
+    )
+
+    run_id: Mapped[int] = mapped_column(primary_key=True)
+    rule_id: Mapped[int] = mapped_column(primary_key=True)
+    account_id: Mapped[int] = _account_id()
+    since: Mapped[datetime]
+    sent: Mapped[int] = mapped_column(Integer, server_default=text("0"))
+    last_sent_at: Mapped[datetime | None]
+    queued_at: Mapped[datetime | None]
+
+
+class MemberNotification(Base):
+    """A member's wish to hear in Telegram (from the deployment's bot) about its students:
+    finished, failed a test below `fail_below` percent, stuck; or, with `digest_hour` set, one
+    digest a day at that hour of the account's time zone instead. `refused_at`: Telegram
+    answered 403 (the member never pressed Start in the bot)."""
+
+    __tablename__ = "member_notification"
+    __table_args__ = (
+        UniqueConstraint("account_id", "id"),
+        UniqueConstraint("deployment_id", "telegram_user_id"),
+        Index(None, "sweep_at"),
+        tenant_fk("deployment_id", "course_deployment", ondelete="CASCADE"),
+        ForeignKeyConstraint(
+            ["account_id", "telegram_user_id"],
+            ["account_member.account_id", "account_member.telegram_user_id"],
+            ondelete="CASCADE",
+        ),
+        CheckConstraint("fail_below BETWEEN 1 AND 100", name="fail_below_range"),
+        CheckConstraint("digest_hour BETWEEN 0 AND 23", name="digest_hour_range"),
+    )
+
+    id: Mapped[int] = _pk()
+    account_id: Mapped[int] = _account_id()
+    deployment_id: Mapped[int]
+    telegram_user_id: Mapped[int]
+    on_finish: Mapped[bool] = mapped_column(Boolean, server_default=text("false"))
+    on_fail: Mapped[bool] = mapped_column(Boolean, server_default=text("false"))
+    fail_below: Mapped[int | None] = mapped_column(Integer)
+    on_stuck: Mapped[bool] = mapped_column(Boolean, server_default=text("false"))
+    digest_hour: Mapped[int | None] = mapped_column(Integer)
+    sweep_at: Mapped[datetime] = mapped_column(server_default=func.now())
+    last_digest_on: Mapped[date | None] = mapped_column(Date)
+    refused_at: Mapped[datetime | None]
+    created_at: Mapped[datetime] = _created_at()
+
+
+class MemberNotice(Base):
+    """One notice a member was sent about a run (what, and for which episode: a stuck run is
+    told once per stretch of silence), so no sweep tells it twice."""
+
+    __tablename__ = "member_notice"
+    __table_args__ = (
+        UniqueConstraint("notification_id", "run_id", "kind", "episode"),
+        tenant_fk("notification_id", "member_notification", ondelete="CASCADE"),
+        tenant_fk("run_id", "run", ondelete="CASCADE"),
+    )
+
+    id: Mapped[int] = _pk()
+    account_id: Mapped[int] = _account_id()
+    notification_id: Mapped[int]
+    run_id: Mapped[int]
+    kind: Mapped[str]
+    episode: Mapped[datetime]
+    created_at: Mapped[datetime] = _created_at()
 
 
 class LlmSettings(Base):

@@ -28,6 +28,7 @@ from runtime.course_cache import CourseCache
 from runtime.inbox_listener import InboxListener
 from runtime.journal import Journal
 from runtime.leases import LeaseKeeper
+from runtime.outreach import OutreachSweeps
 from runtime.scheduler import TimerScheduler
 from storage.crypto import SecretBox
 from storage.db import Database
@@ -73,6 +74,7 @@ class TelegramRuntime:
             db, box, self._make_bot_runtime, interval_s=reconcile_interval_s, leases=leases
         )
         self.scheduler = TimerScheduler(db, clock)
+        self.outreach = OutreachSweeps(db, clock)
         self._listener = InboxListener(
             db,
             self.pool.kick_inbox,
@@ -126,6 +128,7 @@ class TelegramRuntime:
             asyncio.create_task(self.pool.run(), name="bot-pool"),
             asyncio.create_task(self.pool.sweep(self._options.sweep_interval_s), name="sweeps"),
             asyncio.create_task(self.scheduler.run(), name="timers"),
+            asyncio.create_task(self.outreach.run(), name="outreach"),
         ]
         if self.leases is not None:
             renewing = self.leases.keep_renewed(self._reconcile_interval_s)

@@ -27,7 +27,16 @@ from storage.config import Settings
 from storage.crypto import Secret, SecretBox
 from storage.db import APP_ROLE_PASSWORD_PURPOSE, Database
 from storage.migrate import upgrade_to_head
-from storage.models import BotMedia, Environment, TokenKind, WebhookDelivery
+from storage.models import (
+    BotMedia,
+    Environment,
+    MemberNotice,
+    MemberNotification,
+    ReminderRule,
+    RunReminder,
+    TokenKind,
+    WebhookDelivery,
+)
 from storage.repositories import (
     api_keys,
     audit,
@@ -319,6 +328,34 @@ def seed_account(db, make_account, secret_box) -> SeedAccount:
             await webhooks.record_events(webhooks.session_execute(s), [event])
             delivery_id = await s.scalar(
                 select(WebhookDelivery.id).where(WebhookDelivery.account_id == account_id)
+            )
+            rule = ReminderRule(
+                account_id=account_id,
+                deployment_id=deployment.id,
+                after_minutes=60,
+                max_count=2,
+                text="Still there?",
+            )
+            s.add(rule)
+            opt_in = MemberNotification(
+                account_id=account_id,
+                deployment_id=deployment.id,
+                telegram_user_id=owner,
+                on_finish=True,
+            )
+            s.add(opt_in)
+            await s.flush()
+            s.add(
+                RunReminder(account_id=account_id, run_id=run.id, rule_id=rule.id, since=FAR_FUTURE)
+            )
+            s.add(
+                MemberNotice(
+                    account_id=account_id,
+                    notification_id=opt_in.id,
+                    run_id=run.id,
+                    kind="finished",
+                    episode=FAR_FUTURE,
+                )
             )
             assert bot.webhook_secret_ciphertext is not None
             webhook_secret = secret_box.decrypt(bot.webhook_secret_ciphertext)

@@ -21,7 +21,7 @@ from panel_api.settings import PanelSettings
 from storage.config import Settings
 from storage.crypto import Secret, SecretBox
 from storage.db import Database
-from storage.models import Banned, MemberRole, Restricted
+from storage.models import Banned, MemberRole, ReminderRule, Restricted
 from storage.outbound import OutboundClient
 from storage.repositories import api_keys, members
 from tests.course_workers import shared_course_workers
@@ -115,6 +115,9 @@ async def build_world(db: Database, seed: SeededAccount) -> PanelWorld:
         entry_id = await s.scalar(
             select(Restricted.id).where(Restricted.account_id == seed.account_id)
         )
+        reminder_id = await s.scalar(
+            select(ReminderRule.id).where(ReminderRule.account_id == seed.account_id)
+        )
     world.ids = {
         "account_id": seed.account_id,
         "bot_id": seed.bot_id,
@@ -129,6 +132,7 @@ async def build_world(db: Database, seed: SeededAccount) -> PanelWorld:
         "entry_id": entry_id,
         "endpoint_id": seed.endpoint_id,
         "delivery_id": seed.delivery_id,
+        "reminder_id": reminder_id,
     }
     return world
 

@@ -51,6 +51,15 @@ EXPECTED_RULES: dict[tuple[str, str], str] = {
     ("POST", "/accounts/{account_id}/deployments"): "deployments.manage",
     ("GET", "/accounts/{account_id}/deployments/{deployment_id}"): "deployments.read",
     ("POST", "/accounts/{account_id}/deployments/{deployment_id}"): "deployments.manage",
+    ("POST", "/accounts/{account_id}/deployments/{deployment_id}/reminders"): "deployments.manage",
+    (
+        "POST",
+        "/accounts/{account_id}/deployments/{deployment_id}/reminders/{reminder_id}/delete",
+    ): "deployments.manage",
+    (
+        "POST",
+        "/accounts/{account_id}/deployments/{deployment_id}/notifications",
+    ): "deployments.read",
     ("GET", "/accounts/{account_id}/deployments/{deployment_id}/analytics"): "analytics.read",
     ("GET", "/accounts/{account_id}/deployments/{deployment_id}/analytics.csv"): "analytics.read",
     ("POST", "/accounts/{account_id}/deployments/{deployment_id}/tokens"): "tokens.manage",

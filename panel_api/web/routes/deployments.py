@@ -13,9 +13,11 @@ from panel_api.deps import Ctx
 from panel_api.errors import ApiError
 from panel_api.permissions import Permission
 from panel_api.schemas.deployments import DeploymentCreate, DeploymentUpdate
+from panel_api.schemas.outreach import NotificationIn, ReminderIn
 from panel_api.schemas.tokens import TokenCreate
 from panel_api.services import bots as bots_service
 from panel_api.services import deployments as deployments_service
+from panel_api.services import outreach as outreach_service
 from panel_api.services import tokens as tokens_service
 from panel_api.web import lookups, qr
 from panel_api.web.rendering import page_translator, render, security_headers
@@ -111,9 +113,13 @@ async def _deployment_page(
     help_errors: list[str] | None = None,
     values: dict[str, str] | None = None,
     status_code: int = 200,
+    errors_for: str = "tokens",
 ) -> Response:
+    """`errors_for`: the form the errors belong to (tokens, reminders, notifications)."""
     deployment = await deployments_service.get_deployment(ctx, access, deployment_id)
     tokens = await tokens_service.list_tokens(ctx, access, deployment_id)
+    rules = await outreach_service.list_reminders(ctx, access, deployment_id)
+    mine = await outreach_service.my_notification(ctx, access, deployment_id)
     async with ctx.db.tenant(access.account_id) as session:
         titles = await lookups.course_titles(session, access.account_id)
     return await render(
@@ -124,8 +130,12 @@ async def _deployment_page(
         deployment=deployment,
         course_title=titles.get(deployment.course_id, ""),
         tokens=tokens,
+        reminders=rules,
+        notification=mine,
+        time_zone=access.account.time_zone,
         errors=errors or [],
         help_errors=help_errors or [],
+        errors_for=errors_for,
         values=values or {},
     )
 
@@ -251,4 +261,100 @@ async def token_qr(
         qr.svg(token.deep_link),
         media_type="image/svg+xml",
         headers={**security_headers(), "Cache-Control": "private, max-age=3600"},
+    )
+
+
+# ---- reminders and the member's own notifications --------------------------------------------
+
+REMINDER_FIELDS = ("after", "unit", "max_count", "text", "quiet_start", "quiet_end")
+
+
+def _reminder_body(values: dict[str, str]) -> ReminderIn:
+    """The form's "after N minutes/hours" as the API's minutes; a non-number is left for the
+    model to refuse in plain words."""
+    after: object = values.get("after")
+    if isinstance(after, str) and after.isdigit() and values.get("unit") == "hours":
+        after = int(after) * 60
+    quiet = None
+    if "quiet_start" in values or "quiet_end" in values:
+        quiet = {"start": values.get("quiet_start", ""), "end": values.get("quiet_end", "")}
+    body: dict[str, Any] = {"after_minutes": after, "text": values.get("text", "")}
+    if "max_count" in values:
+        body["max_count"] = values["max_count"]
+    if quiet is not None:
+        body["quiet_hours"] = quiet
+    return ReminderIn.model_validate(body)
+
+
+@router.post("/accounts/{account_id}/deployments/{deployment_id}/reminders")
+async def create_reminder(
+    request: Request, account_id: int, deployment_id: int, access: Manage, form: Form, ctx: Ctx
+) -> Response:
+    values = fields(form, REMINDER_FIELDS)
+    try:
+        await outreach_service.create_reminder(ctx, access, deployment_id, _reminder_body(values))
+    except ValidationError as exc:
+        return await _deployment_page(
+            request,
+            access,
+            ctx,
+            deployment_id,
+            errors=validation_messages(exc),
+            values=values,
+            status_code=422,
+            errors_for="reminders",
+        )
+    return see_other(
+        f"/accounts/{access.account_id}/deployments/{deployment_id}", "reminder_created"
+    )
+
+
+@router.post("/accounts/{account_id}/deployments/{deployment_id}/reminders/{reminder_id}/delete")
+async def delete_reminder(
+    request: Request,
+    account_id: int,
+    deployment_id: int,
+    reminder_id: int,
+    access: Manage,
+    form: Form,
+    ctx: Ctx,
+) -> Response:
+    await outreach_service.delete_reminder(ctx, access, deployment_id, reminder_id)
+    return see_other(
+        f"/accounts/{access.account_id}/deployments/{deployment_id}", "reminder_deleted"
+    )
+
+
+@router.post("/accounts/{account_id}/deployments/{deployment_id}/notifications")
+async def save_notifications(
+    request: Request, account_id: int, deployment_id: int, access: Read, form: Form, ctx: Ctx
+) -> Response:
+    here = f"/accounts/{access.account_id}/deployments/{deployment_id}"
+    if field(form, "action") == "off":
+        await outreach_service.delete_notification(ctx, access, deployment_id)
+        return see_other(here, "notifications_off")
+    values = fields(form, ("fail_below", "digest_hour"))
+    try:
+        body = NotificationIn.model_validate(
+            {
+                **values,
+                **{flag: form.get(flag) == "on" for flag in ("on_finish", "on_fail", "on_stuck")},
+            }
+        )
+        await outreach_service.set_notification(ctx, access, deployment_id, body)
+    except ValidationError as exc:
+        messages = validation_messages(exc)
+    except ApiError as exc:
+        messages = [exc.detail]
+    else:
+        return see_other(here, "notifications_saved")
+    return await _deployment_page(
+        request,
+        access,
+        ctx,
+        deployment_id,
+        errors=messages,
+        values=values,
+        status_code=422,
+        errors_for="notifications",
     )

@@ -18,6 +18,7 @@ from panel_api.permissions import Permission
 from panel_api.queries.runs import RunFilter
 from panel_api.services import courses as courses_service
 from panel_api.services import deployments as deployments_service
+from panel_api.services import outreach as outreach_service
 from panel_api.services import runs as runs_service
 from panel_api.services import students as students_service
 from panel_api.web import lookups
@@ -150,6 +151,7 @@ async def _run_page(
         refused=await courses_service.refused_media(ctx, access, run.course_version_id),
         errors=errors or [],
         unattended_steps=MAX_UNATTENDED_STEPS,  # named by the note of a halted run
+        reminders=await outreach_service.run_reminders(ctx, access, run_id),
     )
 
 
