@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC
+from zoneinfo import ZoneInfo
 
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -31,8 +31,8 @@ async def create_token(
     max_uses = _check_kind(body)
     expires_at = body.expires_at
     if expires_at is not None:
-        if expires_at.tzinfo is None:
-            expires_at = expires_at.replace(tzinfo=UTC)
+        if expires_at.tzinfo is None:  # as the teacher reads a clock: the account's zone
+            expires_at = expires_at.replace(tzinfo=ZoneInfo(access.account.time_zone))
         if expires_at <= ctx.clock():
             raise unprocessable("expires_at is in the past")
     utm = body.utm.model_dump(exclude_none=True) if body.utm else {}
@@ -44,6 +44,7 @@ async def create_token(
                 deployment_id=deployment_id,
                 kind=body.kind,
                 token=body.token,
+                label=body.label,
                 max_uses=max_uses,
                 bound_telegram_user_id=body.bound_telegram_user_id,
                 expires_at=expires_at,
@@ -114,6 +115,7 @@ async def _out(
             deployment_id=t.deployment_id,
             kind=t.kind,
             token=t.token,
+            label=t.label,
             deep_link=build_start_link(username, t.deployment_id, t.token),
             max_uses=t.max_uses,
             uses=t.uses,

@@ -1,7 +1,9 @@
-"""Geometry of the server-side SVG charts (the templates draw what this computes).
+"""Geometry of the server-drawn charts (the templates draw what this computes).
 
-Bars rather than a chart library: no script to load offline, nothing to build, and the
-numbers are also in a table next to the chart for screen readers and copying.
+Bars in HTML rather than a chart library or SVG text: no script to load offline, nothing to
+build, labels wrap instead of being cut or shrunk on a phone, and the numbers are also in a
+table next to each chart for screen readers and copying. A chart with nothing to show is
+not drawn at all (the page says so instead).
 """
 
 from __future__ import annotations
@@ -9,63 +11,71 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from panel_api.schemas.analytics import FunnelStepOut
+from panel_api.schemas.analytics import DayOut, FunnelStepOut, QuestionBreakdownOut
 
-LABEL_WIDTH = 220
-BAR_WIDTH = 480
-ROW_HEIGHT = 26
-BAR_HEIGHT = 18
 SEGMENTS = ("completed", "in_progress", "dropped")
 
 
 @dataclass(frozen=True)
 class Segment:
     kind: str
-    x: float
-    width: float
+    percent: float
     value: int
 
 
 @dataclass(frozen=True)
-class Row:
-    y: float
+class Bar:
     label: str
-    reached: int
+    total: int
     segments: list[Segment]
 
 
-@dataclass(frozen=True)
-class BarChart:
-    width: int
-    height: int
-    label_width: int
-    bar_height: int
-    rows: list[Row]
+def funnel(steps: Sequence[FunnelStepOut], runs: int) -> list[Bar]:
+    """One bar per element: completed, still in progress and dropped runs, stacked; the
+    longest possible bar is every run of the version. Empty when no run reached anything."""
+    if not any(s.reached for s in steps):
+        return []
+    scale = max([runs, *(s.reached for s in steps)])
+    return [
+        Bar(
+            f"{s.element_id} ({s.type})",
+            s.reached,
+            [Segment(kind, share(getattr(s, kind), scale), getattr(s, kind)) for kind in SEGMENTS],
+        )
+        for s in steps
+    ]
 
 
-def funnel(steps: Sequence[FunnelStepOut], runs: int) -> BarChart:
-    """One row per element: completed, still in progress and dropped runs, stacked; the
-    longest possible bar is every run of the version."""
-    scale_max = max([runs, *(s.reached for s in steps)]) or 1
-    rows = []
-    for index, s in enumerate(steps):
-        x = float(LABEL_WIDTH)
-        segments = []
-        for kind in SEGMENTS:
-            value = getattr(s, kind)
-            width = BAR_WIDTH * value / scale_max
-            segments.append(Segment(kind, round(x, 2), round(width, 2), value))
-            x += width
-        rows.append(Row(index * ROW_HEIGHT, f"{s.element_id} ({s.type})", s.reached, segments))
-    return BarChart(
-        width=LABEL_WIDTH + BAR_WIDTH + 60,
-        height=max(len(rows), 1) * ROW_HEIGHT,
-        label_width=LABEL_WIDTH,
-        bar_height=BAR_HEIGHT,
-        rows=rows,
-    )
+def timeline(days: Sequence[DayOut]) -> list[Bar]:
+    """Per day: started runs and finished runs side by side (as two one-segment bars' worth
+    of widths); empty when nothing started or ended in the period."""
+    scale = max([max(d.started, d.finished, d.dropped) for d in days], default=0)
+    if not scale:
+        return []
+    return [
+        Bar(
+            d.day.isoformat(),
+            d.started,
+            [
+                Segment("started", share(d.started, scale), d.started),
+                Segment("completed", share(d.finished, scale), d.finished),
+                Segment("dropped", share(d.dropped, scale), d.dropped),
+            ],
+        )
+        for d in days
+    ]
+
+
+def answers(question: QuestionBreakdownOut) -> list[Bar]:
+    """One bar per answer, as a share of the runs that answered; empty when none did."""
+    if not question.runs:
+        return []
+    return [
+        Bar(a.answer, a.runs, [Segment("completed", share(a.runs, question.runs), a.runs)])
+        for a in question.answers
+    ]
 
 
 def share(value: int, total: int) -> float:
-    """Width in percent of a table cell's inline bar."""
+    """Width in percent of a bar."""
     return round(100 * value / total, 1) if total else 0.0

@@ -38,6 +38,7 @@ UTM_KEYS = ("source", "medium", "campaign", "content", "term")
 TOKEN_FIELDS = (
     "kind",
     "token",
+    "label",
     "max_uses",
     "bound_telegram_user_id",
     "expires_at",
@@ -184,7 +185,7 @@ async def create_token(
 def _token_body(values: dict[str, str]) -> dict[str, Any]:
     body: dict[str, Any] = {
         key: values[key]
-        for key in ("kind", "token", "max_uses", "bound_telegram_user_id", "expires_at")
+        for key in ("kind", "token", "label", "max_uses", "bound_telegram_user_id", "expires_at")
         if key in values
     }
     utm = {key: values[f"utm_{key}"] for key in UTM_KEYS if f"utm_{key}" in values}
