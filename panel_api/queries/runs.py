@@ -18,6 +18,7 @@ from sqlalchemy import (
     literal_column,
     select,
 )
+from sqlalchemy.dialects.postgresql import distinct_on
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.models import CourseElement, EnrollmentToken, Participant, Run, RunStatus
@@ -207,7 +208,7 @@ async def latest_of_participants(
     rows = await session.execute(
         _select(now, [Run.account_id == account_id, Run.participant_id.in_(participant_ids)])
         .order_by(Run.participant_id, Run.id.desc())
-        .distinct(Run.participant_id)
+        .ext(distinct_on(Run.participant_id))
     )
     return {row.participant_id: row for row in rows.all()}
 

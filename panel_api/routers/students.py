@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Path, Query, Response
+from fastapi import APIRouter, Depends, Query, Response
 
 from panel_api.access import Access, AccountRule
-from panel_api.deps import MAX_ID, AccountId, BanId, Ctx
+from panel_api.deps import AccountId, BanId, Ctx, StudentUserId
 from panel_api.permissions import Permission
 from panel_api.schemas.common import Page
 from panel_api.schemas.runs import BanCreate, BanCreated, BanOut, GradebookRunOut, StudentOut
@@ -31,17 +31,17 @@ async def list_students(
 
 
 @router.get(
-    "/students/{telegram_user_id}/gradebook",
+    "/students/{student_user_id}/gradebook",
     response_model=list[GradebookRunOut],
     summary="A student's runs, newest first, each with their answers",
 )
 async def gradebook(
     account_id: AccountId,
-    telegram_user_id: Annotated[int, Path(ge=1, le=MAX_ID, description="the student's")],
+    student_user_id: StudentUserId,
     access: Read,
     ctx: Ctx,
 ) -> list[GradebookRunOut]:
-    _, runs = await service.gradebook(ctx, access, telegram_user_id)
+    _, runs = await service.gradebook(ctx, access, student_user_id)
     return runs
 
 

@@ -9,8 +9,8 @@ from fastapi import Request, Response
 from pydantic import ValidationError
 
 from panel_api.access import Access
-from panel_api.deps import MAX_ID, Ctx
-from panel_api.errors import ApiError, not_found
+from panel_api.deps import Ctx
+from panel_api.errors import ApiError
 from panel_api.permissions import Permission
 from panel_api.schemas.runs import BanCreate
 from panel_api.services import bots as bots_service
@@ -70,14 +70,13 @@ async def _page(
     )
 
 
-@router.get("/accounts/{account_id}/students/{telegram_user_id}")
+@router.get("/accounts/{account_id}/students/{student_user_id}")
 async def student_page(
-    request: Request, account_id: int, telegram_user_id: int, access: Read, ctx: Ctx
+    request: Request, account_id: int, student_user_id: int, access: Read, ctx: Ctx
 ) -> Response:
-    """The gradebook: every run of the student, each with the answers they gave."""
-    if not 1 <= telegram_user_id <= MAX_ID:
-        raise not_found("student")
-    student, runs = await students_service.gradebook(ctx, access, telegram_user_id)
+    """The gradebook: every run of the student, each with the answers they gave (the rule
+    has checked the student is one of the account's)."""
+    student, runs = await students_service.gradebook(ctx, access, student_user_id)
     deployments = await deployments_service.list_deployments(ctx, access)
     async with ctx.db.tenant(access.account_id) as session:
         titles = await lookups.course_titles(session, access.account_id)
@@ -86,7 +85,7 @@ async def student_page(
         "student.html",
         access=access,
         student=student,
-        telegram_user_id=telegram_user_id,
+        telegram_user_id=student_user_id,
         runs=runs,
         deployments={d.id: d for d in deployments},
         titles=titles,
