@@ -60,6 +60,7 @@ class Conversion:
     token_id: int | None
     started: int
     completed: int
+    label: str | None = None
 
     @property
     def rate(self) -> float | None:
@@ -250,7 +251,7 @@ async def conversion(
     )
     token_rows = (
         await session.execute(
-            select(EnrollmentToken.id, EnrollmentToken.token)
+            select(EnrollmentToken.id, EnrollmentToken.token, EnrollmentToken.label)
             .where(
                 EnrollmentToken.account_id == account_id,
                 EnrollmentToken.deployment_id == deployment_id,
@@ -259,8 +260,8 @@ async def conversion(
         )
     ).all()
     by_token = [
-        Conversion(token, token_id, *per_token.get(token_id, (0, 0)))
-        for token_id, token in token_rows
+        Conversion(token, token_id, *per_token.get(token_id, (0, 0)), label=label)
+        for token_id, token, label in token_rows
     ]
     if None in per_token:
         by_token.append(Conversion("(no token)", None, *per_token[None]))

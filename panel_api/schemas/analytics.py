@@ -34,6 +34,7 @@ class FunnelOut(BaseModel):
 class ConversionOut(BaseModel):
     key: str = Field(description="token value, '(no token)', UTM source or '(none)'")
     token_id: int | None
+    label: str | None = Field(None, description="the token's label, if it has one")
     started: int
     completed: int
     rate: float | None = Field(description="completed / started")

@@ -218,6 +218,7 @@ def _conversion(item: analytics.Conversion) -> ConversionOut:
     return ConversionOut(
         key=item.key,
         token_id=item.token_id,
+        label=item.label,
         started=item.started,
         completed=item.completed,
         rate=item.rate,

@@ -46,24 +46,60 @@ def funnel(steps: Sequence[FunnelStepOut], runs: int) -> list[Bar]:
     ]
 
 
-def timeline(days: Sequence[DayOut]) -> list[Bar]:
-    """Per day: started runs and finished runs side by side (as two one-segment bars' worth
-    of widths); empty when nothing started or ended in the period."""
+@dataclass(frozen=True)
+class Column:
+    x: float
+    kind: str
+    height: float
+    value: int
+    day: str
+
+
+@dataclass(frozen=True)
+class Columns:
+    """Day columns in a COLUMN_UNITS-wide, COLUMN_HEIGHT-tall box stretched to the page's
+    width (no text inside, so nothing shrinks on a phone); first and last day under it."""
+
+    width: int
+    height: int
+    columns: list[Column]
+    first_day: str
+    last_day: str
+
+
+COLUMN_UNITS = 10
+COLUMN_HEIGHT = 100
+TIMELINE_KINDS = ("started", "completed", "dropped")
+
+
+def timeline(days: Sequence[DayOut]) -> Columns | None:
+    """Per day three thin columns: started, finished, left unfinished; None when nothing
+    started or ended in the period."""
     scale = max([max(d.started, d.finished, d.dropped) for d in days], default=0)
     if not scale:
-        return []
-    return [
-        Bar(
-            d.day.isoformat(),
-            d.started,
-            [
-                Segment("started", share(d.started, scale), d.started),
-                Segment("completed", share(d.finished, scale), d.finished),
-                Segment("dropped", share(d.dropped, scale), d.dropped),
-            ],
-        )
-        for d in days
-    ]
+        return None
+    columns = []
+    for index, d in enumerate(days):
+        for offset, (kind, value) in enumerate(
+            zip(TIMELINE_KINDS, (d.started, d.finished, d.dropped), strict=True)
+        ):
+            if value:
+                columns.append(
+                    Column(
+                        index * COLUMN_UNITS + 0.5 + offset * 3,
+                        kind,
+                        round(COLUMN_HEIGHT * value / scale, 2),
+                        value,
+                        d.day.isoformat(),
+                    )
+                )
+    return Columns(
+        len(days) * COLUMN_UNITS,
+        COLUMN_HEIGHT,
+        columns,
+        days[0].day.isoformat(),
+        days[-1].day.isoformat(),
+    )
 
 
 def answers(question: QuestionBreakdownOut) -> list[Bar]:

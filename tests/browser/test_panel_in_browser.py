@@ -198,7 +198,7 @@ async def test_from_login_to_a_finished_run_in_the_funnel(
     await expect(last_step.locator(".reached")).to_have_text("1")
     await expect(last_step.locator(".completed")).to_have_text("1")
     await expect(page.locator("#conversion-utm")).to_contain_text("vk")
-    await expect(page.locator("svg.chart rect.seg.completed").first).to_be_visible()
+    await expect(page.locator("#funnel-chart rect.seg.completed").first).to_be_visible()
     await shots.take(page, "funnel")
 
     # --- the same page in Russian, chosen in the UI ---------------------------------------

@@ -21,16 +21,17 @@ from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
-from sqlalchemy import select, update
+from sqlalchemy import update
 
 from panel_api.web.rendering import format_datetime
 from storage.models import Run
+from storage.repositories import accounts as account_repo
 from storage.repositories import bots as bot_repo
 from storage.repositories import tokens
 from tests.fakes.telegram_api import FakeTelegram
 from tests.integration import seeding
 from tests.integration.runtime_support import add_bot, add_course_version, deploy
-from tests.integration.test_panel_support import panel_client, panel_context, user_headers
+from tests.integration.test_panel_support import panel_context
 from tests.integration.test_web_support import Browser, text_of, web_browser
 
 pytestmark = pytest.mark.integration
@@ -125,89 +126,109 @@ PLAN = {
 }
 
 
+@dataclass
+class Seeded:
+    deployment_id: int
+    version_id: int
+    bot_id: int
+    runs: dict[str, int]
+    users: dict[str, int]
+    tokens: dict[str, int]
+
+
+async def seed_school(db, secret_box, fake, account_id: int) -> Seeded:
+    """The deployment, links and students of the module's docstring, the school in ZONE."""
+    fake_bot = fake.add_bot()
+    bot_id = await add_bot(db, secret_box, account_id, fake_bot)
+    version_id = await add_course_version(db, account_id, COURSE, f"p{account_id}")
+    deployment_id = await deploy(db, account_id, version_id, bot_id)
+    made: dict[str, int] = {}
+    runs: dict[str, int] = {}
+    users: dict[str, int] = {}
+    async with db.tenant(account_id) as s:
+        await bot_repo.update_bot(s, account_id, bot_id, active=False)  # no runtime hosts it
+        await account_repo.update_account(s, account_id, time_zone=ZONE)
+        for label, value in (("7B", "t7b"), ("VK ad", "vkad")):
+            token = await tokens.create(
+                s, account_id, deployment_id=deployment_id, kind="public", token=value, label=label
+            )
+            made[label] = token.id
+        for name, (label, lines, final, answers, silent_days) in PLAN.items():
+            user = users[name] = next(_users)
+            participant = await seeding.participant(
+                s, account_id, telegram_user_id=user, username=name, first_name=name.title()
+            )
+            run = await seeding.run(
+                s,
+                account_id,
+                deployment_id=deployment_id,
+                course_version_id=version_id,
+                bot_id=bot_id,
+                chat_id=user,
+                telegram_user_id=user,
+                participant_id=participant.id,
+                token_id=made[label] if label else None,
+                state={
+                    "current": lines[-1][0],
+                    "answers": {e: ["x", score, 1] for e, score in answers.items()},
+                },
+                current_element=lines[-1][0],
+            )
+            runs[name] = run.id
+            for line in lines:
+                answered = len(line) == 3
+                await seeding.line(
+                    s,
+                    account_id,
+                    run_id=run.id,
+                    element_id=line[0],
+                    role="user" if answered else "bot",
+                    text=line[1] if answered else f"shown {line[0]}",
+                    score=line[2] if answered else None,
+                    maxscore=1 if answered else None,
+                )
+            if final:
+                await seeding.finish_run(s, account_id, run.id, final)
+            if silent_days:
+                await s.execute(
+                    update(Run)
+                    .where(Run.id == run.id)
+                    .values(updated_at=datetime.now(UTC) - timedelta(days=silent_days))
+                )
+        await seeding.timer(
+            s,
+            account_id,
+            run_id=runs["clara"],
+            wait_id="w1",
+            due_at=datetime.now(UTC) + timedelta(days=1),
+        )
+    return Seeded(deployment_id, version_id, bot_id, runs, users, made)
+
+
+async def forget_timers(db, account_id: int, seeded: Seeded) -> None:
+    async with db.tenant(account_id) as s:
+        await seeding.cancel_timers(s, account_id, seeded.runs["clara"])
+
+
 async def open_school(db, secret_box, fake, make_account) -> AsyncIterator[School]:
     owner = next(_users)
     account_id = await make_account(owner_telegram_user_id=owner)
-    fake_bot = fake.add_bot()
-    bot_id = await add_bot(db, secret_box, account_id, fake_bot)
-    async with db.tenant(account_id) as s:
-        await bot_repo.update_bot(s, account_id, bot_id, active=False)  # no runtime hosts it
-    version_id = await add_course_version(db, account_id, COURSE, f"p{owner}")
-    deployment_id = await deploy(db, account_id, version_id, bot_id)
+    seeded = await seed_school(db, secret_box, fake, account_id)
     ctx = panel_context(db, secret_box, telegram_api_base=fake.base_url)
     async with web_browser(ctx) as browser:
         await browser.log_in(owner)
-        await browser.get(f"/accounts/{account_id}/settings")
-        saved = await browser.post(
-            f"/accounts/{account_id}/settings",
-            {"name": "Prog school", "time_zone": ZONE, "stuck_after_minutes": "1440"},
-        )
-        assert saved.status_code == 303, saved.text
-        made: dict[str, int] = {}
-        runs: dict[str, int] = {}
-        users: dict[str, int] = {}
-        async with db.tenant(account_id) as s:
-            for label, value in (("7B", "t7b"), ("VK ad", "vkad")):
-                token = await tokens.create(
-                    s, account_id, deployment_id=deployment_id, kind="public", token=value
-                )
-                await s.execute(
-                    update(type(token)).where(type(token).id == token.id).values(label=label)
-                )
-                made[label] = token.id
-            for name, (label, lines, final, answers, silent_days) in PLAN.items():
-                user = users[name] = next(_users)
-                participant = await seeding.participant(
-                    s, account_id, telegram_user_id=user, username=name, first_name=name.title()
-                )
-                run = await seeding.run(
-                    s,
-                    account_id,
-                    deployment_id=deployment_id,
-                    course_version_id=version_id,
-                    bot_id=bot_id,
-                    chat_id=user,
-                    telegram_user_id=user,
-                    participant_id=participant.id,
-                    token_id=made[label] if label else None,
-                    state={
-                        "current": lines[-1][0],
-                        "answers": {e: ["x", score, 1] for e, score in answers.items()},
-                    },
-                    current_element=lines[-1][0],
-                )
-                runs[name] = run.id
-                for line in lines:
-                    await seeding.line(
-                        s,
-                        account_id,
-                        run_id=run.id,
-                        element_id=line[0],
-                        role="user" if len(line) == 3 else "bot",
-                        text=line[1] if len(line) == 3 else f"shown {line[0]}",
-                        score=line[2] if len(line) == 3 else None,
-                        maxscore=1 if len(line) == 3 else None,
-                    )
-                if final:
-                    await seeding.finish_run(s, account_id, run.id, final)
-                if silent_days:
-                    await s.execute(
-                        update(Run)
-                        .where(Run.id == run.id)
-                        .values(updated_at=datetime.now(UTC) - timedelta(days=silent_days))
-                    )
-            await seeding.timer(
-                s,
-                account_id,
-                run_id=runs["clara"],
-                wait_id="w1",
-                due_at=datetime.now(UTC) + timedelta(days=1),
-            )
         yield School(
-            browser, account_id, owner, deployment_id, version_id, bot_id, runs, users, made
+            browser,
+            account_id,
+            owner,
+            seeded.deployment_id,
+            seeded.version_id,
+            seeded.bot_id,
+            seeded.runs,
+            seeded.users,
+            seeded.tokens,
         )
-        async with db.tenant(account_id) as s:
-            await seeding.cancel_timers(s, account_id, runs["clara"])
+    await forget_timers(db, account_id, seeded)
 
 
 def listed_runs(page: str) -> set[int]:
@@ -284,6 +305,9 @@ async def test_runs_show_progress_score_last_activity_and_stuck_in_the_schools_z
         last = datetime.fromisoformat(run["last_activity_at"])
         local = last.astimezone(ZoneInfo(ZONE)).strftime("%Y-%m-%d %H:%M")
         assert f"{local} +05" in anna
+        one = text_of((await school.browser.get(f"{school.base}/runs/{run['id']}")).text)
+        assert "Progress 40% (2/5)" in one and "Score 1/1" in one
+        assert f"Last activity {local} +05 stuck" in one
         assert format_datetime(last, ZONE) == f"{local} +05"
 
 
@@ -379,6 +403,13 @@ async def test_the_school_sets_its_zone_and_a_token_expiry_is_typed_in_it(
     async for school in open_school(db, secret_box, fake, make_account):
         settings = f"{school.base}/settings"
         await school.browser.get(settings)
+        saved = await school.browser.post(
+            settings,
+            {"name": "Prog school", "time_zone": ZONE, "stuck_after_minutes": "90"},
+            follow=True,
+        )
+        assert "Settings saved." in text_of(saved.text)
+        assert 'value="90"' in saved.text and f'value="{ZONE}"' in saved.text
         wrong = await school.browser.post(
             settings,
             {"name": "Prog school", "time_zone": "Mars/Olympus", "stuck_after_minutes": "0"},
@@ -454,6 +485,11 @@ async def test_analytics_show_drop_off_days_and_which_answer_was_chosen(
         ]
         assert rows == [("yes", "2"), ("no", "1")]
         assert 'id="funnel-chart"' in page.text and 'id="timeline-chart"' in page.text
+        today_row = re.search(r'<tr data-day="([\d-]+)">(.*?)</tr>', page.text, re.S)
+        assert today_row.group(1) == today["day"]  # only days with runs are listed
+        assert text_of("<body>" + today_row.group(2)) == f"{today['day']} 5 1 1"
+        assert page.text.count("<tr data-day=") == 1
+        assert '(<code class="wrap">t7b</code>)' in page.text  # links by their labels
 
 
 async def test_nothing_is_drawn_for_a_deployment_without_runs(db, secret_box, fake, make_account):
