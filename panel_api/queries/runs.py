@@ -169,8 +169,13 @@ async def page(
 ) -> tuple[list[Row[Any]], int]:
     where = filters.criteria(account_id)
     total = await session.scalar(select(func.count()).select_from(Run).where(*where))
+    # The page's ids first: the per-run columns (index, score, stuck) are then computed for
+    # the rows shown, not for every row an offset skips.
+    shown = select(Run.id).where(*where).order_by(Run.id.desc()).limit(limit).offset(offset)
     rows = await session.execute(
-        _select(now, where).order_by(Run.id.desc()).limit(limit).offset(offset)
+        _select(now, [Run.account_id == account_id, Run.id.in_(shown.scalar_subquery())]).order_by(
+            Run.id.desc()
+        )
     )
     return list(rows.all()), total or 0
 
