@@ -35,9 +35,7 @@ class TokenCreate(StrictIn):
     )
     max_uses: int | None = Field(None, ge=1, le=10_000_000)
     bound_telegram_user_id: int | None = Field(None, ge=1, le=2**63 - 1)
-    expires_at: datetime | None = Field(
-        None, description="without an offset: in the account's time zone"
-    )
+    expires_at: datetime | None = Field(None, description="UTC if no offset is given")
     utm: UtmIn | None = None
 
 

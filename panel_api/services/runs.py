@@ -136,17 +136,19 @@ async def outs(session: AsyncSession, account_id: int, rows: Sequence[Row[Any]])
 async def steps_of(
     session: AsyncSession, account_id: int, version_ids: Iterable[int]
 ) -> dict[int, int]:
-    """Elements per version, from the process-wide cache where it has them."""
+    """Elements per version, from the process-wide cache where it has them (read before
+    the query's await: another request may evict meanwhile)."""
     wanted = set(version_ids)
-    missing = [v for v in wanted if v not in _steps]
+    result = {v: _steps[v] for v in wanted if v in _steps}
+    missing = wanted - result.keys()
     if missing:
-        found = await run_queries.steps_of_versions(session, account_id, missing)
+        found = await run_queries.steps_of_versions(session, account_id, list(missing))
         for version_id in missing:
-            _steps[version_id] = found.get(version_id, 0)
-    result = {}
-    for version_id in wanted:
-        _steps.move_to_end(version_id)
-        result[version_id] = _steps[version_id]
+            result[version_id] = found.get(version_id, 0)
+    for version_id, count in result.items():
+        if count:  # a version not found (none of this account's) is not remembered
+            _steps[version_id] = count
+            _steps.move_to_end(version_id)
     while len(_steps) > STEPS_CACHE_SIZE:
         _steps.popitem(last=False)
     return result

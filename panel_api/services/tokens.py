@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from zoneinfo import ZoneInfo
+from datetime import UTC
 
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -31,8 +31,8 @@ async def create_token(
     max_uses = _check_kind(body)
     expires_at = body.expires_at
     if expires_at is not None:
-        if expires_at.tzinfo is None:  # as the teacher reads a clock: the account's zone
-            expires_at = expires_at.replace(tzinfo=ZoneInfo(access.account.time_zone))
+        if expires_at.tzinfo is None:
+            expires_at = expires_at.replace(tzinfo=UTC)
         if expires_at <= ctx.clock():
             raise unprocessable("expires_at is in the past")
     utm = body.utm.model_dump(exclude_none=True) if body.utm else {}

@@ -52,6 +52,7 @@ FILTER_FIELDS = (
 # Older links (and the students' list before usernames) name a token or a student by id.
 LEGACY_FIELDS = ("token_id", "telegram_user_id")
 PAGING_FIELDS = ("offset", "notice")
+ECHO_CHARS = 60
 STUCK, DROPPED = "stuck", "dropped"
 """`status` values beyond the runs' own: stuck runs, runs that ended unfinished."""
 
@@ -74,7 +75,9 @@ async def read_filters(
     problems: list[str] = []
 
     def bad(name: str) -> None:
-        problems.append(t("runs.bad_filter", field=t(f"runs.filter.{name}"), value=shown[name]))
+        problems.append(
+            t("runs.bad_filter", field=t(f"runs.filter.{name}"), value=_echo(shown[name]))
+        )
 
     def number(name: str) -> int | None:
         raw = shown.get(name)
@@ -98,7 +101,7 @@ async def read_filters(
 
     for name in shown:
         if name not in (*FILTER_FIELDS, *LEGACY_FIELDS, *PAGING_FIELDS):
-            problems.append(t("runs.unknown_filter", name=name))
+            problems.append(t("runs.unknown_filter", name=_echo(name)))
     status = shown.get("status")
     if status is not None and status not in {*(s.value for s in RunStatus), STUCK, DROPPED}:
         bad("status")
@@ -110,11 +113,11 @@ async def read_filters(
         if student is not None:
             user_id = await _student_id(session, access.account_id, student)
             if user_id is None:
-                problems.append(t("runs.unknown_student", value=student))
+                problems.append(t("runs.unknown_student", value=_echo(student)))
         if token is not None and not await run_queries.token_exists(
             session, access.account_id, token
         ):
-            problems.append(t("runs.unknown_token", value=token))
+            problems.append(t("runs.unknown_token", value=_echo(token)))
     filters = RunFilter(
         status=None if status in (STUCK, DROPPED) else status,
         deployment_id=number("deployment_id"),
@@ -129,6 +132,11 @@ async def read_filters(
         stuck_at=ctx.clock() if status == STUCK else None,
     )
     return ReadFilters(filters, shown, problems)
+
+
+def _echo(typed: str) -> str:
+    """What was typed, short enough to quote back in a message."""
+    return typed if len(typed) <= ECHO_CHARS else typed[: ECHO_CHARS - 1] + "…"
 
 
 async def _student_id(session: AsyncSession, account_id: int, text: str) -> int | None:
