@@ -281,10 +281,10 @@ async def conversion(
 
 
 async def cohorts(
-    session: AsyncSession, account_id: int, deployment_id: int, since: datetime
+    session: AsyncSession, account_id: int, deployment_id: int, since: datetime, zone: str
 ) -> list[Cohort]:
-    """Runs grouped by the UTC day they started, oldest first."""
-    day = func.date_trunc("day", Run.started_at, "UTC")
+    """Runs grouped by the day of `zone` they started (its midnight), oldest first."""
+    day = func.date_trunc("day", Run.started_at, zone)
     rows = await session.execute(
         select(
             day,

@@ -47,7 +47,9 @@ class ConversionReport(BaseModel):
 
 
 class CohortOut(BaseModel):
-    day: datetime = Field(description="UTC day the runs started")
+    day: datetime = Field(
+        description="midnight, in the account's time zone, of the day the runs started"
+    )
     started: int
     completed: int
     active: int

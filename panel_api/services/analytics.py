@@ -87,11 +87,14 @@ async def conversion(ctx: PanelContext, access: Access, deployment_id: int) -> C
 async def cohorts(
     ctx: PanelContext, access: Access, deployment_id: int, *, days: int
 ) -> list[CohortOut]:
-    """Runs by start day, `days` back."""
+    """Runs by start day (the account's days), `days` back."""
     since = ctx.clock() - timedelta(days=days)
+    zone = ZoneInfo(access.account.time_zone)
     async with ctx.db.tenant(access.account_id) as session:
-        rows = await analytics.cohorts(session, access.account_id, deployment_id, since)
-    return [CohortOut(**row.__dict__) for row in rows]
+        rows = await analytics.cohorts(
+            session, access.account_id, deployment_id, since, access.account.time_zone
+        )
+    return [CohortOut(**{**row.__dict__, "day": row.day.astimezone(zone)}) for row in rows]
 
 
 async def scores(

@@ -465,6 +465,10 @@ async def test_analytics_show_drop_off_days_and_which_answer_was_chosen(
         today = timeline["days"][-1]
         assert today["day"] == datetime.now(ZoneInfo(ZONE)).date().isoformat()
         assert (today["started"], today["finished"], today["dropped"]) == (5, 1, 1)
+        (cohort,) = (await school.browser.get(f"{api}/cohorts")).json()
+        local_midnight = datetime.fromisoformat(cohort["day"])
+        assert local_midnight.utcoffset() == timedelta(hours=5)  # the school's day
+        assert local_midnight.date().isoformat() == today["day"] and cohort["started"] == 5
 
         page = await school.browser.get(
             f"{school.base}/deployments/{school.deployment_id}/analytics"
