@@ -31,45 +31,13 @@ from storage.repositories import tokens
 from tests.fakes.telegram_api import FakeTelegram
 from tests.integration import seeding
 from tests.integration.runtime_support import add_bot, add_course_version, deploy
+from tests.integration.test_panel_runs_analytics import COURSE
 from tests.integration.test_panel_support import panel_context
 from tests.integration.test_web_support import Browser, text_of, web_browser
 
 pytestmark = pytest.mark.integration
 
 ZONE = "Asia/Yekaterinburg"
-COURSE = """\
-intro:
-  type: message
-  text: Hi
-
-q_1:
-  type: quiz
-  text: One?
-  answers:
-    - text: "yes"
-      correct: yes
-    - text: "no"
-
-q_2:
-  type: quiz
-  text: Two?
-  answers:
-    - text: "yes"
-      correct: yes
-    - text: "no"
-
-result:
-  type: test
-  prefix: q_
-  text: "{score}/{maxscore}"
-  score:
-    0: Great
-    100: Again
-
-end:
-  type: end
-  text: Bye
-"""
 _users = iter(range(97_100_000, 97_200_000))
 
 
