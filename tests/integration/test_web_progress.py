@@ -293,6 +293,16 @@ async def test_the_students_list_marks_the_stuck_and_the_gradebook_lists_every_a
         shown = text_of("<body>" + anna.group(1))
         assert "40% (2/5)" in shown and "1/1" in shown and "q_2" in shown
         assert f'data-student="{school.users["boris"]}" class="stuck"' not in students.text
+        listed = await school.browser.get(f"/api/v1/accounts/{school.account_id}/students")
+        by_name = {x["username"]: x for x in listed.json()["items"]}
+        assert by_name["anna"]["stuck"] is True and by_name["clara"]["stuck"] is False
+        assert by_name["anna"]["latest_run_id"] == school.runs["anna"]
+        latest = by_name["anna"]["latest_run"]
+        assert (latest["current_element"], latest["progress_percent"], latest["score"]) == (
+            "q_2",
+            40,
+            1.0,
+        )
 
         book = await school.browser.get(f"{school.base}/students/{school.users['dima']}")
         assert book.status_code == 200
