@@ -184,7 +184,7 @@ async def test_from_login_to_a_finished_run_in_the_funnel(
     run_row = page.locator(f"tr[data-run='{run.id}']")
     await expect(run_row).to_contain_text("completed")
     await shots.take(page, "runs")
-    await run_row.get_by_role("link", name=str(run.id)).click()
+    await run_row.get_by_role("link", name=str(run.id), exact=True).click()
     await expect(page.locator("#run-status")).to_have_text("completed")
     conversation = page.get_by_role("list", name="Conversation")
     await expect(conversation.locator("li.bubble.student").first).to_be_visible()
