@@ -110,7 +110,12 @@ async def seed(db: Database, box: SecretBox, owner_url: str, runs: int) -> Seede
         )
         made = [
             await tokens.create(
-                s, account_id, deployment_id=deployment.id, kind="public", utm={"source": src}
+                s,
+                account_id,
+                deployment_id=deployment.id,
+                kind="public",
+                utm={"source": src},
+                label=f"{src} ad",
             )
             for src in ("vk", "tg", "mail")
         ]
@@ -214,6 +219,10 @@ def api_endpoints(world: Seeded) -> dict[str, str]:
         "analytics conversion": f"{analytics}/conversion",
         "analytics cohorts": f"{analytics}/cohorts?days=60",
         "analytics scores": f"{analytics}/scores",
+        "analytics timeline": f"{analytics}/timeline?days=60",
+        "analytics answers": f"{analytics}/answers",
+        "dashboard": f"{account}/dashboard",
+        "a student's gradebook": f"{account}/students/10000/gradebook",
         "runs CSV export (all)": f"{account}/runs/export.csv",
     }
 
@@ -235,9 +244,13 @@ def web_pages(world: Seeded) -> dict[str, str]:
         "runs, filtered": f"{a}/runs?status=completed&deployment_id={world.deployment_id}"
         f"&token_id={world.token_id}&started_from=2000-01-01",
         "runs, last page": f"{a}/runs?offset=9950",
+        "runs, stuck": f"{a}/runs?status=stuck",
+        "runs, by link label": f"{a}/runs?token=VK%20ad&student=s1",
         "run transcript": f"{a}/runs/{world.last_run_id}",
         "students": f"{a}/students",
         "students, search": f"{a}/students?q=s1",
+        "student gradebook": f"{a}/students/10000",
+        "settings": f"{a}/settings",
         "analytics": f"{d}/analytics?days=60",
         "analytics CSV (funnel)": f"{d}/analytics.csv?report=funnel",
         "analytics CSV (cohorts)": f"{d}/analytics.csv?report=cohorts&days=60",

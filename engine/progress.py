@@ -44,6 +44,24 @@ class Progress:
     done: int
     total: int
 
+    @property
+    def percent(self) -> int:
+        """Whole percent done, rounded down: 100 only once the run is through."""
+        return 100 * self.done // self.total if self.total else 100
+
+
+def progress_at(index: int | None, total: int, *, finished: bool, started: bool) -> Progress | None:
+    """The progress of a run at element `index` of `total` (None: not in that version).
+
+    The one rule for both `progress` and the panel, which reads a run's index from the
+    stored course elements instead of building the course and parsing the state.
+    """
+    if finished:
+        return Progress(total, total)
+    if not started:
+        return Progress(0, total)
+    return None if index is None else Progress(index, total)
+
 
 @dataclass(frozen=True, slots=True)
 class Score:
@@ -77,14 +95,11 @@ def current_element(course: Course, state: RunState) -> Element | None:
 
 def progress(course: Course, state: RunState) -> Progress | None:
     """How far the run got in `course`; None when its position is not in `course`."""
-    total = len(course.elements)
-    if state.finished:
-        return Progress(total, total)
-    if state.current is None:
-        return Progress(0, total)
-    if state.current not in course:
-        return None
-    return Progress(course.index_of(state.current), total)
+    current = state.current
+    index = course.index_of(current) if current is not None and current in course else None
+    return progress_at(
+        index, len(course.elements), finished=state.finished, started=current is not None
+    )
 
 
 def score(course: Course, state: RunState) -> Score:

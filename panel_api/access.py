@@ -42,6 +42,7 @@ from storage.models import (
     EnrollmentToken,
     MemberRole,
     ReminderRule,
+    Participant,
     Restricted,
     Run,
     WebhookDelivery,
@@ -73,6 +74,7 @@ PATH_OBJECTS: dict[str, PathObject] = {
     "api_key_id": PathObject("API key", ApiKey.id),
     "member_user_id": PathObject("member", AccountMember.telegram_user_id),
     "ban_id": PathObject("ban", Banned.id),
+    "student_user_id": PathObject("student", Participant.telegram_user_id),
     "entry_id": PathObject(
         "restricted-list entry", Restricted.id, ("deployment_id", Restricted.deployment_id)
     ),

@@ -80,8 +80,8 @@ from storage.inbox_events import (
     TimerDue,
 )
 from storage.models import RunStatus
-from storage.webhooks import HookEvent, hook_event, record_events
 from storage.reminders import DueNudge
+from storage.webhooks import HookEvent, hook_event, record_events
 
 log = logging.getLogger(__name__)
 

@@ -380,12 +380,17 @@ class EnrollmentToken(Utm, Base):
         CheckConstraint("token ~ '^[A-Za-z0-9_-]{1,32}$'", name="token_format"),
         CheckConstraint("uses >= 0", name="uses_non_negative"),
         CheckConstraint("max_uses IS NULL OR max_uses > 0", name="max_uses_positive"),
+        CheckConstraint(
+            "label IS NULL OR char_length(label) BETWEEN 1 AND 100", name="label_length"
+        ),
     )
 
     id: Mapped[int] = _pk()
     account_id: Mapped[int] = _account_id()
     deployment_id: Mapped[int]
     token: Mapped[str]
+    # What people call the link ("7B", "VK ad"); runs are filtered by it.
+    label: Mapped[str | None]
     kind: Mapped[str]
     max_uses: Mapped[int | None] = mapped_column(Integer)
     uses: Mapped[int] = mapped_column(Integer, server_default=text("0"))

@@ -18,12 +18,13 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
 from sqlalchemy import ColumnElement, bindparam, func, literal_column, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from panel_api.queries.runs import ENDED_BADLY
 from storage.db import Database
 from storage.models import (
     CourseElement,
@@ -32,12 +33,6 @@ from storage.models import (
     RunStatus,
 )
 
-ENDED_BADLY = (
-    RunStatus.STOPPED.value,
-    RunStatus.BLOCKED.value,
-    RunStatus.DECLINED.value,
-    RunStatus.HALTED.value,
-)
 BUCKETS = 10  # score percent buckets of 10 points: 0-10, ..., 90-100
 
 
@@ -65,6 +60,7 @@ class Conversion:
     token_id: int | None
     started: int
     completed: int
+    label: str | None = None
 
     @property
     def rate(self) -> float | None:
@@ -255,7 +251,7 @@ async def conversion(
     )
     token_rows = (
         await session.execute(
-            select(EnrollmentToken.id, EnrollmentToken.token)
+            select(EnrollmentToken.id, EnrollmentToken.token, EnrollmentToken.label)
             .where(
                 EnrollmentToken.account_id == account_id,
                 EnrollmentToken.deployment_id == deployment_id,
@@ -264,8 +260,8 @@ async def conversion(
         )
     ).all()
     by_token = [
-        Conversion(token, token_id, *per_token.get(token_id, (0, 0)))
-        for token_id, token in token_rows
+        Conversion(token, token_id, *per_token.get(token_id, (0, 0)), label=label)
+        for token_id, token, label in token_rows
     ]
     if None in per_token:
         by_token.append(Conversion("(no token)", None, *per_token[None]))
@@ -285,10 +281,10 @@ async def conversion(
 
 
 async def cohorts(
-    session: AsyncSession, account_id: int, deployment_id: int, since: datetime
+    session: AsyncSession, account_id: int, deployment_id: int, since: datetime, zone: str
 ) -> list[Cohort]:
-    """Runs grouped by the UTC day they started, oldest first."""
-    day = func.date_trunc("day", Run.started_at, "UTC")
+    """Runs grouped by the day of `zone` they started (its midnight), oldest first."""
+    day = func.date_trunc("day", Run.started_at, zone)
     rows = await session.execute(
         select(
             day,
@@ -365,3 +361,135 @@ GROUP BY c.element_id, c.score, c.maxscore
 ORDER BY c.element_id, c.score, c.maxscore
 """
 ).bindparams(bindparam("element_ids", expanding=True))
+
+
+QUESTION_TYPES = ("quiz", "question", "multi_choice")
+"""Elements that offer options; their answers are counted per option."""
+
+
+@dataclass
+class Breakdown:
+    element_id: str
+    type: str
+    options: list[str]
+    counts: dict[str, int] = field(default_factory=dict)
+
+
+async def answer_breakdown(
+    session: AsyncSession, account_id: int, deployment_id: int, version_id: int
+) -> list[Breakdown]:
+    """Per question of the version, in course order: how many runs' latest answer was each
+    option (the options first, in the course's order, then anything else answered)."""
+    rows = await session.execute(
+        select(CourseElement.element_id, CourseElement.type, CourseElement.data)
+        .where(
+            CourseElement.account_id == account_id,
+            CourseElement.version_id == version_id,
+            CourseElement.type.in_(QUESTION_TYPES),
+        )
+        .order_by(CourseElement.position)
+    )
+    found = {
+        element_id: Breakdown(element_id, kind, _option_texts(data))
+        for element_id, kind, data in rows.all()
+    }
+    if not found:
+        return []
+    counted = await session.execute(
+        _ANSWERS_SQL,
+        {
+            "account_id": account_id,
+            "deployment_id": deployment_id,
+            "version_id": version_id,
+            "element_ids": list(found),
+        },
+    )
+    for element_id, answer, runs in counted.all():
+        found[element_id].counts[answer] = runs
+    return list(found.values())
+
+
+def _option_texts(data: Any) -> list[str]:
+    answers = data.get("answers") if isinstance(data, dict) else None
+    if not isinstance(answers, list):
+        return []
+    texts = [a.get("text") if isinstance(a, dict) else a for a in answers]
+    return [str(text) for text in texts if text is not None]
+
+
+# Each run's latest answer to each question, counted per answer text.
+_ANSWERS_SQL = text(
+    """
+SELECT latest.element_id, latest.text, count(*)
+FROM (
+    SELECT DISTINCT ON (c.run_id, c.element_id) c.element_id, c.text
+    FROM conversation c
+    JOIN run r ON r.account_id = c.account_id AND r.id = c.run_id
+    WHERE c.account_id = :account_id AND r.account_id = :account_id
+      AND r.deployment_id = :deployment_id AND r.course_version_id = :version_id
+      AND c.role = 'user' AND c.element_id IN :element_ids
+    ORDER BY c.run_id, c.element_id, c.id DESC
+) latest
+GROUP BY latest.element_id, latest.text
+"""
+).bindparams(bindparam("element_ids", expanding=True))
+
+
+@dataclass(frozen=True)
+class Day:
+    day: date
+    started: int
+    finished: int
+    dropped: int
+
+
+async def timeline(
+    session: AsyncSession,
+    account_id: int,
+    deployment_id: int,
+    *,
+    since: date,
+    last_day: date,
+    zone: str,
+) -> list[Day]:
+    """Runs started, finished and dropped on each day of `zone` from `since` to `last_day`,
+    every day present (zeros included) so the trend reads at a glance."""
+    rows = await session.execute(
+        _TIMELINE_SQL,
+        {
+            "account_id": account_id,
+            "deployment_id": deployment_id,
+            "since": since,
+            "last_day": last_day,
+            "zone": zone,
+            "ended_badly": list(ENDED_BADLY),
+        },
+    )
+    return [Day(*row) for row in rows.all()]
+
+
+_TIMELINE_SQL = text(
+    """
+WITH bounds AS (
+    SELECT CAST(:since AS date) AS first_day, CAST(:last_day AS date) AS last_day
+), events AS (
+    SELECT (r.started_at AT TIME ZONE :zone)::date AS day, 1 AS started, 0 AS finished,
+           0 AS dropped
+    FROM run r, bounds
+    WHERE r.account_id = :account_id AND r.deployment_id = :deployment_id
+      AND r.started_at >= (bounds.first_day::timestamp AT TIME ZONE :zone)
+    UNION ALL
+    SELECT (r.finished_at AT TIME ZONE :zone)::date, 0,
+           (r.status = 'completed')::int, (r.status IN :ended_badly)::int
+    FROM run r, bounds
+    WHERE r.account_id = :account_id AND r.deployment_id = :deployment_id
+      AND r.finished_at >= (bounds.first_day::timestamp AT TIME ZONE :zone)
+)
+SELECT d.day::date, coalesce(sum(e.started), 0)::int, coalesce(sum(e.finished), 0)::int,
+       coalesce(sum(e.dropped), 0)::int
+FROM bounds, generate_series(bounds.first_day, bounds.last_day, interval '1 day') AS d(day)
+LEFT JOIN events e ON e.day = d.day::date
+GROUP BY d.day
+ORDER BY d.day
+"""
+).bindparams(bindparam("ended_badly", expanding=True))

@@ -4,12 +4,13 @@ username (Telegram has no lookup for bots: we know the users who wrote to our bo
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from sqlalchemy import exists, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from storage.models import Banned, Participant, Run
+from storage.models import Banned, Conversation, Participant, Run
 
 
 @dataclass(frozen=True)
@@ -93,3 +94,31 @@ async def participant_by_username(
         )
     ).first()
     return None if row is None else (row.telegram_user_id, row.username)
+
+
+async def participant(session: AsyncSession, account_id: int, user_id: int) -> Participant | None:
+    return (
+        await session.scalars(
+            select(Participant).where(
+                Participant.account_id == account_id, Participant.telegram_user_id == user_id
+            )
+        )
+    ).one_or_none()
+
+
+async def answers_of_runs(
+    session: AsyncSession, account_id: int, run_ids: Sequence[int]
+) -> list[Conversation]:
+    """What the student said in these runs (their conversation lines), oldest first."""
+    if not run_ids:
+        return []
+    stmt = (
+        select(Conversation)
+        .where(
+            Conversation.account_id == account_id,
+            Conversation.run_id.in_(run_ids),
+            Conversation.role == "user",
+        )
+        .order_by(Conversation.run_id, Conversation.id)
+    )
+    return list((await session.scalars(stmt)).all())

@@ -10,9 +10,10 @@ from panel_api.access import Access, AccountRule, UserRule
 from panel_api.auth.principal import UserPrincipal
 from panel_api.deps import AccountId, Ctx
 from panel_api.permissions import GlobalRule, Permission
-from panel_api.schemas.accounts import AccountCreate, AccountOut, AccountRename
+from panel_api.schemas.accounts import AccountCreate, AccountOut, AccountUpdate, DashboardOut
 from panel_api.schemas.auth import AccountSummary
 from panel_api.services import accounts as service
+from panel_api.services import dashboard
 
 router = APIRouter(tags=["accounts"])
 Authenticated = Annotated[UserPrincipal, Depends(UserRule(GlobalRule.AUTHENTICATED))]
@@ -41,14 +42,31 @@ async def get_account(
     return await service.get_account(ctx, access)
 
 
-@router.patch("/accounts/{account_id}", response_model=AccountOut, summary="Rename")
-async def rename_account(
+@router.get(
+    "/accounts/{account_id}/dashboard",
+    response_model=DashboardOut,
+    summary="Runs right now: active, stuck, started, finished and dropped today",
+)
+async def get_dashboard(
     account_id: AccountId,
-    body: AccountRename,
+    access: Annotated[Access, _rule(Permission.RUNS_READ)],
+    ctx: Ctx,
+) -> DashboardOut:
+    return await dashboard.get_dashboard(ctx, access)
+
+
+@router.patch(
+    "/accounts/{account_id}",
+    response_model=AccountOut,
+    summary="Change the name, time zone or stuck threshold",
+)
+async def update_account(
+    account_id: AccountId,
+    body: AccountUpdate,
     access: Annotated[Access, _rule(Permission.ACCOUNT_UPDATE)],
     ctx: Ctx,
 ) -> AccountOut:
-    return await service.rename_account(ctx, access, body)
+    return await service.update_account(ctx, access, body)
 
 
 @router.delete(

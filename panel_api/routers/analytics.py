@@ -13,7 +13,14 @@ from fastapi import APIRouter, Depends, Query
 from panel_api.access import Access, AccountRule
 from panel_api.deps import AccountId, Ctx, DeploymentId
 from panel_api.permissions import Permission
-from panel_api.schemas.analytics import CohortOut, ConversionReport, FunnelOut, ScoresOut
+from panel_api.schemas.analytics import (
+    AnswersOut,
+    CohortOut,
+    ConversionReport,
+    FunnelOut,
+    ScoresOut,
+    TimelineOut,
+)
 from panel_api.services import analytics as service
 
 router = APIRouter(
@@ -65,3 +72,33 @@ async def scores(
     course_version_id: int | None = VersionQuery,
 ) -> ScoresOut:
     return await service.scores(ctx, access, deployment_id, course_version_id)
+
+
+@router.get(
+    "/timeline",
+    response_model=TimelineOut,
+    summary="Runs started, finished and dropped per day (the account's days)",
+)
+async def timeline(
+    account_id: AccountId,
+    deployment_id: DeploymentId,
+    access: Read,
+    ctx: Ctx,
+    days: int = Query(30, ge=1, le=366, description="how many days, today included"),
+) -> TimelineOut:
+    return await service.timeline(ctx, access, deployment_id, days=days)
+
+
+@router.get(
+    "/answers",
+    response_model=AnswersOut,
+    summary="Per question: how many students chose each option",
+)
+async def answers(
+    account_id: AccountId,
+    deployment_id: DeploymentId,
+    access: Read,
+    ctx: Ctx,
+    course_version_id: int | None = VersionQuery,
+) -> AnswersOut:
+    return await service.answers(ctx, access, deployment_id, course_version_id)

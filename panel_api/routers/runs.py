@@ -27,20 +27,39 @@ OptionalId = Annotated[int | None, Query(ge=1, le=MAX_ID)]
 
 
 def run_filter(
+    ctx: Ctx,
     status: Annotated[RunStatus | None, Query()] = None,
     deployment_id: OptionalId = None,
     token_id: OptionalId = None,
+    token: Annotated[
+        str | None,
+        Query(min_length=1, max_length=100, description="a token's label or value"),
+    ] = None,
     telegram_user_id: OptionalId = None,
     started_from: Annotated[datetime | None, Query(description="inclusive")] = None,
     started_to: Annotated[datetime | None, Query(description="exclusive")] = None,
+    finished_from: Annotated[datetime | None, Query(description="inclusive")] = None,
+    finished_to: Annotated[datetime | None, Query(description="exclusive")] = None,
+    dropped: Annotated[
+        bool, Query(description="only runs that ended unfinished (stopped, blocked, ...)")
+    ] = False,
+    stuck: Annotated[
+        bool,
+        Query(description="only runs waiting for their student longer than the account allows"),
+    ] = False,
 ) -> RunFilter:
     return RunFilter(
         status=status.value if status else None,
         deployment_id=deployment_id,
         token_id=token_id,
+        token=token,
         telegram_user_id=telegram_user_id,
         started_from=_aware(started_from),
         started_to=_aware(started_to),
+        finished_from=_aware(finished_from),
+        finished_to=_aware(finished_to),
+        dropped=dropped,
+        stuck_at=ctx.clock() if stuck else None,
     )
 
 

@@ -7,10 +7,10 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Query, Response
 
 from panel_api.access import Access, AccountRule
-from panel_api.deps import AccountId, BanId, Ctx
+from panel_api.deps import AccountId, BanId, Ctx, StudentUserId
 from panel_api.permissions import Permission
 from panel_api.schemas.common import Page
-from panel_api.schemas.runs import BanCreate, BanCreated, BanOut, StudentOut
+from panel_api.schemas.runs import BanCreate, BanCreated, BanOut, GradebookRunOut, StudentOut
 from panel_api.services import students as service
 
 router = APIRouter(prefix="/accounts/{account_id}", tags=["students"])
@@ -28,6 +28,21 @@ async def list_students(
     offset: int = Query(0, ge=0, le=1_000_000),
 ) -> Page[StudentOut]:
     return await service.list_students(ctx, access, q=q, limit=limit, offset=offset)
+
+
+@router.get(
+    "/students/{student_user_id}/gradebook",
+    response_model=list[GradebookRunOut],
+    summary="A student's runs, newest first, each with their answers",
+)
+async def gradebook(
+    account_id: AccountId,
+    student_user_id: StudentUserId,
+    access: Read,
+    ctx: Ctx,
+) -> list[GradebookRunOut]:
+    _, runs = await service.gradebook(ctx, access, student_user_id)
+    return runs
 
 
 @router.get("/bans", response_model=list[BanOut], summary="Banned users")

@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 
 from pydantic import BaseModel, Field
 
@@ -13,6 +13,14 @@ class FunnelStepOut(BaseModel):
     completed: int = Field(description="reached and went on (or finished the course here)")
     dropped: int = Field(description="ended stopped/blocked/declined with this as last element")
     in_progress: int = Field(description="still active with this as last element")
+    lost: int | None = Field(
+        None,
+        description="runs that reached the previous element but not this one (null for the "
+        "first element)",
+    )
+    lost_percent: float | None = Field(
+        None, description="lost as a percent of the previous element's reached runs"
+    )
 
 
 class FunnelOut(BaseModel):
@@ -26,6 +34,7 @@ class FunnelOut(BaseModel):
 class ConversionOut(BaseModel):
     key: str = Field(description="token value, '(no token)', UTM source or '(none)'")
     token_id: int | None
+    label: str | None = Field(None, description="the token's label, if it has one")
     started: int
     completed: int
     rate: float | None = Field(description="completed / started")
@@ -38,7 +47,9 @@ class ConversionReport(BaseModel):
 
 
 class CohortOut(BaseModel):
-    day: datetime = Field(description="UTC day the runs started")
+    day: datetime = Field(
+        description="midnight, in the account's time zone, of the day the runs started"
+    )
     started: int
     completed: int
     active: int
@@ -63,3 +74,38 @@ class ScoresOut(BaseModel):
     deployment_id: int
     course_version_id: int
     tests: list[ScoreDistributionOut]
+
+
+class DayOut(BaseModel):
+    day: date = Field(description="a day in the account's time zone")
+    started: int
+    finished: int = Field(description="runs completed that day")
+    dropped: int = Field(description="runs that ended unfinished that day")
+
+
+class TimelineOut(BaseModel):
+    deployment_id: int
+    time_zone: str
+    days: list[DayOut] = Field(description="every day of the period, oldest first")
+
+
+class OptionCountOut(BaseModel):
+    answer: str
+    runs: int
+    option: bool = Field(description="one of the question's own options (else typed in)")
+
+
+class QuestionBreakdownOut(BaseModel):
+    element_id: str
+    type: str
+    runs: int = Field(description="runs that answered")
+    answers: list[OptionCountOut] = Field(
+        description="each run's latest answer counted: the options in course order, then "
+        "other answers, most frequent first"
+    )
+
+
+class AnswersOut(BaseModel):
+    deployment_id: int
+    course_version_id: int
+    questions: list[QuestionBreakdownOut]

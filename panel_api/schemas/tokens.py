@@ -27,6 +27,12 @@ class TokenCreate(StrictIn):
     token: str | None = Field(
         None, pattern=r"^[A-Za-z0-9_-]{1,32}$", description="default: 16 random characters"
     )
+    label: str | None = Field(
+        None,
+        min_length=1,
+        max_length=100,
+        description='what people call the link ("7B", "VK ad"); runs can be filtered by it',
+    )
     max_uses: int | None = Field(None, ge=1, le=10_000_000)
     bound_telegram_user_id: int | None = Field(None, ge=1, le=2**63 - 1)
     expires_at: datetime | None = Field(None, description="UTC if no offset is given")
@@ -38,6 +44,7 @@ class TokenOut(BaseModel):
     deployment_id: int
     kind: str
     token: str
+    label: str | None
     deep_link: str = Field(description="https://t.me/<bot>?start=cd_<deployment>_<token>")
     max_uses: int | None
     uses: int = Field(description="starts counted against the token")

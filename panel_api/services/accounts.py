@@ -18,7 +18,7 @@ from panel_api.audit import record
 from panel_api.auth.principal import UserPrincipal
 from panel_api.context import PanelContext
 from panel_api.errors import conflict
-from panel_api.schemas.accounts import AccountCreate, AccountOut, AccountRename, LimitsOut, UsageOut
+from panel_api.schemas.accounts import AccountCreate, AccountOut, AccountUpdate, LimitsOut, UsageOut
 from panel_api.schemas.auth import AccountSummary
 from storage import plans, system
 from storage.models import Account, MemberRole
@@ -75,11 +75,13 @@ async def get_account(ctx: PanelContext, access: Access) -> AccountOut:
     return _out(access.account, access.role, usage)
 
 
-async def rename_account(ctx: PanelContext, access: Access, body: AccountRename) -> AccountOut:
+async def update_account(ctx: PanelContext, access: Access, body: AccountUpdate) -> AccountOut:
+    """Name, time zone and stuck threshold; only the fields sent change."""
+    changes = body.model_dump(exclude_none=True)
     async with ctx.db.tenant(access.account_id) as session:
-        account = await accounts.update_account(session, access.account_id, name=body.name)
+        account = await accounts.update_account(session, access.account_id, **changes)
         assert account is not None  # the rule just found it in this account
-        await record(session, access, "account.rename", "account", account.id, name=body.name)
+        await record(session, access, "account.update", "account", account.id, **changes)
         usage = await plans.usage(session, access.account_id)
     return _out(account, access.role, usage)
 
@@ -150,6 +152,8 @@ def _out(account: Account, role: str, usage: plans.Usage) -> AccountOut:
         limits=LimitsOut(**limits.__dict__),
         usage=UsageOut(**usage.__dict__),
         role=role,
+        time_zone=account.time_zone,
+        stuck_after_minutes=account.stuck_after_minutes,
         created_at=account.created_at,
         deleted_at=account.deleted_at,
     )

@@ -7,6 +7,7 @@ version the deployment serves now; `course_version_id` picks an older one.
 from __future__ import annotations
 
 from datetime import timedelta
+from zoneinfo import ZoneInfo
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -15,14 +16,19 @@ from panel_api.context import PanelContext
 from panel_api.errors import not_found, unprocessable
 from panel_api.queries import analytics
 from panel_api.schemas.analytics import (
+    AnswersOut,
     CohortOut,
     ConversionOut,
     ConversionReport,
+    DayOut,
     FunnelOut,
     FunnelStepOut,
+    OptionCountOut,
+    QuestionBreakdownOut,
     ScoreDistributionOut,
     ScorePointOut,
     ScoresOut,
+    TimelineOut,
 )
 from panel_api.schemas.deployments import DeploymentOut
 from storage.repositories import courses, deployments
@@ -40,7 +46,7 @@ async def funnel(
         course_version_id=version_id,
         runs=result.runs,
         runs_without_lines=result.runs_without_lines,
-        steps=[FunnelStepOut(**step.__dict__) for step in result.steps],
+        steps=_steps_out(result.steps),
     )
 
 
@@ -62,7 +68,7 @@ async def funnel_concurrently(
         course_version_id=version,
         runs=result.runs,
         runs_without_lines=result.runs_without_lines,
-        steps=[FunnelStepOut(**step.__dict__) for step in result.steps[:limit]],
+        steps=_steps_out(result.steps)[:limit],
     )
     return out, len(result.steps)
 
@@ -81,11 +87,14 @@ async def conversion(ctx: PanelContext, access: Access, deployment_id: int) -> C
 async def cohorts(
     ctx: PanelContext, access: Access, deployment_id: int, *, days: int
 ) -> list[CohortOut]:
-    """Runs by start day, `days` back."""
+    """Runs by start day (the account's days), `days` back."""
     since = ctx.clock() - timedelta(days=days)
+    zone = ZoneInfo(access.account.time_zone)
     async with ctx.db.tenant(access.account_id) as session:
-        rows = await analytics.cohorts(session, access.account_id, deployment_id, since)
-    return [CohortOut(**row.__dict__) for row in rows]
+        rows = await analytics.cohorts(
+            session, access.account_id, deployment_id, since, access.account.time_zone
+        )
+    return [CohortOut(**{**row.__dict__, "day": row.day.astimezone(zone)}) for row in rows]
 
 
 async def scores(
@@ -114,6 +123,84 @@ async def scores(
     )
 
 
+def _steps_out(steps: list[analytics.FunnelStep]) -> list[FunnelStepOut]:
+    """The steps with the drop-off from each one to the next."""
+    out = []
+    previous: int | None = None
+    for step in steps:
+        lost = None if previous is None else max(previous - step.reached, 0)
+        out.append(
+            FunnelStepOut(
+                **step.__dict__,
+                lost=lost,
+                lost_percent=round(100 * lost / previous, 1)
+                if lost is not None and previous
+                else None,
+            )
+        )
+        previous = step.reached
+    return out
+
+
+async def timeline(
+    ctx: PanelContext, access: Access, deployment_id: int, *, days: int
+) -> TimelineOut:
+    """Starts, finishes and drop-outs per day of the account's zone, the last `days` days."""
+    zone = access.account.time_zone
+    today = ctx.clock().astimezone(ZoneInfo(zone)).date()
+    async with ctx.db.tenant(access.account_id) as session:
+        rows = await analytics.timeline(
+            session,
+            access.account_id,
+            deployment_id,
+            since=today - timedelta(days=days - 1),
+            last_day=today,
+            zone=zone,
+        )
+    return TimelineOut(
+        deployment_id=deployment_id,
+        time_zone=zone,
+        days=[DayOut(**row.__dict__) for row in rows],
+    )
+
+
+async def answers(
+    ctx: PanelContext, access: Access, deployment_id: int, course_version_id: int | None
+) -> AnswersOut:
+    """Which option how many students chose, per question."""
+    async with ctx.db.tenant(access.account_id) as session:
+        version_id = await _version(session, access, deployment_id, course_version_id)
+        found = await analytics.answer_breakdown(
+            session, access.account_id, deployment_id, version_id
+        )
+    questions = []
+    for q in found:
+        others = sorted(
+            ((text, runs) for text, runs in q.counts.items() if text not in q.options),
+            key=lambda item: (-item[1], item[0]),
+        )
+        questions.append(
+            QuestionBreakdownOut(
+                element_id=q.element_id,
+                type=q.type,
+                runs=sum(q.counts.values()),
+                answers=[
+                    *(
+                        OptionCountOut(answer=o, runs=q.counts.get(o, 0), option=True)
+                        for o in dict.fromkeys(q.options)
+                    ),
+                    *(
+                        OptionCountOut(answer=text, runs=runs, option=False)
+                        for text, runs in others
+                    ),
+                ],
+            )
+        )
+    return AnswersOut(
+        deployment_id=deployment_id, course_version_id=version_id, questions=questions
+    )
+
+
 async def _version(
     session: AsyncSession, access: Access, deployment_id: int, requested: int | None
 ) -> int:
@@ -134,6 +221,7 @@ def _conversion(item: analytics.Conversion) -> ConversionOut:
     return ConversionOut(
         key=item.key,
         token_id=item.token_id,
+        label=item.label,
         started=item.started,
         completed=item.completed,
         rate=item.rate,

@@ -9,11 +9,21 @@ from panel_api.access import Access
 from panel_api.audit import record
 from panel_api.context import PanelContext
 from panel_api.errors import conflict, not_found
+from panel_api.queries import runs as run_queries
 from panel_api.queries import students as student_queries
+from panel_api.queries.runs import RunFilter
 from panel_api.schemas.common import Page
-from panel_api.schemas.runs import BanCreate, BanCreated, BanOut, StudentOut
+from panel_api.schemas.runs import (
+    AnswerOut,
+    BanCreate,
+    BanCreated,
+    BanOut,
+    GradebookRunOut,
+    StudentOut,
+)
+from panel_api.services import runs as runs_service
 from storage import inbox_events
-from storage.models import Banned
+from storage.models import Banned, Participant
 from storage.repositories import bans, bots
 
 
@@ -21,9 +31,16 @@ async def list_students(
     ctx: PanelContext, access: Access, *, q: str | None, limit: int, offset: int
 ) -> Page[StudentOut]:
     """Newest first; `q` is a part of the username or name."""
+    now = ctx.clock()
     async with ctx.db.tenant(access.account_id) as session:
         rows, total = await student_queries.page(
             session, access.account_id, q, limit=limit, offset=offset
+        )
+        ids = [row.participant.id for row in rows]
+        latest = await run_queries.latest_of_participants(session, access.account_id, ids, now=now)
+        stuck = await run_queries.stuck_participants(session, access.account_id, ids, now=now)
+        steps = await runs_service.steps_of(
+            session, access.account_id, (run.course_version_id for run in latest.values())
         )
     items = [
         StudentOut(
@@ -34,10 +51,56 @@ async def list_students(
             banned=row.banned,
             runs=row.runs,
             created_at=row.participant.created_at,
+            latest_run_id=run.id if run else None,
+            latest_run=(
+                runs_service.progress_out(run, steps[run.course_version_id]) if run else None
+            ),
+            stuck=row.participant.id in stuck,
         )
         for row in rows
+        for run in [latest.get(row.participant.id)]
     ]
     return Page[StudentOut](items=items, total=total, limit=limit, offset=offset)
+
+
+GRADEBOOK_RUNS = 100
+
+
+async def gradebook(
+    ctx: PanelContext, access: Access, telegram_user_id: int
+) -> tuple[Participant | None, list[GradebookRunOut]]:
+    """The student (None: never wrote to the account's bots) and their newest runs (up to
+    GRADEBOOK_RUNS), each with every answer they gave; not found when they have neither."""
+    async with ctx.db.tenant(access.account_id) as session:
+        found = await student_queries.participant(session, access.account_id, telegram_user_id)
+        rows, _ = await run_queries.page(
+            session,
+            access.account_id,
+            RunFilter(telegram_user_id=telegram_user_id),
+            now=ctx.clock(),
+            limit=GRADEBOOK_RUNS,
+            offset=0,
+        )
+        if found is None and not rows:
+            raise not_found("student")
+        runs = await runs_service.outs(session, access.account_id, rows)
+        lines = await student_queries.answers_of_runs(
+            session, access.account_id, [run.id for run in runs]
+        )
+    answers: dict[int, list[AnswerOut]] = {}
+    for line in lines:
+        answers.setdefault(line.run_id, []).append(
+            AnswerOut(
+                element_id=line.element_id,
+                text=line.text,
+                score=line.score,
+                maxscore=line.maxscore,
+                created_at=line.created_at,
+            )
+        )
+    return found, [
+        GradebookRunOut(**run.model_dump(), answers=answers.get(run.id, [])) for run in runs
+    ]
 
 
 async def list_bans(ctx: PanelContext, access: Access) -> list[BanOut]:

@@ -7,14 +7,22 @@ Handlers pass what their page shows; everything a layout needs comes from the re
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
+from zoneinfo import ZoneInfo
 
 from fastapi import Request
 from fastapi.responses import HTMLResponse
-from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
+from jinja2 import (
+    Environment,
+    FileSystemLoader,
+    StrictUndefined,
+    pass_context,
+    select_autoescape,
+)
+from jinja2.runtime import Context
 
 from panel_api.access import Access
 from panel_api.auth.principal import UserPrincipal, authenticate
@@ -23,6 +31,7 @@ from panel_api.errors import ApiError
 from panel_api.permissions import Permission, allows
 from panel_api.web import csrf, i18n, language
 from storage import system
+from storage.models import Account
 
 TEMPLATES = Path(__file__).parent / "templates"
 # Telegram's login script is the only thing the panel loads from elsewhere; it asks
@@ -36,10 +45,21 @@ CONTENT_SECURITY_POLICY = (
 )
 
 
-def format_datetime(value: datetime | None) -> str:
+def format_datetime(value: datetime | None, zone: str = "UTC") -> str:
+    """In the account's zone, named (UTC, MSK, +05): a teacher reads their own clock."""
     if value is None:
         return "—"
-    return value.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
+    return value.astimezone(ZoneInfo(zone)).strftime("%Y-%m-%d %H:%M %Z")
+
+
+def page_zone(account: Account | None) -> str:
+    """The time zone a page shows times in: its account's (UTC outside any account)."""
+    return account.time_zone if account is not None else "UTC"
+
+
+@pass_context
+def _datetime_filter(context: Context, value: datetime | None) -> str:
+    return format_datetime(value, page_zone(context.get("account")))
 
 
 def format_number(value: float | None) -> str:
@@ -59,7 +79,7 @@ _env = Environment(
     trim_blocks=True,
     lstrip_blocks=True,
 )
-_env.filters["dt"] = format_datetime
+_env.filters["dt"] = _datetime_filter
 _env.filters["num"] = format_number
 _env.filters["pct"] = format_percent
 _env.filters["urlquote"] = lambda value: quote(str(value), safe="")

@@ -27,8 +27,17 @@ async def update_account(
     name: str | Unset = UNSET,
     plan: str | Unset = UNSET,
     limits: dict[str, Any] | Unset = UNSET,
+    time_zone: str | Unset = UNSET,
+    stuck_after_minutes: int | Unset = UNSET,
 ) -> Account | None:
-    return await _update(session, account_id, given(name=name, plan=plan, limits=limits))
+    changes = given(
+        name=name,
+        plan=plan,
+        limits=limits,
+        time_zone=time_zone,
+        stuck_after_minutes=stuck_after_minutes,
+    )
+    return await _update(session, account_id, changes)
 
 
 async def soft_delete(

@@ -184,7 +184,7 @@ async def test_from_login_to_a_finished_run_in_the_funnel(
     run_row = page.locator(f"tr[data-run='{run.id}']")
     await expect(run_row).to_contain_text("completed")
     await shots.take(page, "runs")
-    await run_row.get_by_role("link", name=str(run.id)).click()
+    await run_row.get_by_role("link", name=str(run.id), exact=True).click()
     await expect(page.locator("#run-status")).to_have_text("completed")
     conversation = page.get_by_role("list", name="Conversation")
     await expect(conversation.locator("li.bubble.student").first).to_be_visible()
@@ -198,7 +198,7 @@ async def test_from_login_to_a_finished_run_in_the_funnel(
     await expect(last_step.locator(".reached")).to_have_text("1")
     await expect(last_step.locator(".completed")).to_have_text("1")
     await expect(page.locator("#conversion-utm")).to_contain_text("vk")
-    await expect(page.locator("svg.chart rect.seg.completed").first).to_be_visible()
+    await expect(page.locator("#funnel-chart rect.seg.completed").first).to_be_visible()
     await shots.take(page, "funnel")
 
     # --- the same page in Russian, chosen in the UI ---------------------------------------

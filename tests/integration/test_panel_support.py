@@ -129,6 +129,7 @@ async def build_world(db: Database, seed: SeededAccount) -> PanelWorld:
         "api_key_id": spare_key.id,
         "member_user_id": world.users[MemberRole.VIEWER],
         "ban_id": ban_id,
+        "student_user_id": seed.telegram_user_id,
         "entry_id": entry_id,
         "endpoint_id": seed.endpoint_id,
         "delivery_id": seed.delivery_id,

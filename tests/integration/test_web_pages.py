@@ -477,8 +477,10 @@ async def test_runs_filter_and_a_run_reads_as_a_chat_with_scores(
         assert f'data-run="{done["run_id"]}"' in completed.text
         assert f'data-run="{active["run_id"]}"' not in completed.text
         bad = await browser.get(f"{base}?token_id=abc&started_from=yesterday")
-        assert bad.status_code == 422 and "Runs found: 2" in text_of(bad.text)
-        assert "Ignored an invalid filter: Token id." in text_of(bad.text)
+        # Not understood is said, and nothing is listed (not everything).
+        assert bad.status_code == 422 and "data-run=" not in bad.text
+        assert "Not understood: Token id “abc”." in text_of(bad.text)
+        assert "Not understood: Started from “yesterday”." in text_of(bad.text)
         export = re.search(r'href="(/api/v1/[^"]+export\.csv[^"]*)"', completed.text).group(1)
         csv = await browser.get(export.replace("&amp;", "&"))
         assert csv.status_code == 200 and len(csv.text.strip().splitlines()) == 2
@@ -556,12 +558,14 @@ async def test_analytics_funnel_conversion_and_csv(ctx, db, secret_box, fake, ma
         shown = text_of(page.text)
         assert "Runs of this version: 1 (without any message yet: 0)" in shown
         intro = re.search(r'<tr data-element="Exam_Welcome">.*?</tr>', page.text, re.S).group(0)
-        assert text_of(intro).endswith("Exam_Welcome message 1 1 0 0")
+        assert text_of(intro).endswith("Exam_Welcome message 1 1 0 0 —")  # nothing before it
         assert "=vk 1 1" in shown
         assert page.text.count('class="seg completed"') >= 2
         funnel_csv = await browser.get(f"{url}.csv?report=funnel")
         assert funnel_csv.headers["content-type"].startswith("text/csv")
-        assert funnel_csv.text.splitlines()[1] == "0,Exam_Welcome,message,1,1,0,0"
+        assert (
+            funnel_csv.text.splitlines()[1] == "0,Exam_Welcome,message,1,1,0,0,"
+        )  # no step before
         utm_csv = await browser.get(f"{url}.csv?report=utm")
         assert utm_csv.text.splitlines()[1] == "'=vk,1,1,1.0"  # no formula for spreadsheets
         wrong = await browser.get(f"{url}?version=999999")

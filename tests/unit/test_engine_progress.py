@@ -23,6 +23,7 @@ from engine.progress import (
     current_element,
     position,
     progress,
+    progress_at,
     score,
     waiting_for,
 )
@@ -117,3 +118,17 @@ def test_a_run_row_without_a_step_yet_is_a_new_run() -> None:
     started = Student(COURSE)
     started.start()
     assert RunState.from_row(started.state.to_dict()) == started.state
+
+
+def test_the_panel_reads_progress_from_a_stored_index_by_the_same_rule() -> None:
+    """The panel knows a run's element index from the stored course, not from the state."""
+    student = Student(COURSE)
+    student.start()
+    student.press("Go")
+    here = progress(COURSE, student.state)
+    assert here == progress_at(1, 8, finished=False, started=True) == Progress(1, 8)
+    assert here is not None and here.percent == 12  # rounded down: never 100 too early
+    assert progress_at(None, 8, finished=False, started=False) == Progress(0, 8)
+    assert progress_at(None, 8, finished=False, started=True) is None  # not in this version
+    assert progress_at(None, 8, finished=True, started=True) == Progress(8, 8)
+    assert Progress(7, 8).percent == 87 and Progress(8, 8).percent == 100

@@ -20,7 +20,7 @@ from panel_api.web.routes.common import page_router, rule, see_other
 
 router = page_router()
 Read = Annotated[Access, rule(Permission.ANALYTICS_READ)]
-REPORTS = ("funnel", "tokens", "utm", "cohorts", "scores")
+REPORTS = ("funnel", "tokens", "utm", "cohorts", "scores", "timeline", "answers")
 DEFAULT_DAYS = 30
 MAX_FUNNEL_ROWS = 300
 """The page's chart and table stop here (a 30,000-element course made an 11 MB page that
@@ -60,14 +60,16 @@ async def analytics_page(
     if version_id is not None and version_id not in {vid for vid, _ in versions}:
         errors.append(t("analytics.bad_version"))
         version_id = None
-    # Four independent reports on four pooled connections: the page costs the slowest one.
-    (funnel, elements), conversion, cohorts, scores = await asyncio.gather(
+    # Independent reports on pooled connections: the page costs the slowest one.
+    (funnel, elements), conversion, cohorts, scores, timeline, answers = await asyncio.gather(
         analytics_service.funnel_concurrently(
             ctx, access, deployment, version_id, limit=MAX_FUNNEL_ROWS
         ),
         analytics_service.conversion(ctx, access, deployment_id),
         analytics_service.cohorts(ctx, access, deployment_id, days=days),
         analytics_service.scores(ctx, access, deployment_id, version_id),
+        analytics_service.timeline(ctx, access, deployment_id, days=days),
+        analytics_service.answers(ctx, access, deployment_id, version_id),
     )
     return await render(
         request,
@@ -81,6 +83,10 @@ async def analytics_page(
         funnel=funnel,
         funnel_elements=elements,
         chart=charts.funnel(funnel.steps, funnel.runs),
+        timeline=timeline,
+        timeline_chart=charts.timeline(timeline.days),
+        answers=answers,
+        answer_chart=charts.answers,
         conversion=conversion,
         cohorts=cohorts,
         cohort_max=max([c.started for c in cohorts], default=0),
@@ -109,10 +115,44 @@ async def analytics_csv(
             version_id = None
         funnel, _ = await analytics_service.funnel_concurrently(ctx, access, deployment, version_id)
         text = spreadsheet.to_csv(
-            ("position", "element_id", "type", "reached", "completed", "in_progress", "dropped"),
             (
-                (s.position, s.element_id, s.type, s.reached, s.completed, s.in_progress, s.dropped)
+                "position",
+                "element_id",
+                "type",
+                "reached",
+                "completed",
+                "in_progress",
+                "dropped",
+                "lost_from_previous",
+            ),
+            (
+                (
+                    s.position,
+                    s.element_id,
+                    s.type,
+                    s.reached,
+                    s.completed,
+                    s.in_progress,
+                    s.dropped,
+                    "" if s.lost is None else s.lost,
+                )
                 for s in funnel.steps
+            ),
+        )
+    elif report == "timeline":
+        timeline = await analytics_service.timeline(ctx, access, d, days=days)
+        text = spreadsheet.to_csv(
+            ("day", "started", "finished", "dropped"),
+            ((x.day.isoformat(), x.started, x.finished, x.dropped) for x in timeline.days),
+        )
+    elif report == "answers":
+        found = await analytics_service.answers(ctx, access, d, version_id)
+        text = spreadsheet.to_csv(
+            ("element_id", "answer", "runs", "is_option"),
+            (
+                (q.element_id, a.answer, a.runs, "yes" if a.option else "no")
+                for q in found.questions
+                for a in q.answers
             ),
         )
     elif report in ("tokens", "utm"):

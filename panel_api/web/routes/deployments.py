@@ -3,7 +3,9 @@ create and revoke tokens, copy a token's deep link, show it as a QR code."""
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Annotated, Any
+from zoneinfo import ZoneInfo
 
 from fastapi import Request, Response
 from pydantic import ValidationError
@@ -40,6 +42,7 @@ UTM_KEYS = ("source", "medium", "campaign", "content", "term")
 TOKEN_FIELDS = (
     "kind",
     "token",
+    "label",
     "max_uses",
     "bound_telegram_user_id",
     "expires_at",
@@ -196,7 +199,7 @@ async def create_token(
 ) -> Response:
     values = fields(form, TOKEN_FIELDS)
     try:
-        body = TokenCreate(**_token_body(values))
+        body = TokenCreate(**_token_body(values, access.account.time_zone))
         await tokens_service.create_token(ctx, access, deployment_id, body)
     except ValidationError as exc:
         return await _deployment_page(
@@ -221,12 +224,21 @@ async def create_token(
     return see_other(f"/accounts/{access.account_id}/deployments/{deployment_id}", "token_created")
 
 
-def _token_body(values: dict[str, str]) -> dict[str, Any]:
+def _token_body(values: dict[str, str], zone: str) -> dict[str, Any]:
+    """The API's body; the expiry typed in the form is a time of the account's zone."""
     body: dict[str, Any] = {
         key: values[key]
-        for key in ("kind", "token", "max_uses", "bound_telegram_user_id", "expires_at")
+        for key in ("kind", "token", "label", "max_uses", "bound_telegram_user_id", "expires_at")
         if key in values
     }
+    if "expires_at" in body:
+        try:
+            typed = datetime.fromisoformat(body["expires_at"])
+        except ValueError:
+            pass  # the API's model says what is wrong with it
+        else:
+            if typed.tzinfo is None:
+                body["expires_at"] = typed.replace(tzinfo=ZoneInfo(zone))
     utm = {key: values[f"utm_{key}"] for key in UTM_KEYS if f"utm_{key}" in values}
     if utm:
         body["utm"] = utm

@@ -14,7 +14,9 @@ from panel_api.errors import ApiError
 from panel_api.permissions import Permission
 from panel_api.schemas.runs import BanCreate
 from panel_api.services import bots as bots_service
+from panel_api.services import deployments as deployments_service
 from panel_api.services import students as students_service
+from panel_api.web import lookups
 from panel_api.web.rendering import render
 from panel_api.web.routes.common import (
     Form,
@@ -65,6 +67,28 @@ async def _page(
         account_bans={b.telegram_user_id: b for b in bans if b.bot_id is None},
         bots={b.id: b for b in bots},
         errors=errors or [],
+    )
+
+
+@router.get("/accounts/{account_id}/students/{student_user_id}")
+async def student_page(
+    request: Request, account_id: int, student_user_id: int, access: Read, ctx: Ctx
+) -> Response:
+    """The gradebook: every run of the student, each with the answers they gave (the rule
+    has checked the student is one of the account's)."""
+    student, runs = await students_service.gradebook(ctx, access, student_user_id)
+    deployments = await deployments_service.list_deployments(ctx, access)
+    async with ctx.db.tenant(access.account_id) as session:
+        titles = await lookups.course_titles(session, access.account_id)
+    return await render(
+        request,
+        "student.html",
+        access=access,
+        student=student,
+        telegram_user_id=student_user_id,
+        runs=runs,
+        deployments={d.id: d for d in deployments},
+        titles=titles,
     )
 
 

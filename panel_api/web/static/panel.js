@@ -76,3 +76,12 @@ if (url.searchParams.has("notice")) {
   url.searchParams.delete("notice");
   window.history.replaceState(null, "", url.pathname + url.search + url.hash);
 }
+
+// Live pages (the overview's numbers): reload while the tab is visible.
+document.querySelectorAll("[data-refresh]").forEach((element) => {
+  const seconds = Number(element.dataset.refresh);
+  if (!(seconds > 0)) return;
+  setInterval(() => {
+    if (document.visibilityState === "visible") window.location.reload();
+  }, seconds * 1000);
+});
