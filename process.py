@@ -107,6 +107,11 @@ class Process:
         await self.stores.db.dispose()
 
 
+def listening_port(settings: Settings, role: Role) -> int:
+    """A runner alone serves only /health and /metrics, on its own port."""
+    return settings.runner_port if role is Role.RUNNER else settings.panel_port
+
+
 def server_config(app: FastAPI, settings: Settings, role: Role = Role.UP) -> uvicorn.Config:
     """How the process's HTTP is served (a runner alone: its /health and /metrics on
     COURSEBOT_RUNNER_PORT). X-Forwarded-For and X-Forwarded-Proto are believed only from
@@ -117,7 +122,7 @@ def server_config(app: FastAPI, settings: Settings, role: Role = Role.UP) -> uvi
     return uvicorn.Config(
         app,
         host=settings.panel_host,
-        port=settings.runner_port if role is Role.RUNNER else settings.panel_port,
+        port=listening_port(settings, role),
         log_level=settings.log_level.lower(),
         log_config=None,  # uvicorn's lines go through our handler: same format, redacted
         lifespan="on",

@@ -14,6 +14,7 @@ import argparse
 import asyncio
 import logging
 import signal
+import socket
 import sys
 import time
 from collections.abc import Iterator, Sequence
@@ -28,6 +29,28 @@ if TYPE_CHECKING:  # imported when needed: embedded servers are not always start
     from storage.embedded import EmbeddedServices
 
 log = logging.getLogger("coursebot")
+
+#: Exit code of a process whose port is taken (argparse's usage errors are 2).
+PORT_BUSY = 3
+
+
+class PortBusy(Exception):
+    """The address to serve on is taken or not ours to take."""
+
+
+def bind_port(host: str, port: int) -> socket.socket:
+    """The listening address, taken before anything else starts: a busy port is then one
+    line and an exit code, not a traceback after the embedded servers came up."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+    except OSError as exc:
+        sock.close()
+        raise PortBusy(exc.strerror or str(exc)) from None
+    sock.set_inheritable(True)
+    return sock
 
 
 def _resolve_stores(
@@ -52,7 +75,7 @@ def _resolve_stores(
     return resolved, services
 
 
-async def _serve(settings: Settings, started_at: float, role: str) -> None:
+async def _serve(settings: Settings, started_at: float, role: str, sock: socket.socket) -> None:
     """Build and run one process; SIGTERM or Ctrl-C stops it (uvicorn's handlers), and
     stopping hands its bot leases back at once."""
     import uvicorn
@@ -75,12 +98,12 @@ async def _serve(settings: Settings, started_at: float, role: str) -> None:
         loop.add_signal_handler(signum, partial(setattr, server, "should_exit", True))
     await process.start()
     try:
-        serve_task = asyncio.create_task(server.serve())
+        serve_task = asyncio.create_task(server.serve(sockets=[sock]))
         while not server.started and not serve_task.done():
             await asyncio.sleep(0.05)
         if server.started:
             base = f"http://{config.host}:{config.port}"
-            panel = f"panel {base}/docs, " if kind.serves_panel else ""
+            panel = f"panel {base}/ (API at {base}/docs), " if kind.serves_panel else ""
             print(
                 f"coursebot{'' if kind is Role.UP else ' ' + kind.value} is up in "
                 f"{time.monotonic() - started_at:.1f}s: "
@@ -93,10 +116,24 @@ async def _serve(settings: Settings, started_at: float, role: str) -> None:
 
 
 def _cmd_serve(settings: Settings, role: str) -> int:
+    from process import Role, listening_port
+
     started_at = time.monotonic()
+    port = listening_port(settings, Role(role))
+    try:
+        sock = bind_port(settings.panel_host, port)
+    except PortBusy as exc:
+        setting = "COURSEBOT_RUNNER_PORT" if Role(role) is Role.RUNNER else "COURSEBOT_PORT"
+        print(
+            f"coursebot: cannot listen on {settings.panel_host}:{port} ({exc}); is another "
+            f"coursebot running? Stop it or choose another port with {setting}.",
+            file=sys.stderr,
+            flush=True,
+        )
+        return PORT_BUSY
     settings, services = _resolve_stores(settings, announce=True)
     try:
-        asyncio.run(_serve(settings, started_at, role))
+        asyncio.run(_serve(settings, started_at, role, sock))
     except KeyboardInterrupt:
         pass
     finally:

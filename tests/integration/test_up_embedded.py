@@ -19,6 +19,7 @@ import httpx
 import pytest
 
 from panel_api.auth.telegram_login import widget_hash
+from runner import PORT_BUSY
 from storage.crypto import Secret
 
 pytestmark = pytest.mark.integration
@@ -99,6 +100,7 @@ async def test_up_on_the_embedded_default_serves_stops_and_keeps_its_data(tmp_pa
     try:
         assert f"under {data_dir}" in output  # it says it started embedded servers, and where
         assert f"health {base}/health" in output
+        assert f"panel {base}/ " in output  # people open the panel's front page, not /docs
         async with httpx.AsyncClient(base_url=base) as client:
             health = await client.get("/health")
             assert health.status_code == 200
@@ -125,3 +127,31 @@ async def test_up_on_the_embedded_default_serves_stops_and_keeps_its_data(tmp_pa
         await interrupt(process)
     assert process.returncode == 0
     print(f"`up` ready in {first_ready_s:.1f}s (fresh data folder), {second_ready_s:.1f}s (reused)")
+
+
+@pytest.mark.parametrize("command", ["up", "panel", "runner"])
+async def test_a_busy_port_is_one_clear_line_and_an_exit_code_with_nothing_started(
+    tmp_path, command
+):
+    data_dir = tmp_path / "data"
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        env = {**up_environment(data_dir, port), "COURSEBOT_RUNNER_PORT": str(port)}
+        process = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "runner",
+            command,
+            cwd=REPO,
+            env=env,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+        )
+        out, err = await asyncio.wait_for(process.communicate(), 60)
+    lines = err.decode().strip().splitlines()
+    assert process.returncode == PORT_BUSY
+    assert len(lines) == 1 and f"cannot listen on 127.0.0.1:{port}" in lines[0], lines
+    assert "Traceback" not in out.decode() + err.decode()
+    assert not data_dir.exists(), "the embedded servers were started before the port was bound"
