@@ -72,7 +72,32 @@ class Blocked:
     `blocked` (its unsent messages were given up when the answer came)."""
 
 
-InboxEvent = TimerDue | AccessGranted | AccessRefunded | StopRun | Repin | Blocked
+@dataclass(frozen=True, slots=True)
+class BroadcastDue:
+    """A broadcast's message for the chat (storage/broadcasts.py posts these): queued in
+    the chat's outbox unless the broadcast was cancelled meanwhile."""
+
+    broadcast_id: int
+    recipient_id: int
+
+
+@dataclass(frozen=True, slots=True)
+class BroadcastTest:
+    """A broadcast's message as a test, to the member writing it (an outbox payload)."""
+
+    message: dict[str, Any]
+
+
+InboxEvent = (
+    TimerDue
+    | AccessGranted
+    | AccessRefunded
+    | StopRun
+    | Repin
+    | Blocked
+    | BroadcastDue
+    | BroadcastTest
+)
 
 _KINDS: dict[type[Any], InboxKind] = {
     TimerDue: InboxKind.TIMER,
@@ -81,6 +106,8 @@ _KINDS: dict[type[Any], InboxKind] = {
     StopRun: InboxKind.STOP,
     Repin: InboxKind.REPIN,
     Blocked: InboxKind.BLOCKED,
+    BroadcastDue: InboxKind.BROADCAST,
+    BroadcastTest: InboxKind.BROADCAST_TEST,
 }
 _TYPES = {kind: type_ for type_, kind in _KINDS.items()}
 

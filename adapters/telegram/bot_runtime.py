@@ -296,6 +296,7 @@ class BotRuntime:
                 continue
             assert stored.inbox_id is not None
             chat_id = came.inbound.chat_id
+            self.sender.promote(chat_id)  # a broadcast's message must not hold the reply
             arrival = Arrival(stored.inbox_id, came.update_id, came.inbound)
             if not self._arrivals.add(chat_id, arrival):
                 self._inbox_hint.add(chat_id)
@@ -479,7 +480,7 @@ class BotRuntime:
         account_id = self.config.account_id
         async with self._db.tenant(account_id) as session:
             await outbox.fail_pending_for_chat(
-                session, account_id, bot_id, chat_id, error="blocked by the user"
+                session, account_id, bot_id, chat_id, error=outbox.BLOCKED_ERROR
             )
             await inbox_events.post(session, account_id, bot_id, chat_id, Blocked())
         log.info("bot %s: chat %s blocked the bot; its run ends as blocked", bot_id, chat_id)

@@ -1,5 +1,5 @@
-"""The Telegram runtime of one process: the bot pool, the journal, the timer scheduler and
-the listener that wakes chats for other producers' events."""
+"""The Telegram runtime of one process: the bot pool, the journal, the timer scheduler, the
+broadcast feeder and the listener that wakes chats for other producers' events."""
 
 from __future__ import annotations
 
@@ -21,6 +21,7 @@ from adapters.telegram.response_types import pin_response_types
 from adapters.telegram.webhook import webhook_router
 from botapi.bot_factory import SessionPools
 from courses.workers import CourseWorkers
+from runtime.broadcasts import BroadcastFeeder
 from runtime.course_cache import CourseCache
 from runtime.inbox_listener import InboxListener
 from runtime.journal import Journal
@@ -62,6 +63,9 @@ class TelegramRuntime:
         self._pools: SessionPools | None = None
         self.pool = BotPool(db, box, self._make_bot_runtime, interval_s=reconcile_interval_s)
         self.scheduler = TimerScheduler(db, clock)
+        self.broadcasts = BroadcastFeeder(
+            db, clock, lambda: [bot.hosted for bot in self.pool.hosted()]
+        )
         self._listener = InboxListener(db, self.pool.kick_inbox)
         self.journal = Journal(db, self.courses, clock, concurrency=options.journal_concurrency)
         self._mirror = PositionMirror(redis)
@@ -107,6 +111,7 @@ class TelegramRuntime:
             asyncio.create_task(self.pool.run(), name="bot-pool"),
             asyncio.create_task(self.pool.sweep(self._options.sweep_interval_s), name="sweeps"),
             asyncio.create_task(self.scheduler.run(), name="timers"),
+            asyncio.create_task(self.broadcasts.run(), name="broadcasts"),
         ]
         self._collector.apply()
 
