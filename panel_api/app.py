@@ -26,6 +26,7 @@ from panel_api.routers import (
     audit_log,
     auth,
     bots,
+    broadcasts,
     courses,
     deployments,
     integrations,
@@ -51,6 +52,7 @@ ROUTERS = (
     runs,
     students,
     analytics,
+    broadcasts,
     audit_log,
 )
 

@@ -72,10 +72,11 @@ class Audience:
 
 @dataclass(frozen=True, slots=True)
 class Progress:
-    """A broadcast's recipients by fate; `queued` counts those not sent yet (for a
-    cancelled broadcast, those it will never send)."""
+    """A broadcast's recipients by fate: `queued` not handed to the runtime yet, `posted`
+    on their way."""
 
     queued: int
+    posted: int
     sent: int
     failed: int
     blocked: int
@@ -238,7 +239,8 @@ async def progress(
         counts[broadcast_id][status] = n
     return {
         b: Progress(
-            queued=c.get(RecipientStatus.QUEUED, 0) + c.get(RecipientStatus.POSTED, 0),
+            queued=c.get(RecipientStatus.QUEUED, 0),
+            posted=c.get(RecipientStatus.POSTED, 0),
             sent=c.get(RecipientStatus.SENT, 0),
             failed=c.get(RecipientStatus.FAILED, 0),
             blocked=c.get(RecipientStatus.BLOCKED, 0),
