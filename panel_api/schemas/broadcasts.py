@@ -31,15 +31,21 @@ class AudienceIn(StrictIn):
         "in the middle of the course; finished: completed it; stuck: silent longer than the "
         "account's stuck threshold where the course waits for them"
     )
-    token_id: int | None = Field(None, ge=1, le=2**63 - 1, description="only this link's")
+    token_id: int | None = Field(
+        None, ge=1, le=2**63 - 1, description="only students who came by this link"
+    )
     utm_source: str | None = Field(None, min_length=1, max_length=200)
     progress_min: int | None = Field(None, ge=0, le=100, description="percent of the course")
     progress_max: int | None = Field(None, ge=0, le=100)
 
     @model_validator(mode="after")
     def _one_target(self) -> AudienceIn:
-        if (self.deployment_id is None) == (self.bot_id is None):
-            raise ValueError("give either deployment_id or bot_id (a whole bot), not both")
+        if self.deployment_id is not None and self.bot_id is not None:
+            raise ValueError("give deployment_id or bot_id (a whole bot), not both")
+        if self.deployment_id is None and self.bot_id is None and self.token_id is None:
+            raise ValueError("say whose students: deployment_id, or bot_id for a whole bot")
+        if self.bot_id is not None and self.token_id is not None:
+            raise ValueError("token_id narrows one deployment's students: give deployment_id")
         if (
             self.progress_min is not None
             and self.progress_max is not None
@@ -80,7 +86,7 @@ class BroadcastTestIn(MessageIn):
     @model_validator(mode="after")
     def _one_target(self) -> BroadcastTestIn:
         if (self.deployment_id is None) == (self.bot_id is None):
-            raise ValueError("give either deployment_id or bot_id, not both")
+            raise ValueError("give either deployment_id or bot_id (the bot that sends)")
         return self
 
 

@@ -175,22 +175,22 @@ async def _bot_of(
 
 
 async def _audience(session: AsyncSession, account_id: int, body: AudienceIn) -> Audience:
-    bot_id = await _bot_of(session, account_id, body.deployment_id, body.bot_id)
+    deployment_id = body.deployment_id
     if body.token_id is not None:
-        if body.deployment_id is None:
-            raise unprocessable("token_id narrows a deployment's students: give deployment_id")
-        token = await session.scalar(
-            select(EnrollmentToken.id).where(
-                EnrollmentToken.account_id == account_id,
-                EnrollmentToken.deployment_id == body.deployment_id,
-                EnrollmentToken.id == body.token_id,
+        token_deployment = await session.scalar(
+            select(EnrollmentToken.deployment_id).where(
+                EnrollmentToken.account_id == account_id, EnrollmentToken.id == body.token_id
             )
         )
-        if token is None:
+        if token_deployment is None:
             raise not_found("enrollment token")
+        if deployment_id is not None and deployment_id != token_deployment:
+            raise unprocessable("token_id is a link of another deployment")
+        deployment_id = int(token_deployment)
+    bot_id = await _bot_of(session, account_id, deployment_id, body.bot_id)
     return Audience(
         bot_id,
-        body.deployment_id,
+        deployment_id,
         body.audience,
         token_id=body.token_id,
         utm_source=body.utm_source,

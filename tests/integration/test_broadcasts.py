@@ -390,7 +390,7 @@ async def test_bad_input_and_other_accounts(
     ours = school.course.deployment_id
     assert "audience" in await refused({"deployment_id": ours, "audience": "everyone", "text": "x"})
     assert "text" in await refused({"deployment_id": ours, "audience": "all", "text": ""})
-    assert "either deployment_id or bot_id" in await refused({"audience": "all", "text": "x"})
+    assert "whose students" in await refused({"audience": "all", "text": "x"})
     assert "caption" in await refused(
         {
             "deployment_id": ours,
