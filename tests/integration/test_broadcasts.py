@@ -35,6 +35,7 @@ from tests.integration.runtime_support import (
     deploy,
 )
 from tests.integration.test_panel_support import panel_client, panel_context, user_headers
+from tests.integration.test_web_support import text_of, web_browser
 
 pytestmark = pytest.mark.integration
 
@@ -408,3 +409,47 @@ async def test_bad_input_and_other_accounts(
             "progress_max": 20,
         }
     )
+
+
+async def test_the_pages_count_test_send_watch_and_cancel(
+    school: School, db: Database, secret_box
+) -> None:
+    await seed_students(db, school, 3, current_element="ask")
+    finished = await seed_students(db, school, 2)
+    await finish(db, school, finished, RunStatus.COMPLETED)
+    base = f"/accounts/{school.course.account_id}/broadcasts"
+    form = {
+        "deployment_id": str(school.course.deployment_id),
+        "audience": "active",
+        "text": "Lesson <b>two</b>",
+        "button_text": "Open",
+        "button_url": "https://example.com/2",
+        "send_at": (datetime.now(UTC) + timedelta(days=2)).strftime("%Y-%m-%dT%H:%M"),
+    }
+    ctx = panel_context(db, secret_box, telegram_api_base=school.fake.base_url)
+    async with web_browser(ctx, accept_language="ru") as browser:
+        await browser.log_in(school.owner)
+        page = await browser.get(base)
+        assert page.status_code == 200
+        assert f'href="{base}"' in page.text  # the navigation leads here
+        counted = await browser.post(base, {**form, "action": "count"})
+        assert "Сейчас её получат учеников: 3." in text_of(counted.text)
+        bad = await browser.post(base, {**form, "button_url": "ftp://x", "action": "send"})
+        assert bad.status_code == 422
+        assert "button" in text_of(bad.text).lower()
+
+        await school.start_runtime()
+        tested = await browser.post(base, {**form, "action": "test"})
+        assert "Отправлено вам" in text_of(tested.text)
+        (message,) = await school.fake.wait_for_sent(school.owner, 1, timeout=10)
+        assert message.text == "Lesson <b>two</b>"
+
+        made = await browser.post(base, {**form, "action": "send"})
+        assert made.status_code == 303
+        detail = await browser.get(made.headers["location"])
+        assert "Запланирована" in text_of(detail.text)
+        assert 'http-equiv="refresh"' in detail.text  # live while it is not over
+        path = made.headers["location"].partition("?")[0]
+        cancelled = await browser.post(f"{path}/cancel", {}, follow=True)
+        assert "Рассылка отменена" in text_of(cancelled.text)
+        assert 'http-equiv="refresh"' not in cancelled.text

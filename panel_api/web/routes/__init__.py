@@ -10,6 +10,7 @@ from panel_api.web.routes import (
     api_keys,
     auth,
     bots,
+    broadcasts,
     courses,
     deployments,
     integrations,
@@ -26,6 +27,7 @@ MODULES = (
     runs,
     students,
     analytics,
+    broadcasts,
     integrations,
     api_keys,
 )
