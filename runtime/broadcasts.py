@@ -5,7 +5,8 @@ The feeder runs in every runner, for the bots that runner hosts. Each round it
 - materialises a few batches of recipients of due broadcasts (storage/broadcasts.py: a
   batch of runs per short transaction, SKIP LOCKED between runners);
 - tops up each bot's broadcast messages on their way to `window` (about two seconds of the
-  bot's 30 msg/s): recipients become `broadcast` events in their chats' inboxes, which the
+  bot's 30 msg/s): recipients become `broadcast` events in their chats' inboxes, handed to
+  the chats here and now (`hand`: no NOTIFY, no read of the inbox again), which the
   journal turns into outbox rows, which delivery sends in the sender's bulk lane, behind
   course traffic. Handing out no more than a bot can send keeps the inbox, the outbox and
   the sender short whatever the audience's size, so a cancel takes effect within the
@@ -21,6 +22,7 @@ from collections.abc import Callable, Sequence
 from datetime import datetime
 
 from runtime.hosted_bot import HostedBot
+from runtime.journal_items import Arrival
 from storage import broadcasts
 from storage.db import Database
 
@@ -36,14 +38,17 @@ class BroadcastFeeder:
         db: Database,
         clock: Callable[[], datetime],
         hosted: Callable[[], Sequence[HostedBot]],
+        hand: Callable[[int, int, Arrival], None],
         *,
         interval_s: float = 0.25,
         window: int = WINDOW,
     ) -> None:
-        """`hosted()`: the bots this process runs now (only theirs are fed here)."""
+        """`hosted()`: the bots this process runs now (only theirs are fed here);
+        `hand(bot_id, chat_id, arrival)`: give a chat an event just written for it."""
         self._db = db
         self._clock = clock
         self._hosted = hosted
+        self._hand = hand
         self._interval_s = interval_s
         self._window = window
 
@@ -72,7 +77,10 @@ class BroadcastFeeder:
             now = self._clock()
             posted = await broadcasts.feed(session, bot_ids, now, window=self._window)
             await broadcasts.finish_done(session, bot_ids, now)
-        return posted
+        for event in posted:  # committed: the chats may take them now
+            arrival = Arrival(event.inbox_id, event.update_id, None, event.event)
+            self._hand(event.bot_id, event.chat_id, arrival)
+        return len(posted)
 
     async def _materialize(self, bot_ids: list[int], accounts: list[int]) -> bool:
         """One batch of one due broadcast; False when none needed it."""

@@ -26,6 +26,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.batch import BatchConnection, columns
+from storage.inbox_events import BroadcastDue
 from storage.models import (
     Broadcast,
     BroadcastAudience,
@@ -327,7 +328,7 @@ SELECT p.account_id, p.bot_id, nextval('inbox_event_update_id'), p.chat_id,
        '{InboxKind.BROADCAST.value}',
        jsonb_build_object('broadcast_id', p.broadcast_id, 'recipient_id', p.id)
 FROM posted p ORDER BY p.id
-RETURNING bot_id
+RETURNING id, bot_id, chat_id, update_id, payload
 """)
 
 # A broadcast is done once its audience is materialised and no recipient waits.
@@ -340,10 +341,26 @@ WHERE b.bot_id = ANY(:bot_ids) AND b.status = 'sending' AND b.materialized_at IS
 """)
 
 
-async def feed(session: AsyncSession, bot_ids: Sequence[int], now: datetime, *, window: int) -> int:
-    """Post the bots' next recipients (see `_FEED`); how many."""
+@dataclass(frozen=True, slots=True)
+class Posted:
+    """A recipient's `broadcast` event, as written into its chat's inbox."""
+
+    inbox_id: int
+    update_id: int
+    bot_id: int
+    chat_id: int
+    event: BroadcastDue
+
+
+async def feed(
+    session: AsyncSession, bot_ids: Sequence[int], now: datetime, *, window: int
+) -> list[Posted]:
+    """Post the bots' next recipients (see `_FEED`), in order."""
     params = {"bot_ids": list(bot_ids), "window": window, "now": now}
-    return len((await session.execute(_FEED, params)).all())
+    return [
+        Posted(r.id, r.update_id, r.bot_id, r.chat_id, BroadcastDue(**r.payload))
+        for r in await session.execute(_FEED, params)
+    ]
 
 
 async def finish_done(session: AsyncSession, bot_ids: Sequence[int], now: datetime) -> None:

@@ -64,7 +64,7 @@ class TelegramRuntime:
         self.pool = BotPool(db, box, self._make_bot_runtime, interval_s=reconcile_interval_s)
         self.scheduler = TimerScheduler(db, clock)
         self.broadcasts = BroadcastFeeder(
-            db, clock, lambda: [bot.hosted for bot in self.pool.hosted]
+            db, clock, lambda: [bot.hosted for bot in self.pool.hosted], self.pool.hand_event
         )
         self._listener = InboxListener(db, self.pool.kick_inbox)
         self.journal = Journal(db, self.courses, clock, concurrency=options.journal_concurrency)

@@ -79,12 +79,18 @@ class RateLimits:
     chat_per_second: float = 1.0
     chat_burst: int = 3
     group_per_minute: float = 20.0  # no burst: Telegram's figure is already per minute
+    # Bulk calls (broadcasts) alone keep this far under the bot's rate: a bot that sends at
+    # the very ceiling for minutes is one network hiccup from a 429, which pauses all of it
+    # for a second or more; the headroom lets Telegram's bucket refill between hiccups.
+    bulk_share: float = 0.95
 
     def __post_init__(self) -> None:
         if min(self.bot_per_second, self.chat_per_second, self.group_per_minute) <= 0:
             raise ValueError("send rates must be positive")
         if min(self.bot_burst, self.chat_burst) < 1:
             raise ValueError("bursts must be at least one message")
+        if not 0 < self.bulk_share <= 1:
+            raise ValueError("bulk_share is a share of the bot's rate: above 0, at most 1")
 
 
 @dataclass(frozen=True)
@@ -216,6 +222,7 @@ class BotSender:
         self._sweep_at = _MIN_SWEEP
         self._ready: list[tuple[float, int, int]] = []  # (ready_at, seq, chat_id) heap
         self._bulk: deque[_Job] = deque()  # broadcast calls: only when no chat's call can go
+        self._bulk_bucket: TokenBucket | None = None
         self._seq = itertools.count()
         self._bot_bucket: TokenBucket | None = None
         self._paused_until = 0.0
@@ -437,18 +444,19 @@ class BotSender:
         ):
             now = self._clock.now()
             bot_start = max(self._bot_bucket.ready_at(now), self._paused_until)
+            bulk_start = max(bot_start, self._bulk_pace(now).ready_at(now))
             if not self._ready:
-                if bot_start > now:
-                    return bot_start - now
+                if bulk_start > now:
+                    return bulk_start - now
                 self._dispatch_bulk(now)
                 continue
             ready_at, _, chat_id = self._ready[0]
             start = max(ready_at, bot_start)
             if start > now:
-                if self._bulk and bot_start <= now:
+                if self._bulk and bulk_start <= now:
                     self._dispatch_bulk(now)
                     continue
-                return start - now
+                return min(start, bulk_start if self._bulk else start) - now
             heapq.heappop(self._ready)
             chat = self._chats[chat_id]
             chat.scheduled = False
@@ -485,10 +493,17 @@ class BotSender:
             self._schedule(job.chat_id, chat)
             return
         self._queued -= 1
+        self._bulk_pace(now).take(now)
         self._take_turn(chat, now)
         task = asyncio.create_task(self._attempt_in_task(job, chat))
         self._in_flight[task] = job
         task.add_done_callback(self._finished)
+
+    def _bulk_pace(self, now: float) -> TokenBucket:
+        if self._bulk_bucket is None:
+            limits = self._limits
+            self._bulk_bucket = TokenBucket(limits.bot_per_second * limits.bulk_share, now)
+        return self._bulk_bucket
 
     def _finished(self, task: asyncio.Task[None]) -> None:
         self._in_flight.pop(task, None)

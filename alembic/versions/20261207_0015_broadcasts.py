@@ -14,6 +14,10 @@ journal turns it into an outbox row carrying `outbox.broadcast_recipient_id`) ->
 `failed`, `blocked` or `cancelled`. The outbox row's fate is copied onto its recipient by a
 trigger, so the runtime's hot statements stay as they are: sent -> sent, failed with the
 blocked error -> blocked, any other failure -> failed.
+
+`broadcast` events NOTIFY no one: the runtime that posts them hosts their bot and hands them
+to the chats itself (a NOTIFY per student made every one of them a database read); the
+backlog sweep finds any a crash left behind.
 """
 
 from __future__ import annotations
@@ -175,9 +179,19 @@ def upgrade() -> None:
     )
     op.drop_constraint(op.f("ck_processed_update_kind"), "processed_update", type_="check")
     op.create_check_constraint(op.f("ck_processed_update_kind"), "processed_update", _NEW_KINDS)
+    _notify_when("NEW.kind NOT IN ('telegram', 'broadcast')")
+
+
+def _notify_when(condition: str) -> None:
+    op.execute("DROP TRIGGER inbox_event_notify ON processed_update")
+    op.execute(
+        "CREATE TRIGGER inbox_event_notify AFTER INSERT ON processed_update "
+        f"FOR EACH ROW WHEN ({condition}) EXECUTE FUNCTION inbox_event_notify()"
+    )
 
 
 def downgrade() -> None:
+    _notify_when("NEW.kind <> 'telegram'")
     op.execute("DELETE FROM processed_update WHERE kind IN ('broadcast', 'broadcast_test')")
     op.drop_constraint(op.f("ck_processed_update_kind"), "processed_update", type_="check")
     op.create_check_constraint(op.f("ck_processed_update_kind"), "processed_update", _OLD_KINDS)
