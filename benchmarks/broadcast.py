@@ -216,6 +216,12 @@ class Runner:
         while line := await self.process.stdout.readline():
             print(f"  runner: {line.decode(errors='replace').rstrip()}", file=sys.stderr)
 
+    def cpu_seconds(self) -> float:
+        """CPU the runner's process has used so far (user + system, from /proc)."""
+        assert self.process is not None
+        fields = Path(f"/proc/{self.process.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
     async def kill(self) -> None:
         assert self.process is not None
         self.process.send_signal(signal.SIGKILL)
@@ -376,6 +382,8 @@ class Results:
     kill_sent: int
     kill_total: int
     kill_recovery_s: float
+    cpu_ms_per_message: float  # the runner's CPU per message sent while the broadcast ran
+    cpu_share: float  # of one core, the runner's, meanwhile
 
 
 async def run(args: argparse.Namespace) -> Results:
@@ -418,9 +426,12 @@ async def _measure(
     await asyncio.sleep(3 * args.think)  # everyone is in the course
     first = "First news: <b>lesson 2</b> is out"
     started = time.monotonic()
+    cpu_before = runner.cpu_seconds()
     ids = await send_broadcasts(client, school, first)
     shown = await wait_done(client, school, ids)
     ended = time.monotonic()
+    cpu_s = runner.cpu_seconds() - cpu_before
+    messages = sum(1 for s in fake.sent if started <= s.time <= ended)
     # The runner's own clock: from the first broadcast made to the last one done.
     total_s = (
         max(datetime.fromisoformat(b["finished_at"]) for b in shown)
@@ -450,7 +461,17 @@ async def _measure(
     everyone = [c for chats in school.students.values() for c in chats] + [p.chat for p in players]
     copies = Counter(per_chat.get(chat, 0) for chat in everyone)
     return Results(
-        rows, violations, total_s, latencies, recipients, copies, kill_sent, recipients, recovery_s
+        rows,
+        violations,
+        total_s,
+        latencies,
+        recipients,
+        copies,
+        kill_sent,
+        recipients,
+        recovery_s,
+        cpu_s * 1000 / max(messages, 1),
+        cpu_s / max(ended - started, 1e-9),
     )
 
 
@@ -502,6 +523,10 @@ def main(argv: list[str] | None = None) -> int:
     print(
         f"course replies during the broadcast: {len(results.latencies)}, p50 {p50:.2f} s, "
         f"p99 {p99:.2f} s (goal ≤ {GOAL_P99_S:.0f} s: {'met' if p99 <= GOAL_P99_S else 'NOT met'})"
+    )
+    print(
+        f"runner CPU while the broadcast ran: {results.cpu_ms_per_message:.2f} ms per message "
+        f"sent (course replies included), {results.cpu_share:.0%} of one core"
     )
     once = results.copies.get(1, 0)
     twice = results.copies.get(2, 0)
