@@ -33,7 +33,6 @@ import asyncio
 import os
 import random
 import signal
-import socket
 import sys
 import tempfile
 import time
@@ -48,6 +47,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import create_async_engine
 from sqlalchemy.pool import NullPool
 
+from benchmarks import noisy_neighbour
 from benchmarks.provision import course_elements
 from benchmarks.report import Column, machine_line, percentile, render_table
 from benchmarks.services import BenchDatabase, add_server_arguments, scratch_database, servers
@@ -160,61 +160,13 @@ async def provision(
     return school
 
 
-class Runner:
-    """`python -m runner up` on the scratch database and the fake Bot API."""
+class Runner(noisy_neighbour.Runner):
+    """`python -m runner up` as the noisy-neighbour benchmark starts it, with Telegram's
+    pace per chat left at its default, and killed with SIGKILL when asked."""
 
     def __init__(self, bench: BenchDatabase, redis_url: str, api_base: str, data_dir: str):
-        with socket.socket() as sock:
-            sock.bind(("127.0.0.1", 0))
-            self.port = sock.getsockname()[1]
-        self.env = {k: v for k, v in os.environ.items() if not k.startswith("COURSEBOT_")}
-        self.env.update(
-            DATABASE_URL=bench.owner_url,
-            DATABASE_APP_URL=bench.app_url,
-            REDIS_URL=redis_url,
-            TELEGRAM_API_BASE=api_base,
-            COURSEBOT_SECRET_KEY=bench.secret_key,
-            COURSEBOT_DATA_DIR=data_dir,
-            COURSEBOT_HOST="127.0.0.1",
-            COURSEBOT_PORT=str(self.port),
-            COURSEBOT_POLL_TIMEOUT="10",
-            COURSEBOT_LOG_LEVEL="WARNING",
-        )
-        self.process: asyncio.subprocess.Process | None = None
-        self._drain: asyncio.Task[None] | None = None
-
-    @property
-    def base_url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    async def start(self, timeout_s: float = 120.0) -> None:
-        self.process = await asyncio.create_subprocess_exec(
-            sys.executable,
-            "-m",
-            "runner",
-            "up",
-            cwd=REPO,
-            env=self.env,
-            stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.STDOUT,
-        )
-        assert self.process.stdout is not None
-        output: list[bytes] = []
-        deadline = time.monotonic() + timeout_s
-        while time.monotonic() < deadline:
-            line = await asyncio.wait_for(self.process.stdout.readline(), timeout_s)
-            output.append(line)
-            if not line:
-                raise RuntimeError("the runner exited:\n" + b"".join(output[-30:]).decode())
-            if b"coursebot is up" in line:
-                self._drain = asyncio.create_task(self._echo_problems())
-                return
-        raise TimeoutError("the runner did not come up")
-
-    async def _echo_problems(self) -> None:
-        assert self.process is not None and self.process.stdout is not None
-        while line := await self.process.stdout.readline():
-            print(f"  runner: {line.decode(errors='replace').rstrip()}", file=sys.stderr)
+        super().__init__(bench, redis_url, api_base, data_dir)
+        self.env.pop("COURSEBOT_CHAT_RATE", None)
 
     def cpu_seconds(self) -> float:
         """CPU the runner's process has used so far (user + system, from /proc)."""
@@ -226,17 +178,6 @@ class Runner:
         assert self.process is not None
         self.process.send_signal(signal.SIGKILL)
         await self.process.wait()
-        if self._drain is not None:
-            self._drain.cancel()
-
-    async def stop(self) -> None:
-        if self.process is None or self.process.returncode is not None:
-            return
-        self.process.send_signal(signal.SIGINT)
-        try:
-            await asyncio.wait_for(self.process.wait(), 30)
-        except TimeoutError:
-            await self.kill()
         if self._drain is not None:
             self._drain.cancel()
 
