@@ -27,7 +27,7 @@ from storage.config import Settings
 from storage.crypto import Secret, SecretBox
 from storage.db import APP_ROLE_PASSWORD_PURPOSE, Database
 from storage.migrate import upgrade_to_head
-from storage.models import BotMedia, Environment, TokenKind
+from storage.models import BotMedia, Broadcast, BroadcastRecipient, Environment, TokenKind
 from storage.repositories import (
     api_keys,
     audit,
@@ -189,6 +189,7 @@ class SeededAccount:
     run_id: int
     chat_id: int
     telegram_user_id: int
+    broadcast_id: int
 
 
 SeedAccount = Callable[[], Awaitable[SeededAccount]]
@@ -304,6 +305,26 @@ def seed_account(db, make_account, secret_box) -> SeedAccount:
             await media.record_refusals(
                 s, account_id, version.id, [("intro", "https://x.org/page.html")], "seed"
             )
+            broadcast = Broadcast(
+                account_id=account_id,
+                bot_id=bot.id,
+                deployment_id=deployment.id,
+                text="Hello",
+                message={"effect": "SendText", "text": "Hello", "parse_mode": "HTML"},
+                audience="all",
+                send_at=FAR_FUTURE,  # never due: no runtime of a test sends it
+            )
+            s.add(broadcast)
+            await s.flush()
+            s.add(
+                BroadcastRecipient(
+                    account_id=account_id,
+                    broadcast_id=broadcast.id,
+                    bot_id=bot.id,
+                    chat_id=user,
+                    status="sent",
+                )
+            )
             assert bot.webhook_secret_ciphertext is not None
             webhook_secret = secret_box.decrypt(bot.webhook_secret_ciphertext)
         return SeededAccount(
@@ -321,6 +342,7 @@ def seed_account(db, make_account, secret_box) -> SeedAccount:
             run_id=run.id,
             chat_id=user,
             telegram_user_id=user,
+            broadcast_id=broadcast.id,
         )
 
     return seed

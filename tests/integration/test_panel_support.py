@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 
 import httpx
 from sqlalchemy import select
@@ -21,7 +21,7 @@ from panel_api.settings import PanelSettings
 from storage.config import Settings
 from storage.crypto import Secret, SecretBox
 from storage.db import Database
-from storage.models import Banned, Broadcast, MemberRole, Restricted
+from storage.models import Banned, MemberRole, Restricted
 from storage.outbound import OutboundClient
 from storage.repositories import api_keys, members
 from tests.course_workers import shared_course_workers
@@ -115,17 +115,6 @@ async def build_world(db: Database, seed: SeededAccount) -> PanelWorld:
         entry_id = await s.scalar(
             select(Restricted.id).where(Restricted.account_id == seed.account_id)
         )
-        broadcast = Broadcast(
-            account_id=seed.account_id,
-            bot_id=seed.bot_id,
-            deployment_id=seed.deployment_id,
-            text="Hello",
-            message={"effect": "SendText", "text": "Hello", "parse_mode": "HTML"},
-            audience="all",
-            send_at=datetime(2099, 1, 1, tzinfo=UTC),
-        )
-        s.add(broadcast)
-        await s.flush()
     world.ids = {
         "account_id": seed.account_id,
         "bot_id": seed.bot_id,
@@ -138,7 +127,7 @@ async def build_world(db: Database, seed: SeededAccount) -> PanelWorld:
         "member_user_id": world.users[MemberRole.VIEWER],
         "ban_id": ban_id,
         "entry_id": entry_id,
-        "broadcast_id": broadcast.id,
+        "broadcast_id": seed.broadcast_id,
     }
     return world
 
