@@ -453,3 +453,19 @@ async def test_the_pages_count_test_send_watch_and_cancel(
         cancelled = await browser.post(f"{path}/cancel", {}, follow=True)
         assert "Рассылка отменена" in text_of(cancelled.text)
         assert 'http-equiv="refresh"' not in cancelled.text
+
+
+async def test_a_scheduled_broadcast_waits_for_its_time(school: School, db: Database) -> None:
+    chats = await seed_students(db, school, 2, current_element="ask")
+    await school.start_runtime()
+    due = datetime.now(UTC) + timedelta(seconds=3)
+    made = await school.broadcast(text="Later", send_at=due.isoformat())
+    assert made["status"] == "scheduled"
+    await asyncio.sleep(1.5)
+    assert (await school.progress(made["id"]))["status"] == "scheduled"
+    assert all(texts_to(school.fake, chat, "Later") == 0 for chat in chats)
+
+    done = await school.until(made["id"], lambda b: b["status"] == "done")
+    assert done["sent"] == 2
+    assert [texts_to(school.fake, chat, "Later") for chat in chats] == [1, 1]
+    assert datetime.fromisoformat(done["finished_at"]) >= due
