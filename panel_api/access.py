@@ -36,6 +36,7 @@ from storage.models import (
     ApiKey,
     Banned,
     Bot,
+    Broadcast,
     Course,
     CourseDeployment,
     CourseVersion,
@@ -75,6 +76,7 @@ PATH_OBJECTS: dict[str, PathObject] = {
     "member_user_id": PathObject("member", AccountMember.telegram_user_id),
     "ban_id": PathObject("ban", Banned.id),
     "student_user_id": PathObject("student", Participant.telegram_user_id),
+    "broadcast_id": PathObject("broadcast", Broadcast.id),
     "entry_id": PathObject(
         "restricted-list entry", Restricted.id, ("deployment_id", Restricted.deployment_id)
     ),

@@ -27,6 +27,7 @@ from panel_api.routers import (
     audit_log,
     auth,
     bots,
+    broadcasts,
     courses,
     deployments,
     integrations,
@@ -55,6 +56,7 @@ ROUTERS = (
     runs,
     students,
     analytics,
+    broadcasts,
     audit_log,
     webhooks,
 )

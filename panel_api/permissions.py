@@ -40,6 +40,8 @@ class Permission(enum.StrEnum):
     STUDENTS_MANAGE = "students.manage"
     ANALYTICS_READ = "analytics.read"
     AUDIT_READ = "audit.read"
+    BROADCASTS_READ = "broadcasts.read"
+    BROADCASTS_SEND = "broadcasts.send"
 
 
 class GlobalRule(enum.StrEnum):
@@ -82,6 +84,8 @@ ROLE_RIGHTS: Mapping[Permission, frozenset[MemberRole]] = {
     Permission.STUDENTS_MANAGE: frozenset({_O, _A, _T}),
     Permission.ANALYTICS_READ: _EVERYONE,
     Permission.AUDIT_READ: frozenset({_O, _A}),
+    Permission.BROADCASTS_READ: _EVERYONE,
+    Permission.BROADCASTS_SEND: frozenset({_O, _A, _C, _T}),
 }
 
 DESCRIPTIONS: Mapping[Permission, str] = {
@@ -112,6 +116,10 @@ DESCRIPTIONS: Mapping[Permission, str] = {
     Permission.STUDENTS_MANAGE: "ban/unban students, edit restricted lists",
     Permission.ANALYTICS_READ: "funnels, conversion, cohorts, score distributions",
     Permission.AUDIT_READ: "read the audit log",
+    Permission.BROADCASTS_READ: "list broadcasts and their progress",
+    Permission.BROADCASTS_SEND: (
+        "count an audience, send a test to oneself, send and cancel broadcasts"
+    ),
 }
 
 

@@ -88,12 +88,26 @@ def encode(effect: OutgoingEffect) -> dict[str, Any]:
     return payload
 
 
+# An outbox payload with this key true is a broadcast's message: delivery sends it in the
+# sender's bulk lane, after course traffic (adapters/telegram/sender.py).
+BULK = "bulk"
+
+
+def encode_bulk(effect: SendText | SendMedia) -> dict[str, Any]:
+    return {**encode(effect), BULK: True}
+
+
+def is_bulk(payload: dict[str, Any]) -> bool:
+    return payload.get(BULK) is True
+
+
 def _button(button: InlineButton) -> dict[str, str | None]:
     return {name: getattr(button, name) for name in _BUTTON_FIELDS}
 
 
 def decode(payload: dict[str, Any]) -> OutgoingEffect:
     fields = dict(payload)
+    fields.pop(BULK, None)
     cls = _KINDS[fields.pop("effect")]
     if "buttons" in fields:
         fields["buttons"] = tuple(InlineButton(**b) for b in fields["buttons"])

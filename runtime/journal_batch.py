@@ -56,7 +56,7 @@ from runtime.run_position import RunPosition
 from runtime.state_cache import KnownState, StateCache
 from runtime.step_plan import Advance, Answer, Reply, StepWrites, plan_step, react
 from runtime.student_texts import Notice, notice_text
-from storage import admission_batch, reminders, teacher_notices
+from storage import admission_batch, broadcasts, reminders, teacher_notices
 from storage.batch import (
     ActiveRun,
     BatchConnection,
@@ -72,6 +72,8 @@ from storage.inbox_events import (
     AccessGranted,
     AccessRefunded,
     Blocked,
+    BroadcastDue,
+    BroadcastTest,
     InboxEvent,
     Notify,
     Remind,
@@ -130,6 +132,10 @@ class Batch:
         self._hooks: list[HookEvent] = []  # for the accounts' webhooks, in this transaction
         self._nudges: dict[int, tuple[DueNudge, ActiveRun]] = {}  # by run id
         self._refused: list[tuple[int, int, int]] = []  # (account, bot, chat): Telegram's 403
+        self._broadcasts: dict[int, broadcasts.StoredMessage] = {}  # of the batch's events
+        # (account, bot, chat, recipient id, payload JSON): broadcast messages to queue
+        self._broadcast_rows: list[tuple[int, int, int, int, str]] = []
+        self._dropped: list[tuple[int, int]] = []  # (recipient id, account id): cancelled
 
     async def run(self, *, failed: str | None = None) -> dict[Item, Any]:
         """`failed`: settle the (handle) items as failed with this error instead."""
@@ -191,6 +197,12 @@ class Batch:
                 begun = {}
             beginning = {*starts, *grants, *restarts}
             runs.update(begun)
+            due = [
+                (h.arrival.event.broadcast_id, h.bot.account_id)
+                for h in claimed
+                if isinstance(h.arrival.event, BroadcastDue)
+            ]
+            self._broadcasts = await broadcasts.messages(self._conn, due)
             stepping = [h for h in claimed if not isinstance(h.arrival.event, _COURSELESS)]
             waits = await self._build_missing(runs, [*stepping, *feeding])
             if waits:
@@ -216,6 +228,8 @@ class Batch:
         await self._conn.record_errors(self._errors, self._now)
         await self._conn.write_runs(self._writes)
         await record_events(self._conn.execute, self._hooks)
+        await broadcasts.drop_recipients(self._conn, self._dropped, self._now)
+        await broadcasts.queue_messages(self._conn, self._broadcast_rows)
         pending = await self._conn.enqueue(
             self._messages, [(h.bot.account_id, h.bot.bot_id, h.chat_id) for h in claimed]
         )
@@ -510,6 +524,14 @@ class Batch:
                     self._refused.append(chat)
                     if run:
                         return True, self._stop(run, RunStatus.BLOCKED)
+                case BroadcastDue():
+                    self._queue_broadcast(handle, event)
+                case BroadcastTest(message=message):
+                    self._messages.append(
+                        NewMessage(
+                            handle.bot.account_id, handle.bot.bot_id, handle.chat_id, None, message
+                        )
+                    )
         except Exception as exc:
             log.exception("bot %s: event %s failed", handle.bot.bot_id, handle.arrival.inbox_id)
             error = f"{type(exc).__name__}: {exc}"[:500]
@@ -532,6 +554,18 @@ class Batch:
                     run.account_id, run.bot_id, run.chat_id, run.id, reminder_message(rule_text)
                 )
             )
+
+    def _queue_broadcast(self, handle: HandleItem, event: BroadcastDue) -> None:
+        """The one place a broadcast's message becomes a student's: queued for the chat,
+        unless the broadcast was cancelled (or deleted) since its recipient was posted."""
+        account_id = handle.bot.account_id
+        stored = self._broadcasts.get(event.broadcast_id)
+        if stored is None or stored.cancelled:
+            self._dropped.append((event.recipient_id, account_id))
+            return
+        self._broadcast_rows.append(
+            (account_id, handle.bot.bot_id, handle.chat_id, event.recipient_id, stored.message)
+        )
 
     def _stop(self, run: ActiveRun, status: RunStatus = RunStatus.STOPPED) -> RunPosition:
         """End the run (as `stopped` unless told): its timers cancelled, its unsent messages
@@ -617,7 +651,16 @@ class Batch:
 
 
 # Events that stop or move a run without stepping it: they need no parsed course.
-_COURSELESS = (StopRun, AccessRefunded, Repin, Blocked, Remind, Notify)
+_COURSELESS = (
+    StopRun,
+    AccessRefunded,
+    Repin,
+    Blocked,
+    Remind,
+    Notify,
+    BroadcastDue,
+    BroadcastTest,
+)
 
 
 def _load_state(stored: dict[str, Any]) -> RunState:

@@ -89,7 +89,34 @@ class Notify:
     text: str
 
 
-InboxEvent = TimerDue | AccessGranted | AccessRefunded | StopRun | Repin | Blocked | Remind | Notify
+@dataclass(frozen=True, slots=True)
+class BroadcastDue:
+    """A broadcast's message for the chat (storage/broadcasts.py posts these): queued in
+    the chat's outbox unless the broadcast was cancelled meanwhile."""
+
+    broadcast_id: int
+    recipient_id: int
+
+
+@dataclass(frozen=True, slots=True)
+class BroadcastTest:
+    """A broadcast's message as a test, to the member writing it (an outbox payload)."""
+
+    message: dict[str, Any]
+
+
+InboxEvent = (
+    TimerDue
+    | AccessGranted
+    | AccessRefunded
+    | StopRun
+    | Repin
+    | Blocked
+    | Remind
+    | Notify
+    | BroadcastDue
+    | BroadcastTest
+)
 
 _KINDS: dict[type[Any], InboxKind] = {
     TimerDue: InboxKind.TIMER,
@@ -100,6 +127,8 @@ _KINDS: dict[type[Any], InboxKind] = {
     Blocked: InboxKind.BLOCKED,
     Remind: InboxKind.REMIND,
     Notify: InboxKind.NOTIFY,
+    BroadcastDue: InboxKind.BROADCAST,
+    BroadcastTest: InboxKind.BROADCAST_TEST,
 }
 _TYPES = {kind: type_ for type_, kind in _KINDS.items()}
 

@@ -121,6 +121,8 @@ class InboxKind(enum.StrEnum):
     BLOCKED = "blocked"  # the student blocked the bot: the run ends as `blocked`
     REMIND = "remind"  # a reminder rule fell due for a run waiting for its student
     NOTIFY = "notify"  # a message for a member of the account (teacher notifications)
+    BROADCAST = "broadcast"  # a broadcast's message for the chat's student
+    BROADCAST_TEST = "broadcast_test"  # a broadcast's test, to the member who writes it
 
 
 class WaitStatus(enum.StrEnum):
@@ -135,6 +137,29 @@ class OutboxStatus(enum.StrEnum):
     FAILED = "failed"  # Telegram refused it, or the student blocked the bot
     # Dropped because its run was stopped (admission_batch.stop_runs); with `sent_at` set,
     # it was the one message already on its way to Telegram when the stop came.
+    CANCELLED = "cancelled"
+
+
+class BroadcastStatus(enum.StrEnum):
+    SCHEDULED = "scheduled"  # waits for `send_at`
+    SENDING = "sending"
+    DONE = "done"
+    CANCELLED = "cancelled"
+
+
+class BroadcastAudience(enum.StrEnum):
+    ALL = "all"  # every student who had a run (but those who blocked the bot)
+    ACTIVE = "active"  # in the middle of the course
+    FINISHED = "finished"  # completed it
+    STUCK = "stuck"  # storage/run_activity.is_stuck
+
+
+class RecipientStatus(enum.StrEnum):
+    QUEUED = "queued"  # materialised, not handed to the runtime yet
+    POSTED = "posted"  # its event is in the chat's inbox, or its message in the outbox
+    SENT = "sent"
+    FAILED = "failed"
+    BLOCKED = "blocked"  # the student blocked the bot: not retried
     CANCELLED = "cancelled"
 
 
@@ -566,6 +591,8 @@ class Outbox(Base):
     last_error: Mapped[str | None]
     created_at: Mapped[datetime] = _created_at()
     sent_at: Mapped[datetime | None]
+    # A broadcast's message: its recipient follows the row's status (migration 0015).
+    broadcast_recipient_id: Mapped[int | None]
 
 
 class BotMedia(Base):
@@ -1023,14 +1050,80 @@ class BotLease(Base):
     expires_at: Mapped[datetime]
 
 
+class Broadcast(Base):
+    """A message to an audience of one deployment's (or one bot's) students; its
+    recipients are materialised by the runtime in batches (runtime/broadcasts.py)."""
+
+    __tablename__ = "broadcast"
+    __table_args__ = (
+        UniqueConstraint("account_id", "id"),
+        Index(None, "account_id", "id"),
+        Index(
+            "ix_broadcast_bot_id_unfinished",
+            "bot_id",
+            postgresql_where=text("status IN ('scheduled', 'sending')"),
+        ),
+        tenant_fk("bot_id", "bot", ondelete="CASCADE"),
+        tenant_fk("deployment_id", "course_deployment", ondelete="CASCADE"),
+        enum_check("status", BroadcastStatus),
+        enum_check("audience", BroadcastAudience),
+    )
+
+    id: Mapped[int] = _pk()
+    account_id: Mapped[int] = _account_id()
+    bot_id: Mapped[int]
+    deployment_id: Mapped[int | None]
+    created_by: Mapped[int | None]  # the member's Telegram id (None: an API key's maker left)
+    text: Mapped[str]
+    message: Mapped[dict[str, Any]] = mapped_column(JSONB)  # as an outbox row's payload
+    audience: Mapped[str]
+    filters: Mapped[dict[str, Any]] = _jsonb_object()
+    status: Mapped[str] = mapped_column(server_default=BroadcastStatus.SCHEDULED.value)
+    send_at: Mapped[datetime]
+    # `text` is a column here: the defaults cannot use sqlalchemy's text() below it.
+    total: Mapped[int] = mapped_column(Integer, server_default="0")
+    materialized_through: Mapped[int] = mapped_column(server_default="0")  # a run id
+    materialized_at: Mapped[datetime | None]
+    finished_at: Mapped[datetime | None]
+    created_at: Mapped[datetime] = _created_at()
+
+
+class BroadcastRecipient(Base):
+    """One student of a broadcast: UNIQUE (broadcast_id, chat_id) makes it at most once."""
+
+    __tablename__ = "broadcast_recipient"
+    __table_args__ = (
+        UniqueConstraint("broadcast_id", "chat_id"),
+        Index(
+            "ix_broadcast_recipient_bot_id_waiting",
+            "bot_id",
+            "status",
+            "id",
+            postgresql_where=text("status IN ('queued', 'posted')"),
+        ),
+        Index(None, "broadcast_id", "status"),
+        tenant_fk("broadcast_id", "broadcast", ondelete="CASCADE"),
+        enum_check("status", RecipientStatus),
+    )
+
+    id: Mapped[int] = _pk()
+    account_id: Mapped[int] = _account_id()
+    broadcast_id: Mapped[int]
+    bot_id: Mapped[int]
+    chat_id: Mapped[int]
+    status: Mapped[str] = mapped_column(server_default=RecipientStatus.QUEUED.value)
+    posted_at: Mapped[datetime | None]
+    finished_at: Mapped[datetime | None]
+
+
 # Tables of a person rather than of an account: no account_id, so no Row-Level Security
 # (there is no account to scope them by); the app role's grants (storage/roles.py) say what
 # it may do with them.
 GLOBAL_TABLES: tuple[str, ...] = ("panel_session", "used_login")
-# Every other table belongs to one account and is under Row-Level Security: `account` is
-# keyed by its own id, all the others by account_id.
 # Tables of the platform's own processes (runners and their bot leases): no account either.
 PLATFORM_TABLES: tuple[str, ...] = ("runner", "bot_lease")
+# Every other table belongs to one account and is under Row-Level Security: `account` is
+# keyed by its own id, all the others by account_id.
 TENANT_TABLES: tuple[str, ...] = tuple(
     t.name
     for t in Base.metadata.sorted_tables

@@ -164,15 +164,16 @@ class Delivery:
                 return await self._finish(row, None)
             effect = offer
         results: list[object] | None
+        bulk = effect_codec.is_bulk(row.payload)
         try:
-            results = await self._send_all(row.chat_id, await self._methods(row, effect))
+            results = await self._send_all(row.chat_id, await self._methods(row, effect), bulk=bulk)
         except ChatBlocked:
-            return await self._give_up(row, "blocked by the user", final=True)
+            return await self._give_up(row, outbox.BLOCKED_ERROR, final=True)
         except TelegramBadRequest as exc:
             log.warning("bot %s: Telegram refused outbox %s: %s", self._bot.bot_id, row.id, exc)
             if isinstance(effect, SendMedia | SendAudio):
                 await self._media.note_refusal(row.run_id, effect.urls, exc.message)
-            fallback = await self._send_fallback(row, effect)
+            fallback = await self._send_fallback(row, effect, bulk=bulk)
             if fallback is None:
                 return True  # given up on (recorded there)
             results = fallback
@@ -213,10 +214,15 @@ class Delivery:
             log.warning("bot %s: reply sent as text, no speech: %s", self._bot.bot_id, exc)
             return None
 
-    async def _send_all(self, chat_id: int, methods: list[TelegramMethod]) -> list[object]:
-        return [await self._sender.call(chat_id, method) for method in methods]
+    async def _send_all(
+        self, chat_id: int, methods: list[TelegramMethod], *, bulk: bool = False
+    ) -> list[object]:
+        """`bulk`: a broadcast's message, sent after course traffic (the sender's bulk lane)."""
+        return [await self._sender.call(chat_id, method, bulk=bulk) for method in methods]
 
-    async def _send_fallback(self, row: OutboxRow, effect: object) -> list[object] | None:
+    async def _send_fallback(
+        self, row: OutboxRow, effect: object, *, bulk: bool
+    ) -> list[object] | None:
         """Words instead of what Telegram refused, formatted as the course wrote them where
         that may be what still goes through, else plain; None when even that failed."""
         fallbacks = _fallbacks(effect)
@@ -225,7 +231,7 @@ class Delivery:
             return None
         for fallback in fallbacks:
             try:
-                return await self._send_all(row.chat_id, render(row.chat_id, fallback))
+                return await self._send_all(row.chat_id, render(row.chat_id, fallback), bulk=bulk)
             except TelegramBadRequest:
                 continue  # its formatting was refused too: the plain words next
             except Exception as exc:

@@ -18,6 +18,7 @@ import time
 from collections.abc import Callable
 
 from adapters.telegram.bot_runtime import BotConfig, BotRuntime
+from runtime.journal_items import Arrival
 from runtime.leases import LeaseKeeper
 from storage import system
 from storage.crypto import SecretBox
@@ -111,6 +112,12 @@ class BotPool:
         runtime = self._bots.get(bot_id)
         if runtime is not None:
             runtime.kick_inbox(chat_id)
+
+    def hand_event(self, bot_id: int, chat_id: int, arrival: Arrival) -> None:
+        """An event this process just wrote into the chat's inbox (a broadcast's)."""
+        runtime = self._bots.get(bot_id)
+        if runtime is not None:
+            runtime.take_event(chat_id, arrival)
 
     async def reconcile(self) -> None:
         async with self._db.system() as session:

@@ -1,5 +1,5 @@
-"""The Telegram runtime of one process: the bot pool, the journal, the timer scheduler and
-the listener that wakes chats for other producers' events.
+"""The Telegram runtime of one process: the bot pool, the journal, the timer scheduler, the
+broadcast feeder and the listener that wakes chats for other producers' events.
 
 With `leases` (a runner among several, DESIGN §8) the pool hosts the bots this runner's
 leases name, the journal applies nothing for a bot whose lease it lost, and stopping hands
@@ -24,6 +24,7 @@ from adapters.telegram.position_mirror import PositionMirror
 from adapters.telegram.response_types import pin_response_types
 from botapi.bot_factory import SessionPools
 from courses.workers import CourseWorkers
+from runtime.broadcasts import BroadcastFeeder
 from runtime.course_cache import CourseCache
 from runtime.inbox_listener import InboxListener
 from runtime.journal import Journal
@@ -88,6 +89,9 @@ class TelegramRuntime:
             concurrency=options.journal_concurrency,
             fence=leases.fence if leases is not None else None,
         )
+        self.broadcasts = BroadcastFeeder(
+            db, clock, lambda: [bot.hosted for bot in self.pool.hosted], self.pool.hand_event
+        )
         self._mirror = PositionMirror(redis)
         self._tasks: list[asyncio.Task[None]] = []
         self._db_slots = asyncio.Semaphore(options.max_concurrent_chats)
@@ -129,6 +133,7 @@ class TelegramRuntime:
             asyncio.create_task(self.pool.sweep(self._options.sweep_interval_s), name="sweeps"),
             asyncio.create_task(self.scheduler.run(), name="timers"),
             asyncio.create_task(self.outreach.run(), name="outreach"),
+            asyncio.create_task(self.broadcasts.run(), name="broadcasts"),
         ]
         if self.leases is not None:
             renewing = self.leases.keep_renewed(self._reconcile_interval_s)

@@ -16,7 +16,11 @@ to a chat goes through one `BotSender`, which
 - on 403 (the user blocked the bot, or it was removed from the group) reports the chat via
   `on_blocked`, drops the chat's queued calls, and carries on with everyone else;
 - makes calls that put nothing into a chat (answering a callback query) at once, paced by
-  the bot's bucket only, beside the chat's messages rather than queued among them.
+  the bot's bucket only, beside the chat's messages rather than queued among them;
+- keeps bulk calls (a broadcast's messages) in a lane of their own, started only when no
+  chat's call could start instead: they spend what course traffic leaves of the bot's rate,
+  and a student who writes meanwhile gets their bulk message moved ahead (`promote`), so
+  their reply is not held behind it.
 
 It knows nothing of courses or the database: it takes aiogram method objects or callables
 and hands back a future per call, resolving to Telegram's result (e.g. the Message carrying a
@@ -75,12 +79,18 @@ class RateLimits:
     chat_per_second: float = 1.0
     chat_burst: int = 3
     group_per_minute: float = 20.0  # no burst: Telegram's figure is already per minute
+    # Bulk calls (broadcasts) alone keep this far under the bot's rate: a bot that sends at
+    # the very ceiling for minutes is one network hiccup from a 429, which pauses all of it
+    # for a second or more; the headroom lets Telegram's bucket refill between hiccups.
+    bulk_share: float = 0.95
 
     def __post_init__(self) -> None:
         if min(self.bot_per_second, self.chat_per_second, self.group_per_minute) <= 0:
             raise ValueError("send rates must be positive")
         if min(self.bot_burst, self.chat_burst) < 1:
             raise ValueError("bursts must be at least one message")
+        if not 0 < self.bulk_share <= 1:
+            raise ValueError("bulk_share is a share of the bot's rate: above 0, at most 1")
 
 
 @dataclass(frozen=True)
@@ -211,6 +221,8 @@ class BotSender:
         self._queued = 0
         self._sweep_at = _MIN_SWEEP
         self._ready: list[tuple[float, int, int]] = []  # (ready_at, seq, chat_id) heap
+        self._bulk: deque[_Job] = deque()  # broadcast calls: only when no chat's call can go
+        self._bulk_bucket: TokenBucket | None = None
         self._seq = itertools.count()
         self._bot_bucket: TokenBucket | None = None
         self._paused_until = 0.0
@@ -225,26 +237,43 @@ class BotSender:
 
     # ---- public API -----------------------------------------------------------------------
 
-    def send(self, chat_id: int, call: Sendable[T]) -> asyncio.Future[T]:
+    def send(self, chat_id: int, call: Sendable[T], *, bulk: bool = False) -> asyncio.Future[T]:
         """Queue a call to `chat_id`; the future resolves to its result or its final error.
 
         `call` is an aiogram method object (`SendMessage(...)`) or a zero-argument coroutine
         function, invoked once per attempt. Cancelling the future before the call is made
-        withdraws it.
+        withdraws it. `bulk`: a broadcast's call, made only when no chat's call could go
+        instead (see `promote`).
         """
         if self._closed:
             raise SenderClosed(f"sender of bot {self.bot_id} is closed")
         future: asyncio.Future[T] = asyncio.get_running_loop().create_future()
         future.add_done_callback(_consume_exception)
-        chat = self._chat(chat_id)
-        chat.queue.append(_Job(chat_id, call, future))
+        job = _Job(chat_id, call, future)
         self._queued += 1
         self._idle.clear()
-        self._schedule(chat_id, chat)
+        if bulk:
+            self._bulk.append(job)
+            self._wakeup.set()
+        else:
+            chat = self._chat(chat_id)
+            chat.queue.append(job)
+            self._schedule(chat_id, chat)
         self._start_worker()
         return future
 
-    async def call(self, chat_id: int, call: Sendable[T]) -> T:
+    def promote(self, chat_id: int) -> None:
+        """The chat's student wrote: their bulk calls join the chat's own queue, so the
+        reply their chat is about to send does not wait behind the whole broadcast."""
+        if not any(job.chat_id == chat_id for job in self._bulk):
+            return
+        chat = self._chat(chat_id)
+        for job in [job for job in self._bulk if job.chat_id == chat_id]:
+            self._bulk.remove(job)
+            chat.queue.append(job)
+        self._schedule(chat_id, chat)
+
+    async def call(self, chat_id: int, call: Sendable[T], *, bulk: bool = False) -> T:
         """Make a call and wait for its result: `send` and await, with the same pacing,
         order and error handling, but made right away in the caller's own task when the
         chat has nothing queued or in flight and the limits allow a call now (a task per
@@ -252,6 +281,8 @@ class BotSender:
         docs/benchmarks.md). A call that must be retried goes through the queue."""
         if self._closed:
             raise SenderClosed(f"sender of bot {self.bot_id} is closed")
+        if bulk:
+            return await self.send(chat_id, call, bulk=True)
         chat = self._chat(chat_id)
         now = self._clock.now()
         bucket = self._bucket(now)
@@ -357,6 +388,9 @@ class BotSender:
             for job in chat.queue:
                 job.future.cancel()
             chat.queue.clear()
+        for job in self._bulk:
+            job.future.cancel()
+        self._bulk.clear()
         self._queued = 0
         for job in self._in_flight.values():
             job.future.cancel()  # a task cancelled before it ever ran can't do this itself
@@ -405,12 +439,24 @@ class BotSender:
         """Start every call allowed now; return how long until the next one may start
         (None: nothing to do until a call is queued or one in flight finishes)."""
         assert self._bot_bucket is not None
-        while self._ready and len(self._in_flight) + self._inline < self._max_in_flight:
+        while (self._ready or self._bulk) and len(self._in_flight) + self._inline < (
+            self._max_in_flight
+        ):
             now = self._clock.now()
+            bot_start = max(self._bot_bucket.ready_at(now), self._paused_until)
+            bulk_start = max(bot_start, self._bulk_pace(now).ready_at(now))
+            if not self._ready:
+                if bulk_start > now:
+                    return bulk_start - now
+                self._dispatch_bulk(now)
+                continue
             ready_at, _, chat_id = self._ready[0]
-            start = max(ready_at, self._bot_bucket.ready_at(now), self._paused_until)
+            start = max(ready_at, bot_start)
             if start > now:
-                return start - now
+                if self._bulk and bulk_start <= now:
+                    self._dispatch_bulk(now)
+                    continue
+                return min(start, bulk_start if self._bulk else start) - now
             heapq.heappop(self._ready)
             chat = self._chats[chat_id]
             chat.scheduled = False
@@ -427,6 +473,37 @@ class BotSender:
             self._in_flight[task] = job
             task.add_done_callback(self._finished)
         return None
+
+    def _dispatch_bulk(self, now: float) -> None:
+        """Start the oldest bulk call (the bot's bucket allows one now). Its chat, if busy
+        or out of its own pace, takes it into its queue, in order with its own calls."""
+        job = self._bulk.popleft()
+        chat = self._chat(job.chat_id)
+        if job.future.done():  # withdrawn by the caller
+            self._queued -= 1
+            self._set_idle_if_done()
+            return
+        if (
+            chat.busy
+            or chat.scheduled
+            or chat.queue
+            or max(chat.bucket.ready_at(now), chat.not_before) > now
+        ):
+            chat.queue.append(job)
+            self._schedule(job.chat_id, chat)
+            return
+        self._queued -= 1
+        self._bulk_pace(now).take(now)
+        self._take_turn(chat, now)
+        task = asyncio.create_task(self._attempt_in_task(job, chat))
+        self._in_flight[task] = job
+        task.add_done_callback(self._finished)
+
+    def _bulk_pace(self, now: float) -> TokenBucket:
+        if self._bulk_bucket is None:
+            limits = self._limits
+            self._bulk_bucket = TokenBucket(limits.bot_per_second * limits.bulk_share, now)
+        return self._bulk_bucket
 
     def _finished(self, task: asyncio.Task[None]) -> None:
         self._in_flight.pop(task, None)

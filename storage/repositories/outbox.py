@@ -29,6 +29,11 @@ _PENDING_FOR_CHAT = (
 )
 
 
+# What a row given up because the student blocked the bot says; a broadcast's recipient
+# whose row fails with it counts as blocked (migration 0015's trigger matches this text).
+BLOCKED_ERROR = "blocked by the user"
+
+
 async def mark_failed(
     session: AsyncSession, account_id: int, outbox_id: int, *, error: str, final: bool
 ) -> bool:

@@ -29,6 +29,8 @@ from storage.db import APP_ROLE_PASSWORD_PURPOSE, Database
 from storage.migrate import upgrade_to_head
 from storage.models import (
     BotMedia,
+    Broadcast,
+    BroadcastRecipient,
     Environment,
     MemberNotice,
     MemberNotification,
@@ -201,6 +203,7 @@ class SeededAccount:
     endpoint_id: int = 0
     delivery_id: int = 0
     hook_secret: Secret | None = None
+    broadcast_id: int = 0
 
 
 SeedAccount = Callable[[], Awaitable[SeededAccount]]
@@ -357,6 +360,26 @@ def seed_account(db, make_account, secret_box) -> SeedAccount:
                     episode=FAR_FUTURE,
                 )
             )
+            broadcast = Broadcast(
+                account_id=account_id,
+                bot_id=bot.id,
+                deployment_id=deployment.id,
+                text="Hello",
+                message={"effect": "SendText", "text": "Hello", "parse_mode": "HTML"},
+                audience="all",
+                send_at=FAR_FUTURE,  # never due: no runtime of a test sends it
+            )
+            s.add(broadcast)
+            await s.flush()
+            s.add(
+                BroadcastRecipient(
+                    account_id=account_id,
+                    broadcast_id=broadcast.id,
+                    bot_id=bot.id,
+                    chat_id=user,
+                    status="sent",
+                )
+            )
             assert bot.webhook_secret_ciphertext is not None
             webhook_secret = secret_box.decrypt(bot.webhook_secret_ciphertext)
         return SeededAccount(
@@ -377,6 +400,7 @@ def seed_account(db, make_account, secret_box) -> SeedAccount:
             endpoint_id=endpoint.id,
             delivery_id=delivery_id,
             hook_secret=hook_secret,
+            broadcast_id=broadcast.id,
         )
 
     return seed

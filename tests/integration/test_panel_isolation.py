@@ -213,6 +213,8 @@ def _example(schema: dict, components: dict) -> object:
         return schema["enum"][0]
     if schema.get("type") == "integer":
         return int(schema.get("minimum", 1))
+    if schema.get("type") == "string" and "pattern" not in schema:
+        return "x" * int(schema.get("minLength", 1))
     raise AssertionError(f"teach _example a value for {schema}")
 
 

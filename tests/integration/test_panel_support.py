@@ -134,6 +134,7 @@ async def build_world(db: Database, seed: SeededAccount) -> PanelWorld:
         "endpoint_id": seed.endpoint_id,
         "delivery_id": seed.delivery_id,
         "reminder_id": reminder_id,
+        "broadcast_id": seed.broadcast_id,
     }
     return world
 

@@ -472,3 +472,37 @@ async def test_a_failed_call_beside_the_chat_leaves_the_chat_alone(
     await clock.advance(3.0)
     assert await later == "later"
     assert made.times("later") == [4.0]
+
+
+async def test_bulk_calls_go_after_every_chat_call_within_the_bot_pace(
+    fake: FakeTelegram, make_sender: Callable[..., BotSender]
+) -> None:
+    """A broadcast's calls wait while any chat's call could go instead, and still keep the
+    bot to 30 a second together with them."""
+    fake.enforce_limits = True
+    sender = make_sender()
+    bulk = [sender.send(c, _text(c, "news"), bulk=True) for c in range(5000, 5030)]
+    await asyncio.sleep(0.2)  # the broadcast is under way
+    replies = [sender.send(c, _text(c, "reply")) for c in range(6000, 6010)]
+    await asyncio.wait_for(asyncio.gather(*bulk, *replies), 10)
+
+    times = {s.chat_id: s.time for s in fake.sent}
+    replied_by = max(times[c] for c in range(6000, 6010))
+    news_after = [c for c in range(5000, 5030) if times[c] > replied_by]
+    assert len(news_after) >= 15, "the replies went first, not behind the broadcast"
+    assert replied_by - min(times[c] for c in range(6000, 6010)) < 0.5
+    assert fake.limit_violations == 0
+
+
+async def test_a_student_who_writes_gets_their_bulk_call_moved_ahead(
+    fake: FakeTelegram, make_sender: Callable[..., BotSender]
+) -> None:
+    sender = make_sender(limits=RateLimits(bot_per_second=10))
+    bulk = {c: sender.send(c, _text(c, "news"), bulk=True) for c in range(7000, 7040)}
+    await asyncio.sleep(0.1)
+    sender.promote(7039)  # the last one in the broadcast's line wrote to the bot
+    reply = sender.send(7039, _text(7039, "reply"))
+    await asyncio.wait_for(reply, 2)  # 40 at 10/s would take 4 s
+    order = [s.text for s in fake.sent_to(7039)]
+    assert order == ["news", "reply"]  # the chat's own order still holds
+    await asyncio.wait_for(asyncio.gather(*bulk.values()), 10)
