@@ -31,7 +31,7 @@ from engine import step
 from engine.effects import SendText
 from engine.events import Event, TimerFired
 from engine.events import Start as StartEvent
-from engine.personal_texts import Student
+from engine.personal_texts import PersonalFacts, Student, facts_of
 from engine.state import RunState
 from runtime import commands, effect_codec
 from runtime.admission import Admission, Grant, Restart, Start, admit_grants, admit_starts
@@ -51,7 +51,7 @@ from runtime.journal_items import (
     is_grant,
     is_start,
 )
-from runtime.outreach_texts import member_message, reminder_message
+from runtime.outreach_texts import member_message, personal_payload, reminder_message
 from runtime.run_position import RunPosition
 from runtime.state_cache import KnownState, StateCache
 from runtime.step_plan import Advance, Answer, Reply, StepWrites, plan_step, react
@@ -133,6 +133,7 @@ class Batch:
         self._nudges: dict[int, tuple[DueNudge, ActiveRun]] = {}  # by run id
         self._refused: list[tuple[int, int, int]] = []  # (account, bot, chat): Telegram's 403
         self._broadcasts: dict[int, broadcasts.StoredMessage] = {}  # of the batch's events
+        self._broadcast_names: dict[tuple[int, int], tuple[str | None, str | None]] = {}
         # (account, bot, chat, recipient id, payload JSON): broadcast messages to queue
         self._broadcast_rows: list[tuple[int, int, int, int, str]] = []
         self._dropped: list[tuple[int, int]] = []  # (recipient id, account id): cancelled
@@ -203,6 +204,15 @@ class Batch:
                 if isinstance(h.arrival.event, BroadcastDue)
             ]
             self._broadcasts = await broadcasts.messages(self._conn, due)
+            # A broadcast may name its students ({first_name}); those without a run here
+            # (finished ones) are named from the database.
+            if any("{" in m.message for m in self._broadcasts.values()):
+                self._broadcast_names = await self._conn.student_names(
+                    (h.bot.account_id, h.chat_id)
+                    for h in claimed
+                    if isinstance(h.arrival.event, BroadcastDue)
+                    and (h.bot.bot_id, h.chat_id) not in runs
+                )
             stepping = [h for h in claimed if not isinstance(h.arrival.event, _COURSELESS)]
             waits = await self._build_missing(runs, [*stepping, *feeding])
             if waits:
@@ -525,7 +535,7 @@ class Batch:
                     if run:
                         return True, self._stop(run, RunStatus.BLOCKED)
                 case BroadcastDue():
-                    self._queue_broadcast(handle, event)
+                    self._queue_broadcast(handle, event, run)
                 case BroadcastTest(message=message):
                     self._messages.append(
                         NewMessage(
@@ -549,23 +559,43 @@ class Batch:
         )
         for run_id, rule_text in due.items():
             run = self._nudges[run_id][1]
+            facts = self._facts(run.account_id, run.chat_id, run)
             self._messages.append(
                 NewMessage(
-                    run.account_id, run.bot_id, run.chat_id, run.id, reminder_message(rule_text)
+                    run.account_id,
+                    run.bot_id,
+                    run.chat_id,
+                    run.id,
+                    reminder_message(rule_text, facts),
                 )
             )
 
-    def _queue_broadcast(self, handle: HandleItem, event: BroadcastDue) -> None:
+    def _queue_broadcast(
+        self, handle: HandleItem, event: BroadcastDue, run: ActiveRun | None
+    ) -> None:
         """The one place a broadcast's message becomes a student's: queued for the chat,
-        unless the broadcast was cancelled (or deleted) since its recipient was posted."""
+        with the student's names and answers put in, unless the broadcast was cancelled (or
+        deleted) since its recipient was posted."""
         account_id = handle.bot.account_id
         stored = self._broadcasts.get(event.broadcast_id)
         if stored is None or stored.cancelled:
             self._dropped.append((event.recipient_id, account_id))
             return
+        message = stored.message
+        if "{" in message:
+            message = personal_payload(message, self._facts(account_id, handle.chat_id, run))
         self._broadcast_rows.append(
-            (account_id, handle.bot.bot_id, handle.chat_id, event.recipient_id, stored.message)
+            (account_id, handle.bot.bot_id, handle.chat_id, event.recipient_id, message)
         )
+
+    def _facts(self, account_id: int, chat_id: int, run: ActiveRun | None) -> PersonalFacts:
+        """What a broadcast or a reminder may say about the student: the run's names and
+        answers, else the names the database knows (a private chat's id is its student's)."""
+        if run is not None:
+            student = Student(run.first_name, run.username)
+            return facts_of(student, self._state_of(run).answers)
+        first_name, username = self._broadcast_names.get((account_id, chat_id), (None, None))
+        return facts_of(Student(first_name, username), {})
 
     def _stop(self, run: ActiveRun, status: RunStatus = RunStatus.STOPPED) -> RunPosition:
         """End the run (as `stopped` unless told): its timers cancelled, its unsent messages

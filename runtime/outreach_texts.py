@@ -1,16 +1,19 @@
 """What reminders and teacher notifications say, in Russian and English.
 
-A reminder's words are the teacher's own (the rule's text); `reminder_message` is the one
-place they become a message, so that personal texts ({first_name}, answers of earlier
-inputs) can be filled in here for every nudge. A member's notices are the bot's own words,
+A reminder's words are the teacher's own (the rule's text) and a broadcast's the writer's;
+`reminder_message` and `personal_payload` are where they become a student's message, with
+the student's names and earlier answers put in (engine/personal_texts.py, the rule every
+course text follows too). A member's notices are the bot's own words,
 in the member's panel language (Russian unless it is clearly not).
 """
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from engine.effects import SendText
+from engine.personal_texts import PersonalFacts, personalize
 from runtime import effect_codec
 from storage.teacher_notices import FAILED, FINISHED, STUCK, Digest, StudentEvent
 
@@ -18,9 +21,20 @@ from storage.teacher_notices import FAILED, FINISHED, STUCK, Digest, StudentEven
 DIGEST_NAMES = 10
 
 
-def reminder_message(rule_text: str) -> dict[str, Any]:
-    """The outbox payload of a nudge with the rule's text."""
-    return effect_codec.encode(SendText(rule_text, None))
+def reminder_message(rule_text: str, facts: PersonalFacts) -> dict[str, Any]:
+    """The outbox payload of a nudge with the rule's text, the student's names and answers
+    put in (plain text: nothing to escape)."""
+    return effect_codec.encode(SendText(personalize(rule_text, facts), None))
+
+
+def personal_payload(message: str, facts: PersonalFacts) -> str:
+    """A broadcast's outbox payload (JSON text) with the student's names and answers put
+    into its text, escaped for the payload's parse mode."""
+    payload = json.loads(message)
+    for key in ("text", "caption"):
+        if isinstance(payload.get(key), str):
+            payload[key] = personalize(payload[key], facts, payload.get("parse_mode"))
+    return json.dumps(payload, ensure_ascii=False)
 
 
 def member_message(text: str) -> dict[str, Any]:

@@ -469,3 +469,34 @@ async def test_a_scheduled_broadcast_waits_for_its_time(school: School, db: Data
     assert done["sent"] == 2
     assert [texts_to(school.fake, chat, "Later") for chat in chats] == [1, 1]
     assert datetime.fromisoformat(done["finished_at"]) >= due
+
+
+async def test_a_broadcast_names_each_student_safely(school: School, db: Database) -> None:
+    """{first_name} is the student's own, from their run or, once they finished, from what
+    the school knows of them; a name that looks like markup is shown as written."""
+    account_id = school.course.account_id
+    learning, done = random_telegram_id(), random_telegram_id()
+    course = school.course
+    async with db.tenant(account_id) as session:
+        for chat, name in ((learning, "<b>Ann</b>"), (done, "Boris")):
+            student = await seeding.participant(
+                session, account_id, telegram_user_id=chat, first_name=name
+            )
+            await seeding.run(
+                session,
+                account_id,
+                deployment_id=course.deployment_id,
+                course_version_id=school.version_id,
+                bot_id=course.bot_id,
+                chat_id=chat,
+                telegram_user_id=chat,
+                participant_id=student.id,
+            )
+    await finish(db, school, [done], RunStatus.COMPLETED)
+    await school.start_runtime()
+
+    made = await school.broadcast(text="Hi {first_name}, lesson 3 is out")
+    await school.until(made["id"], lambda b: b["status"] == "done")
+
+    assert texts_to(school.fake, learning, "Hi &lt;b&gt;Ann&lt;/b&gt;, lesson 3 is out") == 1
+    assert texts_to(school.fake, done, "Hi Boris, lesson 3 is out") == 1

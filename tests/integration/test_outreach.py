@@ -115,8 +115,13 @@ async def test_a_nudge_comes_after_the_wait_at_most_k_times_and_again_after_an_a
 ):
     account_id = await make_account()
     course = await provision_source(stack, db, secret_box, account_id, WAITING_COURSE, "wait")
-    rule_id = await add_rule(db, course, after_minutes=60, max_count=2, text=NUDGE)
+    # The teacher's text names the student: each nudge carries the student's own name.
+    rule_id = await add_rule(
+        db, course, after_minutes=60, max_count=2, text="{first_name}, " + NUDGE
+    )
     user = next(_users)
+    stack.fake.add_user(user, "Мария")
+    nudge = "Мария, " + NUDGE
     stack.fake.push_start(course.fake_bot, user, course.payload)
     await eventually(lambda: texts_to(stack, course, user) == ["Hello"])
     run = await active_run(db, account_id, course.bot_id, user)
@@ -130,14 +135,14 @@ async def test_a_nudge_comes_after_the_wait_at_most_k_times_and_again_after_an_a
 
     # An hour: the first nudge; another hour: the second; then no more.
     stack.clock.advance(timedelta(minutes=31))
-    await eventually(lambda: texts_to(stack, course, user).count(NUDGE) == 1)
+    await eventually(lambda: texts_to(stack, course, user).count(nudge) == 1)
     stack.clock.advance(timedelta(minutes=61))
-    await eventually(lambda: texts_to(stack, course, user).count(NUDGE) == 2)
+    await eventually(lambda: texts_to(stack, course, user).count(nudge) == 2)
     for _ in range(2):
         stack.clock.advance(timedelta(minutes=61))
         await sweep_passes(stack, db, course, rule_id)
     await quiet(stack.fake, user)
-    assert texts_to(stack, course, user) == ["Hello", NUDGE, NUDGE]
+    assert texts_to(stack, course, user) == ["Hello", nudge, nudge]
     [state] = await nudges_of(db, account_id, run.id)
     assert (state.sent, state.since) == (2, run.updated_at)
 
@@ -148,7 +153,7 @@ async def test_a_nudge_comes_after_the_wait_at_most_k_times_and_again_after_an_a
     stack.fake.press_button(course.fake_bot, user, hello, hello.buttons[0]["callback_data"])
     await eventually(lambda: "Your name?" in texts_to(stack, course, user))
     stack.clock.advance(timedelta(minutes=2))  # the rule's next look
-    await eventually(lambda: texts_to(stack, course, user).count(NUDGE) == 3)
+    await eventually(lambda: texts_to(stack, course, user).count(nudge) == 3)
     moved = await active_run(db, account_id, course.bot_id, user)
     assert moved is not None and moved.updated_at > run.updated_at
     await eventually(
