@@ -10,10 +10,12 @@ from panel_api.web.routes import (
     api_keys,
     auth,
     bots,
+    course_editor,
     courses,
     deployments,
     integrations,
     runs,
+    simulator,
     students,
 )
 
@@ -22,6 +24,8 @@ MODULES = (
     accounts,
     bots,
     courses,
+    course_editor,
+    simulator,
     deployments,
     runs,
     students,
