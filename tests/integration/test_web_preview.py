@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from courses.loader import load_course
-from panel_api.web.preview import MAX_STEPS, plain_text, play
+from panel_api.web.preview import MAX_STEPS, play
 from tests.course_files import OWN_COURSES, legacy_courses
 
 
@@ -56,7 +56,8 @@ bye:
     )
     bot = [line for line in preview.lines if line.role == "bot"]
     student = [line.text for line in preview.lines if line.role == "student"]
-    assert bot[0].text == "Hello there" and bot[0].buttons == ("Go",)
+    assert bot[0].text == "Hello <b>there</b>" and bot[0].parse_mode == "HTML"
+    assert bot[0].buttons == ("Go",)
     assert bot[0].element_id == "intro"
     assert student[:1] == ["Go"]
     waited = [line for line in preview.lines if line.note == "preview.waited"]
@@ -113,8 +114,3 @@ bye:
     assert not preview.finished
     assert preview.lines[-1].note == "preview.too_long"
     assert preview.lines[-1].params == {"steps": str(MAX_STEPS)}
-
-
-def test_html_is_shown_as_text_and_markdown_as_written():
-    assert plain_text("<i>a</i> &amp; b", "HTML") == "a & b"
-    assert plain_text("*bold* <x>", None) == "*bold* <x>"
