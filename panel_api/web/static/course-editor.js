@@ -16,14 +16,23 @@
   const draftKey = form.dataset.draftKey;
   const CHECK_DELAY_MS = 700;
 
+  // The editor lives in a shadow root: CodeMirror styles itself with a <style> element in a
+  // document, which the panel's CSP (style-src 'self', no inline styles) refuses, and with a
+  // constructed style sheet in a shadow root, which it allows.
   const host = document.createElement("div");
   host.className = "code-editor";
   textarea.after(host);
   textarea.hidden = true; // still the form's field: filled from the editor before posting
+  const root = host.attachShadow({ mode: "open" });
+  const look = CM.EditorView.theme({
+    "&": { height: "60vh", minHeight: "240px", backgroundColor: "#fff" },
+    ".cm-scroller": { fontFamily: "ui-monospace, Menlo, Consolas, monospace", fontSize: "13px" },
+  });
 
   let timer = null;
   const view = new CM.EditorView({
-    parent: host,
+    parent: root,
+    root,
     state: CM.EditorState.create({
       doc: textarea.value,
       extensions: [
@@ -31,6 +40,7 @@
         CM.yaml(),
         CM.lintGutter(),
         CM.EditorView.lineWrapping,
+        look,
         CM.EditorView.contentAttributes.of({ "aria-label": form.querySelector("label[for=editor-source]").textContent }),
         CM.EditorView.updateListener.of((update) => {
           if (!update.docChanged) return;
