@@ -124,8 +124,8 @@ def play(course: Course, *, sample_text: str, dialog_reply: str) -> Preview:
 
 Action = tuple[str, str]
 """One thing the simulator's student does: ("button", index among the buttons that answer),
-("poll", comma-separated option indexes), ("text", what they typed) or ("fire", "") the
-next pending timer."""
+("poll", comma-separated option indexes), ("text", what they typed), ("webapp", "") the mini
+app sending its (empty) data, or ("fire", "") the next pending timer."""
 
 
 @dataclass(frozen=True)
@@ -335,6 +335,8 @@ class _Player:
                 return Button(callbacks[index].data or "") if index < len(callbacks) else None
             case "poll" if waiting.kind == "poll" and self.playthrough.poll is not None:
                 return self._poll_answer(self.playthrough.poll, value)
+            case "webapp" if waiting.kind == "miniapp":
+                return WebAppData("{}")
             case "text" if 0 < len(value) <= MAX_TYPED:
                 return Text(value)
             case "fire":

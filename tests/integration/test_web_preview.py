@@ -166,3 +166,23 @@ def test_the_simulator_drops_what_does_not_fit_and_offers_what_does():
     unknown_start = simulate(CHOICES, "t", "nowhere", (), "x")
     assert unknown_start is not None and unknown_start.start is None
     assert unknown_start.lines[0].element_id == "start"
+
+
+def test_the_simulator_plays_a_mini_app_sending_its_data_or_continue():
+    source = """
+map:
+  type: miniapp
+  text: Find the capitals.
+  button: Open the map
+  app_url: https://example.com/map-app
+  question: capitals
+bye:
+  type: end
+  text: Bye
+"""
+    waiting = simulate(source, "t", None, (), "x")
+    assert waiting is not None and waiting.offer.kind == "miniapp"
+    assert len(waiting.offer.buttons) == 1  # Continue; the app's own button only opens it
+    for action in (("webapp", ""), ("button", "0")):
+        played = simulate(source, "t", None, (action,), "x")
+        assert played is not None and played.accepted and played.finished

@@ -104,8 +104,8 @@ def _action(form: Any) -> preview.Action | None:
             if isinstance(text, str) and text.strip():
                 return ("text", text.strip()[: preview.MAX_TYPED])
             return None
-        case "fire":
-            return ("fire", "")
+        case "fire" | "webapp" as kind:
+            return (kind, "")
     return None
 
 
