@@ -10,8 +10,11 @@ import pytest
 
 from engine.texts import PRESS_BUTTON
 from panel_api.web.sealed import seal
+from tests.fakes.telegram_api import FakeTelegram
+from tests.integration import seeding
 from tests.integration.conftest import random_telegram_id
 from tests.integration.test_panel_support import panel_context
+from tests.integration.test_web_pages import seed_run
 from tests.integration.test_web_support import Browser, text_of, web_browser
 
 pytestmark = pytest.mark.integration
@@ -183,3 +186,29 @@ async def test_the_version_page_links_to_the_simulator_and_renders_formatting(ow
     assert f'href="{version_url}/simulator"' in response.text
     assert "Hello <b>there</b>" in response.text and "<script>alert" not in response.text
     assert "img-src 'self' data: https:;" in response.headers["content-security-policy"]
+
+
+@pytest.fixture(scope="module")
+async def fake():
+    async with FakeTelegram() as server:
+        yield server
+
+
+async def test_a_run_transcript_shows_telegram_formatting_and_nothing_else(
+    db, secret_box, fake, owner
+):
+    browser, account_id, _ = owner
+    seeded = await seed_run(db, secret_box, fake, account_id)
+    async with db.tenant(account_id) as session:
+        await seeding.line(
+            session,
+            account_id,
+            run_id=seeded["run_id"],
+            element_id="exam_2",
+            role="bot",
+            text='<b>Well</b> <a href="javascript:alert(1)">done</a><img src=x onerror=alert(1)>',
+        )
+    page = (await browser.get(f"/accounts/{account_id}/runs/{seeded['run_id']}")).text
+    assert "<b>Well</b> done&lt;img src=x onerror=alert(1)&gt;" in page
+    assert "Hello &lt;there&gt;" in page  # not a Telegram tag: shown as written
+    assert "javascript:" not in page
