@@ -108,6 +108,7 @@
     body.append("source", text());
     try {
       const response = await fetch(form.dataset.checkUrl, { method: "POST", body, credentials: "same-origin" });
+      if (!response.ok && response.status !== 422) throw new Error(`check: ${response.status}`);
       const result = await response.json();
       if (number !== asked) return; // a newer check is on its way
       const diagnostics = result.diagnostics || [];
