@@ -105,10 +105,21 @@ async def test_edit_a_course_and_try_it_on_a_phone(page, panel, shots, make_acco
     await expect(chat.locator("li.bubble.bot b")).to_have_text("there")
     await page.get_by_role("button", name="Go", exact=True).click()
     await expect(chat.locator("li.bubble.bot").last).to_contain_text("Pick a path")
+    await shots.take(page, "simulator-choice-390")
+    assert await page.evaluate("document.documentElement.scrollWidth") <= 390
     await page.get_by_role("button", name="Right", exact=True).click()
     await expect(chat.locator("li.bubble.bot").last).to_contain_text("You went right at last")
     await expect(chat.locator("li.bubble.bot i").last).to_have_text("right")
     await expect(chat.locator("li.note").last).to_have_text("🏁 The course is completed.")
     await shots.take(page, "simulator-390")
     assert await page.evaluate("document.documentElement.scrollWidth") <= 390
+
+    # The same pages on a desktop screen.
+    await page.set_viewport_size({"width": 1280, "height": 900})
+    await shots.take(page, "simulator-1280")
+    await page.goto(f"{panel.base_url}/accounts/{account_id}/courses")
+    await page.get_by_role("link", name="Paths").click()
+    await page.locator("#edit-course").click()
+    await expect(page.locator(".cm-line", has_text="You went _right_ at last")).to_be_visible()
+    await shots.take(page, "editor-1280")
     assert not [p for p in problems if re.search(r"Content Security Policy|Uncaught", p)], problems
