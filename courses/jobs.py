@@ -19,7 +19,7 @@ from courses.diagnostics import Diagnostic
 from courses.exporter import export_course
 from courses.gsheets import rows_to_course
 from courses.loader import LoadResult, load_course
-from engine.model import Course, course_from_elements, course_to_elements
+from engine.model import Course, SectionElement, course_from_elements, course_to_elements
 
 MAX_REPORTED_DIAGNOSTICS = 1000
 """A creator fixes the first problems and uploads again; 60,000 diagnostics of a broken
@@ -37,6 +37,8 @@ class Checked:
     warnings: int
     elements_json: str | None
     elements_count: int
+    title: str | None = None
+    """A name for the course when its author gave none (see `suggested_title`)."""
 
     @property
     def ok(self) -> bool:
@@ -104,4 +106,16 @@ def _checked(result: LoadResult) -> Checked:
         warnings=len(result.diagnostics) - errors,
         elements_json=elements,
         elements_count=len(course.elements) if course is not None else 0,
+        title=suggested_title(course) if course is not None else None,
     )
+
+
+def suggested_title(course: Course) -> str | None:
+    """The course's own title, else its first section's: a course pasted without a title
+    still gets the name its author wrote in it."""
+    if course.title and course.title.strip():
+        return course.title.strip()[:200]
+    for element in course.elements:
+        if isinstance(element, SectionElement) and element.title and element.title.strip():
+            return element.title.strip()[:200]
+    return None

@@ -18,9 +18,12 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Literal
 
+from engine import flow
+from engine.draft import Draft
 from engine.effects import AskLLM, Effect, InlineButton, SendMedia, SendPoll, SendText
 from engine.events import Event, LLMFailed, LLMReply, PollAnswer, PollSent, Start, TimerFired
 from engine.model import Course
+from engine.outcomes import Goto
 from engine.personal_texts import Student
 from engine.progress import Waiting, waiting_for
 from engine.state import RunState
@@ -98,17 +101,36 @@ class Playthrough:
             self._let_time_pass(event)
             self.fed.append((event, self.now))
             self.state, produced = step(self.course, self.state, event, self.now, self.student)
-            for effect in produced:
-                self.show(effect)
-                if isinstance(effect, SendText | SendMedia) and effect.buttons:
-                    self.buttons = effect.buttons
-                if isinstance(effect, SendPoll):
-                    self.poll = effect
-                    queue.append(PollSent(poll_id_of(effect.ref), effect.ref))
-                elif isinstance(effect, AskLLM) and self.chat_model is not None:
-                    queue.append(self.chat_model(effect))
-            effects.extend(produced)
+            effects.extend(self._handle(produced, queue))
         return effects
+
+    def start_at(self, element_id: str) -> list[Effect]:
+        """Begin the run at `element_id` instead of the first element, as if the flow had
+        gone there (the panel's simulator tries a course from any element); an unknown id
+        or a run already begun starts nothing."""
+        if self.state.current is not None or self.finished or element_id not in self.course:
+            return []
+        ctx = Draft(self.course, self.state, self.now, self.student)
+        flow.proceed(ctx, Goto(element_id))
+        self.state, produced = ctx.result()
+        queue: deque[Event] = deque()
+        effects = self._handle(produced, queue)
+        while queue:
+            effects.extend(self.send(queue.popleft()))
+        return effects
+
+    def _handle(self, produced: list[Effect], queue: deque[Event]) -> list[Effect]:
+        """Show `produced` and queue what the adapter would answer to it."""
+        for effect in produced:
+            self.show(effect)
+            if isinstance(effect, SendText | SendMedia) and effect.buttons:
+                self.buttons = effect.buttons
+            if isinstance(effect, SendPoll):
+                self.poll = effect
+                queue.append(PollSent(poll_id_of(effect.ref), effect.ref))
+            elif isinstance(effect, AskLLM) and self.chat_model is not None:
+                queue.append(self.chat_model(effect))
+        return produced
 
     def _let_time_pass(self, event: Event) -> None:
         """A pending timer that fires is due: the clock moves on to its due time."""

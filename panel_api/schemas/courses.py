@@ -14,7 +14,9 @@ SOURCE = Field(min_length=1, max_length=MAX_SOURCE_BYTES, description="course YA
 
 
 class CourseUpload(StrictIn):
-    title: str = Field(min_length=1, max_length=200)
+    title: str | None = Field(
+        None, min_length=1, max_length=200, description="default: the course's first section title"
+    )
     slug: str | None = Field(None, pattern=COURSE_SLUG, description="default: from the title")
     source: str = SOURCE
 

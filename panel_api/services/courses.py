@@ -50,13 +50,19 @@ async def list_courses(ctx: PanelContext, access: Access) -> list[CourseOut]:
     return [_course_out(row, latest.get(row.id)) for row in rows]
 
 
+NO_TITLE = "the course needs a title: give one, or start the course with a section that has a title"
+
+
 async def upload_course(ctx: PanelContext, access: Access, body: CourseUpload) -> UploadOut:
     checked = await course_work.run(
         ctx, access.account_id, jobs.check, body.source, body.slug or "upload"
     )
     elements = require_valid(checked)
+    title = body.title or checked.title
+    if title is None:
+        raise ApiError(422, NO_TITLE, reason="no_title")
     out = await _create_course(
-        ctx, access, body.title, body.slug, body.source, SourceFormat.YAML, elements
+        ctx, access, title, body.slug, body.source, SourceFormat.YAML, elements
     )
     return _with_warnings(out, checked)
 

@@ -1,18 +1,22 @@
-"""A read-only preview of a course: the engine plays it with default answers, and the
-transcript is what a student would have seen.
+"""The course preview and simulator: the engine plays a course in memory, and the transcript
+is what a student would have seen.
 
 The engine's in-memory playthrough (engine/playthrough.py, what the Telegram adapter does
-with effects), with a student who always takes the first button or poll option, types a
-fixed sample text, never waits (timers fire at once) and a dialog partner that answers one
-stub line and ends the dialog; the preview adds the transcript. Pure: no I/O. Playing a
-30,000-element course takes a CPU for seconds, so the version page asks a worker process for
-`version_view`, which also keeps the transcript short enough to send back and render.
+with effects) with a dialog partner that answers one stub line and ends the dialog (no
+language model is ever called from the panel). `play` is the quick run-through on the
+version page: a student who always takes the first button or poll option, types a fixed
+sample text and never waits. `simulate` is the interactive simulator: the person trying the
+course chooses every answer, fires timers when they like and may start at any element; it
+replays the list of their actions from the start each time (the engine is deterministic,
+so the same actions give the same chat), which keeps the panel free of per-user state.
+Pure: no I/O. Playing a 30,000-element course takes a CPU for seconds, so the pages ask a
+worker process for `version_view` / `simulate`, which also keep the transcript short enough
+to send back and render. Message texts stay as the course wrote them, with their parse mode:
+the page renders Telegram's formatting through the `telegram` filter (telegram_html.py).
 """
 
 from __future__ import annotations
 
-import html
-import re
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Literal
@@ -31,11 +35,12 @@ from engine.effects import (
     SendPoll,
     SendText,
 )
-from engine.events import Button, Event, LLMReply, Text, TimerFired, WebAppData
+from engine.events import Button, Event, LLMReply, Start, Text, TimerFired, WebAppData
 from engine.model import Course, format_duration
 from engine.personal_texts import Student
 from engine.playthrough import Playthrough, drive
 from engine.progress import Waiting
+from engine.state import PendingWait
 
 MAX_STEPS = 400
 """Default answers can send a course round in circles (a revision replaying the mistakes
@@ -46,7 +51,13 @@ MAX_SHOWN_WARNINGS = 100
 STOP_MARKER = "{STOP}"
 START = datetime(2026, 1, 1, 9, 0, tzinfo=UTC)
 """The preview's simulated clock starts here (only the waits' lengths are shown)."""
-_TAG = re.compile(r"<[^>]+>")
+MAX_ACTIONS = 80
+"""The simulator's actions kept per session: enough to walk a long course by hand, small
+enough for a signed form field and a quick replay."""
+MAX_TYPED = 500
+"""Characters of one typed answer in the simulator."""
+MAX_START_CHOICES = 2000
+"""Elements offered as starting points (a huge course lists its first ones)."""
 
 
 @dataclass
@@ -56,9 +67,11 @@ class Line:
     role: Literal["bot", "student", "note"]
     element_id: str | None = None
     text: str = ""
+    parse_mode: str | None = None
     media: tuple[str, ...] = ()
     buttons: tuple[str, ...] = ()
     options: tuple[str, ...] = ()
+    multiple: bool = False
     score: float | None = None
     maxscore: float | None = None
     note: str | None = None
@@ -118,11 +131,79 @@ def play(
     return _Player(course, sample_text, dialog_reply, student).run()
 
 
-def plain_text(text: str, parse_mode: str | None) -> str:
-    """HTML courses carry tags Telegram renders; the preview shows their text only."""
-    if parse_mode and parse_mode.upper().startswith("HTML"):
-        return html.unescape(_TAG.sub("", text)).strip()
-    return text.strip()
+Action = tuple[str, str]
+"""One thing the simulator's student does: ("button", index among the buttons that answer),
+("poll", comma-separated option indexes), ("text", what they typed), ("webapp", "") the mini
+app sending its (empty) data, or ("fire", "") the next pending timer."""
+
+
+@dataclass(frozen=True)
+class Offer:
+    """What the simulated run lets the student do now: press one of `buttons`, answer the
+    poll's `options` (several at once when `multiple`), type (`kind` text or dialog: the
+    student may always type, the bot then says what it waits for), or fire the timer due
+    after `timer` (a duration as authors write it)."""
+
+    kind: str
+    buttons: tuple[str, ...] = ()
+    options: tuple[str, ...] = ()
+    multiple: bool = False
+    timer: str | None = None
+
+
+@dataclass(frozen=True)
+class Simulation:
+    """The simulator's chat after `actions` (those that fitted: an action that did not fit
+    what the run waited for is dropped and `accepted` is False)."""
+
+    lines: list[Line]
+    offer: Offer
+    finished: bool
+    actions: tuple[Action, ...]
+    accepted: bool
+    start: str | None
+    elements: tuple[str, ...]
+
+
+def simulate(
+    source_text: str,
+    source_name: str,
+    start: str | None,
+    actions: tuple[Action, ...],
+    dialog_reply: str,
+) -> Simulation | None:
+    """Play the course from `start` (None: its first element) through `actions`, the last of
+    which is the one just taken; None when the version does not load any more."""
+    course = load_course(source_text, source_name=source_name).course
+    if course is None:
+        return None
+    player = _Player(course, "", dialog_reply)
+    if start is not None and start in course:
+        player.playthrough.start_at(start)
+    else:
+        start = None
+        player.playthrough.send(Start())
+    player.settle()
+    kept: list[Action] = []
+    accepted = True
+    for action in actions[:MAX_ACTIONS]:
+        event = player.event_for(action)
+        accepted = event is not None
+        if event is None:
+            continue
+        kept.append(action)
+        player.playthrough.send(event)
+        player.settle()
+    lines = player.lines[-MAX_SHOWN_LINES:]
+    return Simulation(
+        lines,
+        player.offer(),
+        player.playthrough.finished,
+        tuple(kept),
+        accepted,
+        start,
+        tuple(element.id for element in course.elements[:MAX_START_CHOICES]),
+    )
 
 
 class _Player:
@@ -151,17 +232,17 @@ class _Player:
     def _show(self, effect: Effect) -> None:
         match effect:
             case SendText():
-                self._bot(plain_text(effect.text, effect.parse_mode), buttons=effect.buttons)
+                self._bot(effect.text.strip(), effect.parse_mode, buttons=effect.buttons)
             case SendMedia():
-                caption = plain_text(effect.caption or "", effect.parse_mode)
-                self._bot(caption, media=effect.urls, buttons=effect.buttons)
+                caption = (effect.caption or "").strip()
+                self._bot(caption, effect.parse_mode, media=effect.urls, buttons=effect.buttons)
             case SendAudio():
-                self._bot(plain_text(effect.caption or "", effect.parse_mode), media=effect.urls)
+                self._bot((effect.caption or "").strip(), effect.parse_mode, media=effect.urls)
             case SendPoll():
-                line = self._bot(effect.question.strip())
-                line.options = effect.options
+                line = self._bot(effect.question.strip(), None)
+                line.options, line.multiple = effect.options, effect.multiple
             case Record(role="bot"):
-                line = self.unclaimed or self._bot(effect.text.strip())
+                line = self.unclaimed or self._bot(effect.text.strip(), None)
                 line.element_id = effect.element_id
                 line.score, line.maxscore = effect.score, effect.maxscore
                 self.unclaimed = None
@@ -185,11 +266,18 @@ class _Player:
     def _bot(
         self,
         text: str,
+        parse_mode: str | None,
         *,
         media: tuple[str, ...] = (),
         buttons: tuple[InlineButton, ...] = (),
     ) -> Line:
-        line = Line("bot", text=text, media=media, buttons=tuple(b.text for b in buttons))
+        line = Line(
+            "bot",
+            text=text,
+            parse_mode=parse_mode,
+            media=media,
+            buttons=tuple(b.text for b in buttons),
+        )
         self.lines.append(line)
         self.unclaimed = line
         return line
@@ -215,3 +303,70 @@ class _Player:
                     self._note("preview.waited", duration=format_duration(left))
                 return TimerFired(wait.wait_id)
         return None
+
+    # --- the simulator's student ----------------------------------------------------------
+
+    def settle(self) -> None:
+        """Fire the engine's own pauses between batches: no student ever sees them."""
+        for _ in range(MAX_STEPS):
+            waiting = self.playthrough.waiting_for()
+            if waiting.kind != "timer" or waiting.timer is None or not waiting.timer.continuation:
+                return
+            self.playthrough.send(TimerFired(waiting.timer.wait_id))
+
+    def _next_timer(self) -> PendingWait | None:
+        if self.playthrough.finished:
+            return None
+        waits = sorted(self.playthrough.state.waits, key=lambda wait: wait.due_at)
+        return waits[0] if waits else None
+
+    def offer(self) -> Offer:
+        waiting = self.playthrough.waiting_for()
+        timer = self._next_timer()
+        left = format_duration(timer.due_at - self.playthrough.now) if timer else None
+        match waiting.kind:
+            case "button" | "miniapp":
+                labels = tuple(button.text for button in self.playthrough.callbacks)
+                return Offer(waiting.kind, buttons=labels, timer=left)
+            case "poll" if self.playthrough.poll is not None:
+                poll = self.playthrough.poll
+                return Offer("poll", options=poll.options, multiple=poll.multiple, timer=left)
+        return Offer(waiting.kind, timer=left)
+
+    def event_for(self, action: Action) -> Event | None:
+        """The event `action` stands for now, or None if it does not fit the run."""
+        kind, value = action
+        waiting = self.playthrough.waiting_for()
+        if waiting.kind == "finished":
+            return None
+        match kind:
+            case "button" if waiting.kind in ("button", "miniapp") and value.isdigit():
+                callbacks = self.playthrough.callbacks
+                index = int(value)
+                return Button(callbacks[index].data or "") if index < len(callbacks) else None
+            case "poll" if waiting.kind == "poll" and self.playthrough.poll is not None:
+                return self._poll_answer(self.playthrough.poll, value)
+            case "webapp" if waiting.kind == "miniapp":
+                return WebAppData("{}")
+            case "text" if 0 < len(value) <= MAX_TYPED:
+                return Text(value)
+            case "fire":
+                timer = self._next_timer()
+                if timer is None:
+                    return None
+                if not timer.continuation:
+                    left = timer.due_at - self.playthrough.now
+                    self._note("preview.waited", duration=format_duration(left))
+                return TimerFired(timer.wait_id)
+        return None
+
+    def _poll_answer(self, poll: SendPoll, value: str) -> Event | None:
+        try:
+            chosen = tuple(sorted({int(part) for part in value.split(",") if part}))
+        except ValueError:
+            return None
+        if not chosen or any(not 0 <= index < len(poll.options) for index in chosen):
+            return None
+        if len(chosen) > 1 and not poll.multiple:
+            return None
+        return self.playthrough.poll_answer(chosen)

@@ -30,6 +30,7 @@ from panel_api.deps import get_ctx
 from panel_api.errors import ApiError
 from panel_api.permissions import Permission, allows
 from panel_api.web import csrf, i18n, language
+from panel_api.web.telegram_html import telegram_html
 from storage import system
 from storage.models import Account
 
@@ -37,9 +38,10 @@ TEMPLATES = Path(__file__).parent / "templates"
 # Telegram's login script is the only thing the panel loads from elsewhere; it asks
 # oauth.telegram.org for the login when its confirmation window closes without answering.
 # No 'unsafe-eval': the widget's `data-onauth` needs eval, so the page calls the script's
-# `Telegram.Login.auth` itself (static/panel.js).
+# `Telegram.Login.auth` itself (static/panel.js). Images from https: are a course's own
+# pictures, shown in the preview as the student will see them.
 CONTENT_SECURITY_POLICY = (
-    "default-src 'self'; img-src 'self' data:; style-src 'self'; "
+    "default-src 'self'; img-src 'self' data: https:; style-src 'self'; "
     "script-src 'self' https://telegram.org; connect-src 'self' https://oauth.telegram.org; "
     "frame-ancestors 'none'; form-action 'self'; base-uri 'none'"
 )
@@ -82,6 +84,7 @@ _env = Environment(
 _env.filters["dt"] = _datetime_filter
 _env.filters["num"] = format_number
 _env.filters["pct"] = format_percent
+_env.filters["telegram"] = telegram_html
 _env.filters["urlquote"] = lambda value: quote(str(value), safe="")
 
 

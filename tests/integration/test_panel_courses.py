@@ -280,3 +280,17 @@ async def test_google_sheet_import(db, secret_box, make_account):
         assert {(d["element_id"], d["line"]) for d in broken.json()["diagnostics"]} == {
             ("q_1", 3)  # the sheet row of the quiz
         }
+
+
+async def test_a_course_without_a_title_takes_its_first_sections(db, secret_box, make_account):
+    account_id, ctx, headers = await _owner_client(db, secret_box, make_account, 94_000_011)
+    body = "intro:\n  type: message\n  text: Hello\n"
+    async with panel_client(ctx) as client:
+        base = f"/api/v1/accounts/{account_id}/courses"
+        with_section = "part:\n  type: section\n  title: Part one\n" + body
+        created = await client.post(base, json={"source": with_section}, headers=headers)
+        assert created.status_code == 201, created.text
+        assert created.json()["course"]["title"] == "Part one"
+        untitled = await client.post(base, json={"source": body}, headers=headers)
+        assert untitled.status_code == 422
+        assert "the course needs a title" in untitled.json()["detail"]

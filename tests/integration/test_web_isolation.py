@@ -53,6 +53,15 @@ EXPECTED_RULES: dict[tuple[str, str], str] = {
     ("POST", "/accounts/{account_id}/courses/{course_id}/versions"): "courses.write",
     ("POST", "/accounts/{account_id}/courses/{course_id}/versions/import-sheet"): "courses.write",
     ("GET", "/accounts/{account_id}/courses/{course_id}/versions/{version_id}"): "courses.read",
+    ("GET", "/accounts/{account_id}/courses/{course_id}/versions/{version_id}/simulator"): (
+        "courses.read"
+    ),
+    ("POST", "/accounts/{account_id}/courses/{course_id}/versions/{version_id}/simulator"): (
+        "courses.read"
+    ),
+    ("GET", "/accounts/{account_id}/courses/{course_id}/edit"): "courses.write",
+    ("POST", "/accounts/{account_id}/courses/{course_id}/edit"): "courses.write",
+    ("POST", "/accounts/{account_id}/courses/{course_id}/edit/check"): "courses.write",
     ("GET", "/accounts/{account_id}/deployments"): "deployments.read",
     ("POST", "/accounts/{account_id}/deployments"): "deployments.manage",
     ("GET", "/accounts/{account_id}/deployments/{deployment_id}"): "deployments.read",

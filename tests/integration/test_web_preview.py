@@ -6,7 +6,7 @@ import pytest
 
 from courses.loader import load_course
 from engine.personal_texts import Student
-from panel_api.web.preview import MAX_STEPS, plain_text, play
+from panel_api.web.preview import MAX_STEPS, play, simulate
 from tests.course_files import OWN_COURSES, legacy_courses
 
 
@@ -57,7 +57,8 @@ bye:
     )
     bot = [line for line in preview.lines if line.role == "bot"]
     student = [line.text for line in preview.lines if line.role == "student"]
-    assert bot[0].text == "Hello there" and bot[0].buttons == ("Go",)
+    assert bot[0].text == "Hello <b>there</b>" and bot[0].parse_mode == "HTML"
+    assert bot[0].buttons == ("Go",)
     assert bot[0].element_id == "intro"
     assert student[:1] == ["Go"]
     waited = [line for line in preview.lines if line.note == "preview.waited"]
@@ -116,11 +117,6 @@ bye:
     assert preview.lines[-1].params == {"steps": str(MAX_STEPS)}
 
 
-def test_html_is_shown_as_text_and_markdown_as_written():
-    assert plain_text("<i>a</i> &amp; b", "HTML") == "a & b"
-    assert plain_text("*bold* <x>", None) == "*bold* <x>"
-
-
 def test_personal_texts_show_the_sample_student_and_answers():
     preview = play(
         course(
@@ -141,3 +137,75 @@ bye:
         "Hi Anna! Your name?",
         "Bye, Ann",
     ]
+
+
+CHOICES = """
+start:
+  type: message
+  text: "*Hi*"
+  button: Go
+pick:
+  type: multi_choice
+  text: Which are planets?
+  answers:
+    - text: Mars
+      correct: yes
+    - text: Moon
+    - text: Venus
+      correct: yes
+  feedback_correct: Right
+  feedback_partial: Almost
+  feedback_incorrect: No
+chat:
+  type: dialog
+  text: Tell me about you
+  prompt: Be kind
+done:
+  type: end
+  text: Done
+"""
+
+
+def test_the_simulator_takes_several_poll_options_and_stubs_the_dialog():
+    steps = (("button", "0"), ("poll", "0,2"), ("text", "I like cats"))
+    played = simulate(CHOICES, "t", None, steps, "(stub)")
+    assert played is not None and played.accepted and played.actions == steps
+    poll = next(line for line in played.lines if line.options)
+    assert poll.options == ("Mars", "Moon", "Venus") and poll.multiple
+    said = [(line.role, line.text) for line in played.lines if line.role != "note"]
+    assert ("student", "I like cats") in said and ("bot", "(stub)") in said
+    assert played.finished and played.lines[-1].note == "preview.finished"
+    assert played.lines[0].text == "*Hi*" and played.lines[0].parse_mode == "MARKDOWN"
+
+
+def test_the_simulator_drops_what_does_not_fit_and_offers_what_does():
+    played = simulate(CHOICES, "t", None, (("button", "0"), ("button", "0")), "x")
+    assert played is not None and not played.accepted
+    assert played.actions == (("button", "0"),)  # the second press had no button to press
+    assert played.offer.kind == "poll" and played.offer.multiple
+    assert played.offer.options == ("Mars", "Moon", "Venus")
+    assert simulate(CHOICES, "t", None, (("poll", "0"),), "x").accepted is False
+    assert simulate("bad: [", "t", None, (), "x") is None  # no longer loads
+    unknown_start = simulate(CHOICES, "t", "nowhere", (), "x")
+    assert unknown_start is not None and unknown_start.start is None
+    assert unknown_start.lines[0].element_id == "start"
+
+
+def test_the_simulator_plays_a_mini_app_sending_its_data_or_continue():
+    source = """
+map:
+  type: miniapp
+  text: Find the capitals.
+  button: Open the map
+  app_url: https://example.com/map-app
+  question: capitals
+bye:
+  type: end
+  text: Bye
+"""
+    waiting = simulate(source, "t", None, (), "x")
+    assert waiting is not None and waiting.offer.kind == "miniapp"
+    assert len(waiting.offer.buttons) == 1  # Continue; the app's own button only opens it
+    for action in (("webapp", ""), ("button", "0")):
+        played = simulate(source, "t", None, (action,), "x")
+        assert played is not None and played.accepted and played.finished

@@ -139,3 +139,28 @@ def test_drive_says_when_the_student_has_no_answer_or_the_run_goes_round() -> No
     looping = Playthrough(loop, T0)
     assert drive(looping, _first_choice(looping), max_steps=10) == "too_long"
     assert len(looping.fed) == 10
+
+
+def test_a_run_can_start_at_any_element_and_go_on_from_there() -> None:
+    course = Course(
+        elements=(
+            MessageElement(id="hello", text="Hello"),
+            QUIZ,
+            MessageElement(id="bye", text="Bye"),
+        )
+    )
+    playthrough = Playthrough(course, T0)
+    effects = playthrough.start_at("q")
+    assert [e.question for e in effects if isinstance(e, SendPoll)] == ["2+2?"]
+    assert "Hello" not in texts(effects)
+    assert playthrough.state.poll_id is not None  # the poll sent was reported
+    assert texts(playthrough.send(playthrough.poll_answer((0,))))[-1] == "Bye"
+    assert playthrough.finished
+    assert playthrough.start_at("hello") == []  # a run already over does not start again
+
+
+def test_an_unknown_start_starts_nothing() -> None:
+    playthrough = Playthrough(Course(elements=(MessageElement(id="m", text="Hi"),)), T0)
+    assert playthrough.start_at("nowhere") == []
+    assert playthrough.state.current is None
+    assert texts(playthrough.send(Start())) == ["Hi"]

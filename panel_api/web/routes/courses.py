@@ -128,17 +128,20 @@ async def upload_course(
     source: str | None = None
     try:
         source = await _source(form, t)
+        values["source"] = source  # shown again if anything fails: pasted text is never lost
         upload = form.get("file")
         title = values.get("title") or _title_from_file(getattr(upload, "filename", None))
-        body = CourseUpload(title=title or "", slug=values.get("slug"), source=source)
+        body = CourseUpload(title=title, slug=values.get("slug"), source=source)
         out = await courses_service.upload_course(ctx, access, body)
     except Problem as problem:
         return await _list_page(
             request, access, ctx, problem=problem, form_name="upload", values=values
         )
     except (ValidationError, ApiError) as exc:
+        no_title = isinstance(exc, ApiError) and exc.extra.get("reason") == "no_title"
+        failed = Problem([t("courses.no_title")]) if no_title else _problem(exc, source)
         return await _list_page(
-            request, access, ctx, problem=_problem(exc, source), form_name="upload", values=values
+            request, access, ctx, problem=failed, form_name="upload", values=values
         )
     return see_other(
         _version_url(access.account_id, out.course.id, out.version.id), "course_uploaded"
@@ -204,6 +207,7 @@ async def _course_page(
     *,
     problem: Problem | None = None,
     form_name: str | None = None,
+    source: str | None = None,
 ) -> Response:
     course = await courses_service.get_course(ctx, access, course_id)
     versions = await courses_service.list_versions(ctx, access, course_id)
@@ -216,6 +220,7 @@ async def _course_page(
         versions=list(reversed(versions)),
         problem=problem,
         form_name=form_name,
+        source=source or "",
     )
 
 
@@ -232,11 +237,12 @@ async def upload_version(
         )
     except Problem as problem:
         return await _course_page(
-            request, access, ctx, course_id, problem=problem, form_name="upload"
+            request, access, ctx, course_id, problem=problem, form_name="upload", source=source
         )
     except (ValidationError, ApiError) as exc:
+        failed = _problem(exc, source)
         return await _course_page(
-            request, access, ctx, course_id, problem=_problem(exc, source), form_name="upload"
+            request, access, ctx, course_id, problem=failed, form_name="upload", source=source
         )
     return see_other(_version_url(access.account_id, course_id, out.version.id), "version_uploaded")
 
