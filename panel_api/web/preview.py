@@ -171,13 +171,15 @@ def simulate(
     start: str | None,
     actions: tuple[Action, ...],
     dialog_reply: str,
+    sample_name: str = "",
 ) -> Simulation | None:
     """Play the course from `start` (None: its first element) through `actions`, the last of
-    which is the one just taken; None when the version does not load any more."""
+    which is the one just taken, as a student called `sample_name` (personal texts show it);
+    None when the version does not load any more."""
     course = load_course(source_text, source_name=source_name).course
     if course is None:
         return None
-    player = _Player(course, "", dialog_reply)
+    player = _Player(course, "", dialog_reply, Student(first_name=sample_name or None))
     if start is not None and start in course:
         player.playthrough.start_at(start)
     else:

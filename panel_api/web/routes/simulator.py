@@ -132,6 +132,7 @@ async def _play(
         start,
         actions,
         t("preview.dialog_reply"),
+        t("preview.sample_name"),
     )
     state = None
     if simulation is not None:
