@@ -6,13 +6,17 @@ from fastapi import APIRouter
 
 from panel_api.web.routes import (
     accounts,
+    admin,
     analytics,
     api_keys,
+    audit,
     auth,
     bots,
     courses,
+    deployment_changes,
     deployments,
     integrations,
+    members,
     runs,
     students,
 )
@@ -28,6 +32,11 @@ MODULES = (
     analytics,
     integrations,
     api_keys,
+    # members, audit log, deployment upgrade/price/allow-list, operator area
+    members,
+    audit,
+    deployment_changes,
+    admin,
 )
 
 
