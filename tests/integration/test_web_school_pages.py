@@ -127,6 +127,9 @@ async def test_members_page_hides_what_a_role_may_not_do(db, secret_box, seed_ac
         owner = await _browser(stack, ctx, owner_id)
         as_owner = await owner.get(url)
         assert 'value="owner"' in as_owner.text
+        # The only owner: nothing offered on their row that the API would refuse.
+        assert f"{url}/{owner_id}/remove" not in _forms(as_owner.text)
+        assert "the only owner" in text_of(as_owner.text)
         last_owner = await owner.post(f"{url}/{owner_id}/remove")
         assert last_owner.status_code == 409
         assert "an account needs at least one owner" in text_of(last_owner.text)
@@ -145,15 +148,19 @@ async def test_audit_log_page_filters_and_pages(db, secret_box, seed_account):
             await audit.record(
                 s, aid, actor="tg:1", action="bot.update", object_type="bot", object_id=n
             )
+    admin_id = await _member(db, aid, MemberRole.ADMIN, username="ada_admin")
     async with AsyncExitStack() as stack:
-        owner = await _browser(stack, ctx, owner_id)
-        await owner.post(
+        admin = await _browser(stack, ctx, admin_id)
+        await admin.get(f"/accounts/{aid}/members")
+        await admin.post(
             f"/accounts/{aid}/members", {"who": str(next(_ids)), "role": "viewer"}, follow=True
         )
+        owner = await _browser(stack, ctx, owner_id)
         first = await owner.get(f"/accounts/{aid}/audit")
         assert first.status_code == 200
         shown = text_of(first.text)
-        assert f"tg:{owner_id} added a member" in shown  # newest first, in words
+        assert "@ada_admin added a member" in shown  # newest first, in words
+        assert "tg:1 changed a bot" in shown  # an actor who is no member keeps their id
         assert first.text.count("<li data-action=") == 50
         older = re.search(r'href="([^"]+)" rel="next"', first.text)
         assert older is not None

@@ -13,6 +13,7 @@ from panel_api.deps import Ctx
 from panel_api.permissions import Permission
 from panel_api.schemas.audit import ACTION_PATTERN
 from panel_api.services import audit_log as audit_service
+from panel_api.services import members as members_service
 from panel_api.web.rendering import page_translator, render
 from panel_api.web.routes.common import page_router, rule
 
@@ -58,6 +59,12 @@ async def audit_page(request: Request, account_id: int, access: Read, ctx: Ctx) 
         entries = await audit_service.list_audit(
             ctx, access, before_id=before, limit=PAGE_SIZE + 1, action=area
         )
+    # Actors as people know them: "@olga" for a member with a username, else "tg:<id>".
+    names = {
+        f"tg:{m.telegram_user_id}": f"@{m.username}"
+        for m in await members_service.list_members(ctx, access)
+        if m.username
+    }
     more = len(entries) > PAGE_SIZE
     entries = entries[:PAGE_SIZE]
     base = f"/accounts/{access.account_id}/audit"
@@ -68,6 +75,7 @@ async def audit_page(request: Request, account_id: int, access: Read, ctx: Ctx) 
         access=access,
         status_code=422 if problems else 200,
         entries=entries,
+        names=names,
         areas=AREAS,
         area=area or "",
         problems=problems,
