@@ -186,6 +186,12 @@ async def upgrade_preview(
     )
 
 
+async def runs_started(ctx: PanelContext, access: Access, deployment_id: int) -> int:
+    """How many runs ever started here: any, and the deployment can only be deactivated."""
+    async with ctx.db.tenant(access.account_id) as session:
+        return await deployment_queries.runs_started(session, access.account_id, deployment_id)
+
+
 async def delete_deployment(ctx: PanelContext, access: Access, deployment_id: int) -> None:
     """Only while nobody has started it (otherwise it is deactivated instead)."""
     async with ctx.db.tenant(access.account_id) as session:

@@ -508,3 +508,92 @@ async def test_admin_api_lists_usage_and_suspends(db, secret_box, seed_account):
         assert twice.status_code == 409
         nowhere = await client.post("/api/v1/admin/accounts/999999999/suspend", headers=admin)
         assert nowhere.status_code == 404
+
+
+# --- the account itself, a deployment nobody started, a bot's token and plain /start --------
+
+
+async def test_account_rename_delete_restore_and_purge(db, secret_box, make_account):
+    ctx = panel_context(db, secret_box)
+    owner_id = next(_ids)
+    aid = await make_account(owner_telegram_user_id=owner_id, name="Old name")
+    admin_id = await _member(db, aid, MemberRole.ADMIN)
+    async with AsyncExitStack() as stack:
+        admin = await _browser(stack, ctx, admin_id)
+        as_admin = await admin.get(f"/accounts/{aid}/settings")
+        assert "Rename" in text_of(as_admin.text)
+        assert f"/accounts/{aid}/delete" not in _forms(as_admin.text)  # owners only
+        assert (await admin.post(f"/accounts/{aid}/delete")).status_code == 403
+
+        owner = await _browser(stack, ctx, owner_id)
+        renamed = await owner.post(f"/accounts/{aid}/settings", {"name": "New name"}, follow=True)
+        assert "Account renamed." in text_of(renamed.text)
+        assert 'value="New name"' in renamed.text
+        deleted = await owner.post(f"/accounts/{aid}/delete", follow=True)
+        listing = text_of(deleted.text)
+        assert "Account deleted" in listing and "New name deleted" in listing
+        assert f"/accounts/{aid}/restore" in _forms(deleted.text)
+        assert (await owner.get(f"/accounts/{aid}")).status_code == 404
+        restored = await owner.post(f"/accounts/{aid}/restore", follow=True)
+        assert "Account restored." in text_of(restored.text)
+
+        await owner.post(f"/accounts/{aid}/delete")
+        await owner.get("/accounts")
+        purged = await owner.post(f"/accounts/{aid}/purge", follow=True)
+        assert "Account erased for good." in text_of(purged.text)
+        assert "New name" not in text_of(purged.text)
+    async with db.tenant(aid) as s:
+        assert await accounts.get(s, aid) is None
+
+
+async def test_deleting_a_deployment_only_while_nobody_started_it(db, secret_box, seed_account):
+    seeded = await seed_account()
+    ctx = panel_context(db, secret_box)
+    aid = seeded.account_id
+    used = f"/accounts/{aid}/deployments/{seeded.deployment_id}"
+    async with AsyncExitStack() as stack:
+        owner = await _browser(stack, ctx, await _owner(db, aid))
+        page = await owner.get(used)
+        assert "Students have started it (1 runs)" in text_of(page.text)
+        assert f"{used}/delete" not in _forms(page.text)
+        forged = await owner.post(f"{used}/delete")
+        assert forged.status_code == 422
+        assert "The deployment was not deleted: students have started it" in text_of(forged.text)
+
+        fresh = await owner.post(
+            f"/accounts/{aid}/deployments",
+            {
+                "course_version_id": str(seeded.version_id),
+                "bot_id": str(seeded.bot_id),
+                "environment": "test",
+            },
+        )
+        fresh_url = fresh.headers["location"].split("?")[0]
+        assert f"{fresh_url}/delete" in _forms((await owner.get(fresh_url)).text)
+        gone = await owner.post(f"{fresh_url}/delete", follow=True)
+        assert "Deployment deleted." in text_of(gone.text)
+        assert (await owner.get(fresh_url)).status_code == 404
+
+
+async def test_bot_default_deployment_and_token_form(db, secret_box, seed_account):
+    seeded = await seed_account()
+    ctx = panel_context(db, secret_box)
+    aid = seeded.account_id
+    url = f"/accounts/{aid}/bots/{seeded.bot_id}"
+    async with AsyncExitStack() as stack:
+        owner = await _browser(stack, ctx, await _owner(db, aid))
+        page = await owner.get(f"/accounts/{aid}/bots")
+        assert f"#{seeded.deployment_id} Seed v1" in text_of(page.text)
+        chosen = await owner.post(
+            f"{url}/default", {"default_deployment_id": str(seeded.deployment_id)}, follow=True
+        )
+        picked = f'<option value="{seeded.deployment_id}" selected>#{seeded.deployment_id} Seed'
+        assert picked in chosen.text
+        cleared = await owner.post(f"{url}/default", {"default_deployment_id": ""}, follow=True)
+        assert picked not in cleared.text and "The bot is updated." in text_of(cleared.text)
+        bad = await owner.post(f"{url}/token", {"token": "not a token"})
+        assert bad.status_code == 422 and 'id="action-errors"' in bad.text
+
+        viewer = await _browser(stack, ctx, await _member(db, aid, MemberRole.VIEWER))
+        as_viewer = await viewer.get(f"/accounts/{aid}/bots")
+        assert not {a for a in _forms(as_viewer.text) if a.startswith(url)}

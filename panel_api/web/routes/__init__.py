@@ -5,6 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter
 
 from panel_api.web.routes import (
+    account_settings,
     accounts,
     admin,
     analytics,
@@ -37,6 +38,7 @@ MODULES = (
     audit,
     deployment_changes,
     admin,
+    account_settings,
 )
 
 

@@ -179,6 +179,22 @@ async def change_settings(
     return see_other(_url(access, deployment_id), "deployment_updated")
 
 
+@router.post("/accounts/{account_id}/deployments/{deployment_id}/delete")
+async def delete_deployment(
+    request: Request, account_id: int, deployment_id: int, access: Manage, form: Form, ctx: Ctx
+) -> Response:
+    """Only while nobody has started it; the page offers it only then, and says why not."""
+    t = await page_translator(request, access)
+    try:
+        await deployments_service.delete_deployment(ctx, access, deployment_id)
+    except ApiError as exc:
+        message = t("deployment.delete_refused") if exc.status == 409 else exc.detail
+        return await deployment_page_with_errors(
+            request, access, ctx, deployment_id, "delete", [message], {}
+        )
+    return see_other(f"/accounts/{access.account_id}/deployments", "deployment_deleted")
+
+
 # --- allow-list -----------------------------------------------------------------------------
 
 

@@ -121,6 +121,7 @@ async def _deployment_page(
         # Upgrade, price and allow-list sections (their forms: deployment_changes.py).
         versions = await lookups.versions_of(session, access.account_id, deployment.course_id)
     allow_list = await deployments_service.list_restricted(ctx, access, deployment_id)
+    started = await deployments_service.runs_started(ctx, access, deployment_id)
     return await render(
         request,
         "deployment.html",
@@ -135,6 +136,7 @@ async def _deployment_page(
         allow_list=allow_list,
         currencies=CURRENCIES,
         section_errors=section_errors or {},
+        runs_started=started,
     )
 
 
