@@ -148,6 +148,20 @@ async def test_members_upgrade_allow_list_and_operator_pages(
     await expect(page.locator("#audit")).to_contain_text("added a member")
     await both_widths(page, shots, "audit")
 
+    # --- bots (a plain /start opens the deployment) and the account's own page ------------
+    await page.locator("nav.sections").get_by_role("link", name="Bots", exact=True).click()
+    await page.get_by_text("Token, plain /start").click()
+    await page.get_by_label("A plain /start (no link) opens").select_option(str(deployment_id))
+    await page.get_by_role("button", name="Save", exact=True).click()
+    await expect(page.locator("p.notice")).to_have_text("The bot is updated.")
+    await page.get_by_text("Token, plain /start").click()
+    await both_widths(page, shots, "bots")
+    await page.locator("nav.sections").get_by_role("link", name="Account", exact=True).click()
+    await page.get_by_label("Name", exact=True).fill("Phone school, renamed")
+    await page.get_by_role("button", name="Rename").click()
+    await expect(page.locator("p.notice")).to_have_text("Account renamed.")
+    await both_widths(page, shots, "account")
+
     # --- the teacher sees members but no actions on them --------------------------------------
     teacher_context = await browser.new_context(
         locale="en-US", viewport={"width": 390, "height": 844}
