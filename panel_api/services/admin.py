@@ -54,25 +54,27 @@ async def update_plan(
 
 async def suspend(ctx: PanelContext, admin: UserPrincipal, account_id: int) -> AdminAccountOut:
     """Stop the account's bots and close its panel to its members, keeping everything."""
-    async with ctx.db.tenant(account_id) as session:
-        account = await accounts.get(session, account_id)
-        if account is None:
-            raise not_found("account")
-        if not await accounts.soft_delete(session, account_id):
-            raise conflict("the account is suspended already")
-        await _record(session, admin, account_id, "account.suspend")
-        account = await accounts.get(session, account_id)
-        assert account is not None
-        return _out(account, await plans.usage(session, account_id))
+    return await _set_suspended(ctx, admin, account_id, suspended=True)
 
 
 async def restore(ctx: PanelContext, admin: UserPrincipal, account_id: int) -> AdminAccountOut:
+    return await _set_suspended(ctx, admin, account_id, suspended=False)
+
+
+async def _set_suspended(
+    ctx: PanelContext, admin: UserPrincipal, account_id: int, *, suspended: bool
+) -> AdminAccountOut:
     async with ctx.db.tenant(account_id) as session:
         if await accounts.get(session, account_id) is None:
             raise not_found("account")
-        if not await accounts.restore(session, account_id):
-            raise conflict("the account is not suspended")
-        await _record(session, admin, account_id, "account.restore")
+        change = accounts.soft_delete if suspended else accounts.restore
+        if not await change(session, account_id):
+            raise conflict(
+                f"the account is {'suspended already' if suspended else 'not suspended'}"
+            )
+        await _record(
+            session, admin, account_id, f"account.{'suspend' if suspended else 'restore'}"
+        )
         account = await accounts.get(session, account_id)
         assert account is not None
         return _out(account, await plans.usage(session, account_id))

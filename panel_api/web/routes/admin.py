@@ -82,19 +82,22 @@ async def change_plan(
 async def suspend(
     request: Request, account_id: int, admin: SuperAdmin, form: Form, ctx: Ctx
 ) -> Response:
-    try:
-        await admin_service.suspend(ctx, admin, account_id)
-    except ApiError as exc:
-        return await _page(request, ctx, errors={account_id: [exc.detail]}, status_code=exc.status)
-    return see_other("/admin", "account_suspended")
+    return await _switch(request, ctx, admin, account_id, suspended=True)
 
 
 @router.post("/admin/accounts/{account_id}/restore")
 async def restore(
     request: Request, account_id: int, admin: SuperAdmin, form: Form, ctx: Ctx
 ) -> Response:
+    return await _switch(request, ctx, admin, account_id, suspended=False)
+
+
+async def _switch(
+    request: Request, ctx: Ctx, admin: UserPrincipal, account_id: int, *, suspended: bool
+) -> Response:
+    action = admin_service.suspend if suspended else admin_service.restore
     try:
-        await admin_service.restore(ctx, admin, account_id)
+        await action(ctx, admin, account_id)
     except ApiError as exc:
         return await _page(request, ctx, errors={account_id: [exc.detail]}, status_code=exc.status)
-    return see_other("/admin", "account_restored")
+    return see_other("/admin", "account_suspended" if suspended else "account_restored")
