@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from sqlalchemy import or_, select
@@ -56,3 +56,16 @@ async def list_recent(
         )
     stmt = stmt.order_by(AuditLog.id.desc()).limit(limit)
     return list((await session.scalars(stmt)).all())
+
+
+async def latest_action(
+    session: AsyncSession, account_id: int, actions: Sequence[str]
+) -> str | None:
+    """Which of `actions` was recorded last (the log is append-only, so it is the truth)."""
+    stmt = (
+        select(AuditLog.action)
+        .where(AuditLog.account_id == account_id, AuditLog.action.in_(actions))
+        .order_by(AuditLog.id.desc())
+        .limit(1)
+    )
+    return await session.scalar(stmt)

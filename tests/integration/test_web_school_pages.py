@@ -475,6 +475,10 @@ async def test_operator_sees_usage_changes_plans_suspends_and_restores(
             assert (await accounts.get(s, aid)).deleted_at is not None
         again = await operator.post(f"/admin/accounts/{aid}/suspend")
         assert again.status_code == 409
+        owner = await _browser(stack, ctx, await _owner(db, aid))
+        await owner.get("/accounts")
+        refused = await owner.post(f"/accounts/{aid}/restore", follow=True)
+        assert "only they can restore it" in text_of(refused.text)
         restored = await operator.post(f"/admin/accounts/{aid}/restore", follow=True)
         assert "Account restored." in text_of(restored.text)
     async with db.tenant(aid) as s:
@@ -502,6 +506,9 @@ async def test_admin_api_lists_usage_and_suspends(db, secret_box, seed_account):
         hidden = await client.get("/api/v1/admin/accounts", headers=admin)
         assert aid not in {a["id"] for a in hidden.json()}  # suspended: listed on request
         assert (await client.get(f"/api/v1/accounts/{aid}/bots", headers=owner)).status_code == 404
+        # The owner cannot undo the operator's suspension, on the API or on the page.
+        by_owner = await client.post(f"/api/v1/accounts/{aid}/restore", headers=owner)
+        assert by_owner.status_code == 409 and "operator suspended" in by_owner.json()["detail"]
         restored = await client.post(f"/api/v1/admin/accounts/{aid}/restore", headers=admin)
         assert restored.status_code == 200 and restored.json()["deleted_at"] is None
         twice = await client.post(f"/api/v1/admin/accounts/{aid}/restore", headers=admin)

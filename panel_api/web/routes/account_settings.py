@@ -84,8 +84,10 @@ async def restore(
 ) -> Response:
     try:
         await accounts_service.restore_account(ctx, access)
-    except ApiError:  # not deleted: nothing to undo, the account is there
-        return see_other(f"/accounts/{access.account_id}")
+    except ApiError:
+        if access.account.deleted_at is None:  # nothing to undo: the account is there
+            return see_other(f"/accounts/{access.account_id}")
+        return see_other("/accounts", "account_suspended_by_operator")
     return see_other(f"/accounts/{access.account_id}", "account_restored")
 
 
