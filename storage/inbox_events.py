@@ -168,15 +168,24 @@ _STOP_USER_RUNS = text(
 )
 # The same test the journal applies (storage/batch.py `_REPIN_RUNS`), so that the count the
 # panel shows is what will move unless a student moves on meanwhile.
+_ON_OTHER_VERSION = "r.deployment_id = :deployment_id AND r.course_version_id <> :version_id"
+_MOVABLE = (
+    _ON_OTHER_VERSION + " AND (r.current_element IS NULL OR EXISTS (SELECT 1 FROM "
+    "course_element e WHERE e.account_id = r.account_id AND e.version_id = :version_id "
+    "AND e.element_id = r.current_element))"
+)
 _REPIN_DEPLOYMENT = text(
     _POST_FOR_RUNS.format(
         payload="jsonb_build_object('run_id', r.id, "
         "'course_version_id', CAST(:version_id AS bigint))",
-        selection="r.deployment_id = :deployment_id AND r.course_version_id <> :version_id "
-        "AND (r.current_element IS NULL OR EXISTS (SELECT 1 FROM course_element e "
-        "WHERE e.account_id = r.account_id AND e.version_id = :version_id "
-        "AND e.element_id = r.current_element))",
+        selection=_MOVABLE,
     )
+)
+# What an upgrade to the version would do to the active runs, before it is done.
+_REPIN_PREVIEW = text(
+    f"SELECT count(*) FILTER (WHERE {_ON_OTHER_VERSION}), count(*) FILTER (WHERE {_MOVABLE}) "
+    "FROM run r WHERE r.account_id = :account_id AND r.is_active "
+    "AND r.deployment_id = :deployment_id"
 )
 
 
@@ -225,3 +234,13 @@ async def repin_deployment(
         "version_id": version_id,
     }
     return len((await session.execute(_REPIN_DEPLOYMENT, params)).all())
+
+
+async def repin_preview(
+    session: AsyncSession, account_id: int, deployment_id: int, version_id: int
+) -> tuple[int, int]:
+    """(active runs of the deployment on another version, how many of them
+    `repin_deployment` would move now): the rest stand on an element the version lacks."""
+    params = {"account_id": account_id, "deployment_id": deployment_id, "version_id": version_id}
+    row = (await session.execute(_REPIN_PREVIEW, params)).one()
+    return int(row[0]), int(row[1])

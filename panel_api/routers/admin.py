@@ -33,3 +33,27 @@ async def update_plan(
     account_id: AccountId, body: AdminAccountUpdate, admin: SuperAdmin, ctx: Ctx
 ) -> AdminAccountOut:
     return await service.update_plan(ctx, admin, account_id, body)
+
+
+@router.post(
+    "/accounts/{account_id}/suspend",
+    response_model=AdminAccountOut,
+    summary="Suspend an account: its bots stop, its data is kept",
+    responses={409: {"description": "suspended already"}},
+)
+async def suspend_any_account(
+    account_id: AccountId, admin: SuperAdmin, ctx: Ctx
+) -> AdminAccountOut:
+    return await service.suspend(ctx, admin, account_id)
+
+
+@router.post(
+    "/accounts/{account_id}/restore",
+    response_model=AdminAccountOut,
+    summary="Restore a suspended account",
+    responses={409: {"description": "not suspended"}},
+)
+async def restore_any_account(
+    account_id: AccountId, admin: SuperAdmin, ctx: Ctx
+) -> AdminAccountOut:
+    return await service.restore(ctx, admin, account_id)

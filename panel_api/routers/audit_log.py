@@ -9,7 +9,7 @@ from fastapi import APIRouter, Depends, Query
 from panel_api.access import Access, AccountRule
 from panel_api.deps import AccountId, Ctx
 from panel_api.permissions import Permission
-from panel_api.schemas.audit import AuditEntryOut
+from panel_api.schemas.audit import ACTION_PATTERN, AuditEntryOut
 from panel_api.services import audit_log as service
 
 router = APIRouter(prefix="/accounts/{account_id}/audit", tags=["audit"])
@@ -23,5 +23,10 @@ async def list_audit(
     ctx: Ctx,
     before_id: int | None = Query(None, ge=1, le=2**63 - 1, description="next page"),
     limit: int = Query(100, ge=1, le=500),
+    action: str | None = Query(
+        None,
+        pattern=ACTION_PATTERN,
+        description="one action (`member.role`) or every action of an area (`member`)",
+    ),
 ) -> list[AuditEntryOut]:
-    return await service.list_audit(ctx, access, before_id=before_id, limit=limit)
+    return await service.list_audit(ctx, access, before_id=before_id, limit=limit, action=action)

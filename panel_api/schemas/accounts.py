@@ -77,8 +77,12 @@ class AdminAccountOut(BaseModel):
     name: str
     plan: str
     limit_overrides: dict[str, int | None]
+    limits: LimitsOut = Field(description="the plan's limits with the overrides applied")
+    usage: UsageOut
     created_at: datetime
-    deleted_at: datetime | None
+    deleted_at: datetime | None = Field(
+        description="set while the account is suspended (soft-deleted): its bots are stopped"
+    )
 
 
 class AdminAccountUpdate(StrictIn):

@@ -5,6 +5,8 @@ from typing import Any
 
 from pydantic import BaseModel
 
+ACTION_PATTERN = r"^[a-z_]{1,30}(\.[a-z_]{1,30}){0,3}$"
+
 
 class AuditEntryOut(BaseModel):
     id: int

@@ -123,3 +123,15 @@ class RestrictedImportOut(BaseModel):
     added: int
     already_listed: int
     total: int
+
+
+class UpgradePreview(BaseModel):
+    """What an upgrade would do: `active_runs` on other versions, of which `movable_runs`
+    stand where the new version has the same element id (the others would stay)."""
+
+    from_version: int
+    to_version: int
+    course_version_id: int
+    active_runs: int
+    movable_runs: int
+    lacks: list[str]

@@ -26,6 +26,9 @@ from storage.redis_keys import account_key_pattern, erase_account_keys
 from storage.repositories import accounts, audit, members
 
 log = logging.getLogger(__name__)
+# What decides who may restore a deleted account: an operator's suspension outlasts an
+# owner's delete (see restore_account).
+SUSPENSION_ACTIONS = ("account.delete", "account.suspend", "account.restore")
 
 
 async def list_my_accounts(ctx: PanelContext, user: UserPrincipal) -> list[AccountSummary]:
@@ -97,7 +100,15 @@ async def delete_account(ctx: PanelContext, access: Access) -> AccountOut:
 
 
 async def restore_account(ctx: PanelContext, access: Access) -> AccountOut:
+    """An account the platform's operator suspended is theirs to restore, not its owner's
+    (panel_api/services/admin.py records the suspension; the last word in the log counts)."""
     async with ctx.db.tenant(access.account_id) as session:
+        operator = isinstance(access.principal, UserPrincipal) and access.principal.superadmin
+        last = await audit.latest_action(session, access.account_id, SUSPENSION_ACTIONS)
+        if last == "account.suspend" and not operator:
+            raise conflict(
+                "the platform's operator suspended this account; only they can restore it"
+            )
         if not await accounts.restore(session, access.account_id):
             raise conflict("the account is not deleted")
         await record(session, access, "account.restore", "account", access.account_id)

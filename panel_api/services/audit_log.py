@@ -9,11 +9,18 @@ from storage.repositories import audit
 
 
 async def list_audit(
-    ctx: PanelContext, access: Access, *, before_id: int | None, limit: int
+    ctx: PanelContext,
+    access: Access,
+    *,
+    before_id: int | None,
+    limit: int,
+    action: str | None = None,
 ) -> list[AuditEntryOut]:
     """Up to `limit` entries older than `before_id` (the next page), or the newest ones."""
     async with ctx.db.tenant(access.account_id) as session:
-        rows = await audit.list_recent(session, access.account_id, limit=limit, before_id=before_id)
+        rows = await audit.list_recent(
+            session, access.account_id, limit=limit, before_id=before_id, action=action
+        )
     return [
         AuditEntryOut(
             id=r.id,

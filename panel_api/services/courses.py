@@ -103,6 +103,12 @@ async def get_course(ctx: PanelContext, access: Access, course_id: int) -> Cours
     return _course_out(course, latest)
 
 
+async def deployments_using(ctx: PanelContext, access: Access, course_id: int) -> list[int]:
+    """The deployments that keep the course from being deleted (the course page says so)."""
+    async with ctx.db.tenant(access.account_id) as session:
+        return await course_queries.deployments_of(session, access.account_id, course_id)
+
+
 async def delete_course(ctx: PanelContext, access: Access, course_id: int) -> None:
     async with ctx.db.tenant(access.account_id) as session:
         used_by = await course_queries.deployments_of(session, access.account_id, course_id)

@@ -24,6 +24,7 @@ from panel_api.schemas.deployments import (
     RestrictedImport,
     RestrictedImportOut,
     UpgradeOut,
+    UpgradePreview,
 )
 from storage import inbox_events
 from storage.models import Bot, CourseDeployment, Restricted, Run
@@ -153,6 +154,47 @@ async def upgrade_deployment(
         )
         out = await _one_out(ctx, session, access.account_id, deployment_id)
     return UpgradeOut(deployment=out, migrated_runs=migrated, pinned_runs=pinned)
+
+
+async def upgrade_preview(
+    ctx: PanelContext, access: Access, deployment_id: int, version_id: int
+) -> UpgradePreview:
+    """What `upgrade_deployment` to the version would do, told before it is done: the same
+    checks (a version of the deployed course), the active runs it concerns and how many of
+    them could move, and what the deployment would lack on that version."""
+    async with ctx.db.tenant(access.account_id) as session:
+        current = await deployments.get(session, access.account_id, deployment_id)
+        assert current is not None
+        old = await courses.get_version(session, access.account_id, current.course_version_id)
+        new = await courses.get_version(session, access.account_id, version_id)
+        if new is None:
+            raise not_found("course version")
+        if old is None or new.course_id != old.course_id:
+            raise unprocessable("course_version_id must be a version of the deployed course")
+        elsewhere, movable = await inbox_events.repin_preview(
+            session, access.account_id, deployment_id, new.id
+        )
+        plan = Plan(new.id, current.price_amount is not None, current.restricted, current.id)
+        (lacking,) = await lacks(
+            session,
+            access.account_id,
+            [plan],
+            platform_model=ctx.settings.llm_base_url is not None,
+        )
+    return UpgradePreview(
+        from_version=old.number,
+        to_version=new.number,
+        course_version_id=new.id,
+        active_runs=elsewhere,
+        movable_runs=movable,
+        lacks=[lack.value for lack in lacking],
+    )
+
+
+async def runs_started(ctx: PanelContext, access: Access, deployment_id: int) -> int:
+    """How many runs ever started here: any, and the deployment can only be deactivated."""
+    async with ctx.db.tenant(access.account_id) as session:
+        return await deployment_queries.runs_started(session, access.account_id, deployment_id)
 
 
 async def delete_deployment(ctx: PanelContext, access: Access, deployment_id: int) -> None:

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.models import AuditLog
@@ -36,11 +36,36 @@ async def record(
 
 
 async def list_recent(
-    session: AsyncSession, account_id: int, *, limit: int = 100, before_id: int | None = None
+    session: AsyncSession,
+    account_id: int,
+    *,
+    limit: int = 100,
+    before_id: int | None = None,
+    action: str | None = None,
 ) -> list[AuditLog]:
-    """Newest first; pass the last id seen as `before_id` for the next page."""
+    """Newest first; pass the last id seen as `before_id` for the next page. `action` keeps
+    that action (`member.role`) or every action of that area (`member`)."""
     stmt = select(AuditLog).where(AuditLog.account_id == account_id)
     if before_id is not None:
         stmt = stmt.where(AuditLog.id < before_id)
+    if action is not None:
+        stmt = stmt.where(
+            or_(
+                AuditLog.action == action, AuditLog.action.startswith(action + ".", autoescape=True)
+            )
+        )
     stmt = stmt.order_by(AuditLog.id.desc()).limit(limit)
     return list((await session.scalars(stmt)).all())
+
+
+async def latest_action(
+    session: AsyncSession, account_id: int, actions: Sequence[str]
+) -> str | None:
+    """Which of `actions` was recorded last (the log is append-only, so it is the truth)."""
+    stmt = (
+        select(AuditLog.action)
+        .where(AuditLog.account_id == account_id, AuditLog.action.in_(actions))
+        .order_by(AuditLog.id.desc())
+        .limit(1)
+    )
+    return await session.scalar(stmt)

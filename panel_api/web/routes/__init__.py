@@ -5,16 +5,21 @@ from __future__ import annotations
 from fastapi import APIRouter
 
 from panel_api.web.routes import (
+    account_settings,
     accounts,
+    admin,
     analytics,
     api_keys,
+    audit,
     auth,
     bots,
     broadcasts,
     course_editor,
     courses,
+    deployment_changes,
     deployments,
     integrations,
+    members,
     runs,
     simulator,
     students,
@@ -36,6 +41,12 @@ MODULES = (
     integrations,
     webhooks,
     api_keys,
+    # members, audit log, deployment upgrade/price/allow-list, operator area
+    members,
+    audit,
+    deployment_changes,
+    admin,
+    account_settings,
 )
 
 

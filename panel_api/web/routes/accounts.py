@@ -119,10 +119,10 @@ async def _overview(
 async def settings_page(
     request: Request, account_id: int, access: UpdateAccount, ctx: Ctx
 ) -> Response:
-    return await _settings(request, access)
+    return await render_settings(request, access)
 
 
-async def _settings(
+async def render_settings(
     request: Request,
     access: Access,
     *,
@@ -150,7 +150,9 @@ async def update_settings(
         updated = await accounts_service.update_account(ctx, access, body)
     except ValidationError as exc:
         t = await page_translator(request, access)
-        return await _settings(request, access, errors=settings_messages(exc, t), values=values)
+        return await render_settings(
+            request, access, errors=settings_messages(exc, t), values=values
+        )
     return see_other(f"/accounts/{updated.id}/settings", "settings_saved")
 
 

@@ -16,6 +16,7 @@ from panel_api.errors import ApiError
 from panel_api.permissions import Permission, allows
 from panel_api.schemas.courses import (
     CourseUpload,
+    DiffOut,
     SheetCourseImport,
     SheetImport,
     SheetsAccessIn,
@@ -27,6 +28,7 @@ from panel_api.services import courses as courses_service
 from panel_api.services import integrations as integrations_service
 from panel_api.services.course_store import diagnostics_out
 from panel_api.web import listing, preview
+from panel_api.web.diff_view import diff_lines
 from panel_api.web.rendering import page_translator, render
 from panel_api.web.routes.common import (
     Form,
@@ -221,6 +223,7 @@ async def _course_page(
         problem=problem,
         form_name=form_name,
         source=source or "",
+        deployed_in=await courses_service.deployments_using(ctx, access, course_id),
     )
 
 
@@ -294,6 +297,76 @@ async def version_page(
         bots=bots,
         refused=await courses_service.refused_media(ctx, access, version_id),
     )
+
+
+# --- deleting a course, comparing two versions -------------------------------------------------
+
+
+@router.post("/accounts/{account_id}/courses/{course_id}/delete")
+async def delete_course(
+    request: Request, account_id: int, course_id: int, access: Write, form: Form, ctx: Ctx
+) -> Response:
+    """Refused while a deployment uses the course: the course page says which, in words."""
+    t = await page_translator(request, access)
+    try:
+        await courses_service.delete_course(ctx, access, course_id)
+    except ApiError as exc:
+        message = t("course.delete_refused") if exc.status == 409 else exc.detail
+        return await _course_page(
+            request,
+            access,
+            ctx,
+            course_id,
+            problem=Problem([message], status=exc.status),
+            form_name="delete",
+        )
+    return see_other(f"/accounts/{access.account_id}/courses", "course_deleted")
+
+
+@router.get("/accounts/{account_id}/courses/{course_id}/compare")
+async def compare_page(
+    request: Request, account_id: int, course_id: int, access: Read, ctx: Ctx
+) -> Response:
+    """Two versions side by side as a diff: element by element first (what running students
+    feel), then the text. Without a choice, the latest version against the one before."""
+    t = await page_translator(request, access)
+    course = await courses_service.get_course(ctx, access, course_id)
+    numbers = [v.number for v in await courses_service.list_versions(ctx, access, course_id)]
+    picked = [_version_number(request.query_params.get(k)) for k in ("from", "to")]
+    errors = []
+    if any(p == 0 for p in picked):
+        errors.append(t("compare.bad_version"))
+    old, new = picked
+    if not old and not new and len(numbers) >= 2:
+        old, new = numbers[-2], numbers[-1]
+    diff = None
+    if old and new and not errors:
+        try:
+            diff = DiffOut.model_validate_json(
+                await courses_service.diff_versions(ctx, access, course_id, old, new, 3)
+            )
+        except ApiError as exc:
+            errors.append(t("compare.no_such_version") if exc.status == 404 else exc.detail)
+    return await render(
+        request,
+        "compare.html",
+        access=access,
+        status_code=422 if errors else 200,
+        course=course,
+        numbers=numbers,
+        old=old,
+        new=new,
+        diff=diff,
+        diff_text=diff_lines(diff.unified) if diff else None,
+        errors=errors,
+    )
+
+
+def _version_number(raw: str | None) -> int | None:
+    """None when not given, 0 when given but not a version number."""
+    if not raw:
+        return None
+    return int(raw) if raw.isascii() and raw.isdigit() and 0 < int(raw) < 2**31 else 0
 
 
 def _version_url(account_id: int, course_id: int, version_id: int) -> str:

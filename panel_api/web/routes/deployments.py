@@ -38,6 +38,8 @@ Read = Annotated[Access, rule(Permission.DEPLOYMENTS_READ)]
 Manage = Annotated[Access, rule(Permission.DEPLOYMENTS_MANAGE)]
 TokensRead = Annotated[Access, rule(Permission.TOKENS_READ)]
 TokensManage = Annotated[Access, rule(Permission.TOKENS_MANAGE)]
+# What a price may be in (YooKassa's currencies; the API takes any ISO 4217 code).
+CURRENCIES = ("RUB", "USD", "EUR", "KZT", "BYN", "UZS")
 UTM_KEYS = ("source", "medium", "campaign", "content", "term")
 TOKEN_FIELDS = (
     "kind",
@@ -117,6 +119,7 @@ async def _deployment_page(
     values: dict[str, str] | None = None,
     status_code: int = 200,
     errors_for: str = "tokens",
+    section_errors: dict[str, list[str]] | None = None,
 ) -> Response:
     """`errors_for`: the form the errors belong to (tokens, reminders, notifications)."""
     deployment = await deployments_service.get_deployment(ctx, access, deployment_id)
@@ -125,6 +128,10 @@ async def _deployment_page(
     mine = await outreach_service.my_notification(ctx, access, deployment_id)
     async with ctx.db.tenant(access.account_id) as session:
         titles = await lookups.course_titles(session, access.account_id)
+        # Upgrade, price and allow-list sections (their forms: deployment_changes.py).
+        versions = await lookups.versions_of(session, access.account_id, deployment.course_id)
+    allow_list = await deployments_service.list_restricted(ctx, access, deployment_id)
+    started = await deployments_service.runs_started(ctx, access, deployment_id)
     return await render(
         request,
         "deployment.html",
@@ -140,6 +147,33 @@ async def _deployment_page(
         help_errors=help_errors or [],
         errors_for=errors_for,
         values=values or {},
+        newer_versions=[(v, n) for v, n in versions if n > deployment.version_number],
+        allow_list=allow_list,
+        currencies=CURRENCIES,
+        section_errors=section_errors or {},
+        runs_started=started,
+    )
+
+
+async def deployment_page_with_errors(
+    request: Request,
+    access: Access,
+    ctx: Ctx,
+    deployment_id: int,
+    section: str,
+    errors: list[str],
+    values: dict[str, str],
+) -> Response:
+    """The deployment page again after a refused form of one of its sections, the errors
+    shown at that section and what was typed kept."""
+    return await _deployment_page(
+        request,
+        access,
+        ctx,
+        deployment_id,
+        values=values,
+        section_errors={section: errors},
+        status_code=422,
     )
 
 
