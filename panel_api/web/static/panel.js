@@ -1,6 +1,10 @@
 // coursebot panel: the little behaviour the server-rendered pages need (no framework).
 "use strict";
 
+// With scripts on, the header's selects submit themselves and their buttons are hidden
+// (panel.css), which keeps the header one line on a phone.
+document.documentElement.classList.add("js");
+
 // Selects that submit their form when changed (account switcher, language); the form keeps
 // its own submit button for keyboards and browsers without scripts.
 document.querySelectorAll("select[data-autosubmit]").forEach((select) => {
