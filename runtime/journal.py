@@ -91,11 +91,18 @@ class Journal:
     # ---- what the runtime asks ---------------------------------------------------------
 
     async def store(
-        self, bot: HostedBot, updates: Sequence[IncomingUpdate], *, touch: bool = False
+        self,
+        bot: HostedBot,
+        updates: Sequence[IncomingUpdate],
+        *,
+        touch: bool = False,
+        handle: bool = False,
     ) -> list[Stored]:
         """Store updates in the inbox, in order; one outcome per update. `touch`: also set
-        the bot's `last_update_at` (for the panel's eyes, so not on every update)."""
-        return await self._submit(StoreItem(bot, updates, touch))
+        the bot's `last_update_at` (for the panel's eyes, so not on every update).
+        `handle`: handle the updates marked `handle` in the same transaction where it can
+        (`Stored.handled`); each must be its chat's next one, with no worker on the chat."""
+        return await self._submit(StoreItem(bot, updates, touch, handle))
 
     async def sweep(self, bot: HostedBot) -> ChatsWithWork:
         """The bot's chats with work left (a crash, an outage or another runner's)."""
@@ -201,6 +208,8 @@ class Journal:
     def _park(self, items: list[Item], loading: CoursesLoading) -> None:
         """The batch was rolled back: its items go again, those waiting for a course once
         it is built."""
+        for store in loading.unhandle:
+            store.handle = False  # stored alone now; its chats' workers wait for the course
         self._requeue([item for item in items if item not in loading.waits])
         for item, build in loading.waits.items():
             self._parked.add(item)
@@ -221,6 +230,9 @@ class Journal:
         self, connection: BatchConnection | None, item: Item, error: Exception
     ) -> BatchConnection | None:
         """An item PostgreSQL refuses even on its own."""
+        if isinstance(item, StoreItem) and item.handle:
+            item.handle = False  # only stored: the chat's worker handles (or settles) it
+            return await self._commit(connection, [item])
         if isinstance(item, StoreItem) and len(item.updates) > 1:
             outcomes: list[Stored] = []
             for update in item.updates:

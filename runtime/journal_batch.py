@@ -37,6 +37,7 @@ from runtime.course_cache import CourseCache
 from runtime.hosted_bot import HostedBot
 from runtime.inbound import StartRequest
 from runtime.journal_items import (
+    Arrival,
     HandleItem,
     HandleResult,
     Item,
@@ -82,9 +83,13 @@ class CoursesLoading(Exception):
     """The batch was rolled back: `waits` maps each item whose run's course is being built
     to that build; the batch's other items can go again at once."""
 
-    def __init__(self, waits: dict[Item, asyncio.Task[None]]) -> None:
+    def __init__(
+        self, waits: dict[Item, asyncio.Task[None]], unhandle: set[StoreItem] | None = None
+    ) -> None:
         super().__init__(f"{len(waits)} item(s) wait for a course to be built")
         self.waits = waits
+        # stores that were to handle an update of such a run too: they go again, store only
+        self.unhandle = unhandle or set()
 
 
 class Batch:
@@ -111,6 +116,8 @@ class Batch:
         # (run id, account id) by the status they end with
         self._stops: dict[RunStatus, list[tuple[int, int]]] = {}
         self._repins: list[tuple[int, int, int]] = []  # (run id, account id, version id)
+        # updates handled in the transaction that stores them: their store and its outcomes
+        self._stored_handles: dict[HandleItem, tuple[StoreItem, int]] = {}
 
     async def run(self, *, failed: str | None = None) -> dict[Item, Any]:
         """`failed`: settle the (handle) items as failed with this error instead."""
@@ -135,6 +142,7 @@ class Batch:
         sents = [i for i in self._items if isinstance(i, SentItem)]
         if stores:
             results.update(await self._store(stores))
+            handles.extend(self._stored_handles)
         sweeps = [i for i in self._items if isinstance(i, SweepItem)]
         if sweeps:
             found = await self._conn.chats_with_work(
@@ -171,7 +179,10 @@ class Batch:
             stepping = [h for h in claimed if not isinstance(h.arrival.event, _COURSELESS)]
             waits = await self._build_missing(runs, [*stepping, *feeding])
             if waits:
-                raise CoursesLoading(waits)
+                unhandle = {self._stored_handles[w][0] for w in waits if w in self._stored_handles}
+                raise CoursesLoading(
+                    {w: t for w, t in waits.items() if w not in self._stored_handles}, unhandle
+                )
             for handle in claimed:
                 key = (handle.bot.bot_id, handle.chat_id)
                 event = handle.arrival.event
@@ -201,6 +212,9 @@ class Batch:
                 position,
                 pending.get((handle.bot.bot_id, handle.chat_id), []),
             )
+        for handle, (store, n) in self._stored_handles.items():
+            outcomes_of_store = results[store]
+            outcomes_of_store[n] = outcomes_of_store[n]._replace(handled=results.pop(handle))
         return results
 
     async def _admit(
@@ -279,15 +293,20 @@ class Batch:
         ids = await self._conn.store_updates(rows, self._now)
         touched = {(s.bot.bot_id, s.bot.account_id) for s in stores if s.touch}
         await self._conn.touch_bots(sorted(touched), self._now)
-        return {
-            s: [
-                Stored(StoreOutcome.STORED, ids[key])
-                if (key := (s.bot.bot_id, u.update_id)) in ids
-                else Stored(StoreOutcome.DUPLICATE)
-                for u in s.updates
-            ]
-            for s in stores
-        }
+        results: dict[Item, list[Stored]] = {}
+        for s in stores:
+            outcomes = []
+            for n, u in enumerate(s.updates):
+                inbox_id = ids.get((s.bot.bot_id, u.update_id))
+                if inbox_id is None:
+                    outcomes.append(Stored(StoreOutcome.DUPLICATE))
+                    continue
+                outcomes.append(Stored(StoreOutcome.STORED, inbox_id))
+                if s.handle and u.handle and u.chat_id is not None:
+                    arrival = Arrival(inbox_id, u.update_id, u.inbound)
+                    self._stored_handles[HandleItem(s.bot, u.chat_id, arrival)] = (s, n)
+            results[s] = outcomes
+        return results
 
     async def _claim(self, handles: list[HandleItem]) -> list[HandleItem]:
         if not handles:
