@@ -8,6 +8,10 @@ every item queued so far and commit them together with a fixed handful of set-ba
 statements (storage/batch.py). Under load, batches grow by themselves: whatever arrives
 while one commits goes into the next.
 
+A polled update of an idle chat is stored and handled by one item (`StoreItem.handle`):
+storing and handling were two commits in a row before its reply could go out, and a commit
+(the WAL flush) is most of an idle reply's time (docs/benchmarks.md).
+
 Nothing changes in what is durable or when: an item's future resolves only after its batch
 committed. Items of one chat never share a batch (a chat's worker awaits each before the
 next), so the order within a chat is the order of its items.

@@ -1,7 +1,8 @@
 """One group-commit transaction: the journal's items in a fixed order of set-based
 statements (storage/batch.py), results handed back only after COMMIT.
 
-Within the transaction: updates are stored, sent messages recorded, the inbox rows to handle
+Within the transaction: updates are stored (those marked to be handled at once join the
+batch's updates to handle), sent messages recorded, the inbox rows to handle
 claimed (each only while it is its chat's oldest unprocessed one), their runs locked in id
 order, `/start`s and paid grants decided (runtime/admission.py), every run stepped
 by the engine in memory or stopped or moved (other producers' events:
@@ -142,7 +143,6 @@ class Batch:
         sents = [i for i in self._items if isinstance(i, SentItem)]
         if stores:
             results.update(await self._store(stores))
-            handles.extend(self._stored_handles)
         sweeps = [i for i in self._items if isinstance(i, SweepItem)]
         if sweeps:
             found = await self._conn.chats_with_work(
@@ -155,7 +155,10 @@ class Batch:
         await self._conn.remember_files(
             [(s.bot.account_id, s.bot.bot_id, url, fid) for s in sents for url, fid in s.files]
         )
-        claimed = await self._claim(handles) if failed is None else handles
+        claimed = [
+            *(await self._claim(handles) if failed is None else handles),
+            *self._stored_handles,  # claimed as they were stored
+        ]
         results.update(dict.fromkeys(set(handles).difference(claimed)))
         feeding = {
             s
@@ -286,7 +289,14 @@ class Batch:
 
     async def _store(self, stores: list[StoreItem]) -> dict[Item, list[Stored]]:
         rows = [
-            NewUpdate(s.bot.account_id, s.bot.bot_id, u.update_id, u.chat_id, u.payload)
+            NewUpdate(
+                s.bot.account_id,
+                s.bot.bot_id,
+                u.update_id,
+                u.chat_id,
+                u.payload,
+                s.handle and u.handle,
+            )
             for s in stores
             for u in s.updates
         ]
@@ -297,12 +307,13 @@ class Batch:
         for s in stores:
             outcomes = []
             for n, u in enumerate(s.updates):
-                inbox_id = ids.get((s.bot.bot_id, u.update_id))
-                if inbox_id is None:
+                found = ids.get((s.bot.bot_id, u.update_id))
+                if found is None:
                     outcomes.append(Stored(StoreOutcome.DUPLICATE))
                     continue
+                inbox_id, claimed = found
                 outcomes.append(Stored(StoreOutcome.STORED, inbox_id))
-                if s.handle and u.handle and u.chat_id is not None:
+                if claimed and u.chat_id is not None:
                     arrival = Arrival(inbox_id, u.update_id, u.inbound)
                     self._stored_handles[HandleItem(s.bot, u.chat_id, arrival)] = (s, n)
             results[s] = outcomes

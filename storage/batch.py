@@ -28,14 +28,22 @@ from storage.repositories.conversation import Line
 
 # ---- statements ----------------------------------------------------------------------------
 
+# An update to handle in the same transaction is claimed as it is inserted, on the same
+# condition as _CLAIM_UPDATES (no older update of its chat unprocessed), saving that
+# statement's round trip before an idle chat's reply.
 _STORE_UPDATES = """
 INSERT INTO processed_update (account_id, bot_id, update_id, chat_id, payload, processed_at)
 SELECT u.account_id, u.bot_id, u.update_id, u.chat_id, u.payload::jsonb,
-       CASE WHEN u.chat_id IS NULL THEN $6::timestamptz END
-FROM unnest($1::bigint[], $2::bigint[], $3::bigint[], $4::bigint[], $5::text[])
-     AS u(account_id, bot_id, update_id, chat_id, payload)
+       CASE WHEN u.chat_id IS NULL THEN $6::timestamptz
+            WHEN u.claim AND NOT EXISTS (
+                SELECT 1 FROM processed_update older
+                WHERE older.bot_id = u.bot_id AND older.chat_id = u.chat_id
+                  AND older.processed_at IS NULL AND older.update_id < u.update_id)
+            THEN $6::timestamptz END
+FROM unnest($1::bigint[], $2::bigint[], $3::bigint[], $4::bigint[], $5::text[], $7::bool[])
+     AS u(account_id, bot_id, update_id, chat_id, payload, claim)
 ON CONFLICT (bot_id, update_id) DO NOTHING
-RETURNING id, bot_id, update_id
+RETURNING id, bot_id, update_id, chat_id IS NOT NULL AND processed_at IS NOT NULL AS claimed
 """
 
 _TOUCH_BOTS = """
@@ -206,6 +214,7 @@ class NewUpdate(NamedTuple):
     update_id: int
     chat_id: int | None  # None: nothing to handle, stored as processed
     payload: str  # JSON text
+    claim: bool = False  # claim it for handling in this transaction, if it is its chat's next
 
 
 class ActiveRun(NamedTuple):
@@ -338,11 +347,13 @@ class BatchConnection:
 
     async def store_updates(
         self, updates: Sequence[NewUpdate], now: datetime
-    ) -> dict[tuple[int, int], int]:
-        """Insert the updates; (bot_id, update_id) -> inbox id of those not stored before."""
+    ) -> dict[tuple[int, int], tuple[int, bool]]:
+        """Insert the updates; (bot_id, update_id) -> (inbox id, claimed) of those not stored
+        before (`claimed`: one marked `claim` that was its chat's next, now processed)."""
         rows = [(u.account_id, u.bot_id, u.update_id, u.chat_id, u.payload) for u in updates]
-        stored = await self.fetch(_STORE_UPDATES, *columns(rows, 5), now)
-        return {(r["bot_id"], r["update_id"]): r["id"] for r in stored}
+        claims = [u.claim for u in updates]
+        stored = await self.fetch(_STORE_UPDATES, *columns(rows, 5), now, claims)
+        return {(r["bot_id"], r["update_id"]): (r["id"], r["claimed"]) for r in stored}
 
     async def touch_bots(self, bots: Sequence[tuple[int, int]], now: datetime) -> None:
         """(bot id, account id): an update arrived just now (shown in the panel)."""
