@@ -203,9 +203,10 @@ class Batch:
             await admission_batch.stop_runs(self._conn, stopped, status)
         await self._conn.repin_runs(self._repins)
         await self._conn.record_errors(self._errors, self._now)
-        await self._conn.write_runs(self._writes)
-        pending = await self._conn.enqueue(
-            self._messages, [(h.bot.account_id, h.bot.bot_id, h.chat_id) for h in claimed]
+        pending = await self._conn.write_steps(
+            self._writes,
+            self._messages,
+            [(h.bot.account_id, h.bot.bot_id, h.chat_id) for h in claimed],
         )
         for handle, (ok, position) in outcomes.items():
             inbound = handle.arrival.inbound
