@@ -8,6 +8,10 @@ every item queued so far and commit them together with a fixed handful of set-ba
 statements (storage/batch.py). Under load, batches grow by themselves: whatever arrives
 while one commits goes into the next.
 
+A polled update of an idle chat is stored and handled by one item (`StoreItem.handle`):
+storing and handling were two commits in a row before its reply could go out, and a commit
+(the WAL flush) is most of an idle reply's time (docs/benchmarks.md).
+
 Nothing changes in what is durable or when: an item's future resolves only after its batch
 committed. Items of one chat never share a batch (a chat's worker awaits each before the
 next), so the order within a chat is the order of its items.
@@ -94,11 +98,18 @@ class Journal:
     # ---- what the runtime asks ---------------------------------------------------------
 
     async def store(
-        self, bot: HostedBot, updates: Sequence[IncomingUpdate], *, touch: bool = False
+        self,
+        bot: HostedBot,
+        updates: Sequence[IncomingUpdate],
+        *,
+        touch: bool = False,
+        handle: bool = False,
     ) -> list[Stored]:
         """Store updates in the inbox, in order; one outcome per update. `touch`: also set
-        the bot's `last_update_at` (for the panel's eyes, so not on every update)."""
-        return await self._submit(StoreItem(bot, updates, touch))
+        the bot's `last_update_at` (for the panel's eyes, so not on every update).
+        `handle`: handle the updates marked `handle` in the same transaction where it can
+        (`Stored.handled`); each must be its chat's next one, with no worker on the chat."""
+        return await self._submit(StoreItem(bot, updates, touch, handle))
 
     async def sweep(self, bot: HostedBot) -> ChatsWithWork:
         """The bot's chats with work left (a crash, an outage or another runner's)."""
@@ -206,6 +217,8 @@ class Journal:
     def _park(self, items: list[Item], loading: CoursesLoading) -> None:
         """The batch was rolled back: its items go again, those waiting for a course once
         it is built."""
+        for store in loading.unhandle:
+            store.handle = False  # stored alone now; its chats' workers wait for the course
         self._requeue([item for item in items if item not in loading.waits])
         for item, build in loading.waits.items():
             self._parked.add(item)
@@ -226,6 +239,9 @@ class Journal:
         self, connection: BatchConnection | None, item: Item, error: Exception
     ) -> BatchConnection | None:
         """An item PostgreSQL refuses even on its own."""
+        if isinstance(item, StoreItem) and item.handle:
+            item.handle = False  # only stored: the chat's worker handles (or settles) it
+            return await self._commit(connection, [item])
         if isinstance(item, StoreItem) and len(item.updates) > 1:
             outcomes: list[Stored] = []
             for update in item.updates:

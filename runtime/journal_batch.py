@@ -1,7 +1,8 @@
 """One group-commit transaction: the journal's items in a fixed order of set-based
 statements (storage/batch.py), results handed back only after COMMIT.
 
-Within the transaction: updates are stored, sent messages recorded, the inbox rows to handle
+Within the transaction: updates are stored (those marked to be handled at once join the
+batch's updates to handle), sent messages recorded, the inbox rows to handle
 claimed (each only while it is its chat's oldest unprocessed one), their runs locked in id
 order, `/start`s and paid grants decided (runtime/admission.py), every run stepped
 by the engine in memory or stopped or moved (other producers' events:
@@ -39,6 +40,7 @@ from runtime.course_cache import CourseCache
 from runtime.hosted_bot import HostedBot
 from runtime.inbound import Command, Confirmation, StartRequest
 from runtime.journal_items import (
+    Arrival,
     HandleItem,
     HandleResult,
     Item,
@@ -96,9 +98,13 @@ class CoursesLoading(Exception):
     """The batch was rolled back: `waits` maps each item whose run's course is being built
     to that build; the batch's other items can go again at once."""
 
-    def __init__(self, waits: dict[Item, asyncio.Task[None]]) -> None:
+    def __init__(
+        self, waits: dict[Item, asyncio.Task[None]], unhandle: set[StoreItem] | None = None
+    ) -> None:
         super().__init__(f"{len(waits)} item(s) wait for a course to be built")
         self.waits = waits
+        # stores that were to handle an update of such a run too: they go again, store only
+        self.unhandle = unhandle or set()
 
 
 class Batch:
@@ -137,6 +143,8 @@ class Batch:
         # (account, bot, chat, recipient id, payload JSON): broadcast messages to queue
         self._broadcast_rows: list[tuple[int, int, int, int, str]] = []
         self._dropped: list[tuple[int, int]] = []  # (recipient id, account id): cancelled
+        # updates handled in the transaction that stores them: their store and its outcomes
+        self._stored_handles: dict[HandleItem, tuple[StoreItem, int]] = {}
 
     async def run(self, *, failed: str | None = None) -> dict[Item, Any]:
         """`failed`: settle the (handle) items as failed with this error instead."""
@@ -173,7 +181,10 @@ class Batch:
         await self._conn.remember_files(
             [(s.bot.account_id, s.bot.bot_id, url, fid) for s in sents for url, fid in s.files]
         )
-        claimed = await self._claim(handles) if failed is None else handles
+        claimed = [
+            *(await self._claim(handles) if failed is None else handles),
+            *self._stored_handles,  # claimed as they were stored
+        ]
         results.update(dict.fromkeys(set(handles).difference(claimed)))
         feeding = {
             s
@@ -216,7 +227,10 @@ class Batch:
             stepping = [h for h in claimed if not isinstance(h.arrival.event, _COURSELESS)]
             waits = await self._build_missing(runs, [*stepping, *feeding])
             if waits:
-                raise CoursesLoading(waits)
+                unhandle = {self._stored_handles[w][0] for w in waits if w in self._stored_handles}
+                raise CoursesLoading(
+                    {w: t for w, t in waits.items() if w not in self._stored_handles}, unhandle
+                )
             for handle in claimed:
                 key = (handle.bot.bot_id, handle.chat_id)
                 event = handle.arrival.event
@@ -236,12 +250,13 @@ class Batch:
             await admission_batch.stop_runs(self._conn, stopped, status)
         await self._conn.repin_runs(self._repins)
         await self._conn.record_errors(self._errors, self._now)
-        await self._conn.write_runs(self._writes)
         await record_events(self._conn.execute, self._hooks)
         await broadcasts.drop_recipients(self._conn, self._dropped, self._now)
         await broadcasts.queue_messages(self._conn, self._broadcast_rows)
-        pending = await self._conn.enqueue(
-            self._messages, [(h.bot.account_id, h.bot.bot_id, h.chat_id) for h in claimed]
+        pending = await self._conn.write_steps(
+            self._writes,
+            self._messages,
+            [(h.bot.account_id, h.bot.bot_id, h.chat_id) for h in claimed],
         )
         for handle, (ok, position) in outcomes.items():
             inbound = handle.arrival.inbound
@@ -251,6 +266,9 @@ class Batch:
                 position,
                 pending.get((handle.bot.bot_id, handle.chat_id), []),
             )
+        for handle, (store, n) in self._stored_handles.items():
+            outcomes_of_store = results[store]
+            outcomes_of_store[n] = outcomes_of_store[n]._replace(handled=results.pop(handle))
         return results
 
     async def _gather_commands(
@@ -374,23 +392,41 @@ class Batch:
         return await self._conn.lock_active_runs(queries)
 
     async def _store(self, stores: list[StoreItem]) -> dict[Item, list[Stored]]:
+        # An update handled as it is stored obeys the lease fence like any other: a runner
+        # that lost the bot only stores it, and the new holder applies it.
+        handling = {s.bot.bot_id for s in stores if s.handle}
+        if handling and self._fence is not None:
+            handling = await self._fence(self._conn, handling)
         rows = [
-            NewUpdate(s.bot.account_id, s.bot.bot_id, u.update_id, u.chat_id, u.payload)
+            NewUpdate(
+                s.bot.account_id,
+                s.bot.bot_id,
+                u.update_id,
+                u.chat_id,
+                u.payload,
+                s.handle and u.handle and s.bot.bot_id in handling,
+            )
             for s in stores
             for u in s.updates
         ]
         ids = await self._conn.store_updates(rows, self._now)
         touched = {(s.bot.bot_id, s.bot.account_id) for s in stores if s.touch}
         await self._conn.touch_bots(sorted(touched), self._now)
-        return {
-            s: [
-                Stored(StoreOutcome.STORED, ids[key])
-                if (key := (s.bot.bot_id, u.update_id)) in ids
-                else Stored(StoreOutcome.DUPLICATE)
-                for u in s.updates
-            ]
-            for s in stores
-        }
+        results: dict[Item, list[Stored]] = {}
+        for s in stores:
+            outcomes = []
+            for n, u in enumerate(s.updates):
+                found = ids.get((s.bot.bot_id, u.update_id))
+                if found is None:
+                    outcomes.append(Stored(StoreOutcome.DUPLICATE))
+                    continue
+                inbox_id, claimed = found
+                outcomes.append(Stored(StoreOutcome.STORED, inbox_id))
+                if claimed and u.chat_id is not None:
+                    arrival = Arrival(inbox_id, u.update_id, u.inbound)
+                    self._stored_handles[HandleItem(s.bot, u.chat_id, arrival)] = (s, n)
+            results[s] = outcomes
+        return results
 
     async def _claim(self, handles: list[HandleItem]) -> list[HandleItem]:
         if not handles:

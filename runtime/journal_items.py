@@ -29,17 +29,14 @@ class StoreOutcome(Enum):
 
 
 class IncomingUpdate(NamedTuple):
-    """An update to store: `payload` is its JSON; `inbound` what it means (None: nothing)."""
+    """An update to store: `payload` is its JSON; `inbound` what it means (None: nothing).
+    `handle`: also handle it in the transaction that stores it (see `StoreItem`)."""
 
     update_id: int
     chat_id: int | None
     payload: str
     inbound: Inbound | None
-
-
-class Stored(NamedTuple):
-    outcome: StoreOutcome
-    inbox_id: int | None = None
+    handle: bool = False
 
 
 class Arrival(NamedTuple):
@@ -62,6 +59,15 @@ class HandleResult(NamedTuple):
     callback_query_id: str | None
     position: RunPosition | None
     pending: list[PendingMessage]
+
+
+class Stored(NamedTuple):
+    """`handled`: the update was handled in the same transaction (None: it waits in the
+    inbox for its chat's worker, as every update did before)."""
+
+    outcome: StoreOutcome
+    inbox_id: int | None = None
+    handled: HandleResult | None = None
 
 
 class SentOutcome(NamedTuple):
@@ -99,8 +105,15 @@ class Item:
 
 @dataclass(eq=False, slots=True)
 class StoreItem(Item):
+    """Store updates; with `handle`, the updates marked `handle` are handled in the same
+    transaction too (claimed, stepped, their messages queued), saving an update of an idle
+    chat a second transaction before its reply can go out. The journal clears `handle`
+    when that part cannot go now (a course still being built, a statement refused): the
+    updates are then only stored, and their chats' workers handle them as usual."""
+
     updates: Sequence[IncomingUpdate]
     touch: bool  # record the time of the bot's latest update too
+    handle: bool = False
 
 
 @dataclass(eq=False, slots=True)

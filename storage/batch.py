@@ -28,14 +28,22 @@ from storage.repositories.conversation import Line
 
 # ---- statements ----------------------------------------------------------------------------
 
+# An update to handle in the same transaction is claimed as it is inserted, on the same
+# condition as _CLAIM_UPDATES (no older update of its chat unprocessed), saving that
+# statement's round trip before an idle chat's reply.
 _STORE_UPDATES = """
 INSERT INTO processed_update (account_id, bot_id, update_id, chat_id, payload, processed_at)
 SELECT u.account_id, u.bot_id, u.update_id, u.chat_id, u.payload::jsonb,
-       CASE WHEN u.chat_id IS NULL THEN $6::timestamptz END
-FROM unnest($1::bigint[], $2::bigint[], $3::bigint[], $4::bigint[], $5::text[])
-     AS u(account_id, bot_id, update_id, chat_id, payload)
+       CASE WHEN u.chat_id IS NULL THEN $6::timestamptz
+            WHEN u.claim AND NOT EXISTS (
+                SELECT 1 FROM processed_update older
+                WHERE older.bot_id = u.bot_id AND older.chat_id = u.chat_id
+                  AND older.processed_at IS NULL AND older.update_id < u.update_id)
+            THEN $6::timestamptz END
+FROM unnest($1::bigint[], $2::bigint[], $3::bigint[], $4::bigint[], $5::text[], $7::bool[])
+     AS u(account_id, bot_id, update_id, chat_id, payload, claim)
 ON CONFLICT (bot_id, update_id) DO NOTHING
-RETURNING id, bot_id, update_id
+RETURNING id, bot_id, update_id, chat_id IS NOT NULL AND processed_at IS NOT NULL AS claimed
 """
 
 _TOUCH_BOTS = """
@@ -128,19 +136,6 @@ JOIN unnest($1::bigint[], $2::bigint[]) AS s(id, account_id)
   ON v.id = s.id AND v.account_id = s.account_id
 """
 
-# A finished run leaves `is_active` and gets `finished_at` and its note. The element it
-# stands on is kept beside the state for the panel (migration 0010).
-_SAVE_STATES = """
-UPDATE run r SET state = s.state::jsonb, current_element = s.current, updated_at = now(),
-       status = COALESCE(s.finish, r.status),
-       is_active = s.finish IS NULL,
-       finished_at = CASE WHEN s.finish IS NULL THEN NULL ELSE now() END,
-       note = s.note
-FROM unnest($1::bigint[], $2::bigint[], $3::text[], $4::text[], $5::text[], $6::text[])
-     AS s(id, account_id, state, current, finish, note)
-WHERE r.id = s.id AND r.account_id = s.account_id AND r.is_active
-"""
-
 # A run moves to another version of its course only if the element it stands on exists
 # there (one that has not begun always moves): elsewhere it could not go on.
 _REPIN_RUNS = """
@@ -154,48 +149,58 @@ WHERE r.id = s.id AND r.account_id = s.account_id AND r.is_active
         AND e.element_id = r.current_element))
 """
 
-_CANCEL_WAITS = """
-UPDATE waiting w SET status = 'cancelled'
-FROM unnest($1::bigint[], $2::bigint[]) AS s(run_id, account_id)
-WHERE w.run_id = s.run_id AND w.account_id = s.account_id AND w.status = 'pending'
-"""
-
-_ADD_WAITS = """
-INSERT INTO waiting (account_id, run_id, wait_id, due_at, goto)
-SELECT * FROM unnest($1::bigint[], $2::bigint[], $3::text[], $4::timestamptz[], $5::text[])
-"""
-
-_APPEND_LINES = """
-INSERT INTO conversation (account_id, run_id, element_id, role, text, score, maxscore)
-SELECT l.account_id, l.run_id, l.element_id, l.role, l.text, l.score, l.maxscore
-FROM unnest($1::bigint[], $2::bigint[], $3::text[], $4::text[], $5::text[], $6::float8[],
-            $7::float8[]) WITH ORDINALITY
-     AS l(account_id, run_id, element_id, role, text, score, maxscore, n)
-ORDER BY l.n
-"""
-
-# The new messages (ids in the order given: rows are numbered as the ordered SELECT yields
-# them) and, read in the same statement, what the same chats had pending before them. The
-# statement's snapshot does not see its own inserts, so nothing comes back twice.
-_ENQUEUE_AND_LIST_PENDING = """
-WITH queued AS (
+# Everything a batch writes for its steps, in one statement (a round trip each cost an idle
+# chat's reply a fraction of a millisecond, and a busy batch its share of the CPU): the runs'
+# timers cancelled and added, their states (a finished run leaves `is_active` and gets
+# `finished_at` and its note; the element it stands on is kept beside the state for the
+# panel, migration 0010), their conversation lines, and the new messages, with what the same
+# chats had pending before them. Every part reads the snapshot taken as the statement began:
+# the cancelling sees none of the timers added here, and the pending list none of the
+# messages queued here, so nothing comes back twice. New messages' ids are in the order
+# given (rows are numbered as the ordered SELECT yields them).
+_WRITE_STEPS = """
+WITH cancelled AS (
+    UPDATE waiting w SET status = 'cancelled'
+    FROM unnest($1::bigint[], $2::bigint[]) AS s(run_id, account_id)
+    WHERE w.run_id = s.run_id AND w.account_id = s.account_id AND w.status = 'pending'
+), added AS (
+    INSERT INTO waiting (account_id, run_id, wait_id, due_at, goto)
+    SELECT * FROM unnest($3::bigint[], $4::bigint[], $5::text[], $6::timestamptz[], $7::text[])
+), saved AS (
+    UPDATE run r SET state = s.state::jsonb, current_element = s.current, updated_at = now(),
+           status = COALESCE(s.finish, r.status),
+           is_active = s.finish IS NULL,
+           finished_at = CASE WHEN s.finish IS NULL THEN NULL ELSE now() END,
+           note = s.note
+    FROM unnest($8::bigint[], $9::bigint[], $10::text[], $11::text[], $12::text[], $13::text[])
+         AS s(id, account_id, state, current, finish, note)
+    WHERE r.id = s.id AND r.account_id = s.account_id AND r.is_active
+), lines AS (
+    INSERT INTO conversation (account_id, run_id, element_id, role, text, score, maxscore)
+    SELECT l.account_id, l.run_id, l.element_id, l.role, l.text, l.score, l.maxscore
+    FROM unnest($14::bigint[], $15::bigint[], $16::text[], $17::text[], $18::text[],
+                $19::float8[], $20::float8[]) WITH ORDINALITY
+         AS l(account_id, run_id, element_id, role, text, score, maxscore, n)
+    ORDER BY l.n
+), queued AS (
     INSERT INTO outbox (account_id, bot_id, chat_id, run_id, payload)
     SELECT m.account_id, m.bot_id, m.chat_id, m.run_id, m.payload::jsonb
-    FROM unnest($1::bigint[], $2::bigint[], $3::bigint[], $4::bigint[], $5::text[])
+    FROM unnest($21::bigint[], $22::bigint[], $23::bigint[], $24::bigint[], $25::text[])
          WITH ORDINALITY AS m(account_id, bot_id, chat_id, run_id, payload, n)
     ORDER BY m.n
     RETURNING id, account_id, bot_id, chat_id, run_id
 )
 SELECT id, account_id, bot_id, chat_id, run_id, NULL::text AS payload FROM queued
 UNION ALL
-SELECT p.* FROM unnest($6::bigint[], $7::bigint[], $8::bigint[]) AS c(account_id, bot_id, chat_id)
+SELECT p.* FROM unnest($26::bigint[], $27::bigint[], $28::bigint[])
+     AS c(account_id, bot_id, chat_id)
 CROSS JOIN LATERAL (
     SELECT o.id, o.account_id, o.bot_id, o.chat_id, o.run_id, o.payload::text
     FROM outbox o
     WHERE o.bot_id = c.bot_id AND o.chat_id = c.chat_id AND o.account_id = c.account_id
       AND o.status = 'pending'
     ORDER BY o.id
-    LIMIT $9
+    LIMIT $29
 ) p
 """
 
@@ -216,6 +221,7 @@ class NewUpdate(NamedTuple):
     update_id: int
     chat_id: int | None  # None: nothing to handle, stored as processed
     payload: str  # JSON text
+    claim: bool = False  # claim it for handling in this transaction, if it is its chat's next
 
 
 class ActiveRun(NamedTuple):
@@ -355,11 +361,13 @@ class BatchConnection:
 
     async def store_updates(
         self, updates: Sequence[NewUpdate], now: datetime
-    ) -> dict[tuple[int, int], int]:
-        """Insert the updates; (bot_id, update_id) -> inbox id of those not stored before."""
+    ) -> dict[tuple[int, int], tuple[int, bool]]:
+        """Insert the updates; (bot_id, update_id) -> (inbox id, claimed) of those not stored
+        before (`claimed`: one marked `claim` that was its chat's next, now processed)."""
         rows = [(u.account_id, u.bot_id, u.update_id, u.chat_id, u.payload) for u in updates]
-        stored = await self.fetch(_STORE_UPDATES, *columns(rows, 5), now)
-        return {(r["bot_id"], r["update_id"]): r["id"] for r in stored}
+        claims = [u.claim for u in updates]
+        stored = await self.fetch(_STORE_UPDATES, *columns(rows, 5), now, claims)
+        return {(r["bot_id"], r["update_id"]): (r["id"], r["claimed"]) for r in stored}
 
     async def touch_bots(self, bots: Sequence[tuple[int, int]], now: datetime) -> None:
         """(bot id, account id): an update arrived just now (shown in the panel)."""
@@ -443,30 +451,6 @@ class BatchConnection:
         found = await self.fetch(_COURSE_ELEMENTS, *columns(rows, 2))
         return {r["id"]: r["elements"] for r in found}
 
-    async def write_runs(self, writes: RunWrites) -> None:
-        """Cancelled timers first, then the new ones, states, and conversation lines."""
-        if writes.cancel_waits:
-            await self.execute(_CANCEL_WAITS, *columns(writes.cancel_waits, 2))
-        if writes.waits:
-            rows = [(w.account_id, w.run_id, w.wait_id, w.due_at, w.goto) for w in writes.waits]
-            await self.execute(_ADD_WAITS, *columns(rows, 5))
-        if writes.states:
-            await self.execute(_SAVE_STATES, *columns(writes.states, 6))
-        if writes.lines:
-            lines = [
-                (
-                    account,
-                    run,
-                    ln.element_id,
-                    ConversationRole(ln.role).value,
-                    ln.text,
-                    ln.score,
-                    ln.maxscore,
-                )
-                for account, run, ln in writes.lines
-            ]
-            await self.execute(_APPEND_LINES, *columns(lines, 7))
-
     async def repin_runs(self, runs: Sequence[tuple[int, int, int]]) -> None:
         """(run id, account id, course version id): move each active run to that version of
         its course where it can go on there."""
@@ -475,21 +459,47 @@ class BatchConnection:
 
     # ---- outbox ----------------------------------------------------------------------------
 
-    async def enqueue(
-        self, messages: Sequence[NewMessage], chats: Iterable[tuple[int, int, int]]
+    async def write_steps(
+        self,
+        writes: RunWrites,
+        messages: Sequence[NewMessage] = (),
+        chats: Iterable[tuple[int, int, int]] = (),
     ) -> dict[ChatKey, list[PendingMessage]]:
-        """Queue `messages`; return, per (account, bot, chat) of `chats`, its pending messages
-        in order: up to PENDING_LIMIT earlier ones, then the new ones (only when every earlier
-        one is included, so that delivery never sends a newer message before an older one)."""
+        """Write the runs' steps (timers cancelled, then the new ones, states, conversation
+        lines) and queue `messages`, in one statement; return, per (account, bot, chat) of
+        `chats`, its pending messages in order: up to PENDING_LIMIT earlier ones, then the new
+        ones (only when every earlier one is included, so that delivery never sends a newer
+        message before an older one)."""
         wanted = sorted(set(chats))
-        if not messages and not wanted:
+        parts = (messages, wanted, writes.cancel_waits, writes.waits, writes.states, writes.lines)
+        if not any(parts):
             return {}
+        waits = [(w.account_id, w.run_id, w.wait_id, w.due_at, w.goto) for w in writes.waits]
+        lines = [
+            (
+                account,
+                run,
+                ln.element_id,
+                ConversationRole(ln.role).value,
+                ln.text,
+                ln.score,
+                ln.maxscore,
+            )
+            for account, run, ln in writes.lines
+        ]
         rows = [
             (m.account_id, m.bot_id, m.chat_id, m.run_id, orjson.dumps(m.payload).decode())
             for m in messages
         ]
         found = await self.fetch(
-            _ENQUEUE_AND_LIST_PENDING, *columns(rows, 5), *columns(wanted, 3), PENDING_LIMIT
+            _WRITE_STEPS,
+            *columns(writes.cancel_waits, 2),
+            *columns(waits, 5),
+            *columns(writes.states, 6),
+            *columns(lines, 7),
+            *columns(rows, 5),
+            *columns(wanted, 3),
+            PENDING_LIMIT,
         )
         new_ids: dict[ChatKey, list[int]] = {}
         pending: dict[ChatKey, list[PendingMessage]] = {(b, c): [] for _, b, c in wanted}

@@ -224,6 +224,8 @@ class BotRuntime:
         self._arrivals = Arrivals()  # the fast lane: stored updates, per chat, in order
         self._inbox_hint: set[int] = set()  # chats whose next update must be read from the DB
         self._outbox_hint: set[int] = set()  # chats that may have unsent messages
+        # chats whose update was handled as it was stored: for the worker to finish
+        self._handled_early: dict[int, tuple[Arrival, HandleResult]] = {}
         self.backlog = Backlog()  # as of the last sweep, for /metrics
         self._tasks: list[asyncio.Task[None]] = []
         self._touched_at = -math.inf  # monotonic time `last_update_at` was last written
@@ -276,9 +278,14 @@ class BotRuntime:
 
     # ---- intake ----------------------------------------------------------------------------
 
-    async def ingest(self, updates: list[Any]) -> int:
+    async def ingest(self, updates: list[Any], *, handle: bool = False) -> int:
         """Store updates (JSON objects as received) durably, duplicates dropped, then hand
         them to their chats; how many of them were updates at all.
+
+        `handle` (polling): the first update of each idle chat (no worker on it, nothing of
+        it waiting) is handled in the transaction that stores it, so its reply needs one
+        commit instead of two; its chat's worker then only acknowledges and delivers. A
+        webhook answers Telegram as soon as the update is stored, so it does not.
 
         An update PostgreSQL cannot store even on its own is logged and skipped, so one
         hostile update can never stall the bot's intake; so is one that is not an update at
@@ -286,6 +293,7 @@ class BotRuntime:
         to Telegram, which delivers it again.
         """
         incoming = []
+        seen: set[int] = set()  # chats with an update earlier in this answer
         for raw in updates:
             update = read_update(raw)
             if update is None:
@@ -293,13 +301,19 @@ class BotRuntime:
                 continue
             inbound = translate(update)
             chat_id = inbound.chat_id if inbound is not None else None
+            at_once = handle and chat_id is not None and chat_id not in seen and self._idle(chat_id)
+            if chat_id is not None:
+                seen.add(chat_id)
             incoming.append(
-                IncomingUpdate(update.update_id, chat_id, storable_payload(raw), inbound)
+                IncomingUpdate(update.update_id, chat_id, storable_payload(raw), inbound, at_once)
             )
         if not incoming:
             return 0
         touch = time.monotonic() - self._touched_at >= LAST_UPDATE_EVERY_S
-        outcomes = await self._journal.store(self.hosted, incoming, touch=touch)
+        started = time.perf_counter()
+        outcomes = await self._journal.store(
+            self.hosted, incoming, touch=touch, handle=any(u.handle for u in incoming)
+        )
         if touch:
             self._touched_at = time.monotonic()
         count_received(
@@ -314,6 +328,14 @@ class BotRuntime:
             chat_id = came.inbound.chat_id
             self.sender.promote(chat_id)  # a broadcast's message must not hold the reply
             arrival = Arrival(stored.inbox_id, came.update_id, came.inbound)
+            if stored.handled is not None:
+                count_handled(
+                    self.config.account_id,
+                    ok=stored.handled.ok,
+                    seconds=time.perf_counter() - started,
+                )
+                self._take_handled(chat_id, arrival, stored.handled)
+                continue
             if not self._arrivals.add(chat_id, arrival):
                 self._inbox_hint.add(chat_id)
             self.workers.kick(chat_id)
@@ -323,6 +345,27 @@ class BotRuntime:
         """A Telegram update of the chat was stored by another process (a panel's webhook
         ingress): read it from the inbox, in the chat's order."""
         self._inbox_hint.add(chat_id)
+
+    def _idle(self, chat_id: int) -> bool:
+        """Nothing of the chat is in progress or waiting (as far as memory knows): an update
+        of it may be handled as soon as it is stored."""
+        return not (
+            self.workers.is_running(chat_id)
+            or self._arrivals.has(chat_id)
+            or chat_id in self._handled_early
+            or chat_id in self._inbox_hint
+            or chat_id in self._outbox_hint
+        )
+
+    def _take_handled(self, chat_id: int, arrival: Arrival, result: HandleResult) -> None:
+        """An update handled as it was stored: its chat's worker acknowledges it and
+        delivers what it queued. The messages read in its transaction go straight to
+        delivery only if nothing else may have sent them since (a worker started on the
+        chat meanwhile, say by a sweep): otherwise they are read again."""
+        if self.workers.is_running(chat_id) or chat_id in self._outbox_hint:
+            result = result._replace(pending=[])
+            self._outbox_hint.add(chat_id)
+        self._handled_early[chat_id] = (arrival, result)
         self.workers.kick(chat_id)
 
     def kick_inbox(self, chat_id: int) -> None:
@@ -361,7 +404,7 @@ class BotRuntime:
                     ),
                 )
                 if updates:
-                    await self.ingest(updates)
+                    await self.ingest(updates, handle=True)
                     # Only now, with the updates stored, the next getUpdates confirms them.
                     offset = _last_update_id(updates, offset) + 1
                 failures = conflicts = 0
@@ -430,7 +473,11 @@ class BotRuntime:
         if chat_id in self._outbox_hint and not await self._deliver(chat_id, None):
             return
         arrival = self._arrivals.first(chat_id)
-        if chat_id in self._inbox_hint:
+        early = self._handled_early.pop(chat_id, None)
+        handled: Handled | None
+        if early is not None:
+            handled = _handled(*early, more=self._arrivals.has(chat_id))
+        elif chat_id in self._inbox_hint:
             handled = await self._handle_from_database(chat_id)
         elif arrival is not None:
             handled = await self._handle_arrival(chat_id, arrival)

@@ -87,10 +87,12 @@ def text_update(user_id: int, text_: str, update_id: int | None = None) -> dict:
     }
 
 
-def incoming(raw: dict, payload: str | None = None) -> IncomingUpdate:
+def incoming(raw: dict, payload: str | None = None, *, at_once: bool = False) -> IncomingUpdate:
     inbound = translate(read_update(raw))
     chat_id = inbound.chat_id if inbound is not None else None
-    return IncomingUpdate(raw["update_id"], chat_id, payload or orjson.dumps(raw).decode(), inbound)
+    return IncomingUpdate(
+        raw["update_id"], chat_id, payload or orjson.dumps(raw).decode(), inbound, at_once
+    )
 
 
 async def arrive(journal: Journal, bot: HostedBot, raw: dict) -> Arrival:
@@ -161,6 +163,50 @@ async def test_a_chats_newer_update_waits_for_its_older_one(db, secret_box, make
     assert await journal.handle(school.bot, user, older) is not None
     assert await journal.handle(school.bot, user, newer) is not None
     assert await journal.handle(school.bot, user, newer) is None  # handled once only
+
+
+async def test_an_idle_chats_update_is_stored_and_handled_in_one_transaction(
+    db, secret_box, make_account, journal
+):
+    school = await open_school(db, secret_box, make_account)
+    user = next(_users)
+    raw = text_update(user, f"/start {school.start_payload}")
+    before = db.batch_stats.transactions
+
+    (stored,) = await journal.store(school.bot, [incoming(raw, at_once=True)], handle=True)
+
+    # One commit: the update is in the inbox, processed, and its reply queued.
+    assert db.batch_stats.transactions == before + 1
+    assert stored.outcome is StoreOutcome.STORED and stored.handled is not None
+    assert stored.handled.position is not None and texts(stored.handled)
+    async with db.tenant(school.bot.account_id) as session:
+        row = await session.scalar(
+            select(ProcessedUpdate).where(ProcessedUpdate.id == stored.inbox_id)
+        )
+        run = await session.scalar(select(Run).where(Run.chat_id == user))
+    assert row is not None and row.processed_at is not None and row.error is None
+    assert run is not None and run.is_active
+    # Telegram delivering it again finds it stored: it is neither stored nor handled twice.
+    again = await journal.store(school.bot, [incoming(raw, at_once=True)], handle=True)
+    assert again == [Stored(StoreOutcome.DUPLICATE)]
+
+
+async def test_an_update_stored_behind_an_unprocessed_one_is_left_to_its_chat(
+    db, secret_box, make_account, journal
+):
+    school = await open_school(db, secret_box, make_account)
+    user = next(_users)
+    older = await arrive(journal, school.bot, text_update(user, f"/start {school.start_payload}"))
+    raw = text_update(user, "some text")
+
+    (stored,) = await journal.store(school.bot, [incoming(raw, at_once=True)], handle=True)
+
+    # Stored, not handled: the chat's older update goes first, through the chat's worker.
+    assert stored.outcome is StoreOutcome.STORED and stored.handled is None
+    newer = Arrival(stored.inbox_id, raw["update_id"], translate(read_update(raw)))
+    assert await journal.handle(school.bot, user, newer) is None
+    assert await journal.handle(school.bot, user, older) is not None
+    assert await journal.handle(school.bot, user, newer) is not None
 
 
 async def test_an_update_postgres_refuses_is_skipped_alone(db, secret_box, make_account, journal):

@@ -115,7 +115,7 @@ async def test_run_state_round_trips_as_json_with_its_element(db, seed_account):
     saved = (seeded.run_id, account, orjson.dumps(state).decode(), "q1", None, None)
     writes = RunWrites(states=[saved])  # not finished: no final status, no note
     async with batch(db, account) as conn:
-        await conn.write_runs(writes)
+        await conn.write_steps(writes)
     async with db.tenant(account) as s:
         run = await runs.get(s, account, seeded.run_id)
     assert (run.state, run.current_element, run.is_active) == (state, "q1", True)
