@@ -8,7 +8,7 @@ import re
 
 import pytest
 
-from engine.texts import PRESS_BUTTON
+from engine.texts import Say, say
 from panel_api.web.sealed import seal
 from tests.fakes.telegram_api import FakeTelegram
 from tests.integration import seeding
@@ -149,7 +149,8 @@ async def test_an_answer_that_does_not_fit_is_refused_and_the_chat_stays(owner):
     assert "That answer does not fit what the course waits for now." in text_of(response.text)
     assert last_bubbles(response.text, 1).startswith("Bot · intro Hello there")
     typed = await act(browser, url, response.text, do="text", text="hi")
-    assert last_bubbles(typed, 1) == f"Bot {PRESS_BUTTON}"  # what the bot says to typing
+    # what the bot says to typing, in the (English) course's language
+    assert last_bubbles(typed, 1) == f"Bot {say(Say.PRESS_BUTTON, 'en')}"
 
 
 async def test_a_state_the_page_did_not_make_is_refused(ctx, owner):
