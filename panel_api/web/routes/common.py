@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
+from decimal import Decimal
 from typing import Annotated, Any
 from urllib.parse import urlencode
 
@@ -10,11 +11,14 @@ from fastapi import APIRouter, Depends
 from fastapi.responses import RedirectResponse
 from fastapi.routing import APIRoute
 from pydantic import ValidationError
+from pydantic_core import ErrorDetails
 from starlette.datastructures import FormData, UploadFile
 
 from panel_api.access import AccountRule
+from panel_api.errors import ApiError
+from panel_api.messages import Message
 from panel_api.permissions import Permission
-from panel_api.web import csrf
+from panel_api.web import csrf, i18n
 
 
 class PageRoute(APIRoute):
@@ -76,11 +80,48 @@ async def upload_text(form: FormData, name: str) -> str | None:
     return data.decode("utf-8-sig")
 
 
-def validation_messages(exc: ValidationError) -> list[str]:
-    """Pydantic's complaints as `field: message` lines a person can act on."""
-    lines = []
-    for error in exc.errors():
-        where = ".".join(str(part) for part in error.get("loc", ()) if part != "body")
-        message = str(error.get("msg", "invalid value")).removeprefix("Value error, ")
-        lines.append(f"{where}: {message}" if where else message)
-    return lines
+Said = Sequence[Message | str]
+"""What a page's error list holds: Messages (said in the page's language by `|say`), or
+words already in it."""
+
+
+def problems(exc: ValidationError | ApiError) -> list[Message | str]:
+    """What a form's refusal says to the person, one Message per problem (templates show
+    them with `|say`): the service's own key, or each of pydantic's errors in plain words."""
+    if isinstance(exc, ApiError):
+        return [exc.message]
+    return [validation_problem(error) for error in exc.errors()]
+
+
+_LENGTH_TYPES = {"string_too_short", "string_too_long", "too_short", "too_long"}
+
+
+def validation_problem(error: ErrorDetails) -> Message:
+    """One pydantic error as `<field's label>: <what is wrong>`.
+
+    The problem is found by the error's `type` (`problem.<type>`: pydantic's own, and ours
+    raised with `messages.invalid`); a pattern says what the field allows (`pattern.<field>`).
+    A field with no label of its own is "this field"; a type with no words is a generic
+    "not accepted", never pydantic's English."""
+    texts = i18n.catalog(i18n.DEFAULT_LANGUAGE)
+    names = [str(part) for part in error.get("loc", ()) if isinstance(part, str) and part != "body"]
+    name = names[-1] if names else None
+    kind = error["type"]
+    params: dict[str, object] = {
+        k: v
+        for k, v in (error.get("ctx") or {}).items()
+        if isinstance(v, (str, int, float, Decimal))
+    }
+    if kind in _LENGTH_TYPES:
+        params["count"] = params.get("min_length", params.get("max_length"))
+    if kind == "string_pattern_mismatch" and f"pattern.{name}" in texts:
+        key = f"pattern.{name}"
+    elif f"problem.{kind}" in texts:
+        key = f"problem.{kind}"
+    else:
+        key = "problem.other"
+    problem = Message(key, params)
+    if name is None:
+        return problem
+    label = Message(f"field.{name}" if f"field.{name}" in texts else "field.generic")
+    return Message("problem.in_field", {"field": label, "problem": problem})

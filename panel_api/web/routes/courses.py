@@ -13,6 +13,7 @@ from pydantic import ValidationError
 from panel_api.access import Access
 from panel_api.deps import Ctx
 from panel_api.errors import ApiError
+from panel_api.messages import Message
 from panel_api.permissions import Permission, allows
 from panel_api.schemas.courses import (
     CourseUpload,
@@ -32,10 +33,10 @@ from panel_api.web.routes.common import (
     Form,
     fields,
     page_router,
+    problems,
     rule,
     see_other,
     upload_text,
-    validation_messages,
 )
 
 router = page_router()
@@ -49,7 +50,7 @@ class Problem(Exception):
 
     def __init__(
         self,
-        messages: list[str],
+        messages: list[Message | str],
         *,
         source: str | None = None,
         diagnostics: list[dict[str, Any]] | None = None,
@@ -64,9 +65,9 @@ class Problem(Exception):
 
 def _problem(exc: ValidationError | ApiError, source: str | None = None) -> Problem:
     if isinstance(exc, ValidationError):
-        return Problem(validation_messages(exc))
+        return Problem(problems(exc))
     return Problem(
-        [exc.detail],
+        problems(exc),
         source=source,
         diagnostics=exc.extra.get("diagnostics"),
         omitted=exc.extra.get("diagnostics_omitted", 0),
