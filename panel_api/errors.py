@@ -47,7 +47,7 @@ def unauthorized(
     return ApiError(401, detail, key=key, **extra)
 
 
-def forbidden(detail: str, *, key: str = "problem.forbidden", **extra: Any) -> ApiError:
+def forbidden(detail: str, *, key: str, **extra: Any) -> ApiError:
     return ApiError(403, detail, key=key, **extra)
 
 

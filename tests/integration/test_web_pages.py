@@ -229,7 +229,7 @@ async def test_the_account_limit_is_explained_on_the_account_list(ctx, make_acco
         await browser.get("/accounts")
         refused = await browser.post("/accounts", {"name": "Second school"})
         assert refused.status_code == 422
-        assert "you already own 1 account(s), the most one person may have" in text_of(refused.text)
+        assert "You already own 1 account, the most one person may have." in text_of(refused.text)
         assert 'value="Second school"' in refused.text  # what was typed stays
 
 
