@@ -6,7 +6,7 @@ parameters, and plain English for API clients and for a key a catalog lacks. A p
 in the reader's language (`Translator.say`); the API answers the English.
 
 - `ApiError(..., key="...", **params)` (panel_api/errors.py) for refusals of services.
-- `invalid("type", "English", **params)` inside a pydantic validator: pydantic keeps `type`,
+- `invalid("<type>", "English", **params)` inside a pydantic validator: pydantic keeps `type`,
   and a page shows the catalog's `problem.<type>` (pydantic's own types have keys there too).
 """
 
