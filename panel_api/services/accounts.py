@@ -66,7 +66,7 @@ async def create_account(ctx: PanelContext, user: UserPrincipal, body: AccountCr
             usage = await plans.usage(session, account.id)
     except IntegrityError:
         raise conflict(
-            f"the short name {slug!r} is taken; choose another", key="problem.slug_taken", slug=slug
+            f"the slug {slug!r} is taken; choose another", key="problem.slug_taken", slug=slug
         ) from None
     return _out(account, MemberRole.OWNER.value, usage)
 

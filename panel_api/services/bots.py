@@ -130,7 +130,7 @@ async def _get_me(token: Secret, ctx: PanelContext) -> BotIdentity:
     try:
         return await check_bot_token(token, ctx.settings.telegram_api_base)
     except BotTokenRejected as exc:
-        raise unprocessable(exc.reason, key="problem.bot_token_rejected") from None
+        raise unprocessable(exc.reason, key=f"problem.bot_token_{exc.kind}") from None
     except TelegramUnavailable as exc:
         raise ApiError(502, str(exc), key="problem.telegram_unavailable") from None
 

@@ -281,7 +281,7 @@ async def _create_course(
             )
     except IntegrityError:
         raise conflict(
-            f"a course with the short name {chosen!r} already exists",
+            f"a course with slug {chosen!r} already exists",
             key="problem.course_slug_taken",
             slug=chosen,
         ) from None

@@ -114,7 +114,9 @@ def validation_problem(error: ErrorDetails) -> Message:
     }
     if kind in _LENGTH_TYPES:
         params["count"] = params.get("min_length", params.get("max_length"))
-    if kind == "string_pattern_mismatch" and f"pattern.{name}" in texts:
+    if kind == "string_too_short" and params["count"] == 1:
+        key = "problem.empty"
+    elif kind == "string_pattern_mismatch" and f"pattern.{name}" in texts:
         key = f"pattern.{name}"
     elif f"problem.{kind}" in texts:
         key = f"problem.{kind}"
