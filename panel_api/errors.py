@@ -18,7 +18,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from sqlalchemy.exc import IntegrityError
 
-from panel_api.messages import Message
+from panel_api.messages import Message, validation_problem
 
 log = logging.getLogger(__name__)
 
@@ -87,8 +87,20 @@ async def _validation_error(_request: Request, exc: Exception) -> JSONResponse:
     # FastAPI's own handler echoes each error's `input` (and `ctx`, `url`): a bot token or an
     # API key in a malformed body would come back in the answer, and into whatever logs it.
     # Where and why is what a client needs to fix its request.
+    # `msg` in plain English (the pages' words, without pydantic's "Input should be ...").
     assert isinstance(exc, RequestValidationError)
-    detail = [{"loc": e["loc"], "msg": e["msg"], "type": e["type"]} for e in exc.errors()]
+    from panel_api.web import i18n  # the catalogs live with the pages, which import this
+
+    english = i18n.Translator("en")
+    catalog = i18n.catalog("en")
+    detail = [
+        {
+            "loc": e["loc"],
+            "msg": english.say(validation_problem(e, catalog, labelled=False)),
+            "type": e["type"],
+        }
+        for e in exc.errors()
+    ]
     return JSONResponse({"detail": detail}, status_code=422)
 
 

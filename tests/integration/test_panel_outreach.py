@@ -63,7 +63,7 @@ async def test_reminder_rules_crud_with_roles_and_plain_errors(db, secret_box, s
         assert changed.status_code == 200 and changed.json()["quiet_hours"] is None
 
         for body, words in (
-            ({"after_minutes": 0, "text": "x"}, "greater than or equal to 1"),
+            ({"after_minutes": 0, "text": "x"}, "must be at least 1"),
             ({"after_minutes": 10, "text": "   "}, "must not be blank"),
             (
                 {
@@ -81,7 +81,7 @@ async def test_reminder_rules_crud_with_roles_and_plain_errors(db, secret_box, s
                 },
                 "must start and end at different times",
             ),
-            ({"after_minutes": 10, "text": "x", "max_count": 99}, "less than or equal to 20"),
+            ({"after_minutes": 10, "text": "x", "max_count": 99}, "must be at most 20"),
         ):
             bad = await client.post(base, json=body, headers=owner)
             assert bad.status_code == 422, body
@@ -144,9 +144,9 @@ async def test_my_notifications_are_mine_and_checked(db, secret_box, seed_accoun
 
         for body, words in (
             ({"on_fail": True}, "give fail_below"),
-            ({"digest_hour": 24}, "less than or equal to 23"),
-            ({"fail_below": 0}, "greater than or equal to 1"),
-            ({"on_finsh": True}, "Extra inputs are not permitted"),
+            ({"digest_hour": 24}, "must be at most 23"),
+            ({"fail_below": 0}, "must be at least 1"),
+            ({"on_finsh": True}, "is not a field that can be given here"),
         ):
             bad = await client.put(url, json=body, headers=viewer)
             assert bad.status_code == 422 and words in bad.text, bad.text

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from decimal import Decimal
 from typing import Annotated, Any
 from urllib.parse import urlencode
 
@@ -11,12 +10,11 @@ from fastapi import APIRouter, Depends
 from fastapi.responses import RedirectResponse
 from fastapi.routing import APIRoute
 from pydantic import ValidationError
-from pydantic_core import ErrorDetails
 from starlette.datastructures import FormData, UploadFile
 
 from panel_api.access import AccountRule
 from panel_api.errors import ApiError
-from panel_api.messages import Message
+from panel_api.messages import Message, validation_problem
 from panel_api.permissions import Permission
 from panel_api.web import csrf, i18n
 
@@ -90,40 +88,5 @@ def problems(exc: ValidationError | ApiError) -> list[Message | str]:
     them with `|say`): the service's own key, or each of pydantic's errors in plain words."""
     if isinstance(exc, ApiError):
         return [exc.message]
-    return [validation_problem(error) for error in exc.errors()]
-
-
-_LENGTH_TYPES = {"string_too_short", "string_too_long", "too_short", "too_long"}
-
-
-def validation_problem(error: ErrorDetails) -> Message:
-    """One pydantic error as `<field's label>: <what is wrong>`.
-
-    The problem is found by the error's `type` (`problem.<type>`: pydantic's own, and ours
-    raised with `messages.invalid`); a pattern says what the field allows (`pattern.<field>`).
-    A field with no label of its own is "this field"; a type with no words is a generic
-    "not accepted", never pydantic's English."""
-    texts = i18n.catalog(i18n.DEFAULT_LANGUAGE)
-    names = [str(part) for part in error.get("loc", ()) if isinstance(part, str) and part != "body"]
-    name = names[-1] if names else None
-    kind = error["type"]
-    params: dict[str, object] = {
-        k: v
-        for k, v in (error.get("ctx") or {}).items()
-        if isinstance(v, (str, int, float, Decimal))
-    }
-    if kind in _LENGTH_TYPES:
-        params["count"] = params.get("min_length", params.get("max_length"))
-    if kind == "string_too_short" and params["count"] == 1:
-        key = "problem.empty"
-    elif kind == "string_pattern_mismatch" and f"pattern.{name}" in texts:
-        key = f"pattern.{name}"
-    elif f"problem.{kind}" in texts:
-        key = f"problem.{kind}"
-    else:
-        key = "problem.other"
-    problem = Message(key, params)
-    if name is None:
-        return problem
-    label = Message(f"field.{name}" if f"field.{name}" in texts else "field.generic")
-    return Message("problem.in_field", {"field": label, "problem": problem})
+    known = i18n.catalog(i18n.DEFAULT_LANGUAGE)
+    return [validation_problem(error, known) for error in exc.errors()]
