@@ -119,7 +119,9 @@ async def put_llm_settings(
         try:
             await ctx.outbound.policy.check_url(body.base_url)
         except OutboundError as exc:
-            raise unprocessable(f"base_url: {exc}", key="problem.address_refused") from None
+            raise unprocessable(
+                f"base_url: {exc}", key=f"problem.address_{exc.kind}", host=exc.host
+            ) from None
     async with ctx.db.tenant(access.account_id) as session:
         current = await llm_repo.get_settings(session, access.account_id)
         key: Secret | None = Secret(body.api_key) if body.api_key is not None else None

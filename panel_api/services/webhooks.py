@@ -64,7 +64,9 @@ async def create_endpoint(
     try:
         await ctx.outbound.policy.check_url(body.url)
     except OutboundError as exc:
-        raise unprocessable(f"url: {exc}", key="problem.address_refused") from None
+        raise unprocessable(
+            f"url: {exc}", key=f"problem.address_{exc.kind}", host=exc.host
+        ) from None
     secret = repo.new_secret()
     events = sorted(set(body.events), key=repo.EVENT_TYPES.index)
     async with ctx.db.tenant(access.account_id) as session:

@@ -11,6 +11,8 @@ from pathlib import Path
 import pytest
 
 from engine.limits import HALTED_NO_STUDENT_INPUT
+from panel_api.errors import ApiError
+from panel_api.messages import Message
 from panel_api.web import i18n
 from storage.models import (
     BotMode,
@@ -174,6 +176,7 @@ def test_keys_made_from_values_exist_for_every_value():
             "other",
         ],
         "problem.bot_token_{}": ["malformed", "refused", "unreadable", "not_a_bot"],
+        "problem.address_{}": ["not_found", "not_https", "private", "invalid", "other"],
         "field.{}": ["generic", "name", "slug", "title", "token", "price_amount", "url"],
         "pattern.{}": ["slug", "username", "price_currency", "token"],
     }
@@ -207,3 +210,13 @@ def test_member_choice_beats_cookie_beats_browser():
 def test_a_missing_key_is_an_error_not_a_silent_fallback():
     with pytest.raises(KeyError):
         i18n.Translator("en")("no.such.key")
+
+
+def test_a_message_is_said_in_the_readers_language_and_falls_back_to_its_english():
+    ru = i18n.Translator("ru")
+    refusal = ApiError(409, "the run is not active", key="problem.run_not_active")
+    assert ru.say(refusal.message) == "Это прохождение уже не идёт."
+    # An error from code that has no key yet still says something: the API's words.
+    assert ru.say(ApiError(409, "a new refusal").message) == "a new refusal"
+    nested = Message("problem.in_field", {"field": Message("field.slug"), "problem": "x"})
+    assert ru.say(nested) == "Короткое имя: x"

@@ -5,28 +5,19 @@ whatever the refusal came from (a field's rule, our validators, a service, a pla
 from __future__ import annotations
 
 import re
-from collections.abc import AsyncIterator
 
 import pytest
 
-from tests.fakes.telegram_api import FakeTelegram
+from tests.integration import test_web_pages as pages
 from tests.integration.runtime_support import add_bot, add_course_version, deploy
-from tests.integration.test_panel_support import panel_context
 from tests.integration.test_web_pages import COURSE, Opened, new_user
 from tests.integration.test_web_support import text_of
 
 pytestmark = pytest.mark.integration
 
 
-@pytest.fixture(scope="module")
-async def fake() -> AsyncIterator[FakeTelegram]:
-    async with FakeTelegram() as server:
-        yield server
-
-
-@pytest.fixture
-def ctx(db, secret_box, fake):
-    return panel_context(db, secret_box, telegram_api_base=fake.base_url)
+# The pages' own fake Bot API and context (a bot must pass getMe to be added).
+fake, ctx = pages.fake, pages.ctx
 
 
 # What a developer's message looks like: pydantic's English, regexes, field ids, settings.
