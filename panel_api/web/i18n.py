@@ -83,7 +83,10 @@ class Translator:
             name: self.say(value) if isinstance(value, Message) else value
             for name, value in message.params.items()
         }
-        return self(message.key, **params)
+        try:
+            return self(message.key, **params)
+        except (KeyError, IndexError):  # a parameter the error did not carry: its own words
+            return message.fallback or self(message.key)
 
 
 def supported(lang: str | None) -> str | None:

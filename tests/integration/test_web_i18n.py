@@ -220,3 +220,8 @@ def test_a_message_is_said_in_the_readers_language_and_falls_back_to_its_english
     assert ru.say(ApiError(409, "a new refusal").message) == "a new refusal"
     nested = Message("problem.in_field", {"field": Message("field.slug"), "problem": "x"})
     assert ru.say(nested) == "Короткое имя: x"
+
+
+def test_a_message_missing_a_parameter_says_its_fallback_rather_than_failing():
+    en = i18n.Translator("en")
+    assert en.say(Message("problem.greater_than_equal", {}, "too small")) == "too small"
