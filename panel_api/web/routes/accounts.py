@@ -66,9 +66,7 @@ async def create_account(request: Request, user: LoggedIn, form: Form, ctx: Ctx)
     values = fields(form, ("name", "slug"))
     try:
         created = await accounts_service.create_account(ctx, user, AccountCreate(**values))
-    except ValidationError as exc:
-        return await _list_page(request, user, ctx, errors=problems(exc), values=values)
-    except ApiError as exc:
+    except (ValidationError, ApiError) as exc:
         return await _list_page(request, user, ctx, errors=problems(exc), values=values)
     return see_other(f"/accounts/{created.id}", "account_created")
 

@@ -91,9 +91,7 @@ async def create_deployment(
     try:
         body = DeploymentCreate(**values, restricted=form.get("restricted") == "on")
         created = await deployments_service.create_deployment(ctx, access, body)
-    except ValidationError as exc:
-        return await _list_page(request, access, ctx, errors=problems(exc), values=values)
-    except ApiError as exc:
+    except (ValidationError, ApiError) as exc:
         return await _list_page(request, access, ctx, errors=problems(exc), values=values)
     return see_other(f"/accounts/{access.account_id}/deployments/{created.id}", "deployed")
 
