@@ -22,7 +22,8 @@ async def login(ctx: PanelContext, body: TelegramLoginIn) -> tuple[MeOut, str]:
     if token is None:
         raise ApiError(
             503,
-            "Telegram login is not set up on this server; ask the platform operator",
+            "Telegram login is not set up on this server (its operator sets "
+            "COURSEBOT_LOGIN_BOT_TOKEN)",
             key="problem.login_off",
         )
     max_age = timedelta(seconds=ctx.panel.login_max_age_s)

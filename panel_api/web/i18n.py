@@ -64,11 +64,14 @@ class Translator:
         self._texts = catalog(lang)
 
     def __call__(self, key: str, **params: object) -> str:
+        text = self._text(key, params.get("count"))
+        return text.format(**params) if params else text
+
+    def _text(self, key: str, count: object) -> str:
         entry = self._texts[key]
-        if not isinstance(entry, str):
-            forms = entry
-            entry = forms.get(plural_form(self.lang, params.get("count")), forms["other"])
-        return entry.format(**params) if params else entry
+        if isinstance(entry, str):
+            return entry
+        return entry.get(plural_form(self.lang, count), entry["other"])
 
     def has(self, key: str) -> bool:
         return key in self._texts
@@ -83,10 +86,11 @@ class Translator:
             name: self.say(value) if isinstance(value, Message) else value
             for name, value in message.params.items()
         }
+        text = self._text(message.key, params.get("count"))
         try:
-            return self(message.key, **params)
+            return text.format(**params)
         except (KeyError, IndexError):  # a parameter the error did not carry: its own words
-            return message.fallback or self(message.key)
+            return message.fallback or text
 
 
 def supported(lang: str | None) -> str | None:
