@@ -50,6 +50,19 @@ async def test_refused_forms_speak_russian_in_plain_words(ctx, db, secret_box, f
         assert "Короткое имя: можно только строчные латинские буквы, цифры и дефисы" in text
         assert_plain(text)
 
+        # A validator's own refusal (a bot token that cannot be one) and Telegram's answer.
+        await browser.get(f"/accounts/{account_id}/bots")
+        malformed = await browser.post(f"/accounts/{account_id}/bots", {"token": "12345:abc"})
+        text = text_of(malformed.text)
+        assert "Это не токен бота. Скопируйте токен от @BotFather целиком" in text
+        assert_plain(text)
+        unknown = await browser.post(
+            f"/accounts/{account_id}/bots", {"token": "12345:" + "unknown-token" * 3}
+        )
+        text = text_of(unknown.text)
+        assert "Telegram отклонил токен." in text
+        assert_plain(text)
+
         # A service's refusal carrying a plural number: the plan's course limit.
         for n in range(3):
             await add_course_version(db, account_id, COURSE, f"Курс {n} {new_user()}")
