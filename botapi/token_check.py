@@ -33,11 +33,13 @@ class BotIdentity:
 
 class BotTokenRejected(ValueError):
     """The token cannot be used: its format or Telegram says no, or Telegram's answer made
-    no sense; `reason` is safe to show the user."""
+    no sense; `reason` is safe to show the user, `kind` says which of these it was
+    (malformed, refused, unreadable, not_a_bot) for words in the reader's language."""
 
-    def __init__(self, reason: str) -> None:
+    def __init__(self, reason: str, kind: str) -> None:
         super().__init__(reason)
         self.reason = reason
+        self.kind = kind
 
 
 class TelegramUnavailable(RuntimeError):
@@ -46,7 +48,7 @@ class TelegramUnavailable(RuntimeError):
 
 async def check_bot_token(token: Secret, api_base: str | None) -> BotIdentity:
     if not is_bot_token(token.reveal()):
-        raise BotTokenRejected(MALFORMED_TOKEN)
+        raise BotTokenRejected(MALFORMED_TOKEN, "malformed")
     bot = make_bot(token.reveal(), api_base)
     try:
         me = await bot.get_me(request_timeout=GET_ME_TIMEOUT_S)
@@ -54,16 +56,17 @@ async def check_bot_token(token: Secret, api_base: str | None) -> BotIdentity:
         log.warning("getMe failed: %s", type(exc).__name__)
         raise TelegramUnavailable("Telegram did not answer; try again in a minute") from None
     except TelegramAPIError as exc:
-        raise BotTokenRejected(f"Telegram rejected the token: {exc.message}") from None
+        raise BotTokenRejected(f"Telegram rejected the token: {exc.message}", "refused") from None
     except ClientDecodeError:
         # Not Telegram's JSON (a proxy's HTML page, say): its text is never passed on.
         log.warning("getMe answered something other than the Bot API's JSON")
         raise BotTokenRejected(
             "Telegram's answer could not be read, so the token could not be checked; "
-            "try again later"
+            "try again later",
+            "unreadable",
         ) from None
     finally:
         await bot.session.close()
     if not me.is_bot or not me.username:
-        raise BotTokenRejected("Telegram says this token does not belong to a bot")
+        raise BotTokenRejected("Telegram says this token does not belong to a bot", "not_a_bot")
     return BotIdentity(telegram_id=me.id, username=me.username)

@@ -130,12 +130,17 @@ class AccountRule(Rule):
             if account is None or role is None:
                 raise not_found("account")
             if account.deleted_at is not None and not self.allow_deleted:
-                raise ApiError(404, "account is deleted; restore it first")
+                raise ApiError(
+                    404, "account is deleted; restore it first", key="problem.account_deleted"
+                )
             await _check_path_objects(session, account_id, request.path_params)
             if isinstance(principal, ApiKeyPrincipal):
                 await api_keys.touch(session, account_id, principal.api_key_id)
         if not allows(role, self.permission):
-            raise forbidden(f"role {role!r} may not {DESCRIPTIONS[self.permission]}")
+            raise forbidden(
+                f"role {role!r} may not {DESCRIPTIONS[self.permission]}",
+                key="problem.role_may_not",
+            )
         return Access(account_id, role, principal, account)
 
 
@@ -155,7 +160,9 @@ class UserRule(Rule):
                 raise not_found("page")  # the operator area does not exist for others
             return principal
         if not isinstance(principal, UserPrincipal):
-            raise forbidden("this needs a logged-in Telegram user, not an API key")
+            raise forbidden(
+                "this needs a logged-in Telegram user, not an API key", key="problem.needs_person"
+            )
         return principal
 
 

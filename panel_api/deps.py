@@ -15,7 +15,9 @@ MAX_ID = 2**63 - 1  # BIGINT: a larger id cannot exist, and asyncpg would refuse
 def reject_nul_query(request: Request) -> None:
     """Query strings are text too, and `%00` would reach PostgreSQL as an invalid byte."""
     if any("\x00" in key or "\x00" in value for key, value in request.query_params.multi_items()):
-        raise ApiError(422, "query parameters must not contain NUL characters")
+        raise ApiError(
+            422, "query parameters must not contain NUL characters", key="problem.text_nul"
+        )
 
 
 def get_ctx(request: Request) -> PanelContext:

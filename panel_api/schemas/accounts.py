@@ -4,6 +4,7 @@ from datetime import date, datetime
 
 from pydantic import BaseModel, Field, field_validator
 
+from panel_api.messages import invalid
 from panel_api.schemas.common import StrictIn
 from storage.run_activity import is_time_zone
 
@@ -37,8 +38,10 @@ class AccountUpdate(StrictIn):
     @classmethod
     def _known_zone(cls, value: str | None) -> str | None:
         if value is not None and not is_time_zone(value):
-            raise ValueError(
-                f"{value!r} is not a time zone name; use one like Europe/Moscow, Asia/Almaty or UTC"
+            raise invalid(
+                "time_zone_unknown",
+                "'{value}' is not a time zone name; use one like Europe/Moscow, Asia/Almaty or UTC",
+                value=value,
             )
         return value
 

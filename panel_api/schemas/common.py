@@ -6,6 +6,8 @@ from typing import Any, Generic, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from panel_api.messages import invalid
+
 T = TypeVar("T")
 
 Name = Field(min_length=1, max_length=200)
@@ -15,7 +17,7 @@ def reject_nul(value: Any) -> Any:
     """PostgreSQL text cannot hold U+0000: refuse it up front as bad input, anywhere in a body."""
     if isinstance(value, str):
         if "\x00" in value:
-            raise ValueError("text must not contain NUL (\\u0000) characters")
+            raise invalid("text_nul", "text must not contain the NUL character (\\u0000)")
     elif isinstance(value, dict):
         for key, item in value.items():
             reject_nul(key)

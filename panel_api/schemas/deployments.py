@@ -5,6 +5,7 @@ from decimal import Decimal
 
 from pydantic import BaseModel, Field, field_validator, model_validator
 
+from panel_api.messages import invalid
 from panel_api.schemas.common import StrictIn
 from storage.models import Environment
 
@@ -27,14 +28,18 @@ class _PricePair(StrictIn):
     def _pair(self) -> _PricePair:
         touched = {"price_amount", "price_currency"} & self.model_fields_set
         if touched and (self.price_amount is None) != (self.price_currency is None):
-            raise ValueError("give price_amount and price_currency together (or both null)")
+            raise invalid(
+                "price_pair", "give price_amount and price_currency together (or both null)"
+            )
         return self
 
 
 def _help_text(value: str | None) -> str | None:
     """A help text of blanks would answer /help with nothing: refused in plain words."""
     if value is not None and not value.strip():
-        raise ValueError("help_text must not be blank (send null or clear_help_text instead)")
+        raise invalid(
+            "help_text_blank", "help_text must not be blank (send null or clear_help_text instead)"
+        )
     return value.strip() if value is not None else None
 
 

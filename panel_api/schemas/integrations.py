@@ -8,6 +8,7 @@ from urllib.parse import urlsplit
 
 from pydantic import BaseModel, Field, field_validator
 
+from panel_api.messages import invalid
 from panel_api.schemas.common import StrictIn
 
 # Printable ASCII without spaces: a key travels in an HTTP header, where a newline or a
@@ -81,21 +82,28 @@ def check_base_url(value: str) -> str:
     """An http(s) URL with a host, and nothing a key could hide in (user:password, query).
     Where it may point (https, public addresses) is the outbound policy's to say."""
     if any(ch.isspace() or not ch.isprintable() for ch in value):
-        raise ValueError("the base URL must not contain spaces or control characters")
+        raise invalid(
+            "base_url_spaces", "the base URL must not contain spaces or control characters"
+        )
     try:
         parts = urlsplit(value)
         _ = parts.port  # a port that is not a number raises here
     except ValueError:
-        raise ValueError("the base URL is not a valid URL") from None
+        raise invalid("base_url_invalid", "the base URL is not a valid URL") from None
     if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise ValueError(
+        raise invalid(
+            "base_url_scheme",
             "the base URL must start with https:// (http:// only for an endpoint the "
-            "operator allows) and name a host"
+            "operator allows) and name a host",
         )
     if parts.username is not None or parts.password is not None:
-        raise ValueError("put the key in api_key, not in the base URL")
+        raise invalid(
+            "base_url_credentials", "put the key in the API key field, not in the base URL"
+        )
     if parts.query or parts.fragment:
-        raise ValueError("the base URL must not have a query or a fragment")
+        raise invalid(
+            "base_url_query", "the base URL must not have a query (?…) or a fragment (#…)"
+        )
     return value.rstrip("/")
 
 

@@ -4,6 +4,7 @@ from datetime import datetime
 
 from pydantic import BaseModel, Field, model_validator
 
+from panel_api.messages import invalid
 from panel_api.schemas.common import StrictIn
 from storage.models import MemberRole
 
@@ -22,7 +23,7 @@ class MemberInvite(StrictIn):
     @model_validator(mode="after")
     def _one_of(self) -> MemberInvite:
         if (self.telegram_user_id is None) == (self.username is None):
-            raise ValueError("give exactly one of telegram_user_id or username")
+            raise invalid("member_who", "give exactly one of telegram_user_id or username")
         return self
 
 

@@ -7,6 +7,7 @@ from datetime import datetime
 
 from pydantic import BaseModel, Field, field_validator, model_validator
 
+from panel_api.messages import invalid
 from panel_api.schemas.common import StrictIn
 
 MAX_AFTER_MINUTES = 60 * 24 * 90  # a nudge after at most 90 days of silence
@@ -17,7 +18,7 @@ def clock_minutes(value: str) -> int:
     """ "22:30" -> 1350 (minutes of the day); ValueError in plain words otherwise."""
     match = _CLOCK.match(value)
     if match is None:
-        raise ValueError(f"{value!r} is not a time of day like 22:00")
+        raise invalid("time_of_day", "'{value}' is not a time of day like 22:00", value=value)
     return int(match[1]) * 60 + int(match[2])
 
 
@@ -38,7 +39,7 @@ class QuietHoursIn(StrictIn):
     @model_validator(mode="after")
     def _not_empty(self) -> QuietHoursIn:
         if self.start == self.end:
-            raise ValueError("quiet hours must start and end at different times")
+            raise invalid("quiet_hours_same", "quiet hours must start and end at different times")
         return self
 
 
@@ -56,7 +57,7 @@ class ReminderIn(StrictIn):
     @classmethod
     def _words(cls, value: str) -> str:
         if not value.strip():
-            raise ValueError("the reminder text must not be blank")
+            raise invalid("reminder_blank", "the reminder text must not be blank")
         return value
 
 
@@ -92,7 +93,10 @@ class NotificationIn(StrictIn):
     @model_validator(mode="after")
     def _threshold(self) -> NotificationIn:
         if self.on_fail and self.fail_below is None:
-            raise ValueError("give fail_below (a percent from 1 to 100) to hear about failed tests")
+            raise invalid(
+                "fail_below_needed",
+                "give fail_below (a percent from 1 to 100) to hear about failed tests",
+            )
         return self
 
 

@@ -68,7 +68,9 @@ async def create_account(ctx: PanelContext, user: UserPrincipal, body: AccountCr
             )
             usage = await plans.usage(session, account.id)
     except IntegrityError:
-        raise conflict(f"the slug {slug!r} is taken; choose another") from None
+        raise conflict(
+            f"the slug {slug!r} is taken; choose another", key="problem.slug_taken", slug=slug
+        ) from None
     return _out(account, MemberRole.OWNER.value, usage)
 
 
@@ -110,7 +112,7 @@ async def restore_account(ctx: PanelContext, access: Access) -> AccountOut:
                 "the platform's operator suspended this account; only they can restore it"
             )
         if not await accounts.restore(session, access.account_id):
-            raise conflict("the account is not deleted")
+            raise conflict("the account is not deleted", key="problem.account_not_deleted")
         await record(session, access, "account.restore", "account", access.account_id)
         account = await accounts.get(session, access.account_id)
         usage = await plans.usage(session, access.account_id)
@@ -120,7 +122,10 @@ async def restore_account(ctx: PanelContext, access: Access) -> AccountOut:
 
 async def purge_account(ctx: PanelContext, access: Access) -> None:
     if access.account.deleted_at is None:
-        raise conflict("delete the account first; purge only erases a deleted account")
+        raise conflict(
+            "delete the account first; purge only erases a deleted account",
+            key="problem.purge_needs_delete",
+        )
     async with ctx.db.tenant(access.account_id) as session:
         await session.execute(
             delete(Account).where(Account.id == access.account_id, Account.deleted_at.is_not(None))
@@ -147,9 +152,11 @@ async def _check_account_limit(session: AsyncSession, user: UserPrincipal, limit
     its limits. Deleted accounts count until purged (a restore would bring them back)."""
     if await system.owned_accounts_locked(session, user.telegram_user_id) >= limit:
         raise conflict(
-            f"you already own {limit} account(s), the most one person may have; purge a "
-            "deleted one or ask the platform's operator for more",
+            f"you already own {limit} {'account' if limit == 1 else 'accounts'}, the most one "
+            "person may have; purge a deleted one or ask the platform's operator for more",
+            key="limit.max_accounts_per_user",
             limit="max_accounts_per_user",
+            count=limit,
         )
 
 

@@ -34,11 +34,15 @@ async def update_plan(
     ctx: PanelContext, admin: UserPrincipal, account_id: int, body: AdminAccountUpdate
 ) -> AdminAccountOut:
     if body.plan is not None and body.plan not in plans.PLANS:
-        raise unprocessable(f"unknown plan {body.plan!r}; known: {', '.join(plans.PLANS)}")
+        raise unprocessable(
+            f"unknown plan {body.plan!r}; known: {', '.join(plans.PLANS)}",
+            key="problem.plan_unknown",
+            plans=", ".join(plans.PLANS),
+        )
     try:
         overrides = None if body.limits is None else plans.check_overrides(body.limits)
     except ValueError as exc:
-        raise unprocessable(str(exc)) from None
+        raise unprocessable(str(exc), key="problem.limits_bad") from None
     async with ctx.db.tenant(account_id) as session:
         changes: dict[str, Any] = {}
         if body.plan is not None:

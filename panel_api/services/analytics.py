@@ -213,7 +213,10 @@ async def _version(
         raise not_found("course version")
     current = await courses.get_version(session, access.account_id, deployment.course_version_id)
     if current is None or version.course_id != current.course_id:
-        raise unprocessable("course_version_id must be a version of the deployed course")
+        raise unprocessable(
+            "course_version_id must be a version of the deployed course",
+            key="problem.version_of_other_course",
+        )
     return version.id
 
 

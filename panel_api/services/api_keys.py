@@ -24,7 +24,10 @@ async def list_keys(ctx: PanelContext, access: Access) -> list[ApiKeyOut]:
 
 async def create_key(ctx: PanelContext, access: Access, body: ApiKeyCreate) -> ApiKeyCreated:
     if not role_covers(access.role, body.role):
-        raise forbidden(f"a {access.role} cannot create a key with the {body.role.value} role")
+        raise forbidden(
+            f"a {access.role} cannot create a key with the {body.role.value} role",
+            key="problem.key_role_above_yours",
+        )
     principal = access.principal
     maker = (
         principal.made_by if isinstance(principal, ApiKeyPrincipal) else principal.telegram_user_id

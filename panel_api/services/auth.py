@@ -20,7 +20,12 @@ async def login(ctx: PanelContext, body: TelegramLoginIn) -> tuple[MeOut, str]:
     """Who logged in, and the token of their new session (for the cookie)."""
     token = ctx.panel.login_bot_token
     if token is None:
-        raise ApiError(503, "Telegram login is not configured (set COURSEBOT_LOGIN_BOT_TOKEN)")
+        raise ApiError(
+            503,
+            "Telegram login is not set up on this server (its operator sets "
+            "COURSEBOT_LOGIN_BOT_TOKEN)",
+            key="problem.login_off",
+        )
     max_age = timedelta(seconds=ctx.panel.login_max_age_s)
     now = ctx.clock()
     try:
@@ -28,13 +33,15 @@ async def login(ctx: PanelContext, body: TelegramLoginIn) -> tuple[MeOut, str]:
             body.model_dump(exclude_unset=True), token, max_age=max_age, now=now
         )
     except LoginError as exc:
-        raise unauthorized(str(exc)) from None
+        raise unauthorized(str(exc), key="problem.login_not_valid") from None
     async with ctx.db.system() as session:
         first_use = await logins.claim_login(
             session, identity.signature, expires_at=identity.signed_at + max_age, now=now
         )
     if not first_use:
-        raise unauthorized("this login was already used; log in with Telegram again")
+        raise unauthorized(
+            "this login was already used; log in with Telegram again", key="problem.login_used"
+        )
     user = UserPrincipal(identity.id, identity.username, identity.id in ctx.panel.superadmins)
     session_token = await sessions.start(ctx, identity.id, identity.username)
     return await me(ctx, user), session_token

@@ -53,7 +53,11 @@ async def add_bot(ctx: PanelContext, access: Access, body: BotCreate) -> BotOut:
     except IntegrityError:
         # token_hash and telegram_id are unique platform-wide: whoever holds the token
         # may know that this bot is already connected, and nothing else.
-        raise conflict(f"@{identity.username} is already connected to coursebot") from None
+        raise conflict(
+            f"@{identity.username} is already connected to this platform",
+            key="problem.bot_connected",
+            bot=identity.username,
+        ) from None
     return _out(bot)
 
 
@@ -61,7 +65,10 @@ async def update_bot(ctx: PanelContext, access: Access, bot_id: int, body: BotUp
     if body.mode is not None:
         _check_webhook_possible(body.mode, ctx)
     if body.clear_default_deployment and body.default_deployment_id is not None:
-        raise unprocessable("give default_deployment_id or clear_default_deployment, not both")
+        raise unprocessable(
+            "give default_deployment_id or clear_default_deployment, not both",
+            key="problem.default_deployment_both",
+        )
     async with ctx.db.tenant(access.account_id) as session:
         bot = await bots.get(session, access.account_id, bot_id)
         assert bot is not None
@@ -79,7 +86,10 @@ async def update_bot(ctx: PanelContext, access: Access, bot_id: int, body: BotUp
             if deployment is None:
                 raise not_found("deployment")
             if deployment.bot_id != bot.id:
-                raise unprocessable("default_deployment_id must be a deployment of this bot")
+                raise unprocessable(
+                    "default_deployment_id must be a deployment of this bot",
+                    key="problem.default_deployment_other_bot",
+                )
             changes["default_deployment_id"] = deployment.id
         if body.clear_default_deployment:
             changes["default_deployment_id"] = None
@@ -101,7 +111,10 @@ async def rotate_token(
             assert bot is not None
             if identity.telegram_id != bot.telegram_id:
                 raise unprocessable(
-                    f"this token belongs to @{identity.username}, not to @{bot.username}"
+                    f"this token belongs to @{identity.username}, not to @{bot.username}",
+                    key="problem.token_other_bot",
+                    token_bot=identity.username,
+                    bot=bot.username,
                 )
             bot = await bots.replace_token(
                 session, access.account_id, bot_id, token=token, box=ctx.box
@@ -109,7 +122,7 @@ async def rotate_token(
             assert bot is not None
             await record(session, access, "bot.rotate_token", "bot", bot_id)
     except IntegrityError:
-        raise conflict("this token is already in use") from None
+        raise conflict("this token is already in use", key="problem.bot_token_used") from None
     return _out(bot)
 
 
@@ -117,16 +130,17 @@ async def _get_me(token: Secret, ctx: PanelContext) -> BotIdentity:
     try:
         return await check_bot_token(token, ctx.settings.telegram_api_base)
     except BotTokenRejected as exc:
-        raise unprocessable(exc.reason) from None
+        raise unprocessable(exc.reason, key=f"problem.bot_token_{exc.kind}") from None
     except TelegramUnavailable as exc:
-        raise ApiError(502, str(exc)) from None
+        raise ApiError(502, str(exc), key="problem.telegram_unavailable") from None
 
 
 def _check_webhook_possible(mode: BotMode, ctx: PanelContext) -> None:
     if mode is BotMode.WEBHOOK and not (ctx.settings.public_base_url or "").startswith("https://"):
         raise unprocessable(
-            "webhook mode needs the panel's public https URL (COURSEBOT_PUBLIC_URL); "
-            "use polling mode"
+            "webhook mode needs the server's public https address, which is not set; "
+            "use polling mode",
+            key="problem.webhook_needs_https",
         )
 
 

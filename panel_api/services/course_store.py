@@ -43,7 +43,9 @@ def require_valid(checked: Checked) -> str:
     if checked.elements_json is None:
         count = checked.errors
         raise unprocessable(
-            f"the course has {count} error{'s' if count != 1 else ''}",
+            f"the course has {count} {'error' if count == 1 else 'errors'}",
+            key="problem.course_errors",
+            count=count,
             diagnostics=[d.model_dump() for d in diagnostics_out(checked.diagnostics)],
             diagnostics_omitted=checked.omitted,
         )

@@ -26,6 +26,6 @@ async def run(ctx: PanelContext, account_id: int, fn: Callable[..., T], *args: A
     try:
         return await ctx.workers.run(account_id, fn, *args)
     except CourseWorkBusyError:
-        raise ApiError(429, BUSY) from None
+        raise ApiError(429, BUSY, key="problem.busy") from None
     except BrokenProcessPool:
-        raise ApiError(503, CRASHED) from None
+        raise ApiError(503, CRASHED, key="problem.worker_crashed") from None

@@ -114,7 +114,9 @@ async def delete_course(ctx: PanelContext, access: Access, course_id: int) -> No
         used_by = await course_queries.deployments_of(session, access.account_id, course_id)
         if used_by:
             raise conflict(
-                "the course is deployed; delete its deployments first", deployments=used_by
+                "the course is deployed; delete its deployments first",
+                key="problem.course_deployed",
+                deployments=used_by,
             )
         await courses.delete_course(session, access.account_id, course_id)
         await record(session, access, "course.delete", "course", course_id)
@@ -188,7 +190,11 @@ async def export_version(
             ctx, access.account_id, jobs.export_normalised, text, f"version {version.id}"
         )
         if exported is None:  # stored versions always loaded once; say so if not
-            raise ApiError(500, "the stored version no longer loads; export it as uploaded")
+            raise ApiError(
+                500,
+                "the stored version no longer loads; export it as uploaded",
+                key="problem.version_no_load",
+            )
         text = exported
     return f"{course.slug}-v{version.number}.yaml", text
 
@@ -227,8 +233,9 @@ async def _read_sheet(ctx: PanelContext, access: Access, body: SheetImport) -> j
         info = await load_credentials(session, access.account_id, ctx.box)
     if info is None:
         raise unprocessable(
-            "Google Sheets access is not configured: upload a service account key first "
-            "(PUT /integrations/google-sheets)"
+            "Google Sheets access is not set up: upload a service account key first "
+            "(PUT /integrations/google-sheets)",
+            key="problem.sheets_not_set_up",
         )
     reader = str(info.get("client_email", ""))
     try:
@@ -236,15 +243,17 @@ async def _read_sheet(ctx: PanelContext, access: Access, body: SheetImport) -> j
         check_token_uri(info)  # again: keys stored before the upload checked it
         client = ctx.sheets_client(info)  # built on the loop, which sends its requests
     except ValueError as exc:
-        raise unprocessable(str(exc)) from None
+        raise unprocessable(str(exc), key="problem.sheet_link") from None
     try:
         title, rows = await asyncio.to_thread(
             fetch_rows, client, body.spreadsheet, body.worksheet, reader=reader
         )
     except SheetAccessError as exc:
-        raise unprocessable(str(exc)) from None
+        raise unprocessable(str(exc), key="problem.sheet_unreadable", reader=reader) from None
     except OutboundError as exc:
-        raise unprocessable(f"Google Sheets could not be read: {exc}") from None
+        raise unprocessable(
+            f"Google Sheets could not be read: {exc}", key="problem.sheets_unreachable"
+        ) from None
     return await course_work.run(ctx, access.account_id, jobs.check_sheet, rows, title)
 
 
@@ -283,7 +292,11 @@ async def _create_course(
                 format=source_format.value,
             )
     except IntegrityError:
-        raise conflict(f"a course with slug {chosen!r} already exists") from None
+        raise conflict(
+            f"a course with slug {chosen!r} already exists",
+            key="problem.course_slug_taken",
+            slug=chosen,
+        ) from None
     return UploadOut(course=_course_out(row, version), version=_version_out(version), warnings=[])
 
 

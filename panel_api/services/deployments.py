@@ -84,9 +84,13 @@ async def update_deployment(
     ctx: PanelContext, access: Access, deployment_id: int, body: DeploymentUpdate
 ) -> DeploymentOut:
     if body.clear_decline_text and body.decline_text is not None:
-        raise unprocessable("give decline_text or clear_decline_text, not both")
+        raise unprocessable(
+            "give decline_text or clear_decline_text, not both", key="problem.decline_text_both"
+        )
     if body.clear_help_text and body.help_text is not None:
-        raise unprocessable("give help_text or clear_help_text, not both")
+        raise unprocessable(
+            "give help_text or clear_help_text, not both", key="problem.help_text_both"
+        )
     changes = body.model_dump(
         exclude_unset=True, exclude={"clear_decline_text", "clear_help_text"}, exclude_none=False
     )
@@ -124,7 +128,10 @@ async def upgrade_deployment(
         if new is None:
             raise not_found("course version")
         if old is None or new.course_id != old.course_id:
-            raise unprocessable("course_version_id must be a version of the deployed course")
+            raise unprocessable(
+                "course_version_id must be a version of the deployed course",
+                key="problem.version_of_other_course",
+            )
         await deployments.update_deployment(
             session, access.account_id, deployment_id, course_version_id=new.id
         )
@@ -204,7 +211,12 @@ async def delete_deployment(ctx: PanelContext, access: Access, deployment_id: in
             session, access.account_id, deployment_id
         )
         if runs_count:
-            raise conflict(f"{runs_count} run(s) started here; deactivate the deployment instead")
+            raise conflict(
+                f"students have started here {runs_count} "
+                f"{'time' if runs_count == 1 else 'times'}; deactivate the deployment instead",
+                key="problem.deployment_has_runs",
+                count=runs_count,
+            )
         await session.execute(
             update(Bot)
             .where(Bot.account_id == access.account_id, Bot.default_deployment_id == deployment_id)
@@ -234,12 +246,14 @@ async def import_restricted(
     user_ids, usernames, invalid = _parse_entries(items)
     if invalid:
         raise unprocessable(
-            f"{len(invalid)} entr{'y is' if len(invalid) == 1 else 'ies are'} neither a "
+            f"{len(invalid)} {'entry is' if len(invalid) == 1 else 'entries are'} neither a "
             "Telegram user id nor a @username",
+            key="problem.allow_list_entries",
+            count=len(invalid),
             invalid=invalid[:50],
         )
     if not user_ids and not usernames and not body.replace:
-        raise unprocessable("nothing to import")
+        raise unprocessable("nothing to import", key="problem.allow_list_empty")
     async with ctx.db.tenant(access.account_id) as session:
         if body.replace:
             await session.execute(

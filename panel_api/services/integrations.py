@@ -52,7 +52,7 @@ async def put_sheets_access(
     try:
         email = check_service_account(body.service_account)
     except ValueError as exc:
-        raise unprocessable(str(exc)) from None
+        raise unprocessable(str(exc), key="problem.sheets_key_bad") from None
     async with ctx.db.tenant(access.account_id) as session:
         await save_credentials(session, access.account_id, body.service_account, ctx.box)
         await record(
@@ -112,13 +112,16 @@ async def put_llm_settings(
 ) -> LlmSettingsOut:
     if body.api_key is not None and body.base_url is None:
         raise unprocessable(
-            "an api_key needs a base_url: the platform's default endpoint uses its own key"
+            "an API key needs a base URL: the platform's default endpoint uses its own key",
+            key="problem.llm_key_needs_url",
         )
     if body.base_url is not None:
         try:
             await ctx.outbound.policy.check_url(body.base_url)
         except OutboundError as exc:
-            raise unprocessable(f"base_url: {exc}") from None
+            raise unprocessable(
+                f"base_url: {exc}", key=f"problem.address_{exc.kind}", host=exc.host
+            ) from None
     async with ctx.db.tenant(access.account_id) as session:
         current = await llm_repo.get_settings(session, access.account_id)
         key: Secret | None = Secret(body.api_key) if body.api_key is not None else None

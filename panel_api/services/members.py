@@ -25,14 +25,17 @@ async def list_members(ctx: PanelContext, access: Access) -> list[MemberOut]:
 
 async def invite(ctx: PanelContext, access: Access, body: MemberInvite) -> MemberOut:
     if body.role is MemberRole.OWNER and not access.is_owner:
-        raise forbidden("only an owner can make someone an owner")
+        raise forbidden("only an owner can make someone an owner", key="problem.owner_makes_owner")
     async with ctx.db.tenant(access.account_id) as session:
         user_id, username = body.telegram_user_id, None
         if body.username is not None:
             user_id, username = await _resolve_username(session, access.account_id, body.username)
         assert user_id is not None
         if await members.get(session, access.account_id, user_id) is not None:
-            raise conflict("this user is already a member; change their role instead")
+            raise conflict(
+                "this user is already a member; change their role instead",
+                key="problem.already_member",
+            )
         member = await members.add(
             session, access.account_id, telegram_user_id=user_id, role=body.role, username=username
         )
@@ -46,7 +49,9 @@ async def change_role(
     async with ctx.db.tenant(access.account_id) as session:
         target = await _target(session, access, member_user_id)
         if body.role is MemberRole.OWNER and not access.is_owner:
-            raise forbidden("only an owner can make someone an owner")
+            raise forbidden(
+                "only an owner can make someone an owner", key="problem.owner_makes_owner"
+            )
         if target.role == MemberRole.OWNER and body.role is not MemberRole.OWNER:
             await _keep_an_owner(session, access.account_id)
         member = await members.set_role(session, access.account_id, member_user_id, body.role)
@@ -69,7 +74,9 @@ async def _target(session: AsyncSession, access: Access, user_id: int) -> Accoun
     if target is None:
         raise not_found("member")
     if target.role == MemberRole.OWNER and not access.is_owner:
-        raise forbidden("only an owner can change or remove an owner")
+        raise forbidden(
+            "only an owner can change or remove an owner", key="problem.owner_changes_owner"
+        )
     return target
 
 
@@ -82,7 +89,10 @@ async def _keep_an_owner(session: AsyncSession, account_id: int) -> None:
         .with_for_update()
     )
     if len(owners.all()) <= 1:
-        raise conflict("an account needs at least one owner; make someone else owner first")
+        raise conflict(
+            "an account needs at least one owner; make someone else owner first",
+            key="problem.last_owner",
+        )
 
 
 async def _resolve_username(
@@ -94,7 +104,9 @@ async def _resolve_username(
     if found is None:
         raise unprocessable(
             f"no user @{name} has written to this account's bots yet; ask them to send /start "
-            "to one of your bots, or invite them by Telegram user id"
+            "to one of your bots, or invite them by Telegram user id",
+            key="problem.username_unknown",
+            username=name,
         )
     return found
 

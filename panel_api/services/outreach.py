@@ -129,7 +129,8 @@ async def set_notification(
     async with ctx.db.tenant(access.account_id) as session:
         if await members.get(session, access.account_id, user_id) is None:
             raise unprocessable(
-                "only members of this account can get notifications; add yourself as a member"
+                "only members of this account can get notifications; add yourself as a member",
+                key="problem.notifications_members_only",
             )
         row = await outreach.set_notification(
             session,

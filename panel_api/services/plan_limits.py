@@ -13,8 +13,8 @@ from storage import plans
 
 Counted = Literal["max_bots", "max_courses"]
 _REFUSAL = {
-    "max_bots": "active bot(s); disable one or upgrade",
-    "max_courses": "course(s); delete one or upgrade",
+    "max_bots": ("active bot", "active bots", "disable one or upgrade"),
+    "max_courses": ("course", "courses", "delete one or upgrade"),
 }
 
 
@@ -30,6 +30,11 @@ async def require_room(session: AsyncSession, account_id: int, limit_name: Count
     else:
         limit, used = limits.max_courses, usage.courses
     if limit is not None and used >= limit:
+        one, many, advice = _REFUSAL[limit_name]
         raise conflict(
-            f"the {account.plan} plan allows {limit} {_REFUSAL[limit_name]}", limit=limit_name
+            f"the {account.plan} plan allows {limit} {one if limit == 1 else many}; {advice}",
+            key=f"limit.{limit_name}",
+            limit=limit_name,
+            plan=account.plan,
+            count=limit,
         )

@@ -119,7 +119,7 @@ async def stop_run(ctx: PanelContext, access: Access, run_id: int) -> RunOut:
     (DESIGN §5, one writer), within moments."""
     async with ctx.db.tenant(access.account_id) as session:
         if not await inbox_events.stop_run(session, access.account_id, run_id):
-            raise conflict("the run is not active")
+            raise conflict("the run is not active", key="problem.run_not_active")
         await record(session, access, "run.stop", "run", run_id)
         row = await run_queries.one(session, access.account_id, run_id, now=ctx.clock())
         assert row is not None

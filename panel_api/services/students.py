@@ -120,7 +120,11 @@ async def ban_user(ctx: PanelContext, access: Access, body: BanCreate) -> BanCre
             session, access.account_id, body.telegram_user_id, body.bot_id
         )
         if existing is not None:
-            raise conflict("this user is already banned there", ban_id=existing.id)
+            raise conflict(
+                "this user is already banned there",
+                key="problem.already_banned",
+                ban_id=existing.id,
+            )
         await bans.ban(
             session,
             access.account_id,

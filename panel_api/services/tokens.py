@@ -34,7 +34,7 @@ async def create_token(
         if expires_at.tzinfo is None:
             expires_at = expires_at.replace(tzinfo=UTC)
         if expires_at <= ctx.clock():
-            raise unprocessable("expires_at is in the past")
+            raise unprocessable("the expiry time is in the past", key="problem.expiry_past")
     utm = body.utm.model_dump(exclude_none=True) if body.utm else {}
     try:
         async with ctx.db.tenant(access.account_id) as session:
@@ -62,7 +62,9 @@ async def create_token(
             )
             (out,) = await _out(session, access.account_id, deployment_id, token_id=row.id)
     except IntegrityError:
-        raise conflict("this deployment already has a token with that value") from None
+        raise conflict(
+            "this deployment already has a token with that value", key="problem.token_taken"
+        ) from None
     return out
 
 
@@ -89,18 +91,30 @@ def _check_kind(body: TokenCreate) -> int | None:
     """The max_uses to store, after checking the fields fit the kind."""
     if body.kind is TokenKind.PUBLIC:
         if body.max_uses is not None or body.bound_telegram_user_id is not None:
-            raise unprocessable("a public token has no max_uses and no bound user; use group")
+            raise unprocessable(
+                "a public token has no max_uses and no bound user; use group",
+                key="problem.token_public_limited",
+            )
         return None
     if body.kind is TokenKind.GROUP:
         if body.max_uses is None:
-            raise unprocessable("a group token needs max_uses (how many students may join)")
+            raise unprocessable(
+                "a group token needs max_uses (how many students may join)",
+                key="problem.token_group_needs_uses",
+            )
         if body.bound_telegram_user_id is not None:
-            raise unprocessable("a group token is not bound to one user; use personal")
+            raise unprocessable(
+                "a group token is not bound to one user; use personal",
+                key="problem.token_group_bound",
+            )
         return body.max_uses
     if body.kind is TokenKind.PERSONAL:
         if body.bound_telegram_user_id is None:
             if body.max_uses not in (None, 1):
-                raise unprocessable("an unbound personal token is single-use (max_uses 1)")
+                raise unprocessable(
+                    "an unbound personal token is single-use (max_uses 1)",
+                    key="problem.token_personal_uses",
+                )
             return 1
         return body.max_uses
     return body.max_uses  # external

@@ -64,12 +64,18 @@ async def create_endpoint(
     try:
         await ctx.outbound.policy.check_url(body.url)
     except OutboundError as exc:
-        raise unprocessable(f"url: {exc}") from None
+        raise unprocessable(
+            f"url: {exc}", key=f"problem.address_{exc.kind}", host=exc.host
+        ) from None
     secret = repo.new_secret()
     events = sorted(set(body.events), key=repo.EVENT_TYPES.index)
     async with ctx.db.tenant(access.account_id) as session:
         if len(await repo.list_endpoints(session, access.account_id)) >= MAX_ENDPOINTS:
-            raise unprocessable(f"an account can have at most {MAX_ENDPOINTS} webhook endpoints")
+            raise unprocessable(
+                f"an account can have at most {MAX_ENDPOINTS} webhook endpoints",
+                key="limit.webhook_endpoints",
+                count=MAX_ENDPOINTS,
+            )
         row = await repo.add_endpoint(
             session,
             access.account_id,

@@ -29,7 +29,9 @@ class CsrfRejected(ApiError):
     """The form carried no valid token (stale page, or a post from another site)."""
 
     def __init__(self) -> None:
-        super().__init__(403, "the form has expired or did not come from this panel")
+        super().__init__(
+            403, "the form has expired or did not come from this panel", key="error.csrf"
+        )
 
 
 def _seed(request: Request) -> str | None:

@@ -17,6 +17,7 @@ from fastapi.responses import RedirectResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from panel_api.errors import ApiError
+from panel_api.messages import Message
 from panel_api.web.csrf import CsrfRejected
 from panel_api.web.rendering import render, request_translator
 from panel_api.web.routes.common import PageRoute
@@ -33,7 +34,7 @@ def wants_html(request: Request) -> bool:
 
 
 async def error_page(
-    request: Request, status: int, message_key: str, detail: str | None
+    request: Request, status: int, message_key: str, detail: Message | None
 ) -> Response:
     t = request_translator(request)
     return await render(
@@ -76,10 +77,10 @@ def install(app: FastAPI) -> None:
         if exc.status == 404:
             return await error_page(request, 404, "error.not_found", None)
         if exc.status == 403:
-            return await error_page(request, 403, "error.forbidden", exc.detail)
+            return await error_page(request, 403, "error.forbidden", exc.message)
         if exc.status == 429:
             return await error_page(request, 429, "error.busy", None)
-        return await error_page(request, exc.status, "error.failed", exc.detail)
+        return await error_page(request, exc.status, "error.failed", exc.message)
 
     async def on_validation_error(request: Request, exc: Exception) -> Response:
         if not is_page(request):

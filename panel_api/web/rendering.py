@@ -74,6 +74,14 @@ def format_percent(value: float | None) -> str:
     return "—" if value is None else f"{value * 100:.1f}%"
 
 
+@pass_context
+def _say_filter(context: Context, value: i18n.Message | str) -> str:
+    """`{{ e|say }}`: an error's Message in the page's language (strings pass through)."""
+    translator = context["t"]
+    assert isinstance(translator, i18n.Translator)
+    return translator.say(value)
+
+
 _env = Environment(
     loader=FileSystemLoader(TEMPLATES),
     autoescape=select_autoescape(("html", "svg")),
@@ -83,6 +91,7 @@ _env = Environment(
 )
 _env.filters["dt"] = _datetime_filter
 _env.filters["num"] = format_number
+_env.filters["say"] = _say_filter
 _env.filters["pct"] = format_percent
 _env.filters["telegram"] = telegram_html
 _env.filters["urlquote"] = lambda value: quote(str(value), safe="")

@@ -68,7 +68,14 @@ _HOST_NAME = re.compile(
 class OutboundError(Exception):
     """An outbound call was refused or failed. The message is written by us, names at most
     the host the tenant typed, and never carries the remote server's text: it may be shown
-    to a tenant as it is."""
+    to a tenant as it is. `kind` says which refusal of an address it was (not_found,
+    not_https, private, invalid), for words in the reader's language; "other" otherwise;
+    `host` is the host it named."""
+
+    def __init__(self, message: str, kind: str = "other", host: str = "") -> None:
+        super().__init__(message)
+        self.kind = kind
+        self.host = host
 
 
 def embedded_ipv4(address: IPv6Address) -> IPv4Address | None:
@@ -212,13 +219,17 @@ class OutboundPolicy:
 
     def check(self, host: str, port: int, addresses: Sequence[IPAddress], *, plain: bool) -> None:
         if not addresses:
-            raise OutboundError(f"the address {host} could not be found")
+            raise OutboundError(f"the address {host} could not be found", "not_found", host)
         if self.allow.permits(host, port, addresses):
             return
         if plain:
-            raise OutboundError(f"only https:// addresses can be used, not http://{host}")
+            raise OutboundError(
+                f"only https:// addresses can be used, not http://{host}", "not_https", host
+            )
         if not all(is_public_address(address) for address in addresses):
-            raise OutboundError(f"the address {host} is in a private or local network")
+            raise OutboundError(
+                f"the address {host} is in a private or local network", "private", host
+            )
 
     async def check_url(self, url: str) -> None:
         """What a request to `url` would be refused for, without sending anything: for
@@ -231,7 +242,9 @@ class OutboundPolicy:
             async with asyncio.timeout(RESOLVE_TIMEOUT_S):
                 return _unique(await self.resolve(host, port))
         except (OSError, UnicodeError, TimeoutError):
-            raise OutboundError(f"the address {host} could not be found") from None
+            raise OutboundError(
+                f"the address {host} could not be found", "not_found", host
+            ) from None
 
 
 def url_destination(url: str | httpx.URL) -> tuple[str, int, bool]:
@@ -239,9 +252,9 @@ def url_destination(url: str | httpx.URL) -> tuple[str, int, bool]:
     try:
         parsed = url if isinstance(url, httpx.URL) else httpx.URL(url)
     except (httpx.InvalidURL, TypeError):
-        raise OutboundError("the address is not a valid URL") from None
+        raise OutboundError("the address is not a valid URL", "invalid") from None
     if parsed.scheme not in ("https", "http") or not parsed.host:
-        raise OutboundError("the address must start with https:// and name a host")
+        raise OutboundError("the address must start with https:// and name a host", "invalid")
     plain = parsed.scheme == "http"
     # The ASCII (IDNA) form: what the resolver and the TLS handshake get.
     return parsed.raw_host.decode("ascii"), parsed.port or (80 if plain else 443), plain

@@ -67,9 +67,10 @@ async def test_accounts_per_person_are_limited_and_super_admins_are_exempt(db, s
         refused = await create(as_person, "One too many")
         assert refused.status_code == 409
         assert refused.json() == {
-            "detail": "you already own 2 account(s), the most one person may have; purge a "
+            "detail": "you already own 2 accounts, the most one person may have; purge a "
             "deleted one or ask the platform's operator for more",
             "limit": "max_accounts_per_user",
+            "count": 2,
         }
         mine = await client.get("/api/v1/accounts", headers=as_person)
         assert "One too many" not in mine.text

@@ -173,7 +173,7 @@ async def test_rotate_token_mode_and_default_deployment(db, secret_box, seed_acc
         assert stranger.status_code == 422 and "belongs to @rotating_93_bot" in stranger.text
 
         webhook = await client.patch(base, json={"mode": "webhook"}, headers=headers)
-        assert webhook.status_code == 422 and "COURSEBOT_PUBLIC_URL" in webhook.json()["detail"]
+        assert webhook.status_code == 422 and "public https address" in webhook.json()["detail"]
         default = await client.patch(
             base, json={"default_deployment_id": seeded.deployment_id}, headers=headers
         )

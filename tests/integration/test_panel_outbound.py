@@ -190,7 +190,9 @@ async def test_an_llm_base_url_inside_the_network_is_refused_by_the_page(
         refused = await browser.post(f"{base}/llm", {"base_url": url, "model": "m"})
     assert refused.status_code == 422
     text = text_of(refused.text)
-    assert "private or local network" in text or "only https://" in text
+    assert "is in a private or local network; the panel sends" in text or (
+        "Only https:// addresses can be used, not http://" in text
+    )
     async with db.tenant(account_id) as session:
         assert await llm_repo.get_settings(session, account_id) is None
     assert inside.connections == 0

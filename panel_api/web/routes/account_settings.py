@@ -18,6 +18,7 @@ from panel_api.web.routes.accounts import render_settings
 from panel_api.web.routes.common import (
     Form,
     page_router,
+    problems,
     rule,
     see_other,
 )
@@ -58,5 +59,5 @@ async def purge(
     try:
         await accounts_service.purge_account(ctx, access)
     except ApiError as exc:
-        return await render_settings(request, access, errors=[exc.detail])
+        return await render_settings(request, access, errors=problems(exc))
     return see_other("/accounts", "account_purged")

@@ -21,11 +21,12 @@ from panel_api.web.i18n import Translator
 from panel_api.web.rendering import page_translator, render
 from panel_api.web.routes.common import (
     Form,
+    Said,
     fields,
     page_router,
+    problems,
     rule,
     see_other,
-    validation_messages,
 )
 
 router = page_router()
@@ -46,7 +47,7 @@ async def _list_page(
     user: UserPrincipal,
     ctx: Ctx,
     *,
-    errors: list[str] | None = None,
+    errors: Said | None = None,
     values: dict[str, str] | None = None,
 ) -> Response:
     mine = await accounts_service.list_my_accounts(ctx, user)
@@ -65,10 +66,8 @@ async def create_account(request: Request, user: LoggedIn, form: Form, ctx: Ctx)
     values = fields(form, ("name", "slug"))
     try:
         created = await accounts_service.create_account(ctx, user, AccountCreate(**values))
-    except ValidationError as exc:
-        return await _list_page(request, user, ctx, errors=validation_messages(exc), values=values)
-    except ApiError as exc:
-        return await _list_page(request, user, ctx, errors=[exc.detail], values=values)
+    except (ValidationError, ApiError) as exc:
+        return await _list_page(request, user, ctx, errors=problems(exc), values=values)
     return see_other(f"/accounts/{created.id}", "account_created")
 
 
@@ -126,7 +125,7 @@ async def render_settings(
     request: Request,
     access: Access,
     *,
-    errors: list[str] | None = None,
+    errors: Said | None = None,
     values: dict[str, str] | None = None,
 ) -> Response:
     return await render(
@@ -161,6 +160,6 @@ def settings_messages(exc: ValidationError, t: Translator) -> list[str]:
     return [
         t(f"settings.bad_{error['loc'][-1]}", value=str(error.get("input", "")))
         if t.has(f"settings.bad_{error['loc'][-1]}")
-        else message
-        for error, message in zip(exc.errors(), validation_messages(exc), strict=True)
+        else t.say(message)
+        for error, message in zip(exc.errors(), problems(exc), strict=True)
     ]

@@ -4,6 +4,7 @@ and restoring."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Annotated
 
 from fastapi import Depends, Request, Response
@@ -17,7 +18,7 @@ from panel_api.permissions import GlobalRule
 from panel_api.schemas.accounts import AdminAccountUpdate
 from panel_api.services import admin as admin_service
 from panel_api.web.rendering import page_translator, render
-from panel_api.web.routes.common import Form, field, page_router, see_other, validation_messages
+from panel_api.web.routes.common import Form, Said, field, page_router, problems, see_other
 from storage import plans
 
 router = page_router()
@@ -33,7 +34,7 @@ async def _page(
     request: Request,
     ctx: Ctx,
     *,
-    errors: dict[int, list[str]] | None = None,
+    errors: Mapping[int, Said] | None = None,
     status_code: int = 200,
 ) -> Response:
     found = await admin_service.list_all_accounts(ctx, include_deleted=True)
@@ -55,7 +56,7 @@ async def change_plan(
     """Each limit: blank keeps the plan's, a number overrides it, "no limit" lifts it."""
     t = await page_translator(request, None)
     overrides: dict[str, int | None] = {}
-    problems = []
+    refused: list[str] = []
     for name in plans.LIMIT_NAMES:
         raw = field(form, name)
         if form.get(f"{name}_unlimited") == "on":
@@ -64,17 +65,17 @@ async def change_plan(
             if raw.isascii() and raw.isdigit() and len(raw) <= 9:
                 overrides[name] = int(raw)
             else:
-                problems.append(t("admin.bad_limit", name=t("admin.limit_" + name)))
+                refused.append(t("admin.bad_limit", name=t("admin.limit_" + name)))
     try:
-        if problems:
-            return await _page(request, ctx, errors={account_id: problems}, status_code=422)
+        if refused:
+            return await _page(request, ctx, errors={account_id: refused}, status_code=422)
         body = AdminAccountUpdate(plan=field(form, "plan"), limits=overrides)
         await admin_service.update_plan(ctx, admin, account_id, body)
     except ValidationError as exc:
-        errors = {account_id: validation_messages(exc)}
+        errors = {account_id: problems(exc)}
         return await _page(request, ctx, errors=errors, status_code=422)
     except ApiError as exc:
-        return await _page(request, ctx, errors={account_id: [exc.detail]}, status_code=exc.status)
+        return await _page(request, ctx, errors={account_id: problems(exc)}, status_code=exc.status)
     return see_other("/admin", "plan_changed")
 
 
@@ -99,5 +100,5 @@ async def _switch(
     try:
         await action(ctx, admin, account_id)
     except ApiError as exc:
-        return await _page(request, ctx, errors={account_id: [exc.detail]}, status_code=exc.status)
+        return await _page(request, ctx, errors={account_id: problems(exc)}, status_code=exc.status)
     return see_other("/admin", "account_suspended" if suspended else "account_restored")

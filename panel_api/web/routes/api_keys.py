@@ -16,11 +16,12 @@ from panel_api.services import api_keys as keys_service
 from panel_api.web.rendering import render
 from panel_api.web.routes.common import (
     Form,
+    Said,
     fields,
     page_router,
+    problems,
     rule,
     see_other,
-    validation_messages,
 )
 
 router = page_router()
@@ -38,7 +39,7 @@ async def _page(
     ctx: Ctx,
     *,
     created: ApiKeyCreated | None = None,
-    errors: list[str] | None = None,
+    errors: Said | None = None,
     values: dict[str, str] | None = None,
     status_code: int = 200,
 ) -> Response:
@@ -66,11 +67,11 @@ async def create_key(
     try:
         created = await keys_service.create_key(ctx, access, ApiKeyCreate(**values))
     except ValidationError as exc:
-        errors = validation_messages(exc)
+        errors = problems(exc)
         return await _page(request, access, ctx, errors=errors, values=values, status_code=422)
     except ApiError as exc:
         return await _page(
-            request, access, ctx, errors=[exc.detail], values=values, status_code=exc.status
+            request, access, ctx, errors=problems(exc), values=values, status_code=exc.status
         )
     return await _page(request, access, ctx, created=created, status_code=201)
 

@@ -97,7 +97,9 @@ async def telegram_login(request: Request, ctx: Ctx) -> Response:
     try:
         me, session_token = await auth_service.login(ctx, body)
     except ApiError as exc:
-        return await _login_page(request, ctx, next_path, error=f"{t('login.failed')} {exc.detail}")
+        return await _login_page(
+            request, ctx, next_path, error=f"{t('login.failed')} {t.say(exc.message)}"
+        )
     sessions.set_cookie(carrier, ctx, session_token)
     live = [a.id for a in me.accounts if not a.deleted]
     return _signed_in(ctx, carrier, live, next_path)

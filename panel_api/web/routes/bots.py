@@ -18,11 +18,12 @@ from panel_api.web import lookups
 from panel_api.web.rendering import page_translator, render
 from panel_api.web.routes.common import (
     Form,
+    Said,
     field,
     page_router,
+    problems,
     rule,
     see_other,
-    validation_messages,
 )
 
 router = page_router()
@@ -46,8 +47,8 @@ async def _page(
     access: Read,
     ctx: Ctx,
     *,
-    errors: list[str] | None = None,
-    action_errors: list[str] | None = None,
+    errors: Said | None = None,
+    action_errors: Said | None = None,
     mode: str = "polling",
     status_code: int = 200,
 ) -> Response:
@@ -81,11 +82,11 @@ async def add_bot(
         body = BotCreate(token=field(form, "token") or "", mode=mode)
         await bots_service.add_bot(ctx, access, body)
     except ValidationError as exc:
-        errors = validation_messages(exc)
+        errors = problems(exc)
         return await _page(request, access, ctx, errors=errors, mode=mode, status_code=422)
     except ApiError as exc:
         return await _page(
-            request, access, ctx, errors=[exc.detail], mode=mode, status_code=exc.status
+            request, access, ctx, errors=problems(exc), mode=mode, status_code=exc.status
         )
     return see_other(f"/accounts/{access.account_id}/bots", "bot_added")
 
@@ -103,7 +104,9 @@ async def change_bot(
     try:
         await bots_service.update_bot(ctx, access, bot_id, BotUpdate(**change))
     except ApiError as exc:
-        return await _page(request, access, ctx, action_errors=[exc.detail], status_code=exc.status)
+        return await _page(
+            request, access, ctx, action_errors=problems(exc), status_code=exc.status
+        )
     return see_other(f"/accounts/{access.account_id}/bots", "bot_updated")
 
 
@@ -119,10 +122,12 @@ async def replace_token(
         body = BotTokenRotate(token=field(form, "token") or "")
         await bots_service.rotate_token(ctx, access, bot_id, body)
     except ValidationError as exc:
-        errors = validation_messages(exc)
+        errors = problems(exc)
         return await _page(request, access, ctx, action_errors=errors, status_code=422)
     except ApiError as exc:
-        return await _page(request, access, ctx, action_errors=[exc.detail], status_code=exc.status)
+        return await _page(
+            request, access, ctx, action_errors=problems(exc), status_code=exc.status
+        )
     return see_other(f"/accounts/{access.account_id}/bots", "bot_token_replaced")
 
 
@@ -140,8 +145,10 @@ async def set_default_deployment(
         )
         await bots_service.update_bot(ctx, access, bot_id, body)
     except ValidationError as exc:
-        errors = validation_messages(exc)
+        errors = problems(exc)
         return await _page(request, access, ctx, action_errors=errors, status_code=422)
     except ApiError as exc:
-        return await _page(request, access, ctx, action_errors=[exc.detail], status_code=exc.status)
+        return await _page(
+            request, access, ctx, action_errors=problems(exc), status_code=exc.status
+        )
     return see_other(f"/accounts/{access.account_id}/bots", "bot_updated")

@@ -20,11 +20,12 @@ from panel_api.services import deployments as deployments_service
 from panel_api.web.rendering import render
 from panel_api.web.routes.common import (
     Form,
+    Said,
     fields,
     page_router,
+    problems,
     rule,
     see_other,
-    validation_messages,
 )
 from storage.models import BroadcastAudience, BroadcastStatus
 
@@ -58,7 +59,7 @@ async def _page(
     ctx: Ctx,
     *,
     values: dict[str, str] | None = None,
-    errors: list[str] | None = None,
+    errors: Said | None = None,
     count: int | None = None,
     tested: int | None = None,
     status_code: int = 200,
@@ -103,12 +104,12 @@ async def write_broadcast(
             access,
             ctx,
             values=values,
-            errors=validation_messages(exc),
+            errors=problems(exc),
             status_code=422,
         )
     except ApiError as exc:
         return await _page(
-            request, access, ctx, values=values, errors=[exc.detail], status_code=exc.status
+            request, access, ctx, values=values, errors=problems(exc), status_code=exc.status
         )
     return see_other(f"/accounts/{access.account_id}/broadcasts/{made.id}", "broadcast_created")
 

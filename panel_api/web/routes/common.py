@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from typing import Annotated, Any
 from urllib.parse import urlencode
 
@@ -13,8 +13,10 @@ from pydantic import ValidationError
 from starlette.datastructures import FormData, UploadFile
 
 from panel_api.access import AccountRule
+from panel_api.errors import ApiError
+from panel_api.messages import Message, validation_problem
 from panel_api.permissions import Permission
-from panel_api.web import csrf
+from panel_api.web import csrf, i18n
 
 
 class PageRoute(APIRoute):
@@ -76,11 +78,15 @@ async def upload_text(form: FormData, name: str) -> str | None:
     return data.decode("utf-8-sig")
 
 
-def validation_messages(exc: ValidationError) -> list[str]:
-    """Pydantic's complaints as `field: message` lines a person can act on."""
-    lines = []
-    for error in exc.errors():
-        where = ".".join(str(part) for part in error.get("loc", ()) if part != "body")
-        message = str(error.get("msg", "invalid value")).removeprefix("Value error, ")
-        lines.append(f"{where}: {message}" if where else message)
-    return lines
+Said = Sequence[Message | str]
+"""What a page's error list holds: Messages (said in the page's language by `|say`), or
+words already in it."""
+
+
+def problems(exc: ValidationError | ApiError) -> list[Message | str]:
+    """What a form's refusal says to the person, one Message per problem (templates show
+    them with `|say`): the service's own key, or each of pydantic's errors in plain words."""
+    if isinstance(exc, ApiError):
+        return [exc.message]
+    known = i18n.catalog(i18n.DEFAULT_LANGUAGE)
+    return [validation_problem(error, known) for error in exc.errors()]

@@ -13,6 +13,7 @@ from pydantic import ValidationError
 from panel_api.access import Access
 from panel_api.deps import Ctx
 from panel_api.errors import ApiError
+from panel_api.messages import Message
 from panel_api.permissions import Permission, allows
 from panel_api.schemas.courses import (
     CourseUpload,
@@ -34,10 +35,10 @@ from panel_api.web.routes.common import (
     Form,
     fields,
     page_router,
+    problems,
     rule,
     see_other,
     upload_text,
-    validation_messages,
 )
 
 router = page_router()
@@ -51,7 +52,7 @@ class Problem(Exception):
 
     def __init__(
         self,
-        messages: list[str],
+        messages: list[Message | str],
         *,
         source: str | None = None,
         diagnostics: list[dict[str, Any]] | None = None,
@@ -66,9 +67,9 @@ class Problem(Exception):
 
 def _problem(exc: ValidationError | ApiError, source: str | None = None) -> Problem:
     if isinstance(exc, ValidationError):
-        return Problem(validation_messages(exc))
+        return Problem(problems(exc))
     return Problem(
-        [exc.detail],
+        problems(exc),
         source=source,
         diagnostics=exc.extra.get("diagnostics"),
         omitted=exc.extra.get("diagnostics_omitted", 0),
@@ -311,7 +312,7 @@ async def delete_course(
     try:
         await courses_service.delete_course(ctx, access, course_id)
     except ApiError as exc:
-        message = t("course.delete_refused") if exc.status == 409 else exc.detail
+        message = t("course.delete_refused") if exc.status == 409 else exc.message
         return await _course_page(
             request,
             access,
@@ -333,7 +334,7 @@ async def compare_page(
     course = await courses_service.get_course(ctx, access, course_id)
     numbers = [v.number for v in await courses_service.list_versions(ctx, access, course_id)]
     picked = [_version_number(request.query_params.get(k)) for k in ("from", "to")]
-    errors = []
+    errors: list[Message | str] = []
     if any(p == 0 for p in picked):
         errors.append(t("compare.bad_version"))
     old, new = picked
@@ -346,7 +347,7 @@ async def compare_page(
                 await courses_service.diff_versions(ctx, access, course_id, old, new, 3)
             )
         except ApiError as exc:
-            errors.append(t("compare.no_such_version") if exc.status == 404 else exc.detail)
+            errors.append(t("compare.no_such_version") if exc.status == 404 else exc.message)
     return await render(
         request,
         "compare.html",

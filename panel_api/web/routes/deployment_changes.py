@@ -12,6 +12,7 @@ from pydantic import ValidationError
 from panel_api.access import Access
 from panel_api.deps import Ctx
 from panel_api.errors import ApiError
+from panel_api.messages import Message
 from panel_api.permissions import Permission
 from panel_api.schemas.courses import DiffOut
 from panel_api.schemas.deployments import (
@@ -27,12 +28,13 @@ from panel_api.web.diff_view import diff_lines
 from panel_api.web.rendering import page_translator, render
 from panel_api.web.routes.common import (
     Form,
+    Said,
     field,
     fields,
     page_router,
+    problems,
     rule,
     see_other,
-    validation_messages,
 )
 from panel_api.web.routes.deployments import deployment_page_with_errors
 
@@ -46,10 +48,10 @@ def _url(access: Access, deployment_id: int, tail: str = "") -> str:
     return f"/accounts/{access.account_id}/deployments/{deployment_id}{tail}"
 
 
-def _messages(exc: ValidationError | ApiError) -> list[str]:
+def _messages(exc: ValidationError | ApiError) -> list[Message | str]:
     if isinstance(exc, ValidationError):
-        return validation_messages(exc)
-    return [exc.detail, *(str(item) for item in exc.extra.get("invalid", []))]
+        return problems(exc)
+    return [*problems(exc), *(str(item) for item in exc.extra.get("invalid", []))]
 
 
 # --- upgrade --------------------------------------------------------------------------------
@@ -75,7 +77,7 @@ async def _upgrade_page(
     deployment_id: int,
     version_id: int | None,
     *,
-    errors: list[str] | None = None,
+    errors: Said | None = None,
     result: UpgradeOut | None = None,
     choice: str = STAY,
 ) -> Response:
@@ -98,7 +100,7 @@ async def _upgrade_page(
                 )
             )
         except ApiError as exc:
-            errors.append(exc.detail)
+            errors.extend(problems(exc))
             preview = None
     async with ctx.db.tenant(access.account_id) as session:
         title = (await lookups.course_titles(session, access.account_id)).get(
@@ -188,7 +190,7 @@ async def delete_deployment(
     try:
         await deployments_service.delete_deployment(ctx, access, deployment_id)
     except ApiError as exc:
-        message = t("deployment.delete_refused") if exc.status == 409 else exc.detail
+        message = t("deployment.delete_refused") if exc.status == 409 else exc.message
         return await deployment_page_with_errors(
             request, access, ctx, deployment_id, "delete", [message], {}
         )

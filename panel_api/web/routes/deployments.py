@@ -25,12 +25,13 @@ from panel_api.web import lookups, qr
 from panel_api.web.rendering import page_translator, render, security_headers
 from panel_api.web.routes.common import (
     Form,
+    Said,
     field,
     fields,
     page_router,
+    problems,
     rule,
     see_other,
-    validation_messages,
 )
 
 router = page_router()
@@ -62,7 +63,7 @@ async def _list_page(
     access: Read,
     ctx: Ctx,
     *,
-    errors: list[str] | None = None,
+    errors: Said | None = None,
     values: dict[str, str] | None = None,
 ) -> Response:
     items = await deployments_service.list_deployments(ctx, access)
@@ -92,12 +93,8 @@ async def create_deployment(
     try:
         body = DeploymentCreate(**values, restricted=form.get("restricted") == "on")
         created = await deployments_service.create_deployment(ctx, access, body)
-    except ValidationError as exc:
-        return await _list_page(
-            request, access, ctx, errors=validation_messages(exc), values=values
-        )
-    except ApiError as exc:
-        return await _list_page(request, access, ctx, errors=[exc.detail], values=values)
+    except (ValidationError, ApiError) as exc:
+        return await _list_page(request, access, ctx, errors=problems(exc), values=values)
     return see_other(f"/accounts/{access.account_id}/deployments/{created.id}", "deployed")
 
 
@@ -114,12 +111,12 @@ async def _deployment_page(
     ctx: Ctx,
     deployment_id: int,
     *,
-    errors: list[str] | None = None,
-    help_errors: list[str] | None = None,
+    errors: Said | None = None,
+    help_errors: Said | None = None,
     values: dict[str, str] | None = None,
     status_code: int = 200,
     errors_for: str = "tokens",
-    section_errors: dict[str, list[str]] | None = None,
+    section_errors: dict[str, Said] | None = None,
 ) -> Response:
     """`errors_for`: the form the errors belong to (tokens, reminders, notifications)."""
     deployment = await deployments_service.get_deployment(ctx, access, deployment_id)
@@ -161,7 +158,7 @@ async def deployment_page_with_errors(
     ctx: Ctx,
     deployment_id: int,
     section: str,
-    errors: list[str],
+    errors: Said,
     values: dict[str, str],
 ) -> Response:
     """The deployment page again after a refused form of one of its sections, the errors
@@ -212,7 +209,7 @@ async def change_help_text(
             access,
             ctx,
             deployment_id,
-            help_errors=validation_messages(exc),
+            help_errors=problems(exc),
             values={"help_text": text},
             status_code=422,
         )
@@ -241,7 +238,7 @@ async def create_token(
             access,
             ctx,
             deployment_id,
-            errors=validation_messages(exc),
+            errors=problems(exc),
             values=values,
             status_code=422,
         )
@@ -251,7 +248,7 @@ async def create_token(
             access,
             ctx,
             deployment_id,
-            errors=[exc.detail],
+            errors=problems(exc),
             values=values,
             status_code=exc.status,
         )
@@ -345,7 +342,7 @@ async def create_reminder(
             access,
             ctx,
             deployment_id,
-            errors=validation_messages(exc),
+            errors=problems(exc),
             values=values,
             status_code=422,
             errors_for="reminders",
@@ -388,10 +385,8 @@ async def save_notifications(
             }
         )
         await outreach_service.set_notification(ctx, access, deployment_id, body)
-    except ValidationError as exc:
-        messages = validation_messages(exc)
-    except ApiError as exc:
-        messages = [exc.detail]
+    except (ValidationError, ApiError) as exc:
+        messages = problems(exc)
     else:
         return see_other(here, "notifications_saved")
     return await _deployment_page(

@@ -21,11 +21,12 @@ from panel_api.services import integrations as integrations_service
 from panel_api.web.rendering import render
 from panel_api.web.routes.common import (
     Form,
+    Said,
     fields,
     page_router,
+    problems,
     rule,
     see_other,
-    validation_messages,
 )
 
 router = page_router()
@@ -57,7 +58,7 @@ async def _page(
     ctx: Ctx,
     *,
     form_name: str | None = None,
-    errors: list[str] | None = None,
+    errors: Said | None = None,
     values: dict[str, str] | None = None,
     status_code: int = 200,
 ) -> Response:
@@ -91,9 +92,9 @@ async def _refused(
     values: dict[str, str],
 ) -> Response:
     if isinstance(exc, ValidationError):
-        errors, status = validation_messages(exc), 422
+        errors, status = problems(exc), 422
     else:
-        errors, status = [exc.detail], exc.status
+        errors, status = problems(exc), exc.status
     return await _page(
         request,
         access,

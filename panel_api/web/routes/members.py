@@ -18,11 +18,12 @@ from panel_api.services import members as members_service
 from panel_api.web.rendering import render
 from panel_api.web.routes.common import (
     Form,
+    Said,
     fields,
     page_router,
+    problems,
     rule,
     see_other,
-    validation_messages,
 )
 from storage.models import MemberRole
 
@@ -41,7 +42,7 @@ async def _page(
     access: Access,
     ctx: Ctx,
     *,
-    errors: list[str] | None = None,
+    errors: Said | None = None,
     values: dict[str, str] | None = None,
     status_code: int = 200,
 ) -> Response:
@@ -68,10 +69,10 @@ async def _failed(
 ) -> Response:
     if isinstance(exc, ValidationError):
         return await _page(
-            request, access, ctx, errors=validation_messages(exc), values=values, status_code=422
+            request, access, ctx, errors=problems(exc), values=values, status_code=422
         )
     return await _page(
-        request, access, ctx, errors=[exc.detail], values=values, status_code=exc.status
+        request, access, ctx, errors=problems(exc), values=values, status_code=exc.status
     )
 
 

@@ -30,7 +30,7 @@ from panel_api.services import students as students_service
 from panel_api.web import lookups
 from panel_api.web.i18n import Translator
 from panel_api.web.rendering import page_translator, render
-from panel_api.web.routes.common import Form, page_router, rule, see_other
+from panel_api.web.routes.common import Form, Said, page_router, problems, rule, see_other
 from storage.models import RunStatus
 
 router = page_router()
@@ -63,7 +63,7 @@ class ReadFilters:
     filters: RunFilter
     shown: dict[str, str]
     """The values to show back in the form."""
-    problems: list[str]
+    not_understood: list[str]
     """What was not understood, in words; the page then lists nothing."""
 
 
@@ -73,10 +73,10 @@ async def read_filters(
     """The filter a person typed: token labels and usernames, days of the account's zone."""
     shown = {k: v.strip() for k, v in query.items() if isinstance(v, str) and v.strip()}
     zone = ZoneInfo(access.account.time_zone)
-    problems: list[str] = []
+    not_understood: list[str] = []
 
     def bad(name: str) -> None:
-        problems.append(
+        not_understood.append(
             t("runs.bad_filter", field=t(f"runs.filter.{name}"), value=_echo(shown[name]))
         )
 
@@ -102,7 +102,7 @@ async def read_filters(
 
     for name in shown:
         if name not in (*FILTER_FIELDS, *LEGACY_FIELDS, *PAGING_FIELDS):
-            problems.append(t("runs.unknown_filter", name=_echo(name)))
+            not_understood.append(t("runs.unknown_filter", name=_echo(name)))
     status = shown.get("status")
     if status is not None and status not in {*(s.value for s in RunStatus), STUCK, DROPPED}:
         bad("status")
@@ -114,11 +114,11 @@ async def read_filters(
         if student is not None:
             user_id = await _student_id(session, access.account_id, student)
             if user_id is None:
-                problems.append(t("runs.unknown_student", value=_echo(student)))
+                not_understood.append(t("runs.unknown_student", value=_echo(student)))
         if token is not None and not await run_queries.token_exists(
             session, access.account_id, token
         ):
-            problems.append(t("runs.unknown_token", value=_echo(token)))
+            not_understood.append(t("runs.unknown_token", value=_echo(token)))
     filters = RunFilter(
         status=None if status in (STUCK, DROPPED) else status,
         deployment_id=number("deployment_id"),
@@ -132,7 +132,7 @@ async def read_filters(
         dropped=status == DROPPED,
         stuck_at=ctx.clock() if status == STUCK else None,
     )
-    return ReadFilters(filters, shown, problems)
+    return ReadFilters(filters, shown, not_understood)
 
 
 def _echo(typed: str) -> str:
@@ -171,7 +171,7 @@ async def runs_page(request: Request, account_id: int, access: Read, ctx: Ctx) -
     filters, shown = read.filters, read.shown
     offset_raw = request.query_params.get("offset", "0")
     offset = int(offset_raw) if offset_raw.isdigit() and int(offset_raw) <= MAX_OFFSET else 0
-    if read.problems:  # a filter not understood lists nothing rather than everything
+    if read.not_understood:  # a filter not understood lists nothing rather than everything
         page = Page[RunOut](items=[], total=0, limit=PAGE_SIZE, offset=0)
     else:
         page = await runs_service.list_runs(ctx, access, filters, limit=PAGE_SIZE, offset=offset)
@@ -183,12 +183,12 @@ async def runs_page(request: Request, account_id: int, access: Read, ctx: Ctx) -
         request,
         "runs.html",
         access=access,
-        status_code=422 if read.problems else 200,
+        status_code=422 if read.not_understood else 200,
         page=page,
         deployments={d.id: d for d in deployments},
         titles=titles,
         shown=shown,
-        errors=read.problems,
+        errors=read.not_understood,
         statuses=[*(s.value for s in RunStatus), STUCK, DROPPED],
         export_url=f"/api/v1/accounts/{access.account_id}/runs/export.csv?{api_query(filters)}",
         previous_url=_page_url(keep, offset - PAGE_SIZE) if offset > 0 else None,
@@ -208,7 +208,7 @@ async def run_page(
 
 
 async def _run_page(
-    request: Request, access: Read, ctx: Ctx, run_id: int, *, errors: list[str] | None = None
+    request: Request, access: Read, ctx: Ctx, run_id: int, *, errors: Said | None = None
 ) -> Response:
     run = await runs_service.get_run(ctx, access, run_id)
     lines = await runs_service.get_conversation(ctx, access, run_id)
@@ -244,5 +244,5 @@ async def stop_run(
     try:
         await runs_service.stop_run(ctx, access, run_id)
     except ApiError as exc:
-        return await _run_page(request, access, ctx, run_id, errors=[exc.detail])
+        return await _run_page(request, access, ctx, run_id, errors=problems(exc))
     return see_other(f"/accounts/{access.account_id}/runs/{run_id}", "run_stopped")

@@ -20,13 +20,14 @@ from panel_api.web import lookups
 from panel_api.web.rendering import render
 from panel_api.web.routes.common import (
     Form,
+    Said,
     field,
     fields,
     page_router,
+    problems,
     rule,
     safe_next,
     see_other,
-    validation_messages,
 )
 
 router = page_router()
@@ -45,7 +46,7 @@ async def _page(
     access: Read,
     ctx: Ctx,
     *,
-    errors: list[str] | None = None,
+    errors: Said | None = None,
     status_code: int = 200,
 ) -> Response:
     q = (request.query_params.get("q") or "").strip()[:64].replace("\x00", "") or None
@@ -102,9 +103,9 @@ async def ban(request: Request, account_id: int, access: Manage, form: Form, ctx
         )
         await students_service.ban_user(ctx, access, body)
     except ValidationError as exc:
-        return await _page(request, access, ctx, errors=validation_messages(exc), status_code=422)
+        return await _page(request, access, ctx, errors=problems(exc), status_code=422)
     except ApiError as exc:
-        return await _page(request, access, ctx, errors=[exc.detail], status_code=exc.status)
+        return await _page(request, access, ctx, errors=problems(exc), status_code=exc.status)
     return see_other(back, "student_banned")
 
 

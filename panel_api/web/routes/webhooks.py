@@ -16,7 +16,7 @@ from panel_api.permissions import Permission
 from panel_api.schemas.webhooks import WebhookEndpointIn
 from panel_api.services import webhooks as service
 from panel_api.web.rendering import render
-from panel_api.web.routes.common import Form, page_router, rule, see_other, validation_messages
+from panel_api.web.routes.common import Form, Said, page_router, problems, rule, see_other
 from storage.webhooks import EVENT_TYPES
 
 router = page_router()
@@ -35,7 +35,7 @@ async def _list_page(
     ctx: Ctx,
     *,
     created: object = None,
-    errors: list[str] | None = None,
+    errors: Said | None = None,
     values: dict[str, object] | None = None,
     status_code: int = 200,
 ) -> Response:
@@ -72,11 +72,11 @@ async def add_webhook(
         )
     except ValidationError as exc:
         return await _list_page(
-            request, access, ctx, errors=validation_messages(exc), values=values, status_code=422
+            request, access, ctx, errors=problems(exc), values=values, status_code=422
         )
     except ApiError as exc:
         return await _list_page(
-            request, access, ctx, errors=[exc.detail], values=values, status_code=exc.status
+            request, access, ctx, errors=problems(exc), values=values, status_code=exc.status
         )
     # Not a redirect: the secret is on this answer only.
     return await _list_page(request, access, ctx, created=created, status_code=201)
