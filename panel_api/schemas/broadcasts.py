@@ -5,6 +5,7 @@ from typing import Any
 
 from pydantic import BaseModel, Field, model_validator
 
+from panel_api.messages import invalid
 from panel_api.schemas.common import StrictIn
 from storage.models import BroadcastAudience, BroadcastStatus
 
@@ -41,17 +42,25 @@ class AudienceIn(StrictIn):
     @model_validator(mode="after")
     def _one_target(self) -> AudienceIn:
         if self.deployment_id is not None and self.bot_id is not None:
-            raise ValueError("give deployment_id or bot_id (a whole bot), not both")
+            raise invalid(
+                "broadcast_two_targets", "give deployment_id or bot_id (a whole bot), not both"
+            )
         if self.deployment_id is None and self.bot_id is None and self.token_id is None:
-            raise ValueError("say whose students: deployment_id, or bot_id for a whole bot")
+            raise invalid(
+                "broadcast_no_target",
+                "say whose students: deployment_id, or bot_id for a whole bot",
+            )
         if self.bot_id is not None and self.token_id is not None:
-            raise ValueError("token_id narrows one deployment's students: give deployment_id")
+            raise invalid(
+                "broadcast_token_without_deployment",
+                "token_id narrows one deployment's students: give deployment_id",
+            )
         if (
             self.progress_min is not None
             and self.progress_max is not None
             and self.progress_min > self.progress_max
         ):
-            raise ValueError("progress_min must not be above progress_max")
+            raise invalid("progress_range", "progress_min must not be above progress_max")
         return self
 
 
@@ -69,8 +78,10 @@ class MessageIn(StrictIn):
     @model_validator(mode="after")
     def _caption_fits(self) -> MessageIn:
         if self.media_url is not None and len(self.text) > MAX_CAPTION:
-            raise ValueError(
-                f"with a photo or video the text is its caption: at most {MAX_CAPTION} characters"
+            raise invalid(
+                "caption_too_long",
+                f"with a photo or video the text is its caption: at most {MAX_CAPTION} characters",
+                limit=MAX_CAPTION,
             )
         return self
 
@@ -86,7 +97,9 @@ class BroadcastTestIn(MessageIn):
     @model_validator(mode="after")
     def _one_target(self) -> BroadcastTestIn:
         if (self.deployment_id is None) == (self.bot_id is None):
-            raise ValueError("give either deployment_id or bot_id (the bot that sends)")
+            raise invalid(
+                "broadcast_test_target", "give either deployment_id or bot_id (the bot that sends)"
+            )
         return self
 
 

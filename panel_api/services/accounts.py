@@ -109,7 +109,8 @@ async def restore_account(ctx: PanelContext, access: Access) -> AccountOut:
         last = await audit.latest_action(session, access.account_id, SUSPENSION_ACTIONS)
         if last == "account.suspend" and not operator:
             raise conflict(
-                "the platform's operator suspended this account; only they can restore it"
+                "the platform's operator suspended this account; only they can restore it",
+                key="problem.suspended_by_operator",
             )
         if not await accounts.restore(session, access.account_id):
             raise conflict("the account is not deleted", key="problem.account_not_deleted")

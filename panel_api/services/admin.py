@@ -74,7 +74,8 @@ async def _set_suspended(
         change = accounts.soft_delete if suspended else accounts.restore
         if not await change(session, account_id):
             raise conflict(
-                f"the account is {'suspended already' if suspended else 'not suspended'}"
+                f"the account is {'suspended already' if suspended else 'not suspended'}",
+                key="problem.suspended_already" if suspended else "problem.not_suspended",
             )
         await _record(
             session, admin, account_id, f"account.{'suspend' if suspended else 'restore'}"

@@ -128,7 +128,10 @@ async def cancel(ctx: PanelContext, access: Access, broadcast_id: int) -> Broadc
     worth) may still arrive."""
     async with ctx.db.tenant(access.account_id) as session:
         if not await broadcasts.cancel(session, access.account_id, broadcast_id, ctx.clock()):
-            raise conflict("this broadcast has already finished or been cancelled")
+            raise conflict(
+                "this broadcast has already finished or been cancelled",
+                key="problem.broadcast_over",
+            )
         await record(session, access, "broadcast.cancel", "broadcast", broadcast_id)
         (out,) = await _out(session, access.account_id, [broadcast_id])
     return out
@@ -149,7 +152,11 @@ def _send_at(requested: datetime | None, now: datetime) -> datetime:
         return now
     when = requested if requested.tzinfo is not None else requested.replace(tzinfo=UTC)
     if (when - now).days > MAX_SCHEDULE_DAYS:
-        raise unprocessable(f"send_at is more than {MAX_SCHEDULE_DAYS} days away")
+        raise unprocessable(
+            f"send_at is more than {MAX_SCHEDULE_DAYS} days away",
+            key="problem.broadcast_too_far",
+            days=MAX_SCHEDULE_DAYS,
+        )
     return max(when, now)  # a time just past means "now"
 
 
@@ -185,7 +192,9 @@ async def _audience(session: AsyncSession, account_id: int, body: AudienceIn) ->
         if token_deployment is None:
             raise not_found("enrollment token")
         if deployment_id is not None and deployment_id != token_deployment:
-            raise unprocessable("token_id is a link of another deployment")
+            raise unprocessable(
+                "token_id is a link of another deployment", key="problem.token_of_other_deployment"
+            )
         deployment_id = int(token_deployment)
     bot_id = await _bot_of(session, account_id, deployment_id, body.bot_id)
     return Audience(

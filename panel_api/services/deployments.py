@@ -177,7 +177,10 @@ async def upgrade_preview(
         if new is None:
             raise not_found("course version")
         if old is None or new.course_id != old.course_id:
-            raise unprocessable("course_version_id must be a version of the deployed course")
+            raise unprocessable(
+                "course_version_id must be a version of the deployed course",
+                key="problem.version_of_other_course",
+            )
         elsewhere, movable = await inbox_events.repin_preview(
             session, access.account_id, deployment_id, new.id
         )

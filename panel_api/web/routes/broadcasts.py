@@ -158,7 +158,9 @@ def _body(values: dict[str, str], time_zone: str) -> dict[str, Any]:
         try:
             local = datetime.fromisoformat(values["send_at"])
         except ValueError:
-            raise ApiError(422, "the sending time is not a date and time") from None
+            raise ApiError(
+                422, "the sending time is not a date and time", key="problem.send_at_not_a_time"
+            ) from None
         body["send_at"] = local.replace(tzinfo=ZoneInfo(time_zone))
     return body
 

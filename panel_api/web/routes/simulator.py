@@ -65,11 +65,11 @@ async def simulator_step(
     )
     kept = _opened(opened, version_id, access.actor)
     if kept is None:
-        raise ApiError(422, t("simulator.bad_state"))
+        raise ApiError(422, t("simulator.bad_state"), key="simulator.bad_state")
     start, actions = kept
     action = _action(form)
     if action is None:
-        raise ApiError(422, t("simulator.bad_action"))
+        raise ApiError(422, t("simulator.bad_action"), key="simulator.bad_action")
     if len(actions) >= preview.MAX_ACTIONS:
         return await _play(request, access, ctx, course_id, version_id, start, actions, full=True)
     return await _play(request, access, ctx, course_id, version_id, start, (*actions, action))
