@@ -104,7 +104,7 @@ async def test_members_upgrade_allow_list_and_operator_pages(
     await page.locator("#price-amount").fill("990")
     await page.locator("#price-currency").select_option("RUB")
     await page.locator("#decline-text").fill("Write to the school office to join.")
-    await page.get_by_role("button", name="Save", exact=True).click()
+    await page.locator("#entry").get_by_role("button", name="Save", exact=True).click()
     await expect(page.locator("#deployment-price")).to_have_text("990.00 RUB")
     await both_widths(page, shots, "deployment")
 
@@ -157,9 +157,9 @@ async def test_members_upgrade_allow_list_and_operator_pages(
     await page.get_by_text("Token, plain /start").click()
     await both_widths(page, shots, "bots")
     await page.locator("nav.sections").get_by_role("link", name="Settings", exact=True).click()
-    await page.get_by_role("textbox", name="Name").fill("Phone school, renamed")
-    await page.get_by_role("button", name="Rename").click()
-    await expect(page.locator("p.notice")).to_have_text("Account renamed.")
+    await page.get_by_role("textbox", name="School name").fill("Phone school, renamed")
+    await page.get_by_role("button", name="Save", exact=True).click()
+    await expect(page.locator("p.notice")).to_have_text("Settings saved.")
     await both_widths(page, shots, "account")
 
     # --- the teacher sees members but no actions on them --------------------------------------
