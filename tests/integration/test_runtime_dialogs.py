@@ -365,7 +365,11 @@ async def test_a_provider_without_speech_gives_the_text_and_the_dialog_goes_on(
         )
     assert not any(s.method == "sendVoice" for s in stack.fake.sent_to(user))
     mine = f"bot {course.bot_id}: "
-    warnings = [r.getMessage() for r in caplog.records if r.getMessage().startswith(mine)]
+    warnings = [
+        r.getMessage()
+        for r in caplog.records
+        if r.name == "adapters.telegram.delivery" and r.getMessage().startswith(mine)
+    ]
     assert len(warnings) == 1 and "no speech" in warnings[0]
 
 
