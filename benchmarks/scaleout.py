@@ -42,6 +42,7 @@ import signal
 import sys
 import tempfile
 import time
+from collections import Counter
 from collections.abc import Awaitable, Callable, Sequence
 from contextlib import AsyncExitStack
 from dataclasses import dataclass, field
@@ -104,6 +105,15 @@ def _descendants(pid: int) -> list[int]:
         for kid in kids:
             found += [kid, *_descendants(kid)]
     return found
+
+
+def machine_cpu() -> tuple[float, float]:
+    """(busy, total) CPU seconds of the whole machine so far (/proc/stat): on a shared
+    machine, the share others took in a window is what tells a slow row from slow code."""
+    values = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    idle = values[3] + values[4]  # idle + iowait
+    total = sum(values[:8])  # guest time is already counted in user
+    return (total - idle) / CLOCK_TICKS, total / CLOCK_TICKS
 
 
 class Process:
@@ -247,9 +257,14 @@ class Stub:
 # ---- PostgreSQL, seen from outside -----------------------------------------------------
 
 
-_APP_CONNECTIONS = text(
-    "SELECT count(*) FROM pg_stat_activity WHERE datname = :db AND usename = :role"
-)
+# The app role's connections, and what its busy ones wait for (a Lock: a row or a
+# transaction another one holds; LWLock, IO, ...: the server's own work).
+_APP_CONNECTIONS = text("""
+SELECT count(*),
+       coalesce(array_agg(wait_event_type || ':' || wait_event)
+                FILTER (WHERE state = 'active' AND wait_event IS NOT NULL), '{}')
+FROM pg_stat_activity WHERE datname = :db AND usename = :role
+""")
 _COUNTERS = text("""
 SELECT (SELECT xact_commit + xact_rollback FROM pg_stat_database WHERE datname = :db),
        (SELECT coalesce(sum(n_tup_ins + n_tup_upd + n_tup_del), 0) FROM pg_stat_user_tables
@@ -266,6 +281,8 @@ class Observer:
         self._bench = bench
         self.engine: AsyncEngine = create_async_engine(bench.owner_url, poolclass=NullPool)
         self.max_connections = 0
+        self.samples = 0
+        self.waits: Counter[str] = Counter()  # wait events of active app connections
         self._postmaster: int | None = None
 
     async def leases(self) -> dict[int, int]:
@@ -292,14 +309,20 @@ class Observer:
         return cpu_seconds(self._postmaster)
 
     async def sample_connections(self) -> None:
-        """The app role's connections to this database, every 0.5 s: the largest count."""
+        """The app role's connections to this database every 0.25 s: the largest count, and
+        what the active ones waited for."""
         async with self.engine.connect() as conn:
             while True:
-                count = await conn.scalar(
-                    _APP_CONNECTIONS, {"db": self._bench.name, "role": BENCH_APP_ROLE}
-                )
+                await conn.execute(text("SELECT pg_stat_clear_snapshot()"))
+                count, waits = (
+                    await conn.execute(
+                        _APP_CONNECTIONS, {"db": self._bench.name, "role": BENCH_APP_ROLE}
+                    )
+                ).one()
                 self.max_connections = max(self.max_connections, int(count or 0))
-                await asyncio.sleep(0.5)
+                self.samples += 1
+                self.waits.update(waits)
+                await asyncio.sleep(0.25)
 
     async def close(self) -> None:
         await self.engine.dispose()
@@ -356,6 +379,10 @@ class Configuration:
     stub_cpu_s: float = math.nan
     postgres_cpu_s: float = math.nan
     max_connections: int = 0
+    lock_waits: float = math.nan  # active app connections waiting on a Lock, mean per sample
+    waits: list[tuple[str, int]] = field(default_factory=list)  # the commonest wait events
+    machine_busy: float = math.nan  # share of the machine's CPU busy in the window
+    ours: float = math.nan  # share of it used by the runners, the stub and PostgreSQL
     transactions: int = 0
     lease_writes: int = 0
     batches: float = math.nan
@@ -383,24 +410,31 @@ async def measure(
     source: str,
 ) -> Configuration:
     result = Configuration(runner_count)
-    db = Database(bench.app_url, pool_size=2, max_overflow=0)
-    school = await provision_schools(db, bench.box, bot_count=args.size.bots, course_source=source)
-    await db.dispose()
-    students = [
-        (bot, FIRST_USER_ID + index * args.size.students + number)
-        for index, bot in enumerate(school)
-        for number in range(args.size.students)
-    ]
+    students: list[tuple[SchoolBot, int]] = []
     observer = Observer(bench)
     stub = Stub()
     runners: list[Runner] = []
     sampler: asyncio.Task[None] | None = None
+    starting: asyncio.Task[None] | None = None
     probed: list[tuple[SchoolBot, int]] = []
     async with AsyncExitStack() as stack:
         data_dir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="scaleout-")))
         http = await stack.enter_async_context(aiohttp.ClientSession())
         try:
-            await stub.start()
+            starting = asyncio.create_task(stub.start())  # its imports overlap the provisioning
+            db = Database(bench.app_url, pool_size=2, max_overflow=0)
+            try:
+                school = await provision_schools(
+                    db, bench.box, bot_count=args.size.bots, course_source=source
+                )
+            finally:
+                await db.dispose()
+            await starting
+            students = [
+                (bot, FIRST_USER_ID + index * args.size.students + number)
+                for index, bot in enumerate(school)
+                for number in range(args.size.students)
+            ]
             await stub.call(
                 "POST",
                 "enroll",
@@ -435,6 +469,7 @@ async def measure(
             batches = [await journal_batches(http, r.port) for r in runners]
             cpu = [cpu_seconds(r.process.pid) for r in runners]
             stub_cpu, pg_cpu = cpu_seconds(stub.process.pid), observer.postgres_cpu()
+            busy, total = machine_cpu()
             await stub.call("POST", "begin")
 
             async def finished() -> bool:
@@ -450,6 +485,11 @@ async def measure(
             ]
             result.stub_cpu_s = cpu_seconds(stub.process.pid) - stub_cpu
             result.postgres_cpu_s = observer.postgres_cpu() - pg_cpu
+            busy_now, total_now = machine_cpu()
+            result.machine_busy = (busy_now - busy) / (total_now - total)
+            used = sum(result.runner_cpu_s) + result.stub_cpu_s
+            used += 0.0 if math.isnan(result.postgres_cpu_s) else result.postgres_cpu_s
+            result.ours = used / (total_now - total)
             result.batches = sum(
                 [
                     await journal_batches(http, r.port) - b
@@ -464,6 +504,9 @@ async def measure(
                 now_writes - lease_writes,
             )
             result.max_connections = observer.max_connections
+            lock_waits = sum(n for w, n in observer.waits.items() if w.startswith("Lock:"))
+            result.lock_waits = lock_waits / max(observer.samples, 1)
+            result.waits = observer.waits.most_common(4)
             result.updates = len(played["latencies"])
             result.latencies = played["latencies"]
             result.seconds = played["seconds"]
@@ -488,6 +531,8 @@ async def measure(
         finally:
             if sampler is not None:
                 sampler.cancel()
+            if starting is not None:  # a stub still starting when something failed
+                await asyncio.gather(starting, return_exceptions=True)
             await asyncio.gather(*(r.process.stop() for r in runners))
             await stub.close()
             await observer.close()
@@ -575,6 +620,9 @@ COLUMNS = (
     Column("lease writes/s", 16, ".1f"),
     Column("batches/s", 11, ",.0f"),
     Column("bots held", 12),
+    Column("lock waits", 12, ".2f"),
+    Column("machine busy", 14, ".0%"),
+    Column("ours", 7, ".0%"),
 )
 TAKEOVER_COLUMNS = (
     Column("runners", 10),
@@ -610,6 +658,9 @@ def render(configurations: Sequence[Configuration]) -> str:
                 c.per_second(c.lease_writes),
                 c.per_second(c.batches),
                 " / ".join(map(str, c.bots_per_runner)),
+                c.lock_waits,
+                c.machine_busy,
+                c.ours,
             )
         )
     return render_table(COLUMNS, rows)
@@ -635,7 +686,11 @@ def render_takeovers(configurations: Sequence[Configuration], lease_ttl: float) 
 def summary(configurations: Sequence[Configuration]) -> list[str]:
     """The goal's line: the ratio next to the machine's cores, and CPU per update."""
     one = configurations[0]
-    lines = []
+    lines = [
+        f"{c.runners} runner(s), what busy app connections waited for (samples): "
+        + (", ".join(f"{w} {n}" for w, n in c.waits) or "nothing")
+        for c in configurations
+    ]
     for c in configurations[1:]:
         achieved = c.rate / one.rate if one.rate else math.nan
         goal = (
