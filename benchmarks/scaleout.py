@@ -26,7 +26,7 @@ Telegram's per-chat pacing is lifted (COURSEBOT_CHAT_RATE); the per-bot 30 messa
 the runner's own and stays, so the default size has bots enough that it never binds
 (100 bots x 30/s is 3,000 messages/s, well above what this machine sustains).
 
-    python -m benchmarks.scaleout [--size 100x4] [--actions 15] [--runners 1,2]
+    python -m benchmarks.scaleout [--size 100x10] [--actions 15] [--runners 1,2]
         [--lease-ttl 10] [--lease-renew 1]
 """
 
@@ -71,7 +71,7 @@ from courses.loader import load_course
 from storage.db import Database
 
 REPO = Path(__file__).resolve().parents[1]
-DEFAULT_SIZE = "100x4"
+DEFAULT_SIZE = "100x10"  # the first size of benchmarks.throughput
 DEFAULT_ACTIONS = 15
 GOAL_RATIO = 1.3  # 2 runners over 1, on a 2-core machine that also hosts PostgreSQL
 START_TIMEOUT_S = 150.0  # several processes starting at once on a loaded 2-core machine
@@ -258,11 +258,16 @@ class Stub:
 
 
 # The app role's connections, and what its busy ones wait for (a Lock: a row or a
-# transaction another one holds; LWLock, IO, ...: the server's own work).
+# transaction another one holds, with the waiting statement's start; LWLock, IO, ...: the
+# server's own work).
 _APP_CONNECTIONS = text("""
 SELECT count(*),
-       coalesce(array_agg(wait_event_type || ':' || wait_event)
-                FILTER (WHERE state = 'active' AND wait_event IS NOT NULL), '{}')
+       coalesce(array_agg(
+           wait_event_type || ':' || wait_event
+           || CASE WHEN wait_event_type = 'Lock'
+              THEN ' (' || left(regexp_replace(btrim(query), '[[:space:]]+', ' ', 'g'), 40) || ')'
+              ELSE '' END
+       ) FILTER (WHERE state = 'active' AND wait_event IS NOT NULL), '{}')
 FROM pg_stat_activity WHERE datname = :db AND usename = :role
 """)
 _COUNTERS = text("""
@@ -506,7 +511,7 @@ async def measure(
             result.max_connections = observer.max_connections
             lock_waits = sum(n for w, n in observer.waits.items() if w.startswith("Lock:"))
             result.lock_waits = lock_waits / max(observer.samples, 1)
-            result.waits = observer.waits.most_common(4)
+            result.waits = observer.waits.most_common(5)
             result.updates = len(played["latencies"])
             result.latencies = played["latencies"]
             result.seconds = played["seconds"]
