@@ -27,7 +27,7 @@ the runner's own and stays, so the default size has bots enough that it never bi
 (100 bots x 30/s is 3,000 messages/s, well above what this machine sustains).
 
     python -m benchmarks.scaleout [--size 100x10] [--actions 15] [--runners 1,2]
-        [--lease-ttl 10] [--lease-renew 1]
+        [--lease-ttl 10] [--lease-renew 1] [--rounds 1]
 """
 
 from __future__ import annotations
@@ -375,6 +375,7 @@ class Takeover:
 @dataclass
 class Configuration:
     runners: int
+    round: int = 1  # with --rounds, each round measures every runner count once
     updates: int = 0
     seconds: float = math.nan
     latencies: list[float] = field(default_factory=list)
@@ -640,14 +641,25 @@ TAKEOVER_COLUMNS = (
 )
 
 
+def baseline(c: Configuration, configurations: Sequence[Configuration]) -> Configuration:
+    """The single runner of the same round: others' load on a shared machine drifts, so a
+    ratio compares neighbours in time."""
+    return next(b for b in configurations if b.round == c.round and b.runners == 1)
+
+
+def name(c: Configuration, configurations: Sequence[Configuration]) -> str:
+    rounds = max(each.round for each in configurations)
+    return f"{c.runners}" + (f", round {c.round}" if rounds > 1 else "")
+
+
 def render(configurations: Sequence[Configuration]) -> str:
-    one = configurations[0]
     rows = []
     for c in configurations:
-        name = f"{c.runners}" + ("" if c.completed else " (TIMED OUT)")
+        one = baseline(c, configurations)
+        title = name(c, configurations) + ("" if c.completed else " (TIMED OUT)")
         rows.append(
             (
-                name,
+                title,
                 c.updates,
                 c.seconds,
                 c.rate,
@@ -674,7 +686,7 @@ def render(configurations: Sequence[Configuration]) -> str:
 def render_takeovers(configurations: Sequence[Configuration], lease_ttl: float) -> str:
     rows = [
         (
-            f"{c.runners}",
+            name(c, configurations),
             t.event,
             t.bots,
             lease_ttl,
@@ -690,13 +702,20 @@ def render_takeovers(configurations: Sequence[Configuration], lease_ttl: float) 
 
 def summary(configurations: Sequence[Configuration]) -> list[str]:
     """The goal's line: the ratio next to the machine's cores, and CPU per update."""
-    one = configurations[0]
     lines = [
-        f"{c.runners} runner(s), what busy app connections waited for (samples): "
-        + (", ".join(f"{w} {n}" for w, n in c.waits) or "nothing")
+        f"runners {name(c, configurations)}: what busy app connections waited for "
+        "(samples): " + (", ".join(f"{w} {n}" for w, n in c.waits) or "nothing")
         for c in configurations
     ]
-    for c in configurations[1:]:
+    rounds = max(c.round for c in configurations)
+
+    def prefix(c: Configuration) -> str:
+        return f"round {c.round}: " if rounds > 1 else ""
+
+    for c in configurations:
+        if c.runners == 1:
+            continue
+        one = baseline(c, configurations)
         achieved = c.rate / one.rate if one.rate else math.nan
         goal = (
             f", goal >= {GOAL_RATIO}x: {'met' if achieved >= GOAL_RATIO else 'NOT met'}"
@@ -704,8 +723,9 @@ def summary(configurations: Sequence[Configuration]) -> list[str]:
             else ""
         )
         lines.append(
-            f"{c.runners} runners / 1 runner: {achieved:.2f}x updates/s on {os.cpu_count()} "
-            f"CPUs{goal}; runners' CPU per update {c.per_update_ms(sum(c.runner_cpu_s)):.2f} ms "
+            f"{prefix(c)}{c.runners} runners / 1 runner: {achieved:.2f}x updates/s on "
+            f"{os.cpu_count()} CPUs{goal}; runners' CPU per update "
+            f"{c.per_update_ms(sum(c.runner_cpu_s)):.2f} ms "
             f"vs {one.per_update_ms(sum(one.runner_cpu_s)):.2f} ms"
         )
     return lines
@@ -719,12 +739,13 @@ async def run(args: argparse.Namespace) -> list[Configuration]:
     kinds = script_kinds(loaded.course)
     configurations = []
     with servers(args.database_url, args.redis_url) as urls:
-        for count in args.runners:
-            async with scratch_database(urls.database_url) as bench:
-                print(f"  {count} runner(s)...", file=sys.stderr)
-                configurations.append(
-                    await measure(urls.redis_url, bench, count, args, kinds, source)
-                )
+        for round_ in range(1, args.rounds + 1):
+            for count in args.runners:
+                async with scratch_database(urls.database_url) as bench:
+                    print(f"  {count} runner(s), round {round_}...", file=sys.stderr)
+                    measured = await measure(urls.redis_url, bench, count, args, kinds, source)
+                    measured.round = round_
+                    configurations.append(measured)
     return configurations
 
 
@@ -743,6 +764,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     )
     parser.add_argument("--lease-ttl", type=float, default=10.0, help="COURSEBOT_LEASE_TTL (10)")
     parser.add_argument("--lease-renew", type=float, default=1.0, help="COURSEBOT_LEASE_RENEW (1)")
+    parser.add_argument(
+        "--rounds", type=int, default=1, help="measure every runner count this many times (1)"
+    )
     parser.add_argument("--course", default=str(DEFAULT_COURSE), help="course YAML")
     parser.add_argument("--timeout", type=float, default=180.0, help="seconds per wait (180)")
     add_server_arguments(parser)
@@ -754,8 +778,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         parser.error(str(error))
     if args.runners[0] != 1 or any(n < 1 for n in args.runners):
         parser.error("--runners must start with 1 (the baseline), e.g. 1,2,4")
-    if args.actions < 1:
-        parser.error("--actions must be at least 1")
+    if args.actions < 1 or args.rounds < 1:
+        parser.error("--actions and --rounds must be at least 1")
     if args.lease_renew * 3 > args.lease_ttl:
         parser.error("--lease-renew must be at most a third of --lease-ttl")
     return args
