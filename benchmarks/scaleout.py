@@ -39,6 +39,7 @@ import math
 import os
 import re
 import signal
+import socket
 import sys
 import tempfile
 import time
@@ -215,8 +216,6 @@ def runner_env(
 
 
 def free_port() -> int:
-    import socket
-
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
@@ -408,7 +407,7 @@ class Configuration:
 
 
 async def measure(
-    urls_redis: str,
+    redis_url: str,
     bench: BenchDatabase,
     runner_count: int,
     args: argparse.Namespace,
@@ -453,7 +452,7 @@ async def measure(
 
             def new_runner(number: int) -> Runner:
                 tag, port = f"r{number}", free_port()
-                env = runner_env(bench, urls_redis, f"{stub.base}/{tag}", data_dir, args)
+                env = runner_env(bench, redis_url, f"{stub.base}/{tag}", data_dir, args)
                 env.update(COURSEBOT_PORT=str(free_port()), COURSEBOT_RUNNER_PORT=str(port))
                 process = Process([sys.executable, "-m", "runner", "runner"], env, " is up in ")
                 return Runner(tag, port, process)
@@ -542,7 +541,7 @@ async def measure(
             await asyncio.gather(*(r.process.stop() for r in runners))
             await stub.close()
             await observer.close()
-            redis = Redis.from_url(urls_redis)
+            redis = Redis.from_url(redis_url)
             await forget_fsm_keys(redis, [*students, *probed])
             await redis.aclose()
     return result
@@ -629,6 +628,7 @@ COLUMNS = (
     Column("lock waits", 12, ".2f"),
     Column("machine busy", 14, ".0%"),
     Column("ours", 7, ".0%"),
+    Column("start-up s", 12, ".1f"),
 )
 TAKEOVER_COLUMNS = (
     Column("runners", 10),
@@ -678,6 +678,7 @@ def render(configurations: Sequence[Configuration]) -> str:
                 c.lock_waits,
                 c.machine_busy,
                 c.ours,
+                c.start_s,
             )
         )
     return render_table(COLUMNS, rows)
