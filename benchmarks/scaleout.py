@@ -609,7 +609,7 @@ async def takeover(
 
 
 COLUMNS = (
-    Column("runners", 10),
+    Column("runners", 12),
     Column("updates", 9, ","),
     Column("seconds", 9, ".1f"),
     Column("updates/s", 11, ",.0f"),
@@ -631,7 +631,7 @@ COLUMNS = (
     Column("start-up s", 12, ".1f"),
 )
 TAKEOVER_COLUMNS = (
-    Column("runners", 10),
+    Column("runners", 12),
     Column("stopped by", 12),
     Column("its bots", 10),
     Column("lease TTL s", 13, "g"),
