@@ -392,6 +392,7 @@ class Configuration:
     lease_writes: int = 0
     batches: float = math.nan
     bots_per_runner: list[int] = field(default_factory=list)
+    sends_by_runner: dict[str, int] = field(default_factory=dict)  # messages, by runner tag
     start_s: float = math.nan  # until every runner was up and the bots spread
     takeovers: list[Takeover] = field(default_factory=list)
 
@@ -502,6 +503,7 @@ async def measure(
                 ]
             )
             played = await stub.call("GET", "result")
+            result.sends_by_runner = (await stub.call("GET", "status"))["sends_by_runner"]
             now_tx, now_writes = await observer.counters()
             sampler.cancel()
             result.transactions, result.lease_writes = (

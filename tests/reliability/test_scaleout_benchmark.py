@@ -50,6 +50,8 @@ async def test_the_smallest_scale_out_run_fills_its_table(service_urls):
         assert c.max_connections >= c.runners, "each runner holds PostgreSQL connections"
         assert c.batches > 0, "the journal's batches were read from each runner's /metrics"
     single, double = configurations
+    assert set(single.sends_by_runner) == {"r1"}
+    assert set(double.sends_by_runner) == {"r1", "r2"}, "both runners answered students"
     assert single.takeovers == []
     assert [t.event for t in double.takeovers] == ["kill -9", "SIGTERM"]
     for takeover in double.takeovers:
