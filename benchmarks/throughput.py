@@ -29,7 +29,7 @@ import logging
 import math
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from contextlib import AsyncExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -154,7 +154,15 @@ async def measure_runtime(
         await runtime.stop()
         await workers.close()
         counter.close()
-        await _forget_fsm_keys(redis, school, users)
+        per_bot = size.students
+        await forget_fsm_keys(
+            redis,
+            (
+                (bot, user)
+                for i, bot in enumerate(school)
+                for user in users[i * per_bot : (i + 1) * per_bot]
+            ),
+        )
         await redis.aclose()
         await db.dispose()
 
@@ -169,14 +177,13 @@ def _enroll(classroom: Classroom, bots: Sequence[SchoolBot], students: int) -> l
     return users
 
 
-async def _forget_fsm_keys(redis: Redis, bots: Sequence[SchoolBot], users: list[int]) -> None:
-    """Delete exactly the FSM keys this run wrote; the Redis server may be shared."""
-    per_bot = len(users) // max(1, len(bots))
+async def forget_fsm_keys(redis: Redis, chats: Iterable[tuple[SchoolBot, int]]) -> None:
+    """Delete exactly the FSM keys a run wrote for these (bot, user) chats; the Redis server
+    may be shared."""
     keys = []
-    for index, bot in enumerate(bots):
+    for bot, user in chats:
         builder = AccountBotKeyBuilder(bot.account_id, bot.bot_id)
-        for user in users[index * per_bot : (index + 1) * per_bot]:
-            keys.append(builder.build(StorageKey(bot.bot_id, user, user), "state"))
+        keys.append(builder.build(StorageKey(bot.bot_id, user, user), "state"))
     for start in range(0, len(keys), 1000):
         await redis.delete(*keys[start : start + 1000])
 
