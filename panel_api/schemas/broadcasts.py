@@ -17,9 +17,7 @@ _ID = Field(None, ge=1, le=2**63 - 1)
 
 class ButtonIn(StrictIn):
     text: str = Field(min_length=1, max_length=64)
-    url: str = Field(
-        min_length=9, max_length=2048, pattern=r"^https://\S+$", description="an https:// link"
-    )
+    url: str = Field(max_length=2048, pattern=r"^https://\S+$", description="an https:// link")
 
 
 class AudienceIn(StrictIn):

@@ -436,7 +436,7 @@ async def test_the_pages_count_test_send_watch_and_cancel(
         assert "Сейчас её получат учеников: 3." in text_of(counted.text)
         bad = await browser.post(base, {**form, "button_url": "ftp://x", "action": "send"})
         assert bad.status_code == 422
-        assert "button" in text_of(bad.text).lower()
+        assert "нужна ссылка, начинающаяся с https://" in text_of(bad.text)
 
         await school.start_runtime()
         tested = await browser.post(base, {**form, "action": "test"})

@@ -114,9 +114,7 @@ async def test_metrics_count_what_happened_and_show_what_waits(process, fake, db
     accepted = [
         c
         for c in fake.calls
-        if c.bot_id == course.fake_bot.id
-        and c.status == 200
-        and c.method.lower() not in NOT_SENDS
+        if c.bot_id == course.fake_bot.id and c.status == 200 and c.method.lower() not in NOT_SENDS
     ]
     assert delta("coursebot_sends_total", outcome="sent") == len(accepted)
     assert delta("coursebot_sends_total", outcome="rate_limited") == 1
