@@ -365,7 +365,7 @@ class ElementBuilder:
                 entry.key,
                 entry.line,
                 Problem.NO_VERDICT_FOR_100,
-                count=max(thresholds),
+                percent=max(thresholds),
             )
         return FrozenMap(thresholds)
 
