@@ -352,7 +352,9 @@ class ElementBuilder:
                 )
                 ok = False
                 continue
-            verdict = reader.within(entry.key, f"threshold {key}").text(sub)
+            verdict = reader.within(
+                entry.key, f"threshold {key}", in_part="threshold", in_position=int(key)
+            ).text(sub)
             if verdict is INVALID:
                 ok = False
                 continue
@@ -566,7 +568,15 @@ class ElementBuilder:
 def _sub_text(reader: FieldReader, sub: dict[str, Entry], field: str, label: str) -> Any:
     if "text" not in sub:
         return INVALID
-    return reader.within(field, f"{label} 'text'").text(sub["text"])
+    return _within(reader, field, label, "text").text(sub["text"])
+
+
+def _within(reader: FieldReader, field: str, label: str, key: str) -> FieldReader:
+    """A reader for sub-field `key` of one answer/option, `label` being e.g. `answer 2`."""
+    part, _, position = label.partition(" ")
+    return reader.within(
+        field, f"{label} {key!r}", in_part=part, in_position=int(position), in_field=key
+    )
 
 
 def _optional(
@@ -581,4 +591,4 @@ def _optional(
     entry = sub.get(key)
     if entry is None or is_null(entry.node):
         return None
-    return read(reader.within(parent.key, f"{label} {key!r}"), entry)
+    return read(_within(reader, parent.key, label, key), entry)

@@ -8,6 +8,7 @@ in quotes, a single media URL without a list) so the rest of the loader sees cle
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from enum import Enum
 from typing import Any, Final
 from urllib.parse import urlsplit
@@ -90,12 +91,14 @@ class FieldReader:
         *,
         field: str | None = None,
         label: str = "",
+        where: Mapping[str, str | int] | None = None,
         failed: set[str] | None = None,
     ) -> None:
         self.sink = sink
         self.element_id = element_id
         self._field = field
         self._prefix = f"{label}: " if label else ""
+        self._where = dict(where or {})
         self.failed: set[str] = set() if failed is None else failed
         """Fields of this element that already have an error (shared with nested readers)."""
 
@@ -104,10 +107,19 @@ class FieldReader:
         """The element field a nested reader reports under (None for a top-level reader)."""
         return self._field
 
-    def within(self, field: str, label: str) -> FieldReader:
+    def within(self, field: str, label: str, **where: str | int) -> FieldReader:
         """A reader for a value nested in element field `field` (e.g. one answer's
-        `correct`): problems are reported under `field`, their message prefixed by `label`."""
-        return FieldReader(self.sink, self.element_id, field=field, label=label, failed=self.failed)
+        `correct`): problems are reported under `field`, their message prefixed by `label`,
+        and `where` (`in_part`, `in_position`, `in_field`: e.g. answer, 2, correct) joins
+        their parameters so a page can say the same place in its own words."""
+        return FieldReader(
+            self.sink,
+            self.element_id,
+            field=field,
+            label=label,
+            where=where,
+            failed=self.failed,
+        )
 
     def error(
         self,
@@ -121,7 +133,7 @@ class FieldReader:
         self.sink.error(
             self._prefix + message,
             key=key,
-            params=params,
+            params={**self._where, **params},
             element_id=self.element_id,
             field=field,
             line=line,
@@ -141,7 +153,7 @@ class FieldReader:
         self.sink.warning(
             self._prefix + message,
             key=key,
-            params=params,
+            params={**self._where, **params},
             element_id=self.element_id,
             field=self._field or field,
             line=line,

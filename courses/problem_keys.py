@@ -8,7 +8,7 @@ may match on it.
 
 A parameter named `got` is what was written instead, as one of `KINDS` (the catalogs have
 `course_problem.kind.<kind>`); the others are shown as they are (ids, numbers, the written
-text, shortened).
+text, shortened); parameters starting with `in_` say where (see `PARTS`).
 """
 
 from __future__ import annotations
@@ -18,6 +18,10 @@ from typing import Final
 
 KIND_PARAM: Final = "got"
 KINDS: Final = ("mapping", "list", "nothing", "boolean", "number", "text")
+PARTS: Final = ("answer", "option", "threshold")
+"""A problem inside one of these has `in_part` (one of them), `in_position` (its number, or
+a threshold's percentage) and, for a field of an answer or option, `in_field`; the catalogs
+have `course_problem.part.<part>` and say the place before the problem."""
 
 
 class Problem(StrEnum):

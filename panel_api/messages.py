@@ -43,8 +43,16 @@ def course_problem(key: str | None, params: Mapping[str, Any], english: str) -> 
     shown = {
         name: Message(f"course_problem.kind.{value}") if name == KIND_PARAM else value
         for name, value in params.items()
+        if not name.startswith("in_")
     }
-    return Message(f"course_problem.{key}", shown, english)
+    problem = Message(f"course_problem.{key}", shown, english)
+    if "in_part" not in params:
+        return problem
+    part = Message(f"course_problem.part.{params['in_part']}", {"position": params["in_position"]})
+    if "in_field" in params:
+        place = {"part": part, "field": params["in_field"], "problem": problem}
+        return Message("course_problem.in_part_field", place, english)
+    return Message("course_problem.in_part", {"part": part, "problem": problem}, english)
 
 
 def invalid(error_type: str, english: str, **params: Any) -> PydanticCustomError:

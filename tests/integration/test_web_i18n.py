@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from courses.loader import load_course
-from courses.problem_keys import KINDS, Problem
+from courses.problem_keys import KINDS, PARTS, Problem
 from engine.limits import HALTED_NO_STUDENT_INPUT
 from panel_api.errors import ApiError
 from panel_api.messages import Message, course_problem
@@ -54,7 +54,13 @@ def test_catalogs_have_the_same_keys_and_placeholders():
 
 def test_every_course_problem_has_words_in_both_languages_with_the_same_placeholders():
     en, ru = i18n.catalog("en"), i18n.catalog("ru")
-    keys = [f"course_problem.{p}" for p in Problem] + [f"course_problem.kind.{k}" for k in KINDS]
+    keys = [
+        *(f"course_problem.{p}" for p in Problem),
+        *(f"course_problem.kind.{k}" for k in KINDS),
+        *(f"course_problem.part.{p}" for p in PARTS),
+        "course_problem.in_part",
+        "course_problem.in_part_field",
+    ]
     assert len(keys) > 80
     assert [k for k in keys if k not in en or k not in ru] == []
     assert [k for k in keys if placeholders(en[k]) != placeholders(ru[k])] == []
@@ -73,6 +79,23 @@ def test_a_course_problem_is_said_in_plain_words_with_its_parameters():
     )
     assert english == "a list is needed here, but here is a number"
     assert problem.message == "expected a list of answers, got the number 5"  # CLI and API
+
+
+def test_a_problem_inside_an_answer_says_which_answer():
+    source = (
+        "a:\n  type: quiz\n  text: Q\n  answers:\n"
+        "    - text: x\n    - text: y\n      correct: maybe\n"
+    )
+    loaded = load_course(source, source_name="c.yml")
+    [problem] = [d for d in loaded.diagnostics if d.is_error]
+    message = course_problem(problem.key, problem.params, problem.message)
+    assert i18n.Translator("ru").say(message) == (
+        "ответ 2, «correct»: здесь нужно «да» или «нет» (yes/no), а указано: текст"
+    )
+    assert i18n.Translator("en").say(message) == (
+        "answer 2, “correct”: yes or no is needed here, but here is text"
+    )
+    assert problem.message == "answer 2 'correct': expected yes or no, got the text 'maybe'"
 
 
 def test_plural_texts_have_every_form_of_their_language():
