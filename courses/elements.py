@@ -261,9 +261,12 @@ class ElementBuilder:
                     Problem.UNKNOWN_SUB_FIELD,
                     name=shorten(entry.key),
                     allowed=", ".join(allowed),
+                    **_place(label),
                 )
         if "text" not in known or is_null(known["text"].node):
-            reader.error(f"{label} has no 'text'", field, line_of(item), Problem.SUB_NO_TEXT)
+            reader.error(
+                f"{label} has no 'text'", field, line_of(item), Problem.SUB_NO_TEXT, **_place(label)
+            )
             known.pop("text", None)
         return known
 
@@ -573,10 +576,13 @@ def _sub_text(reader: FieldReader, sub: dict[str, Entry], field: str, label: str
 
 def _within(reader: FieldReader, field: str, label: str, key: str) -> FieldReader:
     """A reader for sub-field `key` of one answer/option, `label` being e.g. `answer 2`."""
+    return reader.within(field, f"{label} {key!r}", **_place(label), in_field=key)
+
+
+def _place(label: str) -> dict[str, str | int]:
+    """`answer 2` as the parameters a page says it from (`in_part`, `in_position`)."""
     part, _, position = label.partition(" ")
-    return reader.within(
-        field, f"{label} {key!r}", in_part=part, in_position=int(position), in_field=key
-    )
+    return {"in_part": part, "in_position": int(position)}
 
 
 def _optional(
