@@ -6,8 +6,12 @@ at once (in the CLI, in the panel), each pointing at an element, a field and a l
 
 from __future__ import annotations
 
+import dataclasses
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Literal
+
+from courses.problem_keys import Problem
 
 Severity = Literal["error", "warning"]
 
@@ -17,7 +21,10 @@ class Diagnostic:
     """One problem in a course source.
 
     `line` is 1-based (as editors show it). `source` is the file name the loader was given, so
-    a diagnostic printed on its own still says where it comes from.
+    a diagnostic printed on its own still says where it comes from. `message` is English (the
+    CLI and the API say it); `key` with `params` is the same problem for a page to say in its
+    reader's language (`course_problem.<key>` in the panel's catalogs). A problem without a
+    key yet (None) is shown in its English words.
     """
 
     severity: Severity
@@ -26,6 +33,8 @@ class Diagnostic:
     field: str | None = None
     line: int | None = None
     source: str | None = None
+    key: Problem | None = None
+    params: Mapping[str, str | int] = dataclasses.field(default_factory=dict)
 
     @property
     def is_error(self) -> bool:
@@ -57,22 +66,34 @@ class DiagnosticSink:
         self,
         message: str,
         *,
+        key: Problem | None = None,
+        params: Mapping[str, str | int] | None = None,
         element_id: str | None = None,
         field: str | None = None,
         line: int | None = None,
     ) -> None:
-        self.items.append(Diagnostic("error", message, element_id, field, line, self.source))
+        self.items.append(
+            Diagnostic(
+                "error", message, element_id, field, line, self.source, key, dict(params or {})
+            )
+        )
         self.error_count += 1
 
     def warning(
         self,
         message: str,
         *,
+        key: Problem | None = None,
+        params: Mapping[str, str | int] | None = None,
         element_id: str | None = None,
         field: str | None = None,
         line: int | None = None,
     ) -> None:
-        self.items.append(Diagnostic("warning", message, element_id, field, line, self.source))
+        self.items.append(
+            Diagnostic(
+                "warning", message, element_id, field, line, self.source, key, dict(params or {})
+            )
+        )
 
     @property
     def has_errors(self) -> bool:

@@ -18,8 +18,17 @@ from yaml.nodes import MappingNode, Node, ScalarNode
 from courses import limits
 from courses.diagnostics import DiagnosticSink
 from courses.fields import INVALID, PARSE_MODES, FieldReader, is_null, is_whole_number
+from courses.problem_keys import Problem
 from courses.schema import ANSWER_FIELDS, OPTION_FIELDS, FieldSpec, Kind, fields_of
-from courses.yaml_source import Entry, line_of, mapping_entries, node_kind, to_plain
+from courses.yaml_source import (
+    Entry,
+    kind_key,
+    line_of,
+    mapping_entries,
+    node_kind,
+    shorten,
+    to_plain,
+)
 from engine.frozen import FrozenMap, freeze
 from engine.model import (
     DEFAULT_LEGACY_WAIT,
@@ -67,6 +76,8 @@ class ElementBuilder:
         if not isinstance(node, MappingNode):
             self.sink.error(
                 f"an element must be a mapping of fields (type, text, ...), got {node_kind(node)}",
+                key=Problem.ELEMENT_NOT_MAPPING,
+                params={"got": kind_key(node)},
                 element_id=element_id,
                 line=line,
             )
@@ -88,7 +99,12 @@ class ElementBuilder:
         try:
             return cls(id=element_id, extra=freeze(extra), **kwargs)
         except (TypeError, ValueError) as exc:  # a schema/model mismatch, not user error
-            self.sink.error(f"cannot build element: {exc}", element_id=element_id, line=line)
+            self.sink.error(
+                f"cannot build element: {exc}",
+                key=Problem.INTERNAL,
+                element_id=element_id,
+                line=line,
+            )
             return None
 
     # --- type ------------------------------------------------------------------------------
@@ -96,13 +112,20 @@ class ElementBuilder:
     def _element_type(self, element_id: str, line: int, entry: Entry | None) -> str | None:
         if entry is None:
             self.sink.error(
-                "missing required field 'type'", element_id=element_id, field="type", line=line
+                "missing required field 'type'",
+                key=Problem.MISSING_FIELD,
+                params={"name": "type"},
+                element_id=element_id,
+                field="type",
+                line=line,
             )
             return None
         node = entry.node
         if not isinstance(node, ScalarNode) or is_null(node):
             self.sink.error(
                 f"expected an element type name, got {node_kind(node)}",
+                key=Problem.EXPECTED_TYPE_NAME,
+                params={"got": kind_key(node)},
                 element_id=element_id,
                 field="type",
                 line=entry.line,
@@ -116,6 +139,12 @@ class ElementBuilder:
         hint = f" (did you mean {close[0]!r}?)" if close else ""
         self.sink.error(
             f"unknown element type {name!r}{hint}; known types: {known}",
+            key=Problem.UNKNOWN_TYPE_SUGGESTED if close else Problem.UNKNOWN_TYPE,
+            params={
+                "name": shorten(name),
+                "known": known,
+                **({"close": close[0]} if close else {}),
+            },
             element_id=element_id,
             field="type",
             line=entry.line,
@@ -138,6 +167,7 @@ class ElementBuilder:
                     "the element's id is its key in the course: this field is ignored",
                     entry.key,
                     entry.line,
+                    Problem.ID_FIELD_IGNORED,
                 )
                 continue
             spec = specs.get(entry.key)
@@ -147,14 +177,18 @@ class ElementBuilder:
                     "but not used",
                     entry.key,
                     entry.line,
+                    Problem.UNKNOWN_FIELD,
+                    type=element_type,
                 )
                 extra[entry.key] = to_plain(entry.node)
                 continue
             if is_null(entry.node):
                 if spec.required:
-                    reader.error("must not be empty", entry.key, entry.line)
+                    reader.error("must not be empty", entry.key, entry.line, Problem.EMPTY)
                 else:
-                    reader.warning("is empty and ignored", entry.key, entry.line)
+                    reader.warning(
+                        "is empty and ignored", entry.key, entry.line, Problem.EMPTY_IGNORED
+                    )
                 continue
             value = self._read(reader, spec, entry)
             if value is not INVALID:
@@ -224,9 +258,15 @@ class ElementBuilder:
                     f"(allowed: {', '.join(allowed)})",
                     field,
                     entry.line,
+                    Problem.UNKNOWN_SUB_FIELD,
+                    name=shorten(entry.key),
+                    allowed=", ".join(allowed),
+                    **_place(label),
                 )
         if "text" not in known or is_null(known["text"].node):
-            reader.error(f"{label} has no 'text'", field, line_of(item))
+            reader.error(
+                f"{label} has no 'text'", field, line_of(item), Problem.SUB_NO_TEXT, **_place(label)
+            )
             known.pop("text", None)
         return known
 
@@ -246,6 +286,10 @@ class ElementBuilder:
                     f"{limits.POLL_OPTION_MAX_CHARS} in a poll option",
                     entry.key,
                     sub["text"].line,
+                    Problem.POLL_OPTION_TOO_LONG,
+                    position=position,
+                    length=len(text.strip()),
+                    count=limits.POLL_OPTION_MAX_CHARS,
                 )
                 text = INVALID
             correct = _optional(sub, "correct", lambda r, e: r.boolean(e), reader, entry, label)
@@ -274,6 +318,8 @@ class ElementBuilder:
                     f"{label}: 'wait_text' is only shown together with 'wait'",
                     entry.key,
                     sub["wait_text"].line,
+                    Problem.WAIT_TEXT_WITHOUT_WAIT,
+                    position=position,
                 )
             if INVALID in (text, goto, wait, wait_text):
                 ok = False
@@ -289,6 +335,8 @@ class ElementBuilder:
                 f"(e.g. 20: Great!), got {node_kind(node)}",
                 entry.key,
                 entry.line,
+                Problem.SCORE_NOT_MAPPING,
+                got=kind_key(node),
             )
         thresholds: dict[int, str] = {}
         ok = True
@@ -302,10 +350,14 @@ class ElementBuilder:
                     f"threshold {sub.key!r} must be a whole percentage of errors from 0 to 100",
                     entry.key,
                     sub.line,
+                    Problem.BAD_THRESHOLD,
+                    value=shorten(sub.key),
                 )
                 ok = False
                 continue
-            verdict = reader.within(entry.key, f"threshold {key}").text(sub)
+            verdict = reader.within(
+                entry.key, f"threshold {key}", in_part="threshold", in_position=int(key)
+            ).text(sub)
             if verdict is INVALID:
                 ok = False
                 continue
@@ -317,6 +369,8 @@ class ElementBuilder:
                 f"no verdict for more than {max(thresholds)}% of errors; add a threshold of 100",
                 entry.key,
                 entry.line,
+                Problem.NO_VERDICT_FOR_100,
+                percent=max(thresholds),
             )
         return FrozenMap(thresholds)
 
@@ -327,7 +381,9 @@ class ElementBuilder:
     ) -> None:
         for key, spec in fields_of(element_type).items():
             if spec.required and key not in values and key not in reader.failed:
-                reader.error(f"missing required field {key!r}", key, line)
+                reader.error(
+                    f"missing required field {key!r}", key, line, Problem.MISSING_FIELD, name=key
+                )
 
     def _check_type_rules(
         self,
@@ -341,7 +397,10 @@ class ElementBuilder:
             self._check_poll(reader, element_type, fields, values)
         elif element_type == "message" and "button" in values and values.get("options"):
             reader.error(
-                "use either 'button' or 'options', not both", "options", fields["options"].line
+                "use either 'button' or 'options', not both",
+                "options",
+                fields["options"].line,
+                Problem.BUTTON_AND_OPTIONS,
             )
         elif (
             element_type == "jump" and not values.get("options") and "options" not in reader.failed
@@ -350,11 +409,14 @@ class ElementBuilder:
                 "a jump without options is shown as a plain message and the course goes on",
                 "options",
                 line,
+                Problem.JUMP_WITHOUT_OPTIONS,
             )
         elif element_type == "delay":
             self._check_delay(reader, line, fields, values)
         elif element_type == "audio" and values.get("media") == ():
-            reader.error("needs at least one audio URL", "media", fields["media"].line)
+            reader.error(
+                "needs at least one audio URL", "media", fields["media"].line, Problem.AUDIO_NO_URL
+            )
         if element_type in ("test", "revision") and "prefix" in values:
             self.prefixes.append(
                 Reference(values["prefix"], reader.element_id, "prefix", fields["prefix"].line)
@@ -394,6 +456,8 @@ class ElementBuilder:
                         "{username} or {{element_id}}): it is sent as written",
                         key,
                         fields[key].line,
+                        Problem.UNKNOWN_NAME_IN_TEXT,
+                        name=shorten(use.key),
                     )
 
     def _check_poll(
@@ -410,6 +474,9 @@ class ElementBuilder:
                 f"{limits.POLL_QUESTION_MAX_CHARS} in a poll",
                 "text",
                 fields["text"].line,
+                Problem.POLL_QUESTION_TOO_LONG,
+                length=len(text.strip()),
+                count=limits.POLL_QUESTION_MAX_CHARS,
             )
         answers = values.get("answers")
         if answers is None:
@@ -423,6 +490,10 @@ class ElementBuilder:
                 f"{limits.POLL_MAX_OPTIONS}",
                 "answers",
                 line,
+                Problem.POLL_ANSWER_COUNT,
+                count=count,
+                low=limits.POLL_MIN_OPTIONS,
+                high=limits.POLL_MAX_OPTIONS,
             )
         correct = sum(answer.correct for answer in answers)
         if element_type == "quiz" and correct == 0:
@@ -430,6 +501,7 @@ class ElementBuilder:
                 "a quiz needs exactly one correct answer (correct: yes), found none",
                 "answers",
                 line,
+                Problem.QUIZ_NO_CORRECT,
             )
         elif element_type == "quiz" and correct > 1:
             # Real courses of the old bot do this; it took the last one (DESIGN §12).
@@ -438,16 +510,22 @@ class ElementBuilder:
                 "the last one marked yes counts as the right answer",
                 "answers",
                 line,
+                Problem.QUIZ_MANY_CORRECT,
+                count=correct,
             )
         elif element_type == "multi_choice" and correct == 0:
             reader.error(
-                "a multi_choice needs at least one correct answer (correct: yes)", "answers", line
+                "a multi_choice needs at least one correct answer (correct: yes)",
+                "answers",
+                line,
+                Problem.MULTI_CHOICE_NO_CORRECT,
             )
         elif element_type == "question" and correct:
             reader.warning(
                 "a question has no correct answer; 'correct' is ignored (use quiz or multi_choice)",
                 "answers",
                 line,
+                Problem.QUESTION_CORRECT_IGNORED,
             )
 
     def _check_delay(
@@ -461,25 +539,50 @@ class ElementBuilder:
                 "pause",
                 "continue",
                 fields["continue"].line,
+                Problem.LEGACY_DELAY,
+                wait=str(pause),
             )
             return
         if "wait" not in values and "wait" not in reader.failed:
-            reader.error("missing required field 'wait' (e.g. wait: 1d)", "wait", line)
+            reader.error(
+                "missing required field 'wait' (e.g. wait: 1d)",
+                "wait",
+                line,
+                Problem.MISSING_FIELD,
+                name="wait",
+            )
         if "goto" not in values and "goto" not in reader.failed:
             reader.warning(
                 "no 'goto': after the wait the course continues with the next element",
                 "goto",
                 line,
+                Problem.DELAY_WITHOUT_GOTO,
             )
         for key in ("yes_text", "no_text"):
             if key in fields:
-                reader.warning("only used together with 'continue'", key, fields[key].line)
+                reader.warning(
+                    "only used together with 'continue'",
+                    key,
+                    fields[key].line,
+                    Problem.ONLY_WITH_CONTINUE,
+                )
 
 
 def _sub_text(reader: FieldReader, sub: dict[str, Entry], field: str, label: str) -> Any:
     if "text" not in sub:
         return INVALID
-    return reader.within(field, f"{label} 'text'").text(sub["text"])
+    return _within(reader, field, label, "text").text(sub["text"])
+
+
+def _within(reader: FieldReader, field: str, label: str, key: str) -> FieldReader:
+    """A reader for sub-field `key` of one answer/option, `label` being e.g. `answer 2`."""
+    return reader.within(field, f"{label} {key!r}", **_place(label), in_field=key)
+
+
+def _place(label: str) -> dict[str, str | int]:
+    """`answer 2` as the parameters a page says it from (`in_part`, `in_position`)."""
+    part, _, position = label.partition(" ")
+    return {"in_part": part, "in_position": int(position)}
 
 
 def _optional(
@@ -494,4 +597,4 @@ def _optional(
     entry = sub.get(key)
     if entry is None or is_null(entry.node):
         return None
-    return read(reader.within(parent.key, f"{label} {key!r}"), entry)
+    return read(_within(reader, parent.key, label, key), entry)

@@ -8,6 +8,7 @@ in quotes, a single media URL without a list) so the rest of the loader sees cle
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from enum import Enum
 from typing import Any, Final
 from urllib.parse import urlsplit
@@ -16,12 +17,14 @@ from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
 from courses.diagnostics import DiagnosticSink
 from courses.limits import MAX_WAIT
+from courses.problem_keys import Problem
 from courses.yaml_source import (
     TAG_BOOL,
     TAG_FLOAT,
     TAG_INT,
     TAG_NULL,
     Entry,
+    kind_key,
     line_of,
     node_kind,
     scalar_value,
@@ -88,12 +91,14 @@ class FieldReader:
         *,
         field: str | None = None,
         label: str = "",
+        where: Mapping[str, str | int] | None = None,
         failed: set[str] | None = None,
     ) -> None:
         self.sink = sink
         self.element_id = element_id
         self._field = field
         self._prefix = f"{label}: " if label else ""
+        self._where = dict(where or {})
         self.failed: set[str] = set() if failed is None else failed
         """Fields of this element that already have an error (shared with nested readers)."""
 
@@ -102,21 +107,53 @@ class FieldReader:
         """The element field a nested reader reports under (None for a top-level reader)."""
         return self._field
 
-    def within(self, field: str, label: str) -> FieldReader:
+    def within(self, field: str, label: str, **where: str | int) -> FieldReader:
         """A reader for a value nested in element field `field` (e.g. one answer's
-        `correct`): problems are reported under `field`, their message prefixed by `label`."""
-        return FieldReader(self.sink, self.element_id, field=field, label=label, failed=self.failed)
+        `correct`): problems are reported under `field`, their message prefixed by `label`,
+        and `where` (`in_part`, `in_position`, `in_field`: e.g. answer, 2, correct) joins
+        their parameters so a page can say the same place in its own words."""
+        return FieldReader(
+            self.sink,
+            self.element_id,
+            field=field,
+            label=label,
+            where=where,
+            failed=self.failed,
+        )
 
-    def error(self, message: str, field: str | None, line: int | None) -> _Invalid:
+    def error(
+        self,
+        message: str,
+        field: str | None,
+        line: int | None,
+        key: Problem | None = None,
+        **params: str | int,
+    ) -> _Invalid:
         field = self._field or field
-        self.sink.error(self._prefix + message, element_id=self.element_id, field=field, line=line)
+        self.sink.error(
+            self._prefix + message,
+            key=key,
+            params={**self._where, **params},
+            element_id=self.element_id,
+            field=field,
+            line=line,
+        )
         if field is not None:
             self.failed.add(field)
         return INVALID
 
-    def warning(self, message: str, field: str | None, line: int | None) -> None:
+    def warning(
+        self,
+        message: str,
+        field: str | None,
+        line: int | None,
+        key: Problem | None = None,
+        **params: str | int,
+    ) -> None:
         self.sink.warning(
             self._prefix + message,
+            key=key,
+            params={**self._where, **params},
             element_id=self.element_id,
             field=self._field or field,
             line=line,
@@ -128,10 +165,16 @@ class FieldReader:
         """Any scalar as written: `text: 8` is "8" and `text: yes` is "yes", not True."""
         node = entry.node
         if not isinstance(node, ScalarNode) or node.tag == TAG_NULL:
-            return self.error(f"expected text, got {node_kind(node)}", entry.key, entry.line)
+            return self.error(
+                f"expected text, got {node_kind(node)}",
+                entry.key,
+                entry.line,
+                Problem.EXPECTED_TEXT,
+                got=kind_key(node),
+            )
         written: str = node.value  # a scalar's value is its text
         if not written.strip():
-            return self.error("must not be empty", entry.key, entry.line)
+            return self.error("must not be empty", entry.key, entry.line, Problem.EMPTY)
         return written
 
     def boolean(self, entry: Entry) -> bool | _Invalid:
@@ -144,7 +187,13 @@ class FieldReader:
                 return True
             if word in _FALSE_WORDS:
                 return False
-        return self.error(f"expected yes or no, got {node_kind(node)}", entry.key, entry.line)
+        return self.error(
+            f"expected yes or no, got {node_kind(node)}",
+            entry.key,
+            entry.line,
+            Problem.EXPECTED_YES_NO,
+            got=kind_key(node),
+        )
 
     def number(self, entry: Entry, low: float, high: float) -> float | _Invalid:
         node = entry.node
@@ -157,10 +206,22 @@ class FieldReader:
             except ValueError:
                 value = None
         if not isinstance(value, int | float) or isinstance(value, bool):
-            return self.error(f"expected a number, got {node_kind(node)}", entry.key, entry.line)
+            return self.error(
+                f"expected a number, got {node_kind(node)}",
+                entry.key,
+                entry.line,
+                Problem.EXPECTED_NUMBER,
+                got=kind_key(node),
+            )
         if not low <= value <= high:
             return self.error(
-                f"must be between {low:g} and {high:g}, got {value:g}", entry.key, entry.line
+                f"must be between {low:g} and {high:g}, got {value:g}",
+                entry.key,
+                entry.line,
+                Problem.OUT_OF_RANGE,
+                low=f"{low:g}",
+                high=f"{high:g}",
+                value=f"{value:g}",
             )
         return float(value)
 
@@ -174,6 +235,8 @@ class FieldReader:
                 f"expected a whole number of at least 1, got {node_kind(node)}",
                 entry.key,
                 entry.line,
+                Problem.EXPECTED_POSITIVE_WHOLE,
+                got=kind_key(node),
             )
         return value
 
@@ -186,7 +249,11 @@ class FieldReader:
                     return option
         allowed_text = ", ".join(allowed)
         return self.error(
-            f"must be one of {allowed_text}; got {node_kind(node)}", entry.key, entry.line
+            f"must be one of {allowed_text}; got {node_kind(node)}",
+            entry.key,
+            entry.line,
+            Problem.NOT_ONE_OF,
+            allowed=allowed_text,
         )
 
     def duration(self, entry: Entry) -> str | _Invalid:
@@ -200,12 +267,16 @@ class FieldReader:
                 f"expected a duration like 1d:2h:3m:4s, got {node_kind(node)}",
                 entry.key,
                 entry.line,
+                Problem.EXPECTED_DURATION,
+                got=kind_key(node),
             )
         written: str = node.value
         try:
             duration = parse_duration(written)
         except ValueError as exc:
-            return self.error(str(exc), entry.key, entry.line)
+            return self.error(
+                str(exc), entry.key, entry.line, Problem.BAD_DURATION, value=shorten(written)
+            )
         except OverflowError:  # more days than a timedelta holds
             duration = None
         if duration is None or duration > MAX_WAIT:
@@ -213,6 +284,9 @@ class FieldReader:
                 f"wait {shorten(written)!r} is longer than the maximum of {MAX_WAIT.days}d",
                 entry.key,
                 entry.line,
+                Problem.WAIT_TOO_LONG,
+                value=shorten(written),
+                count=MAX_WAIT.days,
             )
         return written
 
@@ -227,6 +301,8 @@ class FieldReader:
                 f"got {shorten(value)!r}",
                 entry.key,
                 entry.line,
+                Problem.EXPECTED_HTTPS,
+                value=shorten(value),
             )
         return value.strip()
 
@@ -241,7 +317,11 @@ class FieldReader:
             items = list(node.value)
         else:
             return self.error(
-                f"expected a list of URLs, got {node_kind(node)}", entry.key, entry.line
+                f"expected a list of URLs, got {node_kind(node)}",
+                entry.key,
+                entry.line,
+                Problem.EXPECTED_URL_LIST,
+                got=kind_key(node),
             )
         urls: list[str] = []
         for item in items:
@@ -250,12 +330,16 @@ class FieldReader:
                     f"each media entry must be a URL, got {node_kind(item)}",
                     entry.key,
                     line_of(item),
+                    Problem.MEDIA_NOT_URL,
+                    got=kind_key(item),
                 )
             if not looks_like_url(item.value):
                 self.warning(
                     f"media entry {item.value!r} is not an http(s) URL; Telegram will reject it",
                     entry.key,
                     line_of(item),
+                    Problem.MEDIA_NOT_HTTP,
+                    value=shorten(item.value, 60),
                 )
             elif (words := words_after_url(item.value)) is not None:
                 self.warning(
@@ -264,6 +348,9 @@ class FieldReader:
                     "and put the words in the text",
                     entry.key,
                     line_of(item),
+                    Problem.MEDIA_WORDS_AFTER_LINK,
+                    value=shorten(item.value, 60),
+                    words=shorten(words),
                 )
             urls.append(item.value)
         return tuple(urls)
@@ -276,7 +363,11 @@ class FieldReader:
         node = entry.node
         if not isinstance(node, SequenceNode):
             return self.error(
-                f"expected a list of {item_name}s, got {node_kind(node)}", entry.key, entry.line
+                f"expected a list of {item_name}s, got {node_kind(node)}",
+                entry.key,
+                entry.line,
+                Problem.EXPECTED_LIST,
+                got=kind_key(node),
             )
         items: list[tuple[int, MappingNode]] = []
         for position, item in enumerate(node.value, start=1):
@@ -288,5 +379,8 @@ class FieldReader:
                     f"got {node_kind(item)}",
                     entry.key,
                     line_of(item),
+                    Problem.LIST_ITEM_NOT_MAPPING,
+                    position=position,
+                    got=kind_key(item),
                 )
         return items, len(items) == len(node.value)

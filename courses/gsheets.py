@@ -32,7 +32,7 @@ from __future__ import annotations
 
 import bisect
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -49,6 +49,7 @@ from requests import RequestException
 
 from courses.diagnostics import Diagnostic
 from courses.loader import LoadResult, load_course
+from courses.problem_keys import Problem
 
 SUB_ROWS = {"answer": "answers", "option": "options", "score": "score"}
 _STRUCTURAL = ("id", "type", "yaml")
@@ -174,25 +175,42 @@ class _SheetBuilder:
     def read(self, rows: Sequence[Sequence[str]]) -> None:
         header_row = next((i for i, row in enumerate(rows) if any(c.strip() for c in row)), None)
         if header_row is None:
-            self._error("the sheet is empty: expected a header row with id and type", None)
+            self._error(
+                "the sheet is empty: expected a header row with id and type",
+                None,
+                Problem.SHEET_EMPTY,
+            )
             return
         if not self._read_header(rows[header_row], header_row + 1):
             return
         for index in range(header_row + 1, len(rows)):
             self._read_row(rows[index], index + 1)
         if not self.elements:
-            self._error("the sheet has no elements (rows with an id)", None)
+            self._error(
+                "the sheet has no elements (rows with an id)", None, Problem.SHEET_NO_ELEMENTS
+            )
 
     def _read_header(self, header: Sequence[str], row: int) -> bool:
         self._columns = [cell.strip().lower() for cell in header]
         seen: set[str] = set()
         for name in self._columns:
             if name and name in seen:
-                self._error(f"column {name!r} appears twice in the header", row, field=name)
+                self._error(
+                    f"column {name!r} appears twice in the header",
+                    row,
+                    Problem.SHEET_COLUMN_TWICE,
+                    {"name": name},
+                    field=name,
+                )
             seen.add(name)
         missing = [name for name in ("id", "type") if name not in seen]
         if missing:
-            self._error(f"the header row has no {' and '.join(missing)} column", row)
+            self._error(
+                f"the header row has no {' and '.join(missing)} column",
+                row,
+                Problem.SHEET_NO_COLUMN,
+                {"name": ", ".join(missing)},
+            )
         return not missing
 
     def _cells(self, values: Sequence[str]) -> dict[str, str]:
@@ -220,13 +238,19 @@ class _SheetBuilder:
                 "a row without an id must be an answer, option or score row "
                 f"(type column), got {kind or 'nothing'!r}",
                 row,
+                Problem.SHEET_ROW_WITHOUT_ID,
             )
 
     def _element(
         self, element_id: str, kind: str, cells: dict[str, str], extra: dict[str, Any], row: int
     ) -> None:
         if element_id in self.elements:
-            self._error(f"id {element_id!r} is already used in row {self.rows[element_id]}", row)
+            self._error(
+                f"id {element_id!r} is already used in row {self.rows[element_id]}",
+                row,
+                Problem.SHEET_ID_TWICE,
+                {"id": element_id, "row": self.rows[element_id]},
+            )
             self._current = None
             return
         data: dict[str, Any] = {"type": kind} if kind else {}
@@ -239,13 +263,20 @@ class _SheetBuilder:
 
     def _sub_row(self, kind: str, cells: dict[str, str], extra: dict[str, Any], row: int) -> None:
         if self._current is None:
-            self._error(f"this {kind} row has no element above it", row)
+            self._error(
+                f"this {kind} row has no element above it", row, Problem.SHEET_ROW_WITHOUT_ELEMENT
+            )
             return
         element = self.elements[self._current]
         if kind == "score":
             threshold = cells.get("threshold", "").strip()
             if not threshold.isascii() or not threshold.isdigit():
-                self._error("a score row needs a whole-number threshold", row, field="threshold")
+                self._error(
+                    "a score row needs a whole-number threshold",
+                    row,
+                    Problem.SHEET_BAD_THRESHOLD,
+                    field="threshold",
+                )
                 return
             element.setdefault("score", {})[int(threshold)] = cells.get("text", "")
             return
@@ -259,10 +290,17 @@ class _SheetBuilder:
         try:
             value = yaml.safe_load(text)
         except yaml.YAMLError as exc:
-            self._error(f"the yaml cell is not valid YAML: {exc}", row, field="yaml")
+            self._error(
+                f"the yaml cell is not valid YAML: {exc}", row, Problem.SHEET_BAD_YAML, field="yaml"
+            )
             return {}
         if not isinstance(value, dict):
-            self._error("the yaml cell must hold a mapping (key: value lines)", row, field="yaml")
+            self._error(
+                "the yaml cell must hold a mapping (key: value lines)",
+                row,
+                Problem.SHEET_YAML_NOT_MAPPING,
+                field="yaml",
+            )
             return {}
         return {str(key): item for key, item in value.items()}
 
@@ -299,5 +337,15 @@ class _SheetBuilder:
             row = start_rows[max(chunk, 0)]
         return replace(diagnostic, line=row, source=self.title)
 
-    def _error(self, message: str, row: int | None, *, field: str | None = None) -> None:
-        self.problems.append(Diagnostic("error", message, None, field, row, self.title))
+    def _error(
+        self,
+        message: str,
+        row: int | None,
+        key: Problem,
+        params: Mapping[str, str | int] | None = None,
+        *,
+        field: str | None = None,
+    ) -> None:
+        self.problems.append(
+            Diagnostic("error", message, None, field, row, self.title, key, dict(params or {}))
+        )

@@ -20,7 +20,15 @@ from yaml.nodes import MappingNode
 from courses import limits
 from courses.diagnostics import Diagnostic, DiagnosticSink
 from courses.elements import ElementBuilder
-from courses.yaml_source import compose, mapping_entries, node_kind, too_large_message
+from courses.problem_keys import Problem
+from courses.yaml_source import (
+    compose,
+    kind_key,
+    mapping_entries,
+    node_kind,
+    report_too_large,
+    shorten,
+)
 from engine.limits import MAX_UNATTENDED_STEPS
 from engine.model import Course, Element
 from engine.unattended import loops_without_input
@@ -59,16 +67,20 @@ def load_course_file(path: str | os.PathLike[str], *, source_name: str | None = 
     try:
         size = file.stat().st_size
         if size > limits.MAX_SOURCE_BYTES:
-            sink.error(too_large_message(size))
+            report_too_large(sink, size)
             return LoadResult(None, sink.sorted())
         data = file.read_bytes()
     except OSError as exc:
-        sink.error(f"cannot read file: {exc.strerror or exc}")
+        sink.error(f"cannot read file: {exc.strerror or exc}", key=Problem.UNREADABLE)
         return LoadResult(None, sink.sorted())
     try:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
-        sink.error(f"file is not UTF-8 text (bad byte at offset {exc.start})")
+        sink.error(
+            f"file is not UTF-8 text (bad byte at offset {exc.start})",
+            key=Problem.NOT_UTF8,
+            params={"offset": exc.start},
+        )
         return LoadResult(None, sink.sorted())
     return load_course(text, source_name=sink.source)
 
@@ -80,6 +92,8 @@ def _load(text: str, sink: DiagnosticSink) -> Course | None:
     if not isinstance(root, MappingNode):
         sink.error(
             f"the top level must be a mapping of element id -> element, got {node_kind(root)}",
+            key=Problem.TOP_NOT_MAPPING,
+            params={"got": kind_key(root)},
             line=root.start_mark.line + 1,
         )
         return None
@@ -94,14 +108,14 @@ def _load(text: str, sink: DiagnosticSink) -> Course | None:
         if element is not None:
             elements.append(element)
     if not root.value:
-        sink.error("the course has no elements")
+        sink.error("the course has no elements", key=Problem.NO_ELEMENTS)
     _check_references(builder, declared, sink)
     if sink.has_errors:
         return None
     try:
         course = Course(elements=tuple(elements))
     except ValueError as exc:  # the model's own invariants; the checks above should catch all
-        sink.error(str(exc))
+        sink.error(str(exc), key=Problem.INTERNAL)
         return None
     _warn_about_loops(course, builder, sink)
     return course
@@ -109,17 +123,24 @@ def _load(text: str, sink: DiagnosticSink) -> Course | None:
 
 def _valid_id(element_id: str, line: int, sink: DiagnosticSink) -> bool:
     if not element_id.strip():
-        sink.error("an element id must not be empty", line=line)
+        sink.error("an element id must not be empty", key=Problem.EMPTY_ID, line=line)
         return False
     if len(element_id) > limits.MAX_ELEMENT_ID_CHARS:
         sink.error(
             f"element id is longer than {limits.MAX_ELEMENT_ID_CHARS} characters",
+            key=Problem.ID_TOO_LONG,
+            params={"count": limits.MAX_ELEMENT_ID_CHARS},
             element_id=element_id[:40] + "…",
             line=line,
         )
         return False
     if any(ch in element_id for ch in "\r\n\t"):
-        sink.error("an element id must be on one line", element_id=element_id, line=line)
+        sink.error(
+            "an element id must be on one line",
+            key=Problem.ID_NOT_ONE_LINE,
+            element_id=element_id,
+            line=line,
+        )
         return False
     return True
 
@@ -131,6 +152,8 @@ def _check_references(builder: ElementBuilder, known: set[str], sink: Diagnostic
         if ref.target not in known:
             sink.error(
                 f"goto {ref.target!r}: there is no element with this id",
+                key=Problem.GOTO_UNKNOWN,
+                params={"target": shorten(ref.target)},
                 element_id=ref.element_id,
                 field=ref.field,
                 line=ref.line,
@@ -139,6 +162,8 @@ def _check_references(builder: ElementBuilder, known: set[str], sink: Diagnostic
         if not any(element_id.startswith(ref.target) for element_id in known):
             sink.warning(
                 f"no element id starts with {ref.target!r}, so nothing is counted",
+                key=Problem.PREFIX_MATCHES_NOTHING,
+                params={"prefix": shorten(ref.target)},
                 element_id=ref.element_id,
                 field=ref.field,
                 line=ref.line,
@@ -147,6 +172,8 @@ def _check_references(builder: ElementBuilder, known: set[str], sink: Diagnostic
         if ref.target not in known:
             sink.warning(
                 f"prompt variable {{{{{ref.target}}}}} names no element; it will be empty",
+                key=Problem.PROMPT_VARIABLE_UNKNOWN,
+                params={"name": shorten(ref.target)},
                 element_id=ref.element_id,
                 field=ref.field,
                 line=ref.line,
@@ -156,6 +183,8 @@ def _check_references(builder: ElementBuilder, known: set[str], sink: Diagnostic
             sink.warning(
                 f"{{{{{ref.target}}}}} names no element, so it is always empty; "
                 "use the id of an earlier element whose answer to show",
+                key=Problem.PERSONAL_REF_UNKNOWN,
+                params={"name": shorten(ref.target)},
                 element_id=ref.element_id,
                 field=ref.field,
                 line=ref.line,
@@ -172,6 +201,8 @@ def _warn_about_loops(course: Course, builder: ElementBuilder, sink: DiagnosticS
             f"{_loop_path(loop)} without any answer from the student: the bot would go "
             f"round forever (a run is stopped after {MAX_UNATTENDED_STEPS} steps without an "
             "answer); add a button, or a goto out of the loop",
+            key=Problem.LOOP_WITHOUT_ANSWER,
+            params={"path": _loop_ids(loop)},
             element_id=closing,
             field="goto",
             line=goto_lines.get(closing),
@@ -180,8 +211,13 @@ def _warn_about_loops(course: Course, builder: ElementBuilder, sink: DiagnosticS
 
 def _loop_path(loop: tuple[str, ...]) -> str:
     """`elements 'a' → 'b' → 'a' repeat`; a long loop shows its first and last ones only."""
+    path = _loop_ids(loop, more="… ({} more)")
+    return f"element {path} repeats" if len(loop) == 1 else f"elements {path} repeat"
+
+
+def _loop_ids(loop: tuple[str, ...], more: str = "… (+{})") -> str:
+    """`'a' → 'b' → 'a'`; a long loop shows its first and last ids only."""
     shown = [repr(element_id) for element_id in loop]
     if len(shown) > 6:
-        shown = [*shown[:3], f"… ({len(loop) - 5} more)", *shown[-2:]]
-    path = " → ".join([*shown, shown[0]])
-    return f"element {path} repeats" if len(loop) == 1 else f"elements {path} repeat"
+        shown = [*shown[:3], more.format(len(loop) - 5), *shown[-2:]]
+    return " → ".join([*shown, shown[0]])

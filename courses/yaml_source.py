@@ -21,6 +21,7 @@ from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
 from courses.diagnostics import DiagnosticSink
 from courses.limits import MAX_EXPANDED_NODES, MAX_NESTING, MAX_SOURCE_BYTES
+from courses.problem_keys import Problem
 
 TAG_NULL = "tag:yaml.org,2002:null"
 TAG_BOOL = "tag:yaml.org,2002:bool"
@@ -40,6 +41,21 @@ class Entry:
 
 def line_of(node: Node) -> int:
     return node.start_mark.line + 1
+
+
+def kind_key(node: Node) -> str:
+    """What a node is, as a word a page translates (`course_problem.kind.<word>`)."""
+    if isinstance(node, MappingNode):
+        return "mapping"
+    if isinstance(node, SequenceNode):
+        return "list"
+    if node.tag == TAG_NULL:
+        return "nothing"
+    if node.tag == TAG_BOOL:
+        return "boolean"
+    if node.tag in (TAG_INT, TAG_FLOAT):
+        return "number"
+    return "text"
 
 
 def node_kind(node: Node) -> str:
@@ -65,12 +81,12 @@ def compose(text: str, sink: DiagnosticSink) -> Node | None:
     """Parse `text` into a node tree, or report why it cannot be parsed and return None."""
     size = len(text.encode("utf-8", errors="replace"))
     if size > MAX_SOURCE_BYTES:
-        sink.error(too_large_message(size))
+        report_too_large(sink, size)
         return None
     try:
         root = _parse_tree(text)
     except _TooDeep:
-        sink.error(f"not valid for a course: nesting is deeper than {MAX_NESTING} levels")
+        _report_too_deep(sink)
         return None
     except yaml.MarkedYAMLError as exc:
         _report_syntax_error(exc, sink)
@@ -81,18 +97,31 @@ def compose(text: str, sink: DiagnosticSink) -> Node | None:
             exc.character if isinstance(exc.character, int) else ord(str(exc.character)[:1] or "?")
         )
         sink.error(
-            f"not valid YAML: character U+{char:04X} is not allowed ({exc.reason})", line=line
+            f"not valid YAML: character U+{char:04X} is not allowed ({exc.reason})",
+            key=Problem.BAD_CHARACTER,
+            params={"char": f"U+{char:04X}"},
+            line=line,
         )
         return None
     except yaml.YAMLError as exc:
-        sink.error(f"not valid YAML: {exc}")
+        sink.error(f"not valid YAML: {exc}", key=Problem.NOT_YAML)
         return None
     if root is None:
-        sink.error("file is empty: a course is a mapping of element id -> element")
+        sink.error(
+            "file is empty: a course is a mapping of element id -> element", key=Problem.EMPTY_FILE
+        )
         return None
     if not _expansion_ok(root, sink):
         return None
     return root
+
+
+def _report_too_deep(sink: DiagnosticSink) -> None:
+    sink.error(
+        f"not valid for a course: nesting is deeper than {MAX_NESTING} levels",
+        key=Problem.TOO_DEEP,
+        params={"count": MAX_NESTING},
+    )
 
 
 class _TooDeep(Exception):
@@ -128,10 +157,12 @@ def _check_depth(text: str, loader: type) -> None:
             depth -= 1
 
 
-def too_large_message(size: int) -> str:
-    return (
+def report_too_large(sink: DiagnosticSink, size: int) -> None:
+    sink.error(
         f"file is too large: {size:,} bytes, the limit is {MAX_SOURCE_BYTES:,} bytes (1 MiB); "
-        "split the course into smaller ones"
+        "split the course into smaller ones",
+        key=Problem.TOO_LARGE,
+        params={"size": f"{size:,}".replace(",", " "), "limit": "1 MiB"},
     )
 
 
@@ -142,6 +173,7 @@ def _report_syntax_error(exc: yaml.MarkedYAMLError, sink: DiagnosticSink) -> Non
     if "'\\t'" in problem:
         sink.error(
             "tab character found: tabs are not allowed in YAML indentation, use spaces",
+            key=Problem.TAB,
             line=line,
         )
         return
@@ -149,7 +181,11 @@ def _report_syntax_error(exc: yaml.MarkedYAMLError, sink: DiagnosticSink) -> Non
     hint = ""
     if "mapping values are not allowed" in problem:
         hint = "; a text containing ': ' must be quoted or written as a | block"
-    sink.error(f"not valid YAML: {problem}{context}{hint}", line=line)
+    sink.error(
+        f"not valid YAML: {problem}{context}{hint}",
+        key=Problem.COLON_IN_TEXT if hint else Problem.NOT_YAML,
+        line=line,
+    )
 
 
 class _RecursiveAlias(Exception):
@@ -192,15 +228,20 @@ def _expansion_ok(root: Node, sink: DiagnosticSink) -> bool:
     try:
         total, _ = measure(root)
     except _RecursiveAlias:
-        sink.error("not valid for a course: an alias refers to itself (recursive YAML alias)")
+        sink.error(
+            "not valid for a course: an alias refers to itself (recursive YAML alias)",
+            key=Problem.RECURSIVE_ALIAS,
+        )
         return False
     except (_TooDeep, RecursionError):
-        sink.error(f"not valid for a course: nesting is deeper than {MAX_NESTING} levels")
+        _report_too_deep(sink)
         return False
     if total > MAX_EXPANDED_NODES:
         sink.error(
             f"file expands to more than {MAX_EXPANDED_NODES} YAML values through aliases; "
-            "refusing to load it"
+            "refusing to load it",
+            key=Problem.ALIAS_BOMB,
+            params={"count": MAX_EXPANDED_NODES},
         )
         return False
     return True
@@ -227,6 +268,7 @@ def mapping_entries(
     except ConstructorError as exc:
         sink.error(
             f"invalid merge key (<<): {exc.problem}",
+            key=Problem.BAD_MERGE_KEY,
             element_id=element_id,
             field=within,
             line=line_of(node),
@@ -239,6 +281,8 @@ def mapping_entries(
         if not isinstance(key_node, ScalarNode):
             sink.error(
                 f"{what} must be plain text, got {node_kind(key_node)}",
+                key=Problem.KEY_NOT_TEXT,
+                params={"got": kind_key(key_node)},
                 element_id=element_id,
                 field=within,
                 line=line_of(key_node),
@@ -269,13 +313,23 @@ def _warn_duplicate(
         f"defined twice (lines {first.line} and {second.line}); the definition at line "
         f"{second.line} is used, at the position of line {first.line}"
     )
+    key, params = Problem.DEFINED_TWICE, {"first": first.line, "second": second.line}
     if what == "element id":
-        sink.warning(message, element_id=second.key, line=second.line)
+        sink.warning(message, key=key, params=params, element_id=second.key, line=second.line)
     elif within is None:
-        sink.warning(message, element_id=element_id, field=second.key, line=second.line)
+        sink.warning(
+            message,
+            key=key,
+            params=params,
+            element_id=element_id,
+            field=second.key,
+            line=second.line,
+        )
     else:
         sink.warning(
             f"{what} {second.key!r} {message}",
+            key=Problem.DEFINED_TWICE_NAMED,
+            params={**params, "name": shorten(second.key)},
             element_id=element_id,
             field=within,
             line=second.line,

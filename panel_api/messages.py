@@ -21,6 +21,8 @@ from typing import Any, get_args
 from pydantic_core import ErrorDetails, PydanticCustomError
 from pydantic_core.core_schema import ErrorType
 
+from courses.problem_keys import KIND_PARAM
+
 
 @dataclass(frozen=True)
 class Message:
@@ -30,6 +32,27 @@ class Message:
     key: str | None
     params: Mapping[str, Any] = field(default_factory=dict)
     fallback: str = ""
+
+
+def course_problem(key: str | None, params: Mapping[str, Any], english: str) -> Message:
+    """A problem of a course source (a loader diagnostic's key, params and English message)
+    as page words: `course_problem.<key>`, where what was written instead (`got`) is a word
+    of the catalogs too. A problem without a key keeps its English."""
+    if key is None:
+        return Message(None, fallback=english)
+    shown = {
+        name: Message(f"course_problem.kind.{value}") if name == KIND_PARAM else value
+        for name, value in params.items()
+        if not name.startswith("in_")
+    }
+    problem = Message(f"course_problem.{key}", shown, english)
+    if "in_part" not in params:
+        return problem
+    part = Message(f"course_problem.part.{params['in_part']}", {"position": params["in_position"]})
+    if "in_field" in params:
+        place = {"part": part, "field": params["in_field"], "problem": problem}
+        return Message("course_problem.in_part_field", place, english)
+    return Message("course_problem.in_part", {"part": part, "problem": problem}, english)
 
 
 def invalid(error_type: str, english: str, **params: Any) -> PydanticCustomError:

@@ -49,7 +49,17 @@ class Page(BaseModel, Generic[T]):
 
 class Diagnostic(BaseModel):
     severity: str
-    message: str
+    message: str = Field(description="What is wrong, in English")
+    key: str | None = Field(
+        None,
+        description="The problem's stable name (courses/problem_keys.py), for a client that "
+        "says it in its own words; null for a problem without one",
+    )
+    params: dict[str, str | int] = Field(
+        default_factory=dict,
+        description="The values `message` mentions, by name (`got`: what was written instead: "
+        "mapping, list, nothing, boolean, number or text)",
+    )
     element_id: str | None = None
     field: str | None = None
     line: int | None = Field(None, description="1-based line of the YAML (sheet row for imports)")

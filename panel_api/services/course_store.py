@@ -25,6 +25,8 @@ def diagnostics_out(items: Iterable[Diagnostic]) -> list[DiagnosticOut]:
         DiagnosticOut(
             severity=d.severity,
             message=d.message,
+            key=d.key,
+            params=dict(d.params),
             element_id=d.element_id,
             field=d.field,
             line=d.line,

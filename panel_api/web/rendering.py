@@ -28,6 +28,7 @@ from panel_api.access import Access
 from panel_api.auth.principal import UserPrincipal, authenticate
 from panel_api.deps import get_ctx
 from panel_api.errors import ApiError
+from panel_api.messages import course_problem
 from panel_api.permissions import Permission, allows
 from panel_api.web import csrf, i18n, language
 from panel_api.web.telegram_html import telegram_html
@@ -82,6 +83,16 @@ def _say_filter(context: Context, value: i18n.Message | str) -> str:
     return translator.say(value)
 
 
+@pass_context
+def _course_problem_filter(context: Context, d: Any) -> str:
+    """`{{ d|course_problem }}`: a course diagnostic (the API's dict or the loader's own)
+    in the page's language."""
+    translator = context["t"]
+    assert isinstance(translator, i18n.Translator)
+    get = d.get if isinstance(d, Mapping) else lambda name: getattr(d, name)
+    return translator.say(course_problem(get("key"), get("params") or {}, str(get("message"))))
+
+
 _env = Environment(
     loader=FileSystemLoader(TEMPLATES),
     autoescape=select_autoescape(("html", "svg")),
@@ -92,6 +103,7 @@ _env = Environment(
 _env.filters["dt"] = _datetime_filter
 _env.filters["num"] = format_number
 _env.filters["say"] = _say_filter
+_env.filters["course_problem"] = _course_problem_filter
 _env.filters["pct"] = format_percent
 _env.filters["telegram"] = telegram_html
 _env.filters["urlquote"] = lambda value: quote(str(value), safe="")

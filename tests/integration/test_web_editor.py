@@ -78,7 +78,7 @@ async def test_a_save_with_errors_keeps_the_text_and_links_the_errors_to_their_l
     assert textarea(failed.text) == BROKEN
     link = re.search(rf'<a class="line" href="#L{BROKEN_LINE}">line {BROKEN_LINE}</a>', failed.text)
     assert link is not None
-    assert "unknown element type 'endd'" in text_of(failed.text)
+    assert "there is no element type “endd”" in text_of(failed.text)
     versions = text_of((await browser.get(course_url)).text)
     assert "v2" not in versions  # nothing was stored
 
@@ -108,6 +108,15 @@ async def test_the_check_as_you_type_lists_problems_at_their_lines(owner):
     assert result["ok"] is False
     errors = [d for d in result["diagnostics"] if d["severity"] == "error"]
     assert [d["line"] for d in errors] == [BROKEN_LINE]
+    assert errors[0]["key"] == "unknown_type_suggested"
+    assert errors[0]["params"]["name"] == "endd" and errors[0]["params"]["close"] == "end"
+    assert errors[0]["message"].startswith("unknown element type 'endd'")  # the API's English
+    assert errors[0]["text"].startswith("there is no element type “endd” (did you mean “end”?)")
+    await browser.post("/language", {"lang": "ru", "next": f"{course_url}/edit"})
+    in_russian = (await browser.post(f"{course_url}/edit/check", {"source": BROKEN})).json()
+    error = next(d for d in in_russian["diagnostics"] if d["severity"] == "error")
+    assert error["text"].startswith("типа элемента «endd» нет (может быть, «end»?)")
+    assert error["message"] == errors[0]["message"]
     fine = (await browser.post(f"{course_url}/edit/check", {"source": VALID})).json()
     assert fine["ok"] is True and fine["diagnostics"] == []
     refused = await browser.post(f"{course_url}/edit/check", {"source": VALID}, csrf="forged")

@@ -10,9 +10,11 @@ from pathlib import Path
 
 import pytest
 
+from courses.loader import load_course
+from courses.problem_keys import KINDS, PARTS, Problem
 from engine.limits import HALTED_NO_STUDENT_INPUT
 from panel_api.errors import ApiError
-from panel_api.messages import Message
+from panel_api.messages import Message, course_problem
 from panel_api.web import i18n
 from storage.models import (
     BotMode,
@@ -48,6 +50,52 @@ def test_catalogs_have_the_same_keys_and_placeholders():
     mismatched = [k for k in en if placeholders(en[k]) != placeholders(ru[k])]
     assert mismatched == []
     assert all(text.strip() for entry in [*en.values(), *ru.values()] for text in texts_of(entry))
+
+
+def test_every_course_problem_has_words_in_both_languages_with_the_same_placeholders():
+    en, ru = i18n.catalog("en"), i18n.catalog("ru")
+    keys = [
+        *(f"course_problem.{p}" for p in Problem),
+        *(f"course_problem.kind.{k}" for k in KINDS),
+        *(f"course_problem.part.{p}" for p in PARTS),
+        "course_problem.in_part",
+        "course_problem.in_part_field",
+    ]
+    assert len(keys) > 80
+    assert [k for k in keys if k not in en or k not in ru] == []
+    assert [k for k in keys if placeholders(en[k]) != placeholders(ru[k])] == []
+    # and nothing in the catalogs for a problem the loader no longer has
+    named = {k for k in en if k.startswith("course_problem.")}
+    assert named == set(keys)
+
+
+def test_a_course_problem_is_said_in_plain_words_with_its_parameters():
+    loaded = load_course("a:\n  type: quiz\n  text: Q\n  answers: 5\n", source_name="c.yml")
+    problem = next(d for d in loaded.diagnostics if d.key == Problem.EXPECTED_LIST)
+    said = i18n.Translator("ru").say(course_problem(problem.key, problem.params, problem.message))
+    assert said == "здесь нужен список, а указано: число"
+    english = i18n.Translator("en").say(
+        course_problem(problem.key, problem.params, problem.message)
+    )
+    assert english == "a list is needed here, but here is a number"
+    assert problem.message == "expected a list of answers, got the number 5"  # CLI and API
+
+
+def test_a_problem_inside_an_answer_says_which_answer():
+    source = (
+        "a:\n  type: quiz\n  text: Q\n  answers:\n"
+        "    - text: x\n    - text: y\n      correct: maybe\n"
+    )
+    loaded = load_course(source, source_name="c.yml")
+    [problem] = [d for d in loaded.diagnostics if d.is_error]
+    message = course_problem(problem.key, problem.params, problem.message)
+    assert i18n.Translator("ru").say(message) == (
+        "ответ 2, «correct»: здесь нужно «да» или «нет» (yes/no), а указано: текст"
+    )
+    assert i18n.Translator("en").say(message) == (
+        "answer 2, “correct”: yes or no is needed here, but here is text"
+    )
+    assert problem.message == "answer 2 'correct': expected yes or no, got the text 'maybe'"
 
 
 def test_plural_texts_have_every_form_of_their_language():

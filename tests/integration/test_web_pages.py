@@ -337,9 +337,59 @@ async def test_validation_errors_are_shown_at_their_line_and_element(ctx, make_a
         assert response.status_code == 422
         row = re.search(rf'<tr class="diag error" data-line="{line}".*?</tr>', response.text, re.S)
         assert row is not None
-        assert "unknown element type &#39;quizz&#39;" in row.group(0)
+        assert "there is no element type “quizz” (did you mean “quiz”?)" in text_of(row.group(0))
         assert "element exam_1" in text_of(row.group(0))
         assert "No courses yet." in text_of(response.text)  # nothing was stored
+
+
+BROKEN_IN_THREE_WAYS = """\
+welcome:
+  type: mesage
+  text: Hello
+ask:
+  type: input
+after:
+  type: delay
+  wait: 1d
+  goto: nowhere
+"""
+
+
+async def test_course_problems_are_said_in_the_pages_language_at_their_lines(ctx, make_account):
+    lines = BROKEN_IN_THREE_WAYS.splitlines()
+    type_line, ask_line, goto_line = (
+        lines.index("  type: mesage") + 1,
+        lines.index("ask:") + 1,
+        lines.index("  goto: nowhere") + 1,
+    )
+    async with Opened(ctx, make_account, accept_language="ru") as (browser, account_id, _):
+        await browser.get(f"/accounts/{account_id}/courses")
+        response = await browser.post(
+            f"/accounts/{account_id}/courses",
+            {"title": "Сломанный"},
+            files={"file": ("broken.yml", BROKEN_IN_THREE_WAYS.encode())},
+        )
+        assert response.status_code == 422
+        assert '<html lang="ru">' in response.text
+
+        def row(line: int) -> str:
+            found = re.search(
+                rf'<tr class="diag error" data-line="{line}".*?</tr>', response.text, re.S
+            )
+            assert found is not None, line
+            return text_of(found.group(0))
+
+        assert "Ошибка: элемент welcome" in row(type_line)
+        assert "типа элемента «mesage» нет (может быть, «message»?)" in row(type_line)
+        assert "элемент ask" in row(ask_line)
+        assert "нет обязательного поля «text»" in row(ask_line)
+        assert "переход к «nowhere», но элемента с таким названием нет" in row(goto_line)
+        for line in (type_line, ask_line, goto_line):  # each problem links to its line
+            assert f'<a class="line" href="#L{line}">строка {line}</a>' in response.text
+            assert f'<tr id="L{line}" class="flagged">' in response.text
+        shown = text_of(response.text)
+        assert "unknown element type" not in shown and "missing required field" not in shown
+        assert "there is no element" not in shown
 
 
 async def test_an_uploaded_course_shows_its_preview_and_takes_new_versions(ctx, make_account):

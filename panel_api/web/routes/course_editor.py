@@ -20,6 +20,7 @@ from pydantic import ValidationError
 from panel_api.access import Access
 from panel_api.deps import Ctx
 from panel_api.errors import ApiError
+from panel_api.messages import course_problem
 from panel_api.permissions import Permission
 from panel_api.schemas.courses import CourseValidate, VersionUpload
 from panel_api.services import courses as courses_service
@@ -86,7 +87,11 @@ async def check_edit(
             status_code=422,
             headers=security_headers(),
         )
-    return JSONResponse(out.model_dump(mode="json"), headers=security_headers())
+    t = await page_translator(request, access)
+    body = out.model_dump(mode="json")
+    for d in body["diagnostics"]:  # the page's words next to the API's English
+        d["text"] = t.say(course_problem(d["key"], d["params"], d["message"]))
+    return JSONResponse(body, headers=security_headers())
 
 
 async def _render(

@@ -84,7 +84,7 @@
       item.append(`${form.dataset[d.severity] || d.severity}: `);
       if (d.line && d.line <= doc.lines) {
         const line = doc.line(d.line);
-        marks.push({ from: line.from, to: line.to, severity: d.severity === "error" ? "error" : "warning", message: d.message });
+        marks.push({ from: line.from, to: line.to, severity: d.severity === "error" ? "error" : "warning", message: d.text || d.message });
         const link = document.createElement("a");
         link.href = `#L${d.line}`;
         link.className = "line";
@@ -93,7 +93,7 @@
         item.append(link, " ");
       }
       if (d.element_id) item.append(`${d.element_id}: `);
-      item.append(d.message);
+      item.append(d.text || d.message);
       list.append(item);
     }
     view.dispatch(CM.setDiagnostics(view.state, marks));
