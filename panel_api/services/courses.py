@@ -60,7 +60,7 @@ async def upload_course(ctx: PanelContext, access: Access, body: CourseUpload) -
     elements = require_valid(checked)
     title = body.title or checked.title
     if title is None:
-        raise ApiError(422, NO_TITLE, key="problem.no_title", reason="no_title")
+        raise ApiError(422, NO_TITLE, key="courses.no_title", reason="no_title")
     out = await _create_course(
         ctx, access, title, body.slug, body.source, SourceFormat.YAML, elements
     )

@@ -401,7 +401,7 @@ async def test_an_uploaded_course_shows_its_preview_and_takes_new_versions(ctx, 
             files={"file": ("", b"")},
         )
         assert created.status_code == 422  # pasted text without a title: the API needs one
-        assert "Title: must not be empty" in text_of(created.text)
+        assert "Give the course a title" in text_of(created.text)
         created = await browser.post(
             f"/accounts/{account_id}/courses", {"source": COURSE, "title": "Pasted"}
         )
