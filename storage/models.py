@@ -464,7 +464,7 @@ class Run(Utm, Base):
             "updated_at",
             postgresql_where=text("is_active"),
         ),
-        # Reminders: a deployment's runs by the age of their last step (migration 0016).
+        # Reminders: a deployment's runs by the age of their last step (migration 0017).
         Index(
             "ix_run_deployment_id_updated_at_active",
             "deployment_id",
@@ -518,7 +518,7 @@ class Conversation(Base):
     __table_args__ = (
         Index(None, "run_id", "id"),
         # The scores of `test` elements (bot lines with a score), by time: teacher
-        # notifications look for tests failed lately (migration 0016).
+        # notifications look for tests failed lately (migration 0017).
         Index(
             "ix_conversation_account_id_created_at_scored",
             "account_id",
@@ -591,7 +591,7 @@ class Outbox(Base):
     last_error: Mapped[str | None]
     created_at: Mapped[datetime] = _created_at()
     sent_at: Mapped[datetime | None]
-    # A broadcast's message: its recipient follows the row's status (migration 0015).
+    # A broadcast's message: its recipient follows the row's status (migration 0019).
     broadcast_recipient_id: Mapped[int | None]
 
 

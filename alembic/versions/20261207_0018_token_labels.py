@@ -1,7 +1,7 @@
 """Enrollment tokens get a label people recognise them by.
 
 Revision ID: 0018
-Revises: 0016
+Revises: 0017
 
 Teachers hand out links by class or channel ("7B", "VK ad") and filter runs by that name;
 the random token value and the numeric id mean nothing to them. The label is optional and
@@ -17,7 +17,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0018"
-down_revision: str | Sequence[str] | None = "0016"
+down_revision: str | Sequence[str] | None = "0017"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

@@ -30,7 +30,7 @@ _PENDING_FOR_CHAT = (
 
 
 # What a row given up because the student blocked the bot says; a broadcast's recipient
-# whose row fails with it counts as blocked (migration 0015's trigger matches this text).
+# whose row fails with it counts as blocked (migration 0019's trigger matches this text).
 BLOCKED_ERROR = "blocked by the user"
 
 

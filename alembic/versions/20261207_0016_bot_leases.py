@@ -1,7 +1,7 @@
 """Runners and bot leases: several runner processes share the bots of one database.
 
-Revision ID: 0014
-Revises: 0017
+Revision ID: 0016
+Revises: 0015
 
 DESIGN §8: each polling or webhook bot is hosted by exactly one runner at a time, the holder
 of its row in `bot_lease` (renewed every few seconds; a lease past `expires_at` is anyone's).
@@ -20,8 +20,8 @@ import sqlalchemy as sa
 
 from alembic import op
 
-revision: str = "0014"
-down_revision: str | Sequence[str] | None = "0017"
+revision: str = "0016"
+down_revision: str | Sequence[str] | None = "0015"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

@@ -1,7 +1,7 @@
 """Reminders for students who went quiet, and notifications for teachers.
 
-Revision ID: 0016
-Revises: 0014
+Revision ID: 0017
+Revises: 0016
 
 - `reminder_rule`: a deployment's nudges ("after N minutes of waiting for the student, send
   this, at most K times", with quiet hours in the account's time zone); `run_reminder`: how
@@ -23,8 +23,8 @@ import sqlalchemy as sa
 
 from alembic import context, op
 
-revision: str = "0016"
-down_revision: str | Sequence[str] | None = "0014"
+revision: str = "0017"
+down_revision: str | Sequence[str] | None = "0016"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

@@ -1,7 +1,7 @@
 """Student commands: the teacher's /help text per deployment, and what each bot's command
 menu was last registered as.
 
-Revision ID: 0019
+Revision ID: 0014
 Revises: 0013
 
 `course_deployment.help_text` is what `/help` answers (NULL: the default text).
@@ -17,7 +17,7 @@ import sqlalchemy as sa
 
 from alembic import op
 
-revision: str = "0019"
+revision: str = "0014"
 down_revision: str | Sequence[str] | None = "0013"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None

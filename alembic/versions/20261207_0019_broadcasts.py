@@ -1,6 +1,6 @@
 """Broadcasts: a message to an audience of students, each student at most once.
 
-Revision ID: 0015
+Revision ID: 0019
 Revises: 0018
 
 `broadcast` is what a teacher wrote (the message as the outbox stores one, already encoded),
@@ -29,7 +29,7 @@ from sqlalchemy.dialects.postgresql import JSONB
 
 from alembic import op
 
-revision: str = "0015"
+revision: str = "0019"
 down_revision: str | Sequence[str] | None = "0018"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None

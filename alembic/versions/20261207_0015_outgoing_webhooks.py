@@ -1,7 +1,7 @@
 """Outgoing webhooks: endpoints per account and the deliveries of their events.
 
-Revision ID: 0017
-Revises: 0019
+Revision ID: 0015
+Revises: 0014
 
 `webhook_endpoint` is where an account wants its events POSTed (the signing secret sealed
 by storage/crypto); `webhook_delivery` holds one row per event and endpoint, written in the
@@ -19,8 +19,8 @@ from sqlalchemy.dialects import postgresql
 
 from alembic import context, op
 
-revision: str = "0017"
-down_revision: str | Sequence[str] | None = "0019"
+revision: str = "0015"
+down_revision: str | Sequence[str] | None = "0014"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
