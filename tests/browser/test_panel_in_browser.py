@@ -126,7 +126,7 @@ async def test_from_login_to_a_finished_run_in_the_funnel(
     await page.get_by_label("YAML file").set_input_files(str(broken))
     await page.get_by_role("button", name="Upload", exact=True).click()
     flagged = page.locator(f"tr.diag.error[data-line='{bad_line}']")
-    await expect(flagged).to_contain_text("unknown element type 'quizz'")
+    await expect(flagged).to_contain_text("there is no element type “quizz” (did you mean “quiz”?)")
     await expect(flagged).to_contain_text(f"element {bad_element}")
     await expect(page.locator(f"tr#L{bad_line}")).to_contain_text("type: quizz")
     await shots.take(page, "course-validation-error")
