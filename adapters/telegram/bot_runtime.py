@@ -345,6 +345,7 @@ class BotRuntime:
         """A Telegram update of the chat was stored by another process (a panel's webhook
         ingress): read it from the inbox, in the chat's order."""
         self._inbox_hint.add(chat_id)
+        self.workers.kick(chat_id)
 
     def _idle(self, chat_id: int) -> bool:
         """Nothing of the chat is in progress or waiting (as far as memory knows): an update

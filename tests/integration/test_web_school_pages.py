@@ -83,7 +83,9 @@ async def test_members_page_owner_invites_changes_and_removes(db, secret_box, se
 
         unknown = await owner.post(url, {"who": "@nobody_here", "role": "viewer"})
         assert unknown.status_code == 422
-        assert "no user @nobody_here has written to this account's bots" in text_of(unknown.text)
+        assert "Nobody called @nobody_here has written to this account's bots yet" in text_of(
+            unknown.text
+        )
 
         changed = await owner.post(f"{url}/{newcomer}", {"role": "creator"}, follow=True)
         assert f'data-member="{newcomer}" data-role="creator"' in changed.text
@@ -122,7 +124,7 @@ async def test_members_page_hides_what_a_role_may_not_do(db, secret_box, seed_ac
         assert 'value="owner"' not in as_admin.text
         refused = await admin.post(f"{url}/{teacher_id}", {"role": "owner"})
         assert refused.status_code == 403
-        assert "only an owner can make someone an owner" in text_of(refused.text)
+        assert "Only an owner can make someone an owner." in text_of(refused.text)
 
         owner = await _browser(stack, ctx, owner_id)
         as_owner = await owner.get(url)
@@ -132,7 +134,7 @@ async def test_members_page_hides_what_a_role_may_not_do(db, secret_box, seed_ac
         assert "the only owner" in text_of(as_owner.text)
         last_owner = await owner.post(f"{url}/{owner_id}/remove")
         assert last_owner.status_code == 409
-        assert "an account needs at least one owner" in text_of(last_owner.text)
+        assert "An account needs at least one owner" in text_of(last_owner.text)
 
 
 # --- audit log ------------------------------------------------------------------------------
@@ -291,7 +293,7 @@ async def test_upgrade_asks_for_a_choice_and_refuses_other_courses(db, secret_bo
         assert "Choose what happens to students" in text_of(no_choice.text)
         foreign = await owner.get(f"{deployment_url}/upgrade?version={seeded.version_id}")
         assert foreign.status_code == 422
-        assert "must be a version of the deployed course" in text_of(foreign.text)
+        assert "That version belongs to another course" in text_of(foreign.text)
 
         teacher = await _browser(stack, ctx, await _member(db, aid, MemberRole.TEACHER))
         seen = await teacher.get(deployment_url)
@@ -336,7 +338,7 @@ async def test_price_decline_text_and_allow_list_on_the_deployment_page(
 
         wrong = await owner.post(f"{url}/allow-list", {"entries": "123456 @Alice_W, not a name!"})
         assert wrong.status_code == 422
-        assert "neither a Telegram user id nor a @username" in text_of(wrong.text)
+        assert "entries are neither Telegram user ids nor @usernames" in text_of(wrong.text)
         assert "not a name!" in text_of(wrong.text) or "name!" in text_of(wrong.text)
 
         imported = await owner.post(
