@@ -16,7 +16,9 @@ pytestmark = pytest.mark.integration
 
 async def _owner(db, account_id: int) -> int:
     async with db.tenant(account_id) as s:
-        return await s.scalar(select(AccountMember.telegram_user_id))
+        return await s.scalar(
+            select(AccountMember.telegram_user_id).where(AccountMember.role == MemberRole.OWNER)
+        )
 
 
 async def test_reminder_rules_crud_with_roles_and_plain_errors(db, secret_box, seed_account):
