@@ -15,6 +15,7 @@ from typing import Any
 from engine.effects import SendText
 from engine.personal_texts import PersonalFacts, personalize
 from runtime import effect_codec
+from runtime.student_texts import bot_language
 from storage.teacher_notices import FAILED, FINISHED, STUCK, Digest, StudentEvent
 
 # Names a digest lists per line before it says "and N more".
@@ -66,13 +67,8 @@ _TEXTS: dict[str, dict[str, str]] = {
 }
 
 
-def _language(code: str | None) -> str:
-    language = (code or "ru").split("-")[0].lower()
-    return language if language in ("ru", "en") else "en"
-
-
 def _t(key: str, language: str | None, **values: object) -> str:
-    return _TEXTS[key][_language(language)].format(**values)
+    return _TEXTS[key][bot_language(language)].format(**values)
 
 
 def event_text(event: StudentEvent, course: str, language: str | None) -> str:

@@ -220,7 +220,12 @@ _TEXTS: dict[Notice, dict[str, str]] = {
 }
 
 
-def notice_text(notice: Notice, language_code: str | None) -> str:
-    texts = _TEXTS[notice]
+def bot_language(language_code: str | None) -> str:
+    """The language the bot's own words take for a Telegram language code: Russian when
+    none is known, English for any language we have no words in."""
     language = (language_code or "ru").split("-")[0].lower()
-    return texts.get(language, texts["en"])
+    return language if language in ("ru", "en") else "en"
+
+
+def notice_text(notice: Notice, language_code: str | None) -> str:
+    return _TEXTS[notice][bot_language(language_code)]
