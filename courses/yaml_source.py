@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import math
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -167,25 +168,57 @@ def report_too_large(sink: DiagnosticSink, size: int) -> None:
 
 
 def _report_syntax_error(exc: yaml.MarkedYAMLError, sink: DiagnosticSink) -> None:
-    mark = exc.problem_mark or exc.context_mark
-    line = mark.line + 1 if mark is not None else None
+    """PyYAML's own words (for the CLI and the API), and a key for the few mistakes people
+    make most, so the panel can name the mistake, and the line where it starts, in the
+    reader's language instead of only "cannot be read"."""
     problem = exc.problem or str(exc)
+    context = exc.context or ""
+    problem_line = exc.problem_mark.line + 1 if exc.problem_mark is not None else None
+    context_line = exc.context_mark.line + 1 if exc.context_mark is not None else None
     if "'\\t'" in problem:
         sink.error(
             "tab character found: tabs are not allowed in YAML indentation, use spaces",
             key=Problem.TAB,
-            line=line,
+            line=problem_line or context_line,
         )
         return
-    context = f" ({exc.context})" if exc.context else ""
     hint = ""
     if "mapping values are not allowed" in problem:
         hint = "; a text containing ': ' must be quoted or written as a | block"
+    key, params, line = _syntax_mistake(problem, context, problem_line, context_line)
+    if hint:
+        key = Problem.COLON_IN_TEXT
     sink.error(
-        f"not valid YAML: {problem}{context}{hint}",
-        key=Problem.COLON_IN_TEXT if hint else Problem.NOT_YAML,
+        f"not valid YAML: {problem}{f' ({context})' if context else ''}{hint}",
+        key=key,
+        params=params,
         line=line,
     )
+
+
+_CANNOT_START = re.compile(r"found character '(.)' that cannot start any token")
+_UNDEFINED_ALIAS = re.compile(r"found undefined alias '([^']*)'")
+
+
+def _syntax_mistake(
+    problem: str, context: str, problem_line: int | None, context_line: int | None
+) -> tuple[Problem, dict[str, str], int | None]:
+    """(key, params, line) of a syntax error; the line is where the mistake starts (an
+    unclosed quote's opening line, not the end of the file where PyYAML noticed it)."""
+    if context == "while scanning a quoted scalar":
+        return Problem.UNCLOSED_QUOTE, {}, context_line or problem_line
+    if context in ("while parsing a flow sequence", "while parsing a flow mapping"):
+        bracket = "[" if "sequence" in context else "{"
+        return Problem.UNCLOSED_BRACKET, {"bracket": bracket}, context_line or problem_line
+    if context == "while scanning a simple key":
+        return Problem.MISSING_COLON, {}, context_line or problem_line
+    if problem.startswith("expected <block end>"):
+        return Problem.BAD_INDENT, {}, problem_line
+    if match := _CANNOT_START.search(problem):
+        return Problem.RESERVED_START, {"char": match.group(1)}, problem_line
+    if match := _UNDEFINED_ALIAS.search(problem):
+        return Problem.UNDEFINED_ALIAS, {"name": match.group(1)}, problem_line
+    return Problem.NOT_YAML, {}, problem_line or context_line
 
 
 class _RecursiveAlias(Exception):

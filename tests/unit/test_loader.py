@@ -643,3 +643,26 @@ def test_hostile_yaml_gets_a_diagnostic(text: str, message: str) -> None:
 def test_str_of_a_diagnostic_names_file_line_element_and_field() -> None:
     error = only_error(load_course("A:\n  type: message\n  text: [x]\n", source_name="c.yaml"))
     assert str(error) == "c.yaml:3: error: element 'A', field 'text': expected text, got a list"
+
+
+@pytest.mark.parametrize(
+    ("text", "key", "line", "params"),
+    [
+        ('A:\n  type: message\n  text: "hello\n\nB:\n  type: end\n', "unclosed_quote", 3, {}),
+        ("A:\n  type: quiz\n  options: [x, y\n  b: 1\n", "unclosed_bracket", 3, {"bracket": "["}),
+        ("A:\n    type: message\n  text: x\n", "bad_indent", 3, {}),
+        ("A:\n  type: message\n  text: @all read this\n", "reserved_start", 3, {"char": "@"}),
+        ("A:\n  type: message\n  text: *intro\n", "undefined_alias", 3, {"name": "intro"}),
+        ("A:\n  type: message\n  just words\n  text: x\n", "missing_colon", 3, {}),
+        ("A:\n  type: message\n  text: Note: this\n", "colon_in_text", 3, {}),
+    ],
+)
+def test_a_syntax_mistake_is_named_at_the_line_where_it_starts(
+    text: str, key: str, line: int, params: dict[str, str]
+) -> None:
+    """The panel shows these keys in the reader's language; PyYAML's words stay in the
+    message for the CLI, and the line is where the writer has to look (an unclosed quote's
+    opening line, not the end of the file where the parser gave up)."""
+    error = only_error(load_course(text))
+    assert (error.key, error.line, dict(error.params or {})) == (key, line, params)
+    assert error.message.startswith("not valid YAML: ")
