@@ -145,6 +145,7 @@ class Batch:
         self._dropped: list[tuple[int, int]] = []  # (recipient id, account id): cancelled
         # updates handled in the transaction that stores them: their store and its outcomes
         self._stored_handles: dict[HandleItem, tuple[StoreItem, int]] = {}
+        self._leased: set[int] | None = None  # see `_held`
 
     async def run(self, *, failed: str | None = None) -> dict[Item, Any]:
         """`failed`: settle the (handle) items as failed with this error instead."""
@@ -378,6 +379,22 @@ class Batch:
         position, _ = self._step(run, StartEvent(None))
         return True, position
 
+    async def _held(self, bot_ids: set[int]) -> set[int]:
+        """Of `bot_ids`, the bots whose lease this runner holds (all of them without a
+        fence). The first call fences every bot the batch may apply an update of, in one
+        statement: a transaction that locked lease rows twice could wait for a renewal
+        holding one row while the renewal waits for the row it holds (storage/leases.py)."""
+        if self._fence is None or not bot_ids:
+            return bot_ids
+        if self._leased is None:
+            fenced = {
+                item.bot.bot_id
+                for item in self._items
+                if isinstance(item, HandleItem) or (isinstance(item, StoreItem) and item.handle)
+            }
+            self._leased = await self._fence(self._conn, fenced)
+        return bot_ids & self._leased
+
     async def _lock_runs(self, chats: list[tuple[HostedBot, int]]) -> dict[ChatKey, ActiveRun]:
         queries = []
         for bot, chat_id in chats:
@@ -394,9 +411,7 @@ class Batch:
     async def _store(self, stores: list[StoreItem]) -> dict[Item, list[Stored]]:
         # An update handled as it is stored obeys the lease fence like any other: a runner
         # that lost the bot only stores it, and the new holder applies it.
-        handling = {s.bot.bot_id for s in stores if s.handle}
-        if handling and self._fence is not None:
-            handling = await self._fence(self._conn, handling)
+        handling = await self._held({s.bot.bot_id for s in stores if s.handle})
         rows = [
             NewUpdate(
                 s.bot.account_id,
@@ -431,9 +446,9 @@ class Batch:
     async def _claim(self, handles: list[HandleItem]) -> list[HandleItem]:
         if not handles:
             return []
-        if self._fence is not None:  # another runner's bot now: it applies the update
-            held = await self._fence(self._conn, {h.bot.bot_id for h in handles})
-            handles = [h for h in handles if h.bot.bot_id in held]
+        # another runner's bot now: it applies the update
+        held = await self._held({h.bot.bot_id for h in handles})
+        handles = [h for h in handles if h.bot.bot_id in held]
         keys = [(h.arrival.inbox_id, h.bot.account_id) for h in handles]
         claimed = await self._conn.claim_updates(keys, self._now)
         return [h for h in handles if h.arrival.inbox_id in claimed]

@@ -11,6 +11,12 @@ others release their surplus) and one that leaves gives its share back.
 The journal's transactions check the lease too (`held_in`, FOR SHARE): a takeover's UPDATE
 waits for a batch of the old holder that is still committing, and the old holder can apply
 nothing for the bot once it has lost the lease, whatever its memory says.
+
+Every statement here that locks lease rows locks them in bot id order, and a journal
+transaction locks its bots' rows in one statement (runtime/journal_batch.py), so a renewal
+and a batch can wait for each other but never deadlock: with the rows locked in whatever
+order the scan met them, and a batch fencing twice, PostgreSQL aborted a renewal every few
+seconds under a broadcast (benchmarks.broadcast, 2026-12-07).
 """
 
 from __future__ import annotations
@@ -38,11 +44,21 @@ _FORGET_DEAD = text("DELETE FROM runner WHERE expires_at < now() - interval '1 m
 _LIVE_RUNNERS = text("SELECT count(*) FROM runner WHERE expires_at > now()")
 # Renewed even when it expired meanwhile: nobody took it, so nobody else ran the bot.
 _RENEW = text("""
-UPDATE bot_lease SET expires_at = now() + make_interval(secs => :ttl)
-WHERE holder = :me AND bot_id = ANY(:active)
-RETURNING bot_id
+WITH mine AS (
+    SELECT bot_id FROM bot_lease WHERE holder = :me AND bot_id = ANY(:active)
+    ORDER BY bot_id FOR UPDATE
+)
+UPDATE bot_lease l SET expires_at = now() + make_interval(secs => :ttl)
+FROM mine WHERE l.bot_id = mine.bot_id AND l.holder = :me
+RETURNING l.bot_id
 """)
-_DROP_GONE = text("DELETE FROM bot_lease WHERE holder = :me AND NOT (bot_id = ANY(:active))")
+_DROP_GONE = text("""
+WITH gone AS (
+    SELECT bot_id FROM bot_lease WHERE holder = :me AND NOT (bot_id = ANY(:active))
+    ORDER BY bot_id FOR UPDATE
+)
+DELETE FROM bot_lease l USING gone WHERE l.bot_id = gone.bot_id AND l.holder = :me
+""")
 # Free bots (no lease, or an expired one), in random order so that runners acquiring at the
 # same time rarely reach for the same rows; the conflict clause re-checks the expiry on the
 # locked row, so of two runners racing for one bot exactly one gets it.
@@ -55,18 +71,28 @@ WITH free AS (
     LIMIT :need
 )
 INSERT INTO bot_lease (bot_id, holder, expires_at)
-SELECT bot_id, :me, now() + make_interval(secs => :ttl) FROM free
+SELECT bot_id, :me, now() + make_interval(secs => :ttl) FROM free ORDER BY bot_id
 ON CONFLICT (bot_id) DO UPDATE SET holder = EXCLUDED.holder, expires_at = EXCLUDED.expires_at
 WHERE bot_lease.expires_at < now()
 RETURNING bot_id
 """)
-_RELEASE = text("DELETE FROM bot_lease WHERE holder = :me AND bot_id = ANY(:ids)")
+_RELEASE = text("""
+WITH given AS (
+    SELECT bot_id FROM bot_lease WHERE holder = :me AND bot_id = ANY(:ids)
+    ORDER BY bot_id FOR UPDATE
+)
+DELETE FROM bot_lease l USING given WHERE l.bot_id = given.bot_id AND l.holder = :me
+""")
+_LEAVE_LEASES = text("""
+WITH given AS (SELECT bot_id FROM bot_lease WHERE holder = :me ORDER BY bot_id FOR UPDATE)
+DELETE FROM bot_lease l USING given WHERE l.bot_id = given.bot_id AND l.holder = :me
+""")
 _LEAVE = text("DELETE FROM runner WHERE id = :me")
 _NOTIFY = text("SELECT pg_notify(:channel, :me)")
 _FENCE = """
 SELECT bot_id FROM bot_lease
 WHERE bot_id = ANY($1::bigint[]) AND holder = $2 AND expires_at > now()
-FOR SHARE
+ORDER BY bot_id FOR SHARE
 """
 
 
@@ -125,7 +151,7 @@ async def release(session: AsyncSession, me: str, bot_ids: Collection[int]) -> N
 
 async def leave(session: AsyncSession, me: str) -> None:
     """A runner stopping for good: every lease and its heartbeat go, the others wake."""
-    await session.execute(text("DELETE FROM bot_lease WHERE holder = :me"), {"me": me})
+    await session.execute(_LEAVE_LEASES, {"me": me})
     await session.execute(_LEAVE, {"me": me})
     await notify(session, me)
 

@@ -21,10 +21,12 @@ from observability.metrics import GETUPDATES_CONFLICTS
 from runtime.course_cache import CourseCache
 from runtime.journal import Journal
 from runtime.leases import LeaseKeeper
+from storage import leases
+from storage.batch import BatchConnection
 from tests.course_workers import shared_course_workers
 from tests.fakes.telegram_api import FakeTelegram
 from tests.integration.runtime_support import add_bot
-from tests.integration.test_journal import arrive, open_school, text_update
+from tests.integration.test_journal import arrive, incoming, open_school, text_update
 
 pytestmark = pytest.mark.integration
 
@@ -147,6 +149,70 @@ async def test_a_lost_lease_fences_the_journal(db, secret_box, make_account, no_
     finally:
         await stale.stop()
         await fresh.stop()
+
+
+async def test_a_lease_renewal_and_a_batch_never_deadlock(
+    db, secret_box, make_account, no_other_runner
+):
+    """A renewal that waits for a lease row a journal batch has fenced must not be holding a
+    row the batch needs next: PostgreSQL would abort one of them (it did, every few seconds
+    under a broadcast), and a runner whose renewals keep failing loses its bots. Here the
+    renewal starts right after the batch's first fence, in the worst order: it locks the
+    bot the batch handles (the lower id) and waits for the one it stores and handles."""
+    handled, stored = [await open_school(db, secret_box, make_account) for _ in range(2)]
+    bots = sorted([handled.bot.bot_id, stored.bot.bot_id])
+    assert bots == [handled.bot.bot_id, stored.bot.bot_id]
+    keeper = LeaseKeeper(db, ttl_s=TTL_S)
+    await keeper.tick(bots)
+    renewal: asyncio.Task[set[int]] | None = None
+
+    async def renew() -> set[int]:
+        async with db.system() as session:
+            return await leases.renew(session, keeper.me, bots, ttl_s=TTL_S)
+
+    async def fence_then_let_a_renewal_in(connection: BatchConnection, ids: set[int]) -> set[int]:
+        nonlocal renewal
+        held = await keeper.fence(connection, ids)
+        if renewal is None:
+            renewal = asyncio.create_task(renew())
+            await _until_a_lease_statement_waits(db)
+        return held
+
+    courses = CourseCache(shared_course_workers())
+    journal = Journal(db, courses, lambda: datetime.now(UTC), fence=fence_then_let_a_renewal_in)
+    journal.start()
+    try:
+        user = 8_900_101
+        arrival = await arrive(
+            journal, handled.bot, text_update(user, f"/start {handled.start_payload}")
+        )
+        raw = text_update(user, f"/start {stored.start_payload}")
+        (at_once,), result = await asyncio.wait_for(
+            asyncio.gather(
+                journal.store(stored.bot, [incoming(raw, at_once=True)], handle=True),
+                journal.handle(handled.bot, user, arrival),
+            ),
+            timeout=10,
+        )
+        assert renewal is not None
+        assert await asyncio.wait_for(renewal, timeout=10) == set(bots)
+    finally:
+        await journal.stop()
+    assert result is not None and result.position is not None  # the course began
+    assert at_once.handled is not None and at_once.handled.position is not None
+
+
+async def _until_a_lease_statement_waits(db) -> None:
+    query = text(
+        "SELECT count(*) FROM pg_stat_activity "
+        "WHERE wait_event_type = 'Lock' AND query LIKE '%bot_lease%'"
+    )
+    for _ in range(200):
+        async with db.system() as session:
+            if await session.scalar(query):
+                return
+        await asyncio.sleep(0.01)
+    raise AssertionError("the renewal never waited for the fenced lease row")
 
 
 async def test_a_conflicting_poller_makes_the_bot_back_off(
