@@ -35,7 +35,7 @@ from engine.state import RunState
 from engine.texts import WAITING_HINTS, say
 
 #: What the student answers: the waits a prompt can be presented again for.
-STUDENT_WAITS = ("button", "poll", "text", "dialog", "webapp")
+_STUDENT_WAITS = ("button", "poll", "text", "dialog", "webapp")
 
 # All that presenting a prompt may do: send it and log it.
 _PRESENTING = (SendText, SendMedia, SendAudio, SendPoll, Record)
@@ -47,7 +47,7 @@ def resume(
     """The state (unchanged but for the awaited poll) and what to send (see the module)."""
     if state.finished or state.current is None or state.current not in course:
         return state, []
-    if state.awaiting in STUDENT_WAITS:
+    if state.awaiting in _STUDENT_WAITS:
         element = course.get(state.current)
         handler = handler_for(element)
         ctx = Draft(course, state, now, student)
