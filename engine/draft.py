@@ -63,6 +63,7 @@ def callback(seq: int, index: int) -> str:
 
 class Draft:
     __slots__ = (
+        "again",
         "answers",
         "awaiting",
         "course",
@@ -100,6 +101,8 @@ class Draft:
         self.status: Status | None = state.status
         self.unattended = state.unattended
         self.effects: list[Effect] = []
+        # Presenting the current prompt again (engine/resume.py): no new prompt begins.
+        self.again = False
 
     def result(self) -> tuple[RunState, list[Effect]]:
         state = RunState(
@@ -127,8 +130,11 @@ class Draft:
         self.poll_id = None
 
     def begin_wait(self, kind: Awaiting) -> int:
-        """Start waiting for a new prompt; returns its seq (for callback data / refs)."""
-        self.seq += 1
+        """Start waiting for a new prompt; returns its seq (for callback data / refs). When
+        the prompt is presented `again` its seq stays: the buttons already in the chat and
+        the ones sent again carry the same data, and either answers it."""
+        if not self.again:
+            self.seq += 1
         self.awaiting = kind
         return self.seq
 

@@ -83,6 +83,13 @@ class Stop:
     """The student (or a teacher) stopped the run."""
 
 
+@dataclass(frozen=True, slots=True)
+class Resume:
+    """The student asks to be brought back to where they are (a broadcast's "continue the
+    course" button): the prompt the run waits on comes again, nothing else changes
+    (engine/resume.py)."""
+
+
 Event = (
     Start
     | Button
@@ -95,4 +102,5 @@ Event = (
     | Voice
     | WebAppData
     | Stop
+    | Resume
 )

@@ -22,6 +22,7 @@ from engine.events import (
     LLMReply,
     PollAnswer,
     PollSent,
+    Resume,
     Start,
     Stop,
     Text,
@@ -33,8 +34,9 @@ from engine.limits import HALTED_NO_STUDENT_INPUT, MAX_UNATTENDED_STEPS
 from engine.model import Course
 from engine.outcomes import IGNORED, Choice, Fired, Goto, Outcome, Replay
 from engine.personal_texts import Student
+from engine.resume import resume
 from engine.state import RunState
-from engine.texts import Say, say
+from engine.texts import WAITING_HINTS, Say, say
 
 _CALLBACK = re.compile(r"(\d{1,9}):(\d{1,4})")
 
@@ -55,15 +57,6 @@ _FITS: dict[type, tuple[str, ...]] = {
 #: model ends it at once could otherwise go round a loop, at the tenant's expense, forever.
 _STUDENT_INPUT = (Button, Text, PollAnswer, WebAppData)
 
-#: What to tell a student who types while the run waits for something else.
-_HINTS: dict[str, Say] = {
-    "button": Say.PRESS_BUTTON,
-    "poll": Say.ANSWER_POLL,
-    "webapp": Say.OPEN_MINIAPP,
-    "llm": Say.WAIT_FOR_REPLY,
-    "timer": Say.WAIT_FOR_TIMER,
-}
-
 
 def step(
     course: Course,
@@ -76,10 +69,13 @@ def step(
 
     Deterministic and total: never raises, whatever the event and state. `Start` begins a
     fresh run only; on a running or finished run it does nothing (restarts are the
-    runtime's decision). `Stop` ends any unfinished run as "stopped". A run that would take
-    more than MAX_UNATTENDED_STEPS steps since the student's last answer ends as "halted".
-    `student`: the names personal texts may use (engine/personal_texts.py).
+    runtime's decision). `Stop` ends any unfinished run as "stopped". `Resume` presents the
+    prompt the run waits on again and changes nothing else (engine/resume.py). A run that
+    would take more than MAX_UNATTENDED_STEPS steps since the student's last answer ends as
+    "halted". `student`: the names personal texts may use (engine/personal_texts.py).
     """
+    if isinstance(event, Resume):
+        return resume(course, state, now, student)
     if state.finished:
         return state, []
     if isinstance(event, Stop):
@@ -129,7 +125,7 @@ def _react(
     if derived is None:
         return state, []
     if state.awaiting not in _FITS.get(type(derived), ()):
-        hint = _HINTS.get(state.awaiting or "") if isinstance(derived, Text) else None
+        hint = WAITING_HINTS.get(state.awaiting or "") if isinstance(derived, Text) else None
         return state, ([SendText(say(hint, course.language), None)] if hint else [])
     if isinstance(event, _STUDENT_INPUT):
         ctx.unattended = 0

@@ -58,6 +58,17 @@ _TEXTS: dict[str, dict[Say, str]] = {
 
 LANGUAGES = tuple(_TEXTS)
 
+#: What to tell a student who asks for something the run cannot give now, by what it
+#: waits for: a message typed while it waits for a button, a timer...; or a press on
+#: "continue the course" while the next part will come by itself (engine/resume.py).
+WAITING_HINTS: dict[str, Say] = {
+    "button": Say.PRESS_BUTTON,
+    "poll": Say.ANSWER_POLL,
+    "webapp": Say.OPEN_MINIAPP,
+    "llm": Say.WAIT_FOR_REPLY,
+    "timer": Say.WAIT_FOR_TIMER,
+}
+
 
 def say(what: Say, language: str, **values: str) -> str:
     """The text in the course's language (English for a language without texts here)."""

@@ -79,7 +79,7 @@ def encode(effect: OutgoingEffect) -> dict[str, Any]:
     for name in _FIELDS[type(effect)]:
         value = getattr(effect, name)
         if name == "buttons":
-            value = [_button(button) for button in value]
+            value = [encode_button(button) for button in value]
         elif name == "voice":
             if value is None:
                 continue  # most texts: the payload stays as it was before voices
@@ -101,7 +101,7 @@ def is_bulk(payload: dict[str, Any]) -> bool:
     return payload.get(BULK) is True
 
 
-def _button(button: InlineButton) -> dict[str, str | None]:
+def encode_button(button: InlineButton) -> dict[str, str | None]:
     return {name: getattr(button, name) for name in _BUTTON_FIELDS}
 
 

@@ -34,7 +34,7 @@ from engine.events import Event, TimerFired
 from engine.events import Start as StartEvent
 from engine.personal_texts import PersonalFacts, Student, facts_of
 from engine.state import RunState
-from runtime import commands, effect_codec
+from runtime import commands, effect_codec, resume_button
 from runtime.admission import Admission, Grant, Restart, Start, admit_grants, admit_starts
 from runtime.course_cache import CourseCache
 from runtime.hosted_bot import HostedBot
@@ -53,7 +53,7 @@ from runtime.journal_items import (
     is_grant,
     is_start,
 )
-from runtime.outreach_texts import member_message, personal_payload, reminder_message
+from runtime.outreach_texts import broadcast_payload, member_message, reminder_message
 from runtime.run_position import RunPosition
 from runtime.state_cache import KnownState, StateCache
 from runtime.step_plan import Advance, Answer, Reply, StepWrites, plan_step, react
@@ -63,6 +63,7 @@ from storage.batch import (
     ActiveRun,
     BatchConnection,
     ChatKey,
+    KnownStudent,
     NewMessage,
     NewUpdate,
     NewWait,
@@ -139,7 +140,9 @@ class Batch:
         self._nudges: dict[int, tuple[DueNudge, ActiveRun]] = {}  # by run id
         self._refused: list[tuple[int, int, int]] = []  # (account, bot, chat): Telegram's 403
         self._broadcasts: dict[int, broadcasts.StoredMessage] = {}  # of the batch's events
-        self._broadcast_names: dict[tuple[int, int], tuple[str | None, str | None]] = {}
+        self._with_button: set[int] = set()  # those of them with "continue the course"
+        # by (account, chat): what the database knows of students a broadcast goes to
+        self._broadcast_names: dict[tuple[int, int], KnownStudent] = {}
         # (account, bot, chat, recipient id, payload JSON): broadcast messages to queue
         self._broadcast_rows: list[tuple[int, int, int, int, str]] = []
         self._dropped: list[tuple[int, int]] = []  # (recipient id, account id): cancelled
@@ -216,15 +219,14 @@ class Batch:
                 if isinstance(h.arrival.event, BroadcastDue)
             ]
             self._broadcasts = await broadcasts.messages(self._conn, due)
-            # A broadcast may name its students ({first_name}); those without a run here
-            # (finished ones) are named from the database.
-            if any("{" in m.message for m in self._broadcasts.values()):
-                self._broadcast_names = await self._conn.student_names(
-                    (h.bot.account_id, h.chat_id)
-                    for h in claimed
-                    if isinstance(h.arrival.event, BroadcastDue)
-                    and (h.bot.bot_id, h.chat_id) not in runs
-                )
+            self._with_button = {
+                broadcast_id
+                for broadcast_id, stored in self._broadcasts.items()
+                if resume_button.marked(orjson.loads(stored.message))
+            }
+            self._broadcast_names = await self._conn.student_names(
+                self._broadcast_students(claimed, runs)
+            )
             stepping = [h for h in claimed if not isinstance(h.arrival.event, _COURSELESS)]
             waits = await self._build_missing(runs, [*stepping, *feeding])
             if waits:
@@ -295,6 +297,27 @@ class Batch:
             self._command_facts = {h: f for (h, _), f in zip(asked, found, strict=True)}
         return restarts
 
+    def _broadcast_students(
+        self, claimed: list[HandleItem], runs: dict[ChatKey, ActiveRun]
+    ) -> list[tuple[int, int]]:
+        """(account, Telegram user) of the students the batch's broadcast messages need to
+        know more of: the names of those without a run here (finished ones) where a message
+        names its students ({first_name}), and the language of those whose message carries
+        the "continue the course" button (a private chat's id is its student's)."""
+        students = []
+        for handle in claimed:
+            event = handle.arrival.event
+            if isinstance(event, BroadcastDue):
+                stored = self._broadcasts.get(event.broadcast_id)
+                named = stored is not None and "{" in stored.message
+                if (named and (handle.bot.bot_id, handle.chat_id) not in runs) or (
+                    event.broadcast_id in self._with_button
+                ):
+                    students.append((handle.bot.account_id, handle.chat_id))
+            elif isinstance(event, BroadcastTest) and resume_button.marked(event.message):
+                students.append((handle.bot.account_id, handle.chat_id))
+        return students
+
     async def _admit(
         self,
         starts: list[HandleItem],
@@ -333,7 +356,7 @@ class Batch:
         self,
         handles: list[HandleItem],
         decided: list[Admission],
-        names: dict[tuple[int, int], tuple[str | None, str | None]],
+        names: dict[tuple[int, int], KnownStudent],
     ) -> dict[ChatKey, ActiveRun]:
         """Queue what the admissions say; the runs they begin, by chat (with the student's
         names: from the update, else `names`)."""
@@ -350,10 +373,11 @@ class Batch:
             new = admission.begin
             if new is not None and admission.begun is not None:
                 inbound = handle.arrival.inbound
+                known = names.get((new.account_id, new.user_id), _UNKNOWN)
                 first_name, username = (
                     (inbound.student.first_name, inbound.student.username)
                     if inbound is not None
-                    else names.get((new.account_id, new.user_id), (None, None))
+                    else (known.first_name, known.username)
                 )
                 run = ActiveRun(
                     admission.begun,
@@ -588,6 +612,10 @@ class Batch:
                 case BroadcastDue():
                     self._queue_broadcast(handle, event, run)
                 case BroadcastTest(message=message):
+                    known = self._broadcast_names.get(
+                        (handle.bot.account_id, handle.chat_id), _UNKNOWN
+                    )
+                    message = resume_button.put_in(message, known.language_code)
                     self._messages.append(
                         NewMessage(
                             handle.bot.account_id, handle.bot.bot_id, handle.chat_id, None, message
@@ -625,16 +653,20 @@ class Batch:
         self, handle: HandleItem, event: BroadcastDue, run: ActiveRun | None
     ) -> None:
         """The one place a broadcast's message becomes a student's: queued for the chat,
-        with the student's names and answers put in, unless the broadcast was cancelled (or
-        deleted) since its recipient was posted."""
+        with the student's names and answers put in and its "continue the course" button in
+        their language, unless the broadcast was cancelled (or deleted) since its recipient
+        was posted."""
         account_id = handle.bot.account_id
         stored = self._broadcasts.get(event.broadcast_id)
         if stored is None or stored.cancelled:
             self._dropped.append((event.recipient_id, account_id))
             return
         message = stored.message
-        if "{" in message:
-            message = personal_payload(message, self._facts(account_id, handle.chat_id, run))
+        if "{" in message or event.broadcast_id in self._with_button:
+            known = self._broadcast_names.get((account_id, handle.chat_id), _UNKNOWN)
+            message = broadcast_payload(
+                message, self._facts(account_id, handle.chat_id, run), known.language_code
+            )
         self._broadcast_rows.append(
             (account_id, handle.bot.bot_id, handle.chat_id, event.recipient_id, message)
         )
@@ -645,8 +677,8 @@ class Batch:
         if run is not None:
             student = Student(run.first_name, run.username)
             return facts_of(student, self._state_of(run).answers)
-        first_name, username = self._broadcast_names.get((account_id, chat_id), (None, None))
-        return facts_of(Student(first_name, username), {})
+        known = self._broadcast_names.get((account_id, chat_id), _UNKNOWN)
+        return facts_of(Student(known.first_name, known.username), {})
 
     def _stop(self, run: ActiveRun, status: RunStatus = RunStatus.STOPPED) -> RunPosition:
         """End the run (as `stopped` unless told): its timers cancelled, its unsent messages
@@ -730,6 +762,9 @@ class Batch:
         }
         self._hooks.append(hook_event(run.account_id, event_type, self._now, facts | data))
 
+
+# A student the database knows nothing of.
+_UNKNOWN = KnownStudent(None, None, None)
 
 # Events that stop or move a run without stepping it: they need no parsed course.
 _COURSELESS = (

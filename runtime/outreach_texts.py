@@ -1,9 +1,10 @@
 """What reminders and teacher notifications say, in Russian and English.
 
 A reminder's words are the teacher's own (the rule's text) and a broadcast's the writer's;
-`reminder_message` and `personal_payload` are where they become a student's message, with
+`reminder_message` and `broadcast_payload` are where they become a student's message, with
 the student's names and earlier answers put in (engine/personal_texts.py, the rule every
-course text follows too). A member's notices are the bot's own words,
+course text follows too) and a broadcast's "continue the course" button in the student's
+language (runtime/resume_button.py). A member's notices are the bot's own words,
 in the member's panel language (Russian unless it is clearly not).
 """
 
@@ -14,7 +15,7 @@ from typing import Any
 
 from engine.effects import SendText
 from engine.personal_texts import PersonalFacts, personalize
-from runtime import effect_codec
+from runtime import effect_codec, resume_button
 from runtime.student_texts import bot_language
 from storage.teacher_notices import FAILED, FINISHED, STUCK, Digest, StudentEvent
 
@@ -28,10 +29,11 @@ def reminder_message(rule_text: str, facts: PersonalFacts) -> dict[str, Any]:
     return effect_codec.encode(SendText(personalize(rule_text, facts), None))
 
 
-def personal_payload(message: str, facts: PersonalFacts) -> str:
-    """A broadcast's outbox payload (JSON text) with the student's names and answers put
-    into its text, escaped for the payload's parse mode."""
-    payload = json.loads(message)
+def broadcast_payload(message: str, facts: PersonalFacts, language_code: str | None) -> str:
+    """A broadcast's outbox payload (JSON text) as one student gets it: their names and
+    answers put into its text, escaped for the payload's parse mode, and the "continue the
+    course" button, if it has one, in their language."""
+    payload = resume_button.put_in(json.loads(message), language_code)
     for key in ("text", "caption"):
         if isinstance(payload.get(key), str):
             payload[key] = personalize(payload[key], facts, payload.get("parse_mode"))

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Any, NamedTuple
 
 from engine.effects import CancelWaits, Effect, Finish, Record, Schedule, SendText
-from engine.events import Event, Text
+from engine.events import Event, Resume, Text
 from engine.state import RunState
 from runtime import effect_codec
 from runtime.effect_codec import TranscribeVoice
@@ -136,7 +136,7 @@ class Answer:
 
 @dataclass(frozen=True, slots=True)
 class Ignore:
-    """Nothing to do (a poll answer or a button press with no course running)."""
+    """Nothing to do (a poll answer or a course's button pressed with no course running)."""
 
 
 Reaction = Enroll | Advance | Reply | Answer | Ignore
@@ -157,6 +157,12 @@ def react(inbound: Inbound, has_active_run: bool) -> Reaction:
     if has_active_run:
         return Advance(action)
     if isinstance(action, Text):
-        text = notice_text(Notice.NO_ACTIVE_RUN, inbound.student.language_code)
-        return Reply((effect_codec.encode(SendText(text, None)),))
+        return _notice(Notice.NO_ACTIVE_RUN, inbound)
+    if isinstance(action, Resume):  # "continue the course" (runtime/resume_button.py)
+        return _notice(Notice.NOTHING_TO_CONTINUE, inbound)
     return Ignore()
+
+
+def _notice(notice: Notice, inbound: Inbound) -> Reply:
+    text = notice_text(notice, inbound.student.language_code)
+    return Reply((effect_codec.encode(SendText(text, None)),))

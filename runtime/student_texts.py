@@ -53,6 +53,9 @@ class Notice(Enum):
     RESTARTED = "restarted"
     STOPPED = "stopped"
     QUESTION_EXPIRED = "question_expired"
+    # a broadcast's "continue the course" button (runtime/resume_button.py)
+    CONTINUE_COURSE = "continue_course"
+    NOTHING_TO_CONTINUE = "nothing_to_continue"
 
 
 _TEXTS: dict[Notice, dict[str, str]] = {
@@ -216,6 +219,13 @@ _TEXTS: dict[Notice, dict[str, str]] = {
     Notice.QUESTION_EXPIRED: {
         "ru": "Этот вопрос уже неактуален. Отправьте команду ещё раз, если нужно.",
         "en": "That question is out of date. Send the command again if you need it.",
+    },
+    Notice.CONTINUE_COURSE: {"ru": "Продолжить курс", "en": "Continue the course"},
+    Notice.NOTHING_TO_CONTINUE: {
+        "ru": "Сейчас у вас нет курса в процессе: возможно, вы его уже прошли. Чтобы начать "
+        "курс, откройте ссылку на него от преподавателя.",
+        "en": "You have no course in progress: perhaps you have already finished it. To "
+        "start a course, open its link from your teacher.",
     },
 }
 

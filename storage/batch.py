@@ -125,7 +125,8 @@ FOR UPDATE OF r
 """
 
 _STUDENT_NAMES = """
-SELECT p.account_id, p.telegram_user_id, p.first_name, p.username FROM participant p
+SELECT p.account_id, p.telegram_user_id, p.first_name, p.username, p.language_code
+FROM participant p
 JOIN unnest($1::bigint[], $2::bigint[]) AS s(account_id, user_id)
   ON p.account_id = s.account_id AND p.telegram_user_id = s.user_id
 """
@@ -242,6 +243,14 @@ class ActiveRun(NamedTuple):
     username: str | None = None
     telegram_user_id: int | None = None
     hooked: bool = True
+
+
+class KnownStudent(NamedTuple):
+    """What the school knows of a student (their Telegram profile as last seen)."""
+
+    first_name: str | None
+    username: str | None
+    language_code: str | None
 
 
 class RunQuery(NamedTuple):
@@ -431,14 +440,16 @@ class BatchConnection:
 
     async def student_names(
         self, students: Iterable[tuple[int, int]]
-    ) -> dict[tuple[int, int], tuple[str | None, str | None]]:
-        """(account id, Telegram user id) -> (first name, username) of those known."""
+    ) -> dict[tuple[int, int], KnownStudent]:
+        """(account id, Telegram user id) -> names and language of those known."""
         rows = sorted(set(students))
         if not rows:
             return {}
         found = await self.fetch(_STUDENT_NAMES, *columns(rows, 2))
         return {
-            (r["account_id"], r["telegram_user_id"]): (r["first_name"], r["username"])
+            (r["account_id"], r["telegram_user_id"]): KnownStudent(
+                r["first_name"], r["username"], r["language_code"]
+            )
             for r in found
         }
 

@@ -15,6 +15,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from engine.events import Button, Event, PollAnswer, Text, WebAppData
+from runtime import resume_button
 from runtime.commands import parse_command, parse_confirmation
 from runtime.inbound import Command, Confirmation, Inbound, StartRequest, Student, VoiceNote
 
@@ -135,7 +136,11 @@ def translate(update: LeanUpdate) -> Inbound | None:
             chat_id=pressed_on.chat.id,
             chat_type=pressed_on.chat.type,
             student=_student(query.from_user),
-            action=parse_confirmation(query.data) or Button(query.data),
+            action=(
+                parse_confirmation(query.data)
+                or resume_button.parse(query.data)
+                or Button(query.data)
+            ),
             callback_query_id=query.id,
             message_id=pressed_on.message_id,
         )

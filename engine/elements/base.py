@@ -1,4 +1,5 @@
-"""The shape of an element handler: how an element starts and how it reacts to events."""
+"""The shape of an element handler: how an element starts, how it reacts to events, and
+how it shows the prompt it waits on again."""
 
 from __future__ import annotations
 
@@ -14,10 +15,13 @@ ReactFn = Callable[[Draft, Any, object], Outcome]
 
 class Handler(NamedTuple):
     """`enter` runs when the flow reaches the element; `react` gets events that fit what
-    the run is awaiting there (already checked by `step()`)."""
+    the run is awaiting there (already checked by `step()`). `again` presents the prompt
+    the run waits on there once more (engine/resume.py); None: entering the element does
+    exactly that, as it does for every element whose prompt is the one it sends on entry."""
 
     enter: EnterFn
     react: ReactFn
+    again: EnterFn | None = None
 
 
 def never_reacts(ctx: Draft, element: Any, event: object) -> Outcome:

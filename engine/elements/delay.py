@@ -2,7 +2,9 @@
 
 Legacy form (`continue` / `yes_text` / `no_text`, no `wait`/`goto`, test.yml Delay_01):
 after the pause (`wait`, default 1 day) the bot asks `continue` with yes/no buttons; yes
-goes to `goto` or the next element, no asks again after the same pause.
+goes to `goto` or the next element, no asks again after the same pause. That question is
+the one prompt a delay waits on, so it is what `again` asks once more (entering the delay
+would start the pause over).
 """
 
 from __future__ import annotations
@@ -30,15 +32,19 @@ def enter(ctx: Draft, element: DelayElement) -> Outcome:
     return WAIT
 
 
+def ask_to_continue(ctx: Draft, element: DelayElement) -> Outcome:
+    seq = ctx.begin_wait("button")
+    yes, no = _labels(element, ctx.course.language)
+    buttons = (InlineButton(yes, callback(seq, 0)), InlineButton(no, callback(seq, 1)))
+    ctx.say(element, element.continue_text or "", buttons)
+    return WAIT
+
+
 def react(ctx: Draft, element: DelayElement, event: object) -> Outcome:
     if isinstance(event, Fired):
         if not element.asks_to_continue:
             return Goto(event.wait.goto)
-        seq = ctx.begin_wait("button")
-        yes, no = _labels(element, ctx.course.language)
-        buttons = (InlineButton(yes, callback(seq, 0)), InlineButton(no, callback(seq, 1)))
-        ctx.say(element, element.continue_text or "", buttons)
-        return WAIT
+        return ask_to_continue(ctx, element)
     if isinstance(event, Choice) and element.asks_to_continue and event.index in (0, 1):
         ctx.record_user(element.id, _labels(element, ctx.course.language)[event.index])
         if event.index == 1:
@@ -48,4 +54,4 @@ def react(ctx: Draft, element: DelayElement, event: object) -> Outcome:
     return IGNORED
 
 
-HANDLER = Handler(enter, react)
+HANDLER = Handler(enter, react, ask_to_continue)

@@ -7,6 +7,8 @@ containing ``{STOP}`` or ``#конецдиалога`` ends the dialog (markers 
 if non-empty), as does the reply to the `max_messages`-th student message. With
 `voice_response` the replies are to be spoken (`SendText.voice`, the `tts_*` settings). A failed LLM
 call sends a short apology and keeps the dialog open so the student can write again.
+Presented `again`, a dialog sends its text once more and keeps the conversation as it is
+(entering it would start the conversation over and, with `auto_start`, ask the model).
 """
 
 from __future__ import annotations
@@ -82,6 +84,12 @@ def enter(ctx: Draft, element: DialogElement) -> Outcome:
     return WAIT
 
 
+def again(ctx: Draft, element: DialogElement) -> Outcome:
+    ctx.show(element, element.text)
+    ctx.begin_wait("dialog")
+    return WAIT
+
+
 def react(ctx: Draft, element: DialogElement, event: object) -> Outcome:
     if isinstance(event, Text):
         ctx.effects.append(Record(element.id, "user", event.text, answer=True))
@@ -112,4 +120,4 @@ def react(ctx: Draft, element: DialogElement, event: object) -> Outcome:
     return WAIT
 
 
-HANDLER = Handler(enter, react)
+HANDLER = Handler(enter, react, again)

@@ -72,6 +72,13 @@ class MessageIn(StrictIn):
         None, max_length=2048, pattern=r"^https://\S+$", description="a photo or video link"
     )
     buttons: list[ButtonIn] = Field(default_factory=list, max_length=MAX_BUTTONS)
+    continue_button: bool = Field(
+        False,
+        description='add a "continue the course" button after the link buttons, worded in '
+        "each student's language: pressing it shows the student the question (or other step) "
+        "the course waits on again, or says that the next part comes by itself, or that they "
+        "have no course in progress",
+    )
 
     @model_validator(mode="after")
     def _caption_fits(self) -> MessageIn:
@@ -117,6 +124,9 @@ class BroadcastOut(BaseModel):
     audience: BroadcastAudience
     filters: dict[str, Any]
     text: str
+    continue_button: bool = Field(
+        description='the message carries the "continue the course" button'
+    )
     send_at: datetime
     created_at: datetime
     finished_at: datetime | None

@@ -28,7 +28,7 @@ from panel_api.schemas.broadcasts import (
     MessageIn,
     TestSent,
 )
-from runtime import effect_codec
+from runtime import effect_codec, resume_button
 from storage import broadcasts, inbox_events
 from storage.broadcasts import Audience
 from storage.inbox_events import BroadcastTest
@@ -39,13 +39,19 @@ LIST_LIMIT = 100
 MAX_SCHEDULE_DAYS = 366
 
 
-def message_effect(body: MessageIn) -> SendText | SendMedia:
-    """What the student gets, as the engine's effect: the one place a broadcast's text and
-    buttons become a message (tests and the real thing alike)."""
+def message_payload(body: MessageIn, *, bulk: bool) -> dict[str, Any]:
+    """What the student gets, as an outbox payload: the one place a broadcast's text and
+    buttons become a message (tests and the real thing alike). `bulk`: sent behind course
+    traffic. The "continue the course" button is only marked here: the journal puts it in,
+    in each student's language (runtime/resume_button.py)."""
     buttons = tuple(InlineButton(b.text, url=b.url) for b in body.buttons)
-    if body.media_url is not None:
-        return SendMedia((body.media_url,), body.text, "HTML", buttons)
-    return SendText(body.text, "HTML", buttons)
+    effect = (
+        SendMedia((body.media_url,), body.text, "HTML", buttons)
+        if body.media_url is not None
+        else SendText(body.text, "HTML", buttons)
+    )
+    payload = effect_codec.encode_bulk(effect) if bulk else effect_codec.encode(effect)
+    return resume_button.mark(payload) if body.continue_button else payload
 
 
 async def count(ctx: PanelContext, access: Access, body: AudienceIn) -> AudienceCount:
@@ -62,7 +68,7 @@ async def send_test(ctx: PanelContext, access: Access, body: BroadcastTestIn) ->
     member = _member_telegram_id(access)
     async with ctx.db.tenant(access.account_id) as session:
         bot_id = await _bot_of(session, access.account_id, body.deployment_id, body.bot_id)
-        message = effect_codec.encode(message_effect(body))
+        message = message_payload(body, bulk=False)
         await inbox_events.post(session, access.account_id, bot_id, member, BroadcastTest(message))
         await record(session, access, "broadcast.test", "bot", bot_id)
     return TestSent(sent_to=member)
@@ -79,7 +85,7 @@ async def create(ctx: PanelContext, access: Access, body: BroadcastCreate) -> Br
             deployment_id=audience.deployment_id,
             created_by=_member_telegram_id(access),
             text=body.text,
-            message=effect_codec.encode_bulk(message_effect(body)),
+            message=message_payload(body, bulk=True),
             audience=audience.audience.value,
             filters=audience.filters(),
             send_at=send_at,
@@ -232,6 +238,7 @@ async def _out(session: AsyncSession, account_id: int, ids: list[int]) -> list[B
             "audience": row.audience,
             "filters": row.filters,
             "text": row.text,
+            "continue_button": resume_button.marked(row.message),
             "send_at": row.send_at,
             "created_at": row.created_at,
             "finished_at": row.finished_at,

@@ -21,18 +21,22 @@ from sqlalchemy import select, update
 from adapters.telegram.bot_runtime import RuntimeOptions
 from adapters.telegram.runtime import TelegramRuntime
 from adapters.telegram.sender import RateLimits
+from runtime.student_texts import Notice, notice_text
 from storage.db import Database
 from storage.models import BroadcastRecipient, Run, RunStatus
 from tests.course_workers import shared_course_workers
-from tests.fakes.telegram_api import FakeTelegram
+from tests.fakes.telegram_api import FakeTelegram, Sent
 from tests.integration import seeding
 from tests.integration.conftest import random_telegram_id
 from tests.integration.runtime_support import (
     Course,
+    active_run,
     add_bot,
     add_course_version,
     add_token,
     deploy,
+    quiet,
+    run_state,
 )
 from tests.integration.test_panel_support import panel_client, panel_context, user_headers
 from tests.integration.test_web_support import text_of, web_browser
@@ -105,7 +109,14 @@ def rate() -> RateLimits:
 
 
 @pytest.fixture
-async def school(db, secret_box, service_urls, make_account, rate) -> AsyncIterator[School]:
+def course_source() -> str:
+    return COURSE
+
+
+@pytest.fixture
+async def school(
+    db, secret_box, service_urls, make_account, rate, course_source
+) -> AsyncIterator[School]:
     owner = random_telegram_id()
     account_id = await make_account(owner_telegram_user_id=owner)
     redis = Redis.from_url(service_urls.redis_url)
@@ -113,7 +124,7 @@ async def school(db, secret_box, service_urls, make_account, rate) -> AsyncItera
         runtimes: list[TelegramRuntime] = []
         fake_bot = fake.add_bot()
         bot_id = await add_bot(db, secret_box, account_id, fake_bot)
-        version_id = await add_course_version(db, account_id, COURSE, "Course")
+        version_id = await add_course_version(db, account_id, course_source, "Course")
         deployment_id = await deploy(db, account_id, version_id, bot_id)
         token = await add_token(db, account_id, deployment_id)
 
@@ -424,6 +435,7 @@ async def test_the_pages_count_test_send_watch_and_cancel(
         "text": "Lesson <b>two</b>",
         "button_text": "Open",
         "button_url": "https://example.com/2",
+        "continue_button": "on",
         "send_at": (datetime.now(UTC) + timedelta(days=2)).strftime("%Y-%m-%dT%H:%M"),
     }
     ctx = panel_context(db, secret_box, telegram_api_base=school.fake.base_url)
@@ -443,11 +455,15 @@ async def test_the_pages_count_test_send_watch_and_cancel(
         assert "Отправлено вам" in text_of(tested.text)
         (message,) = await school.fake.wait_for_sent(school.owner, 1, timeout=10)
         assert message.text == "Lesson <b>two</b>"
+        # The test shows the "continue the course" button too (the member's bot language).
+        assert [b["text"] for b in message.buttons] == ["Open", "Продолжить курс"]
+        assert 'name="continue_button" checked' in tested.text
 
         made = await browser.post(base, {**form, "action": "send"})
         assert made.status_code == 303
         detail = await browser.get(made.headers["location"])
         assert "Запланирована" in text_of(detail.text)
+        assert "С кнопкой «Продолжить курс»." in text_of(detail.text)
         assert 'http-equiv="refresh"' in detail.text  # live while it is not over
         path = made.headers["location"].partition("?")[0]
         cancelled = await browser.post(f"{path}/cancel", {}, follow=True)
@@ -500,3 +516,181 @@ async def test_a_broadcast_names_each_student_safely(school: School, db: Databas
 
     assert texts_to(school.fake, learning, "Hi &lt;b&gt;Ann&lt;/b&gt;, lesson 3 is out") == 1
     assert texts_to(school.fake, done, "Hi Boris, lesson 3 is out") == 1
+
+
+RESUMABLE = """
+hello:
+  type: message
+  text: Welcome to the course
+  button: Go
+capital:
+  type: quiz
+  text: Capital of France?
+  answers:
+    - text: Lyon
+      feedback: No, Paris.
+    - text: Paris
+      correct: yes
+      feedback: Right.
+ask:
+  type: input
+  text: What is your name?
+thanks:
+  type: message
+  text: Thank you!
+pause:
+  type: delay
+  text: See you tomorrow
+  wait: 1d
+last:
+  type: message
+  text: Goodbye
+"""
+
+
+@pytest.mark.parametrize("course_source", [RESUMABLE])
+async def test_continue_the_course_brings_a_student_back_to_their_question(
+    school: School, db: Database
+) -> None:
+    await school.start_runtime()
+    pressing = await _to_the_quiz(school, "en")
+    control = await _to_the_quiz(school, "en")  # gets the broadcast too, never presses
+    done = await _finished_student(db, school, "ru")
+
+    made = await school.broadcast(
+        text="Lesson 2 is out",
+        buttons=[{"text": "Read", "url": "https://example.com/2"}],
+        continue_button=True,
+    )
+    assert made["continue_button"] is True
+    await school.until(made["id"], lambda b: b["status"] == "done")
+    news = {}
+    for chat, label in (
+        (pressing, "Continue the course"),
+        (control, "Continue the course"),
+        (done, "Продолжить курс"),  # each in the student's language
+    ):
+        (news[chat.student],) = [s for s in chat.sent() if s.text == "Lesson 2 is out"]
+        buttons = news[chat.student].buttons
+        assert [b["text"] for b in buttons] == ["Read", label]  # after the link
+        assert buttons[0]["url"] == "https://example.com/2"
+
+    # The quiz comes again, as it came first; score, answers and place stay as they were.
+    before = run_state(await _run(db, school, pressing.student))
+    (again,) = await pressing.press(news[pressing.student], "Continue the course")
+    first = next(s for s in pressing.sent() if s.poll)
+    assert again.poll is not None and again.text == "Capital of France?"
+    assert again.poll["options"] == first.poll["options"] and again.poll["type"] == "quiz"
+    assert run_state(await _run(db, school, pressing.student)).answers == before.answers
+    # Every press is acknowledged: "Go" twice, then this one.
+    answered = school.fake.calls_of("answerCallbackQuery", school.course.fake_bot)
+    assert [c.status for c in answered] == [200, 200, 200]
+
+    # From the next answer on, both students go exactly the same way.
+    for chat in (pressing, control):
+        quiz = [s for s in chat.sent() if s.poll][-1]
+        assert [s.text for s in await chat.vote(quiz, 1, 2)] == ["Right.", "What is your name?"]
+        assert [s.text for s in await chat.type("Ann", 2)] == ["Thank you!", "See you tomorrow"]
+    course_texts = [
+        "Welcome to the course",
+        "Capital of France?",
+        "Right.",
+        "What is your name?",
+        "Thank you!",
+        "See you tomorrow",
+    ]
+    assert _course_texts(control) == course_texts
+    assert _course_texts(pressing) == [*course_texts[:2], *course_texts[1:]]
+    ran = run_state(await _run(db, school, pressing.student))
+    assert ran.answers == run_state(await _run(db, school, control.student)).answers
+    assert (ran.current, ran.answers["capital"].score) == ("pause", 1.0)
+
+    # At the pause the next part comes by itself: the student is told so, nothing moves.
+    (notice,) = await pressing.press(news[pressing.student], "Continue the course")
+    assert notice.text == "We will go on a little later: I will write when it is time."
+    assert run_state(await _run(db, school, pressing.student)) == ran
+
+    # A student who finished is told there is no course in progress, in their language.
+    (told,) = await done.press(news[done.student], "Продолжить курс")
+    assert told.text == notice_text(Notice.NOTHING_TO_CONTINUE, "ru")
+    assert (
+        await active_run(db, school.course.account_id, school.course.bot_id, done.student) is None
+    )
+
+
+class Chat:
+    """One student of the school's bot, as they see the chat."""
+
+    def __init__(self, school: School, student: int) -> None:
+        self.fake, self.bot, self.student = school.fake, school.course.fake_bot, student
+
+    def sent(self) -> list[Sent]:
+        return self.fake.sent_to(self.student, self.bot)
+
+    async def after(self, act: Callable[[], object], count: int = 1) -> list[Sent]:
+        """Do `act`; the messages the bot sends after it (`count` at least)."""
+        seen = len(self.sent())
+        act()
+        await self.fake.wait_for_sent(self.student, seen + count, bot=self.bot, timeout=15)
+        await quiet(self.fake, self.student)
+        return self.sent()[seen:]
+
+    async def press(self, message: Sent, text: str) -> list[Sent]:
+        (button,) = [b for b in message.buttons if b["text"] == text]
+        data = button["callback_data"]
+        return await self.after(
+            lambda: self.fake.press_button(self.bot, self.student, message, data)
+        )
+
+    async def vote(self, poll: Sent, option: int, count: int) -> list[Sent]:
+        assert poll.poll is not None
+        poll_id = poll.poll["id"]
+        return await self.after(
+            lambda: self.fake.answer_poll(self.bot, self.student, poll_id, [option]), count
+        )
+
+    async def type(self, text: str, count: int) -> list[Sent]:
+        return await self.after(lambda: self.fake.push_text(self.bot, self.student, text), count)
+
+
+async def _to_the_quiz(school: School, language: str) -> Chat:
+    chat = Chat(school, random_telegram_id())
+    school.fake.add_user(chat.student, language_code=language)
+    payload = school.course.payload
+    (welcome,) = await chat.after(lambda: school.fake.push_start(chat.bot, chat.student, payload))
+    (quiz,) = await chat.press(welcome, "Go")
+    assert quiz.poll is not None and quiz.text == "Capital of France?"
+    return chat
+
+
+async def _finished_student(db: Database, school: School, language: str) -> Chat:
+    chat = Chat(school, random_telegram_id())
+    school.fake.add_user(chat.student, language_code=language)
+    course = school.course
+    async with db.tenant(course.account_id) as session:
+        student = await seeding.participant(
+            session, course.account_id, telegram_user_id=chat.student, language_code=language
+        )
+        await seeding.run(
+            session,
+            course.account_id,
+            deployment_id=course.deployment_id,
+            course_version_id=school.version_id,
+            bot_id=course.bot_id,
+            chat_id=chat.student,
+            telegram_user_id=chat.student,
+            participant_id=student.id,
+        )
+    await finish(db, school, [chat.student], RunStatus.COMPLETED)
+    return chat
+
+
+async def _run(db: Database, school: School, chat: int) -> Run:
+    run = await active_run(db, school.course.account_id, school.course.bot_id, chat)
+    assert run is not None
+    return run
+
+
+def _course_texts(chat: Chat) -> list[str | None]:
+    """What the course said (the broadcast left out)."""
+    return [s.text for s in chat.sent() if s.text != "Lesson 2 is out"]

@@ -40,6 +40,7 @@ _FIELDS = (
     "media_url",
     "button_text",
     "button_url",
+    "continue_button",
     "utm_source",
     "progress_min",
     "progress_max",
@@ -146,14 +147,16 @@ async def cancel_broadcast(
 
 def _body(values: dict[str, str], time_zone: str) -> dict[str, Any]:
     """The form's fields as the API's body: empty fields left out, the one optional button
-    as a list, the schedule read in the account's time zone."""
+    as a list, the "continue the course" box as a yes or no, the schedule read in the
+    account's time zone."""
     body: dict[str, Any] = {
         key: value
         for key, value in values.items()
-        if value and key not in ("button_text", "button_url", "send_at")
+        if value and key not in ("button_text", "button_url", "continue_button", "send_at")
     }
     if values.get("button_text") or values.get("button_url"):
         body["buttons"] = [{"text": values.get("button_text"), "url": values.get("button_url")}]
+    body["continue_button"] = bool(values.get("continue_button"))
     if values.get("send_at"):
         try:
             local = datetime.fromisoformat(values["send_at"])
@@ -173,4 +176,6 @@ def _audience_part(body: dict[str, Any]) -> dict[str, Any]:
 
 
 def _message_part(body: dict[str, Any]) -> dict[str, Any]:
-    return {k: v for k, v in body.items() if k in ("text", "media_url", "buttons")}
+    return {
+        k: v for k, v in body.items() if k in ("text", "media_url", "buttons", "continue_button")
+    }
