@@ -22,6 +22,12 @@ try again).
 A paid course begins when its payment succeeds (`admit_grants`, for the payment's event in
 the chat's inbox), through the same statements.
 
+Every start by a deep link of an existing deployment of the bot is a link visit, whatever
+follows (the payment offered and not paid, the course full, the link used up, not on the
+allow-list...), except a banned student's: one statement writes a batch's visits
+(storage/link_visits.py), for the broadcasts to those who opened the link but did not start.
+A bare `/start` and a restart are no visits.
+
 The facts come from storage/admission_batch.py in a fixed number of statements per batch;
 `admit_starts` and `admit_grants` return what each start or grant writes, and the journal
 takes the first step of the runs they begin.
@@ -42,6 +48,7 @@ from runtime.hosted_bot import HostedBot
 from runtime.inbound import Inbound, StartRequest
 from runtime.student_texts import Notice, notice_text
 from storage import admission_batch as facts_sql
+from storage import link_visits
 from storage.admission_batch import (
     CountedToken,
     DeploymentFacts,
@@ -53,6 +60,7 @@ from storage.admission_batch import (
 )
 from storage.batch import ActiveRun, BatchConnection
 from storage.inbox_events import AccessGranted
+from storage.link_visits import Visit
 from storage.plans import limits_of
 from storage.repositories.bans import normalise_username
 from storage.repositories.tokens import TokenRefusal, refusal_of
@@ -157,6 +165,28 @@ def _refusal(start: Start, facts: StartFacts) -> tuple[Notice, str | None] | Non
     return None
 
 
+def _visit(start: Start, facts: StartFacts, token: str | None) -> Visit | None:
+    """The start as a link visit: a deep link (a bare `/start` names no token) to a
+    deployment of this bot, by a student who is not banned."""
+    deployment = facts.deployment
+    if (
+        not isinstance(start.request, StartRequest)
+        or token is None
+        or deployment is None
+        or deployment.bot_id != start.bot.bot_id
+        or facts.banned
+    ):
+        return None
+    return Visit(
+        start.bot.account_id,
+        start.bot.bot_id,
+        deployment.id,
+        start.inbound.chat_id,
+        start.inbound.student.telegram_user_id,
+        token,
+    )
+
+
 class _Seats:
     """The plan's active-student limit per account, as seats are handed out in the batch."""
 
@@ -193,13 +223,18 @@ async def admit_starts(
     facts = await facts_sql.start_facts(conn, questions)
 
     checked: list[tuple[int, DeploymentFacts, str | None, StartFacts]] = []
+    visits: list[Visit] = []
     for (index, _, token), fact in zip(asked, facts, strict=True):
+        visit = _visit(starts[index], fact, token)
+        if visit is not None:
+            visits.append(visit)
         refusal = _refusal(starts[index], fact)
         if refusal is not None:
             _say(admissions[index], starts[index].inbound, *refusal)
         else:
             assert fact.deployment is not None
             checked.append((index, fact.deployment, token, fact))
+    await link_visits.record(conn, visits, now)
     seats = _Seats(await facts_sql.lock_accounts_usage(conn, _limited_accounts(starts, checked)))
     seated = []
     for index, deployment, token, fact in checked:

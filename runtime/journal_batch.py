@@ -58,7 +58,7 @@ from runtime.run_position import RunPosition
 from runtime.state_cache import KnownState, StateCache
 from runtime.step_plan import Advance, Answer, Reply, StepWrites, plan_step, react
 from runtime.student_texts import Notice, notice_text
-from storage import admission_batch, broadcasts, reminders, teacher_notices
+from storage import admission_batch, broadcasts, link_visits, reminders, teacher_notices
 from storage.batch import (
     ActiveRun,
     BatchConnection,
@@ -249,6 +249,7 @@ class Batch:
             results[sent] = SentOutcome(sent.row.id in current, queued)
         await self._send_nudges()
         await teacher_notices.mark_refused(self._conn, self._refused, self._now)
+        await link_visits.mark_blocked(self._conn, self._refused, self._now)
         for status, stopped in self._stops.items():
             await admission_batch.stop_runs(self._conn, stopped, status)
         await self._conn.repin_runs(self._repins)

@@ -1,8 +1,9 @@
 """Broadcasts in the database: audiences, recipients materialised in batches, the feed.
 
 A broadcast never sends in one transaction. Its recipients are materialised a batch of
-runs at a time (keyset on run id), each batch its own short transaction, so a hundred
-thousand students neither hold a long lock nor block the journal. The feed then hands each
+rows at a time (keyset on the row id: runs, or link visits for `not_started`), each batch
+its own short transaction, so a hundred thousand students neither hold a long lock nor
+block the journal. The feed then hands each
 bot only as many recipients as it can send in a moment (`window`): claimed with FOR UPDATE
 SKIP LOCKED, marked `posted` and turned into `broadcast` events in their chats' inboxes in
 the same transaction (DESIGN §5 "One writer": the journal queues the message, delivery sends
@@ -10,8 +11,10 @@ it). So a crash loses nothing (the events are durable, queued recipients stay qu
 runners never post one recipient, and UNIQUE (broadcast_id, chat_id) keeps every student at
 one copy whatever happens (plus the outbox's documented one resend of a message in flight).
 
-Who gets it is one SQL condition on `run` (`audience_condition`), used both for the count
-the teacher sees before sending and for the materialisation.
+Who gets it is one SQL condition (`audience_rows`), used both for the count the teacher
+sees before sending and for the materialisation: on `run` for the audiences of students
+who started, on `link_visit` for those who opened the link but have no run of its
+deployment (`not_started`).
 """
 
 from __future__ import annotations
@@ -21,26 +24,29 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, case, func, literal, select, text, update
+from sqlalchemy import ColumnElement, case, exists, func, literal, or_, select, text, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import InstrumentedAttribute
 
 from storage.batch import BatchConnection, columns
 from storage.inbox_events import BroadcastDue
 from storage.models import (
+    Banned,
     Broadcast,
     BroadcastAudience,
     BroadcastRecipient,
     BroadcastStatus,
     CourseElement,
     InboxKind,
+    LinkVisit,
     RecipientStatus,
     Run,
     RunStatus,
 )
 from storage.run_activity import is_stuck
 
-MATERIALIZE_BATCH = 1000  # runs read per transaction when materialising recipients
+MATERIALIZE_BATCH = 1000  # rows read per transaction when materialising recipients
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,7 +59,8 @@ class Audience:
     audience: BroadcastAudience
     token_id: int | None = None
     utm_source: str | None = None
-    progress_min: int | None = None  # percent of the course's elements, inclusive
+    # Percent of the course's elements, inclusive; not for `not_started` (the API refuses it).
+    progress_min: int | None = None
     progress_max: int | None = None
 
     def filters(self) -> dict[str, Any]:
@@ -115,11 +122,26 @@ def run_progress() -> ColumnElement[int]:
     )
 
 
-def audience_condition(
-    account_id: int, audience: Audience, now: datetime
-) -> list[ColumnElement[bool]]:
-    """The runs whose chats a broadcast reaches. A student who blocked the bot (a run that
-    ended `blocked`) is left out: Telegram would refuse the message anyway."""
+@dataclass(frozen=True, slots=True)
+class AudienceRows:
+    """Where an audience's students are: the rows of one table matching `where`, each
+    naming its chat; `key` orders them for the materialisation's keyset."""
+
+    key: InstrumentedAttribute[int]
+    chat_id: InstrumentedAttribute[int]
+    where: list[ColumnElement[bool]]
+
+
+def audience_rows(account_id: int, audience: Audience, now: datetime) -> AudienceRows:
+    """The rows whose chats a broadcast reaches."""
+    if audience.audience is BroadcastAudience.NOT_STARTED:
+        return AudienceRows(LinkVisit.id, LinkVisit.chat_id, _not_started(account_id, audience))
+    return AudienceRows(Run.id, Run.chat_id, _started(account_id, audience, now))
+
+
+def _started(account_id: int, audience: Audience, now: datetime) -> list[ColumnElement[bool]]:
+    """The runs of the audience. A student who blocked the bot (a run that ended `blocked`)
+    is left out: Telegram would refuse the message anyway."""
     conditions: list[ColumnElement[bool]] = [
         Run.account_id == account_id,
         Run.bot_id == audience.bot_id,
@@ -149,28 +171,57 @@ def audience_condition(
     return conditions
 
 
+def _not_started(account_id: int, audience: Audience) -> list[ColumnElement[bool]]:
+    """The link visits whose chat has no run (of any status) of the deployment visited;
+    a banned student and one who blocked the bot since the visit are left out. The token
+    and UTM filters are the visit's (its latest link)."""
+    run_of_it = exists().where(
+        Run.account_id == LinkVisit.account_id,
+        Run.telegram_user_id == LinkVisit.telegram_user_id,  # indexed with account_id
+        Run.deployment_id == LinkVisit.deployment_id,
+        Run.chat_id == LinkVisit.chat_id,
+    )
+    banned = exists().where(
+        Banned.account_id == LinkVisit.account_id,
+        Banned.telegram_user_id == LinkVisit.telegram_user_id,
+        or_(Banned.bot_id.is_(None), Banned.bot_id == LinkVisit.bot_id),
+    )
+    conditions: list[ColumnElement[bool]] = [
+        LinkVisit.account_id == account_id,
+        LinkVisit.bot_id == audience.bot_id,
+        LinkVisit.blocked_at.is_(None),
+        ~run_of_it,
+        ~banned,
+    ]
+    if audience.deployment_id is not None:
+        conditions.append(LinkVisit.deployment_id == audience.deployment_id)
+    if audience.token_id is not None:
+        conditions.append(LinkVisit.token_id == audience.token_id)
+    if audience.utm_source is not None:
+        conditions.append(LinkVisit.utm_source == audience.utm_source)
+    return conditions
+
+
 async def count_audience(
     session: AsyncSession, account_id: int, audience: Audience, now: datetime
 ) -> int:
     """How many students (chats) the broadcast would reach now."""
-    stmt = select(func.count(func.distinct(Run.chat_id))).where(
-        *audience_condition(account_id, audience, now)
-    )
+    rows = audience_rows(account_id, audience, now)
+    stmt = select(func.count(func.distinct(rows.chat_id))).where(*rows.where)
     return int(await session.scalar(stmt) or 0)
 
 
 async def materialize_batch(
     session: AsyncSession, broadcast: Broadcast, now: datetime, *, limit: int = MATERIALIZE_BATCH
 ) -> bool:
-    """Add the recipients among the next `limit` runs of the audience (a chat already
-    added is skipped) and move the cursor on; True when the audience is exhausted."""
+    """Add the recipients among the next `limit` rows of the audience (a chat already
+    added is skipped) and move the cursor (`materialized_through`: the last row's id) on;
+    True when the audience is exhausted."""
+    rows = audience_rows(broadcast.account_id, Audience.of(broadcast), now)
     picked = (
-        select(Run.id, Run.chat_id)
-        .where(
-            *audience_condition(broadcast.account_id, Audience.of(broadcast), now),
-            Run.id > broadcast.materialized_through,
-        )
-        .order_by(Run.id)
+        select(rows.key.label("id"), rows.chat_id.label("chat_id"))
+        .where(*rows.where, rows.key > broadcast.materialized_through)
+        .order_by(rows.key)
         .limit(limit)
         .cte("picked")
     )
@@ -200,8 +251,8 @@ async def materialize_batch(
             )
         )
     ).one()
-    last_run, runs_read, new = row
-    done: bool = int(runs_read) < limit
+    last_row, rows_read, new = row
+    done: bool = int(rows_read) < limit
     values: dict[str, Any] = {
         "total": Broadcast.total + int(new or 0),
         "status": case(
@@ -209,8 +260,8 @@ async def materialize_batch(
             else_=Broadcast.status,
         ),
     }
-    if last_run is not None:
-        values["materialized_through"] = last_run
+    if last_row is not None:
+        values["materialized_through"] = last_row
     if done:
         values["materialized_at"] = now
     await session.execute(

@@ -152,6 +152,9 @@ class BroadcastAudience(enum.StrEnum):
     ACTIVE = "active"  # in the middle of the course
     FINISHED = "finished"  # completed it
     STUCK = "stuck"  # storage/run_activity.is_stuck
+    # Opened a deployment's link but have no run of it (storage/broadcasts.py): offered the
+    # payment and did not pay, found the course full, their link used up...
+    NOT_STARTED = "not_started"
 
 
 class RecipientStatus(enum.StrEnum):
@@ -511,6 +514,37 @@ class Run(Utm, Base):
     started_at: Mapped[datetime] = _created_at()
     finished_at: Mapped[datetime | None]
     updated_at: Mapped[datetime] = _updated_at()
+
+
+class LinkVisit(Base):
+    """A chat that opened a deployment's deep link (`/start cd_<deployment>_<token>`),
+    whether or not a run began: written by the journal's admission (runtime/admission.py),
+    one row per deployment and chat, for the broadcast audience "opened the link but did
+    not start". `token_id` and `utm_source` are those of the latest link opened."""
+
+    __tablename__ = "link_visit"
+    __table_args__ = (
+        UniqueConstraint("deployment_id", "chat_id"),
+        # A whole bot's visits in order (a broadcast's recipients, a batch at a time).
+        Index(None, "bot_id", "id"),
+        tenant_fk("bot_id", "bot", ondelete="CASCADE"),
+        tenant_fk("deployment_id", "course_deployment", ondelete="CASCADE"),
+        tenant_fk("token_id", "enrollment_token"),
+    )
+
+    id: Mapped[int] = _pk()
+    account_id: Mapped[int] = _account_id()
+    bot_id: Mapped[int]
+    deployment_id: Mapped[int]
+    chat_id: Mapped[int]
+    telegram_user_id: Mapped[int]
+    token_id: Mapped[int | None]
+    utm_source: Mapped[str | None]
+    first_at: Mapped[datetime]
+    last_at: Mapped[datetime]
+    # Telegram refused a message to the chat (the student blocked the bot) since the last
+    # visit: left out of broadcasts, as a run that ended `blocked` is.
+    blocked_at: Mapped[datetime | None]
 
 
 class Conversation(Base):
@@ -1082,7 +1116,8 @@ class Broadcast(Base):
     send_at: Mapped[datetime]
     # `text` is a column here: the defaults cannot use sqlalchemy's text() below it.
     total: Mapped[int] = mapped_column(Integer, server_default="0")
-    materialized_through: Mapped[int] = mapped_column(server_default="0")  # a run id
+    # The keyset cursor of the materialisation: a run id, or for `not_started` a link_visit id.
+    materialized_through: Mapped[int] = mapped_column(server_default="0")
     materialized_at: Mapped[datetime | None]
     finished_at: Mapped[datetime | None]
     created_at: Mapped[datetime] = _created_at()

@@ -28,13 +28,22 @@ class AudienceIn(StrictIn):
     audience: BroadcastAudience = Field(
         description="all: everyone who started (but those who blocked the bot); active: "
         "in the middle of the course; finished: completed it; stuck: silent longer than the "
-        "account's stuck threshold where the course waits for them"
+        "account's stuck threshold where the course waits for them; not_started: opened the "
+        "deployment's link in the bot but did not start the course (offered the payment and "
+        "did not pay, found it full, their link used up or expired, not on the allow-list), "
+        "banned students left out"
     )
     token_id: int | None = Field(
-        None, ge=1, le=2**63 - 1, description="only students who came by this link"
+        None,
+        ge=1,
+        le=2**63 - 1,
+        description="only students who came by this link (for not_started: whose latest "
+        "link it was)",
     )
     utm_source: str | None = Field(None, min_length=1, max_length=200)
-    progress_min: int | None = Field(None, ge=0, le=100, description="percent of the course")
+    progress_min: int | None = Field(
+        None, ge=0, le=100, description="percent of the course (not with not_started)"
+    )
     progress_max: int | None = Field(None, ge=0, le=100)
 
     @model_validator(mode="after")
@@ -59,6 +68,14 @@ class AudienceIn(StrictIn):
             and self.progress_min > self.progress_max
         ):
             raise invalid("progress_range", "progress_min must not be above progress_max")
+        if self.audience is BroadcastAudience.NOT_STARTED and (
+            self.progress_min is not None or self.progress_max is not None
+        ):
+            raise invalid(
+                "broadcast_progress_not_started",
+                "progress_min and progress_max narrow students who started the course: "
+                "leave them out for not_started",
+            )
         return self
 
 

@@ -32,6 +32,7 @@ from storage.models import (
     Broadcast,
     BroadcastRecipient,
     Environment,
+    LinkVisit,
     MemberNotice,
     MemberNotification,
     ReminderRule,
@@ -378,6 +379,18 @@ def seed_account(db, make_account, secret_box) -> SeedAccount:
                     bot_id=bot.id,
                     chat_id=user,
                     status="sent",
+                )
+            )
+            s.add(
+                LinkVisit(
+                    account_id=account_id,
+                    bot_id=bot.id,
+                    deployment_id=deployment.id,
+                    chat_id=user,
+                    telegram_user_id=user,
+                    token_id=token.id,
+                    first_at=FAR_FUTURE,
+                    last_at=FAR_FUTURE,
                 )
             )
             assert bot.webhook_secret_ciphertext is not None

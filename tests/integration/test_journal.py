@@ -1,6 +1,6 @@
 """The journal's group commit against real PostgreSQL: work of several chats and accounts in
 one transaction, each chat's order kept, one item's failure kept to itself, `/start`s of a
-batch counted against their token exactly."""
+batch counted against their token exactly and their link visits written at once."""
 
 from __future__ import annotations
 
@@ -15,10 +15,12 @@ import pytest
 from sqlalchemy import func, select, text
 
 from adapters.telegram.updates import read_update, translate
-from botapi.deeplink import build_start_payload
+from botapi.deeplink import build_start_payload, parse_start_payload
 from runtime import effect_codec
+from runtime.admission import Start, admit_starts
 from runtime.course_cache import CourseCache
 from runtime.hosted_bot import HostedBot
+from runtime.inbound import StartRequest
 from runtime.journal import Journal
 from runtime.journal_items import (
     Arrival,
@@ -27,10 +29,11 @@ from runtime.journal_items import (
     Stored,
     StoreOutcome,
 )
-from storage.models import ProcessedUpdate, Run
+from storage.models import LinkVisit, ProcessedUpdate, Run
 from tests.course_files import fixture_text
 from tests.course_workers import shared_course_workers
 from tests.fakes.telegram_api import FakeBot
+from tests.integration.batch_support import batch
 from tests.integration.conftest import random_telegram_id
 from tests.integration.runtime_support import (
     add_bot,
@@ -265,3 +268,44 @@ async def test_starts_of_one_batch_count_a_group_token_exactly(
             {"bot": school.bot.bot_id},
         )
     assert (runs, uses) == (3, 3)
+
+
+async def test_a_batch_of_starts_records_its_link_visits_in_the_statements_of_one(
+    db, secret_box, make_account
+):
+    """Every deep-link start is a link visit, written for the whole batch at once: thirty
+    starts cost the statements one start costs."""
+    school = await open_school(db, secret_box, make_account)
+    account_id = school.bot.account_id
+    link = parse_start_payload(school.start_payload)
+    assert link is not None
+    # A link each, so that every token's use is counted in the batch's first round.
+    links = [
+        build_start_payload(link.deployment_id, await add_token(db, account_id, link.deployment_id))
+        for _ in range(31)
+    ]
+
+    async def admit(payloads: list[str]) -> tuple[list[int], int]:
+        users = [next(_users) for _ in payloads]
+        starts = []
+        for user, payload in zip(users, payloads, strict=True):
+            inbound = translate(read_update(text_update(user, f"/start {payload}")))
+            assert inbound is not None and isinstance(inbound.action, StartRequest)
+            starts.append(Start(school.bot, inbound, inbound.action, None))
+        before = db.batch_stats.statements
+        async with batch(db, account_id) as conn:
+            admitted = await admit_starts(conn, starts, datetime.now(UTC))
+        assert all(a.begun is not None for a in admitted)
+        return users, db.batch_stats.statements - before
+
+    alone, one_start = await admit(links[:1])
+    many, thirty_starts = await admit(links[1:])
+
+    assert thirty_starts == one_start
+    async with db.tenant(account_id) as session:
+        visitors = set(
+            await session.scalars(
+                select(LinkVisit.chat_id).where(LinkVisit.deployment_id == link.deployment_id)
+            )
+        )
+    assert visitors == {*alone, *many}
