@@ -139,13 +139,28 @@ def audience_rows(account_id: int, audience: Audience, now: datetime) -> Audienc
     return AudienceRows(Run.id, Run.chat_id, _started(account_id, audience, now))
 
 
+def _banned(
+    account_id: InstrumentedAttribute[int],
+    telegram_user_id: InstrumentedAttribute[int],
+    bot_id: InstrumentedAttribute[int],
+) -> ColumnElement[bool]:
+    """The student is banned (in the whole account or on the bot): no broadcast reaches
+    them, whichever audience they would be in."""
+    return exists().where(
+        Banned.account_id == account_id,
+        Banned.telegram_user_id == telegram_user_id,
+        or_(Banned.bot_id.is_(None), Banned.bot_id == bot_id),
+    )
+
+
 def _started(account_id: int, audience: Audience, now: datetime) -> list[ColumnElement[bool]]:
     """The runs of the audience. A student who blocked the bot (a run that ended `blocked`)
-    is left out: Telegram would refuse the message anyway."""
+    is left out: Telegram would refuse the message anyway; so is a banned one."""
     conditions: list[ColumnElement[bool]] = [
         Run.account_id == account_id,
         Run.bot_id == audience.bot_id,
         Run.status != RunStatus.BLOCKED.value,
+        ~_banned(Run.account_id, Run.telegram_user_id, Run.bot_id),
     ]
     if audience.deployment_id is not None:
         conditions.append(Run.deployment_id == audience.deployment_id)
@@ -181,17 +196,12 @@ def _not_started(account_id: int, audience: Audience) -> list[ColumnElement[bool
         Run.deployment_id == LinkVisit.deployment_id,
         Run.chat_id == LinkVisit.chat_id,
     )
-    banned = exists().where(
-        Banned.account_id == LinkVisit.account_id,
-        Banned.telegram_user_id == LinkVisit.telegram_user_id,
-        or_(Banned.bot_id.is_(None), Banned.bot_id == LinkVisit.bot_id),
-    )
     conditions: list[ColumnElement[bool]] = [
         LinkVisit.account_id == account_id,
         LinkVisit.bot_id == audience.bot_id,
         LinkVisit.blocked_at.is_(None),
         ~run_of_it,
-        ~banned,
+        ~_banned(LinkVisit.account_id, LinkVisit.telegram_user_id, LinkVisit.bot_id),
     ]
     if audience.deployment_id is not None:
         conditions.append(LinkVisit.deployment_id == audience.deployment_id)

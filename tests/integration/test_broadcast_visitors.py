@@ -203,6 +203,9 @@ async def test_those_who_opened_the_link_and_did_not_start_get_it(
     assert await school.count() == 1
     (payer_visit,) = await visits_of(db, school, payer)
     assert payer_visit.first_at == payer_visit.last_at  # a payment is no new visit
+    assert await school.count(audience="all") == 2  # the player and the payer
+    await school.ban(player)  # a banned student is in no audience, started or not
+    assert await school.count(audience="all") == 1
 
 
 async def test_a_visitor_who_blocked_the_bot_is_marked_until_they_come_back(
