@@ -13,6 +13,7 @@ from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import select
 
+from adapters.telegram.runtime import TelegramRuntime
 from botapi.deeplink import build_start_payload
 from courses.loader import load_course
 from engine.model import course_to_elements
@@ -115,6 +116,14 @@ class Course:
     @property
     def payload(self) -> str:
         return build_start_payload(self.deployment_id, self.token)
+
+
+async def until_hosted(runtime: TelegramRuntime, bot_id: int, timeout: float = 10.0) -> None:
+    """Wait until the runtime's pool hosts the bot (it picks new bots up on its own)."""
+    deadline = time.monotonic() + timeout
+    while runtime.pool.get(bot_id) is None:
+        assert time.monotonic() < deadline, "the bot was not hosted"
+        await asyncio.sleep(0.05)
 
 
 async def active_run(db: Database, account_id: int, bot_id: int, chat_id: int) -> Run | None:

@@ -33,6 +33,7 @@ from tests.integration.runtime_support import (
     add_course_version,
     add_token,
     deploy,
+    until_hosted,
 )
 from tests.integration.test_broadcasts import COURSE, School, runtime_for, texts_to
 from tests.integration.test_panel_support import panel_client, panel_context, user_headers
@@ -117,10 +118,7 @@ async def school(db, secret_box, service_urls, make_account) -> AsyncIterator[Pa
         await payments.set_credentials(account_id, shop_id=shop.shop_id, secret_key=shop.secret_key)
         await runtime.start()
         try:
-            deadline = time.monotonic() + 10
-            while runtime.pool.get(bot_id) is None:
-                assert time.monotonic() < deadline, "the bot was not hosted"
-                await asyncio.sleep(0.05)
+            await until_hosted(runtime, bot_id)
             ctx = panel_context(db, secret_box, telegram_api_base=fake.base_url)
             async with panel_client(ctx) as client:
                 yield PaidSchool(

@@ -37,6 +37,7 @@ from tests.integration.runtime_support import (
     deploy,
     quiet,
     run_state,
+    until_hosted,
 )
 from tests.integration.test_panel_support import panel_client, panel_context, user_headers
 from tests.integration.test_web_support import text_of, web_browser
@@ -132,10 +133,7 @@ async def school(
             runtime = runtime_for(db, secret_box, redis, fake, rate)
             await runtime.start()
             runtimes.append(runtime)
-            deadline = time.monotonic() + 10
-            while runtime.pool.get(bot_id) is None:
-                assert time.monotonic() < deadline, "the bot was not hosted"
-                await asyncio.sleep(0.05)
+            await until_hosted(runtime, bot_id)
             return runtime
 
         try:

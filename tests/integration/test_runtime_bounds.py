@@ -40,6 +40,7 @@ from tests.integration.runtime_support import (
     latest_run,
     run_position,
     run_state,
+    until_hosted,
 )
 from tests.integration.test_panel_support import panel_client, panel_context, user_headers
 
@@ -116,10 +117,7 @@ async def provision(stack: Stack, db, secret_box, account_id: int, source: str) 
     version_id = await add_course_version(db, account_id, source, f"c{bot_id}")
     deployment_id = await deploy(db, account_id, version_id, bot_id)
     token = await add_token(db, account_id, deployment_id)
-    deadline = time.monotonic() + 5
-    while stack.runtime.pool.get(bot_id) is None:
-        assert time.monotonic() < deadline, "the bot was not hosted"
-        await asyncio.sleep(0.05)
+    await until_hosted(stack.runtime, bot_id, timeout=5)
     elements = load_course(source).course.elements
     return Course(account_id, bot_id, fake_bot, deployment_id, token, elements)
 

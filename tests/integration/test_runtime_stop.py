@@ -35,6 +35,7 @@ from tests.integration.runtime_support import (
     deploy,
     latest_run,
     quiet,
+    until_hosted,
 )
 from tests.integration.test_panel_support import panel_client, panel_context, user_headers
 
@@ -96,10 +97,7 @@ async def school(db, secret_box, service_urls, make_account) -> AsyncIterator[Sc
             version_id = await add_course_version(db, account_id, LECTURE, "Lecture")
             deployment_id = await deploy(db, account_id, version_id, bot_id)
             token = await add_token(db, account_id, deployment_id)
-            deadline = time.monotonic() + 10
-            while runtime.pool.get(bot_id) is None:
-                assert time.monotonic() < deadline, "the bot was not hosted"
-                await asyncio.sleep(0.05)
+            await until_hosted(runtime, bot_id)
             ctx = panel_context(db, secret_box, telegram_api_base=fake.base_url)
             async with panel_client(ctx) as client:
                 yield School(
