@@ -177,13 +177,17 @@ def _visit(start: Start, facts: StartFacts, token: str | None) -> Visit | None:
         or facts.banned
     ):
         return None
+    student = start.inbound.student
     return Visit(
         start.bot.account_id,
         start.bot.bot_id,
         deployment.id,
         start.inbound.chat_id,
-        start.inbound.student.telegram_user_id,
+        student.telegram_user_id,
         token,
+        student.first_name,
+        student.username,
+        student.language_code,
     )
 
 

@@ -124,11 +124,25 @@ ORDER BY r.id
 FOR UPDATE OF r
 """
 
+# A student is known by their participant row, written as a run begins; one who never
+# began a run (opened a link, did not pay) by their latest link visit in the account
+# (storage/link_visits.py), looked up only for those with no participant row (so the
+# COALESCEs take either the one row or the other, never a mix).
 _STUDENT_NAMES = """
-SELECT p.account_id, p.telegram_user_id, p.first_name, p.username, p.language_code
-FROM participant p
-JOIN unnest($1::bigint[], $2::bigint[]) AS s(account_id, user_id)
-  ON p.account_id = s.account_id AND p.telegram_user_id = s.user_id
+SELECT s.account_id, s.user_id AS telegram_user_id,
+       COALESCE(p.first_name, v.first_name) AS first_name,
+       COALESCE(p.username, v.username) AS username,
+       COALESCE(p.language_code, v.language_code) AS language_code
+FROM unnest($1::bigint[], $2::bigint[]) AS s(account_id, user_id)
+LEFT JOIN participant p ON p.account_id = s.account_id AND p.telegram_user_id = s.user_id
+LEFT JOIN LATERAL (
+    SELECT l.first_name, l.username, l.language_code, l.last_at
+    FROM link_visit l
+    WHERE p.id IS NULL AND l.account_id = s.account_id AND l.telegram_user_id = s.user_id
+    ORDER BY l.last_at DESC
+    LIMIT 1
+) v ON true
+WHERE p.id IS NOT NULL OR v.last_at IS NOT NULL
 """
 
 _COURSE_ELEMENTS = """
@@ -441,7 +455,8 @@ class BatchConnection:
     async def student_names(
         self, students: Iterable[tuple[int, int]]
     ) -> dict[tuple[int, int], KnownStudent]:
-        """(account id, Telegram user id) -> names and language of those known."""
+        """(account id, Telegram user id) -> names and language of those known: by a run
+        begun once, else by a visit of a deployment's link."""
         rows = sorted(set(students))
         if not rows:
             return {}

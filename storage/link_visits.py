@@ -17,19 +17,25 @@ from storage.batch import BatchConnection, columns
 
 # The token is looked up here, by the link's text, whatever its state: a link refused as
 # used up or expired is still the link the student came by. A visit again keeps the first
-# time, moves the last, takes the latest link's token and says the chat reads the bot again.
+# time, moves the last, takes the latest link's token and the student's profile as now, and
+# says the chat reads the bot again.
 _RECORD = """
 INSERT INTO link_visit (account_id, bot_id, deployment_id, chat_id, telegram_user_id,
-                        token_id, utm_source, first_at, last_at)
+                        token_id, utm_source, first_name, username, language_code,
+                        first_at, last_at)
 SELECT v.account_id, v.bot_id, v.deployment_id, v.chat_id, v.user_id, t.id, t.utm_source,
-       $7, $7
-FROM unnest($1::bigint[], $2::bigint[], $3::bigint[], $4::bigint[], $5::bigint[], $6::text[])
-     AS v(account_id, bot_id, deployment_id, chat_id, user_id, token)
+       v.first_name, v.username, v.language_code, $10, $10
+FROM unnest($1::bigint[], $2::bigint[], $3::bigint[], $4::bigint[], $5::bigint[], $6::text[],
+            $7::text[], $8::text[], $9::text[])
+     AS v(account_id, bot_id, deployment_id, chat_id, user_id, token,
+          first_name, username, language_code)
 LEFT JOIN enrollment_token t
   ON t.account_id = v.account_id AND t.deployment_id = v.deployment_id AND t.token = v.token
 ON CONFLICT (deployment_id, chat_id) DO UPDATE
 SET telegram_user_id = excluded.telegram_user_id, token_id = excluded.token_id,
-    utm_source = excluded.utm_source, last_at = excluded.last_at, blocked_at = NULL
+    utm_source = excluded.utm_source, first_name = excluded.first_name,
+    username = excluded.username, language_code = excluded.language_code,
+    last_at = excluded.last_at, blocked_at = NULL
 """
 
 _MARK_BLOCKED = """
@@ -43,7 +49,7 @@ WHERE v.account_id = x.account_id AND v.deployment_id = d.id AND v.chat_id = x.c
 @dataclass(frozen=True, slots=True)
 class Visit:
     """A chat that opened a link of an existing deployment of the bot (`token`: the link's
-    text, which may name no token)."""
+    text, which may name no token), and the student's Telegram profile as they opened it."""
 
     account_id: int
     bot_id: int
@@ -51,6 +57,9 @@ class Visit:
     chat_id: int
     user_id: int
     token: str
+    first_name: str | None
+    username: str | None
+    language_code: str | None
 
 
 async def record(conn: BatchConnection, visits: Sequence[Visit], now: datetime) -> None:
@@ -59,10 +68,20 @@ async def record(conn: BatchConnection, visits: Sequence[Visit], now: datetime) 
     latest = {(v.deployment_id, v.chat_id): v for v in visits}  # one upsert may not hit twice
     if latest:
         rows = [
-            (v.account_id, v.bot_id, v.deployment_id, v.chat_id, v.user_id, v.token)
+            (
+                v.account_id,
+                v.bot_id,
+                v.deployment_id,
+                v.chat_id,
+                v.user_id,
+                v.token,
+                v.first_name,
+                v.username,
+                v.language_code,
+            )
             for _, v in sorted(latest.items())
         ]
-        await conn.execute(_RECORD, *columns(rows, 6), now)
+        await conn.execute(_RECORD, *columns(rows, 9), now)
 
 
 async def mark_blocked(

@@ -520,13 +520,17 @@ class LinkVisit(Base):
     """A chat that opened a deployment's deep link (`/start cd_<deployment>_<token>`),
     whether or not a run began: written by the journal's admission (runtime/admission.py),
     one row per deployment and chat, for the broadcast audience "opened the link but did
-    not start". `token_id` and `utm_source` are those of the latest link opened."""
+    not start". `token_id` and `utm_source` are those of the latest link opened; the names
+    and language, the student's Telegram profile at the latest visit (a student with no run
+    has no `participant` row: their personal texts read these, storage/batch.py)."""
 
     __tablename__ = "link_visit"
     __table_args__ = (
         UniqueConstraint("deployment_id", "chat_id"),
         # A whole bot's visits in order (a broadcast's recipients, a batch at a time).
         Index(None, "bot_id", "id"),
+        # A student's latest visit in the account (their names when they have no run).
+        Index(None, "account_id", "telegram_user_id", "last_at"),
         tenant_fk("bot_id", "bot", ondelete="CASCADE"),
         tenant_fk("deployment_id", "course_deployment", ondelete="CASCADE"),
         tenant_fk("token_id", "enrollment_token"),
@@ -545,6 +549,9 @@ class LinkVisit(Base):
     # Telegram refused a message to the chat (the student blocked the bot) since the last
     # visit: left out of broadcasts, as a run that ended `blocked` is.
     blocked_at: Mapped[datetime | None]
+    first_name: Mapped[str | None]
+    username: Mapped[str | None]
+    language_code: Mapped[str | None]
 
 
 class Conversation(Base):

@@ -6,9 +6,11 @@ Revises: 0019
 `link_visit` keeps one row per deployment and chat that opened the deployment's link
 (`/start cd_<deployment>_<token>`), written by the journal's admission whether or not a run
 began (the payment offered and not paid, the course full, the link used up...): the first
-and the latest visit, the latest link's token and UTM source, and `blocked_at` when
-Telegram refused a message to the chat since (the student blocked the bot). Banned students
-are never recorded.
+and the latest visit, the latest link's token and UTM source, the student's Telegram
+profile as last seen (names and language: a `participant` row is written only when a run
+begins, so a broadcast to those who never started reads them here, by the student's latest
+visit in the account), and `blocked_at` when Telegram refused a message to the chat since
+(the student blocked the bot). Banned students are never recorded.
 
 The broadcast audience `not_started` is the visits of a deployment whose chat has no run of
 it. Its recipients are materialised in batches keyed by link_visit id: the same
@@ -53,6 +55,9 @@ def upgrade() -> None:
         sa.Column("first_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("last_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("blocked_at", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("first_name", sa.Text(), nullable=True),
+        sa.Column("username", sa.Text(), nullable=True),
+        sa.Column("language_code", sa.Text(), nullable=True),
         sa.ForeignKeyConstraint(
             ["account_id"], ["account.id"], name="fk_link_visit_account_id", ondelete="CASCADE"
         ),
@@ -78,6 +83,11 @@ def upgrade() -> None:
         sa.UniqueConstraint("deployment_id", "chat_id", name="uq_link_visit_deployment_id_chat_id"),
     )
     op.create_index("ix_link_visit_bot_id_id", "link_visit", ["bot_id", "id"])
+    op.create_index(
+        "ix_link_visit_account_id_telegram_user_id_last_at",
+        "link_visit",
+        ["account_id", "telegram_user_id", "last_at"],
+    )
     op.execute("ALTER TABLE link_visit ENABLE ROW LEVEL SECURITY")
     op.execute("ALTER TABLE link_visit FORCE ROW LEVEL SECURITY")
     op.execute(

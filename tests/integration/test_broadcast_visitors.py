@@ -269,3 +269,31 @@ async def test_progress_is_refused_and_the_page_counts_the_visitors(
         bad = await browser.post(base, {**form, "progress_max": "30", "action": "count"})
         assert bad.status_code == 422
         assert "Прогресс есть только у тех, кто начал курс" in text_of(bad.text)
+
+
+async def test_a_visitor_who_did_not_start_is_greeted_by_name_in_their_language(
+    school: PaidSchool,
+) -> None:
+    """No run began, so the school has no participant row for them: their names and
+    language are those they had at their latest visit."""
+    anna, boris = random_telegram_id(), random_telegram_id()
+    school.fake.add_user(anna, "Anna", language_code="en")
+    school.fake.add_user(boris, "Борис")
+    await school.open_link(anna)
+    await school.open_link(boris)
+    school.fake.add_user(boris, "Боря", username="borya")  # renamed since, and back
+    await school.open_link(boris)
+    assert school.offered(anna) and school.offered(boris)  # and neither paid
+
+    made = await school.broadcast(
+        audience="not_started", text="Hi {first_name}, @{username}", continue_button=True
+    )
+    done = await school.until(made["id"], lambda b: b["status"] == "done")
+    assert (done["total"], done["sent"]) == (2, 2)
+    for student, greeting, label in (
+        (anna, "Hi Anna, @", "Continue the course"),
+        (boris, "Hi Боря, @borya", "Продолжить курс"),
+    ):
+        (news,) = [s for s in school.fake.sent_to(student) if (s.text or "").startswith("Hi ")]
+        assert news.text == greeting
+        assert [b["text"] for b in news.buttons] == [label]
