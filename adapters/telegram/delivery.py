@@ -19,6 +19,7 @@ import contextlib
 import html
 import logging
 from collections.abc import AsyncIterator, Callable, Sequence
+from typing import Any
 
 from aiogram import Bot
 from aiogram.enums import ChatAction
@@ -29,7 +30,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from adapters.llm import LLMClient, LLMError
 from adapters.payments import AlreadyPaid, PaymentError, PaymentService
-from adapters.telegram.lean_methods import Sent
+from adapters.telegram.lean_methods import sent_poll_id
 from adapters.telegram.media_memory import MediaMemory
 from adapters.telegram.render import RenderableEffect, render
 from adapters.telegram.sender import BotSender, ChatBlocked
@@ -185,12 +186,14 @@ class Delivery:
             files = await self._media.learn(effect.urls, results)
         event: Event | None = None
         if isinstance(effect, SendPoll):
-            poll = next((r.poll for r in results if isinstance(r, Sent) and r.poll), None)
-            if poll is not None:
-                event = PollSent(poll.id, effect.ref)
+            poll_id = next((i for result in results if (i := sent_poll_id(result))), None)
+            if poll_id is not None:
+                event = PollSent(poll_id, effect.ref)
         return await self._finish(row, event, files)
 
-    async def _methods(self, row: OutboxRow, effect: RenderableEffect) -> list[TelegramMethod]:
+    async def _methods(
+        self, row: OutboxRow, effect: RenderableEffect
+    ) -> Sequence[TelegramMethod[Any]]:
         """The Bot API calls for an effect: a reply to be spoken is synthesised first, media
         Telegram fetched for this bot before go by file id."""
         if isinstance(effect, SendText) and effect.voice is not None:
@@ -215,7 +218,7 @@ class Delivery:
             return None
 
     async def _send_all(
-        self, chat_id: int, methods: list[TelegramMethod], *, bulk: bool = False
+        self, chat_id: int, methods: Sequence[TelegramMethod[Any]], *, bulk: bool = False
     ) -> list[object]:
         """`bulk`: a broadcast's message, sent after course traffic (the sender's bulk lane)."""
         return [await self._sender.call(chat_id, method, bulk=bulk) for method in methods]

@@ -1,86 +1,106 @@
-"""Bot API methods asking aiogram to read back only what the runtime uses.
+"""Bot API calls made in the form Telegram receives them, answered with the JSON it returns.
 
-Updates come back as plain JSON objects (`LeanGetUpdates`): the runtime stores each as
-received and reads the few fields a course uses itself (adapters/telegram/updates.py).
+aiogram's method models (`SendMessage(...)` and the rest) validate every field when built;
+its session then dumps the model and prepares each value again (nested objects to JSON) to
+build the request, and validates the answer into models (for a sent poll: every option, its
+settings). For the messages the runtime sends, that was about a sixth of its CPU per update
+(docs/benchmarks.md), spent on content the course loader checked already and the outbox
+holds as a stored effect.
 
-A send answers with the whole Message, and aiogram validates all of it into nested models
-(for a poll: every option, its voters, the poll's settings): that cost more CPU than
-building and sending the request (docs/benchmarks.md). The runtime reads one thing from the
-answer, a poll's id (it becomes the engine's `PollSent`), so these subclasses of aiogram's
-methods send exactly the same request and parse the answer into `Sent` instead.
+`WireCall` is a `TelegramMethod`, aiogram's own extension point for Bot API methods, whose
+fields are the request's form fields as they go over the wire: strings, with numbers,
+booleans and nested objects (keyboards, poll options, albums) already written as JSON. It
+is built without validation (`WireCall.of`). aiogram's session sends it as it sends any
+method: `model_dump` gives the fields back, `prepare_value` passes strings on unchanged,
+and the request is the one aiogram builds from its own method model with the same values
+(tests/unit/test_lean_methods.py). Everything else stays aiogram's: the session and its API
+server, and `check_response` with its errors (429 `TelegramRetryAfter` and its
+`retry_after`, 403 `TelegramForbiddenError`, 400 `TelegramBadRequest`...), which the
+sender acts on. A wire call applies no bot defaults (`DefaultBotProperties`): it names
+every field it sends, and the runtime's bots have none.
+
+Its answer's `result` stays the JSON Telegram sent (`__returning__ = Any`: aiogram checks
+`ok` and the error fields, nothing else): of a sent message the runtime reads a poll's id
+(`sent_poll_id`, it becomes the engine's `PollSent`) and the file id of media Telegram
+fetched (`sent_file_id`, sent again by id next time). `LeanGetUpdates` likewise leaves
+updates as JSON objects: the runtime stores each as received and reads the few fields a
+course uses itself (adapters/telegram/updates.py).
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from aiogram.methods import (
-    GetUpdates,
-    SendAudio,
-    SendMediaGroup,
-    SendMessage,
-    SendPhoto,
-    SendPoll,
-    SendVideo,
-)
-from pydantic import BaseModel, ConfigDict
+from aiogram.methods import GetUpdates, TelegramMethod
 
 
-class SentPoll(BaseModel):
-    model_config = ConfigDict(extra="ignore")
+class WireCall(TelegramMethod[Any]):
+    """A Bot API call with its form fields as sent; each subclass names its method."""
 
-    id: str
+    __returning__ = Any
 
-
-class SentFile(BaseModel):
-    model_config = ConfigDict(extra="ignore")
-
-    file_id: str
-
-
-class Sent(BaseModel):
-    """A message Telegram accepted, as far as the runtime cares: its poll, and the file id
-    of media it fetched (sent again by id, Telegram need not download it anew)."""
-
-    model_config = ConfigDict(extra="ignore")
-
-    message_id: int
-    poll: SentPoll | None = None
-    photo: list[SentFile] | None = None  # sizes, smallest first
-    video: SentFile | None = None
-    audio: SentFile | None = None
-
-    @property
-    def file_id(self) -> str | None:
-        if self.photo:
-            return self.photo[-1].file_id
-        media = self.video or self.audio
-        return media.file_id if media is not None else None
+    @classmethod
+    def of(cls, **fields: str) -> WireCall:
+        """The call with these fields (wire form: see the module's docstring): a copy of
+        the method's blank call with the fields added (copying skips pydantic's
+        post-init hooks, which cost as much again as the rest)."""
+        blank = _blanks.get(cls)
+        if blank is None:
+            blank = _blanks[cls] = cls.model_construct()
+        return blank.model_copy(update=fields)
 
 
-class LeanSendMessage(SendMessage):
-    __returning__ = Sent  # type: ignore[assignment]  # the lean answer, on purpose
+_blanks: dict[type[WireCall], WireCall] = {}
 
 
-class LeanSendPhoto(SendPhoto):
-    __returning__ = Sent  # type: ignore[assignment]  # the lean answer, on purpose
+class SendMessageCall(WireCall):
+    __api_method__ = "sendMessage"
 
 
-class LeanSendVideo(SendVideo):
-    __returning__ = Sent  # type: ignore[assignment]  # the lean answer, on purpose
+class SendPhotoCall(WireCall):
+    __api_method__ = "sendPhoto"
 
 
-class LeanSendAudio(SendAudio):
-    __returning__ = Sent  # type: ignore[assignment]  # the lean answer, on purpose
+class SendVideoCall(WireCall):
+    __api_method__ = "sendVideo"
 
 
-class LeanSendPoll(SendPoll):
-    __returning__ = Sent  # type: ignore[assignment]  # the lean answer, on purpose
+class SendAudioCall(WireCall):
+    __api_method__ = "sendAudio"
 
 
-class LeanSendMediaGroup(SendMediaGroup):
-    __returning__ = list[Sent]
+class SendMediaGroupCall(WireCall):
+    __api_method__ = "sendMediaGroup"
+
+
+class SendPollCall(WireCall):
+    __api_method__ = "sendPoll"
+
+
+class SendChatActionCall(WireCall):
+    __api_method__ = "sendChatAction"
 
 
 class LeanGetUpdates(GetUpdates):
     __returning__ = list[dict[str, Any]]
+
+
+def sent_poll_id(message: object) -> str | None:
+    """The id of the poll a sent message carries, if any."""
+    if isinstance(message, dict):
+        poll = message.get("poll")
+        if isinstance(poll, dict):
+            poll_id = poll.get("id")
+            return poll_id if isinstance(poll_id, str) else None
+    return None
+
+
+def sent_file_id(message: object) -> str | None:
+    """The file id of a sent message's photo (its largest size), video or audio."""
+    if not isinstance(message, dict):
+        return None
+    photo = message.get("photo")
+    media = photo[-1] if isinstance(photo, list) and photo else None
+    media = media or message.get("video") or message.get("audio")
+    file_id = media.get("file_id") if isinstance(media, dict) else None
+    return file_id if isinstance(file_id, str) else None

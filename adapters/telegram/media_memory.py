@@ -17,7 +17,7 @@ from contextlib import AbstractAsyncContextManager
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from adapters.telegram.lean_methods import Sent
+from adapters.telegram.lean_methods import sent_file_id
 from runtime.course_cache import CourseCache
 from runtime.hosted_bot import HostedBot
 from storage.repositories import media, runs
@@ -56,7 +56,7 @@ class MediaMemory:
         its items). They are kept here at once and in the database with the message's
         record (the journal's batch), so they cost no transaction of their own."""
         known = await self.file_ids()
-        ids = [sent.file_id for sent in _flatten(results) if sent.file_id is not None]
+        ids = [file_id for sent in _flatten(results) if (file_id := sent_file_id(sent))]
         new = {
             url: file_id
             for url, file_id in zip(urls, ids, strict=False)
@@ -88,11 +88,12 @@ class MediaMemory:
         log.info("bot %s: Telegram refused %d media link(s)", self._bot.bot_id, len(refused))
 
 
-def _flatten(results: Iterable[object]) -> list[Sent]:
-    flat: list[Sent] = []
+def _flatten(results: Iterable[object]) -> list[object]:
+    """The messages sent: an album's call answers with a list of them."""
+    flat: list[object] = []
     for result in results:
-        if isinstance(result, Sent):
+        if isinstance(result, list):
+            flat.extend(result)
+        else:
             flat.append(result)
-        elif isinstance(result, list):
-            flat.extend(item for item in result if isinstance(item, Sent))
     return flat

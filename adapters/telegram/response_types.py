@@ -40,8 +40,7 @@ RUNTIME_METHODS: tuple[type[methods.TelegramMethod[Any]], ...] = (
     methods.EditMessageReplyMarkup,
     methods.EditMessageText,
     methods.GetFile,
-    lean_methods.LeanSendMessage,  # Sent
-    lean_methods.LeanSendMediaGroup,  # list[Sent]
+    lean_methods.WireCall,  # Any
     lean_methods.LeanGetUpdates,  # list[dict[str, Any]]
 )
 
