@@ -407,8 +407,8 @@ class Batch:
     async def _held(self, bot_ids: set[int]) -> set[int]:
         """Of `bot_ids`, the bots whose lease this runner holds (all of them without a
         fence). The first call fences every bot the batch may apply an update of, in one
-        statement: a transaction that locked lease rows twice could wait for a renewal
-        holding one row while the renewal waits for the row it holds (storage/leases.py)."""
+        statement: a transaction that locked lease rows twice could wait for a takeover or
+        a release holding one row while that waits for the row it holds (storage/leases.py)."""
         if self._fence is None or not bot_ids:
             return bot_ids
         if self._leased is None:

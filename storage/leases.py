@@ -8,15 +8,16 @@ Each runner also keeps a heartbeat row in `runner`: the live runners' count give
 even share of the bots, ceil(bots / runners), so a runner that joins takes a share (the
 others release their surplus) and one that leaves gives its share back.
 
-The journal's transactions check the lease too (`held_in`, FOR SHARE): a takeover's UPDATE
-waits for a batch of the old holder that is still committing, and the old holder can apply
-nothing for the bot once it has lost the lease, whatever its memory says.
-
-Every statement here that locks lease rows locks them in bot id order, and a journal
-transaction locks its bots' rows in one statement (runtime/journal_batch.py), so a renewal
-and a batch can wait for each other but never deadlock: with the rows locked in whatever
-order the scan met them, and a batch fencing twice, PostgreSQL aborted a renewal every few
-seconds under a broadcast (benchmarks.broadcast, 2026-12-07).
+The journal's transactions check the lease too (`held_in`, FOR KEY SHARE): the old holder
+can apply nothing for a bot once it has lost the lease, whatever its memory says, and a
+takeover (which locks the row FOR UPDATE first) waits for a batch of the old holder that is
+still committing. A renewal only moves `expires_at` (FOR NO KEY UPDATE), which does not
+conflict with the fence: renewals and batches never wait for each other. The statements
+that do conflict with the fence (takeovers, releases) lock lease rows in bot id order, and
+a journal transaction fences its bots in one statement (runtime/journal_batch.py), so they
+can wait for each other but never deadlock. Before, a renewal locked the rows FOR UPDATE in
+scan order while a batch fenced twice, and PostgreSQL aborted a renewal every few seconds
+under a broadcast (benchmarks.broadcast, 2026-12-07).
 """
 
 from __future__ import annotations
@@ -42,15 +43,13 @@ ON CONFLICT (id) DO UPDATE SET expires_at = EXCLUDED.expires_at
 # Dead runners' rows stay a minute past their expiry (for an operator's eyes), then go.
 _FORGET_DEAD = text("DELETE FROM runner WHERE expires_at < now() - interval '1 minute'")
 _LIVE_RUNNERS = text("SELECT count(*) FROM runner WHERE expires_at > now()")
-# Renewed even when it expired meanwhile: nobody took it, so nobody else ran the bot.
+# Renewed even when it expired meanwhile: nobody took it, so nobody else ran the bot. Only
+# `expires_at` changes (no key column), so the rows' locks are FOR NO KEY UPDATE, which the
+# journal's fence (FOR KEY SHARE) does not conflict with.
 _RENEW = text("""
-WITH mine AS (
-    SELECT bot_id FROM bot_lease WHERE holder = :me AND bot_id = ANY(:active)
-    ORDER BY bot_id FOR UPDATE
-)
-UPDATE bot_lease l SET expires_at = now() + make_interval(secs => :ttl)
-FROM mine WHERE l.bot_id = mine.bot_id AND l.holder = :me
-RETURNING l.bot_id
+UPDATE bot_lease SET expires_at = now() + make_interval(secs => :ttl)
+WHERE holder = :me AND bot_id = ANY(:active)
+RETURNING bot_id
 """)
 _DROP_GONE = text("""
 WITH gone AS (
@@ -60,18 +59,28 @@ WITH gone AS (
 DELETE FROM bot_lease l USING gone WHERE l.bot_id = gone.bot_id AND l.holder = :me
 """)
 # Free bots (no lease, or an expired one), in random order so that runners acquiring at the
-# same time rarely reach for the same rows; the conflict clause re-checks the expiry on the
-# locked row, so of two runners racing for one bot exactly one gets it.
+# same time rarely reach for the same rows. An expired lease is locked FOR UPDATE before it
+# changes hands: that waits for a batch of the old holder still committing (its fence holds
+# the row FOR KEY SHARE, which an update of `holder` alone would not wait for), and the
+# expiry is checked again on the locked row, so of two runners racing for one bot exactly
+# one gets it (the conflict clause checks it once more for a row inserted meanwhile).
 _ACQUIRE = text("""
 WITH free AS (
-    SELECT a.bot_id FROM unnest(CAST(:active AS bigint[])) AS a(bot_id)
+    SELECT a.bot_id, l.bot_id IS NOT NULL AS leased
+    FROM unnest(CAST(:active AS bigint[])) AS a(bot_id)
     LEFT JOIN bot_lease l ON l.bot_id = a.bot_id
     WHERE l.bot_id IS NULL OR l.expires_at < now()
     ORDER BY random()
     LIMIT :need
+), expired AS (
+    SELECT l.bot_id FROM bot_lease l JOIN free f ON f.bot_id = l.bot_id AND f.leased
+    WHERE l.expires_at < now()
+    ORDER BY l.bot_id FOR UPDATE
 )
 INSERT INTO bot_lease (bot_id, holder, expires_at)
-SELECT bot_id, :me, now() + make_interval(secs => :ttl) FROM free ORDER BY bot_id
+SELECT bot_id, :me, now() + make_interval(secs => :ttl) FROM free
+WHERE NOT leased OR bot_id IN (SELECT bot_id FROM expired)
+ORDER BY bot_id
 ON CONFLICT (bot_id) DO UPDATE SET holder = EXCLUDED.holder, expires_at = EXCLUDED.expires_at
 WHERE bot_lease.expires_at < now()
 RETURNING bot_id
@@ -92,7 +101,7 @@ _NOTIFY = text("SELECT pg_notify(:channel, :me)")
 _FENCE = """
 SELECT bot_id FROM bot_lease
 WHERE bot_id = ANY($1::bigint[]) AND holder = $2 AND expires_at > now()
-ORDER BY bot_id FOR SHARE
+ORDER BY bot_id FOR KEY SHARE
 """
 
 
@@ -162,8 +171,8 @@ async def notify(session: AsyncSession, me: str) -> None:
 
 
 async def held_in(connection: BatchConnection, me: str, bot_ids: Collection[int]) -> set[int]:
-    """Of `bot_ids`, those whose lease `me` holds now, locked (FOR SHARE) until the caller's
-    transaction ends, so that no takeover commits in between."""
+    """Of `bot_ids`, those whose lease `me` holds now, locked (FOR KEY SHARE) until the
+    caller's transaction ends, so that no takeover commits in between."""
     rows = await connection.fetch(_FENCE, sorted(bot_ids), me)
     return {row["bot_id"] for row in rows}
 

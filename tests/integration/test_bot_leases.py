@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, datetime
 
 import aiohttp
@@ -20,13 +20,14 @@ from adapters.telegram.sender import RateLimits
 from observability.metrics import GETUPDATES_CONFLICTS
 from runtime.course_cache import CourseCache
 from runtime.journal import Journal
+from runtime.journal_items import HandleResult, Stored
 from runtime.leases import LeaseKeeper
 from storage import leases
 from storage.batch import BatchConnection
 from tests.course_workers import shared_course_workers
 from tests.fakes.telegram_api import FakeTelegram
 from tests.integration.runtime_support import add_bot
-from tests.integration.test_journal import arrive, incoming, open_school, text_update
+from tests.integration.test_journal import School, arrive, incoming, open_school, text_update
 
 pytestmark = pytest.mark.integration
 
@@ -151,35 +152,27 @@ async def test_a_lost_lease_fences_the_journal(db, secret_box, make_account, no_
         await fresh.stop()
 
 
-async def test_a_lease_renewal_and_a_batch_never_deadlock(
-    db, secret_box, make_account, no_other_runner
-):
-    """A renewal that waits for a lease row a journal batch has fenced must not be holding a
-    row the batch needs next: PostgreSQL would abort one of them (it did, every few seconds
-    under a broadcast), and a runner whose renewals keep failing loses its bots. Here the
-    renewal starts right after the batch's first fence, in the worst order: it locks the
-    bot the batch handles (the lower id) and waits for the one it stores and handles."""
-    handled, stored = [await open_school(db, secret_box, make_account) for _ in range(2)]
-    bots = sorted([handled.bot.bot_id, stored.bot.bot_id])
-    assert bots == [handled.bot.bot_id, stored.bot.bot_id]
-    keeper = LeaseKeeper(db, ttl_s=TTL_S)
-    await keeper.tick(bots)
-    renewal: asyncio.Task[set[int]] | None = None
+WhileFenced = Callable[[], Awaitable[None]]
 
-    async def renew() -> set[int]:
-        async with db.system() as session:
-            return await leases.renew(session, keeper.me, bots, ttl_s=TTL_S)
 
-    async def fence_then_let_a_renewal_in(connection: BatchConnection, ids: set[int]) -> set[int]:
-        nonlocal renewal
+async def one_batch_paused_at_its_fence(
+    db, keeper: LeaseKeeper, handled: School, stored: School, while_fenced: WhileFenced
+) -> tuple[Stored, HandleResult | None]:
+    """A journal batch of `keeper`'s runner that handles a stored /start of `handled`'s bot
+    and stores and handles one of `stored`'s, paused right after its (first) lease fence
+    for `while_fenced`; the two outcomes."""
+    paused = False
+
+    async def fence(connection: BatchConnection, ids: set[int]) -> set[int]:
+        nonlocal paused
         held = await keeper.fence(connection, ids)
-        if renewal is None:
-            renewal = asyncio.create_task(renew())
-            await _until_a_lease_statement_waits(db)
+        if not paused:
+            paused = True
+            await while_fenced()
         return held
 
     courses = CourseCache(shared_course_workers())
-    journal = Journal(db, courses, lambda: datetime.now(UTC), fence=fence_then_let_a_renewal_in)
+    journal = Journal(db, courses, lambda: datetime.now(UTC), fence=fence)
     journal.start()
     try:
         user = 8_900_101
@@ -188,18 +181,110 @@ async def test_a_lease_renewal_and_a_batch_never_deadlock(
         )
         raw = text_update(user, f"/start {stored.start_payload}")
         (at_once,), result = await asyncio.wait_for(
-            asyncio.gather(
+            asyncio.gather(  # one batch: queued before the journal's worker wakes
                 journal.store(stored.bot, [incoming(raw, at_once=True)], handle=True),
                 journal.handle(handled.bot, user, arrival),
             ),
-            timeout=10,
+            timeout=15,
         )
-        assert renewal is not None
-        assert await asyncio.wait_for(renewal, timeout=10) == set(bots)
     finally:
         await journal.stop()
-    assert result is not None and result.position is not None  # the course began
-    assert at_once.handled is not None and at_once.handled.position is not None
+    assert paused
+    return at_once, result
+
+
+async def two_schools(db, secret_box, make_account) -> tuple[School, School, list[int]]:
+    """(handled, stored, their bot ids): the bot the batch handles has the lower id."""
+    handled, stored = [await open_school(db, secret_box, make_account) for _ in range(2)]
+    bots = [handled.bot.bot_id, stored.bot.bot_id]
+    assert bots == sorted(bots)
+    return handled, stored, bots
+
+
+def began(at_once: Stored, result: HandleResult | None) -> bool:
+    """Both /starts of the batch began their courses."""
+    return (
+        result is not None
+        and result.position is not None
+        and at_once.handled is not None
+        and at_once.handled.position is not None
+    )
+
+
+async def test_a_lease_renewal_never_waits_for_a_batch(
+    db, secret_box, make_account, no_other_runner
+):
+    """Renewing moves only the expiry, which the journal's fence does not lock against: a
+    renewal that had to wait for batches (and batches for it) stalled both every second."""
+    handled, stored, bots = await two_schools(db, secret_box, make_account)
+    keeper = LeaseKeeper(db, ttl_s=TTL_S)
+    await keeper.tick(bots)
+    renewed: set[int] = set()
+
+    async def renew_meanwhile() -> None:
+        async with db.system() as session:
+            renewal = leases.renew(session, keeper.me, bots, ttl_s=TTL_S)
+            renewed.update(await asyncio.wait_for(renewal, timeout=3))
+
+    outcome = await one_batch_paused_at_its_fence(db, keeper, handled, stored, renew_meanwhile)
+    assert renewed == set(bots)
+    assert began(*outcome)
+
+
+async def test_a_takeover_waits_for_the_old_holders_batch(
+    db, secret_box, make_account, no_other_runner
+):
+    """A lease that expires while a batch of its holder is committing changes hands only
+    after that batch: the new holder then sees what it wrote, and never applies an update
+    the old one applied."""
+    handled, stored, bots = await two_schools(db, secret_box, make_account)
+    old, new = LeaseKeeper(db, ttl_s=1.0), LeaseKeeper(db, ttl_s=TTL_S)
+    await old.tick(bots)
+    takeover: asyncio.Task[None] | None = None
+
+    async def expire_and_take_over() -> None:
+        nonlocal takeover
+        await asyncio.sleep(1.3)  # the old holder's leases expire mid-batch
+        takeover = asyncio.create_task(new.tick(bots))
+        await _until_a_lease_statement_waits(db)
+        assert not takeover.done()
+
+    outcome = await one_batch_paused_at_its_fence(db, old, handled, stored, expire_and_take_over)
+    assert began(*outcome)
+    assert takeover is not None
+    await asyncio.wait_for(takeover, timeout=5)
+    assert new.held == set(bots)
+
+
+async def test_a_release_and_a_batch_never_deadlock(db, secret_box, make_account, no_other_runner):
+    """A release that waits for a lease row a journal batch has fenced must not be holding a
+    row the batch fences next: PostgreSQL would abort one of them. The release starts right
+    after the batch's fence, in the worst order: it locks the bot the batch handles (the
+    lower id) first and waits for the one it stores and handles. (A batch that fenced those
+    two bots in two statements deadlocked here, as renewals did under a broadcast.)"""
+    handled, stored, bots = await two_schools(db, secret_box, make_account)
+    keeper = LeaseKeeper(db, ttl_s=TTL_S)
+    await keeper.tick(bots)
+    release: asyncio.Task[None] | None = None
+
+    async def give_back() -> None:
+        async with db.system() as session:
+            await leases.release(session, keeper.me, bots)
+
+    async def release_meanwhile() -> None:
+        nonlocal release
+        release = asyncio.create_task(give_back())
+        await _until_a_lease_statement_waits(db)
+
+    outcome = await one_batch_paused_at_its_fence(db, keeper, handled, stored, release_meanwhile)
+    assert began(*outcome)
+    assert release is not None
+    await asyncio.wait_for(release, timeout=5)
+    async with db.system() as session:
+        left = await session.scalar(
+            text("SELECT count(*) FROM bot_lease WHERE bot_id = ANY(:bots)"), {"bots": bots}
+        )
+    assert left == 0
 
 
 async def _until_a_lease_statement_waits(db) -> None:
