@@ -12,10 +12,10 @@ The journal's transactions check the lease too (`held_in`, FOR KEY SHARE): the o
 can apply nothing for a bot once it has lost the lease, whatever its memory says, and a
 takeover (which locks the row FOR UPDATE first) waits for a batch of the old holder that is
 still committing. A renewal only moves `expires_at` (FOR NO KEY UPDATE), which does not
-conflict with the fence: renewals and batches never wait for each other. The statements
-that do conflict with the fence (takeovers, releases) lock lease rows in bot id order, and
-a journal transaction fences its bots in one statement (runtime/journal_batch.py), so they
-can wait for each other but never deadlock. Before, a renewal locked the rows FOR UPDATE in
+conflict with the fence: renewals and batches never wait for each other. Every statement
+here locks lease rows in bot id order, and a journal transaction fences its bots in one
+statement (runtime/journal_batch.py), so those that do conflict can wait for each other but
+never deadlock. Before, a renewal locked the rows FOR UPDATE in
 scan order while a batch fenced twice, and PostgreSQL aborted a renewal every few seconds
 under a broadcast (benchmarks.broadcast, 2026-12-07).
 """
@@ -45,11 +45,16 @@ _FORGET_DEAD = text("DELETE FROM runner WHERE expires_at < now() - interval '1 m
 _LIVE_RUNNERS = text("SELECT count(*) FROM runner WHERE expires_at > now()")
 # Renewed even when it expired meanwhile: nobody took it, so nobody else ran the bot. Only
 # `expires_at` changes (no key column), so the rows' locks are FOR NO KEY UPDATE, which the
-# journal's fence (FOR KEY SHARE) does not conflict with.
+# journal's fence (FOR KEY SHARE) does not conflict with; taken in bot id order like every
+# lock here, as a takeover may reach for an expired one of them at the same time.
 _RENEW = text("""
-UPDATE bot_lease SET expires_at = now() + make_interval(secs => :ttl)
-WHERE holder = :me AND bot_id = ANY(:active)
-RETURNING bot_id
+WITH mine AS (
+    SELECT bot_id FROM bot_lease WHERE holder = :me AND bot_id = ANY(:active)
+    ORDER BY bot_id FOR NO KEY UPDATE
+)
+UPDATE bot_lease l SET expires_at = now() + make_interval(secs => :ttl)
+FROM mine WHERE l.bot_id = mine.bot_id AND l.holder = :me
+RETURNING l.bot_id
 """)
 _DROP_GONE = text("""
 WITH gone AS (
