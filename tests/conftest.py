@@ -49,3 +49,24 @@ async def _course_workers_stop() -> AsyncIterator[None]:
     if a test started them."""
     yield
     await close_shared_course_workers()
+
+
+_RUNTIME_TASKS = ("timers", "bot-pool", "inbox-events", "outreach", "broadcasts", "journal-")
+
+
+@pytest.fixture(autouse=True)
+async def _no_runtime_outlives_its_test() -> AsyncIterator[None]:
+    """Fails the test that leaves a Telegram runtime running: every test shares one event
+    loop, so a forgotten runtime would go on firing timers and sending in later tests'
+    database rows and make them fail far from the cause."""
+    import asyncio
+
+    before = asyncio.all_tasks()
+    yield
+    await asyncio.sleep(0)
+    left = sorted(
+        task.get_name()
+        for task in asyncio.all_tasks() - before
+        if not task.done() and task.get_name().startswith(_RUNTIME_TASKS)
+    )
+    assert not left, f"a runtime is still running after this test: {left}"

@@ -170,7 +170,7 @@ async def school(db, secret_box, redis, make_account) -> AsyncIterator[School]:
                 )
                 token_id, token = row.id, row.token
             await hosted(runtime, bot_id)
-            yield School(
+            school = School(
                 db,
                 fake,
                 runtime,
@@ -182,6 +182,8 @@ async def school(db, secret_box, redis, make_account) -> AsyncIterator[School]:
                 token_id,
                 token,
             )
+            yield school
+            runtime = school.runtime  # a test may have restarted it
         finally:
             await runtime.stop()
 
