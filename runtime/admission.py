@@ -50,6 +50,7 @@ from runtime.student_texts import Notice, notice_text
 from storage import admission_batch as facts_sql
 from storage import link_visits
 from storage.admission_batch import (
+    BegunRun,
     CountedToken,
     DeploymentFacts,
     NewRun,
@@ -112,12 +113,12 @@ class Grant:
 @dataclass(slots=True)
 class Admission:
     """What one start writes: messages for the chat (outside any run), maybe a run to stop,
-    and maybe a run to begin (`begun`: its id once inserted)."""
+    and maybe a run to begin (`begun`: the run once inserted)."""
 
     messages: list[dict[str, Any]] = field(default_factory=list)
     stop: ActiveRun | None = None
     begin: NewRun | None = None
-    begun: int | None = None
+    begun: BegunRun | None = None
 
 
 def _say(admission: Admission, inbound: Inbound, notice: Notice, custom: str | None = None) -> None:
@@ -347,13 +348,13 @@ async def _write_runs(conn: BatchConnection, admissions: list[Admission]) -> Non
     """Stop the runs the admissions end, insert those they begin (`begun`: the new ids)."""
     await facts_sql.stop_runs(conn, [(a.stop.id, a.stop.account_id) for a in admissions if a.stop])
     begins = [a.begin for a in admissions if a.begin is not None]
-    run_ids = await facts_sql.insert_runs(conn, begins)
+    begun = await facts_sql.insert_runs(conn, begins)
     for admission in admissions:
         if admission.begin is not None:
             key = (admission.begin.bot_id, admission.begin.chat_id)
-            if key not in run_ids:  # the caller stopped any run, so only a race lands here
+            if key not in begun:  # the caller stopped any run, so only a race lands here
                 raise RuntimeError(f"chat {key[1]} of bot {key[0]} got a run meanwhile")
-            admission.begun = run_ids[key]
+            admission.begun = begun[key]
 
 
 def _question(start: Start, deployment_id: int) -> StartQuestion:

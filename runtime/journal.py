@@ -10,7 +10,9 @@ while one commits goes into the next.
 
 A polled update of an idle chat is stored and handled by one item (`StoreItem.handle`):
 storing and handling were two commits in a row before its reply could go out, and a commit
-(the WAL flush) is most of an idle reply's time (docs/benchmarks.md).
+(the WAL flush) is most of an idle reply's time (docs/benchmarks.md). When that item is a
+batch of its own and this process holds the run's state, it is one statement without a
+transaction around it (`Batch.run_alone`): three round trips fewer before the reply.
 
 Nothing changes in what is durable or when: an item's future resolves only after its batch
 committed. Items of one chat never share a batch (a chat's worker awaits each before the
@@ -186,10 +188,9 @@ class Journal:
         try:
             if connection is None or connection.closed:
                 connection = await self._db.connect_batch()
-            batch = Batch(
-                connection, items, self._courses, self._states, self._clock(), fence=self._fence
-            )
-            results = await batch.run()
+            results = await self._batch(connection, items).run_alone()
+            if results is None:
+                results = await self._batch(connection, items).run()
         except asyncio.CancelledError:
             _fail(items, asyncio.CancelledError())
             raise
@@ -213,6 +214,11 @@ class Journal:
             if not item.future.done():
                 item.future.set_result(result)
         return connection
+
+    def _batch(self, connection: BatchConnection, items: list[Item]) -> Batch:
+        return Batch(
+            connection, items, self._courses, self._states, self._clock(), fence=self._fence
+        )
 
     def _park(self, items: list[Item], loading: CoursesLoading) -> None:
         """The batch was rolled back: its items go again, those waiting for a course once
@@ -281,10 +287,8 @@ class Journal:
         try:
             if connection is None or connection.closed:
                 connection = await self._db.connect_batch()
-            batch = Batch(
-                connection, [item], self._courses, self._states, self._clock(), fence=self._fence
-            )
-            results = await batch.run(failed=f"{type(error).__name__}: {error}"[:500])
+            failed = f"{type(error).__name__}: {error}"[:500]
+            results = await self._batch(connection, [item]).run(failed=failed)
         except Exception as exc:
             if connection is not None and is_transient_failure(exc):
                 await connection.close()

@@ -43,6 +43,7 @@ from runtime.journal_items import (
     Arrival,
     HandleItem,
     HandleResult,
+    IncomingUpdate,
     Item,
     SentItem,
     SentOutcome,
@@ -165,6 +166,64 @@ class Batch:
         for chat, known in self._new_states.items():
             self._states.put(chat, known)
         return results
+
+    async def run_alone(self) -> dict[Item, Any] | None:
+        """An idle chat's polled update, stored and stepped by one statement that commits
+        alone, where the batch is that update only and this process holds its run's state:
+        the step is computed first, from that state, and written only if the state is
+        still the run's (storage/batch.py `_LONE_STEP`). None when it cannot go this way
+        (the batch is more, the update asks for more than a step, the guard refused), with
+        nothing written: the caller runs the batch as usual, in a new `Batch`."""
+        lone = self._lone_update()
+        if lone is None:
+            return None
+        store, update, known = lone
+        assert update.chat_id is not None and update.inbound is not None
+        chat = (store.bot.bot_id, update.chat_id)
+        self._known[chat] = known
+        handle = HandleItem(store.bot, update.chat_id, Arrival(0, update.update_id, update.inbound))
+        ok, position = self._handle(handle, known.run)
+        if not ok or self._hooks:
+            return None  # the batch's way records the failure, or writes the events
+        row = NewUpdate(
+            store.bot.account_id, store.bot.bot_id, update.update_id, update.chat_id, update.payload
+        )
+        written = await self._conn.write_lone_step(
+            row, known.run, self._writes, self._messages, self._now
+        )
+        if written is None:
+            return None
+        inbox_id, pending = written
+        for key, state in self._new_states.items():
+            self._states.put(key, state)
+        handled = HandleResult(True, update.inbound.callback_query_id, position, pending)
+        return {store: [Stored(StoreOutcome.STORED, inbox_id, handled)]}
+
+    def _lone_update(self) -> tuple[StoreItem, IncomingUpdate, KnownState] | None:
+        """The batch's one update, if it may go `run_alone`'s way: to be handled now, by a
+        runner without leases to check, in a chat whose run state this process holds, of
+        an account without webhooks, with a built course, and asking for a step or a reply
+        only (a `/start` or a command reads more first)."""
+        if self._fence is not None or len(self._items) != 1:
+            return None
+        (store,) = self._items
+        if not isinstance(store, StoreItem) or not store.handle or store.touch:
+            return None
+        if len(store.updates) != 1:
+            return None
+        (update,) = store.updates
+        if not update.handle or update.chat_id is None or update.inbound is None:
+            return None
+        known = self._states.get((store.bot.bot_id, update.chat_id))
+        if (
+            known is None
+            or known.run.hooked
+            or not self._courses.known(known.run.course_version_id)
+        ):
+            return None
+        if not isinstance(react(update.inbound, True), Advance | Reply):
+            return None
+        return store, update, known
 
     async def _work(self, failed: str | None) -> dict[Item, Any]:
         results: dict[Item, Any] = {}
@@ -381,7 +440,7 @@ class Batch:
                     else (known.first_name, known.username)
                 )
                 run = ActiveRun(
-                    admission.begun,
+                    admission.begun.id,
                     new.account_id,
                     new.bot_id,
                     new.chat_id,
@@ -392,6 +451,7 @@ class Batch:
                     first_name,
                     username,
                     new.user_id,
+                    admission.begun.hooked,
                 )
                 begun[(new.bot_id, new.chat_id)] = run
                 self._hook(run, "run.started")
@@ -429,7 +489,9 @@ class Batch:
             else:
                 self._known[(bot.bot_id, chat_id)] = known
                 queries.append(
-                    RunQuery(bot.account_id, bot.bot_id, chat_id, known.run_id, known.version)
+                    RunQuery(
+                        bot.account_id, bot.bot_id, chat_id, known.run.id, known.run.state_version
+                    )
                 )
         return await self._conn.lock_active_runs(queries)
 
@@ -715,9 +777,8 @@ class Batch:
         finished = writes.finish_status is not None
         # Only once the rows are gathered: the cache must never hold a state the batch does
         # not write. Saving the state bumps its version by one (migration 0006's trigger).
-        self._new_states[chat] = (
-            None if finished else KnownState(run.id, run.state_version + 1, state)
-        )
+        stepped = run._replace(state_version=run.state_version + 1, state=None)
+        self._new_states[chat] = None if finished else KnownState(stepped, state)
         return RunPosition(run.id, state.current, finished), len(writes.messages)
 
     def _keep(self, run: ActiveRun, writes: StepWrites) -> None:

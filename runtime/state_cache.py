@@ -6,6 +6,9 @@ counts each write of a state (`run.state_version`), so the journal tells Postgre
 run and version it holds, gets the state back only when that is no longer current (another
 runner, a timer, the panel wrote it), and otherwise reuses the parsed one. Entries are
 replaced only after their batch committed, so an entry never runs ahead of the database.
+
+An entry also lets an idle chat's next update be stepped before anything is read: the
+journal writes that step with a guard on the version (`Batch.run_alone`).
 """
 
 from __future__ import annotations
@@ -14,14 +17,16 @@ from collections import OrderedDict
 from typing import NamedTuple
 
 from engine.state import RunState
-from storage.batch import ChatKey
+from storage.batch import ActiveRun, ChatKey
 
 DEFAULT_CAPACITY = 10_000
 
 
 class KnownState(NamedTuple):
-    run_id: int
-    version: int
+    """`run`: the run's row as last locked, at the state version of `state` (its `state`
+    column left out: `state` is the parsed one)."""
+
+    run: ActiveRun
     state: RunState
 
 

@@ -14,7 +14,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
-from typing import Any
+from typing import Any, NamedTuple
 
 from storage.batch import BatchConnection, columns
 from storage.models import RunStatus
@@ -116,7 +116,9 @@ SELECT * FROM unnest($1::bigint[], $2::bigint[], $3::bigint[], $4::bigint[], $5:
                      $6::bigint[], $7::bigint[], $8::bigint[],
                      $9::text[], $10::text[], $11::text[], $12::text[], $13::text[])
 ON CONFLICT (bot_id, chat_id) WHERE is_active DO NOTHING
-RETURNING id, bot_id, chat_id
+RETURNING id, bot_id, chat_id,
+          EXISTS (SELECT 1 FROM webhook_endpoint w
+                  WHERE w.account_id = run.account_id AND w.active) AS hooked
 """
 
 # A paid course's token was counted when the payment was offered: only its UTM is read.
@@ -344,8 +346,18 @@ async def upsert_participants(
     return {(r["account_id"], r["telegram_user_id"]): r["id"] for r in found}
 
 
-async def insert_runs(conn: BatchConnection, runs: Sequence[NewRun]) -> dict[tuple[int, int], int]:
-    """(bot id, chat id) -> new run id; a chat that got an active run meanwhile is absent."""
+class BegunRun(NamedTuple):
+    """A run just inserted; `hooked`: its account has a webhook endpoint (as
+    `ActiveRun.hooked`)."""
+
+    id: int
+    hooked: bool
+
+
+async def insert_runs(
+    conn: BatchConnection, runs: Sequence[NewRun]
+) -> dict[tuple[int, int], BegunRun]:
+    """(bot id, chat id) -> the new run; a chat that got an active run meanwhile is absent."""
     if not runs:
         return {}
     rows = [
@@ -363,4 +375,4 @@ async def insert_runs(conn: BatchConnection, runs: Sequence[NewRun]) -> dict[tup
         for r in runs
     ]
     found = await conn.fetch(_INSERT_RUNS, *columns(rows, 13))
-    return {(r["bot_id"], r["chat_id"]): r["id"] for r in found}
+    return {(r["bot_id"], r["chat_id"]): BegunRun(r["id"], r["hooked"]) for r in found}

@@ -173,14 +173,18 @@ WHERE r.id = s.id AND r.account_id = s.account_id AND r.is_active
 # the cancelling sees none of the timers added here, and the pending list none of the
 # messages queued here, so nothing comes back twice. New messages' ids are in the order
 # given (rows are numbered as the ordered SELECT yields them).
-_WRITE_STEPS = """
-WITH cancelled AS (
+#
+# `{head}` and `{gate}` are empty in a batch's transaction; a lone step (_LONE_STEP) puts
+# its guard in front and makes every part wait on it.
+_STEP_PARTS = """
+WITH {head}cancelled AS (
     UPDATE waiting w SET status = 'cancelled'
     FROM unnest($1::bigint[], $2::bigint[]) AS s(run_id, account_id)
-    WHERE w.run_id = s.run_id AND w.account_id = s.account_id AND w.status = 'pending'
+    WHERE w.run_id = s.run_id AND w.account_id = s.account_id AND w.status = 'pending' {gate}
 ), added AS (
     INSERT INTO waiting (account_id, run_id, wait_id, due_at, goto)
     SELECT * FROM unnest($3::bigint[], $4::bigint[], $5::text[], $6::timestamptz[], $7::text[])
+    WHERE true {gate}
 ), saved AS (
     UPDATE run r SET state = s.state::jsonb, current_element = s.current, updated_at = now(),
            status = COALESCE(s.finish, r.status),
@@ -189,19 +193,21 @@ WITH cancelled AS (
            note = s.note
     FROM unnest($8::bigint[], $9::bigint[], $10::text[], $11::text[], $12::text[], $13::text[])
          AS s(id, account_id, state, current, finish, note)
-    WHERE r.id = s.id AND r.account_id = s.account_id AND r.is_active
+    WHERE r.id = s.id AND r.account_id = s.account_id AND r.is_active {gate}
 ), lines AS (
     INSERT INTO conversation (account_id, run_id, element_id, role, text, score, maxscore)
     SELECT l.account_id, l.run_id, l.element_id, l.role, l.text, l.score, l.maxscore
     FROM unnest($14::bigint[], $15::bigint[], $16::text[], $17::text[], $18::text[],
                 $19::float8[], $20::float8[]) WITH ORDINALITY
          AS l(account_id, run_id, element_id, role, text, score, maxscore, n)
+    WHERE true {gate}
     ORDER BY l.n
 ), queued AS (
     INSERT INTO outbox (account_id, bot_id, chat_id, run_id, payload)
     SELECT m.account_id, m.bot_id, m.chat_id, m.run_id, m.payload::jsonb
     FROM unnest($21::bigint[], $22::bigint[], $23::bigint[], $24::bigint[], $25::text[])
          WITH ORDINALITY AS m(account_id, bot_id, chat_id, run_id, payload, n)
+    WHERE true {gate}
     ORDER BY m.n
     RETURNING id, account_id, bot_id, chat_id, run_id
 )
@@ -218,6 +224,40 @@ CROSS JOIN LATERAL (
     LIMIT $29
 ) p
 """
+_WRITE_STEPS = _STEP_PARTS.format(head="", gate="")
+
+# An idle chat's update stored, claimed and stepped by one statement, which commits alone
+# (no BEGIN, no COMMIT: three round trips fewer than a batch's transaction before the reply,
+# runtime/journal_batch.py `Batch.run_alone`). The step was computed from the run state this
+# process holds; the guard writes it only if that state is still the run's (same version,
+# same course version), the run still active and locked, no older update of the chat waits,
+# the account has no webhook endpoint (whose events a batch writes) and the update is new.
+# Otherwise the statement writes nothing at all and the update goes the batch's way. The
+# stored update's id comes back as a row with no bot (the other rows are `_STEP_PARTS`').
+_LONE_STEP = (
+    _STEP_PARTS.format(
+        head="""guard AS (
+    SELECT r.id FROM run r
+    WHERE r.id = $34 AND r.account_id = $30 AND r.bot_id = $31 AND r.chat_id = $32
+      AND r.is_active AND r.state_version = $35 AND r.course_version_id = $36
+      AND NOT EXISTS (SELECT 1 FROM webhook_endpoint w
+                      WHERE w.account_id = r.account_id AND w.active)
+      AND NOT EXISTS (SELECT 1 FROM processed_update older
+                      WHERE older.bot_id = $31 AND older.chat_id = $32
+                        AND older.processed_at IS NULL AND older.update_id < $33)
+    FOR UPDATE OF r
+), stored AS (
+    INSERT INTO processed_update (account_id, bot_id, update_id, chat_id, payload, processed_at)
+    SELECT $30, $31, $33, $32, $37::jsonb, $38::timestamptz FROM guard
+    ON CONFLICT (bot_id, update_id) DO NOTHING
+    RETURNING id
+), """,
+        gate="AND EXISTS (SELECT 1 FROM stored)",
+    )
+    + """UNION ALL
+SELECT id, NULL, NULL, NULL, NULL, NULL FROM stored
+"""
+)
 
 # How many earlier messages of a chat one read hands to delivery at most; with more pending,
 # delivery reads the rest itself (adapters/telegram/delivery.py).
@@ -344,6 +384,7 @@ class BatchConnection:
     def __init__(self, connection: asyncpg.Connection, stats: BatchStats) -> None:
         self._conn = connection
         self._stats = stats
+        self._session_accounts: str | None = None  # see `_name_session_account`
 
     @property
     def closed(self) -> bool:
@@ -363,15 +404,19 @@ class BatchConnection:
     # ---- transaction -----------------------------------------------------------------------
 
     async def begin(self, account_ids: Iterable[int]) -> None:
-        """BEGIN, naming the accounts this transaction may see, in one round trip. The ids
-        are ints we format ourselves (a bind parameter is impossible in a multi-statement
-        query), checked so that nothing else can ever reach the text."""
-        ids = sorted(set(account_ids))
-        if not ids or any(type(i) is not int or i <= 0 for i in ids):
-            raise ValueError(f"a batch needs positive integer account ids, got {ids!r}")
-        literal = "{" + ",".join(map(str, ids)) + "}"
+        """BEGIN, naming the accounts this transaction may see, in one round trip."""
         self._stats.transactions += 1
+        literal = _accounts_literal(account_ids)
         await self.execute(f"BEGIN; SELECT set_config('app.account_ids', '{literal}', true)")
+
+    async def _name_session_account(self, account_id: int) -> None:
+        """Name the one account the statements outside a transaction may see (a lone step),
+        for the connection's session; a round trip only when the account changes. A batch's
+        transaction names its own accounts, which hide this for as long as it lasts."""
+        literal = _accounts_literal([account_id])
+        if literal != self._session_accounts:
+            await self.execute(f"SELECT set_config('app.account_ids', '{literal}', false)")
+            self._session_accounts = literal
 
     async def commit(self) -> None:
         await self.execute("COMMIT")
@@ -500,61 +545,43 @@ class BatchConnection:
         parts = (messages, wanted, writes.cancel_waits, writes.waits, writes.states, writes.lines)
         if not any(parts):
             return {}
-        waits = [(w.account_id, w.run_id, w.wait_id, w.due_at, w.goto) for w in writes.waits]
-        lines = [
-            (
-                account,
-                run,
-                ln.element_id,
-                ConversationRole(ln.role).value,
-                ln.text,
-                ln.score,
-                ln.maxscore,
-            )
-            for account, run, ln in writes.lines
-        ]
-        rows = [
-            (m.account_id, m.bot_id, m.chat_id, m.run_id, orjson.dumps(m.payload).decode())
-            for m in messages
-        ]
+        found = await self.fetch(_WRITE_STEPS, *_step_arguments(writes, messages, wanted))
+        return _pending_after(found, messages, wanted)
+
+    async def write_lone_step(
+        self,
+        update: NewUpdate,
+        run: ActiveRun,
+        writes: RunWrites,
+        messages: Sequence[NewMessage],
+        now: datetime,
+    ) -> tuple[int, list[PendingMessage]] | None:
+        """Store `update`, claimed, and write its step on `run` (the version the step was
+        computed from) in one statement that commits alone (_LONE_STEP); the update's inbox
+        id and its chat's pending messages as `write_steps` gives them, or None when the
+        guard found the run or the chat changed and nothing was written."""
+        assert update.chat_id is not None
+        await self._name_session_account(update.account_id)
+        self._stats.transactions += 1
+        chat = (update.account_id, update.bot_id, update.chat_id)
         found = await self.fetch(
-            _WRITE_STEPS,
-            *columns(writes.cancel_waits, 2),
-            *columns(waits, 5),
-            *columns(writes.states, 6),
-            *columns(lines, 7),
-            *columns(rows, 5),
-            *columns(wanted, 3),
-            PENDING_LIMIT,
+            _LONE_STEP,
+            *_step_arguments(writes, messages, [chat]),
+            update.account_id,
+            update.bot_id,
+            update.chat_id,
+            update.update_id,
+            run.id,
+            run.state_version,
+            run.course_version_id,
+            update.payload,
+            now,
         )
-        new_ids: dict[ChatKey, list[int]] = {}
-        pending: dict[ChatKey, list[PendingMessage]] = {(b, c): [] for _, b, c in wanted}
-        for r in found:
-            key = (r["bot_id"], r["chat_id"])
-            if r["payload"] is None:
-                new_ids.setdefault(key, []).append(r["id"])
-            elif key in pending:
-                pending[key].append(_pending(r, orjson.loads(r["payload"])))
-        new_payloads: dict[ChatKey, list[NewMessage]] = {}
-        for message in messages:
-            new_payloads.setdefault((message.bot_id, message.chat_id), []).append(message)
-        for key, earlier in pending.items():
-            if len(earlier) >= PENDING_LIMIT:
-                continue  # delivery reads the rest, new ones included, in order
-            earlier.sort(key=lambda m: m.id)
-            ids = sorted(new_ids.get(key, ()))
-            for row_id, message in zip(ids, new_payloads.get(key, ()), strict=True):
-                earlier.append(
-                    PendingMessage(
-                        row_id,
-                        message.account_id,
-                        message.bot_id,
-                        message.chat_id,
-                        message.run_id,
-                        message.payload,
-                    )
-                )
-        return pending
+        stored = [r["id"] for r in found if r["bot_id"] is None]
+        if not stored:
+            return None
+        pending = _pending_after([r for r in found if r["bot_id"] is not None], messages, [chat])
+        return stored[0], pending[(update.bot_id, update.chat_id)]
 
     async def remember_files(self, rows: Sequence[tuple[int, int, str, str]]) -> None:
         """(account id, bot id, media link, file id) Telegram returned for links it fetched."""
@@ -568,6 +595,84 @@ class BatchConnection:
             return set()
         marked = await self.fetch(_MARK_SENT, *columns(rows, 2), now)
         return {r["id"] for r in marked if r["sent"]}
+
+
+def _accounts_literal(account_ids: Iterable[int]) -> str:
+    """The accounts as an array literal for `app.account_ids`. They are ints we format
+    ourselves (a bind parameter is impossible in a multi-statement query), checked so that
+    nothing else can ever reach the text."""
+    ids = sorted(set(account_ids))
+    if not ids or any(type(i) is not int or i <= 0 for i in ids):
+        raise ValueError(f"a batch needs positive integer account ids, got {ids!r}")
+    return "{" + ",".join(map(str, ids)) + "}"
+
+
+def _step_arguments(
+    writes: RunWrites, messages: Sequence[NewMessage], chats: Sequence[tuple[int, int, int]]
+) -> list[Any]:
+    """The parameters $1 to $29 of `_STEP_PARTS`."""
+    waits = [(w.account_id, w.run_id, w.wait_id, w.due_at, w.goto) for w in writes.waits]
+    lines = [
+        (
+            account,
+            run,
+            ln.element_id,
+            ConversationRole(ln.role).value,
+            ln.text,
+            ln.score,
+            ln.maxscore,
+        )
+        for account, run, ln in writes.lines
+    ]
+    rows = [
+        (m.account_id, m.bot_id, m.chat_id, m.run_id, orjson.dumps(m.payload).decode())
+        for m in messages
+    ]
+    return [
+        *columns(writes.cancel_waits, 2),
+        *columns(waits, 5),
+        *columns(writes.states, 6),
+        *columns(lines, 7),
+        *columns(rows, 5),
+        *columns(chats, 3),
+        PENDING_LIMIT,
+    ]
+
+
+def _pending_after(
+    found: Sequence[asyncpg.Record],
+    messages: Sequence[NewMessage],
+    wanted: Sequence[tuple[int, int, int]],
+) -> dict[ChatKey, list[PendingMessage]]:
+    """The rows of `_STEP_PARTS` as each wanted chat's pending messages (see `write_steps`)."""
+    new_ids: dict[ChatKey, list[int]] = {}
+    pending: dict[ChatKey, list[PendingMessage]] = {(b, c): [] for _, b, c in wanted}
+    for r in found:
+        key = (r["bot_id"], r["chat_id"])
+        if r["payload"] is None:
+            new_ids.setdefault(key, []).append(r["id"])
+        elif key in pending:
+            pending[key].append(_pending(r, orjson.loads(r["payload"])))
+    new_payloads: dict[ChatKey, list[NewMessage]] = {}
+    for message in messages:
+        new_payloads.setdefault((message.bot_id, message.chat_id), []).append(message)
+    for key, earlier in pending.items():
+        if len(earlier) >= PENDING_LIMIT:
+            continue  # delivery reads the rest, new ones included, in order
+        earlier.sort(key=lambda m: m.id)
+        ids = sorted(new_ids.get(key, ()))
+        for row_id, message in zip(ids, new_payloads.get(key, ()), strict=True):
+            earlier.append(
+                PendingMessage(
+                    row_id,
+                    message.account_id,
+                    message.bot_id,
+                    message.chat_id,
+                    message.run_id,
+                    message.payload,
+                )
+            )
+    return pending
 
 
 def _pending(row: asyncpg.Record, payload: dict[str, Any]) -> PendingMessage:

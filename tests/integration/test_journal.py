@@ -62,12 +62,15 @@ async def journal(db) -> AsyncIterator[Journal]:
     await journal.stop()
 
 
-async def open_school(db, secret_box, make_account, **token_options: object) -> School:
+async def open_school(
+    db, secret_box, make_account, *, source: str | None = None, **token_options: object
+) -> School:
+    """An account whose bot has `source` (else chat_basics.yaml) deployed, and a link."""
     account_id = await make_account()
     telegram_id = random_telegram_id()
     fake_bot = FakeBot(telegram_id, f"{telegram_id}:{'x' * 35}", f"j{telegram_id}_bot", "J")
     bot_id = await add_bot(db, secret_box, account_id, fake_bot)
-    source = fixture_text("chat_basics.yaml")
+    source = source or fixture_text("chat_basics.yaml")
     version_id = await add_course_version(db, account_id, source, "journal")
     deployment_id = await deploy(db, account_id, version_id, bot_id)
     token = await add_token(db, account_id, deployment_id, **token_options)

@@ -73,7 +73,7 @@ async def test_new_run_in_a_chat_only_after_the_first_ended(db, seed_account):
         # Another chat of the same bot was never blocked by the first run.
         other = await insert_runs(conn, [_new_run(seeded, chat + 1)])
     assert second.keys() == {(seeded.bot_id, chat)}
-    assert second[(seeded.bot_id, chat)] != seeded.run_id
+    assert second[(seeded.bot_id, chat)].id != seeded.run_id
     assert other.keys() == {(seeded.bot_id, chat + 1)}
     async with db.tenant(account) as s:
         stopped = await runs.get(s, account, seeded.run_id)
