@@ -22,9 +22,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Collection
 from datetime import datetime
-from typing import Any
+from typing import Any, Protocol
 
 import orjson
 
@@ -92,8 +92,17 @@ from storage.webhooks import HookEvent, hook_event, record_events
 log = logging.getLogger(__name__)
 
 
-# Of the given bots, those whose lease this runner holds, locked until the batch ends.
-Fence = Callable[[BatchConnection, set[int]], Awaitable[set[int]]]
+class Fence(Protocol):
+    """With several runners, the leases of this one (runtime/leases.py `LeaseKeeper`)."""
+
+    @property
+    def me(self) -> str:
+        """The runner's id, as its lease rows name their holder."""
+        ...
+
+    async def fence(self, connection: BatchConnection, bot_ids: Collection[int]) -> set[int]:
+        """Of `bot_ids`, those whose lease this runner holds, locked until the batch ends."""
+        ...
 
 
 class CoursesLoading(Exception):
@@ -188,8 +197,9 @@ class Batch:
         row = NewUpdate(
             store.bot.account_id, store.bot.bot_id, update.update_id, update.chat_id, update.payload
         )
+        holder = self._fence.me if self._fence is not None else None
         written = await self._conn.write_lone_step(
-            row, known.run, self._writes, self._messages, self._now
+            row, known.run, self._writes, self._messages, self._now, holder
         )
         if written is None:
             return None
@@ -200,11 +210,11 @@ class Batch:
         return {store: [Stored(StoreOutcome.STORED, inbox_id, handled)]}
 
     def _lone_update(self) -> tuple[StoreItem, IncomingUpdate, KnownState] | None:
-        """The batch's one update, if it may go `run_alone`'s way: to be handled now, by a
-        runner without leases to check, in a chat whose run state this process holds, of
-        an account without webhooks, with a built course, and asking for a step or a reply
-        only (a `/start` or a command reads more first)."""
-        if self._fence is not None or len(self._items) != 1:
+        """The batch's one update, if it may go `run_alone`'s way: to be handled now, in a
+        chat whose run state this process holds, of an account without webhooks, with a
+        built course, and asking for a step or a reply only (a `/start` or a command reads
+        more first)."""
+        if len(self._items) != 1:
             return None
         (store,) = self._items
         if not isinstance(store, StoreItem) or not store.handle or store.touch:
@@ -477,7 +487,7 @@ class Batch:
                 for item in self._items
                 if isinstance(item, HandleItem) or (isinstance(item, StoreItem) and item.handle)
             }
-            self._leased = await self._fence(self._conn, fenced)
+            self._leased = await self._fence.fence(self._conn, fenced)
         return bot_ids & self._leased
 
     async def _lock_runs(self, chats: list[tuple[HostedBot, int]]) -> dict[ChatKey, ActiveRun]:

@@ -230,15 +230,22 @@ _WRITE_STEPS = _STEP_PARTS.format(head="", gate="")
 # (no BEGIN, no COMMIT: three round trips fewer than a batch's transaction before the reply,
 # runtime/journal_batch.py `Batch.run_alone`). The step was computed from the run state this
 # process holds; the guard writes it only if that state is still the run's (same version,
-# same course version), the run still active and locked, no older update of the chat waits,
-# the account has no webhook endpoint (whose events a batch writes) and the update is new.
+# same course version), the run still active and locked, the runner ($39; NULL: the only
+# one) still holds the bot's lease (locked as a batch's fence locks it), no older update of
+# the chat waits, the account has no webhook endpoint (whose events a batch writes) and the
+# update is new.
 # Otherwise the statement writes nothing at all and the update goes the batch's way. The
 # stored update's id comes back as a row with no bot (the other rows are `_STEP_PARTS`').
 _LONE_STEP = (
     _STEP_PARTS.format(
-        head="""guard AS (
+        head="""leased AS (
+    SELECT bot_id FROM bot_lease
+    WHERE bot_id = $31 AND holder = $39 AND expires_at > now()
+    FOR KEY SHARE
+), guard AS (
     SELECT r.id FROM run r
     WHERE r.id = $34 AND r.account_id = $30 AND r.bot_id = $31 AND r.chat_id = $32
+      AND ($39::text IS NULL OR EXISTS (SELECT 1 FROM leased))
       AND r.is_active AND r.state_version = $35 AND r.course_version_id = $36
       AND NOT EXISTS (SELECT 1 FROM webhook_endpoint w
                       WHERE w.account_id = r.account_id AND w.active)
@@ -555,11 +562,13 @@ class BatchConnection:
         writes: RunWrites,
         messages: Sequence[NewMessage],
         now: datetime,
+        lease_holder: str | None = None,
     ) -> tuple[int, list[PendingMessage]] | None:
         """Store `update`, claimed, and write its step on `run` (the version the step was
         computed from) in one statement that commits alone (_LONE_STEP); the update's inbox
         id and its chat's pending messages as `write_steps` gives them, or None when the
-        guard found the run or the chat changed and nothing was written."""
+        guard found the run or the chat changed, or `lease_holder` no longer holding the
+        bot, and nothing was written."""
         assert update.chat_id is not None
         await self._name_session_account(update.account_id)
         self._stats.transactions += 1
@@ -576,6 +585,7 @@ class BatchConnection:
             run.course_version_id,
             update.payload,
             now,
+            lease_holder,
         )
         stored = [r["id"] for r in found if r["bot_id"] is None]
         if not stored:

@@ -87,7 +87,7 @@ class TelegramRuntime:
             self.courses,
             clock,
             concurrency=options.journal_concurrency,
-            fence=leases.fence if leases is not None else None,
+            fence=leases,
         )
         self.broadcasts = BroadcastFeeder(
             db, clock, lambda: [bot.hosted for bot in self.pool.hosted], self.pool.hand_event

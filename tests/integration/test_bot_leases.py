@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Collection
 from datetime import UTC, datetime
 
 import aiohttp
@@ -17,10 +17,11 @@ from sqlalchemy import text
 from adapters.telegram.bot_runtime import RuntimeOptions
 from adapters.telegram.runtime import TelegramRuntime
 from adapters.telegram.sender import RateLimits
+from adapters.telegram.updates import read_update, translate
 from observability.metrics import GETUPDATES_CONFLICTS
 from runtime.course_cache import CourseCache
 from runtime.journal import Journal
-from runtime.journal_items import HandleResult, Stored
+from runtime.journal_items import Arrival, HandleResult, Stored, StoreOutcome
 from runtime.leases import LeaseKeeper
 from storage import leases
 from storage.batch import BatchConnection
@@ -130,8 +131,8 @@ async def test_a_lost_lease_fences_the_journal(db, secret_box, make_account, no_
     await old.tick([school.bot.bot_id])
     clock = lambda: datetime.now(UTC)  # noqa: E731
     courses = CourseCache(shared_course_workers())
-    stale = Journal(db, courses, clock, fence=old.fence)
-    fresh = Journal(db, courses, clock, fence=new.fence)
+    stale = Journal(db, courses, clock, fence=old)
+    fresh = Journal(db, courses, clock, fence=new)
     stale.start()
     fresh.start()
     try:
@@ -152,7 +153,65 @@ async def test_a_lost_lease_fences_the_journal(db, secret_box, make_account, no_
         await fresh.stop()
 
 
+async def test_a_lost_lease_fences_an_idle_chats_answer_too(
+    db, secret_box, make_account, no_other_runner
+):
+    """The one statement that stores and steps an idle chat's answer checks the lease as a
+    batch does: the runner that lost it writes nothing, and the new holder steps the
+    answer, once."""
+    school = await open_school(db, secret_box, make_account)
+    old, new = LeaseKeeper(db, ttl_s=1.0), LeaseKeeper(db, ttl_s=TTL_S)
+    await old.tick([school.bot.bot_id])
+    clock = lambda: datetime.now(UTC)  # noqa: E731
+    courses = CourseCache(shared_course_workers())
+    stale = Journal(db, courses, clock, fence=old)
+    fresh = Journal(db, courses, clock, fence=new)
+    stale.start()
+    fresh.start()
+    try:
+        user = 8_900_201
+        start = text_update(user, f"/start {school.start_payload}")
+        (started,) = await stale.store(school.bot, [incoming(start, at_once=True)], handle=True)
+        assert started.handled is not None  # the stale runner now holds the run's state
+        before = db.batch_stats.statements
+        words = text_update(user, "Поехали")
+        (stored,) = await stale.store(school.bot, [incoming(words, at_once=True)], handle=True)
+        # one statement (and one naming the account), where a fenced batch takes six
+        assert stored.handled is not None and db.batch_stats.statements - before <= 2
+
+        await asyncio.sleep(1.2)  # the old holder stalls past its lease
+        await new.tick([school.bot.bot_id])
+        raw = text_update(user, "hello")
+        (late,) = await stale.store(school.bot, [incoming(raw, at_once=True)], handle=True)
+
+        assert late.outcome is StoreOutcome.STORED and late.handled is None
+        arrival = Arrival(late.inbox_id or 0, raw["update_id"], translate(read_update(raw)))
+        handled = await fresh.handle(school.bot, user, arrival)
+        assert handled is not None and handled.ok
+        assert await fresh.handle(school.bot, user, arrival) is None  # never twice
+    finally:
+        await stale.stop()
+        await fresh.stop()
+
+
 WhileFenced = Callable[[], Awaitable[None]]
+
+
+class PausingFence:
+    """`keeper`'s fence that pauses for `while_fenced` right after it first fenced."""
+
+    def __init__(self, keeper: LeaseKeeper, while_fenced: WhileFenced) -> None:
+        self.me = keeper.me
+        self.paused = False
+        self._keeper = keeper
+        self._while_fenced = while_fenced
+
+    async def fence(self, connection: BatchConnection, ids: Collection[int]) -> set[int]:
+        held = await self._keeper.fence(connection, ids)
+        if not self.paused:
+            self.paused = True
+            await self._while_fenced()
+        return held
 
 
 async def one_batch_paused_at_its_fence(
@@ -161,16 +220,7 @@ async def one_batch_paused_at_its_fence(
     """A journal batch of `keeper`'s runner that handles a stored /start of `handled`'s bot
     and stores and handles one of `stored`'s, paused right after its (first) lease fence
     for `while_fenced`; the two outcomes."""
-    paused = False
-
-    async def fence(connection: BatchConnection, ids: set[int]) -> set[int]:
-        nonlocal paused
-        held = await keeper.fence(connection, ids)
-        if not paused:
-            paused = True
-            await while_fenced()
-        return held
-
+    fence = PausingFence(keeper, while_fenced)
     courses = CourseCache(shared_course_workers())
     journal = Journal(db, courses, lambda: datetime.now(UTC), fence=fence)
     journal.start()
@@ -189,7 +239,7 @@ async def one_batch_paused_at_its_fence(
         )
     finally:
         await journal.stop()
-    assert paused
+    assert fence.paused
     return at_once, result
 
 
