@@ -1,7 +1,8 @@
 """Reply latency: how soon a student's tap, vote or typed answer is answered.
 
 Students play benchmarks/latency_course.yaml through the real runtime (polling, inbox,
-journal, engine, outbox, sender, PostgreSQL, Redis). Per action the benchmark times, at the
+journal, engine, outbox, sender, PostgreSQL, Redis), configured as a runner is: with bot
+leases, so that every step checks the lease as it does in production. Per action the benchmark times, at the
 Bot API (the in-process stub of benchmarks/stub_api.py), from the update being queued
 there to the first message of the reply arriving there; for a typed answer, which brings
 three messages, also until the third one arrived.
@@ -64,6 +65,7 @@ from benchmarks.students import Kind
 from benchmarks.throughput import UNPACED, Size
 from botapi.bot_factory import SessionPools
 from process import course_workers
+from runtime.leases import LeaseKeeper
 from storage.config import Settings
 from storage.db import Database
 
@@ -271,14 +273,17 @@ async def measure_runtime(
     )
     pools = SessionPools(polling=stub.session(), sending=stub.session())
     limits = UNPACED if plan.load else RateLimits()
-    workers = course_workers(Settings())
-    runtime = TelegramRuntime(
+    settings = Settings()
+    workers = course_workers(settings)
+    runtime = TelegramRuntime(  # with leases, as a runner has them (process.build_runtime)
         db,
         bench.box,
         redis,
         RuntimeOptions(poll_timeout_s=10, rate_limits=limits),
         workers=workers,
         session_pools=pools,
+        reconcile_interval_s=settings.lease_renew_s,
+        leases=LeaseKeeper(db, ttl_s=settings.lease_ttl_s),
     )
     try:
         await workers.start()  # as coursebot up does, before the runtime
