@@ -2,10 +2,10 @@
 
 Students play benchmarks/latency_course.yaml through the real runtime (polling, inbox,
 journal, engine, outbox, sender, PostgreSQL, Redis), configured as a runner is: with bot
-leases, so that every step checks the lease as it does in production. Per action the benchmark times, at the
-Bot API (the in-process stub of benchmarks/stub_api.py), from the update being queued
-there to the first message of the reply arriving there; for a typed answer, which brings
-three messages, also until the third one arrived.
+leases, so that every step checks the lease as it does in production. Per action the
+benchmark times, at the Bot API (the in-process stub of benchmarks/stub_api.py), from the
+update being queued there to the first message of the reply arriving there; for a typed
+answer, which brings three messages, also until the third one arrived.
 
 Idle: one bot paced as in production (Telegram's per-bot and per-chat limits, bursts
 included: `RateLimits()`), one action at a time, 0.2 s after the last reply (the bot's 30/s

@@ -226,16 +226,16 @@ CROSS JOIN LATERAL (
 """
 _WRITE_STEPS = _STEP_PARTS.format(head="", gate="")
 
-# An idle chat's update stored, claimed and stepped by one statement, which commits alone
-# (no BEGIN, no COMMIT: three round trips fewer than a batch's transaction before the reply,
-# runtime/journal_batch.py `Batch.run_alone`). The step was computed from the run state this
-# process holds; the guard writes it only if that state is still the run's (same version,
-# same course version), the run still active and locked, the runner ($39; NULL: the only
-# one) still holds the bot's lease (locked as a batch's fence locks it), no older update of
-# the chat waits, the account has no webhook endpoint (whose events a batch writes) and the
-# update is new.
-# Otherwise the statement writes nothing at all and the update goes the batch's way. The
-# stored update's id comes back as a row with no bot (the other rows are `_STEP_PARTS`').
+# An idle chat's update stored, claimed and stepped by one statement, which commits alone:
+# one round trip where a batch's transaction takes six (BEGIN, fence, store, lock, write,
+# COMMIT; runtime/journal_batch.py `Batch.run_alone`). The step was computed from the run
+# state this process holds; the guard writes it only if that state is still the run's (same
+# version, same course version), the run still active and locked, the runner ($39; NULL:
+# the only one) still holds the bot's lease (locked as a batch's fence locks it), no older
+# update of the chat waits, the account has no webhook endpoint (whose events a batch
+# writes) and the update is new. Otherwise the statement writes nothing at all and the
+# update goes the batch's way. The stored update's id comes back as a row with no bot (the
+# other rows are `_STEP_PARTS`').
 _LONE_STEP = (
     _STEP_PARTS.format(
         head="""leased AS (
