@@ -345,7 +345,7 @@ async def admit_grants(conn: BatchConnection, grants: list[Grant]) -> list[Admis
 
 
 async def _write_runs(conn: BatchConnection, admissions: list[Admission]) -> None:
-    """Stop the runs the admissions end, insert those they begin (`begun`: the new ids)."""
+    """Stop the runs the admissions end, insert those they begin (`begun`: the new runs)."""
     await facts_sql.stop_runs(conn, [(a.stop.id, a.stop.account_id) for a in admissions if a.stop])
     begins = [a.begin for a in admissions if a.begin is not None]
     begun = await facts_sql.insert_runs(conn, begins)

@@ -22,6 +22,8 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from sqlalchemy.pool import NullPool
 
+from runtime.course_cache import CourseCache
+from runtime.journal import Journal
 from storage import system, webhooks
 from storage.config import Settings
 from storage.crypto import Secret, SecretBox
@@ -53,6 +55,7 @@ from storage.repositories import (
     payments,
     tokens,
 )
+from tests.course_workers import shared_course_workers
 from tests.integration import seeding
 
 TEST_SECRET_KEY = "61fcytjnFxVmjl_wUiFJZ8aoABfvYjya493JxCAr2Tg="
@@ -417,3 +420,12 @@ def seed_account(db, make_account, secret_box) -> SeedAccount:
         )
 
     return seed
+
+
+@pytest.fixture
+async def journal(db: Database) -> AsyncIterator[Journal]:
+    """A runner's journal (no leases) on the test database, stopped after the test."""
+    journal = Journal(db, CourseCache(shared_course_workers()), lambda: datetime.now(UTC))
+    journal.start()
+    yield journal
+    await journal.stop()

@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Collection
+from dataclasses import dataclass
 from datetime import UTC, datetime
 
 import aiohttp
@@ -123,75 +124,84 @@ async def test_leases_are_renewed_between_rounds(db, no_other_runner):
     assert other.held == set(bots)
 
 
-async def test_a_lost_lease_fences_the_journal(db, secret_box, make_account, no_other_runner):
-    """A runner that lost a bot's lease (stalled past its expiry) applies nothing for it
-    even if it still holds the update in memory: the new holder handles it, once."""
+@dataclass
+class TwoRunners:
+    """A school's bot whose lease `old` held and lost (its runner stalled past the expiry)
+    and `new` took: the journals of the two runners."""
+
+    school: School
+    stale: Journal
+    fresh: Journal
+    old: LeaseKeeper
+    new: LeaseKeeper
+
+    async def lose_the_lease(self) -> None:
+        await asyncio.sleep(1.2)  # the old holder stalls past its lease
+        await self.new.tick([self.school.bot.bot_id])
+        assert self.new.held == {self.school.bot.bot_id}
+
+
+@pytest.fixture
+async def two_runners(db, secret_box, make_account, no_other_runner) -> AsyncIterator[TwoRunners]:
     school = await open_school(db, secret_box, make_account)
     old, new = LeaseKeeper(db, ttl_s=1.0), LeaseKeeper(db, ttl_s=TTL_S)
     await old.tick([school.bot.bot_id])
     clock = lambda: datetime.now(UTC)  # noqa: E731
     courses = CourseCache(shared_course_workers())
-    stale = Journal(db, courses, clock, fence=old)
-    fresh = Journal(db, courses, clock, fence=new)
-    stale.start()
-    fresh.start()
+    runners = TwoRunners(
+        school,
+        Journal(db, courses, clock, fence=old),
+        Journal(db, courses, clock, fence=new),
+        old,
+        new,
+    )
+    runners.stale.start()
+    runners.fresh.start()
     try:
-        user = 8_900_001
-        arrival = await arrive(
-            stale, school.bot, text_update(user, f"/start {school.start_payload}")
-        )
-        await asyncio.sleep(1.2)  # the old holder stalls past its lease
-        await new.tick([school.bot.bot_id])
-        assert new.held == {school.bot.bot_id}
-
-        assert await stale.handle(school.bot, user, arrival) is None
-        handled = await fresh.handle(school.bot, user, arrival)
-        assert handled is not None and handled.position is not None
-        assert await fresh.handle(school.bot, user, arrival) is None  # never twice
+        yield runners
     finally:
-        await stale.stop()
-        await fresh.stop()
+        await runners.stale.stop()
+        await runners.fresh.stop()
 
 
-async def test_a_lost_lease_fences_an_idle_chats_answer_too(
-    db, secret_box, make_account, no_other_runner
-):
+async def test_a_lost_lease_fences_the_journal(two_runners: TwoRunners):
+    """A runner that lost a bot's lease (stalled past its expiry) applies nothing for it
+    even if it still holds the update in memory: the new holder handles it, once."""
+    school, stale, fresh = two_runners.school, two_runners.stale, two_runners.fresh
+    user = 8_900_001
+    arrival = await arrive(stale, school.bot, text_update(user, f"/start {school.start_payload}"))
+    await two_runners.lose_the_lease()
+
+    assert await stale.handle(school.bot, user, arrival) is None
+    handled = await fresh.handle(school.bot, user, arrival)
+    assert handled is not None and handled.position is not None
+    assert await fresh.handle(school.bot, user, arrival) is None  # never twice
+
+
+async def test_a_lost_lease_fences_an_idle_chats_answer_too(db, two_runners: TwoRunners):
     """The one statement that stores and steps an idle chat's answer checks the lease as a
     batch does: the runner that lost it writes nothing, and the new holder steps the
     answer, once."""
-    school = await open_school(db, secret_box, make_account)
-    old, new = LeaseKeeper(db, ttl_s=1.0), LeaseKeeper(db, ttl_s=TTL_S)
-    await old.tick([school.bot.bot_id])
-    clock = lambda: datetime.now(UTC)  # noqa: E731
-    courses = CourseCache(shared_course_workers())
-    stale = Journal(db, courses, clock, fence=old)
-    fresh = Journal(db, courses, clock, fence=new)
-    stale.start()
-    fresh.start()
-    try:
-        user = 8_900_201
-        start = text_update(user, f"/start {school.start_payload}")
-        (started,) = await stale.store(school.bot, [incoming(start, at_once=True)], handle=True)
-        assert started.handled is not None  # the stale runner now holds the run's state
-        before = db.batch_stats.statements
-        words = text_update(user, "Поехали")
-        (stored,) = await stale.store(school.bot, [incoming(words, at_once=True)], handle=True)
-        # one statement (and one naming the account), where a fenced batch takes six
-        assert stored.handled is not None and db.batch_stats.statements - before <= 2
+    school, stale, fresh = two_runners.school, two_runners.stale, two_runners.fresh
+    user = 8_900_201
+    start = text_update(user, f"/start {school.start_payload}")
+    (started,) = await stale.store(school.bot, [incoming(start, at_once=True)], handle=True)
+    assert started.handled is not None  # the stale runner now holds the run's state
+    before = db.batch_stats.statements
+    words = text_update(user, "Поехали")
+    (stored,) = await stale.store(school.bot, [incoming(words, at_once=True)], handle=True)
+    # one statement (and one naming the account), where a fenced batch takes six
+    assert stored.handled is not None and db.batch_stats.statements - before <= 2
 
-        await asyncio.sleep(1.2)  # the old holder stalls past its lease
-        await new.tick([school.bot.bot_id])
-        raw = text_update(user, "hello")
-        (late,) = await stale.store(school.bot, [incoming(raw, at_once=True)], handle=True)
+    await two_runners.lose_the_lease()
+    raw = text_update(user, "hello")
+    (late,) = await stale.store(school.bot, [incoming(raw, at_once=True)], handle=True)
 
-        assert late.outcome is StoreOutcome.STORED and late.handled is None
-        arrival = Arrival(late.inbox_id or 0, raw["update_id"], translate(read_update(raw)))
-        handled = await fresh.handle(school.bot, user, arrival)
-        assert handled is not None and handled.ok
-        assert await fresh.handle(school.bot, user, arrival) is None  # never twice
-    finally:
-        await stale.stop()
-        await fresh.stop()
+    assert late.outcome is StoreOutcome.STORED and late.handled is None
+    arrival = Arrival(late.inbox_id or 0, raw["update_id"], translate(read_update(raw)))
+    handled = await fresh.handle(school.bot, user, arrival)
+    assert handled is not None and handled.ok
+    assert await fresh.handle(school.bot, user, arrival) is None  # never twice
 
 
 WhileFenced = Callable[[], Awaitable[None]]

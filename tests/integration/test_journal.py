@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import itertools
-from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -18,7 +17,6 @@ from adapters.telegram.updates import read_update, translate
 from botapi.deeplink import build_start_payload, parse_start_payload
 from runtime import effect_codec
 from runtime.admission import Start, admit_starts
-from runtime.course_cache import CourseCache
 from runtime.hosted_bot import HostedBot
 from runtime.inbound import StartRequest
 from runtime.journal import Journal
@@ -31,7 +29,6 @@ from runtime.journal_items import (
 )
 from storage.models import LinkVisit, ProcessedUpdate, Run
 from tests.course_files import fixture_text
-from tests.course_workers import shared_course_workers
 from tests.fakes.telegram_api import FakeBot
 from tests.integration.batch_support import batch
 from tests.integration.conftest import random_telegram_id
@@ -52,14 +49,6 @@ _users = itertools.count(8_100_000)
 class School:
     bot: HostedBot
     start_payload: str
-
-
-@pytest.fixture
-async def journal(db) -> AsyncIterator[Journal]:
-    journal = Journal(db, CourseCache(shared_course_workers()), lambda: datetime.now(UTC))
-    journal.start()
-    yield journal
-    await journal.stop()
 
 
 async def open_school(

@@ -6,7 +6,6 @@ written that way and the batch's transaction does the work from the database's s
 from __future__ import annotations
 
 import itertools
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 
 import pytest
@@ -23,14 +22,6 @@ from tests.integration.test_journal import incoming, open_school, text_update, t
 pytestmark = pytest.mark.integration
 
 _users = itertools.count(8_300_000)
-
-
-@pytest.fixture
-async def journal(db) -> AsyncIterator[Journal]:
-    journal = Journal(db, CourseCache(shared_course_workers()), lambda: datetime.now(UTC))
-    journal.start()
-    yield journal
-    await journal.stop()
 
 
 async def say(journal: Journal, bot: HostedBot, user: int, words: str) -> HandleResult:
