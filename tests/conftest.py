@@ -7,6 +7,7 @@ Unit tests never touch these fixtures, so they run without any server.
 
 from __future__ import annotations
 
+import asyncio
 import os
 import tempfile
 from collections.abc import AsyncIterator, Iterator
@@ -59,8 +60,6 @@ async def _no_runtime_outlives_its_test() -> AsyncIterator[None]:
     """Fails the test that leaves a Telegram runtime running: every test shares one event
     loop, so a forgotten runtime would go on firing timers and sending in later tests'
     database rows and make them fail far from the cause."""
-    import asyncio
-
     before = asyncio.all_tasks()
     yield
     await asyncio.sleep(0)
