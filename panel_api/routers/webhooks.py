@@ -8,7 +8,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Query, Response
 
 from panel_api.access import Access, AccountRule
-from panel_api.deps import AccountId, Ctx
+from panel_api.deps import AccountId, Ctx, DeliveryId, EndpointId
 from panel_api.permissions import Permission
 from panel_api.schemas.webhooks import (
     WebhookDeliveryOut,
@@ -43,21 +43,21 @@ async def create_endpoint(
 
 @router.get("/{endpoint_id}", response_model=WebhookEndpointOut, summary="One endpoint")
 async def get_endpoint(
-    account_id: AccountId, endpoint_id: int, access: Read, ctx: Ctx
+    account_id: AccountId, endpoint_id: EndpointId, access: Read, ctx: Ctx
 ) -> WebhookEndpointOut:
     return await service.get_endpoint(ctx, access, endpoint_id)
 
 
 @router.get("/{endpoint_id}/secret", response_model=WebhookSecretOut, summary="The signing secret")
 async def get_secret(
-    account_id: AccountId, endpoint_id: int, access: Manage, ctx: Ctx
+    account_id: AccountId, endpoint_id: EndpointId, access: Manage, ctx: Ctx
 ) -> WebhookSecretOut:
     return await service.reveal_secret(ctx, access, endpoint_id)
 
 
 @router.delete("/{endpoint_id}", status_code=204, summary="Remove an endpoint and its log")
 async def delete_endpoint(
-    account_id: AccountId, endpoint_id: int, access: Manage, ctx: Ctx
+    account_id: AccountId, endpoint_id: EndpointId, access: Manage, ctx: Ctx
 ) -> Response:
     await service.delete_endpoint(ctx, access, endpoint_id)
     return Response(status_code=204)
@@ -70,7 +70,7 @@ async def delete_endpoint(
 )
 async def list_deliveries(
     account_id: AccountId,
-    endpoint_id: int,
+    endpoint_id: EndpointId,
     access: Read,
     ctx: Ctx,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
@@ -84,6 +84,6 @@ async def list_deliveries(
     summary="Send a delivery again (a fresh 24 h of retries)",
 )
 async def replay(
-    account_id: AccountId, delivery_id: int, access: Manage, ctx: Ctx
+    account_id: AccountId, delivery_id: DeliveryId, access: Manage, ctx: Ctx
 ) -> WebhookDeliveryOut:
     return await service.replay(ctx, access, delivery_id)

@@ -368,3 +368,24 @@ async def test_a_run_stopped_from_the_panel_is_reported_once(
     event = json.loads(row.body)
     assert event["type"] == "run.stopped"
     assert event["data"]["run_id"] == run.id and event["data"]["status"] == "stopped"
+
+
+async def test_an_id_no_endpoint_or_delivery_can_have_is_refused(db, secret_box, make_account):
+    """Ids past PostgreSQL's bigint are a clear 422, never a server error (the fuzzer
+    found DELETE .../webhooks/18446744073709551617 answering 500)."""
+    owner = new_user()
+    account_id = await make_account(owner_telegram_user_id=owner)
+    ctx = panel_context(db, secret_box)
+    async with panel_client(ctx) as client:
+        headers = await user_headers(ctx, owner)
+        base = f"/api/v1/accounts/{account_id}/webhooks"
+        too_big = 2**64 + 1
+        for method, path in (
+            ("GET", f"{base}/{too_big}"),
+            ("DELETE", f"{base}/{too_big}"),
+            ("GET", f"{base}/{too_big}/secret"),
+            ("GET", f"{base}/{too_big}/deliveries"),
+            ("POST", f"{base}/deliveries/{too_big}/replay"),
+        ):
+            response = await client.request(method, path, headers=headers)
+            assert response.status_code == 422, (method, path, response.text)
