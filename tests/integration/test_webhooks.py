@@ -265,11 +265,7 @@ async def test_another_accounts_endpoints_and_deliveries_are_404(
         headers = await user_headers(ctx, owner_a)
         mine = f"/api/v1/accounts/{a}/webhooks"
         for method, path in (
-            ("GET", f"{mine}/{endpoint['id']}"),
-            ("GET", f"{mine}/{endpoint['id']}/secret"),
-            ("GET", f"{mine}/{endpoint['id']}/deliveries"),
-            ("DELETE", f"{mine}/{endpoint['id']}"),
-            ("POST", f"{mine}/deliveries/{delivery.id}/replay"),
+            *routes_by_id(mine, endpoint["id"], delivery.id),
             ("GET", f"/api/v1/accounts/{b}/webhooks"),
         ):
             response = await client.request(method, path, headers=headers)
@@ -378,14 +374,19 @@ async def test_an_id_no_endpoint_or_delivery_can_have_is_refused(db, secret_box,
     ctx = panel_context(db, secret_box)
     async with panel_client(ctx) as client:
         headers = await user_headers(ctx, owner)
-        base = f"/api/v1/accounts/{account_id}/webhooks"
         too_big = 2**64 + 1
-        for method, path in (
-            ("GET", f"{base}/{too_big}"),
-            ("DELETE", f"{base}/{too_big}"),
-            ("GET", f"{base}/{too_big}/secret"),
-            ("GET", f"{base}/{too_big}/deliveries"),
-            ("POST", f"{base}/deliveries/{too_big}/replay"),
-        ):
+        base = f"/api/v1/accounts/{account_id}/webhooks"
+        for method, path in routes_by_id(base, too_big, too_big):
             response = await client.request(method, path, headers=headers)
             assert response.status_code == 422, (method, path, response.text)
+
+
+def routes_by_id(base: str, endpoint_id: int, delivery_id: int) -> list[tuple[str, str]]:
+    """(method, path) of every webhook route that names an endpoint or a delivery."""
+    return [
+        ("GET", f"{base}/{endpoint_id}"),
+        ("GET", f"{base}/{endpoint_id}/secret"),
+        ("GET", f"{base}/{endpoint_id}/deliveries"),
+        ("DELETE", f"{base}/{endpoint_id}"),
+        ("POST", f"{base}/deliveries/{delivery_id}/replay"),
+    ]
